@@ -1,0 +1,61 @@
+"""mlaudit: a tamper-evident audit ledger for machine learning. create_app builds the service."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from app import db
+from app.config import Config, load_config
+from app.services import keys, tokens
+from app.services.checkpoints import Checkpointer
+from app.services.ledger import GroupCommitter, ledger_transaction
+from app.services.runtime import Services
+
+__version__ = "0.1.0"
+log = logging.getLogger("mlaudit")
+
+
+def build_services(config: Config, *, start_checkpointer: bool = True) -> Services:
+    """Database, schema, signing key, first admin token, committer and checkpointer."""
+    url = db.database_url(config)
+    db.ensure_schema(url)
+    pool = db.make_pool(url, config.pool_size)
+    try:
+        with pool.connection() as conn:
+            signer = keys.load_signer(conn, config.origin, config.keys_path)
+            with ledger_transaction(conn) as writer:
+                written = tokens.ensure_admin_token(writer, config.admin_token_path)
+    except BaseException:
+        pool.close()
+        raise
+    if written is not None:
+        print(f"mlaudit: first start: the admin token was written to {written} (mode 0600)",
+              file=sys.stderr)
+    checkpointer = Checkpointer(pool, signer, config.origin, config.checkpoint_every,
+                                config.checkpoint_interval)
+    committer = GroupCommitter(pool, config.group_commit_max, on_commit=checkpointer.notify)
+    if start_checkpointer:
+        checkpointer.start()
+    return Services(config, pool, committer, checkpointer)
+
+
+def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
+    """The Flask app: config read once here, then passed down explicitly."""
+    if not isinstance(config, Config):
+        config = load_config(overrides=config)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["mlaudit"] = build_services(config)
+
+    from app.api import errors, health, ledger
+
+    errors.register_error_handlers(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(ledger.bp)
+    return app

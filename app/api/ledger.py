@@ -1,0 +1,125 @@
+"""/api/v1/ledger: public keys, checkpoints, entries with inclusion proofs, consistency proofs."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from app.api import schemas
+from app.api.auth import require
+from app.api.context import services
+from app.api.errors import ApiError
+from app.ledger import entry as entries
+from app.services import keys, proofs
+from app.storage import ledger as store
+
+bp = Blueprint("ledger", __name__, url_prefix="/api/v1/ledger")
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def checkpoint_json(row: store.CheckpointRow) -> dict[str, Any]:
+    return {"tree_size": row.tree_size, "root_hash": b64(row.root_hash), "note": row.note,
+            "key_id": f"{row.key_id:08x}", "signed_at": entries.format_timestamp(row.signed_at)}
+
+
+def entry_json(row: store.EntryRow) -> dict[str, Any]:
+    return {"seq": row.seq, "canonical": b64(row.canonical), "leaf_hash": b64(row.leaf_hash),
+            "chain_hash": b64(row.chain_hash), "kind": row.kind, "actor": row.actor,
+            "recorded_at": entries.format_timestamp(row.recorded_at)}
+
+
+@bp.get("/keys")
+def public_keys() -> Response:
+    """Every verifier key ever used, oldest first; the last is active. No auth."""
+    with services().pool.connection() as conn:
+        found = keys.verifier_keys(conn)
+    return jsonify(keys=[k.to_string() for k in found],
+                   active=found[-1].to_string() if found else None)
+
+
+@bp.get("/checkpoints/latest")
+@require()
+def latest_checkpoint() -> Response:
+    with services().pool.connection() as conn:
+        row = store.latest_checkpoint(conn)
+    if row is None:
+        row = services().checkpointer.sign_now()
+    return jsonify(checkpoint_json(row))
+
+
+@bp.get("/checkpoints/<int:tree_size>")
+@require()
+def checkpoint(tree_size: int) -> Response:
+    with services().pool.connection() as conn:
+        row = store.get_checkpoint(conn, tree_size)
+    if row is None:
+        raise ApiError(404, "Not Found", f"no checkpoint was signed at tree size {tree_size}")
+    return jsonify(checkpoint_json(row))
+
+
+@bp.get("/entries")
+@require()
+def list_entries() -> Response:
+    query = schemas.load(schemas.EntryListQuery(), request.args)
+    with services().pool.connection() as conn:
+        rows = store.list_entries(conn, query["after"], query["limit"] + 1)
+    more = len(rows) > query["limit"]
+    rows = rows[: query["limit"]]
+    return jsonify(entries=[entry_json(r) for r in rows],
+                   next=rows[-1].seq if more and rows else None)
+
+
+def _covering_checkpoint(seq: int, tree_size: int | None) -> store.CheckpointRow:
+    """The checkpoint asked for, else the latest, signing a fresh one if none covers seq."""
+    with services().pool.connection() as conn:
+        row = (store.get_checkpoint(conn, tree_size) if tree_size is not None
+               else store.latest_checkpoint(conn))
+    if tree_size is not None and row is None:
+        raise ApiError(404, "Not Found", f"no checkpoint was signed at tree size {tree_size}")
+    if row is None or row.tree_size <= seq:
+        row = services().checkpointer.sign_now()
+    if row.tree_size <= seq:
+        raise ApiError(404, "Not Found", f"checkpoint {row.tree_size} does not cover entry {seq}")
+    return row
+
+
+@bp.get("/entries/<int:seq>")
+@require()
+def get_entry(seq: int) -> Response:
+    query = schemas.load(schemas.EntryQuery(), request.args)
+    with services().pool.connection() as conn:
+        row = store.get_entry(conn, seq)
+    if row is None:
+        raise ApiError(404, "Not Found", f"no entry with seq {seq}")
+    cp = _covering_checkpoint(seq, query["tree_size"])
+    with services().pool.connection() as conn:
+        proof = proofs.inclusion(conn, seq, cp.tree_size)
+    body = entry_json(row)
+    body["entry"] = entries.decode(row.canonical)
+    body["inclusion_proof"] = {"tree_size": proof.tree_size, "leaf_index": proof.leaf_index,
+                               "hashes": [b64(h) for h in proof.hashes]}
+    body["checkpoint"] = checkpoint_json(cp)
+    return jsonify(body)
+
+
+@bp.get("/consistency")
+@require()
+def consistency() -> Response:
+    query = schemas.load(schemas.ConsistencyQuery(), request.args)
+    with services().pool.connection() as conn:
+        second = query["to"]
+        if second is None:
+            latest = store.latest_checkpoint(conn)
+            second = latest.tree_size if latest else proofs.committed_size(conn)
+        try:
+            proof = proofs.consistency(conn, query["from_"], second)
+        except proofs.NotFound as exc:
+            raise ApiError(404, "Not Found", str(exc)) from exc
+    return jsonify({"from": proof.first, "to": proof.second,
+                    "from_root": b64(proof.first_root), "to_root": b64(proof.second_root),
+                    "hashes": [b64(h) for h in proof.hashes]})

@@ -1,0 +1,149 @@
+"""The mlaudit command line: a thin adapter over the same services as the API."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import getpass
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any, TextIO
+
+from app.config import Config, load_config
+from app.ledger.errors import LedgerError
+
+PROGRESS_EVERY = 50_000
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
+def cmd_serve(config: Config, args: argparse.Namespace) -> int:
+    from werkzeug.serving import run_simple
+
+    from app import create_app
+
+    app = create_app(config)
+    print(f"mlaudit: serving on http://{args.host}:{args.port}", file=sys.stderr)
+    run_simple(args.host, args.port, app, threaded=True)
+    return 0
+
+
+def cmd_init(config: Config, args: argparse.Namespace) -> int:
+    from app import build_services
+
+    services = build_services(config, start_checkpointer=False)
+    services.close()
+    print("mlaudit: database ready, schema current, signing key present", file=sys.stderr)
+    return 0
+
+
+def cmd_token_create(config: Config, args: argparse.Namespace) -> int:
+    from app import db
+    from app.services import tokens
+    from app.services.ledger import ledger_transaction
+
+    url = db.database_url(config)
+    db.ensure_schema(url)
+    with db.connect(url) as conn, ledger_transaction(conn) as writer:
+        secret, receipt = tokens.create_token(writer, args.name, args.role, _actor())
+    print(f"created token {args.name!r} (role {args.role}) in ledger entry {receipt.seq}; "
+          "it is shown once:", file=sys.stderr)
+    print(secret)
+    return 0
+
+
+def cmd_key_rotate(config: Config, args: argparse.Namespace) -> int:
+    from app import db
+    from app.services import keys
+
+    url = db.database_url(config)
+    db.ensure_schema(url)
+    with db.connect(url) as conn:
+        signer = keys.rotate(conn, config.origin, config.keys_path, _actor())
+    print(f"new active signing key: {signer.verifier_key.to_string()}")
+    return 0
+
+
+def _progress(rows: Iterator[Any], total: int, out: TextIO) -> Iterator[Any]:
+    for count, row in enumerate(rows, 1):
+        if count % PROGRESS_EVERY == 0:
+            percent = 100 * count // max(total, 1)
+            out.write(f"\rverifying: {count:,} / {total:,} entries ({percent}%)")
+            out.flush()
+        yield row
+    out.write("\r" + " " * 60 + "\r")
+
+
+def cmd_verify(config: Config, args: argparse.Namespace) -> int:
+    from app import db
+    from app.services.verification import verify_database
+
+    url = db.database_url(config)
+    with db.connect(url) as conn:
+        wrap = (lambda rows, total: _progress(rows, total, sys.stderr)) if (
+            sys.stderr.isatty() and not args.json) else None
+        result = verify_database(conn, progress=wrap)
+    damage = result.damage
+    if args.json:
+        print(json.dumps({
+            "ok": result.ok, "entries": result.entries, "checkpoints": result.checkpoints,
+            "root_hash": base64.b64encode(result.root_hash).decode(),
+            "chain_hash": base64.b64encode(result.chain_hash).decode(),
+            "damage": None if damage is None else {
+                "kind": damage.kind, "seq": damage.seq, "checkpoint": damage.checkpoint,
+                "detail": damage.detail},
+        }))
+    elif damage is None:
+        print(f"OK: {result.entries:,} entries and {result.checkpoints:,} checkpoints verified; "
+              f"root {base64.b64encode(result.root_hash).decode()}")
+    else:
+        where = f"seq {damage.seq}" if damage.seq is not None else f"checkpoint {damage.checkpoint}"
+        print(f"DAMAGED at {where}: {damage.kind}: {damage.detail}")
+    return 0 if result.ok else 1
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="mlaudit", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the service (embedded PostgreSQL without DATABASE_URL)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=5000)
+    serve.set_defaults(func=cmd_serve)
+    sub.add_parser("init", help="create or upgrade the schema, signing key and admin token"
+                   ).set_defaults(func=cmd_init)
+    token = sub.add_parser("token", help="manage API tokens").add_subparsers(
+        dest="token_command", required=True)
+    create = token.add_parser("create", help="create a token; it is printed once, last line")
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=["admin", "writer", "approver", "auditor"])
+    create.set_defaults(func=cmd_token_create)
+    key = sub.add_parser("key", help="manage signing keys").add_subparsers(
+        dest="key_command", required=True)
+    key.add_parser("rotate", help="make a new active signing key").set_defaults(func=cmd_key_rotate)
+    verify = sub.add_parser("verify", help="re-hash the whole ledger and check every checkpoint")
+    verify.add_argument("--json", action="store_true", help="machine-readable output")
+    verify.set_defaults(func=cmd_verify)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        config = load_config()
+        code: int = args.func(config, args)
+        return code
+    except LedgerError as exc:
+        print(f"mlaudit: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

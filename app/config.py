@@ -1,0 +1,89 @@
+"""Configuration: defaults, then MLAUDIT_* / DATABASE_URL from the environment, then overrides."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from app.ledger.errors import LedgerError
+
+
+class ConfigError(LedgerError):
+    """A configuration value is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting the service reads; README's configuration table mirrors this."""
+
+    database_url: str | None = None
+    home: Path = Path(platformdirs.user_data_dir("mlaudit"))
+    key_dir: Path | None = None
+    origin: str = "mlaudit.local/ledger"
+    checkpoint_every: int = 1000
+    checkpoint_interval: float = 60.0
+    pool_size: int = 10
+    group_commit_max: int = 256
+    admin_token_file: Path | None = None
+
+    @property
+    def keys_path(self) -> Path:
+        return self.key_dir or self.home / "keys"
+
+    @property
+    def admin_token_path(self) -> Path:
+        return self.admin_token_file or self.home / "admin-token"
+
+
+# (environment variable, field, parser)
+_ENVIRONMENT: tuple[tuple[str, str, Any], ...] = (
+    ("DATABASE_URL", "database_url", str),
+    ("MLAUDIT_HOME", "home", Path),
+    ("MLAUDIT_KEY_DIR", "key_dir", Path),
+    ("MLAUDIT_LOG_ORIGIN", "origin", str),
+    ("MLAUDIT_CHECKPOINT_EVERY", "checkpoint_every", int),
+    ("MLAUDIT_CHECKPOINT_INTERVAL", "checkpoint_interval", float),
+    ("MLAUDIT_POOL_SIZE", "pool_size", int),
+    ("MLAUDIT_GROUP_COMMIT_MAX", "group_commit_max", int),
+    ("MLAUDIT_ADMIN_TOKEN_FILE", "admin_token_file", Path),
+)
+
+_POSITIVE = ("checkpoint_every", "checkpoint_interval", "pool_size", "group_commit_max")
+
+
+def load_config(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Config:
+    """Build the Config: defaults <- environment <- explicit overrides, then validate."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for variable, name, parse in _ENVIRONMENT:
+        raw = env.get(variable, "").strip()
+        if raw:
+            try:
+                values[name] = parse(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{variable}={raw!r} is not a valid {parse.__name__}") from exc
+    known = {f.name for f in fields(Config)}
+    for name, value in (overrides or {}).items():
+        if name not in known:
+            raise ConfigError(f"unknown setting {name!r}")
+        values[name] = Path(value) if name in ("home", "key_dir") and value else value
+    config = replace(Config(), **values)
+    _validate(config)
+    return config
+
+
+def _validate(config: Config) -> None:
+    for name in _POSITIVE:
+        if getattr(config, name) <= 0:
+            raise ConfigError(f"{name} must be positive")
+    if not config.origin or any(c.isspace() or c == "+" for c in config.origin):
+        raise ConfigError("MLAUDIT_LOG_ORIGIN must be non-empty, without spaces or '+'")
+    if config.home.exists() and not config.home.is_dir():
+        raise ConfigError(f"MLAUDIT_HOME {config.home} exists and is not a directory")

@@ -1,0 +1,1 @@
+"""The ledger core: canonical bytes, hashes, Merkle proofs, checkpoints, verification (no I/O)."""

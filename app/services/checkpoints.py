@@ -1,0 +1,97 @@
+"""Signed checkpoints: on demand, every N entries and every T seconds while writes happen."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from app.ledger import merkle
+from app.ledger.checkpoint import Checkpoint, Signer, sign_checkpoint
+from app.ledger.errors import LedgerError
+from app.storage import ledger as store
+
+log = logging.getLogger(__name__)
+
+
+class TreeMismatchError(LedgerError):
+    """The head row and the stored tree disagree, so nothing is signed."""
+
+
+def make_checkpoint(conn: psycopg.Connection, signer: Signer, origin: str) -> store.CheckpointRow:
+    """Sign the committed head (or return the checkpoint already stored for its size).
+
+    The root is computed twice, from the head's compact range and from the stored tree
+    nodes; a disagreement means the database was altered, and nothing is signed.
+    """
+    head = store.read_head(conn)
+    if head is None:
+        raise TreeMismatchError("ledger_head row is missing")
+    existing = store.get_checkpoint(conn, head.size)
+    if existing is not None:
+        return existing
+    root = merkle.CompactRange.from_bytes(head.size, bytes(head.frontier)).root()
+    if head.size and merkle.root(head.size, lambda ids: store.get_nodes(conn, ids)) != root:
+        raise TreeMismatchError(f"head frontier disagrees with the stored tree at size {head.size}")
+    note = sign_checkpoint(Checkpoint(origin, head.size, root), [signer])
+    row = store.CheckpointRow(head.size, root, signer.verifier_key.key_id, note,
+                              datetime.now(UTC))
+    if not store.insert_checkpoint(conn, row):  # another process signed this size first
+        found = store.get_checkpoint(conn, head.size)
+        assert found is not None
+        return found
+    return row
+
+
+class Checkpointer:
+    """A daemon thread that signs checkpoints as the ledger grows."""
+
+    def __init__(self, pool: ConnectionPool, signer: Signer, origin: str,
+                 every: int, interval: float) -> None:
+        self._pool, self._signer, self._origin = pool, signer, origin
+        self._every, self._interval = every, interval
+        self._signed_size = -1
+        self._seen_size = -1
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def set_signer(self, signer: Signer) -> None:
+        self._signer = signer
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="mlaudit-checkpointer",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def notify(self, size: int) -> None:
+        """Called after each commit with the new tree size."""
+        self._seen_size = max(self._seen_size, size)
+        if self._signed_size < 0 or size - self._signed_size >= self._every:
+            self._wake.set()
+
+    def sign_now(self) -> store.CheckpointRow:
+        with self._pool.connection() as conn, conn.transaction():
+            row = make_checkpoint(conn, self._signer, self._origin)
+        self._signed_size = max(self._signed_size, row.tree_size)
+        return row
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            if self._stop.is_set() or self._seen_size <= self._signed_size:
+                continue
+            try:
+                self.sign_now()
+            except Exception:  # keep the thread alive; the next wake retries
+                log.exception("checkpoint signing failed")

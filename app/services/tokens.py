@@ -1,0 +1,85 @@
+"""API tokens: created as ledger entries, shown once, stored as SHA-256 only."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+
+from app.ledger.entry import Draft, Receipt
+from app.ledger.errors import LedgerError
+from app.services.ledger import LedgerWriter
+from app.storage import tokens as store
+
+ROLES = ("admin", "writer", "approver", "auditor")
+TOKEN_PREFIX = "mla_"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+
+
+class TokenError(LedgerError):
+    """A token request is invalid (bad name or role, name taken)."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the authenticated token's name and role."""
+
+    token_id: str
+    name: str
+    role: str
+
+    @property
+    def actor(self) -> str:
+        return f"token:{self.name}"
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def create_token(writer: LedgerWriter, name: str, role: str, actor: str) -> tuple[str, Receipt]:
+    """Create a token inside the writer's transaction; returns the secret (shown once)."""
+    if not NAME_PATTERN.match(name):
+        raise TokenError("token name must be 1-128 characters of letters, digits, . _ @ -")
+    if role not in ROLES:
+        raise TokenError(f"role must be one of {', '.join(ROLES)}")
+    if store.find_by_name(writer.conn, name) is not None:
+        raise TokenError(f"a token named {name!r} already exists")
+    token_id = secrets.token_hex(8)
+    secret = f"{TOKEN_PREFIX}{secrets.token_urlsafe(32)}"
+    digest = token_hash(secret)
+    [receipt] = writer.append([Draft(
+        "token.created", actor, {"token": token_id},
+        {"name": name, "role": role, "token_sha256": digest.hex()},
+    )])
+    row = store.TokenRow(token_id, name, role, datetime.now(UTC), receipt.seq)
+    store.insert_token(writer.conn, row, digest)
+    return secret, receipt
+
+
+def authenticate(conn: psycopg.Connection, token: str) -> Principal | None:
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    row = store.find_by_hash(conn, token_hash(token))
+    return None if row is None else Principal(row.id, row.name, row.role)
+
+
+def ensure_admin_token(writer: LedgerWriter, path: Path) -> Path | None:
+    """On first start, create an admin token and write it to a 0600 file; None if one exists."""
+    writer.size  # lock the head first: concurrent first starts then see each other's token
+    if store.count_role(writer.conn, "admin"):
+        return None
+    secret, _ = create_token(writer, "admin", "admin", actor="system")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.exists():
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secret + "\n")
+    return path

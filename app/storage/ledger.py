@@ -1,0 +1,203 @@
+"""All SQL for the ledger: the head row, entries, Merkle nodes, checkpoints and signing keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+from psycopg.rows import class_row
+
+from app.ledger.merkle import HASH_SIZE, NodeId
+
+COPY_THRESHOLD = 64  # at or above this many rows an insert goes through COPY
+ENTRY_COLUMNS = "seq, canonical, leaf_hash, chain_hash, nodes, kind, actor, recorded_at"
+
+
+@dataclass
+class HeadRow:
+    size: int
+    chain_hash: bytes
+    frontier: bytes
+
+
+@dataclass
+class EntryRow:
+    seq: int
+    canonical: bytes
+    leaf_hash: bytes
+    chain_hash: bytes
+    nodes: bytes
+    kind: str
+    actor: str
+    recorded_at: datetime
+
+
+@dataclass
+class CheckpointRow:
+    tree_size: int
+    root_hash: bytes
+    key_id: int
+    note: str
+    signed_at: datetime
+
+
+@dataclass
+class SigningKeyRow:
+    verifier_key: str
+    name: str
+    key_id: int
+    public_key: bytes
+    activated_at: datetime
+
+
+def lock_head(conn: psycopg.Connection) -> HeadRow:
+    """Lock the head row until the transaction ends: this serialises all appenders."""
+    with conn.cursor(row_factory=class_row(HeadRow)) as cur:
+        row = cur.execute(
+            "SELECT size, chain_hash, frontier FROM ledger_head WHERE id = 1 FOR UPDATE"
+        ).fetchone()
+    if row is None:
+        raise LookupError("ledger_head row is missing; run `mlaudit init`")
+    return row
+
+
+def read_head(conn: psycopg.Connection) -> HeadRow | None:
+    with conn.cursor(row_factory=class_row(HeadRow)) as cur:
+        return cur.execute("SELECT size, chain_hash, frontier FROM ledger_head WHERE id = 1").fetchone()
+
+
+def save_head(conn: psycopg.Connection, head: HeadRow) -> None:
+    conn.execute(
+        "UPDATE ledger_head SET size = %s, chain_hash = %s, frontier = %s WHERE id = 1",
+        (head.size, head.chain_hash, head.frontier),
+    )
+
+
+def insert_entries(conn: psycopg.Connection, rows: Sequence[EntryRow]) -> None:
+    """Insert entries in the caller's transaction (COPY for large batches)."""
+    values = [
+        (r.seq, r.canonical, r.leaf_hash, r.chain_hash, r.nodes, r.kind, r.actor, r.recorded_at)
+        for r in rows
+    ]
+    with conn.cursor() as cur:
+        if len(values) < COPY_THRESHOLD:
+            cur.executemany(
+                f"INSERT INTO ledger_entries ({ENTRY_COLUMNS}) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                values,
+            )
+            return
+        with cur.copy(f"COPY ledger_entries ({ENTRY_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(
+                ["int8", "bytea", "bytea", "bytea", "bytea", "text", "text", "timestamptz"]
+            )
+            for value in values:
+                copy.write_row(value)
+
+
+def get_entry(conn: psycopg.Connection, seq: int) -> EntryRow | None:
+    with conn.cursor(row_factory=class_row(EntryRow)) as cur:
+        return cur.execute(
+            f"SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE seq = %s", (seq,)
+        ).fetchone()
+
+
+def list_entries(conn: psycopg.Connection, after: int, limit: int) -> list[EntryRow]:
+    """Keyset page: entries with seq > after, in seq order."""
+    with conn.cursor(row_factory=class_row(EntryRow)) as cur:
+        return cur.execute(
+            f"SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE seq > %s ORDER BY seq LIMIT %s",
+            (after, limit),
+        ).fetchall()
+
+
+def stream_entries(
+    conn: psycopg.Connection, batch: int = 5000
+) -> Iterator[tuple[int, bytes, bytes, bytes, bytes]]:
+    """Every entry in seq order through a server-side cursor: memory stays bounded."""
+    with conn.cursor(name="mlaudit_verify_stream", binary=True) as cur:
+        cur.itersize = batch
+        cur.execute(
+            "SELECT seq, canonical, leaf_hash, chain_hash, nodes FROM ledger_entries ORDER BY seq"
+        )
+        yield from cur
+
+
+def count_entries(conn: psycopg.Connection) -> int:
+    row = conn.execute("SELECT count(*) FROM ledger_entries").fetchone()
+    return int(row[0]) if row else 0
+
+
+def node_seq(node: NodeId) -> tuple[int, int]:
+    """Where a perfect subtree's hash is stored: (entry seq, byte offset in its nodes or -1)."""
+    level, index = node
+    if level == 0:
+        return index, -1
+    return ((index + 1) << level) - 1, (level - 1) * HASH_SIZE
+
+
+def get_nodes(conn: psycopg.Connection, wanted: Sequence[NodeId]) -> Mapping[NodeId, bytes]:
+    """Hashes of perfect subtrees, read in one query from the entries that completed them."""
+    places = {node: node_seq(node) for node in wanted}
+    seqs = sorted({seq for seq, _ in places.values()})
+    rows = conn.execute(
+        "SELECT seq, leaf_hash, nodes FROM ledger_entries WHERE seq = ANY(%s)", (seqs,)
+    ).fetchall()
+    by_seq = {seq: (leaf, nodes) for seq, leaf, nodes in rows}
+    found: dict[NodeId, bytes] = {}
+    for node, (seq, offset) in places.items():
+        if seq not in by_seq:
+            raise LookupError(f"entry {seq} is missing; the Merkle tree cannot be read")
+        leaf, nodes = by_seq[seq]
+        value = bytes(leaf) if offset < 0 else bytes(nodes[offset : offset + HASH_SIZE])
+        if len(value) != HASH_SIZE:
+            raise LookupError(f"entry {seq} lacks Merkle node {node}")
+        found[node] = value
+    return found
+
+
+def insert_checkpoint(conn: psycopg.Connection, row: CheckpointRow) -> bool:
+    """Store a checkpoint; False when one of that tree size already exists."""
+    cur = conn.execute(
+        "INSERT INTO checkpoints (tree_size, root_hash, key_id, note, signed_at) "
+        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (tree_size) DO NOTHING",
+        (row.tree_size, row.root_hash, row.key_id, row.note, row.signed_at),
+    )
+    return cur.rowcount == 1
+
+
+_CHECKPOINT_SELECT = "SELECT tree_size, root_hash, key_id, note, signed_at FROM checkpoints"
+
+
+def get_checkpoint(conn: psycopg.Connection, tree_size: int) -> CheckpointRow | None:
+    with conn.cursor(row_factory=class_row(CheckpointRow)) as cur:
+        return cur.execute(f"{_CHECKPOINT_SELECT} WHERE tree_size = %s", (tree_size,)).fetchone()
+
+
+def latest_checkpoint(conn: psycopg.Connection) -> CheckpointRow | None:
+    with conn.cursor(row_factory=class_row(CheckpointRow)) as cur:
+        return cur.execute(f"{_CHECKPOINT_SELECT} ORDER BY tree_size DESC LIMIT 1").fetchone()
+
+
+def list_checkpoints(conn: psycopg.Connection) -> list[CheckpointRow]:
+    with conn.cursor(row_factory=class_row(CheckpointRow)) as cur:
+        return cur.execute(f"{_CHECKPOINT_SELECT} ORDER BY tree_size").fetchall()
+
+
+def insert_signing_key(conn: psycopg.Connection, row: SigningKeyRow) -> None:
+    conn.execute(
+        "INSERT INTO signing_keys (verifier_key, name, key_id, public_key, activated_at) "
+        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (verifier_key) DO NOTHING",
+        (row.verifier_key, row.name, row.key_id, row.public_key, row.activated_at),
+    )
+
+
+def list_signing_keys(conn: psycopg.Connection) -> list[SigningKeyRow]:
+    """All keys ever used, oldest first; the last one is the active key."""
+    with conn.cursor(row_factory=class_row(SigningKeyRow)) as cur:
+        return cur.execute(
+            "SELECT verifier_key, name, key_id, public_key, activated_at FROM signing_keys "
+            "ORDER BY activated_at, verifier_key"
+        ).fetchall()

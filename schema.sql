@@ -1,0 +1,104 @@
+-- mlaudit schema, version 1. Applied idempotently by `mlaudit init` and at start-up.
+-- The ledger, checkpoint and key tables are append-only: triggers refuse UPDATE, DELETE and
+-- TRUNCATE, and are ENABLE ALWAYS so that session_replication_role = replica cannot skip them.
+
+CREATE TABLE IF NOT EXISTS mlaudit_schema (
+    version     integer PRIMARY KEY,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE OR REPLACE FUNCTION mlaudit_refuse_mutation() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'mlaudit: % is append-only; % refused', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+
+-- One row: the chain's head. Appends lock it FOR UPDATE, which serialises every writer in
+-- every process; size is the next seq, frontier the Merkle compact range of the tree.
+CREATE TABLE IF NOT EXISTS ledger_head (
+    id          smallint PRIMARY KEY CHECK (id = 1),
+    size        bigint NOT NULL CHECK (size >= 0),
+    chain_hash  bytea NOT NULL CHECK (octet_length(chain_hash) = 32),
+    frontier    bytea NOT NULL CHECK (octet_length(frontier) % 32 = 0)
+);
+INSERT INTO ledger_head (id, size, chain_hash, frontier)
+VALUES (1, 0, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea, ''::bytea)
+ON CONFLICT (id) DO NOTHING;
+
+-- Entries: canonical holds the RFC 8785 bytes verbatim; nodes holds the Merkle subtree hashes
+-- that this leaf completes (levels 1.., 32 bytes each), so proofs read O(log n) rows.
+-- kind, actor and recorded_at are query copies of fields inside canonical.
+CREATE TABLE IF NOT EXISTS ledger_entries (
+    seq          bigint PRIMARY KEY CHECK (seq >= 0),
+    canonical    bytea NOT NULL,
+    leaf_hash    bytea NOT NULL CHECK (octet_length(leaf_hash) = 32),
+    chain_hash   bytea NOT NULL UNIQUE CHECK (octet_length(chain_hash) = 32),
+    nodes        bytea NOT NULL CHECK (octet_length(nodes) % 32 = 0),
+    kind         text NOT NULL,
+    actor        text NOT NULL,
+    recorded_at  timestamptz NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS signing_keys (
+    verifier_key  text PRIMARY KEY,
+    name          text NOT NULL,
+    key_id        bigint NOT NULL CHECK (key_id >= 0 AND key_id < 4294967296),
+    public_key    bytea NOT NULL CHECK (octet_length(public_key) = 32),
+    activated_at  timestamptz NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS checkpoints (
+    tree_size  bigint PRIMARY KEY CHECK (tree_size >= 0),
+    root_hash  bytea NOT NULL CHECK (octet_length(root_hash) = 32),
+    key_id     bigint NOT NULL,
+    note       text NOT NULL,
+    signed_at  timestamptz NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS tokens (
+    id           text PRIMARY KEY,
+    name         text NOT NULL UNIQUE,
+    role         text NOT NULL CHECK (role IN ('admin', 'writer', 'approver', 'auditor')),
+    token_hash   bytea NOT NULL UNIQUE CHECK (octet_length(token_hash) = 32),
+    created_at   timestamptz NOT NULL,
+    created_seq  bigint NOT NULL REFERENCES ledger_entries (seq)
+);
+
+CREATE OR REPLACE TRIGGER ledger_entries_no_update_delete
+    BEFORE UPDATE OR DELETE ON ledger_entries
+    FOR EACH ROW EXECUTE FUNCTION mlaudit_refuse_mutation();
+CREATE OR REPLACE TRIGGER ledger_entries_no_truncate
+    BEFORE TRUNCATE ON ledger_entries
+    FOR EACH STATEMENT EXECUTE FUNCTION mlaudit_refuse_mutation();
+CREATE OR REPLACE TRIGGER checkpoints_no_update_delete
+    BEFORE UPDATE OR DELETE ON checkpoints
+    FOR EACH ROW EXECUTE FUNCTION mlaudit_refuse_mutation();
+CREATE OR REPLACE TRIGGER checkpoints_no_truncate
+    BEFORE TRUNCATE ON checkpoints
+    FOR EACH STATEMENT EXECUTE FUNCTION mlaudit_refuse_mutation();
+CREATE OR REPLACE TRIGGER signing_keys_no_update_delete
+    BEFORE UPDATE OR DELETE ON signing_keys
+    FOR EACH ROW EXECUTE FUNCTION mlaudit_refuse_mutation();
+CREATE OR REPLACE TRIGGER signing_keys_no_truncate
+    BEFORE TRUNCATE ON signing_keys
+    FOR EACH STATEMENT EXECUTE FUNCTION mlaudit_refuse_mutation();
+-- The head row may move forward but never disappear.
+CREATE OR REPLACE TRIGGER ledger_head_no_delete
+    BEFORE DELETE ON ledger_head
+    FOR EACH ROW EXECUTE FUNCTION mlaudit_refuse_mutation();
+CREATE OR REPLACE TRIGGER ledger_head_no_truncate
+    BEFORE TRUNCATE ON ledger_head
+    FOR EACH STATEMENT EXECUTE FUNCTION mlaudit_refuse_mutation();
+
+ALTER TABLE ledger_entries ENABLE ALWAYS TRIGGER ledger_entries_no_update_delete;
+ALTER TABLE ledger_entries ENABLE ALWAYS TRIGGER ledger_entries_no_truncate;
+ALTER TABLE checkpoints ENABLE ALWAYS TRIGGER checkpoints_no_update_delete;
+ALTER TABLE checkpoints ENABLE ALWAYS TRIGGER checkpoints_no_truncate;
+ALTER TABLE signing_keys ENABLE ALWAYS TRIGGER signing_keys_no_update_delete;
+ALTER TABLE signing_keys ENABLE ALWAYS TRIGGER signing_keys_no_truncate;
+ALTER TABLE ledger_head ENABLE ALWAYS TRIGGER ledger_head_no_delete;
+ALTER TABLE ledger_head ENABLE ALWAYS TRIGGER ledger_head_no_truncate;
+
+INSERT INTO mlaudit_schema (version) VALUES (1) ON CONFLICT (version) DO NOTHING;

