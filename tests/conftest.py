@@ -128,3 +128,62 @@ def conn(database_url: str) -> Iterator[psycopg.Connection]:
     """A superuser connection to the test database (tamper tests bypass triggers with it)."""
     with psycopg.connect(database_url, autocommit=True) as connection:
         yield connection
+
+
+@pytest.fixture
+def append(services: Any) -> Any:
+    """append(n, kind=...) -> receipts: n entries through the group committer."""
+    from app.ledger.entry import Draft
+
+    def run(n: int, kind: str = "test.appended") -> list[Any]:
+        drafts = [Draft(kind, "token:test", {"item": str(i)}, {"i": i}) for i in range(n)]
+        return services.committer.run(lambda writer: writer.append(drafts))
+
+    return run
+
+
+class Bypass:
+    """Superuser tampering: switch the append-only triggers off around a block."""
+
+    TABLES = ("ledger_entries", "checkpoints", "signing_keys", "ledger_head")
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> psycopg.Connection:
+        for table in self.TABLES:
+            self.conn.execute(sql.SQL("ALTER TABLE {} DISABLE TRIGGER USER").format(
+                sql.Identifier(table)))
+        return self.conn
+
+    def __exit__(self, *exc: object) -> None:
+        for table in self.TABLES:
+            names = self.conn.execute(
+                "SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass AND NOT tgisinternal",
+                (table,)).fetchall()
+            for (name,) in names:
+                self.conn.execute(sql.SQL("ALTER TABLE {} ENABLE ALWAYS TRIGGER {}").format(
+                    sql.Identifier(table), sql.Identifier(name)))
+
+
+@pytest.fixture
+def bypass(conn: psycopg.Connection) -> Bypass:
+    return Bypass(conn)
+
+
+@pytest.fixture
+def run_cli(config: Config) -> Any:
+    """Run the real `mlaudit` entry point in a subprocess against the test database."""
+    import subprocess
+    import sys
+
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("MLAUDIT_")}
+        environ.pop("DATABASE_URL", None)
+        environ.update({"DATABASE_URL": config.database_url or "",
+                        "MLAUDIT_HOME": str(config.home)})
+        environ.update(env or {})
+        return subprocess.run([sys.executable, "-m", "app.cli", *args], env=environ,
+                              capture_output=True, text=True, timeout=120)
+
+    return run

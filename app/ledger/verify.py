@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from app.ledger import entry as entries
+from app.ledger.entry import GENESIS_CHAIN_HASH, decode
 from app.ledger.checkpoint import CheckpointError, VerifierKey, open_note
 from app.ledger.errors import EntryError
 from app.ledger.merkle import CompactRange
@@ -50,7 +50,7 @@ class VerifyResult:
     entries: int = 0
     checkpoints: int = 0
     root_hash: bytes = b""
-    chain_hash: bytes = entries.GENESIS_CHAIN_HASH
+    chain_hash: bytes = GENESIS_CHAIN_HASH
     damage: Damage | None = None
     checked_keys: list[str] = field(default_factory=list)
 
@@ -71,7 +71,7 @@ def inner_seq(canonical: bytes) -> int:
         digits = canonical[start + 7 : end]
         if digits.isdigit():
             return int(digits)
-    value = entries.decode(canonical).get("seq")
+    value = decode(canonical).get("seq")
     if type(value) is not int:
         raise EntryError("entry has no integer seq")
     return value
@@ -85,8 +85,8 @@ class Verifier:
         self._checkpoints = {c.tree_size: c for c in checkpoints}
         self._max_checkpoint = max(self._checkpoints, default=-1)
         self._range = CompactRange()
-        self._chain = entries.GENESIS_CHAIN_HASH
-        self._previous_chain = entries.GENESIS_CHAIN_HASH
+        self._chain = GENESIS_CHAIN_HASH
+        self._previous_chain = GENESIS_CHAIN_HASH
         self.result = VerifyResult(checked_keys=[k.to_string() for k in self._keys])
         if 0 in self._checkpoints:
             self._check_checkpoint(0)

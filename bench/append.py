@@ -1,0 +1,214 @@
+"""Append throughput: PostgreSQL's own autocommit INSERT rate (the baseline), mlaudit's durable
+group-committed appends from 16 writer threads, and batch append in one transaction.
+
+Run from the repository root:  .venv/bin/python bench/append.py  [--duration 10] [--help]
+Uses DATABASE_URL's server when set (a fresh database in it), else an embedded server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _pg  # noqa: E402
+import psycopg  # noqa: E402
+
+from app.db import make_pool  # noqa: E402
+from app.services.ledger import GroupCommitter, ledger_transaction  # noqa: E402
+from app.services.verification import verify_database  # noqa: E402
+
+BATCH_TARGET = 100_000  # entries/s
+
+
+def timed_threads(threads: int, duration: float, warmup: float,
+                  make_worker: Callable[[int], Callable[[], None]]) -> tuple[int, float, list[float]]:
+    """Run `threads` workers calling their op in a loop; count ops that finish inside the
+    measured window [start + warmup, start + warmup + duration]. Returns (ops, seconds, latencies)."""
+    ops = [0] * threads
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+    ready = threading.Barrier(threads + 1)
+    window: list[float] = []
+    errors: list[BaseException] = []
+
+    def body(index: int) -> None:
+        try:
+            op = make_worker(index)
+            ready.wait()
+            begin, end = window
+            count, lat = 0, latencies[index]
+            while True:
+                t0 = time.perf_counter()
+                if t0 >= end:
+                    break
+                op()
+                t1 = time.perf_counter()
+                if begin <= t1 <= end:
+                    count += 1
+                    lat.append(t1 - t0)
+            ops[index] = count
+        except BaseException as exc:  # surface worker failures instead of hanging the barrier
+            errors.append(exc)
+            ready.abort()
+
+    workers = [threading.Thread(target=body, args=(i,), daemon=True) for i in range(threads)]
+    for w in workers:
+        w.start()
+    now = time.perf_counter()
+    window.extend([now + warmup, now + warmup + duration])
+    try:
+        ready.wait()
+    except threading.BrokenBarrierError:
+        pass
+    for w in workers:
+        w.join()
+    if errors:
+        raise errors[0]
+    return sum(ops), duration, [x for lat in latencies for x in lat]
+
+
+def baseline(url: str, threads: int, duration: float, warmup: float) -> tuple[float, list[float]]:
+    """Single-row autocommit INSERTs (bigint + 300-byte bytea), one connection per thread."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_baseline")
+        conn.execute("CREATE TABLE bench_baseline (id bigint PRIMARY KEY, payload bytea NOT NULL)")
+    ids = itertools.count()
+    conns: list[psycopg.Connection] = []
+
+    def make_worker(index: int) -> Callable[[], None]:
+        conn = psycopg.connect(url, autocommit=True)
+        conns.append(conn)
+        conn.execute("SET synchronous_commit = on")
+        payload = os.urandom(300)
+        cur = conn.cursor()
+
+        def op() -> None:
+            cur.execute("INSERT INTO bench_baseline (id, payload) VALUES (%s, %s)",
+                        (next(ids), payload))
+        return op
+
+    try:
+        ops, seconds, lat = timed_threads(threads, duration, warmup, make_worker)
+    finally:
+        for conn in conns:
+            conn.close()
+    return ops / seconds, lat
+
+
+def group_commit(url: str, threads: int, duration: float, warmup: float, pool_size: int,
+                 max_batch: int) -> tuple[float, list[float], int]:
+    """Each thread: committer.run(lambda w: w.append([draft])), one entry per call."""
+    commits = [0]
+
+    def on_commit(size: int) -> None:
+        commits[0] += 1
+
+    pool = make_pool(url, pool_size)
+    try:
+        committer = GroupCommitter(pool, max_batch, on_commit=on_commit)
+
+        def make_worker(index: int) -> Callable[[], None]:
+            step = itertools.count(index * 10_000_000)
+            run = os.urandom(16).hex()
+
+            def op() -> None:
+                draft = _pg.make_draft(next(step), run)
+                committer.run(lambda w: w.append([draft]))
+            return op
+
+        before = commits[0]
+        ops, seconds, lat = timed_threads(threads, duration, warmup, make_worker)
+        total_commits = commits[0] - before
+    finally:
+        pool.close()
+    return ops / seconds, lat, total_commits
+
+
+def batch_append(url: str, entries: int, chunk: int) -> float:
+    """One ledger_transaction appending `entries` prebuilt drafts in chunks; drafts -> commit."""
+    drafts = _pg.make_drafts(0, entries)
+    chunks = [drafts[i : i + chunk] for i in range(0, entries, chunk)]
+    with psycopg.connect(url) as conn:
+        t0 = time.perf_counter()
+        with ledger_transaction(conn) as writer:
+            for part in chunks:
+                writer.append(part)
+        seconds = time.perf_counter() - t0
+    return entries / seconds
+
+
+def ms(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=float, default=10.0, help="seconds measured per phase")
+    ap.add_argument("--warmup", type=float, default=1.0, help="seconds run before measuring")
+    ap.add_argument("--threads", type=int, default=16, help="concurrent writers / clients")
+    ap.add_argument("--pool-size", type=int, default=10, help="mlaudit pool (Config default 10)")
+    ap.add_argument("--max-batch", type=int, default=256, help="group commit max (default 256)")
+    ap.add_argument("--batch-entries", type=int, default=100_000)
+    ap.add_argument("--batch-chunk", type=int, default=10_000, help="drafts per writer.append")
+    ap.add_argument("--batch-runs", type=int, default=3)
+    args = ap.parse_args()
+
+    with _pg.database("append") as url:
+        print(f"# {args.threads} threads, {args.duration:g} s measured after {args.warmup:g} s "
+              "warm-up per phase")
+        base1, lat = baseline(url, 1, args.duration, args.warmup)
+        print(f"baseline  PostgreSQL INSERT, 1 connection:         {base1:10,.0f} rows/s"
+              f"   (p50 {ms(lat, .5):.2f} ms, p99 {ms(lat, .99):.2f} ms)")
+        base16, lat = baseline(url, args.threads, args.duration, args.warmup)
+        print(f"baseline  PostgreSQL INSERT, {args.threads} connections:       {base16:10,.0f} rows/s"
+              f"   (p50 {ms(lat, .5):.2f} ms, p99 {ms(lat, .99):.2f} ms)")
+        sys.stdout.flush()
+
+        one, lat, commits = group_commit(url, 1, args.duration, args.warmup, args.pool_size,
+                                         args.max_batch)
+        print(f"info      mlaudit group commit, 1 writer:         {one:10,.0f} entries/s"
+              f"   (p50 {ms(lat, .5):.2f} ms, p99 {ms(lat, .99):.2f} ms)")
+        rate, lat, commits = group_commit(url, args.threads, args.duration, args.warmup,
+                                          args.pool_size, args.max_batch)
+        per_commit = rate * args.duration / max(commits, 1)
+        print(f"target    mlaudit group commit, {args.threads} writers:       {rate:10,.0f} entries/s"
+              f"   (p50 {ms(lat, .5):.2f} ms, p99 {ms(lat, .99):.2f} ms, "
+              f"~{per_commit:.1f} entries/commit)")
+        print(f"          vs baseline 1 connection  ({base1:,.0f}/s): {rate / base1:5.2f}x  "
+              f"{_pg.verdict(rate >= base1)}")
+        print(f"          vs baseline {args.threads} connections ({base16:,.0f}/s): "
+              f"{rate / base16:5.2f}x  {_pg.verdict(rate >= base16)}")
+        sys.stdout.flush()
+
+        rates = []
+        for run in range(args.batch_runs):
+            r = batch_append(url, args.batch_entries, args.batch_chunk)
+            rates.append(r)
+            print(f"info      batch append run {run + 1}: {args.batch_entries:,} entries in chunks "
+                  f"of {args.batch_chunk:,}: {r:10,.0f} entries/s")
+        med = statistics.median(rates)
+        print(f"target    batch append (median of {len(rates)}):           {med:10,.0f} entries/s"
+              f"   target >= {BATCH_TARGET:,}  {_pg.verdict(med >= BATCH_TARGET)}")
+        sys.stdout.flush()
+
+        with psycopg.connect(url) as conn:
+            t0 = time.perf_counter()
+            result = verify_database(conn)
+            seconds = time.perf_counter() - t0
+        status = "OK" if result.ok else f"DAMAGED {result.damage}"
+        print(f"check     verify_database: {status}: {result.entries:,} entries in {seconds:.1f} s")
+        return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
