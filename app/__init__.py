@@ -27,7 +27,7 @@ def build_services(config: Config, *, start_checkpointer: bool = True) -> Servic
     pool = db.make_pool(url, config.pool_size)
     try:
         with pool.connection() as conn:
-            signer = keys.load_signer(conn, config.origin, config.keys_path)
+            keys.load_signer(conn, config.origin, config.keys_path)  # fails fast on a bad key
             with ledger_transaction(conn) as writer:
                 written = tokens.ensure_admin_token(writer, config.admin_token_path)
     except BaseException:
@@ -36,7 +36,7 @@ def build_services(config: Config, *, start_checkpointer: bool = True) -> Servic
     if written is not None:
         print(f"mlaudit: first start: the admin token was written to {written} (mode 0600)",
               file=sys.stderr)
-    checkpointer = Checkpointer(pool, signer, config.origin, config.checkpoint_every,
+    checkpointer = Checkpointer(pool, config.origin, config.keys_path, config.checkpoint_every,
                                 config.checkpoint_interval)
     committer = GroupCommitter(pool, config.group_commit_max, on_commit=checkpointer.notify)
     if start_checkpointer:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -12,6 +13,7 @@ from psycopg_pool import ConnectionPool
 from app.ledger import merkle
 from app.ledger.checkpoint import Checkpoint, Signer, sign_checkpoint
 from app.ledger.errors import LedgerError
+from app.services import keys
 from app.storage import ledger as store
 
 log = logging.getLogger(__name__)
@@ -49,18 +51,15 @@ def make_checkpoint(conn: psycopg.Connection, signer: Signer, origin: str) -> st
 class Checkpointer:
     """A daemon thread that signs checkpoints as the ledger grows."""
 
-    def __init__(self, pool: ConnectionPool, signer: Signer, origin: str,
+    def __init__(self, pool: ConnectionPool, origin: str, key_dir: Path,
                  every: int, interval: float) -> None:
-        self._pool, self._signer, self._origin = pool, signer, origin
+        self._pool, self._origin, self._key_dir = pool, origin, key_dir
         self._every, self._interval = every, interval
         self._signed_size = -1
         self._seen_size = -1
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-
-    def set_signer(self, signer: Signer) -> None:
-        self._signer = signer
 
     def start(self) -> None:
         with self._pool.connection() as conn:
@@ -84,7 +83,9 @@ class Checkpointer:
 
     def sign_now(self) -> store.CheckpointRow:
         with self._pool.connection() as conn, conn.transaction():
-            row = make_checkpoint(conn, self._signer, self._origin)
+            # The active key is read each time, so a rotation by another process takes effect.
+            signer = keys.load_signer(conn, self._origin, self._key_dir)
+            row = make_checkpoint(conn, signer, self._origin)
         self._signed_size = max(self._signed_size, row.tree_size)
         return row
 

@@ -1,0 +1,10 @@
+-- Least-privilege role for the mlaudit service. Run as the schema owner after `mlaudit init`.
+-- The service then needs no UPDATE, DELETE or TRUNCATE on any append-only table, and no DDL.
+-- Replace the password, and the database name in GRANT CONNECT, with your own.
+CREATE ROLE mlaudit_app LOGIN PASSWORD 'change-me';
+GRANT CONNECT ON DATABASE mlaudit TO mlaudit_app;
+GRANT USAGE ON SCHEMA public TO mlaudit_app;
+GRANT SELECT ON mlaudit_schema TO mlaudit_app;
+GRANT SELECT, INSERT ON ledger_entries, checkpoints, signing_keys, tokens TO mlaudit_app;
+-- The head row is the one row that moves: appends lock it (SELECT ... FOR UPDATE) and advance it.
+GRANT SELECT, UPDATE ON ledger_head TO mlaudit_app;

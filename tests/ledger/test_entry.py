@@ -1,0 +1,97 @@
+"""Entries: canonical bytes are exactly RFC 8785, floats are refused, hashes are as documented."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.ledger import entry
+from app.ledger.entry import Draft
+from app.ledger.errors import EntryError
+from app.ledger.verify import inner_seq
+
+SAFE_INT = st.integers(-(2**53) + 1, 2**53 - 1)
+TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
+JSON = st.recursive(
+    st.none() | st.booleans() | SAFE_INT | TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
+    max_leaves=20,
+)
+
+GOLDEN_DRAFT = Draft("metrics.logged", "token:ci", {"run": "r1"},
+                     {"key": "auc", "value": "0.8123", "group": {"sex": "F"}, "n": "1234"})
+GOLDEN_CANONICAL = (
+    b'{"actor":"token:ci","body":{"group":{"sex":"F"},"key":"auc","n":"1234","value":"0.8123"},'
+    b'"kind":"metrics.logged","recorded_at":"2026-11-26T12:00:00.000000Z","seq":7,'
+    b'"subject":{"run":"r1"},"v":1}'
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(TEXT, JSON, max_size=6))
+def test_canonicalize_equals_rfc8785(value: dict[str, object]) -> None:
+    assert entry.canonicalize(value) == rfc8785.dumps(value)
+
+
+def test_utf16_key_order_is_used_for_non_bmp_keys() -> None:
+    value = {"\U0001f600": 1, "\uffff": 2}
+    assert entry.canonicalize(value) == rfc8785.dumps(value)
+    assert entry.canonicalize(value).startswith('{"\U0001f600"'.encode())
+
+
+def test_golden_entry_bytes_and_hashes() -> None:
+    canonical = entry.canonical_bytes(GOLDEN_DRAFT, 7, "2026-11-26T12:00:00.000000Z")
+    assert canonical == GOLDEN_CANONICAL
+    leaf = entry.leaf_hash(canonical)
+    assert leaf == hashlib.sha256(b"\x00" + GOLDEN_CANONICAL).digest()
+    assert entry.chain_hash(entry.GENESIS_CHAIN_HASH, leaf) == hashlib.sha256(
+        bytes(32) + leaf).digest()
+    assert inner_seq(canonical) == 7
+
+
+@pytest.mark.parametrize("body,message", [
+    ({"value": 0.1}, "floats are never hashed"),
+    ({"deep": [{"x": float("nan")}]}, "floats are never hashed"),
+    ({"big": 2**53}, "integer outside"),
+    ({"bytes": b"x"}, "not a JSON value"),
+    ({"tuple": (1, 2)}, "not a JSON value"),
+    ({1: "x"}, "keys must be strings"),
+])
+def test_unhashable_bodies_are_refused(body: dict[object, object], message: str) -> None:
+    with pytest.raises(EntryError, match=message):
+        entry.canonical_bytes(Draft("a.b", "actor", body=body), 0,  # type: ignore[arg-type]
+                              "2026-01-01T00:00:00.000000Z")
+
+
+@pytest.mark.parametrize("draft", [
+    Draft("nodot", "a"), Draft("Upper.case", "a"), Draft("a.b", ""), Draft("a.b", "x" * 257),
+    Draft("a.b", "a", {"Bad-Key": "x"}), Draft("a.b", "a", {"k": 1}),  # type: ignore[dict-item]
+])
+def test_bad_drafts_are_refused(draft: Draft) -> None:
+    with pytest.raises(EntryError):
+        entry.canonical_bytes(draft, 0, "2026-01-01T00:00:00.000000Z")
+
+
+def test_lone_surrogates_are_refused() -> None:
+    with pytest.raises(EntryError):
+        entry.canonicalize({"k": "\ud800"})
+
+
+def test_timestamps_have_six_digits_and_z() -> None:
+    instant = datetime(2026, 3, 1, 9, 30, 0, 5, tzinfo=timezone(timedelta(hours=2)))
+    assert entry.format_timestamp(instant) == "2026-03-01T07:30:00.000005Z"
+    assert entry.parse_timestamp("2026-03-01T07:30:00.000005Z") == instant.astimezone(UTC)
+    with pytest.raises(EntryError):
+        entry.format_timestamp(datetime(2026, 1, 1))
+
+
+def test_inner_seq_falls_back_to_parsing() -> None:
+    canonical = entry.canonicalize({"seq": 3, "subject": {"seq": "x"}, "v": 1})
+    assert inner_seq(canonical) == 3
+    with pytest.raises(EntryError):
+        inner_seq(b"not json")
