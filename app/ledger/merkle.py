@@ -231,8 +231,8 @@ def verify_consistency(
     """
     if size1 < 0 or size2 < size1:
         raise ConsistencyProofError(f"need 0 <= size1 <= size2, got {size1}, {size2}")
-    if size1 == 0 and size2 > 0 and not proof:
-        return
+    if size1 == 0:
+        raise ConsistencyProofError("consistency proof from an empty tree is meaningless")
     if size1 == size2:
         if proof:
             raise ConsistencyProofError("proof must be empty when size1 == size2")

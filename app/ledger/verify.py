@@ -6,8 +6,8 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from app.ledger.entry import GENESIS_CHAIN_HASH, decode
 from app.ledger.checkpoint import CheckpointError, VerifierKey, open_note
+from app.ledger.entry import GENESIS_CHAIN_HASH, decode
 from app.ledger.errors import EntryError
 from app.ledger.merkle import CompactRange
 

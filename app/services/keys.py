@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from app.ledger.checkpoint import Signer, VerifierKey
 from app.ledger.entry import Draft
 from app.ledger.errors import KeyFileError
-from app.services.ledger import ledger_transaction
+from app.services.ledger import LedgerWriter, ledger_transaction
 from app.storage import ledger as store
 
 
@@ -24,7 +24,7 @@ def key_path(key_dir: Path, key: VerifierKey) -> Path:
 
 
 def write_private_key(path: Path, private_key: Ed25519PrivateKey) -> None:
-    """Create the key file with mode 0600 from the start (never world-readable, not even briefly)."""
+    """Create the key file with mode 0600 from the start, never readable by others."""
     pem = private_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
@@ -58,17 +58,16 @@ def read_private_key(path: Path) -> Ed25519PrivateKey:
     return key
 
 
-def _activate(conn: psycopg.Connection, name: str, key_dir: Path, actor: str) -> Signer:
+def _activate(writer: LedgerWriter, name: str, key_dir: Path, actor: str) -> Signer:
     """Generate a key, write its file, publish it and record `key.activated`."""
     private_key = Ed25519PrivateKey.generate()
     signer = Signer(name, private_key)
     verifier = signer.verifier_key
     write_private_key(key_path(key_dir, verifier), private_key)
-    with ledger_transaction(conn) as writer:
-        store.insert_signing_key(conn, store.SigningKeyRow(
-            verifier.to_string(), name, verifier.key_id, verifier.public_key, datetime.now(UTC)))
-        writer.append([Draft("key.activated", actor, {"key": f"{verifier.key_id:08x}"},
-                             {"verifier_key": verifier.to_string()})])
+    store.insert_signing_key(writer.conn, store.SigningKeyRow(
+        verifier.to_string(), name, verifier.key_id, verifier.public_key, datetime.now(UTC)))
+    writer.append([Draft("key.activated", actor, {"key": f"{verifier.key_id:08x}"},
+                         {"verifier_key": verifier.to_string()})])
     return signer
 
 
@@ -76,18 +75,24 @@ def load_signer(conn: psycopg.Connection, name: str, key_dir: Path) -> Signer:
     """The active signer; on a ledger with no key yet, generate the first one."""
     keys = store.list_signing_keys(conn)
     if not keys:
-        return _activate(conn, name, key_dir, actor="system")
+        with ledger_transaction(conn) as writer:
+            writer.lock()  # concurrent first starts serialise here
+            if not store.list_signing_keys(conn):
+                return _activate(writer, name, key_dir, actor="system")
+        keys = store.list_signing_keys(conn)
     active = VerifierKey.from_string(keys[-1].verifier_key)
     private_key = read_private_key(key_path(key_dir, active))
     signer = Signer(active.name, private_key)
     if signer.verifier_key != active:
-        raise KeyFileError(f"key file {key_path(key_dir, active)} does not match key {active.key_id:08x}")
+        raise KeyFileError(f"key file {key_path(key_dir, active)} does not match key "
+                           f"{active.key_id:08x}")
     return signer
 
 
 def rotate(conn: psycopg.Connection, name: str, key_dir: Path, actor: str) -> Signer:
     """Make a new active key; old public keys stay published for old checkpoints."""
-    return _activate(conn, name, key_dir, actor)
+    with ledger_transaction(conn) as writer:
+        return _activate(writer, name, key_dir, actor)
 
 
 def verifier_keys(conn: psycopg.Connection) -> list[VerifierKey]:

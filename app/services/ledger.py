@@ -44,10 +44,11 @@ class LedgerWriter:
 
     @property
     def size(self) -> int:
-        self._lock()
+        self.lock()
         return self._size
 
-    def _lock(self) -> None:
+    def lock(self) -> None:
+        """Take the head-row lock now (appends take it anyway)."""
         if self._size < 0:
             head = store.lock_head(self.conn)
             self._size, self._chain = head.size, bytes(head.chain_hash)
@@ -55,7 +56,7 @@ class LedgerWriter:
 
     def append(self, drafts: Sequence[Draft]) -> list[Receipt]:
         """Give each draft the next seq, hash it into the chain and the tree, insert it."""
-        self._lock()
+        self.lock()
         instant = datetime.now(UTC)
         stamp = entries.format_timestamp(instant)
         rows: list[store.EntryRow] = []

@@ -72,7 +72,7 @@ def authenticate(conn: psycopg.Connection, token: str) -> Principal | None:
 
 def ensure_admin_token(writer: LedgerWriter, path: Path) -> Path | None:
     """On first start, create an admin token and write it to a 0600 file; None if one exists."""
-    writer.size  # lock the head first: concurrent first starts then see each other's token
+    writer.lock()  # first: concurrent first starts then see each other's token
     if store.count_role(writer.conn, "admin"):
         return None
     secret, _ = create_token(writer, "admin", "admin", actor="system")

@@ -65,7 +65,9 @@ def lock_head(conn: psycopg.Connection) -> HeadRow:
 
 def read_head(conn: psycopg.Connection) -> HeadRow | None:
     with conn.cursor(row_factory=class_row(HeadRow)) as cur:
-        return cur.execute("SELECT size, chain_hash, frontier FROM ledger_head WHERE id = 1").fetchone()
+        return cur.execute(
+            "SELECT size, chain_hash, frontier FROM ledger_head WHERE id = 1"
+        ).fetchone()
 
 
 def save_head(conn: psycopg.Connection, head: HeadRow) -> None:

@@ -702,6 +702,15 @@ def test_consistency_conventions() -> None:
     with pytest.raises(ConsistencyProofError, match="hash length must be 32"):
         verify_consistency(1, 2, r1, r2, [LEAVES[1] + b"\x00"])
     verify_consistency(1, 2, r1, r2, [LEAVES[1]])
+    proof = _consistency(6, 8)
+    with pytest.raises(ConsistencyProofError, match="proof too long"):
+        verify_consistency(6, 8, ROOTS[6], ROOTS[8], [*proof, proof[0]])
+    with pytest.raises(ConsistencyProofError, match="proof too short"):
+        verify_consistency(6, 8, ROOTS[6], ROOTS[8], proof[:-1])
+    with pytest.raises(ConsistencyProofError, match="root1 mismatch"):
+        verify_consistency(6, 8, ROOTS[5], ROOTS[8], proof)
+    with pytest.raises(ConsistencyProofError, match="root2 mismatch"):
+        verify_consistency(6, 8, ROOTS[6], ROOTS[7], proof)
 
 
 def test_proof_generation_argument_errors() -> None:

@@ -114,8 +114,8 @@ def test_threads_and_processes_never_fork_or_gap(services: Any, database_url: st
 
     def worker(i: int) -> None:
         for j in range(per_thread):
-            [receipt] = services.committer.run(lambda w: w.append(
-                [Draft("test.appended", f"thread:{i}", {"item": str(j)})]))
+            draft = Draft("test.appended", f"thread:{i}", {"item": str(j)})
+            [receipt] = services.committer.run(lambda w, d=draft: w.append([d]))
             got.append(receipt.seq)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]

@@ -1,0 +1,22 @@
+# mlaudit service image: gunicorn serving app:create_app() against DATABASE_URL.
+# Build: docker build -t mlaudit .   Run: see the compose example in README.md.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    MLAUDIT_HOME=/var/lib/mlaudit
+
+RUN useradd --system --home-dir /var/lib/mlaudit --create-home --uid 10001 mlaudit
+
+WORKDIR /opt/mlaudit
+COPY pyproject.toml README.md schema.sql ./
+COPY app ./app
+COPY reports ./reports
+RUN pip install --no-cache-dir -e .
+
+USER mlaudit
+VOLUME ["/var/lib/mlaudit"]
+EXPOSE 8000
+
+# DATABASE_URL must be set: the image never starts an embedded database.
+CMD ["sh", "-c", ": \"${DATABASE_URL:?set DATABASE_URL}\" && exec gunicorn --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-2} --threads ${MLAUDIT_THREADS:-8} --access-logfile - 'app:create_app()'"]
