@@ -1,0 +1,99 @@
+"""Checkpoints are signed on demand, every N entries, and every T seconds while writes happen."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from app import build_services
+from app.config import load_config
+from app.ledger import merkle
+from app.ledger.entry import Draft
+from app.storage import ledger as store
+
+
+def wait_for(condition: Callable[[], bool], limit: float = 20.0) -> bool:
+    """Poll until condition holds; the limit only stops a hung test, nothing is timed."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def sizes(url: str) -> list[int]:
+    with psycopg.connect(url) as conn:
+        return [c.tree_size for c in store.list_checkpoints(conn)]
+
+
+@pytest.fixture
+def make_services(database_url: str, tmp_path: Path) -> Any:
+    started: list[Any] = []
+
+    def make(**overrides: Any) -> Any:
+        config = load_config(environ={}, overrides={
+            "database_url": database_url, "home": tmp_path, **overrides})
+        services = build_services(config)
+        started.append(services)
+        return services
+
+    yield make
+    for services in started:
+        services.close()
+
+
+def write(services: Any, n: int) -> None:
+    for i in range(n):
+        services.committer.run(lambda w, i=i: w.append([Draft("test.appended", "t",
+                                                              {"item": str(i)})]))
+
+
+def test_every_n_entries(make_services: Any, database_url: str) -> None:
+    services = make_services(checkpoint_every=5, checkpoint_interval=3600.0)
+    write(services, 4)  # 2 start-up entries + 4 = 6 >= 5
+    assert wait_for(lambda: bool(sizes(database_url)))
+    assert sizes(database_url)[0] >= 5
+
+
+def test_every_t_seconds_while_writes_happen(make_services: Any, database_url: str) -> None:
+    services = make_services(checkpoint_every=1_000_000, checkpoint_interval=0.2)
+    write(services, 1)
+    assert wait_for(lambda: 3 in sizes(database_url))
+    write(services, 2)
+    assert wait_for(lambda: 5 in sizes(database_url))
+    settled = sizes(database_url)
+    time.sleep(0.6)  # no writes: no new checkpoints (this waits, it does not time anything)
+    assert sizes(database_url) == settled
+
+
+def test_on_demand_is_idempotent_per_size(make_services: Any) -> None:
+    services = make_services(checkpoint_interval=3600.0)
+    first = services.checkpointer.sign_now()
+    again = services.checkpointer.sign_now()
+    assert first.note == again.note and first.tree_size == 2
+
+
+def test_checkpoint_root_matches_the_tree(make_services: Any, database_url: str) -> None:
+    services = make_services(checkpoint_interval=3600.0)
+    write(services, 9)
+    row = services.checkpointer.sign_now()
+    with psycopg.connect(database_url) as conn:
+        leaves = [bytes(r.leaf_hash) for r in store.list_entries(conn, -1, 100)]
+    assert row.root_hash == merkle.root_from_leaves(leaves)
+
+
+def test_head_disagreeing_with_tree_is_not_signed(make_services: Any, database_url: str,
+                                                  bypass: Any) -> None:
+    services = make_services(checkpoint_interval=3600.0)
+    write(services, 3)
+    with bypass as conn:
+        conn.execute("UPDATE ledger_head SET frontier = %s", (bytes(64),))  # size 5 = 2 hashes
+    with pytest.raises(Exception, match="disagrees"):
+        services.checkpointer.sign_now()
+    assert sizes(database_url) == []
