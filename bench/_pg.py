@@ -134,9 +134,10 @@ def make_drafts(start: int, count: int) -> list[Draft]:
 
 
 class CpuMeter:
-    """CPU seconds spent during a phase: this process, the PostgreSQL server (postmaster plus
-    its children, when it runs on this machine) and everything else on the machine — other
-    people's work competing for the same cores, which makes a run noisy."""
+    """CPU seconds spent during a phase: this process (and children it waited for, e.g. the
+    verify CLI), the PostgreSQL server (postmaster plus its children, when it runs on this
+    machine) and everything else on the machine: other people's work competing for the same
+    cores, which makes a run noisy."""
 
     def __init__(self, url: str) -> None:
         import psutil
@@ -156,7 +157,7 @@ class CpuMeter:
         with open("/proc/stat") as f:
             ticks = [int(v) for v in f.readline().split()[1:]]
         busy = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
-        mine = sum(os.times()[:2])
+        mine = sum(os.times()[:4])  # this process and its waited-for children (the CLI)
         server = 0.0
         if self._server is not None:
             try:

@@ -145,7 +145,7 @@ def main() -> int:
     ap.add_argument("--chunk", type=int, default=10_000, help="drafts per writer.append")
     ap.add_argument("--checkpoint-every", type=int, default=1000,
                     help="commit + signed checkpoint every N entries (0: none)")
-    ap.add_argument("--verify-runs", type=int, default=2)
+    ap.add_argument("--verify-runs", type=int, default=3)
     ap.add_argument("--proof-samples", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
