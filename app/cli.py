@@ -8,9 +8,11 @@ import getpass
 import json
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
-from app.config import Config, load_config
+from app.config import Config, ConfigError, load_config
+from app.ledger.checkpoint import VerifierKey
 from app.ledger.errors import LedgerError
 
 PROGRESS_EVERY = 50_000
@@ -80,6 +82,24 @@ def _progress(rows: Iterator[Any], total: int, out: TextIO) -> Iterator[Any]:
     out.write("\r" + " " * 60 + "\r")
 
 
+def _trusted_keys(values: Sequence[str] | None) -> list[VerifierKey] | None:
+    """--key takes a verifier key string, or a file holding one per line."""
+    if not values:
+        return None
+    from app.ledger.checkpoint import CheckpointError
+
+    keys = []
+    for value in values:
+        path = Path(value)
+        lines = path.read_text().split() if path.is_file() else [value]
+        for line in lines:
+            try:
+                keys.append(VerifierKey.from_string(line))
+            except CheckpointError as exc:
+                raise ConfigError(f"--key {line!r} is not a verifier key: {exc}") from exc
+    return keys
+
+
 def cmd_verify(config: Config, args: argparse.Namespace) -> int:
     from app import db
     from app.services.verification import verify_database
@@ -88,7 +108,7 @@ def cmd_verify(config: Config, args: argparse.Namespace) -> int:
     with db.connect(url) as conn:
         wrap = (lambda rows, total: _progress(rows, total, sys.stderr)) if (
             sys.stderr.isatty() and not args.json) else None
-        result = verify_database(conn, progress=wrap)
+        result = verify_database(conn, progress=wrap, trusted_keys=_trusted_keys(args.key))
     damage = result.damage
     if args.json:
         print(json.dumps({
@@ -128,6 +148,9 @@ def parser() -> argparse.ArgumentParser:
     key.add_parser("rotate", help="make a new active signing key").set_defaults(func=cmd_key_rotate)
     verify = sub.add_parser("verify", help="re-hash the whole ledger and check every checkpoint")
     verify.add_argument("--json", action="store_true", help="machine-readable output")
+    verify.add_argument("--key", action="append", metavar="KEY_OR_FILE",
+                        help="trust only this verifier key (name+id+key, or a file of them) "
+                        "for checkpoint signatures, instead of the keys the database publishes")
     verify.set_defaults(func=cmd_verify)
     return top
 

@@ -160,3 +160,25 @@ def test_tampered_merkle_nodes(ledger: Any, bypass: Any, run_cli: Any) -> None:
     assert (found["kind"], found["seq"]) == ("modified", 15)
     assert "Merkle nodes" in found["detail"]
 
+
+
+def test_head_frontier_tampering(ledger: Any, bypass: Any, run_cli: Any) -> None:
+    with bypass as conn:
+        conn.execute("UPDATE ledger_head SET frontier = set_byte(frontier, 0, "
+                     "get_byte(frontier, 0) # 1)")
+    found = damage(run_cli)
+    assert (found["kind"], found["seq"]) == ("head_mismatch", 39)
+
+
+def test_trusted_key_rejects_a_key_the_database_added(ledger: Any, run_cli: Any,
+                                                      client: Any, tmp_path: Any) -> None:
+    genuine = client.get("/api/v1/ledger/keys").json["keys"]
+    key_file = tmp_path / "trusted.keys"
+    key_file.write_text("\n".join(genuine) + "\n")
+    assert run_cli("verify", "--key", str(key_file)).returncode == 0
+    assert run_cli("key", "rotate").returncode == 0  # a key the outsider never saw
+    ledger.checkpointer.sign_now()
+    done = run_cli("verify", "--json", "--key", str(key_file))
+    found = json.loads(done.stdout)["damage"]
+    assert done.returncode == 1 and found["kind"] == "bad_signature"
+    assert run_cli("verify", "--key", "not-a-key").returncode == 2

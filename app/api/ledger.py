@@ -81,6 +81,8 @@ def _covering_checkpoint(seq: int, tree_size: int | None) -> store.CheckpointRow
                else store.latest_checkpoint(conn))
     if tree_size is not None and row is None:
         raise ApiError(404, "Not Found", f"no checkpoint was signed at tree size {tree_size}")
+    if tree_size is not None and row is not None and row.tree_size <= seq:
+        raise ApiError(404, "Not Found", f"checkpoint {tree_size} does not cover entry {seq}")
     if row is None or row.tree_size <= seq:
         row = services().checkpointer.sign_now()
     if row.tree_size <= seq:

@@ -17,8 +17,8 @@ from app.ledger.errors import EntryError
 FORMAT_VERSION = 1
 GENESIS_CHAIN_HASH = bytes(32)
 MAX_SAFE_INTEGER = 2**53 - 1
-KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
-SUBJECT_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+KIND_PATTERN = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
+SUBJECT_KEY_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 MAX_ACTOR_LENGTH = 256
 MAX_SUBJECT_VALUE_LENGTH = 512
 
@@ -68,7 +68,7 @@ def _check_value(value: object, path: str) -> None:
     if kind is int:
         if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:  # type: ignore[operator]
             return
-        raise EntryError(f"{path}: integer outside ±2**53; encode it as a decimal string")
+        raise EntryError(f"{path}: integer beyond ±(2**53 - 1); encode it as a decimal string")
     if kind is dict:
         for key, item in value.items():  # type: ignore[attr-defined]
             if type(key) is not str:
@@ -86,12 +86,13 @@ def _check_value(value: object, path: str) -> None:
 
 def check_draft(draft: Draft) -> None:
     """Validate a draft's shape before it is given a position."""
-    if not KIND_PATTERN.match(draft.kind):
+    if type(draft.kind) is not str or not KIND_PATTERN.fullmatch(draft.kind):
         raise EntryError(f"kind {draft.kind!r} must look like 'noun.verb'")
-    if not draft.actor or len(draft.actor) > MAX_ACTOR_LENGTH:
+    actor = draft.actor
+    if type(actor) is not str or not actor or len(actor) > MAX_ACTOR_LENGTH:
         raise EntryError("actor must be a non-empty string of at most 256 characters")
     for key, value in draft.subject.items():
-        if not SUBJECT_KEY_PATTERN.match(key):
+        if type(key) is not str or not SUBJECT_KEY_PATTERN.fullmatch(key):
             raise EntryError(f"subject key {key!r} must match {SUBJECT_KEY_PATTERN.pattern}")
         if type(value) is not str or len(value) > MAX_SUBJECT_VALUE_LENGTH:
             raise EntryError(f"subject {key!r} must be a string of at most 512 characters")

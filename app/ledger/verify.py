@@ -43,6 +43,7 @@ class StoredCheckpoint:
 class Head:
     size: int
     chain_hash: bytes
+    frontier: bytes | None = None
 
 
 @dataclass
@@ -169,6 +170,10 @@ class Verifier:
             self._fail(INSERTED, f"entries beyond the head ({head.size}) were added", head.size)
         elif head is not None and head.chain_hash != self._chain:
             self._fail(HEAD_MISMATCH, "the head's chain hash differs from the last entry's",
+                       max(count - 1, 0))
+        elif head is not None and head.frontier is not None and (
+                head.frontier != self._range.to_bytes()):
+            self._fail(HEAD_MISMATCH, "the head's Merkle frontier differs from the entries'",
                        max(count - 1, 0))
         return result
 

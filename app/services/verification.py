@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import psycopg
 from psycopg import IsolationLevel
 
+from app.db import DatabaseError
 from app.ledger.checkpoint import CheckpointError, VerifierKey
 from app.ledger.verify import Head, StoredCheckpoint, VerifyResult, verify_entries
 from app.storage import ledger as store
@@ -25,16 +26,30 @@ def _keys(conn: psycopg.Connection) -> list[VerifierKey]:
     return found
 
 
-def verify_database(conn: psycopg.Connection, progress: Progress | None = None) -> VerifyResult:
-    """Stream every entry (bounded memory) and check chain, tree, checkpoints and head."""
+def verify_database(conn: psycopg.Connection, progress: Progress | None = None,
+                    trusted_keys: Sequence[VerifierKey] | None = None) -> VerifyResult:
+    """Stream every entry (bounded memory) and check chain, tree, checkpoints and head.
+
+    With trusted_keys, checkpoint signatures are checked against those keys only, not
+    against the keys the database itself publishes.
+    """
+    try:
+        return _verify(conn, progress, trusted_keys)
+    except psycopg.Error as exc:
+        raise DatabaseError(f"verification stopped: {str(exc).strip().splitlines()[0]}") from exc
+
+
+def _verify(conn: psycopg.Connection, progress: Progress | None,
+            trusted_keys: Sequence[VerifierKey] | None) -> VerifyResult:
     conn.isolation_level = IsolationLevel.REPEATABLE_READ
     conn.read_only = True
     with conn.transaction():
         head_row = store.read_head(conn)
-        head = None if head_row is None else Head(head_row.size, bytes(head_row.chain_hash))
+        head = None if head_row is None else Head(
+            head_row.size, bytes(head_row.chain_hash), bytes(head_row.frontier))
         checkpoints = [StoredCheckpoint(c.tree_size, bytes(c.root_hash), c.note)
                        for c in store.list_checkpoints(conn)]
-        keys = _keys(conn)
+        keys = list(trusted_keys) if trusted_keys is not None else _keys(conn)
         rows: Iterator[Any] = store.stream_entries(conn)
         if progress is not None:
             rows = progress(rows, head.size if head else 0)

@@ -57,7 +57,7 @@ def test_golden_entry_bytes_and_hashes() -> None:
 @pytest.mark.parametrize("body,message", [
     ({"value": 0.1}, "floats are never hashed"),
     ({"deep": [{"x": float("nan")}]}, "floats are never hashed"),
-    ({"big": 2**53}, "integer outside"),
+    ({"big": 2**53}, "integer beyond"),
     ({"bytes": b"x"}, "not a JSON value"),
     ({"tuple": (1, 2)}, "not a JSON value"),
     ({1: "x"}, "keys must be strings"),
@@ -71,6 +71,8 @@ def test_unhashable_bodies_are_refused(body: dict[object, object], message: str)
 @pytest.mark.parametrize("draft", [
     Draft("nodot", "a"), Draft("Upper.case", "a"), Draft("a.b", ""), Draft("a.b", "x" * 257),
     Draft("a.b", "a", {"Bad-Key": "x"}), Draft("a.b", "a", {"k": 1}),  # type: ignore[dict-item]
+    Draft("run.created\n", "a"), Draft("a.b", "a", {"run\n": "x"}),
+    Draft("a.b", ["not", "a", "string"]),  # type: ignore[arg-type]
 ])
 def test_bad_drafts_are_refused(draft: Draft) -> None:
     with pytest.raises(EntryError):

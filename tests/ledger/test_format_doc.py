@@ -10,20 +10,20 @@ one bit flipped, and must agree with the transparency-dev/merkle vectors.
 
 from __future__ import annotations
 
-import argparse
 import base64
-import contextlib
 import hashlib
-import io
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
+import psycopg
 import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -31,6 +31,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from app import create_app
+from app.config import load_config
 from app.ledger import entry, merkle, verify
 from app.ledger.checkpoint import (
     MAX_SIGNATURES,
@@ -42,9 +44,12 @@ from app.ledger.checkpoint import (
 )
 from app.ledger.entry import Draft
 from app.ledger.errors import EntryError
+from app.services import keys, tokens
 from app.storage import ledger as store
+from app.storage import tokens as token_store
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "ledger-format.md"
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "ledger-format.md"
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "merkle"
 
 SEED = bytes(range(32))
@@ -52,7 +57,7 @@ ORIGIN = "example.org/mlaudit"
 T0 = datetime(2026, 1, 15, 9, 30, 0, tzinfo=UTC)
 T1 = datetime(2026, 1, 15, 9, 31, 7, 250000, tzinfo=UTC)
 SIGNED_AT = datetime(2026, 1, 15, 9, 32, 0, tzinfo=UTC)
-TOKEN = "doc-example-token"
+TOKEN = "mla_doc-example-token"
 
 Row = tuple[int, bytes, bytes, bytes, bytes]  # what `mlaudit verify` streams per entry
 
@@ -158,7 +163,7 @@ EXAMPLE = build_example()
 
 
 # ---------------------------------------------------------------------------------------------
-# HTTP responses of the real /api/v1/ledger views, over the example instead of a database
+# The example stored in a real PostgreSQL database, served by the real app and CLI
 # ---------------------------------------------------------------------------------------------
 
 HTTP_PATHS = [
@@ -170,68 +175,74 @@ HTTP_PATHS = [
 ]
 
 
-def http_responses(ex: Example, paths: Sequence[str] = HTTP_PATHS) -> dict[str, Any]:
-    """GET each path from the real blueprint; only storage, the pool and auth are faked."""
-    import flask
+def store_example(url: str, ex: Example) -> None:
+    """Write the example into an empty ledger: 3 entries, the head, its key and checkpoint."""
+    with psycopg.connect(url) as conn, conn.transaction():
+        store.insert_entries(conn, ex.rows)
+        store.save_head(conn, store.HeadRow(3, ex.rows[-1].chain_hash, ex.frontier))
+        store.insert_signing_key(conn, store.SigningKeyRow(
+            ex.key.to_string(), ex.key.name, ex.key.key_id, ex.key.public_key, T0))
+        assert store.insert_checkpoint(conn, ex.checkpoint_row)
+        # An admin token, so that start-up finds one and appends no token.created entry.
+        token_store.insert_token(conn, token_store.TokenRow(
+            "doc0example0001", "doc-example", "admin", T0, 0), tokens.token_hash(TOKEN))
 
-    from app.api import ledger as api
-    from app.services import tokens
 
-    rows = {r.seq: r for r in ex.rows}
-    checkpoint = ex.checkpoint_row
-    get_nodes = node_getter(ex.rows)
-    fake = SimpleNamespace(
-        pool=SimpleNamespace(connection=lambda: contextlib.nullcontext(object())),
-        checkpointer=SimpleNamespace(sign_now=lambda: checkpoint),
-    )
-    app = flask.Flask("ledger-format-example")
-    app.register_blueprint(api.bp)
-    app.extensions["mlaudit"] = fake
+def stored_counts(url: str) -> tuple[int, int, int]:
+    """(entries, head size, checkpoints) as stored."""
+    with psycopg.connect(url) as conn:
+        head = store.read_head(conn)
+        assert head is not None
+        return (store.count_entries(conn), head.size, len(store.list_checkpoints(conn)))
+
+
+def http_responses(url: str, root: Path, ex: Example,
+                   paths: Sequence[str] = HTTP_PATHS) -> dict[str, Any]:
+    """GET each path from the real app over the real database, with a real token."""
+    key_dir = root / "keys"
+    keys.write_private_key(keys.key_path(key_dir, ex.key), Ed25519PrivateKey.from_private_bytes(SEED))
+    app = create_app(load_config(environ={}, overrides={
+        "database_url": url, "home": root / "home", "key_dir": key_dir, "origin": ORIGIN,
+        "checkpoint_interval": 3600.0, "checkpoint_every": 1_000_000,
+    }))
     out: dict[str, Any] = {}
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(tokens, "authenticate",
-                   lambda conn, token: tokens.Principal("t1", "auditor", "auditor")
-                   if token == TOKEN else None)
-        mp.setattr(store, "get_entry", lambda conn, seq: rows.get(seq))
-        mp.setattr(store, "list_entries", lambda conn, after, limit:
-                   [rows[s] for s in sorted(rows) if s > after][:limit])
-        mp.setattr(store, "get_checkpoint",
-                   lambda conn, size: checkpoint if size == checkpoint.tree_size else None)
-        mp.setattr(store, "latest_checkpoint", lambda conn: checkpoint)
-        mp.setattr(store, "read_head", lambda conn: store.HeadRow(
-            len(rows), ex.rows[-1].chain_hash, ex.frontier))
-        mp.setattr(store, "get_nodes", lambda conn, ids: get_nodes(ids))
-        mp.setattr(store, "list_signing_keys", lambda conn: [store.SigningKeyRow(
-            ex.key.to_string(), ex.key.name, ex.key.key_id, ex.key.public_key, T0)])
+    try:
         client = app.test_client()
         for path in paths:
             response = client.get(path, headers={"Authorization": f"Bearer {TOKEN}"})
             assert response.status_code == 200, (path, response.data)
             out[path] = response.get_json()
+        denied = client.get(HTTP_PATHS[1], headers={"Authorization": "Bearer mla_not-a-token"})
+        assert denied.status_code == 401
+    finally:
+        app.extensions["mlaudit"].close()
     return out
 
 
-# ---------------------------------------------------------------------------------------------
-# `mlaudit verify` over the example and over damaged copies of it
-# ---------------------------------------------------------------------------------------------
+@pytest.fixture
+def example_database(database_url: str) -> str:
+    """A fresh real database holding exactly the worked example."""
+    store_example(database_url, EXAMPLE)
+    assert stored_counts(database_url) == (3, 3, 1)
+    return database_url
 
 
-def run_cli_verify(rows: Sequence[Row], checkpoints: Sequence[verify.StoredCheckpoint],
-                   keys: Sequence[VerifierKey], head: verify.Head | None,
-                   as_json: bool) -> tuple[int, str]:
-    """Run the real cmd_verify, with the database replaced by the given snapshot."""
-    from app import cli, db
-    from app.services import verification
+@pytest.fixture
+def real_example(example_database: str, tmp_path: Path) -> dict[str, Any]:
+    """The real app's responses over the example database; start-up appended nothing."""
+    responses = http_responses(example_database, tmp_path, EXAMPLE)
+    assert stored_counts(example_database) == (3, 3, 1)
+    return responses
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(db, "database_url", lambda config: "postgresql://ledger-format-example")
-        mp.setattr(db, "connect", lambda url, **kw: contextlib.nullcontext(None))
-        mp.setattr(verification, "verify_database", lambda conn, progress=None:
-                   verify.verify_entries(rows, checkpoints, keys, head))
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            code = cli.cmd_verify(None, argparse.Namespace(json=as_json))  # type: ignore[arg-type]
-    return code, out.getvalue()
+
+def run_cli_verify(url: str, as_json: bool) -> tuple[int, str]:
+    """Run the real `python -m app.cli verify` in a subprocess against the database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLAUDIT_")}
+    env["DATABASE_URL"] = url
+    args = [sys.executable, "-m", "app.cli", "verify", *(["--json"] if as_json else [])]
+    done = subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode in (0, 1), done.stderr
+    return done.returncode, done.stdout
 
 
 Scenario = tuple[list[Row], list[verify.StoredCheckpoint], list[VerifierKey], verify.Head | None]
@@ -546,10 +557,10 @@ def test_canonicalisation_examples(doc: str) -> None:
             entry.check_draft(Draft("a.b", "x", {}, {"n": bad}))
 
 
-def test_http_examples_are_real_responses(doc: str) -> None:
+def test_http_examples_are_real_responses(doc: str, real_example: dict[str, Any]) -> None:
     blocks = dict(re.findall(r"<!-- response: GET (\S+) -->\n```json\n(.*?)\n```", doc, re.S))
     assert sorted(blocks) == sorted(HTTP_PATHS)
-    responses = http_responses(EXAMPLE)
+    responses = real_example
     for path, text in blocks.items():
         assert json.loads(text) == responses[path], path
     single = responses["/api/v1/ledger/entries/1?tree_size=3"]
@@ -557,20 +568,31 @@ def test_http_examples_are_real_responses(doc: str) -> None:
     assert single["checkpoint"]["note"] == EXAMPLE.note
 
 
-def test_cli_verify_output(doc: str) -> None:
-    ex = EXAMPLE
-    code, out = run_cli_verify(ex.stream(), ex.stored_checkpoints(), [ex.key], ex.head, True)
+def test_cli_verify_output(doc: str, example_database: str, bypass: Any) -> None:
+    url = example_database
+    code, out = run_cli_verify(url, as_json=True)
     assert code == 0 and json.loads(out)["ok"] is True
     assert_in_doc(doc, out.strip())
-    code, text = run_cli_verify(ex.stream(), ex.stored_checkpoints(), [ex.key], ex.head, False)
+    code, text = run_cli_verify(url, as_json=False)
     assert code == 0
     assert_in_doc(doc, text.strip())
-    modified = damage_scenarios(ex)[
-        "entry 1 edited in place (`epochs` 10 → 11), hashes left alone"]
-    code, out = run_cli_verify(*modified, as_json=True)
+    # The document's damaged example: entry 1's bytes edited in place, hashes left alone.
+    canonical = EXAMPLE.rows[1].canonical
+    edited = canonical.replace(b'"epochs":10', b'"epochs":11')
+    assert edited != canonical
+    with bypass as conn:
+        changed = conn.execute(
+            "UPDATE ledger_entries SET canonical = convert_to(replace(convert_from(canonical, "
+            "'UTF8'), '\"epochs\":10', '\"epochs\":11'), 'UTF8') WHERE seq = 1").rowcount
+    assert changed == 1
+    with psycopg.connect(url) as conn:
+        stored = store.get_entry(conn, 1)
+    assert stored is not None and bytes(stored.canonical) == edited
+    assert bytes(stored.leaf_hash) == EXAMPLE.rows[1].leaf_hash
+    code, out = run_cli_verify(url, as_json=True)
     assert code == 1 and json.loads(out)["damage"]["kind"] == "modified"
     assert_in_doc(doc, out.strip())
-    code, text = run_cli_verify(*modified, as_json=False)
+    code, text = run_cli_verify(url, as_json=False)
     assert code == 1
     assert_in_doc(doc, text.strip())
 
