@@ -200,7 +200,9 @@ def http_responses(url: str, root: Path, ex: Example,
                    paths: Sequence[str] = HTTP_PATHS) -> dict[str, Any]:
     """GET each path from the real app over the real database, with a real token."""
     key_dir = root / "keys"
-    keys.write_private_key(keys.key_path(key_dir, ex.key), Ed25519PrivateKey.from_private_bytes(SEED))
+    private_key = Ed25519PrivateKey.from_private_bytes(SEED)
+    assert Signer(ORIGIN, private_key).verifier_key == ex.key
+    keys.write_private_key(keys.key_path(key_dir, ex.key), private_key)
     app = create_app(load_config(environ={}, overrides={
         "database_url": url, "home": root / "home", "key_dir": key_dir, "origin": ORIGIN,
         "checkpoint_interval": 3600.0, "checkpoint_every": 1_000_000,
