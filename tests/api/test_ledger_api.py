@@ -137,3 +137,11 @@ def test_consistency_between_checkpoints_verifies(client: Any, auth: dict[str, s
 def test_bad_consistency_queries(client: Any, auth: dict[str, str], query: str,
                                  status: int) -> None:
     assert_problem(client.get(f"/api/v1/ledger/consistency?{query}", headers=auth), status)
+
+
+def test_a_checkpoint_that_does_not_cover_the_entry_is_404(client: Any, auth: dict[str, str],
+                                                           services: Any, append: Any) -> None:
+    old = services.checkpointer.sign_now()
+    append(3)
+    response = client.get(f"/api/v1/ledger/entries/3?tree_size={old.tree_size}", headers=auth)
+    assert "does not cover" in assert_problem(response, 404)["detail"]
