@@ -29,7 +29,9 @@ ON CONFLICT (id) DO NOTHING;
 
 -- Entries: canonical holds the RFC 8785 bytes verbatim; nodes holds the Merkle subtree hashes
 -- that this leaf completes (levels 1.., 32 bytes each), so proofs read O(log n) rows.
--- kind, actor and recorded_at are query copies of fields inside canonical.
+-- kind, actor and recorded_at are query copies of fields inside canonical. Entries are
+-- inserted just before commit, so every foreign key to ledger_entries is DEFERRABLE INITIALLY
+-- DEFERRED.
 CREATE TABLE IF NOT EXISTS ledger_entries (
     seq          bigint PRIMARY KEY CHECK (seq >= 0),
     canonical    bytea NOT NULL,
@@ -63,7 +65,7 @@ CREATE TABLE IF NOT EXISTS tokens (
     role         text NOT NULL CHECK (role IN ('admin', 'writer', 'approver', 'auditor')),
     token_hash   bytea NOT NULL UNIQUE CHECK (octet_length(token_hash) = 32),
     created_at   timestamptz NOT NULL,
-    created_seq  bigint NOT NULL REFERENCES ledger_entries (seq)
+    created_seq  bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED
 );
 
 CREATE OR REPLACE TRIGGER ledger_entries_no_update_delete

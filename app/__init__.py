@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+if TYPE_CHECKING:
+    from flask import Flask
 
 from app import db
 from app.config import Config, load_config
@@ -46,6 +47,8 @@ def build_services(config: Config, *, start_checkpointer: bool = True) -> Servic
 
 def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     """The Flask app: config read once here, then passed down explicitly."""
+    from flask import Flask  # imported here so the CLI's verify path does not load Flask
+
     if not isinstance(config, Config):
         config = load_config(overrides=config)
     app = Flask(__name__)

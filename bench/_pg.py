@@ -178,6 +178,8 @@ class CpuMeter:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._server is not None:
+            time.sleep(0.3)  # let closed backends exit and be reaped into the postmaster's count
         end = self._sample()
         self.wall, busy, self.mine, self.server = (b - a for a, b in zip(self._start, end,
                                                                            strict=True))

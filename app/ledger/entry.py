@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import rfc8785
 
@@ -19,6 +19,7 @@ GENESIS_CHAIN_HASH = bytes(32)
 MAX_SAFE_INTEGER = 2**53 - 1
 KIND_PATTERN = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 SUBJECT_KEY_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
+TIMESTAMP_PATTERN = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 MAX_ACTOR_LENGTH = 256
 MAX_SUBJECT_VALUE_LENGTH = 512
 
@@ -37,8 +38,7 @@ class Draft:
     body: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Receipt:
+class Receipt(NamedTuple):
     """What a write returns: proof that the entry holds position seq in the chain."""
 
     seq: int
@@ -84,19 +84,37 @@ def _check_value(value: object, path: str) -> None:
     raise EntryError(f"{path}: {kind.__name__} is not a JSON value")
 
 
+_valid_names: set[str] = set()  # kinds and subject keys already checked (a small, fixed set)
+
+
+def _check_name(name: object, pattern: re.Pattern[str], what: str) -> None:
+    if name in _valid_names:
+        return
+    if type(name) is not str or not pattern.fullmatch(name):
+        raise EntryError(f"{what} {name!r} must match {pattern.pattern}")
+    if len(_valid_names) > 10_000:
+        _valid_names.clear()
+    _valid_names.add(name)
+
+
 def check_draft(draft: Draft) -> None:
     """Validate a draft's shape before it is given a position."""
-    if type(draft.kind) is not str or not KIND_PATTERN.fullmatch(draft.kind):
-        raise EntryError(f"kind {draft.kind!r} must look like 'noun.verb'")
+    _check_name(draft.kind, KIND_PATTERN, "kind")
     actor = draft.actor
     if type(actor) is not str or not actor or len(actor) > MAX_ACTOR_LENGTH:
         raise EntryError("actor must be a non-empty string of at most 256 characters")
     for key, value in draft.subject.items():
-        if type(key) is not str or not SUBJECT_KEY_PATTERN.fullmatch(key):
-            raise EntryError(f"subject key {key!r} must match {SUBJECT_KEY_PATTERN.pattern}")
+        _check_name(key, SUBJECT_KEY_PATTERN, "subject key")
         if type(value) is not str or len(value) > MAX_SUBJECT_VALUE_LENGTH:
             raise EntryError(f"subject {key!r} must be a string of at most 512 characters")
-    _check_value(dict(draft.body), "body")
+    body = draft.body
+    if type(body) is not dict:
+        body = dict(body)
+    for key, value in body.items():
+        if type(key) is not str:
+            raise EntryError("body: object keys must be strings")
+        if type(value) is not str:  # the common case needs no recursion
+            _check_value(value, f"body.{key}")
 
 
 def entry_object(draft: Draft, seq: int, recorded_at: str) -> dict[str, Any]:
@@ -132,8 +150,33 @@ def canonicalize(value: Mapping[str, Any]) -> bytes:
 
 
 def canonical_bytes(draft: Draft, seq: int, recorded_at: str) -> bytes:
-    """Checked canonical bytes of a draft at position seq."""
+    """Checked canonical bytes of a draft at position seq.
+
+    The top-level keys are fixed, so the object is assembled in their sorted order (actor,
+    body, kind, recorded_at, seq, subject, v); only body and subject go through the encoder.
+    Non-ASCII output takes the rfc8785 path, like canonicalize().
+    """
     check_draft(draft)
+    if recorded_at not in _valid_names:
+        if not TIMESTAMP_PATTERN.fullmatch(recorded_at):
+            raise EntryError(f"recorded_at {recorded_at!r} is not YYYY-MM-DDTHH:MM:SS.ffffffZ")
+        if len(_valid_names) > 10_000:
+            _valid_names.clear()
+        _valid_names.add(recorded_at)
+    body = draft.body if type(draft.body) is dict else dict(draft.body)
+    subject = draft.subject if type(draft.subject) is dict else dict(draft.subject)
+    if type(seq) is not int or not 0 <= seq <= MAX_SAFE_INTEGER:
+        raise EntryError(f"seq {seq!r} must be an integer from 0 to 2**53 - 1")
+    try:
+        text = (
+            f'{{"actor":{_json_encode(draft.actor)},"body":{_json_encode(body)},'
+            f'"kind":"{draft.kind}","recorded_at":"{recorded_at}","seq":{seq},'
+            f'"subject":{_json_encode(subject)},"v":{FORMAT_VERSION}}}'
+        )
+    except (TypeError, ValueError) as exc:
+        raise EntryError(f"not canonicalisable: {exc}") from exc
+    if text.isascii():
+        return text.encode("ascii")
     return canonicalize(entry_object(draft, seq, recorded_at))
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -20,11 +20,11 @@ from app.storage import ledger as store
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class _Snapshot:
+class _Snapshot(NamedTuple):
     size: int
     chain_hash: bytes
     frontier: bytes
+    buffered: int
 
 
 class LedgerWriter:
@@ -32,7 +32,9 @@ class LedgerWriter:
 
     The head row is locked at the first append and held until the transaction ends, so the
     facts a caller writes and their entries commit or roll back together, and no other
-    writer (thread or process) can fork or gap the chain meanwhile.
+    writer (thread or process) can fork or gap the chain meanwhile. Entries are hashed at
+    append() and written at flush(), which ledger_transaction calls before commit; tables
+    that reference an entry's seq therefore use deferred foreign keys.
     """
 
     def __init__(self, conn: psycopg.Connection) -> None:
@@ -40,10 +42,12 @@ class LedgerWriter:
         self._size = -1
         self._chain = b""
         self._range = CompactRange()
+        self._buffer: list[store.EntryValues] = []
         self._dirty = False
 
     @property
     def size(self) -> int:
+        """The tree size including this transaction's appends (locks the head)."""
         self.lock()
         return self._size
 
@@ -55,43 +59,51 @@ class LedgerWriter:
             self._range = CompactRange.from_bytes(head.size, bytes(head.frontier))
 
     def append(self, drafts: Sequence[Draft]) -> list[Receipt]:
-        """Give each draft the next seq, hash it into the chain and the tree, insert it."""
+        """Give each draft the next seq and hash it into the chain and the tree."""
         self.lock()
+        before = self.snapshot()
         instant = datetime.now(UTC)
         stamp = entries.format_timestamp(instant)
-        rows: list[store.EntryRow] = []
+        canonical_bytes, sha256 = entries.canonical_bytes, hashlib.sha256
+        append_leaf, buffer = self._range.append, self._buffer
+        seq, chain = self._size, self._chain
         receipts: list[Receipt] = []
-        for draft in drafts:
-            seq = self._size + len(rows)
-            canonical = entries.canonical_bytes(draft, seq, stamp)
-            leaf = entries.leaf_hash(canonical)
-            self._chain = entries.chain_hash(self._chain, leaf)
-            nodes = b"".join(self._range.append(leaf))
-            rows.append(
-                store.EntryRow(seq, canonical, leaf, self._chain, nodes, draft.kind,
-                               draft.actor, instant)
-            )
-            receipts.append(Receipt(seq, leaf, self._chain, draft.kind, stamp))
-        store.insert_entries(self.conn, rows)
-        self._size += len(rows)
-        self._dirty = True
+        try:
+            for draft in drafts:
+                canonical = canonical_bytes(draft, seq, stamp)
+                leaf = sha256(b"\x00" + canonical).digest()
+                chain = sha256(chain + leaf).digest()
+                completed = append_leaf(leaf)
+                buffer.append((seq, canonical, leaf, chain,
+                               b"".join(completed) if completed else b"", draft.kind,
+                               draft.actor, instant))
+                receipts.append(Receipt(seq, leaf, chain, draft.kind, stamp))
+                seq += 1
+        except BaseException:  # a bad draft: the writer is left as it was before this call
+            self.restore(before)
+            raise
+        self._size, self._chain, self._dirty = seq, chain, True
         return receipts
 
     def snapshot(self) -> _Snapshot | None:
         if self._size < 0:
             return None
-        return _Snapshot(self._size, self._chain, self._range.to_bytes())
+        return _Snapshot(self._size, self._chain, self._range.to_bytes(), len(self._buffer))
 
     def restore(self, snap: _Snapshot | None) -> None:
         """Forget appends rolled back with a savepoint."""
         if snap is None:
-            self._size, self._dirty = -1, False
+            self._size, self._dirty, self._buffer = -1, False, []
             return
         self._size, self._chain = snap.size, snap.chain_hash
         self._range = CompactRange.from_bytes(snap.size, snap.frontier)
+        del self._buffer[snap.buffered:]
 
     def flush(self) -> None:
-        """Write the head row; call once before commit (ledger_transaction does)."""
+        """Write buffered entries and the head row; ledger_transaction calls it before commit."""
+        if self._buffer:
+            store.insert_entries(self.conn, self._buffer)
+            self._buffer = []
         if self._dirty:
             store.save_head(
                 self.conn, store.HeadRow(self._size, self._chain, self._range.to_bytes())
@@ -109,21 +121,35 @@ def ledger_transaction(conn: psycopg.Connection) -> Iterator[LedgerWriter]:
 
 
 class _Pending(Generic[T]):
-    __slots__ = ("unit", "result", "error", "done")
+    __slots__ = ("unit", "result", "error", "done", "lead", "event")
 
     def __init__(self, unit: Callable[[LedgerWriter], T]) -> None:
         self.unit = unit
         self.result: T | None = None
         self.error: BaseException | None = None
         self.done = False
+        self.lead = False
+        self.event = threading.Event()
+
+    def outcome(self) -> T:
+        if self.error is not None:
+            raise self.error
+        return self.result  # type: ignore[return-value]
+
+
+class _UnitFailed(Exception):
+    """Internal: a unit raised during an optimistic pass; the transaction is rolled back."""
 
 
 class GroupCommitter:
     """Runs units of work from many threads in shared transactions: one lock, one commit.
 
-    The first waiting thread leads: it takes every queued unit (up to max_batch), runs each
-    under a savepoint so a failing unit rolls back alone, then commits once. Results are
-    handed back only after that commit, so a receipt always names a durable entry.
+    One thread at a time leads: it takes every queued unit (up to max_batch) and runs them in
+    one transaction, then commits once; results are handed back only after that commit, so a
+    receipt always names a durable entry. The first pass runs the units back to back; if one
+    fails, the transaction is rolled back, that unit gets its error, and the others run again,
+    each under its own savepoint. A unit that wants to survive its own database errors must
+    open a savepoint itself (`with writer.conn.transaction():`).
     """
 
     def __init__(self, pool: ConnectionPool, max_batch: int = 256,
@@ -132,52 +158,81 @@ class GroupCommitter:
         self._max_batch = max_batch
         self._on_commit = on_commit
         self._queue: list[_Pending[Any]] = []
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._leading = False
 
     def run(self, unit: Callable[[LedgerWriter], T]) -> T:
         pending: _Pending[T] = _Pending(unit)
-        with self._cond:
+        with self._lock:
             self._queue.append(pending)
+            pending.lead = not self._leading
+            self._leading = True
+        if not pending.lead:
+            pending.event.wait()
+        if not pending.done:  # promoted: lead until our own unit is done
             while not pending.done:
-                if self._leading:
-                    self._cond.wait()
-                    continue
-                self._leading = True
-                batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
-                self._cond.release()
-                try:
-                    self._run_batch(batch)
-                finally:
-                    self._cond.acquire()
-                    self._leading = False
-                    self._cond.notify_all()
-        if pending.error is not None:
-            raise pending.error
-        return pending.result  # type: ignore[return-value]
+                self._lead()
+        return pending.outcome()
 
-    def _run_batch(self, batch: list[_Pending[Any]]) -> None:
-        size = -1
+    def _lead(self) -> None:
+        with self._lock:
+            batch = self._queue[: self._max_batch]
+            del self._queue[: self._max_batch]
         try:
-            with self._pool.connection() as conn, ledger_transaction(conn) as writer:
-                for pending in batch:
-                    self._run_unit(writer, pending, savepoint=len(batch) > 1)
-                size = writer._size
-        except BaseException as exc:  # the shared transaction failed: every unit failed
-            for pending in batch:
-                pending.error = pending.error or exc
-                pending.result = None
+            self._run_batch(batch)
         finally:
             for pending in batch:
                 pending.done = True
+                if not pending.lead:
+                    pending.event.set()
+            with self._lock:
+                if self._queue:  # hand over to the oldest waiter, so our caller can return
+                    successor = self._queue[0]
+                    successor.lead = True
+                    successor.event.set()
+                else:
+                    self._leading = False
+
+    def _run_batch(self, batch: list[_Pending[Any]]) -> None:
+        try:
+            size = self._transaction(batch, savepoints=False)
+        except _UnitFailed:
+            remaining = [p for p in batch if p.error is None]
+            if not remaining:
+                return
+            try:
+                size = self._transaction(remaining, savepoints=True)
+            except BaseException as exc:
+                self._fail(remaining, exc)
+                return
+        except BaseException as exc:
+            self._fail(batch, exc)
+            return
         if size >= 0 and self._on_commit is not None:
             self._on_commit(size)
 
     @staticmethod
-    def _run_unit(writer: LedgerWriter, pending: _Pending[Any], savepoint: bool) -> None:
-        if not savepoint:
-            pending.result = pending.unit(writer)
-            return
+    def _fail(batch: list[_Pending[Any]], exc: BaseException) -> None:
+        for pending in batch:
+            pending.error = pending.error or exc
+            pending.result = None
+
+    def _transaction(self, batch: list[_Pending[Any]], savepoints: bool) -> int:
+        """Run units in one transaction and commit; returns the new size (-1 if unchanged)."""
+        with self._pool.connection() as conn, ledger_transaction(conn) as writer:
+            for pending in batch:
+                if savepoints:
+                    self._run_in_savepoint(writer, pending)
+                    continue
+                try:
+                    pending.result = pending.unit(writer)
+                except Exception as exc:
+                    pending.error = exc
+                    raise _UnitFailed from exc
+            return writer._size if writer._dirty else -1
+
+    @staticmethod
+    def _run_in_savepoint(writer: LedgerWriter, pending: _Pending[Any]) -> None:
         snap = writer.snapshot()
         try:
             with writer.conn.transaction():
@@ -185,3 +240,4 @@ class GroupCommitter:
         except Exception as exc:
             writer.restore(snap)
             pending.error = exc
+            pending.result = None

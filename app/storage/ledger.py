@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -77,13 +79,22 @@ def save_head(conn: psycopg.Connection, head: HeadRow) -> None:
     )
 
 
-def insert_entries(conn: psycopg.Connection, rows: Sequence[EntryRow]) -> None:
-    """Insert entries in the caller's transaction (COPY for large batches)."""
-    values = [
-        (r.seq, r.canonical, r.leaf_hash, r.chain_hash, r.nodes, r.kind, r.actor, r.recorded_at)
-        for r in rows
-    ]
+EntryValues = tuple[int, bytes, bytes, bytes, bytes, str, str, datetime]
+
+
+def insert_entries(conn: psycopg.Connection, values: Sequence[EntryValues]) -> None:
+    """Insert entries in the caller's transaction (COPY for large batches).
+
+    Each value is (seq, canonical, leaf_hash, chain_hash, nodes, kind, actor, recorded_at).
+    """
     with conn.cursor() as cur:
+        if len(values) == 1:
+            cur.execute(
+                f"INSERT INTO ledger_entries ({ENTRY_COLUMNS}) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                values[0],
+            )
+            return
         if len(values) < COPY_THRESHOLD:
             cur.executemany(
                 f"INSERT INTO ledger_entries ({ENTRY_COLUMNS}) "
@@ -115,16 +126,46 @@ def list_entries(conn: psycopg.Connection, after: int, limit: int) -> list[Entry
         ).fetchall()
 
 
-def stream_entries(
-    conn: psycopg.Connection, batch: int = 5000
-) -> Iterator[tuple[int, bytes, bytes, bytes, bytes]]:
-    """Every entry in seq order through a server-side cursor: memory stays bounded."""
-    with conn.cursor(name="mlaudit_verify_stream", binary=True) as cur:
-        cur.itersize = batch
-        cur.execute(
-            "SELECT seq, canonical, leaf_hash, chain_hash, nodes FROM ledger_entries ORDER BY seq"
-        )
-        yield from cur
+StreamRow = tuple[int, bytes, bytes, bytes, bytes]
+
+
+def stream_entries(conn: psycopg.Connection, batch: int = 5000) -> Iterator[StreamRow]:
+    """Every entry in seq order through a server-side cursor: memory stays bounded.
+
+    A reader thread fetches the next batch while the caller works on this one (at most
+    three batches are held), so the database and the verifier run side by side.
+    """
+    batches: queue.Queue[list[StreamRow] | BaseException | None] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            with conn.cursor(name="mlaudit_verify_stream", binary=True) as cur:
+                cur.execute("SELECT seq, canonical, leaf_hash, chain_hash, nodes "
+                            "FROM ledger_entries ORDER BY seq")
+                while not stop.is_set():
+                    rows = cur.fetchmany(batch)
+                    if not rows:
+                        break
+                    batches.put(rows)
+            batches.put(None)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            batches.put(exc)
+
+    reader = threading.Thread(target=read, name="mlaudit-stream", daemon=True)
+    reader.start()
+    try:
+        while (item := batches.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+    finally:
+        stop.set()
+        while reader.is_alive():  # unblock a reader waiting on a full queue
+            try:
+                batches.get_nowait()
+            except queue.Empty:
+                reader.join(0.05)
 
 
 def count_entries(conn: psycopg.Connection) -> int:

@@ -97,3 +97,31 @@ def test_inner_seq_falls_back_to_parsing() -> None:
     assert inner_seq(canonical) == 3
     with pytest.raises(EntryError):
         inner_seq(b"not json")
+
+
+NAME = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(kind=st.tuples(NAME, NAME).map(".".join), actor=TEXT.filter(bool),
+       subject=st.dictionaries(NAME, TEXT, max_size=3),
+       body=st.dictionaries(TEXT, JSON, max_size=5), seq=st.integers(0, 2**53 - 1))
+def test_entry_bytes_equal_rfc8785_of_the_entry_object(
+        kind: str, actor: str, subject: dict[str, str], body: dict[str, object],
+        seq: int) -> None:
+    draft = Draft(kind, actor, subject, body)
+    stamp = "2026-11-26T12:00:00.000000Z"
+    assert entry.canonical_bytes(draft, seq, stamp) == rfc8785.dumps(
+        entry.entry_object(draft, seq, stamp))
+
+
+@pytest.mark.parametrize("stamp", ["2026-11-26T12:00:00Z", '2026-11-26T12:00:00.000000Z"'])
+def test_bad_recorded_at_is_refused(stamp: str) -> None:
+    with pytest.raises(EntryError, match="recorded_at"):
+        entry.canonical_bytes(Draft("a.b", "x"), 0, stamp)
+
+
+@pytest.mark.parametrize("seq", [-1, 2**53, True])
+def test_bad_seq_is_refused(seq: int) -> None:
+    with pytest.raises(EntryError, match="seq"):
+        entry.canonical_bytes(Draft("a.b", "x"), seq, "2026-11-26T12:00:00.000000Z")

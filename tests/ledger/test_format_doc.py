@@ -11,6 +11,7 @@ one bit flipped, and must agree with the transparency-dev/merkle vectors.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import os
@@ -178,7 +179,7 @@ HTTP_PATHS = [
 def store_example(url: str, ex: Example) -> None:
     """Write the example into an empty ledger: 3 entries, the head, its key and checkpoint."""
     with psycopg.connect(url) as conn, conn.transaction():
-        store.insert_entries(conn, ex.rows)
+        store.insert_entries(conn, [dataclasses.astuple(r) for r in ex.rows])
         store.save_head(conn, store.HeadRow(3, ex.rows[-1].chain_hash, ex.frontier))
         store.insert_signing_key(conn, store.SigningKeyRow(
             ex.key.to_string(), ex.key.name, ex.key.key_id, ex.key.public_key, T0))
