@@ -28,6 +28,36 @@ _json_encode = json.JSONEncoder(
 ).encode
 
 
+def _refuse(value: object) -> object:
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _fast_encoder() -> Any:
+    """The stdlib's C encoder made once (JSONEncoder.encode builds one per call)."""
+    from json import encoder
+
+    make_encoder = getattr(encoder, "c_make_encoder", None)
+    encode_string = getattr(encoder, "c_encode_basestring", None)
+    if make_encoder is None or encode_string is None:
+        return _json_encode
+    make = make_encoder(None, _refuse, encode_string, None, ":", ",", True, False, False)
+    return lambda value: "".join(make(value, 0))
+
+
+_encode = _fast_encoder()
+_actors: dict[str, str] = {}
+
+
+def _encoded_actor(actor: str) -> str:
+    """Actors repeat (one per token): their JSON strings are worth keeping."""
+    found = _actors.get(actor)
+    if found is None:
+        if len(_actors) > 10_000:
+            _actors.clear()
+        found = _actors[actor] = _encode(actor)
+    return found
+
+
 @dataclass(frozen=True)
 class Draft:
     """What a caller wants recorded; seq and recorded_at are assigned when it is appended."""
@@ -99,6 +129,13 @@ def _check_name(name: object, pattern: re.Pattern[str], what: str) -> None:
 
 def check_draft(draft: Draft) -> None:
     """Validate a draft's shape before it is given a position."""
+    try:
+        _check_draft(draft)
+    except RecursionError as exc:
+        raise EntryError("body is nested too deeply") from exc
+
+
+def _check_draft(draft: Draft) -> None:
     _check_name(draft.kind, KIND_PATTERN, "kind")
     actor = draft.actor
     if type(actor) is not str or not actor or len(actor) > MAX_ACTOR_LENGTH:
@@ -169,11 +206,11 @@ def canonical_bytes(draft: Draft, seq: int, recorded_at: str) -> bytes:
         raise EntryError(f"seq {seq!r} must be an integer from 0 to 2**53 - 1")
     try:
         text = (
-            f'{{"actor":{_json_encode(draft.actor)},"body":{_json_encode(body)},'
+            f'{{"actor":{_encoded_actor(draft.actor)},"body":{_encode(body)},'
             f'"kind":"{draft.kind}","recorded_at":"{recorded_at}","seq":{seq},'
-            f'"subject":{_json_encode(subject)},"v":{FORMAT_VERSION}}}'
+            f'"subject":{_encode(subject)},"v":{FORMAT_VERSION}}}'
         )
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise EntryError(f"not canonicalisable: {exc}") from exc
     if text.isascii():
         return text.encode("ascii")

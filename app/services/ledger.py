@@ -18,6 +18,7 @@ from app.ledger.merkle import CompactRange
 from app.storage import ledger as store
 
 T = TypeVar("T")
+STREAM_THRESHOLD = 1000  # appends of at least this many entries stream into COPY
 
 
 class _Snapshot(NamedTuple):
@@ -59,31 +60,52 @@ class LedgerWriter:
             self._range = CompactRange.from_bytes(head.size, bytes(head.frontier))
 
     def append(self, drafts: Sequence[Draft]) -> list[Receipt]:
-        """Give each draft the next seq and hash it into the chain and the tree."""
+        """Give each draft the next seq and hash it into the chain and the tree.
+
+        Small appends are buffered until flush(). A large one is streamed into COPY as it is
+        hashed, so PostgreSQL stores rows while Python hashes the next; a bad draft in it
+        then fails the COPY, which aborts the transaction (or the enclosing savepoint).
+        """
         self.lock()
         before = self.snapshot()
-        instant = datetime.now(UTC)
-        stamp = entries.format_timestamp(instant)
-        canonical_bytes, sha256 = entries.canonical_bytes, hashlib.sha256
-        append_leaf, buffer = self._range.append, self._buffer
-        seq, chain = self._size, self._chain
-        receipts: list[Receipt] = []
+        stream = len(drafts) >= STREAM_THRESHOLD
         try:
-            for draft in drafts:
-                canonical = canonical_bytes(draft, seq, stamp)
-                leaf = sha256(b"\x00" + canonical).digest()
-                chain = sha256(chain + leaf).digest()
-                completed = append_leaf(leaf)
-                buffer.append((seq, canonical, leaf, chain,
-                               b"".join(completed) if completed else b"", draft.kind,
-                               draft.actor, instant))
-                receipts.append(Receipt(seq, leaf, chain, draft.kind, stamp))
-                seq += 1
-        except BaseException:  # a bad draft: the writer is left as it was before this call
+            if not stream:
+                receipts = self._hash(drafts, self._buffer.append)
+            else:
+                self._write_buffer()
+                with store.copy_entries(self.conn) as write_row:
+                    receipts = self._hash(drafts, write_row)
+        except BaseException:  # the writer is left as it was before this call
             self.restore(before)
             raise
-        self._size, self._chain, self._dirty = seq, chain, True
+        self._dirty = True
         return receipts
+
+    def _hash(self, drafts: Sequence[Draft],
+              sink: Callable[[store.EntryValues], object]) -> list[Receipt]:
+        instant = datetime.now(UTC)
+        stamp = entries.format_timestamp(instant)
+        canonical_bytes, sha256, append_leaf = entries.canonical_bytes, hashlib.sha256, \
+            self._range.append
+        seq, chain = self._size, self._chain
+        receipts: list[Receipt] = []
+        for draft in drafts:
+            canonical = canonical_bytes(draft, seq, stamp)
+            leaf = sha256(b"\x00" + canonical).digest()
+            chain = sha256(chain + leaf).digest()
+            completed = append_leaf(leaf)
+            sink((seq, canonical, leaf, chain, b"".join(completed) if completed else b"",
+                  draft.kind, draft.actor, instant))
+            receipts.append(Receipt(seq, leaf, chain, draft.kind, stamp))
+            seq += 1
+        self._size, self._chain = seq, chain
+        return receipts
+
+    def _write_buffer(self) -> None:
+        if self._buffer:
+            store.insert_entries(self.conn, self._buffer)
+            self._buffer = []
 
     def snapshot(self) -> _Snapshot | None:
         if self._size < 0:
@@ -100,10 +122,12 @@ class LedgerWriter:
         del self._buffer[snap.buffered:]
 
     def flush(self) -> None:
-        """Write buffered entries and the head row; ledger_transaction calls it before commit."""
-        if self._buffer:
-            store.insert_entries(self.conn, self._buffer)
-            self._buffer = []
+        """Write buffered entries and the head row; ledger_transaction calls it before commit.
+
+        Call it too before opening a savepoint whose rollback you handle, so that rolling
+        back cannot take earlier buffered entries with it.
+        """
+        self._write_buffer()
         if self._dirty:
             store.save_head(
                 self.conn, store.HeadRow(self._size, self._chain, self._range.to_bytes())
@@ -233,6 +257,7 @@ class GroupCommitter:
 
     @staticmethod
     def _run_in_savepoint(writer: LedgerWriter, pending: _Pending[Any]) -> None:
+        writer.flush()  # earlier units' entries must not be inside this unit's savepoint
         snap = writer.snapshot()
         try:
             with writer.conn.transaction():

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
+from psycopg import postgres
+from psycopg.adapt import PyFormat
 from psycopg.rows import class_row
 
 from app.ledger.merkle import HASH_SIZE, NodeId
 
+_BYTES_DUMPER = postgres.adapters.get_dumper(bytes, PyFormat.BINARY)
 COPY_THRESHOLD = 64  # at or above this many rows an insert goes through COPY
 ENTRY_COLUMNS = "seq, canonical, leaf_hash, chain_hash, nodes, kind, actor, recorded_at"
 
@@ -102,12 +106,24 @@ def insert_entries(conn: psycopg.Connection, values: Sequence[EntryValues]) -> N
                 values,
             )
             return
-        with cur.copy(f"COPY ledger_entries ({ENTRY_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+    with copy_entries(conn) as write_row:
+        for value in values:
+            write_row(value)
+
+
+@contextmanager
+def copy_entries(conn: psycopg.Connection) -> Iterator[Callable[[EntryValues], None]]:
+    """A COPY into ledger_entries; the block calls the yielded function once per row."""
+    with conn.cursor() as cur:
+        # Typed by oid, bytea would get psycopg's pure-Python DB-API dumper; register the
+        # C dumper for bytes on this cursor so that it serves the bytea oid as well.
+        cur.adapters.register_dumper(bytes, _BYTES_DUMPER)
+        statement = f"COPY ledger_entries ({ENTRY_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+        with cur.copy(statement) as copy:
             copy.set_types(
                 ["int8", "bytea", "bytea", "bytea", "bytea", "text", "text", "timestamptz"]
             )
-            for value in values:
-                copy.write_row(value)
+            yield copy.write_row
 
 
 def get_entry(conn: psycopg.Connection, seq: int) -> EntryRow | None:
