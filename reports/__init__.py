@@ -1,1 +1,1 @@
-"""PDF audit reports rendered from plain evidence data; never imports app/ (filled in by the reports issue)."""
+"""PDF audit reports rendered from plain evidence data; never imports app/ (to be filled in)."""

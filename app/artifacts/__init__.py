@@ -1,0 +1,1 @@
+"""Artifact blob storage: content-addressed bytes behind a small interface."""
