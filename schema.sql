@@ -68,6 +68,80 @@ CREATE TABLE IF NOT EXISTS tokens (
     created_seq  bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED
 );
 
+-- Tracking projections. Each row names the seq of the entry that made it (deferred foreign
+-- keys: entries are inserted just before commit) and can be rebuilt from the ledger.
+CREATE SEQUENCE IF NOT EXISTS experiment_ids START 1;
+
+CREATE TABLE IF NOT EXISTS experiments (
+    id            text PRIMARY KEY,
+    name          text NOT NULL UNIQUE,
+    description   text NOT NULL DEFAULT '',
+    tags          jsonb NOT NULL DEFAULT '{}'::jsonb,
+    lifecycle     text NOT NULL DEFAULT 'active' CHECK (lifecycle IN ('active', 'archived')),
+    created_by    text NOT NULL,
+    created_at    timestamptz NOT NULL,
+    created_seq   bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED,
+    archived_seq  bigint REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED
+);
+
+CREATE TABLE IF NOT EXISTS runs (
+    id             text PRIMARY KEY,
+    experiment_id  text NOT NULL REFERENCES experiments (id),
+    name           text NOT NULL,
+    status         text NOT NULL CHECK (status IN ('RUNNING', 'FINISHED', 'FAILED', 'KILLED')),
+    source         jsonb NOT NULL DEFAULT '{}'::jsonb,
+    parent_run_id  text REFERENCES runs (id),
+    start_time     bigint NOT NULL,
+    end_time       bigint,
+    created_by     text NOT NULL,
+    created_seq    bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED,
+    ended_seq      bigint REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED
+);
+CREATE INDEX IF NOT EXISTS runs_experiment ON runs (experiment_id, start_time DESC, id);
+
+CREATE TABLE IF NOT EXISTS params (
+    run_id  text NOT NULL REFERENCES runs (id),
+    key     text NOT NULL,
+    value   text NOT NULL,
+    seq     bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED,
+    PRIMARY KEY (run_id, key)
+);
+
+-- Every logged metric value (the history). group_key is '' for an overall value, else the
+-- canonical JSON of the group object; value is the decimal string that was hashed.
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id        text NOT NULL REFERENCES runs (id),
+    key           text NOT NULL,
+    group_key     text NOT NULL DEFAULT '',
+    group_values  jsonb,
+    n             bigint,
+    value         text NOT NULL,
+    value_number  double precision NOT NULL,
+    step          bigint NOT NULL,
+    timestamp     bigint NOT NULL,
+    seq           bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED,
+    position      integer NOT NULL,
+    PRIMARY KEY (seq, position)
+);
+CREATE INDEX IF NOT EXISTS metrics_history ON metrics (run_id, key, group_key, step, timestamp);
+
+-- Every tag change, oldest first (value NULL for a deletion), and the current tags.
+CREATE TABLE IF NOT EXISTS tag_events (
+    run_id  text NOT NULL REFERENCES runs (id),
+    key     text NOT NULL,
+    value   text,
+    seq     bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED,
+    PRIMARY KEY (run_id, key, seq)
+);
+
+CREATE TABLE IF NOT EXISTS run_tags (
+    run_id  text NOT NULL REFERENCES runs (id),
+    key     text NOT NULL,
+    value   text NOT NULL,
+    seq     bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED,
+    PRIMARY KEY (run_id, key)
+);
+
 CREATE OR REPLACE TRIGGER ledger_entries_no_update_delete
     BEFORE UPDATE OR DELETE ON ledger_entries
     FOR EACH ROW EXECUTE FUNCTION mlaudit_refuse_mutation();

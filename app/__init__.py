@@ -53,12 +53,15 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         config = load_config(overrides=config)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
-    app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["mlaudit"] = build_services(config)
 
-    from app.api import errors, health, ledger
+    from app.api import errors, health, ledger, tracking
+    from app.api.jsonio import StrictJSONProvider
 
+    app.json = StrictJSONProvider(app)
+    app.json.sort_keys = False
     errors.register_error_handlers(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(ledger.bp)
+    app.register_blueprint(tracking.bp)
     return app

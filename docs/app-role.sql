@@ -8,3 +8,8 @@ GRANT SELECT ON mlaudit_schema TO mlaudit_app;
 GRANT SELECT, INSERT ON ledger_entries, checkpoints, signing_keys, tokens TO mlaudit_app;
 -- The head row is the one row that moves: appends lock it (SELECT ... FOR UPDATE) and advance it.
 GRANT SELECT, UPDATE ON ledger_head TO mlaudit_app;
+-- Tracking projections are query copies rebuilt from the ledger: they may change.
+GRANT SELECT, INSERT, UPDATE ON experiments, runs TO mlaudit_app;
+GRANT SELECT, INSERT ON params, metrics, tag_events TO mlaudit_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON run_tags TO mlaudit_app;
+GRANT USAGE ON SEQUENCE experiment_ids TO mlaudit_app;

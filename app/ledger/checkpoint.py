@@ -230,6 +230,10 @@ class Signer:
         """The public verifier key matching this signer."""
         return self._verifier_key
 
+    def sign_raw(self, message: bytes) -> bytes:
+        """A plain 64-byte Ed25519 signature over message (for DSSE envelopes)."""
+        return self._private_key.sign(message)
+
     def sign(self, body: bytes) -> bytes:
         """Sign note text and return one UTF-8 signature line, "\u2014 name base64\\n"."""
         _decode_text(body)

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from app.ledger.checkpoint import MAX_SIGNATURES, Signer, VerifierKey
-from app.ledger.entry import canonicalize
+from app.ledger.entry import MAX_SAFE_INTEGER, canonicalize
 from app.ledger.errors import EntryError, LedgerError
 
 __all__ = [
@@ -117,15 +117,39 @@ def _check_statement(value: object) -> dict[str, Any]:
     return value
 
 
+def _check_json(value: object, path: str) -> None:
+    """Reject what RFC 8785 via canonicalize() must not see: floats, unsafe ints, non-JSON."""
+    if value is None or isinstance(value, str | bool):
+        return
+    if isinstance(value, int):
+        if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            return
+        raise DsseError(f"{path}: integer beyond +-(2**53 - 1); use a decimal string")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise DsseError(f"{path}: object keys must be strings")
+            _check_json(item, f"{path}.{key}")
+        return
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_json(item, f"{path}[{index}]")
+        return
+    raise DsseError(f"{path}: {type(value).__name__} is not canonical JSON (floats never are)")
+
+
 def sign_envelope(statement: Mapping[str, object], signer: Signer) -> dict[str, object]:
     """Sign the RFC 8785 bytes of statement and return the DSSE JSON envelope."""
-    _check_statement(dict(statement))
+    stmt = _check_statement(dict(statement))
     try:
-        payload = canonicalize(statement)
+        _check_json(stmt, "statement")
+        payload = canonicalize(stmt)
+    except RecursionError as exc:
+        raise DsseError("statement is nested too deeply") from exc
     except EntryError as exc:
         raise DsseError(f"statement is not canonical JSON: {exc}") from exc
     # checkpoint.Signer.sign() only produces signed-note lines; DSSE needs the raw signature.
-    signature = signer._private_key.sign(pae(PAYLOAD_TYPE, payload))
+    signature = signer.sign_raw(pae(PAYLOAD_TYPE, payload))
     return {
         "payload": base64.b64encode(payload).decode("ascii"),
         "payloadType": PAYLOAD_TYPE,

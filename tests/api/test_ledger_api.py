@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from typing import Any
 
 import pytest
@@ -39,11 +40,13 @@ def test_every_other_route_needs_a_token(app: Any, client: Any) -> None:
     rules = [r for r in app.url_map.iter_rules() if r.rule not in PUBLIC]
     assert rules
     for rule in rules:
-        path = rule.rule.replace("<int:seq>", "0").replace("<int:tree_size>", "1")
-        assert_problem(client.get(path), 401)
-        response = client.get(path, headers={"Authorization": "Bearer mla_not-a-token"})
-        assert_problem(response, 401)
-        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        path = re.sub(r"<(?:int:)?[a-z_]+>", "1", re.sub(r"<path:[a-z_]+>", "a/b", rule.rule))
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            assert_problem(client.open(path, method=method), 401)
+            response = client.open(path, method=method,
+                                   headers={"Authorization": "Bearer mla_not-a-token"})
+            assert_problem(response, 401)
+            assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
 def test_public_keys(client: Any) -> None:

@@ -1,0 +1,287 @@
+"""/api/v1 tracking routes: experiments, runs, params, metrics, tags and batches."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Blueprint, Response, jsonify, request
+from marshmallow import ValidationError
+
+from app.api import tracking_schemas as ts
+from app.api.auth import current_principal, require
+from app.api.context import services
+from app.api.errors import ApiError
+from app.api.schemas import load
+from app.ledger.entry import Receipt, format_timestamp
+from app.services import tracking
+from app.services.ledger import LedgerWriter
+from app.storage import tracking as store
+from app.tracking import groups
+
+bp = Blueprint("tracking", __name__, url_prefix="/api/v1")
+WRITERS = ("admin", "writer")
+T = TypeVar("T")
+
+
+def receipt_json(receipt: Receipt | None) -> dict[str, Any] | None:
+    if receipt is None:
+        return None
+    return {"seq": receipt.seq, "leaf_hash": base64.b64encode(receipt.leaf_hash).decode(),
+            "chain_hash": base64.b64encode(receipt.chain_hash).decode()}
+
+
+def body(schema: Any) -> dict[str, Any]:
+    data = request.get_json(silent=False)
+    if not isinstance(data, dict):
+        raise ApiError(400, "Bad Request", "the body must be a JSON object")
+    return load(schema, data)
+
+
+def commit(unit: Callable[[LedgerWriter], T]) -> T:
+    """Run one request's writes as a unit of group commit; map domain errors to HTTP."""
+    try:
+        return services().committer.run(unit)
+    except tracking.NotFound as exc:
+        raise ApiError(404, "Not Found", str(exc)) from exc
+    except tracking.Conflict as exc:
+        raise ApiError(409, "Conflict", str(exc)) from exc
+
+
+def read(fn: Callable[[Any], T]) -> T:
+    with services().pool.connection() as conn:
+        return fn(conn)
+
+
+def experiment_json(row: store.ExperimentRow) -> dict[str, Any]:
+    return {"id": row.id, "name": row.name, "description": row.description, "tags": row.tags,
+            "lifecycle": row.lifecycle, "created_by": row.created_by,
+            "created_at": format_timestamp(row.created_at), "created_seq": row.created_seq,
+            "archived_seq": row.archived_seq}
+
+
+def metric_json(row: store.MetricRow) -> dict[str, Any]:
+    out: dict[str, Any] = {"key": row.key, "value": row.value, "step": row.step,
+                           "timestamp": row.timestamp, "seq": row.seq}
+    if row.group_values is not None:
+        out["group"] = row.group_values
+    if row.n is not None:
+        out["n"] = row.n
+    return out
+
+
+def run_json(conn: Any, row: store.RunRow) -> dict[str, Any]:
+    return {"id": row.id, "experiment_id": row.experiment_id, "name": row.name,
+            "status": row.status, "source": row.source, "parent_run_id": row.parent_run_id,
+            "start_time": row.start_time, "end_time": row.end_time, "created_by": row.created_by,
+            "created_seq": row.created_seq, "ended_seq": row.ended_seq,
+            "params": store.get_params(conn, row.id), "tags": store.get_tags(conn, row.id),
+            "metrics": [metric_json(m) for m in store.latest_metrics(conn, row.id)]}
+
+
+def _metrics(items: list[dict[str, Any]]) -> list[tracking.Metric]:
+    now = tracking.now_ms()
+    return [tracking.Metric(m["key"], m["value"], m["step"],
+                            now if m["timestamp"] is None else m["timestamp"], m["group"], m["n"])
+            for m in items]
+
+
+@bp.post("/experiments")
+@require(*WRITERS)
+def create_experiment() -> tuple[Response, int]:
+    data = body(ts.ExperimentCreate())
+    actor = current_principal().actor
+    row, receipt = commit(lambda w: tracking.create_experiment(
+        w, actor, data["name"], data["description"], data["tags"]))
+    return jsonify(id=row.id, experiment=experiment_json(row),
+                   receipt=receipt_json(receipt)), 201
+
+
+@bp.get("/experiments")
+@require()
+def list_experiments() -> Response:
+    query = load(ts.ExperimentListQuery(), request.args)
+    rows = read(lambda c: store.list_experiments(c, query["after"], query["limit"] + 1,
+                                                 query["include_archived"]))
+    more = len(rows) > query["limit"]
+    rows = rows[: query["limit"]]
+    return jsonify(experiments=[experiment_json(r) for r in rows],
+                   next=rows[-1].created_seq if more else None)
+
+
+def _experiment(found: store.ExperimentRow | None, what: str) -> Response:
+    if found is None:
+        raise ApiError(404, "Not Found", f"experiment {what} does not exist")
+    return jsonify(experiment_json(found))
+
+
+@bp.get("/experiments/<experiment_id>")
+@require()
+def get_experiment(experiment_id: str) -> Response:
+    return _experiment(read(lambda c: store.get_experiment(c, experiment_id)), repr(experiment_id))
+
+
+@bp.get("/experiments/by-name/<path:name>")
+@require()
+def get_experiment_by_name(name: str) -> Response:
+    return _experiment(read(lambda c: store.get_experiment_by_name(c, name)), f"named {name!r}")
+
+
+@bp.post("/experiments/<experiment_id>/archive")
+@require(*WRITERS)
+def archive_experiment(experiment_id: str) -> Response:
+    actor = current_principal().actor
+    receipt = commit(lambda w: tracking.archive_experiment(w, actor, experiment_id))
+    return jsonify(receipt=receipt_json(receipt))
+
+
+@bp.post("/runs")
+@require(*WRITERS)
+def create_run() -> tuple[Response, int]:
+    data = body(ts.RunCreate())
+    actor = current_principal().actor
+    row, receipts = commit(lambda w: tracking.create_run(
+        w, actor, data["experiment_id"], data["name"], data["source"], data["parent_run_id"],
+        data["start_time"], data["tags"]))
+    run = read(lambda c: run_json(c, row))
+    return jsonify(id=row.id, run=run, receipt=receipt_json(receipts[0]),
+                   receipts=[receipt_json(r) for r in receipts]), 201
+
+
+@bp.get("/runs/<run_id>")
+@require()
+def get_run(run_id: str) -> Response:
+    def fetch(conn: Any) -> dict[str, Any]:
+        row = store.get_run(conn, run_id)
+        if row is None:
+            raise ApiError(404, "Not Found", f"run {run_id!r} does not exist")
+        return run_json(conn, row)
+
+    return jsonify(read(fetch))
+
+
+@bp.post("/runs/<run_id>/end")
+@require(*WRITERS)
+def end_run(run_id: str) -> Response:
+    data = body(ts.RunEnd())
+    actor = current_principal().actor
+    receipt = commit(lambda w: tracking.end_run(w, actor, run_id, data["status"],
+                                                data["end_time"]))
+    return jsonify(receipt=receipt_json(receipt))
+
+
+@bp.post("/runs/<run_id>/params")
+@require(*WRITERS)
+def log_params(run_id: str) -> Response:
+    data = body(ts.ParamsBody())
+    actor = current_principal().actor
+    receipt = commit(lambda w: tracking.log_params(w, actor, run_id, data["params"]))
+    return jsonify(receipt=receipt_json(receipt), unchanged=receipt is None)
+
+
+@bp.post("/runs/<run_id>/metrics")
+@require(*WRITERS)
+def log_metrics(run_id: str) -> Response:
+    metrics = _metrics(body(ts.MetricsBody())["metrics"])
+    actor = current_principal().actor
+    receipt = commit(lambda w: tracking.log_metrics(w, actor, run_id, metrics))
+    return jsonify(receipt=receipt_json(receipt))
+
+
+@bp.post("/runs/<run_id>/batch")
+@require(*WRITERS)
+def log_batch(run_id: str) -> Response:
+    data = body(ts.BatchBody())
+    params = {p["key"]: p["value"] for p in data["params"]}
+    metrics = _metrics(data["metrics"])
+    actor = current_principal().actor
+    receipts = commit(lambda w: tracking.log_batch(w, actor, run_id, params, metrics,
+                                                   data["tags"]))
+    return jsonify(receipts=[receipt_json(r) for r in receipts])
+
+
+@bp.put("/runs/<run_id>/tags/<path:key>")
+@require(*WRITERS)
+def set_tag(run_id: str, key: str) -> Response:
+    _check_path_key(key)
+    value = body(ts.TagBody())["value"]
+    actor = current_principal().actor
+    receipt = commit(lambda w: tracking.set_tags(w, actor, run_id, {key: value}))
+    return jsonify(receipt=receipt_json(receipt))
+
+
+@bp.delete("/runs/<run_id>/tags/<path:key>")
+@require(*WRITERS)
+def delete_tag(run_id: str, key: str) -> Response:
+    _check_path_key(key)
+    actor = current_principal().actor
+    receipt = commit(lambda w: tracking.delete_tag(w, actor, run_id, key))
+    return jsonify(receipt=receipt_json(receipt))
+
+
+@bp.get("/runs/<run_id>/tags/<path:key>/history")
+@require()
+def tag_history(run_id: str, key: str) -> Response:
+    _check_path_key(key)
+    changes = read(lambda c: store.tag_history(c, run_id, key))
+    if not changes:
+        raise ApiError(404, "Not Found", f"run {run_id!r} never had a tag {key!r}")
+    return jsonify(history=[{"value": value, "deleted": value is None, "seq": seq}
+                            for value, seq in changes])
+
+
+def _check_path_key(key: str) -> None:
+    try:
+        ts.check_key(key)
+    except ValidationError as exc:
+        raise ApiError(400, "Bad Request", "invalid key", errors={"key": exc.messages}) from exc
+
+
+@bp.get("/runs/<run_id>/metrics/<path:key>/history")
+@require()
+def metric_history(run_id: str, key: str) -> Response:
+    query = load(ts.HistoryQuery(), request.args)
+    seq, position = (int(part) for part in query["after"].split(":"))
+    rows = read(lambda c: store.metric_history(c, run_id, key, (seq, position),
+                                               query["limit"] + 1))
+    more = len(rows) > query["limit"]
+    rows = rows[: query["limit"]]
+    if not rows and read(lambda c: store.get_run(c, run_id)) is None:
+        raise ApiError(404, "Not Found", f"run {run_id!r} does not exist")
+    return jsonify(metrics=[metric_json(r) for r in rows],
+                   next=f"{rows[-1].seq}:{rows[-1].position}" if more else None)
+
+
+@bp.get("/runs/<run_id>/metrics/<path:key>/groups")
+@require()
+def group_summary(run_id: str, key: str) -> Response:
+    """Per-group disparity figures for the latest value of each group (compliance §2)."""
+    query = load(ts.GroupQuery(), request.args)
+    attributes = sorted({a.strip() for a in query["attribute"].split(",") if a.strip()})
+    rows = read(lambda c: store.latest_group_values(c, run_id, key, attributes))
+    if not rows:
+        if read(lambda c: store.get_run(c, run_id)) is None:
+            raise ApiError(404, "Not Found", f"run {run_id!r} does not exist")
+        raise ApiError(404, "Not Found", f"run {run_id!r} has no {key!r} values grouped by "
+                       f"exactly {', '.join(attributes)}")
+    values = [groups.GroupValue(group_label(r.group_values or {}), r.value, r.n) for r in rows]
+    band = (query["band_low"] if query["band_low"] is not None else groups.DEFAULT_BAND[0],
+            query["band_high"] if query["band_high"] is not None else groups.DEFAULT_BAND[1])
+    min_n = groups.DEFAULT_MIN_N if query["min_n"] is None else query["min_n"]
+    try:
+        summary = groups.summarize(",".join(attributes), values, query["reference"], band, min_n)
+    except groups.GroupSummaryError as exc:
+        raise ApiError(400, "Bad Request", str(exc)) from exc
+    result = dataclasses.asdict(summary)
+    result.update(run_id=run_id, key=key, seqs={group_label(r.group_values or {}): r.seq
+                                                 for r in rows})
+    return jsonify(result)
+
+
+def group_label(group: dict[str, str]) -> str:
+    """One attribute: its value ('F'); several: 'age_band=40-49,sex=F' in attribute order."""
+    if len(group) == 1:
+        return next(iter(group.values()))
+    return ",".join(f"{k}={group[k]}" for k in sorted(group))

@@ -1,0 +1,168 @@
+"""Marshmallow schemas and limits for the tracking routes (every body and query validated)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from app.api.schemas import MAX_PAGE, MAX_SEQ, _Strict
+from app.services import tracking
+
+MAX_KEY = 250
+MAX_PARAM_VALUE = 6000
+MAX_TAG_VALUE = 8000
+MAX_EXPERIMENT_NAME = 500
+MAX_RUN_NAME = 250
+MAX_DESCRIPTION = 20_000
+MAX_BATCH_METRICS = 1000
+MAX_BATCH_PARAMS = 100
+MAX_BATCH_TAGS = 100
+MAX_GROUP_ATTRIBUTES = 8
+MAX_GROUP_VALUE = 256
+MAX_INT64 = 2**63 - 1
+MAX_N = 2**53 - 1
+KEY_PATTERN = re.compile(r"[/\w.\- :]{1,250}")
+ATTRIBUTE_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+SOURCE_FIELDS = ("git_commit", "repository", "pipeline_id", "pipeline_url", "entry_point")
+
+
+def check_key(key: str) -> None:
+    """MLflow's key rule: word chars, / . - space and colon, and a path-stable form."""
+    if not KEY_PATTERN.fullmatch(key):
+        raise ValidationError(f"key {key!r} must be 1-{MAX_KEY} letters, digits or _-./: space")
+    if key.startswith("/") or key == "." or ".." in key.split("/") or "//" in key:
+        raise ValidationError(f"key {key!r} must be a relative path without '..' or '//'")
+
+
+class Key(fields.String):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text: str = super()._deserialize(value, attr, data, **kwargs)
+        check_key(text)
+        return text
+
+
+class MetricValue(fields.Field):  # type: ignore[type-arg]
+    """A JSON number or decimal string (NaN and ±Infinity allowed), kept as a decimal string."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        try:
+            return tracking.normalize_metric_value(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+def _mapping(value_length: int, max_items: int) -> fields.Dict:
+    return fields.Dict(keys=Key(), values=fields.String(validate=validate.Length(max=value_length)),
+                       validate=validate.Length(max=max_items), load_default=dict)
+
+
+def _check_group(group: dict[str, str]) -> None:
+    if not 1 <= len(group) <= MAX_GROUP_ATTRIBUTES:
+        raise ValidationError(f"a group has 1 to {MAX_GROUP_ATTRIBUTES} attributes")
+    for attribute in group:
+        if not ATTRIBUTE_PATTERN.fullmatch(attribute):
+            raise ValidationError(f"group attribute {attribute!r} must match "
+                                  f"{ATTRIBUTE_PATTERN.pattern}")
+
+
+class MetricSchema(_Strict):
+    key = Key(required=True)
+    value = MetricValue(required=True)
+    step = fields.Integer(load_default=0, strict=True,
+                          validate=validate.Range(-MAX_INT64 - 1, MAX_INT64))
+    timestamp = fields.Integer(load_default=None, strict=True,
+                               validate=validate.Range(0, MAX_INT64))
+    group = fields.Dict(keys=fields.String(), load_default=None, allow_none=True,
+                        values=fields.String(validate=validate.Length(max=MAX_GROUP_VALUE)),
+                        validate=_check_group)
+    n = fields.Integer(load_default=None, allow_none=True, strict=True,
+                       validate=validate.Range(0, MAX_N))
+
+
+class ExperimentCreate(_Strict):
+    name = fields.String(required=True, validate=validate.Length(1, MAX_EXPERIMENT_NAME))
+    description = fields.String(load_default="", validate=validate.Length(max=MAX_DESCRIPTION))
+    tags = _mapping(MAX_TAG_VALUE, MAX_BATCH_TAGS)
+
+
+class ExperimentListQuery(_Strict):
+    after = fields.Integer(load_default=-1, validate=validate.Range(-1, MAX_SEQ))
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, MAX_PAGE))
+    include_archived = fields.Boolean(load_default=False)
+
+
+class SourceSchema(_Strict):
+    git_commit = fields.String(validate=validate.Regexp(r"^[0-9a-fA-F]{7,64}$"))
+    repository = fields.String(validate=validate.Length(max=2000))
+    pipeline_id = fields.String(validate=validate.Length(max=500))
+    pipeline_url = fields.Url(require_tld=False, validate=validate.Length(max=2000))
+    entry_point = fields.String(validate=validate.Length(max=2000))
+
+
+class RunCreate(_Strict):
+    experiment_id = fields.String(required=True, validate=validate.Length(1, 64))
+    name = fields.String(load_default=None, validate=validate.Length(1, MAX_RUN_NAME))
+    source = fields.Nested(SourceSchema, load_default=dict)
+    parent_run_id = fields.String(load_default=None, validate=validate.Length(1, 64))
+    start_time = fields.Integer(load_default=None, strict=True,
+                                validate=validate.Range(0, MAX_INT64))
+    tags = _mapping(MAX_TAG_VALUE, MAX_BATCH_TAGS)
+
+
+class RunEnd(_Strict):
+    status = fields.String(required=True, validate=validate.OneOf(tracking.END_STATUSES))
+    end_time = fields.Integer(load_default=None, strict=True,
+                              validate=validate.Range(0, MAX_INT64))
+
+
+class ParamsBody(_Strict):
+    params = fields.Dict(keys=Key(), required=True,
+                         values=fields.String(validate=validate.Length(max=MAX_PARAM_VALUE)),
+                         validate=validate.Length(1, MAX_BATCH_PARAMS))
+
+
+class MetricsBody(_Strict):
+    metrics = fields.List(fields.Nested(MetricSchema), required=True,
+                          validate=validate.Length(1, MAX_BATCH_METRICS))
+
+
+class TagBody(_Strict):
+    value = fields.String(required=True, validate=validate.Length(max=MAX_TAG_VALUE))
+
+
+class BatchBody(_Strict):
+    params = fields.List(fields.Dict(keys=fields.String(), values=fields.Raw()),
+                         load_default=list, validate=validate.Length(max=MAX_BATCH_PARAMS))
+    metrics = fields.List(fields.Nested(MetricSchema), load_default=list,
+                          validate=validate.Length(max=MAX_BATCH_METRICS))
+    tags = _mapping(MAX_TAG_VALUE, MAX_BATCH_TAGS)
+
+    @validates_schema
+    def _params(self, data: dict[str, Any], **kwargs: Any) -> None:
+        seen: dict[str, str] = {}
+        for item in data["params"]:
+            if set(item) != {"key", "value"} or not all(isinstance(v, str) for v in item.values()):
+                raise ValidationError("each param is {\"key\": string, \"value\": string}",
+                                      "params")
+            check_key(item["key"])
+            if len(item["value"]) > MAX_PARAM_VALUE:
+                raise ValidationError(f"param {item['key']!r} is longer than {MAX_PARAM_VALUE}",
+                                      "params")
+            if item["key"] in seen:
+                raise ValidationError(f"duplicate param key {item['key']!r}", "params")
+            seen[item["key"]] = item["value"]
+
+
+class HistoryQuery(_Strict):
+    after = fields.String(load_default="-1:0", validate=validate.Regexp(r"^-?\d{1,19}:\d{1,9}$"))
+    limit = fields.Integer(load_default=1000, validate=validate.Range(1, 25_000))
+
+
+class GroupQuery(_Strict):
+    attribute = fields.String(required=True, validate=validate.Length(1, 600))
+    reference = fields.String(load_default=None, validate=validate.Length(1, MAX_GROUP_VALUE))
+    band_low = fields.Decimal(load_default=None, places=None, allow_nan=False)
+    band_high = fields.Decimal(load_default=None, places=None, allow_nan=False)
+    min_n = fields.Integer(load_default=None, validate=validate.Range(0, MAX_N))

@@ -1,0 +1,245 @@
+"""Tracking use cases: experiments, runs, params, metrics and tags; each write one transaction."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from app.ledger.entry import Draft, Receipt, canonicalize
+from app.ledger.errors import LedgerError
+from app.services.ledger import LedgerWriter
+from app.storage import tracking as store
+
+RUN_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+END_STATUSES = RUN_STATUSES[1:]
+
+
+class TrackingError(LedgerError):
+    """Base of the errors a tracking request can meet."""
+
+
+class NotFound(TrackingError):
+    """The experiment or run does not exist."""
+
+
+class Conflict(TrackingError):
+    """The request contradicts what is recorded (a param's value, a run's state, a name)."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric value as validated at the edge: value is the decimal string to hash."""
+
+    key: str
+    value: str
+    step: int = 0
+    timestamp: int = 0
+    group: Mapping[str, str] | None = None
+    n: int | None = None
+
+
+@dataclass
+class Written:
+    """What a write returns: the receipts of the entries it made (possibly none)."""
+
+    receipts: list[Receipt] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def metric_number(value: str) -> float:
+    """The double a decimal string stands for (a query copy; the string is what is hashed)."""
+    return float(value)
+
+
+def normalize_metric_value(raw: object) -> str:
+    """A metric value as a decimal string: 'NaN', 'Infinity', '-Infinity' or a finite decimal."""
+    if isinstance(raw, bool):
+        raise ValueError("a metric value must be a number")
+    if isinstance(raw, int):
+        return str(raw)
+    if isinstance(raw, float):
+        raw = repr(raw)
+    if isinstance(raw, Decimal):
+        raw = str(raw)
+    if not isinstance(raw, str):
+        raise ValueError("a metric value must be a number or a decimal string")
+    text = raw.strip()
+    special = {"nan": "NaN", "infinity": "Infinity", "inf": "Infinity",
+               "-infinity": "-Infinity", "-inf": "-Infinity", "+infinity": "Infinity"}
+    if text.lower() in special:
+        return special[text.lower()]
+    try:
+        number = Decimal(text)
+    except InvalidOperation as exc:
+        raise ValueError(f"{raw!r} is not a number") from exc
+    if not number.is_finite():
+        raise ValueError(f"{raw!r} is not a number")
+    return str(number)
+
+
+def _run(writer: LedgerWriter, run_id: str) -> store.RunRow:
+    run = store.get_run(writer.conn, run_id)
+    if run is None:
+        raise NotFound(f"run {run_id!r} does not exist")
+    return run
+
+
+def _subject(run: store.RunRow) -> dict[str, str]:
+    return {"run": run.id, "experiment": run.experiment_id}
+
+
+def create_experiment(writer: LedgerWriter, actor: str, name: str, description: str,
+                      tags: Mapping[str, str]) -> tuple[store.ExperimentRow, Receipt]:
+    conn = writer.conn
+    writer.lock()  # names are unique: serialise the check with every other write
+    if store.experiment_name_taken(conn, name):
+        raise Conflict(f"an experiment named {name!r} already exists")
+    experiment_id = store.next_experiment_id(conn)
+    [receipt] = writer.append([Draft("experiment.created", actor, {"experiment": experiment_id},
+                                     {"name": name, "description": description,
+                                      "tags": dict(tags)})])
+    row = store.ExperimentRow(experiment_id, name, description, dict(tags), "active", actor,
+                              datetime.now(UTC), receipt.seq, None)
+    store.insert_experiment(conn, row)
+    return row, receipt
+
+
+def archive_experiment(writer: LedgerWriter, actor: str, experiment_id: str) -> Receipt:
+    experiment = store.get_experiment(writer.conn, experiment_id, lock=True)
+    if experiment is None:
+        raise NotFound(f"experiment {experiment_id!r} does not exist")
+    if experiment.lifecycle == "archived":
+        raise Conflict(f"experiment {experiment_id!r} is already archived")
+    [receipt] = writer.append([Draft("experiment.archived", actor,
+                                     {"experiment": experiment_id}, {})])
+    store.archive_experiment(writer.conn, experiment_id, receipt.seq)
+    return receipt
+
+
+def create_run(writer: LedgerWriter, actor: str, experiment_id: str, name: str | None,
+               source: Mapping[str, str], parent_run_id: str | None, start_time: int | None,
+               tags: Mapping[str, str]) -> tuple[store.RunRow, list[Receipt]]:
+    conn = writer.conn
+    experiment = store.get_experiment(conn, experiment_id)
+    if experiment is None:
+        raise NotFound(f"experiment {experiment_id!r} does not exist")
+    if experiment.lifecycle != "active":
+        raise Conflict(f"experiment {experiment_id!r} is archived; runs cannot be added")
+    if parent_run_id is not None:
+        parent = store.get_run(conn, parent_run_id)
+        if parent is None or parent.experiment_id != experiment_id:
+            raise NotFound(f"parent run {parent_run_id!r} does not exist in this experiment")
+    run_id = uuid.uuid4().hex
+    start = now_ms() if start_time is None else start_time
+    run_name = name or f"run-{run_id[:8]}"
+    body = {"name": run_name, "source": dict(source), "start_time": str(start),
+            "parent_run": parent_run_id}
+    [receipt] = writer.append([Draft("run.created", actor,
+                                     {"run": run_id, "experiment": experiment_id}, body)])
+    row = store.RunRow(run_id, experiment_id, run_name, "RUNNING", dict(source), parent_run_id,
+                       start, None, actor, receipt.seq, None)
+    store.insert_run(conn, row)
+    receipts = [receipt]
+    if tags:
+        receipts.append(_set_tags(writer, actor, row, tags))
+    return row, receipts
+
+
+def end_run(writer: LedgerWriter, actor: str, run_id: str, status: str,
+            end_time: int | None) -> Receipt:
+    run = store.get_run(writer.conn, run_id, lock=True)
+    if run is None:
+        raise NotFound(f"run {run_id!r} does not exist")
+    if run.status != "RUNNING":
+        raise Conflict(f"run {run_id!r} already ended with status {run.status}")
+    if status not in END_STATUSES:
+        raise Conflict(f"a run ends as one of {', '.join(END_STATUSES)}")
+    end = now_ms() if end_time is None else end_time
+    [receipt] = writer.append([Draft("run.ended", actor, _subject(run),
+                                     {"status": status, "end_time": str(end)})])
+    store.end_run(writer.conn, run_id, status, end, receipt.seq)
+    return receipt
+
+
+def log_params(writer: LedgerWriter, actor: str, run_id: str,
+               params: Mapping[str, str]) -> Receipt | None:
+    """Params are immutable: the same value again is a no-op, a different one a Conflict."""
+    run = _run(writer, run_id)
+    existing = store.get_params(writer.conn, run_id, list(params))
+    for key, value in params.items():
+        if key in existing and existing[key] != value:
+            raise Conflict(f"param {key!r} is already logged with value {existing[key]!r}; "
+                           "params cannot change", )
+    new = {k: v for k, v in params.items() if k not in existing}
+    if not new:
+        return None
+    [receipt] = writer.append([Draft("params.logged", actor, _subject(run), {"params": new})])
+    store.insert_params(writer.conn, run_id, new, receipt.seq)
+    return receipt
+
+
+def _metric_body(metric: Metric) -> dict[str, Any]:
+    body: dict[str, Any] = {"key": metric.key, "value": metric.value,
+                            "step": str(metric.step), "timestamp": str(metric.timestamp)}
+    if metric.group is not None:
+        body["group"] = dict(metric.group)
+    if metric.n is not None:
+        body["n"] = str(metric.n)
+    return body
+
+
+def log_metrics(writer: LedgerWriter, actor: str, run_id: str,
+                metrics: Sequence[Metric]) -> Receipt:
+    run = _run(writer, run_id)
+    [receipt] = writer.append([Draft("metrics.logged", actor, _subject(run),
+                                     {"metrics": [_metric_body(m) for m in metrics]})])
+    rows = [(run_id, m.key, "" if m.group is None else canonicalize(m.group).decode(),
+             None if m.group is None else dict(m.group), m.n, m.value, metric_number(m.value),
+             m.step, m.timestamp, receipt.seq, position) for position, m in enumerate(metrics)]
+    store.insert_metrics(writer.conn, rows)
+    return receipt
+
+
+def _set_tags(writer: LedgerWriter, actor: str, run: store.RunRow,
+              tags: Mapping[str, str]) -> Receipt:
+    [receipt] = writer.append([Draft("tags.set", actor, _subject(run), {"tags": dict(tags)})])
+    store.set_tags(writer.conn, run.id, dict(tags), receipt.seq)
+    return receipt
+
+
+def set_tags(writer: LedgerWriter, actor: str, run_id: str, tags: Mapping[str, str]) -> Receipt:
+    return _set_tags(writer, actor, _run(writer, run_id), tags)
+
+
+def delete_tag(writer: LedgerWriter, actor: str, run_id: str, key: str) -> Receipt:
+    run = _run(writer, run_id)
+    if key not in store.get_tags(writer.conn, run_id):
+        raise NotFound(f"run {run_id!r} has no tag {key!r}")
+    [receipt] = writer.append([Draft("tag.deleted", actor, _subject(run), {"key": key})])
+    store.delete_tag(writer.conn, run_id, key, receipt.seq)
+    return receipt
+
+
+def log_batch(writer: LedgerWriter, actor: str, run_id: str, params: Mapping[str, str],
+              metrics: Sequence[Metric], tags: Mapping[str, str]) -> list[Receipt]:
+    """Params, metrics and tags in one transaction: all of them, or (on any error) none."""
+    receipts: list[Receipt] = []
+    if params:
+        receipt = log_params(writer, actor, run_id, params)
+        receipts += [receipt] if receipt else []
+    if metrics:
+        receipts.append(log_metrics(writer, actor, run_id, metrics))
+    if tags:
+        receipts.append(set_tags(writer, actor, run_id, tags))
+    if not receipts:
+        _run(writer, run_id)
+    return receipts

@@ -1,0 +1,215 @@
+"""All SQL for experiments, runs, params, metrics and tags (the tracking projections)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+
+@dataclass
+class ExperimentRow:
+    id: str
+    name: str
+    description: str
+    tags: dict[str, str]
+    lifecycle: str
+    created_by: str
+    created_at: datetime
+    created_seq: int
+    archived_seq: int | None
+
+
+@dataclass
+class RunRow:
+    id: str
+    experiment_id: str
+    name: str
+    status: str
+    source: dict[str, Any]
+    parent_run_id: str | None
+    start_time: int
+    end_time: int | None
+    created_by: str
+    created_seq: int
+    ended_seq: int | None
+
+
+@dataclass
+class MetricRow:
+    key: str
+    group_values: dict[str, str] | None
+    n: int | None
+    value: str
+    step: int
+    timestamp: int
+    seq: int
+    position: int
+
+
+_EXPERIMENT = ("SELECT id, name, description, tags, lifecycle, created_by, created_at, "
+               "created_seq, archived_seq FROM experiments")
+_RUN = ("SELECT id, experiment_id, name, status, source, parent_run_id, start_time, end_time, "
+        "created_by, created_seq, ended_seq FROM runs")
+_METRIC = "SELECT key, group_values, n, value, step, timestamp, seq, position FROM metrics"
+
+
+def next_experiment_id(conn: psycopg.Connection) -> str:
+    row = conn.execute("SELECT nextval('experiment_ids')").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def insert_experiment(conn: psycopg.Connection, row: ExperimentRow) -> None:
+    conn.execute(
+        "INSERT INTO experiments (id, name, description, tags, lifecycle, created_by, created_at,"
+        " created_seq) VALUES (%s, %s, %s, %s, 'active', %s, %s, %s)",
+        (row.id, row.name, row.description, Jsonb(row.tags), row.created_by, row.created_at,
+         row.created_seq))
+
+
+def experiment_name_taken(conn: psycopg.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM experiments WHERE name = %s", (name,)).fetchone() is not None
+
+
+def get_experiment(conn: psycopg.Connection, experiment_id: str, *,
+                   lock: bool = False) -> ExperimentRow | None:
+    with conn.cursor(row_factory=class_row(ExperimentRow)) as cur:
+        return cur.execute(f"{_EXPERIMENT} WHERE id = %s{' FOR UPDATE' if lock else ''}",
+                           (experiment_id,)).fetchone()
+
+
+def get_experiment_by_name(conn: psycopg.Connection, name: str) -> ExperimentRow | None:
+    with conn.cursor(row_factory=class_row(ExperimentRow)) as cur:
+        return cur.execute(f"{_EXPERIMENT} WHERE name = %s", (name,)).fetchone()
+
+
+def list_experiments(conn: psycopg.Connection, after_seq: int, limit: int,
+                     include_archived: bool) -> list[ExperimentRow]:
+    """Keyset page in creation order."""
+    with conn.cursor(row_factory=class_row(ExperimentRow)) as cur:
+        return cur.execute(
+            f"{_EXPERIMENT} WHERE created_seq > %s AND (%s OR lifecycle = 'active') "
+            "ORDER BY created_seq LIMIT %s", (after_seq, include_archived, limit)).fetchall()
+
+
+def archive_experiment(conn: psycopg.Connection, experiment_id: str, seq: int) -> None:
+    conn.execute("UPDATE experiments SET lifecycle = 'archived', archived_seq = %s WHERE id = %s",
+                 (seq, experiment_id))
+
+
+def insert_run(conn: psycopg.Connection, row: RunRow) -> None:
+    conn.execute(
+        "INSERT INTO runs (id, experiment_id, name, status, source, parent_run_id, start_time, "
+        "created_by, created_seq) VALUES (%s, %s, %s, 'RUNNING', %s, %s, %s, %s, %s)",
+        (row.id, row.experiment_id, row.name, Jsonb(row.source), row.parent_run_id,
+         row.start_time, row.created_by, row.created_seq))
+
+
+def get_run(conn: psycopg.Connection, run_id: str, *, lock: bool = False) -> RunRow | None:
+    with conn.cursor(row_factory=class_row(RunRow)) as cur:
+        return cur.execute(f"{_RUN} WHERE id = %s{' FOR UPDATE' if lock else ''}",
+                           (run_id,)).fetchone()
+
+
+def end_run(conn: psycopg.Connection, run_id: str, status: str, end_time: int, seq: int) -> None:
+    conn.execute("UPDATE runs SET status = %s, end_time = %s, ended_seq = %s WHERE id = %s",
+                 (status, end_time, seq, run_id))
+
+
+def get_params(conn: psycopg.Connection, run_id: str, keys: Sequence[str] | None = None
+               ) -> dict[str, str]:
+    if keys is None:
+        rows = conn.execute("SELECT key, value FROM params WHERE run_id = %s", (run_id,))
+    else:
+        rows = conn.execute("SELECT key, value FROM params WHERE run_id = %s AND key = ANY(%s)",
+                            (run_id, list(keys)))
+    return dict(rows.fetchall())
+
+
+def insert_params(conn: psycopg.Connection, run_id: str, params: dict[str, str],
+                  seq: int) -> None:
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO params (run_id, key, value, seq) VALUES (%s, %s, %s, %s)",
+                        [(run_id, k, v, seq) for k, v in params.items()])
+
+
+MetricValues = tuple[str, str, str, Any, int | None, str, float, int, int, int, int]
+
+
+def insert_metrics(conn: psycopg.Connection, rows: Sequence[MetricValues]) -> None:
+    """rows: (run_id, key, group_key, group_values, n, value, value_number, step, timestamp,
+    seq, position)."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO metrics (run_id, key, group_key, group_values, n, value, value_number,"
+            " step, timestamp, seq, position) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [(r[0], r[1], r[2], None if r[3] is None else Jsonb(r[3]), *r[4:]) for r in rows])
+
+
+def latest_metrics(conn: psycopg.Connection, run_id: str) -> list[MetricRow]:
+    """The latest value of each (key, group): highest step, then timestamp, then seq."""
+    with conn.cursor(row_factory=class_row(MetricRow)) as cur:
+        return cur.execute(
+            "SELECT DISTINCT ON (key, group_key) key, group_values, n, value, step, timestamp,"
+            " seq, position FROM metrics WHERE run_id = %s"
+            " ORDER BY key, group_key, step DESC, timestamp DESC, seq DESC, position DESC",
+            (run_id,)).fetchall()
+
+
+def metric_history(conn: psycopg.Connection, run_id: str, key: str, after: tuple[int, int],
+                   limit: int) -> list[MetricRow]:
+    """Every logged value of one key (all groups), in logging order, keyset-paged by (seq, pos)."""
+    with conn.cursor(row_factory=class_row(MetricRow)) as cur:
+        return cur.execute(
+            f"{_METRIC} WHERE run_id = %s AND key = %s AND (seq, position) > (%s, %s) "
+            "ORDER BY seq, position LIMIT %s", (run_id, key, *after, limit)).fetchall()
+
+
+def latest_group_values(conn: psycopg.Connection, run_id: str, key: str,
+                        attributes: Sequence[str]) -> list[MetricRow]:
+    """Latest value per group, for groups whose attribute set is exactly `attributes`."""
+    with conn.cursor(row_factory=class_row(MetricRow)) as cur:
+        return cur.execute(
+            "SELECT DISTINCT ON (group_key) key, group_values, n, value, step, timestamp, seq,"
+            " position FROM metrics WHERE run_id = %s AND key = %s AND group_values IS NOT NULL"
+            " AND (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(group_values) k) = %s"
+            " ORDER BY group_key, step DESC, timestamp DESC, seq DESC, position DESC",
+            (run_id, key, sorted(attributes))).fetchall()
+
+
+def get_tags(conn: psycopg.Connection, run_id: str) -> dict[str, str]:
+    rows = conn.execute("SELECT key, value FROM run_tags WHERE run_id = %s", (run_id,))
+    return dict(rows.fetchall())
+
+
+def set_tags(conn: psycopg.Connection, run_id: str, tags: dict[str, str], seq: int) -> None:
+    with conn.cursor() as cur:
+        values = [(run_id, k, v, seq) for k, v in tags.items()]
+        cur.executemany(
+            "INSERT INTO run_tags (run_id, key, value, seq) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (run_id, key) DO UPDATE SET value = EXCLUDED.value, seq = EXCLUDED.seq",
+            values)
+        cur.executemany(
+            "INSERT INTO tag_events (run_id, key, value, seq) VALUES (%s, %s, %s, %s)", values)
+
+
+def delete_tag(conn: psycopg.Connection, run_id: str, key: str, seq: int) -> bool:
+    cur = conn.execute("DELETE FROM run_tags WHERE run_id = %s AND key = %s", (run_id, key))
+    if cur.rowcount != 1:
+        return False
+    conn.execute("INSERT INTO tag_events (run_id, key, value, seq) VALUES (%s, %s, NULL, %s)",
+                 (run_id, key, seq))
+    return True
+
+
+def tag_history(conn: psycopg.Connection, run_id: str, key: str) -> list[tuple[str | None, int]]:
+    """(value, seq) of every change to one tag, oldest first; None marks a deletion."""
+    rows = conn.execute("SELECT value, seq FROM tag_events WHERE run_id = %s AND key = %s "
+                        "ORDER BY seq", (run_id, key))
+    return [(value, int(seq)) for value, seq in rows.fetchall()]

@@ -1,0 +1,1 @@
+"""Tracking domain logic that needs no database: search grammar, group disparity figures."""
