@@ -142,6 +142,57 @@ CREATE TABLE IF NOT EXISTS run_tags (
     PRIMARY KEY (run_id, key)
 );
 
+-- Artifacts: content-addressed bytes (stored once per digest) recorded per run path, each
+-- with the service's signed DSSE digest statement; or external, registered by URI.
+CREATE TABLE IF NOT EXISTS artifacts (
+    run_id       text NOT NULL REFERENCES runs (id),
+    path         text NOT NULL,
+    sha256       text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+    size         bigint NOT NULL CHECK (size >= 0),
+    uri          text,
+    envelope     jsonb NOT NULL,
+    client_signature jsonb,
+    seq          bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED,
+    PRIMARY KEY (run_id, path)
+);
+CREATE INDEX IF NOT EXISTS artifacts_digest ON artifacts (sha256);
+
+-- Datasets a run used (inputs), with digest, schema and per-group counts.
+CREATE TABLE IF NOT EXISTS run_inputs (
+    run_id        text NOT NULL REFERENCES runs (id),
+    name          text NOT NULL,
+    digest        text NOT NULL CHECK (digest ~ '^[0-9a-f]{64}$'),
+    context       text NOT NULL,
+    source_uri    text,
+    schema        jsonb,
+    row_count     bigint,
+    group_counts  jsonb,
+    seq           bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED,
+    PRIMARY KEY (run_id, name, digest, context)
+);
+
+-- Where a run ran, and the SHA-256 of its reproducibility manifest when it ended.
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS environment jsonb;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS environment_seq bigint
+    REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS manifest_sha256 text;
+
+-- Experiment-scoped grants: a writer holding any grant may write only where it is granted.
+CREATE TABLE IF NOT EXISTS grants (
+    token_id       text NOT NULL REFERENCES tokens (id),
+    experiment_id  text NOT NULL REFERENCES experiments (id),
+    seq            bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED,
+    PRIMARY KEY (token_id, experiment_id)
+);
+
+-- Ed25519 public keys that principals sign their submissions with.
+CREATE TABLE IF NOT EXISTS client_keys (
+    key_id      text PRIMARY KEY,
+    token_id    text NOT NULL REFERENCES tokens (id),
+    public_key  bytea NOT NULL CHECK (octet_length(public_key) = 32),
+    seq         bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED
+);
+
 CREATE OR REPLACE TRIGGER ledger_entries_no_update_delete
     BEFORE UPDATE OR DELETE ON ledger_entries
     FOR EACH ROW EXECUTE FUNCTION mlaudit_refuse_mutation();

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from flask import Flask
 
 from app import db
+from app.artifacts.store import LocalBlobStore
 from app.config import Config, load_config
 from app.services import keys, tokens
 from app.services.checkpoints import Checkpointer
@@ -18,6 +19,7 @@ from app.services.ledger import GroupCommitter, ledger_transaction
 from app.services.runtime import Services
 
 __version__ = "0.1.0"
+MAX_JSON_BODY = 16 * 1024 * 1024
 log = logging.getLogger("mlaudit")
 
 
@@ -42,7 +44,8 @@ def build_services(config: Config, *, start_checkpointer: bool = True) -> Servic
     committer = GroupCommitter(pool, config.group_commit_max, on_commit=checkpointer.notify)
     if start_checkpointer:
         checkpointer.start()
-    return Services(config, pool, committer, checkpointer)
+    blobs = LocalBlobStore(config.artifacts_path)
+    return Services(config, pool, committer, checkpointer, blobs)
 
 
 def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
@@ -52,10 +55,12 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     if not isinstance(config, Config):
         config = load_config(overrides=config)
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
+    # JSON bodies are capped here; the artifact upload route raises its own request's limit
+    # to MLAUDIT_MAX_UPLOAD_BYTES (request.max_content_length) and streams.
+    app.config["MAX_CONTENT_LENGTH"] = MAX_JSON_BODY
     app.extensions["mlaudit"] = build_services(config)
 
-    from app.api import errors, health, ledger, tracking
+    from app.api import artifacts, errors, health, ledger, tracking
     from app.api.jsonio import StrictJSONProvider
 
     app.json = StrictJSONProvider(app)
@@ -64,4 +69,5 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(ledger.bp)
     app.register_blueprint(tracking.bp)
+    app.register_blueprint(artifacts.bp)
     return app

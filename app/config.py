@@ -30,6 +30,12 @@ class Config:
     pool_size: int = 10
     group_commit_max: int = 256
     admin_token_file: Path | None = None
+    artifact_dir: Path | None = None
+    max_upload_bytes: int = 1024**3
+
+    @property
+    def artifacts_path(self) -> Path:
+        return self.artifact_dir or self.home / "artifacts"
 
     @property
     def keys_path(self) -> Path:
@@ -51,9 +57,12 @@ _ENVIRONMENT: tuple[tuple[str, str, Any], ...] = (
     ("MLAUDIT_POOL_SIZE", "pool_size", int),
     ("MLAUDIT_GROUP_COMMIT_MAX", "group_commit_max", int),
     ("MLAUDIT_ADMIN_TOKEN_FILE", "admin_token_file", Path),
+    ("MLAUDIT_ARTIFACT_DIR", "artifact_dir", Path),
+    ("MLAUDIT_MAX_UPLOAD_BYTES", "max_upload_bytes", int),
 )
 
-_POSITIVE = ("checkpoint_every", "checkpoint_interval", "pool_size", "group_commit_max")
+_POSITIVE = ("checkpoint_every", "checkpoint_interval", "pool_size", "group_commit_max",
+             "max_upload_bytes")
 
 
 def load_config(
@@ -73,7 +82,8 @@ def load_config(
     for name, value in (overrides or {}).items():
         if name not in known:
             raise ConfigError(f"unknown setting {name!r}")
-        values[name] = Path(value) if name in ("home", "key_dir") and value else value
+        paths = ("home", "key_dir", "artifact_dir", "admin_token_file")
+        values[name] = Path(value) if name in paths and value else value
     config = replace(Config(), **values)
     _validate(config)
     return config

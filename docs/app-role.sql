@@ -10,6 +10,8 @@ GRANT SELECT, INSERT ON ledger_entries, checkpoints, signing_keys, tokens TO mla
 GRANT SELECT, UPDATE ON ledger_head TO mlaudit_app;
 -- Tracking projections are query copies rebuilt from the ledger: they may change.
 GRANT SELECT, INSERT, UPDATE ON experiments, runs TO mlaudit_app;
-GRANT SELECT, INSERT ON params, metrics, tag_events TO mlaudit_app;
+GRANT SELECT, INSERT ON params, metrics, tag_events, run_inputs, client_keys TO mlaudit_app;
+GRANT SELECT, INSERT, UPDATE ON artifacts TO mlaudit_app;
+GRANT SELECT, INSERT, DELETE ON grants TO mlaudit_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON run_tags TO mlaudit_app;
 GRANT USAGE ON SEQUENCE experiment_ids TO mlaudit_app;

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from psycopg_pool import ConnectionPool
 
+from app.artifacts.store import BlobStore
 from app.config import Config
 from app.services.checkpoints import Checkpointer
 from app.services.ledger import GroupCommitter
@@ -17,6 +18,7 @@ class Services:
     pool: ConnectionPool
     committer: GroupCommitter
     checkpointer: Checkpointer
+    blobs: BlobStore
 
     def close(self) -> None:
         self.checkpointer.stop()
