@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -77,8 +78,11 @@ def run_json(conn: Any, row: store.RunRow) -> dict[str, Any]:
             "status": row.status, "source": row.source, "parent_run_id": row.parent_run_id,
             "start_time": row.start_time, "end_time": row.end_time, "created_by": row.created_by,
             "created_seq": row.created_seq, "ended_seq": row.ended_seq,
+            "manifest_sha256": row.manifest_sha256,
             "params": store.get_params(conn, row.id), "tags": store.get_tags(conn, row.id),
-            "metrics": [metric_json(m) for m in store.latest_metrics(conn, row.id)]}
+            "metrics": [metric_json(m) for m in store.latest_metrics(conn, row.id)],
+            "inputs": [dataclasses.asdict(i) for i in store.get_inputs(conn, row.id)],
+            "environment": store.get_environment(conn, row.id)}
 
 
 def _metrics(items: list[dict[str, Any]]) -> list[tracking.Metric]:
@@ -285,3 +289,37 @@ def group_label(group: dict[str, str]) -> str:
     if len(group) == 1:
         return next(iter(group.values()))
     return ",".join(f"{k}={group[k]}" for k in sorted(group))
+
+
+@bp.post("/runs/<run_id>/inputs")
+@require(*WRITERS)
+def log_inputs(run_id: str) -> Response:
+    datasets = body(ts.InputsBody())["datasets"]
+    actor = current_principal().actor
+    receipt = commit(lambda w: tracking.log_inputs(w, actor, run_id, datasets))
+    return jsonify(receipt=receipt_json(receipt))
+
+
+@bp.put("/runs/<run_id>/environment")
+@require(*WRITERS)
+def record_environment(run_id: str) -> Response:
+    environment = body(ts.EnvironmentBody())
+    actor = current_principal().actor
+    receipt = commit(lambda w: tracking.record_environment(w, actor, run_id, environment))
+    return jsonify(receipt=receipt_json(receipt), unchanged=receipt is None)
+
+
+@bp.get("/runs/<run_id>/manifest")
+@require()
+def run_manifest(run_id: str) -> Response:
+    """The reproducibility manifest: RFC 8785 bytes, their SHA-256 in X-Manifest-SHA256."""
+    def build(conn: Any) -> bytes:
+        row = store.get_run(conn, run_id)
+        if row is None:
+            raise ApiError(404, "Not Found", f"run {run_id!r} does not exist")
+        return tracking.manifest_bytes(conn, row)
+
+    data = read(build)
+    response = Response(data, mimetype="application/json")
+    response.headers["X-Manifest-SHA256"] = hashlib.sha256(data).hexdigest()
+    return response

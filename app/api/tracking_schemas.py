@@ -166,3 +166,66 @@ class GroupQuery(_Strict):
     band_low = fields.Decimal(load_default=None, places=None, allow_nan=False)
     band_high = fields.Decimal(load_default=None, places=None, allow_nan=False)
     min_n = fields.Integer(load_default=None, validate=validate.Range(0, MAX_N))
+
+
+DATASET_CONTEXTS = ("training", "validation", "test", "evaluation", "other")
+SHA256_HEX = validate.Regexp(r"^[0-9a-f]{64}$", error="must be 64 lowercase hex digits (SHA-256)")
+
+
+class NoFloatJson(fields.Raw):
+    """Any JSON value without non-integer numbers (they could not be hashed exactly)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        _reject_fractions(value)
+        return value
+
+
+def _reject_fractions(value: Any, depth: int = 0) -> None:
+    if depth > 32:
+        raise ValidationError("nested too deeply")
+    if isinstance(value, dict):
+        for item in value.values():
+            _reject_fractions(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _reject_fractions(item, depth + 1)
+    elif not (value is None or isinstance(value, str | bool | int)):
+        raise ValidationError("numbers must be integers; write fractions as strings")
+
+
+class DatasetSchema(_Strict):
+    name = fields.String(required=True, validate=validate.Length(1, 500))
+    digest = fields.String(required=True, validate=SHA256_HEX)
+    context = fields.String(required=True, validate=validate.OneOf(DATASET_CONTEXTS))
+    source_uri = fields.String(load_default=None, validate=validate.Length(1, 65_535))
+    schema = NoFloatJson(load_default=None)
+    row_count = fields.Integer(load_default=None, strict=True, validate=validate.Range(0, MAX_N))
+    group_counts = fields.Dict(
+        keys=fields.String(validate=validate.Regexp(ATTRIBUTE_PATTERN.pattern)),
+        values=fields.Dict(keys=fields.String(validate=validate.Length(1, MAX_GROUP_VALUE)),
+                           values=fields.Integer(strict=True, validate=validate.Range(0, MAX_N))),
+        load_default=None)
+
+
+class InputsBody(_Strict):
+    datasets = fields.List(fields.Nested(DatasetSchema), required=True,
+                           validate=validate.Length(1, 100))
+
+
+class PackageSchema(_Strict):
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    version = fields.String(required=True, validate=validate.Length(0, 200))
+
+
+class EnvironmentBody(_Strict):
+    python_version = fields.String(required=True, validate=validate.Length(1, 100))
+    os = fields.String(required=True, validate=validate.Length(1, 200))
+    architecture = fields.String(required=True, validate=validate.Length(1, 100))
+    hardware = fields.Dict(keys=fields.String(validate=validate.Length(1, 100)),
+                           values=fields.String(validate=validate.Length(max=1000)),
+                           load_default=dict, validate=validate.Length(max=50))
+    container_image_digest = fields.String(
+        load_default=None, validate=validate.Regexp(r"^sha256:[0-9a-f]{64}$"))
+    packages = fields.List(fields.Nested(PackageSchema), load_default=list,
+                           validate=validate.Length(max=5000))
+    lockfile_sha256 = fields.String(load_default=None, validate=SHA256_HEX)

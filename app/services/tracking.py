@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -156,6 +157,7 @@ def create_run(writer: LedgerWriter, actor: str, experiment_id: str, name: str |
 
 def end_run(writer: LedgerWriter, actor: str, run_id: str, status: str,
             end_time: int | None) -> Receipt:
+    """End a RUNNING run; the entry records the SHA-256 of its reproducibility manifest."""
     run = store.get_run(writer.conn, run_id, lock=True)
     if run is None:
         raise NotFound(f"run {run_id!r} does not exist")
@@ -164,9 +166,75 @@ def end_run(writer: LedgerWriter, actor: str, run_id: str, status: str,
     if status not in END_STATUSES:
         raise Conflict(f"a run ends as one of {', '.join(END_STATUSES)}")
     end = now_ms() if end_time is None else end_time
+    digest = hashlib.sha256(manifest_bytes(writer.conn, run)).hexdigest()
     [receipt] = writer.append([Draft("run.ended", actor, _subject(run),
-                                     {"status": status, "end_time": str(end)})])
+                                     {"status": status, "end_time": str(end),
+                                      "manifest_sha256": digest})])
     store.end_run(writer.conn, run_id, status, end, receipt.seq)
+    store.set_manifest_sha256(writer.conn, run_id, digest)
+    return receipt
+
+
+def manifest(conn: Any, run: store.RunRow) -> dict[str, Any]:
+    """Everything needed to reproduce the run, as one JSON object (its bytes are RFC 8785)."""
+    params = store.get_params(conn, run.id)
+    return {
+        "manifest_version": 1,
+        "run": run.id,
+        "experiment": run.experiment_id,
+        "parent_run": run.parent_run_id,
+        "source": run.source,
+        "environment": store.get_environment(conn, run.id),
+        "datasets": [{"name": i.name, "digest": i.digest, "context": i.context,
+                      "source_uri": i.source_uri} for i in store.get_inputs(conn, run.id)],
+        "params": params,
+        "seeds": {k: v for k, v in params.items() if "seed" in k.lower()},
+        "artifacts": [{"path": p, "sha256": d, "size": str(s), "uri": u}
+                      for p, d, s, u in store.artifact_digests(conn, run.id)],
+    }
+
+
+def manifest_bytes(conn: Any, run: store.RunRow) -> bytes:
+    return canonicalize(manifest(conn, run))
+
+
+def log_inputs(writer: LedgerWriter, actor: str, run_id: str,
+               inputs: Sequence[Mapping[str, Any]]) -> Receipt:
+    """Datasets the run used: name, SHA-256 digest, context, source, schema, counts."""
+    run = _run(writer, run_id)
+    body = [{k: _int_as_text(v) for k, v in item.items() if v is not None} for item in inputs]
+    [receipt] = writer.append([Draft("inputs.logged", actor, _subject(run), {"datasets": body})])
+    store.insert_inputs(writer.conn, run_id, [store.InputRow(
+        i["name"], i["digest"], i["context"], i.get("source_uri"), i.get("schema"),
+        i.get("row_count"), i.get("group_counts"), receipt.seq) for i in inputs])
+    return receipt
+
+
+def _int_as_text(value: Any) -> Any:
+    """Counts go into entries as decimal strings (no number in an entry exceeds 2**53)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _int_as_text(v) for k, v in value.items()}
+    return value
+
+
+def record_environment(writer: LedgerWriter, actor: str, run_id: str,
+                       environment: Mapping[str, Any]) -> Receipt | None:
+    """Where the run ran; recorded once (the same record again is a no-op)."""
+    run = store.get_run(writer.conn, run_id, lock=True)
+    if run is None:
+        raise NotFound(f"run {run_id!r} does not exist")
+    existing = store.get_environment(writer.conn, run_id)
+    if existing is not None:
+        if existing == dict(environment):
+            return None
+        raise Conflict(f"run {run_id!r} already has an execution environment recorded")
+    [receipt] = writer.append([Draft("environment.recorded", actor, _subject(run),
+                                     {"environment": dict(environment)})])
+    store.set_environment(writer.conn, run_id, dict(environment), receipt.seq)
     return receipt
 
 

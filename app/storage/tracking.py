@@ -38,6 +38,7 @@ class RunRow:
     created_by: str
     created_seq: int
     ended_seq: int | None
+    manifest_sha256: str | None = None
 
 
 @dataclass
@@ -55,7 +56,7 @@ class MetricRow:
 _EXPERIMENT = ("SELECT id, name, description, tags, lifecycle, created_by, created_at, "
                "created_seq, archived_seq FROM experiments")
 _RUN = ("SELECT id, experiment_id, name, status, source, parent_run_id, start_time, end_time, "
-        "created_by, created_seq, ended_seq FROM runs")
+        "created_by, created_seq, ended_seq, manifest_sha256 FROM runs")
 _METRIC = "SELECT key, group_values, n, value, step, timestamp, seq, position FROM metrics"
 
 
@@ -213,3 +214,56 @@ def tag_history(conn: psycopg.Connection, run_id: str, key: str) -> list[tuple[s
     rows = conn.execute("SELECT value, seq FROM tag_events WHERE run_id = %s AND key = %s "
                         "ORDER BY seq", (run_id, key))
     return [(value, int(seq)) for value, seq in rows.fetchall()]
+
+
+@dataclass
+class InputRow:
+    name: str
+    digest: str
+    context: str
+    source_uri: str | None
+    schema: Any
+    row_count: int | None
+    group_counts: Any
+    seq: int
+
+
+def insert_inputs(conn: psycopg.Connection, run_id: str, inputs: Sequence[InputRow]) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO run_inputs (run_id, name, digest, context, source_uri, schema, row_count,"
+            " group_counts, seq) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (run_id, name, digest, context) DO NOTHING",
+            [(run_id, i.name, i.digest, i.context, i.source_uri,
+              None if i.schema is None else Jsonb(i.schema), i.row_count,
+              None if i.group_counts is None else Jsonb(i.group_counts), i.seq) for i in inputs])
+
+
+def get_inputs(conn: psycopg.Connection, run_id: str) -> list[InputRow]:
+    with conn.cursor(row_factory=class_row(InputRow)) as cur:
+        return cur.execute(
+            "SELECT name, digest, context, source_uri, schema, row_count, group_counts, seq"
+            " FROM run_inputs WHERE run_id = %s ORDER BY seq, name", (run_id,)).fetchall()
+
+
+def set_environment(conn: psycopg.Connection, run_id: str, environment: dict[str, Any],
+                    seq: int) -> None:
+    conn.execute("UPDATE runs SET environment = %s, environment_seq = %s WHERE id = %s",
+                 (Jsonb(environment), seq, run_id))
+
+
+def get_environment(conn: psycopg.Connection, run_id: str) -> dict[str, Any] | None:
+    row = conn.execute("SELECT environment FROM runs WHERE id = %s", (run_id,)).fetchone()
+    return None if row is None else row[0]
+
+
+def set_manifest_sha256(conn: psycopg.Connection, run_id: str, digest: str) -> None:
+    conn.execute("UPDATE runs SET manifest_sha256 = %s WHERE id = %s", (digest, run_id))
+
+
+def artifact_digests(conn: psycopg.Connection,
+                     run_id: str) -> list[tuple[str, str, int, str | None]]:
+    """(path, sha256, size, uri) of every artifact recorded for the run, by path."""
+    rows = conn.execute("SELECT path, sha256, size, uri FROM artifacts WHERE run_id = %s "
+                        "ORDER BY path", (run_id,))
+    return [(p, d, int(s), u) for p, d, s, u in rows.fetchall()]

@@ -102,8 +102,10 @@ def test_run_records_source_and_ends(client: Any, writer: dict[str, str], auth: 
     assert recorded["body"]["source"]["git_commit"] == "a1b2c3d4e5f6"
     ended = post(client, f"/api/v1/runs/{run['id']}/end", writer,
                  {"status": "FINISHED", "end_time": 1_700_000_000_000})
-    assert entry(client, auth, ended.json["receipt"])["body"] == {
+    ended_body = entry(client, auth, ended.json["receipt"])["body"]
+    assert {k: ended_body[k] for k in ("status", "end_time")} == {
         "status": "FINISHED", "end_time": "1700000000000"}
+    assert len(ended_body["manifest_sha256"]) == 64
     got = client.get(f"/api/v1/runs/{run['id']}", headers=auth).json
     assert got["status"] == "FINISHED" and got["end_time"] == 1_700_000_000_000
     again = post(client, f"/api/v1/runs/{run['id']}/end", writer, {"status": "FAILED"})
@@ -265,3 +267,53 @@ def test_group_summary_follows_the_four_fifths_convention(client: Any, writer: d
     both = client.get(f"/api/v1/runs/{run['id']}/metrics/selection_rate/groups"
                       "?attribute=sex,age_band", headers=auth).json
     assert [g["group"] for g in both["groups"]] == ["age_band=40-49,sex=F"]
+
+
+DIGEST = hashlib.sha256(b"training data").hexdigest()
+ENVIRONMENT = {"python_version": "3.11.7", "os": "Linux 6.1", "architecture": "x86_64",
+               "hardware": {"cpu": "2 vCPU", "memory": "24 GiB"},
+               "packages": [{"name": "scikit-learn", "version": "1.5.0"}],
+               "lockfile_sha256": DIGEST}
+
+
+def test_inputs_environment_and_manifest(client: Any, writer: dict[str, str],
+                                         auth: dict[str, str], run: dict[str, Any]) -> None:
+    base = f"/api/v1/runs/{run['id']}"
+    logged = post(client, f"{base}/inputs", writer, {"datasets": [{
+        "name": "loans-2025", "digest": DIGEST, "context": "training",
+        "source_uri": "s3://bucket/loans.parquet", "row_count": 120000,
+        "schema": {"columns": [{"name": "income", "type": "int64"}]},
+        "group_counts": {"sex": {"F": 59000, "M": 61000}}}]})
+    recorded = entry(client, auth, logged.json["receipt"])["body"]["datasets"][0]
+    assert recorded["row_count"] == "120000" and recorded["group_counts"]["sex"]["F"] == "59000"
+    env = post(client, f"{base}/environment", writer, ENVIRONMENT, method="PUT").json
+    assert entry(client, auth, env["receipt"])["kind"] == "environment.recorded"
+    assert post(client, f"{base}/environment", writer, ENVIRONMENT, method="PUT").json[
+        "unchanged"] is True
+    changed = dict(ENVIRONMENT, python_version="3.12.0")
+    problem(post(client, f"{base}/environment", writer, changed, method="PUT"), 409)
+    post(client, f"{base}/params", writer, {"params": {"random_seed": "42", "lr": "0.1"}})
+    manifest_response = client.get(f"{base}/manifest", headers=auth)
+    manifest = json.loads(manifest_response.data)
+    assert manifest["datasets"][0]["digest"] == DIGEST
+    assert manifest["seeds"] == {"random_seed": "42"}
+    assert manifest["environment"]["lockfile_sha256"] == DIGEST
+    assert manifest["source"]["git_commit"] == "a1b2c3d4e5f6"
+    digest = hashlib.sha256(manifest_response.data).hexdigest()
+    assert manifest_response.headers["X-Manifest-SHA256"] == digest
+    ended = post(client, f"{base}/end", writer, {"status": "FINISHED"}).json
+    assert entry(client, auth, ended["receipt"])["body"]["manifest_sha256"] == digest
+    assert client.get(base, headers=auth).json["manifest_sha256"] == digest
+
+
+@pytest.mark.parametrize("dataset", [
+    {"name": "d", "digest": "ABC", "context": "training"},
+    {"name": "d", "digest": DIGEST, "context": "lunch"},
+    {"name": "d", "digest": DIGEST, "context": "test", "schema": {"mean": 0.5}},
+    {"name": "d", "digest": DIGEST, "context": "test", "row_count": -1},
+])
+def test_bad_datasets(client: Any, writer: dict[str, str], run: dict[str, Any],
+                      dataset: dict[str, Any]) -> None:
+    body = problem(post(client, f"/api/v1/runs/{run['id']}/inputs", writer,
+                        {"datasets": [dataset]}), 400)
+    assert "datasets" in body["errors"]
