@@ -60,7 +60,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = MAX_JSON_BODY
     app.extensions["mlaudit"] = build_services(config)
 
-    from app.api import artifacts, errors, health, ledger, tracking
+    from app.api import access, artifacts, errors, health, ledger, tracking
     from app.api.jsonio import StrictJSONProvider
 
     app.json = StrictJSONProvider(app)
@@ -70,4 +70,5 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(ledger.bp)
     app.register_blueprint(tracking.bp)
     app.register_blueprint(artifacts.bp)
+    app.register_blueprint(access.bp)
     return app

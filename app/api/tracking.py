@@ -17,7 +17,7 @@ from app.api.context import services
 from app.api.errors import ApiError
 from app.api.schemas import load
 from app.ledger.entry import Receipt, format_timestamp
-from app.services import tracking
+from app.services import access, tracking
 from app.services.ledger import LedgerWriter
 from app.storage import tracking as store
 from app.tracking import groups
@@ -41,14 +41,51 @@ def body(schema: Any) -> dict[str, Any]:
     return load(schema, data)
 
 
-def commit(unit: Callable[[LedgerWriter], T]) -> T:
-    """Run one request's writes as a unit of group commit; map domain errors to HTTP."""
+def client_signature() -> access.ClientSignature | None:
+    """The request's verified client signature, if it carries one (a bad one is a 401)."""
+    header = request.headers.get(access.SIGNATURE_HEADER)
+    if header is None:
+        return None
+    if request.mimetype != "application/json":
+        raise ApiError(400, "Bad Request", f"{access.SIGNATURE_HEADER} signs JSON bodies only")
+    raw = request.get_data(cache=True)
     try:
-        return services().committer.run(unit)
+        return read(lambda c: access.verify_request(c, current_principal(), header, raw))
+    except access.SignatureRejected as exc:
+        raise ApiError(401, "Unauthorized", str(exc)) from exc
+
+
+def commit(unit: Callable[[LedgerWriter], T]) -> T:
+    """Run one request's writes as a unit of group commit; map domain errors to HTTP.
+
+    A client-signed request has its signature (key id, signature, request SHA-256) put into
+    the body of every entry it makes.
+    """
+    signature = client_signature()
+    work: Callable[[LedgerWriter], T] = unit if signature is None else (
+        lambda writer: unit(access.SignedWriter(writer, signature)))  # type: ignore[arg-type]
+    try:
+        return services().committer.run(work)
     except tracking.NotFound as exc:
         raise ApiError(404, "Not Found", str(exc)) from exc
     except tracking.Conflict as exc:
         raise ApiError(409, "Conflict", str(exc)) from exc
+
+
+def authorize_experiment(experiment_id: str) -> None:
+    if not current_principal().may_use(experiment_id):
+        raise ApiError(403, "Forbidden", f"this token holds no grant on experiment "
+                       f"{experiment_id!r}")
+
+
+def authorize_run(run_id: str) -> None:
+    """Scoped tokens reach runs of their granted experiments only (unknown runs fall to 404)."""
+    principal = current_principal()
+    if principal.role == "admin" or principal.scope is None:
+        return
+    run = read(lambda c: store.get_run(c, run_id))
+    if run is not None:
+        authorize_experiment(run.experiment_id)
 
 
 def read(fn: Callable[[Any], T]) -> T:
@@ -95,6 +132,8 @@ def _metrics(items: list[dict[str, Any]]) -> list[tracking.Metric]:
 @bp.post("/experiments")
 @require(*WRITERS)
 def create_experiment() -> tuple[Response, int]:
+    if current_principal().scope is not None and current_principal().role != "admin":
+        raise ApiError(403, "Forbidden", "a token scoped to experiments cannot create one")
     data = body(ts.ExperimentCreate())
     actor = current_principal().actor
     row, receipt = commit(lambda w: tracking.create_experiment(
@@ -111,13 +150,15 @@ def list_experiments() -> Response:
                                                  query["include_archived"]))
     more = len(rows) > query["limit"]
     rows = rows[: query["limit"]]
-    return jsonify(experiments=[experiment_json(r) for r in rows],
+    visible = [r for r in rows if current_principal().may_use(r.id)]
+    return jsonify(experiments=[experiment_json(r) for r in visible],
                    next=rows[-1].created_seq if more else None)
 
 
 def _experiment(found: store.ExperimentRow | None, what: str) -> Response:
     if found is None:
         raise ApiError(404, "Not Found", f"experiment {what} does not exist")
+    authorize_experiment(found.id)
     return jsonify(experiment_json(found))
 
 
@@ -136,6 +177,7 @@ def get_experiment_by_name(name: str) -> Response:
 @bp.post("/experiments/<experiment_id>/archive")
 @require(*WRITERS)
 def archive_experiment(experiment_id: str) -> Response:
+    authorize_experiment(experiment_id)
     actor = current_principal().actor
     receipt = commit(lambda w: tracking.archive_experiment(w, actor, experiment_id))
     return jsonify(receipt=receipt_json(receipt))
@@ -145,6 +187,7 @@ def archive_experiment(experiment_id: str) -> Response:
 @require(*WRITERS)
 def create_run() -> tuple[Response, int]:
     data = body(ts.RunCreate())
+    authorize_experiment(data["experiment_id"])
     actor = current_principal().actor
     row, receipts = commit(lambda w: tracking.create_run(
         w, actor, data["experiment_id"], data["name"], data["source"], data["parent_run_id"],
@@ -157,6 +200,7 @@ def create_run() -> tuple[Response, int]:
 @bp.get("/runs/<run_id>")
 @require()
 def get_run(run_id: str) -> Response:
+    authorize_run(run_id)
     def fetch(conn: Any) -> dict[str, Any]:
         row = store.get_run(conn, run_id)
         if row is None:
@@ -169,6 +213,7 @@ def get_run(run_id: str) -> Response:
 @bp.post("/runs/<run_id>/end")
 @require(*WRITERS)
 def end_run(run_id: str) -> Response:
+    authorize_run(run_id)
     data = body(ts.RunEnd())
     actor = current_principal().actor
     receipt = commit(lambda w: tracking.end_run(w, actor, run_id, data["status"],
@@ -179,6 +224,7 @@ def end_run(run_id: str) -> Response:
 @bp.post("/runs/<run_id>/params")
 @require(*WRITERS)
 def log_params(run_id: str) -> Response:
+    authorize_run(run_id)
     data = body(ts.ParamsBody())
     actor = current_principal().actor
     receipt = commit(lambda w: tracking.log_params(w, actor, run_id, data["params"]))
@@ -188,6 +234,7 @@ def log_params(run_id: str) -> Response:
 @bp.post("/runs/<run_id>/metrics")
 @require(*WRITERS)
 def log_metrics(run_id: str) -> Response:
+    authorize_run(run_id)
     metrics = _metrics(body(ts.MetricsBody())["metrics"])
     actor = current_principal().actor
     receipt = commit(lambda w: tracking.log_metrics(w, actor, run_id, metrics))
@@ -197,6 +244,7 @@ def log_metrics(run_id: str) -> Response:
 @bp.post("/runs/<run_id>/batch")
 @require(*WRITERS)
 def log_batch(run_id: str) -> Response:
+    authorize_run(run_id)
     data = body(ts.BatchBody())
     params = {p["key"]: p["value"] for p in data["params"]}
     metrics = _metrics(data["metrics"])
@@ -209,6 +257,7 @@ def log_batch(run_id: str) -> Response:
 @bp.put("/runs/<run_id>/tags/<path:key>")
 @require(*WRITERS)
 def set_tag(run_id: str, key: str) -> Response:
+    authorize_run(run_id)
     _check_path_key(key)
     value = body(ts.TagBody())["value"]
     actor = current_principal().actor
@@ -219,6 +268,7 @@ def set_tag(run_id: str, key: str) -> Response:
 @bp.delete("/runs/<run_id>/tags/<path:key>")
 @require(*WRITERS)
 def delete_tag(run_id: str, key: str) -> Response:
+    authorize_run(run_id)
     _check_path_key(key)
     actor = current_principal().actor
     receipt = commit(lambda w: tracking.delete_tag(w, actor, run_id, key))
@@ -228,6 +278,7 @@ def delete_tag(run_id: str, key: str) -> Response:
 @bp.get("/runs/<run_id>/tags/<path:key>/history")
 @require()
 def tag_history(run_id: str, key: str) -> Response:
+    authorize_run(run_id)
     _check_path_key(key)
     changes = read(lambda c: store.tag_history(c, run_id, key))
     if not changes:
@@ -246,6 +297,7 @@ def _check_path_key(key: str) -> None:
 @bp.get("/runs/<run_id>/metrics/<path:key>/history")
 @require()
 def metric_history(run_id: str, key: str) -> Response:
+    authorize_run(run_id)
     query = load(ts.HistoryQuery(), request.args)
     seq, position = (int(part) for part in query["after"].split(":"))
     rows = read(lambda c: store.metric_history(c, run_id, key, (seq, position),
@@ -262,6 +314,7 @@ def metric_history(run_id: str, key: str) -> Response:
 @require()
 def group_summary(run_id: str, key: str) -> Response:
     """Per-group disparity figures for the latest value of each group (compliance §2)."""
+    authorize_run(run_id)
     query = load(ts.GroupQuery(), request.args)
     attributes = sorted({a.strip() for a in query["attribute"].split(",") if a.strip()})
     rows = read(lambda c: store.latest_group_values(c, run_id, key, attributes))
@@ -294,6 +347,7 @@ def group_label(group: dict[str, str]) -> str:
 @bp.post("/runs/<run_id>/inputs")
 @require(*WRITERS)
 def log_inputs(run_id: str) -> Response:
+    authorize_run(run_id)
     datasets = body(ts.InputsBody())["datasets"]
     actor = current_principal().actor
     receipt = commit(lambda w: tracking.log_inputs(w, actor, run_id, datasets))
@@ -303,6 +357,7 @@ def log_inputs(run_id: str) -> Response:
 @bp.put("/runs/<run_id>/environment")
 @require(*WRITERS)
 def record_environment(run_id: str) -> Response:
+    authorize_run(run_id)
     environment = body(ts.EnvironmentBody())
     actor = current_principal().actor
     receipt = commit(lambda w: tracking.record_environment(w, actor, run_id, environment))
@@ -313,6 +368,7 @@ def record_environment(run_id: str) -> Response:
 @require()
 def run_manifest(run_id: str) -> Response:
     """The reproducibility manifest: RFC 8785 bytes, their SHA-256 in X-Manifest-SHA256."""
+    authorize_run(run_id)
     def build(conn: Any) -> bytes:
         row = store.get_run(conn, run_id)
         if row is None:

@@ -15,6 +15,7 @@ import psycopg
 from app.ledger.entry import Draft, Receipt
 from app.ledger.errors import LedgerError
 from app.services.ledger import LedgerWriter
+from app.storage import access as access_store
 from app.storage import tokens as store
 
 ROLES = ("admin", "writer", "approver", "auditor")
@@ -33,6 +34,11 @@ class Principal:
     token_id: str
     name: str
     role: str
+    scope: frozenset[str] | None = None  # experiment ids when the token holds grants
+
+    def may_use(self, experiment_id: str) -> bool:
+        """Admins and unscoped tokens reach every experiment; scoped ones only their own."""
+        return self.role == "admin" or self.scope is None or experiment_id in self.scope
 
     @property
     def actor(self) -> str:
@@ -67,7 +73,10 @@ def authenticate(conn: psycopg.Connection, token: str) -> Principal | None:
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     row = store.find_by_hash(conn, token_hash(token))
-    return None if row is None else Principal(row.id, row.name, row.role)
+    if row is None:
+        return None
+    scope = access_store.grants_of(conn, row.id)
+    return Principal(row.id, row.name, row.role, scope or None)
 
 
 def ensure_admin_token(writer: LedgerWriter, path: Path) -> Path | None:

@@ -1,0 +1,81 @@
+"""/api/v1 grants (admin) and client signing keys (any principal, for its own submissions)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+from marshmallow import fields, validate
+
+from app.api.auth import current_principal, require
+from app.api.errors import ApiError
+from app.api.schemas import _Strict
+from app.api.tracking import body, commit, read, receipt_json
+from app.services import access
+from app.storage import access as store
+
+bp = Blueprint("access", __name__, url_prefix="/api/v1")
+
+
+class GrantBody(_Strict):
+    token_name = fields.String(required=True, validate=validate.Length(1, 128))
+    experiment_id = fields.String(required=True, validate=validate.Length(1, 64))
+
+
+class ClientKeyBody(_Strict):
+    public_key = fields.String(required=True, validate=validate.Length(1, 100))
+
+
+def _access(fn: Any) -> Any:
+    try:
+        return commit(fn)
+    except access.AccessError as exc:
+        raise ApiError(400, "Bad Request", str(exc)) from exc
+
+
+@bp.post("/grants")
+@require("admin")
+def create_grant() -> Response:
+    data = body(GrantBody())
+    actor = current_principal().actor
+    receipt = _access(lambda w: access.grant(w, actor, data["token_name"], data["experiment_id"]))
+    return jsonify(receipt=receipt_json(receipt), unchanged=receipt is None)
+
+
+@bp.delete("/grants/<token_name>/<experiment_id>")
+@require("admin")
+def revoke_grant(token_name: str, experiment_id: str) -> Response:
+    actor = current_principal().actor
+    receipt = _access(lambda w: access.revoke(w, actor, token_name, experiment_id))
+    return jsonify(receipt=receipt_json(receipt))
+
+
+@bp.get("/grants")
+@require("admin", "auditor")
+def list_grants() -> Response:
+    rows = read(store.list_grants)
+    return jsonify(grants=[{"token_name": n, "token_id": t, "experiment_id": e, "seq": s}
+                           for n, t, e, s in rows])
+
+
+@bp.post("/client-keys")
+@require()
+def register_client_key() -> Response:
+    """Register an Ed25519 public key (base64 of 32 bytes) for signing this token's requests."""
+    try:
+        public_key = base64.b64decode(body(ClientKeyBody())["public_key"], validate=True)
+    except binascii.Error as exc:
+        raise ApiError(400, "Bad Request", "public_key must be base64") from exc
+    principal = current_principal()
+    key_id, receipt = _access(lambda w: access.register_client_key(w, principal, public_key))
+    return jsonify(key_id=key_id, receipt=receipt_json(receipt))
+
+
+@bp.get("/client-keys")
+@require()
+def my_client_keys() -> Response:
+    rows = read(lambda c: store.client_keys_of(c, current_principal().token_id))
+    return jsonify(keys=[{"key_id": k, "public_key": base64.b64encode(p).decode(), "seq": s}
+                         for k, p, s in rows])

@@ -1,0 +1,56 @@
+"""All SQL for experiment grants and principals' client signing keys."""
+
+from __future__ import annotations
+
+import psycopg
+
+
+def grants_of(conn: psycopg.Connection, token_id: str) -> frozenset[str]:
+    rows = conn.execute("SELECT experiment_id FROM grants WHERE token_id = %s", (token_id,))
+    return frozenset(row[0] for row in rows.fetchall())
+
+
+def insert_grant(conn: psycopg.Connection, token_id: str, experiment_id: str, seq: int) -> bool:
+    cur = conn.execute("INSERT INTO grants (token_id, experiment_id, seq) VALUES (%s, %s, %s) "
+                       "ON CONFLICT DO NOTHING", (token_id, experiment_id, seq))
+    return cur.rowcount == 1
+
+
+def delete_grant(conn: psycopg.Connection, token_id: str, experiment_id: str) -> bool:
+    cur = conn.execute("DELETE FROM grants WHERE token_id = %s AND experiment_id = %s",
+                       (token_id, experiment_id))
+    return cur.rowcount == 1
+
+
+def has_grant(conn: psycopg.Connection, token_id: str, experiment_id: str) -> bool:
+    row = conn.execute("SELECT 1 FROM grants WHERE token_id = %s AND experiment_id = %s",
+                       (token_id, experiment_id)).fetchone()
+    return row is not None
+
+
+def list_grants(conn: psycopg.Connection) -> list[tuple[str, str, str, int]]:
+    """(token name, token id, experiment id, seq) of every grant."""
+    rows = conn.execute("SELECT t.name, g.token_id, g.experiment_id, g.seq FROM grants g "
+                        "JOIN tokens t ON t.id = g.token_id ORDER BY g.seq")
+    return [(n, t, e, int(s)) for n, t, e, s in rows.fetchall()]
+
+
+def insert_client_key(conn: psycopg.Connection, key_id: str, token_id: str, public_key: bytes,
+                      seq: int) -> bool:
+    cur = conn.execute("INSERT INTO client_keys (key_id, token_id, public_key, seq) "
+                       "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                       (key_id, token_id, public_key, seq))
+    return cur.rowcount == 1
+
+
+def client_key(conn: psycopg.Connection, key_id: str) -> tuple[str, bytes] | None:
+    """(owning token id, public key) of a registered client key."""
+    row = conn.execute("SELECT token_id, public_key FROM client_keys WHERE key_id = %s",
+                       (key_id,)).fetchone()
+    return None if row is None else (row[0], bytes(row[1]))
+
+
+def client_keys_of(conn: psycopg.Connection, token_id: str) -> list[tuple[str, bytes, int]]:
+    rows = conn.execute("SELECT key_id, public_key, seq FROM client_keys WHERE token_id = %s "
+                        "ORDER BY seq", (token_id,))
+    return [(k, bytes(p), int(s)) for k, p, s in rows.fetchall()]
