@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -19,8 +20,9 @@ from app.api.schemas import load
 from app.ledger.entry import Receipt, format_timestamp
 from app.services import access, tracking
 from app.services.ledger import LedgerWriter
+from app.storage import search as search_store
 from app.storage import tracking as store
-from app.tracking import groups
+from app.tracking import groups, search
 
 bp = Blueprint("tracking", __name__, url_prefix="/api/v1")
 WRITERS = ("admin", "writer")
@@ -379,3 +381,52 @@ def run_manifest(run_id: str) -> Response:
     response = Response(data, mimetype="application/json")
     response.headers["X-Manifest-SHA256"] = hashlib.sha256(data).hexdigest()
     return response
+
+
+@bp.get("/runs")
+@require()
+def search_runs() -> Response:
+    """MLflow's filter grammar and order_by over runs, with opaque page tokens."""
+    args = {k: (request.args.getlist(k) if k in ("experiment_id", "order_by") else v)
+            for k, v in request.args.items()}
+    query = load(ts.RunSearchQuery(), args)
+    try:
+        clauses = search.parse_filter(query["filter"])
+        order_by = search.parse_order_by(query["order_by"])
+    except search.SearchError as exc:
+        raise ApiError(400, "Bad Request", str(exc)) from exc
+    offset = decode_page_token(query["page_token"])
+    experiments = _visible_experiments(query["experiment_id"])
+    limit = query["max_results"]
+    rows = read(lambda c: search_store.search_runs(c, experiments, clauses, order_by, offset,
+                                                   limit + 1))
+    more = len(rows) > limit
+    runs = read(lambda c: [run_json(c, r) for r in rows[:limit]])
+    return jsonify(runs=runs, next_page_token=encode_page_token(offset + limit) if more else None)
+
+
+def _visible_experiments(requested: list[str] | None) -> list[str] | None:
+    principal = current_principal()
+    if requested is None:
+        if principal.role == "admin" or principal.scope is None:
+            return None
+        return sorted(principal.scope)
+    for experiment_id in requested:
+        authorize_experiment(experiment_id)
+    return requested
+
+
+def encode_page_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def decode_page_token(token: str | None) -> int:
+    if token is None:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ApiError(400, "Bad Request", "page_token is not a token this server issued") from exc
+    if not isinstance(offset, int) or not 0 <= offset <= 10**9:
+        raise ApiError(400, "Bad Request", "page_token is not a token this server issued")
+    return offset

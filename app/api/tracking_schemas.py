@@ -229,3 +229,14 @@ class EnvironmentBody(_Strict):
     packages = fields.List(fields.Nested(PackageSchema), load_default=list,
                            validate=validate.Length(max=5000))
     lockfile_sha256 = fields.String(load_default=None, validate=SHA256_HEX)
+
+
+MAX_SEARCH_RESULTS = 50_000
+
+
+class RunSearchQuery(_Strict):
+    experiment_id = fields.List(fields.String(validate=validate.Length(1, 64)), load_default=None)
+    filter = fields.String(load_default=None, validate=validate.Length(max=100_000))
+    order_by = fields.List(fields.String(validate=validate.Length(1, 1000)), load_default=list)
+    max_results = fields.Integer(load_default=1000, validate=validate.Range(1, MAX_SEARCH_RESULTS))
+    page_token = fields.String(load_default=None, validate=validate.Length(1, 200))
