@@ -54,7 +54,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
 
     if not isinstance(config, Config):
         config = load_config(overrides=config)
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)
     # JSON bodies are capped here; the artifact upload route raises its own request's limit
     # to MLAUDIT_MAX_UPLOAD_BYTES (request.max_content_length) and streams.
     app.config["MAX_CONTENT_LENGTH"] = MAX_JSON_BODY

@@ -68,7 +68,7 @@ class _Query:
 
     def ordering(self, order_by: Sequence[OrderBy]) -> sql.Composable:
         """Requested keys first (runs missing a key last), then start_time DESC, run id."""
-        parts = [sql.SQL("{} {} NULLS LAST").format(
+        parts: list[sql.Composable] = [sql.SQL("{} {} NULLS LAST").format(
             self.operand(item.kind, item.key), sql.SQL("ASC" if item.ascending else "DESC"))
             for item in order_by]
         parts += [sql.SQL("r.start_time DESC"), sql.SQL("r.id")]

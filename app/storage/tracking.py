@@ -267,3 +267,47 @@ def artifact_digests(conn: psycopg.Connection,
     rows = conn.execute("SELECT path, sha256, size, uri FROM artifacts WHERE run_id = %s "
                         "ORDER BY path", (run_id,))
     return [(p, d, int(s), u) for p, d, s, u in rows.fetchall()]
+
+
+def params_for(conn: psycopg.Connection, run_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+    found: dict[str, dict[str, str]] = {run_id: {} for run_id in run_ids}
+    for run_id, key, value in conn.execute(
+            "SELECT run_id, key, value FROM params WHERE run_id = ANY(%s)", (list(run_ids),)):
+        found[run_id][key] = value
+    return found
+
+
+def tags_for(conn: psycopg.Connection, run_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+    found: dict[str, dict[str, str]] = {run_id: {} for run_id in run_ids}
+    for run_id, key, value in conn.execute(
+            "SELECT run_id, key, value FROM run_tags WHERE run_id = ANY(%s)", (list(run_ids),)):
+        found[run_id][key] = value
+    return found
+
+
+def latest_metrics_for(conn: psycopg.Connection,
+                       run_ids: Sequence[str]) -> dict[str, list[MetricRow]]:
+    found: dict[str, list[MetricRow]] = {run_id: [] for run_id in run_ids}
+    rows = conn.execute(
+        "SELECT DISTINCT ON (run_id, key, group_key) run_id, key, group_values, n, value, step,"
+        " timestamp, seq, position FROM metrics WHERE run_id = ANY(%s)"
+        " ORDER BY run_id, key, group_key, step DESC, timestamp DESC, seq DESC, position DESC",
+        (list(run_ids),))
+    for run_id, *rest in rows.fetchall():
+        found[run_id].append(MetricRow(*rest))
+    return found
+
+
+def inputs_for(conn: psycopg.Connection, run_ids: Sequence[str]) -> dict[str, list[InputRow]]:
+    found: dict[str, list[InputRow]] = {run_id: [] for run_id in run_ids}
+    rows = conn.execute(
+        "SELECT run_id, name, digest, context, source_uri, schema, row_count, group_counts, seq"
+        " FROM run_inputs WHERE run_id = ANY(%s) ORDER BY seq, name", (list(run_ids),))
+    for run_id, *rest in rows.fetchall():
+        found[run_id].append(InputRow(*rest))
+    return found
+
+
+def environments_for(conn: psycopg.Connection, run_ids: Sequence[str]) -> dict[str, Any]:
+    rows = conn.execute("SELECT id, environment FROM runs WHERE id = ANY(%s)", (list(run_ids),))
+    return dict(rows.fetchall())

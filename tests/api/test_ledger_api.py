@@ -12,7 +12,7 @@ import pytest
 from app.ledger import merkle
 from app.ledger.checkpoint import VerifierKey, open_note
 
-PUBLIC = {"/healthz", "/readyz", "/api/v1/ledger/keys", "/static/<path:filename>"}
+PUBLIC = {"/healthz", "/readyz", "/api/v1/ledger/keys"}
 
 
 def b64d(text: str) -> bytes:
