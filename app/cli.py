@@ -6,6 +6,7 @@ import argparse
 import base64
 import getpass
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -128,6 +129,20 @@ def cmd_verify(config: Config, args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def cmd_record(config: Config, args: argparse.Namespace) -> int:
+    from app import record
+
+    result = record.record_file(
+        Path(args.file), args.experiment, args.url or os.environ.get("MLAUDIT_URL"),
+        args.token or os.environ.get("MLAUDIT_TOKEN"), os.environ.get("MLAUDIT_IMAGE_DIGEST"),
+        progress=sys.stderr if sys.stderr.isatty() else None)
+    if args.json:
+        print(json.dumps(record.result_json(result)))
+    else:
+        print("\n".join(record.result_lines(result)))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="mlaudit", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -152,6 +167,14 @@ def parser() -> argparse.ArgumentParser:
                         help="trust only this verifier key (name+id+key, or a file of them) "
                         "for checkpoint signatures, instead of the keys the database publishes")
     verify.set_defaults(func=cmd_verify)
+    record = sub.add_parser("record", help="post a whole run (params, metrics, datasets, "
+                            "artifacts, environment) from one JSON or YAML file")
+    record.add_argument("file", help="the run file; its paths are relative to its directory")
+    record.add_argument("--experiment", required=True, help="experiment name (created if missing)")
+    record.add_argument("--url", help="server base URL (default: MLAUDIT_URL)")
+    record.add_argument("--token", help="writer token (default: MLAUDIT_TOKEN)")
+    record.add_argument("--json", action="store_true", help="machine-readable output")
+    record.set_defaults(func=cmd_record)
     return top
 
 

@@ -1,7 +1,244 @@
-"""/api/v1 artifact routes (being written)."""
+"""/api/v1 artifact routes: streamed uploads, external URIs, verified downloads, listings."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import base64
+import binascii
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from marshmallow import ValidationError, fields, post_load, validate
+
+from app.api.auth import current_principal, require
+from app.api.context import services
+from app.api.errors import ApiError
+from app.api.schemas import DEFAULT_PAGE, MAX_PAGE, _Strict, load
+from app.api.tracking import WRITERS, body, read, receipt_json
+from app.api.tracking_schemas import MAX_INT64
+from app.artifacts.store import CHUNK_SIZE, TooLargeError
+from app.ledger.checkpoint import InvalidKeyError, Signer, VerifierKey
+from app.services import artifacts, keys
+from app.services.artifacts import Recorded
+from app.services.tracking import Conflict, NotFound
+from app.storage import artifacts as store
+from app.storage import tracking as runs
 
 bp = Blueprint("artifacts", __name__, url_prefix="/api/v1")
+
+MAX_PATH = 1000
+MAX_URI = 2000
+MAX_SIGNATURE_FIELD = 200
+_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
+URI_PATTERN = r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s\x00-\x1f\x7f]+\Z"
+
+
+def check_path(path: str) -> None:
+    """A relative '/'-separated path: 1-1000 chars, no empty, '.' or '..' segment, no
+    backslash or control character. (A leading '/' never reaches a route: the 'path'
+    converter does not match it, so routing answers 404 or 405.)"""
+    if not path or len(path) > MAX_PATH:
+        raise ValidationError(f"an artifact path has 1 to {MAX_PATH} characters")
+    if _FORBIDDEN.search(path):
+        raise ValidationError("an artifact path has no backslash or control character")
+    if any(segment in ("", ".", "..") for segment in path.split("/")):
+        raise ValidationError("an artifact path is relative, without empty, '.' or '..' segments")
+
+
+class ArtifactPath(fields.String):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text: str = super()._deserialize(value, attr, data, **kwargs)
+        check_path(text)
+        return text
+
+
+class ClientSignature(_Strict):
+    key = fields.String(required=True, validate=validate.Length(1, MAX_SIGNATURE_FIELD))
+    sig = fields.String(required=True, validate=validate.Length(1, MAX_SIGNATURE_FIELD))
+
+    @post_load
+    def _decode(self, data: dict[str, str], **kwargs: Any) -> dict[str, Any]:
+        try:
+            key = VerifierKey.from_string(data["key"])
+        except InvalidKeyError as exc:
+            raise ValidationError(str(exc), "key") from exc
+        try:
+            sig = base64.b64decode(data["sig"], validate=True)
+        except binascii.Error as exc:
+            raise ValidationError("sig must be standard base64", "sig") from exc
+        return {"key": key, "sig": sig}
+
+
+class ExternalBody(_Strict):
+    path = ArtifactPath(required=True)
+    uri = fields.String(required=True, validate=[validate.Length(1, MAX_URI),
+                                                 validate.Regexp(URI_PATTERN)])
+    sha256 = fields.String(required=True, validate=validate.Regexp(r"[0-9a-f]{64}\Z"))
+    size = fields.Integer(required=True, strict=True, validate=validate.Range(0, MAX_INT64))
+    signature = fields.Nested(ClientSignature, load_default=None)
+
+
+class ListQuery(_Strict):
+    path = fields.String(load_default="", validate=validate.Length(max=MAX_PATH + 1))
+    after = fields.String(load_default="", validate=validate.Length(max=MAX_PATH))
+    limit = fields.Integer(load_default=DEFAULT_PAGE, validate=validate.Range(1, MAX_PAGE))
+
+
+class ReadQuery(_Strict):
+    meta = fields.Boolean(load_default=False)
+
+
+def _check_path(path: str) -> None:
+    try:
+        check_path(path)
+    except ValidationError as exc:
+        raise ApiError(400, "Bad Request", "invalid artifact path",
+                       errors={"path": exc.messages}) from exc
+
+
+@contextmanager
+def _mapped() -> Iterator[None]:
+    """Map the artifact use cases' errors to problem+json statuses."""
+    try:
+        yield
+    except NotFound as exc:
+        raise ApiError(404, "Not Found", str(exc)) from exc
+    except (Conflict, artifacts.Tampered) as exc:
+        raise ApiError(409, "Conflict", str(exc)) from exc
+    except artifacts.BadSignature as exc:
+        raise ApiError(401, "Unauthorized", str(exc)) from exc
+    except TooLargeError as exc:
+        raise ApiError(413, "Content Too Large", str(exc)) from exc
+
+
+def _signer() -> Signer:
+    config = services().config
+    return read(lambda conn: keys.load_signer(conn, config.origin, config.keys_path))
+
+
+def _require_run(run_id: str) -> None:
+    if read(lambda conn: runs.get_run(conn, run_id)) is None:
+        raise ApiError(404, "Not Found", f"run {run_id!r} does not exist")
+
+
+def record_json(row: store.ArtifactRow) -> dict[str, Any]:
+    return {"run_id": row.run_id, "path": row.path, "sha256": row.sha256, "size": row.size,
+            "uri": row.uri, "seq": row.seq, "envelope": row.envelope,
+            "client_signature": row.client_signature}
+
+
+def _written(recorded: Recorded) -> tuple[Response, int]:
+    unchanged = recorded.receipt is None
+    return jsonify({**record_json(recorded.row), "receipt": receipt_json(recorded.receipt),
+                    "unchanged": unchanged}), 200 if unchanged else 201
+
+
+@bp.put("/runs/<run_id>/artifacts/<path:path>", merge_slashes=False)
+@require(*WRITERS)
+def upload(run_id: str, path: str) -> tuple[Response, int]:
+    """Upload the raw body (any content type) as the artifact at path, streamed and hashed.
+
+    201 with the record (run_id, path, sha256, size, uri null, seq, envelope: the service's
+    DSSE statement, client_signature null), receipt and unchanged=false; 200 with receipt
+    null and unchanged=true when the same bytes are already recorded at path; 409 naming the
+    recorded digest when different ones are; 413 over MLAUDIT_MAX_UPLOAD_BYTES.
+    """
+    svc = services()
+    request.max_content_length = svc.config.max_upload_bytes
+    _check_path(path)
+    _require_run(run_id)  # refuse early; the unit checks again under the lock
+    signer, actor, stream = _signer(), current_principal().actor, request.stream
+    chunks = iter(lambda: stream.read(CHUNK_SIZE), b"")
+    with _mapped():
+        recorded = artifacts.upload(svc.committer, svc.blobs, signer, actor, run_id, path,
+                                    chunks, svc.config.max_upload_bytes)
+    return _written(recorded)
+
+
+@bp.post("/runs/<run_id>/artifacts/external")
+@require(*WRITERS)
+def register_external(run_id: str) -> tuple[Response, int]:
+    """Register bytes kept elsewhere: {path, uri, sha256, size, signature?: {key, sig}}.
+
+    key is a verifier key string (name+hex8 key ID+base64(0x01 || Ed25519 public key)); sig is
+    base64 of the Ed25519 signature over PAE("application/vnd.in-toto+json", RFC 8785 bytes of
+    the in-toto Statement v1 {subject: [{name: path, digest: {sha256}}], predicateType:
+    "https://mlaudit.dev/artifact-record/v1", predicate: {size: "<decimal>", uri}}).
+    A signature that does not verify is 401 and nothing is written. Responses as for upload.
+    """
+    data = body(ExternalBody())
+    signature = data["signature"] or {}
+    artifact = artifacts.Artifact(data["path"], data["sha256"], data["size"], data["uri"],
+                                  signature.get("key"), signature.get("sig"))
+    actor = current_principal().actor
+    with _mapped():
+        client = artifacts.check_client_signature(artifact)
+        signer = _signer()
+        recorded = services().committer.run(lambda w: artifacts.register_external(
+            w, signer, actor, run_id, artifact, client))
+    return _written(recorded)
+
+
+def _prefix(path: str) -> str:
+    directory = path[:-1] if path.endswith("/") else path
+    if not directory:
+        return ""
+    _check_path(directory)
+    return directory + "/"
+
+
+@bp.get("/runs/<run_id>/artifacts")
+@require()
+def list_artifacts(run_id: str) -> Response:
+    """Every artifact under ?path=dir (all descendants, 'dir' and 'dir/' alike; none: all),
+    in path order, paged by ?after=<last path>&limit=: {artifacts: [{path, sha256, size, uri,
+    seq}], next: <path to pass as after> or null}."""
+    query = load(ListQuery(), request.args)
+    prefix = _prefix(query["path"])
+    rows = read(lambda conn: store.list_artifacts(conn, run_id, prefix, query["after"],
+                                                  query["limit"] + 1))
+    more = len(rows) > query["limit"]
+    rows = rows[: query["limit"]]
+    if not rows:
+        _require_run(run_id)
+    return jsonify(artifacts=[{"path": r.path, "sha256": r.sha256, "size": r.size,
+                               "uri": r.uri, "seq": r.seq} for r in rows],
+                   next=rows[-1].path if more else None)
+
+
+@bp.get("/runs/<run_id>/artifacts/<path:path>", merge_slashes=False)
+@require()
+def download(run_id: str, path: str) -> Response:
+    """The artifact's bytes, re-hashed before serving (409, logged, if they no longer match).
+
+    ?meta=1 gives the record instead (as in the upload response, without receipt). An external
+    artifact's bytes are not here: 404 with its uri, unless ?meta=1.
+    """
+    _check_path(path)
+    query = load(ReadQuery(), request.args)
+    row = read(lambda conn: store.get_artifact(conn, run_id, path))
+    if row is None:
+        _require_run(run_id)
+        raise ApiError(404, "Not Found", f"run {run_id!r} has no artifact {path!r}")
+    if query["meta"]:
+        return jsonify(record_json(row))
+    if row.uri is not None:
+        raise ApiError(404, "Not Found", f"external artifact; fetch it from {row.uri}",
+                       uri=row.uri, sha256=row.sha256)
+    return _serve(row)
+
+
+def _serve(row: store.ArtifactRow) -> Response:
+    blobs = services().blobs
+    with _mapped():
+        artifacts.check_stored(blobs, row)
+    response = Response(artifacts.stream_stored(blobs, row), mimetype="application/octet-stream",
+                        direct_passthrough=True)
+    response.content_length = row.size
+    response.set_etag(row.sha256)
+    response.headers["X-Content-SHA256"] = row.sha256
+    digest = base64.b64encode(bytes.fromhex(row.sha256)).decode("ascii")
+    response.headers["Repr-Digest"] = f"sha-256=:{digest}:"
+    return response

@@ -32,7 +32,8 @@ T = TypeVar("T")
 def receipt_json(receipt: Receipt | None) -> dict[str, Any] | None:
     if receipt is None:
         return None
-    return {"seq": receipt.seq, "leaf_hash": base64.b64encode(receipt.leaf_hash).decode(),
+    return {"seq": receipt.seq, "kind": receipt.kind,
+            "leaf_hash": base64.b64encode(receipt.leaf_hash).decode(),
             "chain_hash": base64.b64encode(receipt.chain_hash).decode()}
 
 

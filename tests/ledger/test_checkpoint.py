@@ -277,10 +277,14 @@ def test_flipping_signature_text_characters_fails() -> None:
     signer = make_signer()
     note = sign_checkpoint(sample_checkpoint(), [signer])
     start = note.rindex(" ") + 1
+    original = base64.b64decode(note[start:-1])
     for i in range(start, len(note) - 1):
         swapped = "B" if note[i] == "A" else "A"
+        changed = note[:i] + swapped + note[i + 1 :]
+        if base64.b64decode(changed[start:-1]) == original:
+            continue  # the flip only touched base64 padding bits: the same signature bytes
         with pytest.raises(CheckpointError):
-            open_note(note[:i] + swapped + note[i + 1 :], [signer.verifier_key])
+            open_note(changed, [signer.verifier_key])
 
 
 SIGNER_FOR_PROPERTY = make_signer()

@@ -1,0 +1,221 @@
+"""Artifact use cases: stored bytes or external URIs, each recorded with a signed digest statement.
+
+A recorded artifact is one ledger entry plus one projection row in the same transaction:
+
+- ``artifact.recorded`` (bytes uploaded and stored content-addressed), body
+  ``{"path", "sha256", "size", "envelope_sha256"}``;
+- ``artifact.registered`` (bytes kept elsewhere, named by URI), body adds ``"uri"`` and, when
+  the client signed, ``"client_key"`` (verifier key string) and ``"client_sig"`` (base64).
+
+``size`` is a decimal string. ``envelope_sha256`` is the hex SHA-256 of the RFC 8785 bytes of
+the service's DSSE envelope (in-toto Statement v1, Ed25519), which the projection row keeps
+and the API serves, so a verifier can tie the envelope to the entry and check its signature
+against ``GET /api/v1/ledger/keys``.
+
+A client signature is a plain Ed25519 signature over the DSSE pre-authentication encoding
+``PAE("application/vnd.in-toto+json", C)``, where C is the RFC 8785 bytes of
+``dsse.statement(path, sha256, {"size": "<decimal>", "uri": uri})``; every input is in the
+entry, so the signature can be re-checked from the ledger alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from app.artifacts.store import ArtifactStoreError, BlobStore, DigestMismatchError, StoredBlob
+from app.ledger import dsse
+from app.ledger.checkpoint import Signer, VerifierKey
+from app.ledger.entry import Draft, Receipt, canonicalize, format_timestamp
+from app.services.ledger import GroupCommitter, LedgerWriter
+from app.services.tracking import Conflict, NotFound, TrackingError
+from app.storage import artifacts as store
+from app.storage import tracking as runs
+
+log = logging.getLogger(__name__)
+
+
+class BadSignature(TrackingError):
+    """A client signature does not verify with the key it names."""
+
+
+class Tampered(TrackingError):
+    """Stored bytes are missing or no longer hash to their recorded digest."""
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """What is recorded, as validated at the edge: uri is None for stored bytes; a client
+    signature (client_key with client_sig) is only for external artifacts."""
+
+    path: str
+    sha256: str
+    size: int
+    uri: str | None = None
+    client_key: VerifierKey | None = None
+    client_sig: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The artifact record; receipt is None when it was already recorded (no new entry)."""
+
+    row: store.ArtifactRow
+    receipt: Receipt | None
+
+
+def envelope_digest(envelope: Mapping[str, Any]) -> str:
+    """Hex SHA-256 of an envelope's RFC 8785 bytes, as named by the entry."""
+    return hashlib.sha256(canonicalize(envelope)).hexdigest()
+
+
+def client_statement(path: str, sha256: str, size: int, uri: str) -> bytes:
+    """RFC 8785 bytes of the in-toto statement a client vouches for; the client signs
+    dsse.pae(dsse.PAYLOAD_TYPE, these bytes)."""
+    return canonicalize(dsse.statement(path, sha256, {"size": str(size), "uri": uri}))
+
+
+def check_client_signature(artifact: Artifact) -> dict[str, Any] | None:
+    """The client's signature as a DSSE envelope, or None if unsigned; BadSignature if wrong."""
+    key, signature = artifact.client_key, artifact.client_sig
+    if key is None or signature is None or artifact.uri is None:
+        return None
+    payload = client_statement(artifact.path, artifact.sha256, artifact.size, artifact.uri)
+    if not dsse.verify_detached(dsse.pae(dsse.PAYLOAD_TYPE, payload), signature, key):
+        raise BadSignature("the client signature does not verify for this path, sha256, size "
+                           "and uri with the given key")
+    return {"payload": base64.b64encode(payload).decode("ascii"),
+            "payloadType": dsse.PAYLOAD_TYPE,
+            "signatures": [{"keyid": key.to_string(),
+                            "sig": base64.b64encode(signature).decode("ascii")}]}
+
+
+def _writable_run(conn: psycopg.Connection, run_id: str) -> runs.RunRow:
+    run = runs.get_run(conn, run_id)
+    if run is None:
+        raise NotFound(f"run {run_id!r} does not exist")
+    experiment = runs.get_experiment(conn, run.experiment_id)
+    if experiment is not None and experiment.lifecycle != "active":
+        raise Conflict(f"experiment {run.experiment_id!r} is archived; artifacts cannot be added")
+    return run
+
+
+def _entry_body(artifact: Artifact, envelope: Mapping[str, Any],
+                client: dict[str, Any] | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"path": artifact.path, "sha256": artifact.sha256,
+                            "size": str(artifact.size),
+                            "envelope_sha256": envelope_digest(envelope)}
+    if artifact.uri is not None:
+        body["uri"] = artifact.uri
+    if client is not None and artifact.client_key is not None and artifact.client_sig:
+        body["client_key"] = artifact.client_key.to_string()
+        body["client_sig"] = base64.b64encode(artifact.client_sig).decode("ascii")
+    return body
+
+
+def _record(writer: LedgerWriter, signer: Signer, actor: str, run: runs.RunRow,
+            artifact: Artifact, client: dict[str, Any] | None) -> Recorded:
+    """Sign the digest statement, append the entry and insert the row."""
+    predicate = dsse.artifact_predicate(run_id=run.id, size=artifact.size, actor=actor,
+                                        recorded_at=format_timestamp(datetime.now(UTC)),
+                                        uri=artifact.uri)
+    envelope = dsse.sign_envelope(dsse.statement(artifact.path, artifact.sha256, predicate),
+                                  signer)
+    kind = "artifact.recorded" if artifact.uri is None else "artifact.registered"
+    [receipt] = writer.append([Draft(kind, actor, {"run": run.id, "experiment": run.experiment_id},
+                                     _entry_body(artifact, envelope, client))])
+    row = store.ArtifactRow(run.id, artifact.path, artifact.sha256, artifact.size, artifact.uri,
+                            envelope, client, receipt.seq)
+    store.insert_artifact(writer.conn, row)
+    return Recorded(row, receipt)
+
+
+def _existing(writer: LedgerWriter, run_id: str, artifact: Artifact) -> Recorded | None:
+    existing = store.get_artifact(writer.conn, run_id, artifact.path)
+    if existing is None:
+        return None
+    if (existing.sha256, existing.size, existing.uri) == (artifact.sha256, artifact.size,
+                                                          artifact.uri):
+        return Recorded(existing, None)
+    where = f" at {existing.uri}" if existing.uri is not None else ""
+    raise Conflict(f"artifact {existing.path!r} is already recorded with sha256 "
+                   f"{existing.sha256}{where}; recorded artifacts cannot change")
+
+
+def record_upload(writer: LedgerWriter, blobs: BlobStore, signer: Signer, actor: str,
+                  run_id: str, path: str, blob: StoredBlob) -> Recorded:
+    """The unit behind an upload whose bytes are already stored under blob.sha256."""
+    writer.lock()  # serialises the path check and the blob check with cleanups
+    run = _writable_run(writer.conn, run_id)
+    artifact = Artifact(path, blob.sha256, blob.size)
+    found = _existing(writer, run_id, artifact)
+    if found is not None:
+        return found
+    if not blobs.exists(blob.sha256):  # a concurrent failed upload of the same bytes undid it
+        raise Conflict(f"the bytes of {path!r} were removed meanwhile; upload them again")
+    return _record(writer, signer, actor, run, artifact, None)
+
+
+def register_external(writer: LedgerWriter, signer: Signer, actor: str, run_id: str,
+                      artifact: Artifact, client: dict[str, Any] | None) -> Recorded:
+    """The unit behind an external artifact (its client signature already checked)."""
+    writer.lock()
+    run = _writable_run(writer.conn, run_id)
+    found = _existing(writer, run_id, artifact)
+    return found if found is not None else _record(writer, signer, actor, run, artifact, client)
+
+
+def forget_blob(writer: LedgerWriter, blobs: BlobStore, sha256: str) -> bool:
+    """Delete a blob no artifact references; under the head lock, so no record races it."""
+    writer.lock()
+    if store.blob_referenced(writer.conn, sha256):
+        return False
+    blobs.delete_unreferenced(sha256)
+    return True
+
+
+def upload(committer: GroupCommitter, blobs: BlobStore, signer: Signer, actor: str,
+           run_id: str, path: str, chunks: Iterable[bytes], max_size: int) -> Recorded:
+    """Store the bytes first (no lock held while streaming), then record them in one unit.
+
+    If recording fails, bytes this request newly stored are deleted unless referenced.
+    """
+    blob = blobs.put_stream(chunks, max_size)
+    try:
+        return committer.run(lambda w: record_upload(w, blobs, signer, actor, run_id, path, blob))
+    except BaseException:
+        if blob.created:
+            try:
+                committer.run(lambda w: forget_blob(w, blobs, blob.sha256))
+            except Exception:
+                log.exception("could not remove unrecorded blob %s", blob.sha256)
+        raise
+
+
+def check_stored(blobs: BlobStore, row: store.ArtifactRow) -> None:
+    """Re-hash the stored bytes of a record before serving them; Tampered (logged) if not."""
+    try:
+        intact = blobs.verify(row.sha256)
+    except ArtifactStoreError as exc:
+        log.error("artifact %r of run %s: stored bytes unreadable: %s", row.path, row.run_id, exc)
+        raise Tampered(f"the stored bytes of {row.path!r} are missing") from exc
+    if not intact:
+        log.error("artifact %r of run %s: stored bytes no longer match sha256 %s",
+                  row.path, row.run_id, row.sha256)
+        raise Tampered(f"the stored bytes of {row.path!r} no longer match sha256 {row.sha256}")
+
+
+def stream_stored(blobs: BlobStore, row: store.ArtifactRow) -> Iterator[bytes]:
+    """Stream checked bytes, re-hashing on the way; a change mid-stream aborts it (logged)."""
+    try:
+        yield from blobs.read_verified(row.sha256)
+    except DigestMismatchError:
+        log.error("artifact %r of run %s changed while being served", row.path, row.run_id)
+        raise
