@@ -193,6 +193,99 @@ CREATE TABLE IF NOT EXISTS client_keys (
     seq         bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED
 );
 
+-- Model registry: registered models, versions pinned to their evidence, stages and aliases,
+-- policies, promotions with decisions, and deployments. Every row names the entry that made it.
+CREATE TABLE IF NOT EXISTS registered_models (
+    name                  text PRIMARY KEY,
+    description           text NOT NULL DEFAULT '',
+    owner                 text NOT NULL DEFAULT '',
+    tags                  jsonb NOT NULL DEFAULT '{}'::jsonb,
+    sensitive_attributes  jsonb NOT NULL DEFAULT '[]'::jsonb,
+    protected_targets     jsonb NOT NULL,
+    quorum                integer NOT NULL DEFAULT 1 CHECK (quorum BETWEEN 1 AND 10),
+    created_by            text NOT NULL,
+    created_seq           bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED
+);
+
+CREATE TABLE IF NOT EXISTS model_versions (
+    model_name      text NOT NULL REFERENCES registered_models (name),
+    version         integer NOT NULL CHECK (version >= 1),
+    run_id          text NOT NULL REFERENCES runs (id),
+    artifact_path   text NOT NULL,
+    evidence        jsonb NOT NULL,
+    version_digest  text NOT NULL CHECK (version_digest ~ '^[0-9a-f]{64}$'),
+    stage           text NOT NULL DEFAULT 'None'
+                    CHECK (stage IN ('None', 'Staging', 'Production', 'Archived')),
+    created_by      text NOT NULL,
+    created_seq     bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED,
+    stage_seq       bigint REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED,
+    PRIMARY KEY (model_name, version)
+);
+
+CREATE TABLE IF NOT EXISTS model_aliases (
+    model_name  text NOT NULL REFERENCES registered_models (name),
+    alias       text NOT NULL,
+    version     integer NOT NULL,
+    seq         bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED,
+    PRIMARY KEY (model_name, alias),
+    FOREIGN KEY (model_name, version) REFERENCES model_versions (model_name, version)
+);
+
+CREATE TABLE IF NOT EXISTS model_policies (
+    model_name  text NOT NULL REFERENCES registered_models (name),
+    policy      jsonb NOT NULL,
+    set_by      text NOT NULL,
+    seq         bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED,
+    PRIMARY KEY (model_name, seq)
+);
+
+CREATE TABLE IF NOT EXISTS promotions (
+    id              text PRIMARY KEY,
+    model_name      text NOT NULL,
+    version         integer NOT NULL,
+    target          text NOT NULL,
+    justification   text NOT NULL,
+    classification  text,
+    requested_by    text NOT NULL,
+    status          text NOT NULL CHECK (status IN ('pending', 'approved', 'rejected',
+                                                    'withdrawn', 'invalidated')),
+    gates           jsonb NOT NULL,
+    policy_seq      bigint,
+    created_seq     bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED,
+    closed_seq      bigint REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED,
+    FOREIGN KEY (model_name, version) REFERENCES model_versions (model_name, version)
+);
+CREATE INDEX IF NOT EXISTS promotions_version ON promotions (model_name, version, status);
+
+CREATE TABLE IF NOT EXISTS decisions (
+    promotion_id    text NOT NULL REFERENCES promotions (id),
+    seq             bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED,
+    approver        text NOT NULL,
+    role            text NOT NULL,
+    outcome         text NOT NULL CHECK (outcome IN ('approve', 'reject', 'refused')),
+    comment         text NOT NULL,
+    exception       jsonb,
+    version_digest  text NOT NULL,
+    gates           jsonb NOT NULL,
+    PRIMARY KEY (promotion_id, seq)
+);
+
+CREATE TABLE IF NOT EXISTS deployments (
+    id             text PRIMARY KEY,
+    model_name     text NOT NULL,
+    version        integer NOT NULL,
+    environment    text NOT NULL,
+    deployer       text NOT NULL,
+    target         jsonb NOT NULL DEFAULT '{}'::jsonb,
+    promotion_id   text REFERENCES promotions (id),
+    rollback_of    text REFERENCES deployments (id),
+    reason         text,
+    deployed_at    timestamptz NOT NULL,
+    seq            bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED,
+    FOREIGN KEY (model_name, version) REFERENCES model_versions (model_name, version)
+);
+CREATE INDEX IF NOT EXISTS deployments_history ON deployments (model_name, environment, seq);
+
 CREATE OR REPLACE TRIGGER ledger_entries_no_update_delete
     BEFORE UPDATE OR DELETE ON ledger_entries
     FOR EACH ROW EXECUTE FUNCTION mlaudit_refuse_mutation();

@@ -60,7 +60,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = MAX_JSON_BODY
     app.extensions["mlaudit"] = build_services(config)
 
-    from app.api import access, artifacts, errors, health, ledger, tracking
+    from app.api import access, artifacts, errors, health, ledger, openapi, tracking
     from app.api.jsonio import StrictJSONProvider
 
     app.json = StrictJSONProvider(app)
@@ -71,4 +71,10 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(tracking.bp)
     app.register_blueprint(artifacts.bp)
     app.register_blueprint(access.bp)
+    from app.api import promotions as promotions_api
+    from app.api import registry as registry_api
+
+    app.register_blueprint(registry_api.bp)
+    app.register_blueprint(promotions_api.bp)
+    app.register_blueprint(openapi.bp)
     return app

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from app import registry_cli
 from app.config import Config, ConfigError, load_config
 from app.ledger.checkpoint import VerifierKey
 from app.ledger.errors import LedgerError
@@ -175,6 +176,7 @@ def parser() -> argparse.ArgumentParser:
     record.add_argument("--token", help="writer token (default: MLAUDIT_TOKEN)")
     record.add_argument("--json", action="store_true", help="machine-readable output")
     record.set_defaults(func=cmd_record)
+    registry_cli.add_commands(sub)
     return top
 
 

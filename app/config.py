@@ -32,6 +32,7 @@ class Config:
     admin_token_file: Path | None = None
     artifact_dir: Path | None = None
     max_upload_bytes: int = 1024**3
+    protected_environments: tuple[str, ...] = ("prod",)
 
     @property
     def artifacts_path(self) -> Path:
@@ -44,6 +45,11 @@ class Config:
     @property
     def admin_token_path(self) -> Path:
         return self.admin_token_file or self.home / "admin-token"
+
+
+def _prefixes(text: str) -> tuple[str, ...]:
+    """Comma-separated environment name prefixes."""
+    return tuple(p.strip() for p in text.split(",") if p.strip())
 
 
 # (environment variable, field, parser)
@@ -59,6 +65,7 @@ _ENVIRONMENT: tuple[tuple[str, str, Any], ...] = (
     ("MLAUDIT_ADMIN_TOKEN_FILE", "admin_token_file", Path),
     ("MLAUDIT_ARTIFACT_DIR", "artifact_dir", Path),
     ("MLAUDIT_MAX_UPLOAD_BYTES", "max_upload_bytes", int),
+    ("MLAUDIT_PROTECTED_ENVIRONMENTS", "protected_environments", _prefixes),
 )
 
 _POSITIVE = ("checkpoint_every", "checkpoint_interval", "pool_size", "group_commit_max",

@@ -15,3 +15,7 @@ GRANT SELECT, INSERT, UPDATE ON artifacts TO mlaudit_app;
 GRANT SELECT, INSERT, DELETE ON grants TO mlaudit_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON run_tags TO mlaudit_app;
 GRANT USAGE ON SEQUENCE experiment_ids TO mlaudit_app;
+-- Model registry projections.
+GRANT SELECT, INSERT, UPDATE ON registered_models, model_versions, promotions TO mlaudit_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON model_aliases TO mlaudit_app;
+GRANT SELECT, INSERT ON model_policies, decisions, deployments TO mlaudit_app;

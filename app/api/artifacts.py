@@ -16,7 +16,7 @@ from app.api.auth import current_principal, require
 from app.api.context import services
 from app.api.errors import ApiError
 from app.api.schemas import DEFAULT_PAGE, MAX_PAGE, _Strict, load
-from app.api.tracking import WRITERS, body, read, receipt_json
+from app.api.tracking import WRITERS, authorize_run, body, read, receipt_json
 from app.api.tracking_schemas import MAX_INT64
 from app.artifacts.store import CHUNK_SIZE, TooLargeError
 from app.ledger.checkpoint import InvalidKeyError, Signer, VerifierKey
@@ -138,6 +138,7 @@ def _written(recorded: Recorded) -> tuple[Response, int]:
 @bp.put("/runs/<run_id>/artifacts/<path:path>", merge_slashes=False)
 @require(*WRITERS)
 def upload(run_id: str, path: str) -> tuple[Response, int]:
+    authorize_run(run_id)
     """Upload the raw body (any content type) as the artifact at path, streamed and hashed.
 
     201 with the record (run_id, path, sha256, size, uri null, seq, envelope: the service's
@@ -160,6 +161,7 @@ def upload(run_id: str, path: str) -> tuple[Response, int]:
 @bp.post("/runs/<run_id>/artifacts/external")
 @require(*WRITERS)
 def register_external(run_id: str) -> tuple[Response, int]:
+    authorize_run(run_id)
     """Register bytes kept elsewhere: {path, uri, sha256, size, signature?: {key, sig}}.
 
     key is a verifier key string (name+hex8 key ID+base64(0x01 || Ed25519 public key)); sig is
@@ -192,6 +194,7 @@ def _prefix(path: str) -> str:
 @bp.get("/runs/<run_id>/artifacts")
 @require()
 def list_artifacts(run_id: str) -> Response:
+    authorize_run(run_id)
     """Every artifact under ?path=dir (all descendants, 'dir' and 'dir/' alike; none: all),
     in path order, paged by ?after=<last path>&limit=: {artifacts: [{path, sha256, size, uri,
     seq}], next: <path to pass as after> or null}."""
@@ -211,6 +214,7 @@ def list_artifacts(run_id: str) -> Response:
 @bp.get("/runs/<run_id>/artifacts/<path:path>", merge_slashes=False)
 @require()
 def download(run_id: str, path: str) -> Response:
+    authorize_run(run_id)
     """The artifact's bytes, re-hashed before serving (409, logged, if they no longer match).
 
     ?meta=1 gives the record instead (as in the upload response, without receipt). An external

@@ -126,3 +126,12 @@ def test_someone_elses_key_is_refused(client: Any, setup: dict[str, Any]) -> Non
     response = send(client, "POST", f"/api/v1/runs/{run}/params",
                     {**setup["scoped"], **signed(private, key_id, payload)}, payload)
     assert response.status_code == 401
+
+
+def test_scoped_writer_and_artifacts(client: Any, setup: dict[str, Any]) -> None:
+    scoped, (mine, theirs) = setup["scoped"], setup["runs"]
+    assert client.put(f"/api/v1/runs/{mine}/artifacts/a.txt", headers=scoped,
+                      data=b"ok").status_code == 201
+    assert client.put(f"/api/v1/runs/{theirs}/artifacts/a.txt", headers=scoped,
+                      data=b"no").status_code == 403
+    assert client.get(f"/api/v1/runs/{theirs}/artifacts", headers=scoped).status_code == 403

@@ -1,0 +1,965 @@
+"""GET /api/v1/openapi.json: the OpenAPI 3.0.3 document, built from the routes and their schemas."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Blueprint, Flask, Response, current_app, jsonify
+from marshmallow import EXCLUDE, Schema, fields, validate
+from werkzeug.routing import Rule
+
+from app.api import access as access_api
+from app.api import artifacts as artifacts_api
+from app.api import registry as registry_api
+from app.api import schemas as ledger_schemas
+from app.api import tracking_schemas as ts
+from app.api.auth import ALL_ROLES, require
+from app.services.access import SIGNATURE_HEADER
+
+bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
+EXTENSION = "mlaudit.openapi"
+PROBLEM = "application/problem+json"
+
+
+# Response shapes: documentation only (the routes build their JSON by hand). Every field listed
+# is always present unless required=False; open (no additionalProperties: false) so that a
+# field added later is not a breaking change of the contract.
+
+
+class _Out(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+def _meta(description: str) -> dict[str, str]:
+    return {"description": description} if description else {}
+
+
+def _str(description: str = "", **kwargs: Any) -> fields.String:
+    return fields.String(required=True, metadata=_meta(description), **kwargs)
+
+
+def _int(description: str = "", **kwargs: Any) -> fields.Integer:
+    return fields.Integer(required=True, metadata=_meta(description), **kwargs)
+
+
+def _b64(description: str) -> fields.String:
+    return fields.String(required=True, metadata={"format": "byte", "description": description})
+
+
+def _strings() -> fields.Dict:
+    return fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+
+
+def _list(schema: type[Schema] | fields.Field[Any]) -> fields.List[Any]:
+    inner = fields.Nested(schema) if isinstance(schema, type) else schema
+    return fields.List(inner, required=True)
+
+
+class ProblemSchema(_Out):
+    """RFC 9457 problem details; a route may add members (e.g. uri and sha256)."""
+
+    type = _str("always about:blank")
+    title = _str("the HTTP reason phrase")
+    status = _int("the HTTP status code")
+    detail = fields.String(metadata={"description": "what went wrong"})
+    instance = _str("the request path")
+    errors = fields.Dict(metadata={"description": "messages per invalid field (400 only)"})
+
+
+class ExternalArtifactProblemSchema(ProblemSchema):
+    uri = fields.String(metadata={"description": "where an external artifact's bytes are"})
+    sha256 = fields.String(metadata={"description": "the external artifact's SHA-256"})
+
+
+class ReceiptSchema(_Out):
+    seq = _int("the ledger entry's sequence number")
+    kind = _str("the entry kind, e.g. experiment.created")
+    leaf_hash = _b64("SHA-256(0x00 || canonical entry bytes)")
+    chain_hash = _b64("the hash chain value after this entry")
+
+
+class CheckpointSchema(_Out):
+    tree_size = _int()
+    root_hash = _b64("the Merkle tree root at tree_size")
+    note = _str("the signed note (C2SP signed-note format)")
+    key_id = _str("the signing key ID, 8 hex digits", validate=validate.Regexp(r"^[0-9a-f]{8}$"))
+    signed_at = _str("RFC 3339 UTC timestamp")
+
+
+class LedgerEntrySchema(_Out):
+    seq = _int()
+    canonical = _b64("the entry's RFC 8785 bytes")
+    leaf_hash = _b64("SHA-256(0x00 || canonical)")
+    chain_hash = _b64("the hash chain value after this entry")
+    kind = _str()
+    actor = _str()
+    recorded_at = _str("RFC 3339 UTC timestamp")
+
+
+class EntryPageSchema(_Out):
+    entries = _list(LedgerEntrySchema)
+    next = _int("pass as ?after= for the next page; null on the last", allow_none=True)
+
+
+class InclusionProofSchema(_Out):
+    tree_size = _int()
+    leaf_index = _int()
+    hashes = _list(_b64("a sibling hash"))
+
+
+class EntryWithProofSchema(LedgerEntrySchema):
+    entry = fields.Dict(required=True, metadata={"description": "the decoded canonical entry"})
+    inclusion_proof = fields.Nested(InclusionProofSchema, required=True)
+    checkpoint = fields.Nested(CheckpointSchema, required=True)
+
+
+class ConsistencyProofSchema(_Out):
+    from_ = _int("the older tree size", data_key="from")
+    to = _int("the newer tree size")
+    from_root = _b64("the root at from")
+    to_root = _b64("the root at to")
+    hashes = _list(_b64("a proof hash"))
+
+
+class KeyListSchema(_Out):
+    keys = _list(_str("a verifier key: name+hex8 key ID+base64 key"))
+    active = _str("the key signing now (the last of keys)", allow_none=True)
+
+
+class HealthSchema(_Out):
+    status = _str(validate=validate.OneOf(["ok"]))
+
+
+class ReadySchema(_Out):
+    status = _str(validate=validate.OneOf(["ready"]))
+    schema_version = _int()
+
+
+class ExperimentSchema(_Out):
+    id = _str()
+    name = _str()
+    description = _str()
+    tags = _strings()
+    lifecycle = _str(validate=validate.OneOf(["active", "archived"]))
+    created_by = _str()
+    created_at = _str("RFC 3339 UTC timestamp")
+    created_seq = _int()
+    archived_seq = _int(allow_none=True)
+
+
+class ExperimentCreatedSchema(_Out):
+    id = _str()
+    experiment = fields.Nested(ExperimentSchema, required=True)
+    receipt = fields.Nested(ReceiptSchema, required=True)
+
+
+class ExperimentPageSchema(_Out):
+    experiments = _list(ExperimentSchema)
+    next = _int("pass as ?after= for the next page; null on the last", allow_none=True)
+
+
+class LoggedMetricSchema(_Out):
+    key = _str()
+    value = _str("the decimal text logged ('NaN', 'Infinity' and '-Infinity' too)")
+    step = _int()
+    timestamp = _int("milliseconds since the Unix epoch")
+    seq = _int("the ledger entry that logged it")
+    group = fields.Dict(keys=fields.String(), values=fields.String(),
+                        metadata={"description": "present for grouped values only"})
+    n = fields.Integer(metadata={"description": "the group's sample size, when logged"})
+
+
+class RunInputSchema(_Out):
+    name = _str()
+    digest = _str("SHA-256, 64 hex digits")
+    context = _str(validate=validate.OneOf(ts.DATASET_CONTEXTS))
+    source_uri = _str(allow_none=True)
+    schema = fields.Raw(required=True, allow_none=True)
+    row_count = _int(allow_none=True)
+    group_counts = fields.Dict(required=True, allow_none=True)
+    seq = _int()
+
+
+class RunSchema(_Out):
+    id = _str()
+    experiment_id = _str()
+    name = _str()
+    status = _str(validate=validate.OneOf(["RUNNING", "FINISHED", "FAILED", "KILLED"]))
+    source = fields.Nested(ts.SourceSchema, required=True)
+    parent_run_id = _str(allow_none=True)
+    start_time = _int("milliseconds since the Unix epoch")
+    end_time = _int(allow_none=True)
+    created_by = _str()
+    created_seq = _int()
+    ended_seq = _int(allow_none=True)
+    manifest_sha256 = _str("set when the run ends", allow_none=True)
+    params = _strings()
+    tags = _strings()
+    metrics = _list(LoggedMetricSchema)
+    inputs = _list(RunInputSchema)
+    environment = fields.Nested(ts.EnvironmentBody, required=True, allow_none=True)
+
+
+class RunCreatedSchema(_Out):
+    id = _str()
+    run = fields.Nested(RunSchema, required=True)
+    receipt = fields.Nested(ReceiptSchema, required=True)
+    receipts = _list(ReceiptSchema)
+
+
+class RunPageSchema(_Out):
+    runs = _list(RunSchema)
+    next_page_token = _str("pass as ?page_token= for the next page", allow_none=True)
+
+
+class ReceiptOnlySchema(_Out):
+    receipt = fields.Nested(ReceiptSchema, required=True)
+
+
+class MaybeReceiptSchema(_Out):
+    receipt = fields.Nested(ReceiptSchema, required=True, allow_none=True,
+                            metadata={"description": "null when nothing changed"})
+    unchanged = fields.Boolean(required=True)
+
+
+class ReceiptListSchema(_Out):
+    receipts = _list(ReceiptSchema)
+
+
+class TagChangeSchema(_Out):
+    value = _str(allow_none=True)
+    deleted = fields.Boolean(required=True)
+    seq = _int()
+
+
+class TagHistorySchema(_Out):
+    history = _list(TagChangeSchema)
+
+
+class MetricHistorySchema(_Out):
+    metrics = _list(LoggedMetricSchema)
+    next = _str("'seq:position': pass as ?after= for the next page", allow_none=True)
+
+
+class GroupFigureSchema(_Out):
+    group = _str()
+    value = _str()
+    n = _int(allow_none=True)
+    ratio = _str(allow_none=True)
+    difference = _str(allow_none=True)
+    is_reference = fields.Boolean(required=True)
+    flags = _list(fields.String())
+
+
+class GroupSummarySchema(_Out):
+    run_id = _str()
+    key = _str()
+    attribute = _str()
+    reference = _str()
+    reference_rule = _str()
+    band = fields.List(fields.String(), required=True, validate=validate.Length(equal=2))
+    min_n = _int()
+    groups = _list(GroupFigureSchema)
+    min_max_ratio = _str(allow_none=True)
+    max_difference = _str(allow_none=True)
+    flagged = _list(fields.String())
+    notes = _list(fields.String())
+    seqs = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+
+
+class ManifestDatasetSchema(_Out):
+    name = _str()
+    digest = _str()
+    context = _str()
+    source_uri = _str(allow_none=True)
+
+
+class ManifestArtifactSchema(_Out):
+    path = _str()
+    sha256 = _str()
+    size = _str("decimal text")
+    uri = _str(allow_none=True)
+
+
+class ManifestSchema(_Out):
+    manifest_version = _int()
+    run = _str()
+    experiment = _str()
+    parent_run = _str(allow_none=True)
+    source = fields.Nested(ts.SourceSchema, required=True)
+    environment = fields.Nested(ts.EnvironmentBody, required=True, allow_none=True)
+    datasets = _list(ManifestDatasetSchema)
+    params = _strings()
+    seeds = _strings()
+    artifacts = _list(ManifestArtifactSchema)
+
+
+class GrantSchema(_Out):
+    token_name = _str()
+    token_id = _str()
+    experiment_id = _str()
+    seq = _int()
+
+
+class GrantListSchema(_Out):
+    grants = _list(GrantSchema)
+
+
+class ClientKeyRegisteredSchema(_Out):
+    key_id = _str("16 hex digits")
+    receipt = fields.Nested(ReceiptSchema, required=True, allow_none=True,
+                            metadata={"description": "null when already registered"})
+
+
+class ClientKeySchema(_Out):
+    key_id = _str()
+    public_key = _b64("the Ed25519 public key")
+    seq = _int()
+
+
+class ClientKeyListSchema(_Out):
+    keys = _list(ClientKeySchema)
+
+
+class DsseSignatureSchema(_Out):
+    keyid = _str()
+    sig = _b64("the Ed25519 signature")
+
+
+class DsseEnvelopeSchema(_Out):
+    payload = _b64("RFC 8785 bytes of the in-toto Statement v1")
+    payloadType = _str()  # the DSSE member name
+    signatures = _list(DsseSignatureSchema)
+
+
+class ArtifactRecordSchema(_Out):
+    run_id = _str()
+    path = _str()
+    sha256 = _str()
+    size = _int()
+    uri = _str("set for external artifacts", allow_none=True)
+    seq = _int()
+    envelope = fields.Nested(DsseEnvelopeSchema, required=True)
+    client_signature = fields.Nested(DsseEnvelopeSchema, required=True, allow_none=True)
+
+
+class ArtifactWrittenSchema(ArtifactRecordSchema):
+    receipt = fields.Nested(ReceiptSchema, required=True, allow_none=True)
+    unchanged = fields.Boolean(required=True)
+
+
+class ArtifactItemSchema(_Out):
+    path = _str()
+    sha256 = _str()
+    size = _int()
+    uri = _str(allow_none=True)
+    seq = _int()
+
+
+class ArtifactPageSchema(_Out):
+    artifacts = _list(ArtifactItemSchema)
+    next = _str("pass as ?after= for the next page", allow_none=True)
+
+
+# Model registry and promotions (app/api/registry.py, app/api/promotions.py).
+
+_OPEN = "an open JSON object"
+
+
+class ModelSchema(_Out):
+    name = _str()
+    description = _str()
+    owner = _str()
+    tags = _strings()
+    sensitive_attributes = _list(fields.String())
+    protected_targets = _list(fields.String())
+    quorum = _int()
+    created_by = _str()
+    created_seq = _int()
+
+
+class ModelVersionSchema(_Out):
+    model = _str()
+    version = _int()
+    run_id = _str()
+    artifact_path = _str()
+    evidence = fields.Dict(required=True, metadata=_meta(_OPEN))
+    version_digest = _str("SHA-256, 64 hex digits")
+    stage = _str(validate=validate.OneOf(["None", "Staging", "Production", "Archived"]))
+    created_by = _str()
+    created_seq = _int()
+
+
+class PolicyRecordSchema(_Out):
+    policy = fields.Dict(required=True, metadata=_meta(_OPEN))
+    set_by = _str()
+    seq = _int()
+
+
+class ModelDetailSchema(ModelSchema):
+    versions = _list(ModelVersionSchema)
+    aliases = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    policy = fields.Nested(PolicyRecordSchema, required=True, allow_none=True)
+
+
+class ModelCreatedSchema(_Out):
+    model = fields.Nested(ModelSchema, required=True)
+    receipt = fields.Nested(ReceiptSchema, required=True)
+
+
+class ModelListSchema(_Out):
+    models = _list(ModelSchema)
+
+
+class VersionRegisteredSchema(_Out):
+    version = _int()
+    model_version = fields.Nested(ModelVersionSchema, required=True)
+    receipt = fields.Nested(ReceiptSchema, required=True, allow_none=True)
+    unchanged = fields.Boolean(required=True)
+
+
+class DecisionSchema(_Out):
+    promotion_id = _str()
+    seq = _int()
+    approver = _str()
+    role = _str()
+    outcome = _str(validate=validate.OneOf(["approve", "reject", "refused"]))
+    comment = _str()
+    exception = fields.Dict(required=True, allow_none=True)
+    version_digest = _str()
+    gates = fields.Dict(required=True, metadata=_meta(_OPEN))
+
+
+class PromotionSchema(_Out):
+    id = _str()
+    model = _str()
+    version = _int()
+    target = _str()
+    justification = _str()
+    classification = _str(allow_none=True)
+    requested_by = _str()
+    status = _str(validate=validate.OneOf(["pending", "approved", "rejected", "withdrawn",
+                                           "invalidated"]))
+    gates = fields.Dict(required=True, metadata=_meta(_OPEN))
+    created_seq = _int()
+    closed_seq = _int(allow_none=True)
+    decisions = fields.List(fields.Nested(DecisionSchema),
+                            metadata=_meta("present where one promotion is asked for"))
+
+
+class PromotionCreatedSchema(_Out):
+    id = _str()
+    promotion = fields.Nested(PromotionSchema, required=True)
+    receipt = fields.Nested(ReceiptSchema, required=True)
+
+
+class PromotionListSchema(_Out):
+    promotions = _list(PromotionSchema)
+
+
+class DecidedSchema(_Out):
+    status = _str()
+    receipts = _list(ReceiptSchema)
+    gates = fields.Dict(required=True, allow_none=True)
+
+
+class DecisionRefusedProblemSchema(ProblemSchema):
+    receipts = fields.List(fields.Nested(ReceiptSchema),
+                           metadata=_meta("a refused decision is committed, then answered 403"))
+    gates = fields.Dict(allow_none=True)
+
+
+class DeploymentSchema(_Out):
+    id = _str()
+    model = _str()
+    version = _int()
+    environment = _str()
+    deployer = _str()
+    target = fields.Dict(required=True)
+    promotion_id = _str(allow_none=True)
+    rollback_of = _str(allow_none=True)
+    reason = _str(allow_none=True)
+    deployed_at = _str("RFC 3339 UTC timestamp")
+    seq = _int()
+
+
+class DeploymentCreatedSchema(_Out):
+    deployment = fields.Nested(DeploymentSchema, required=True)
+    receipt = fields.Nested(ReceiptSchema, required=True)
+
+
+class DeploymentListSchema(_Out):
+    deployments = _list(DeploymentSchema)
+
+
+class DeployedSchema(_Out):
+    version = _int()
+    environment = _str()
+    at = _str("the instant asked about (ISO 8601)")
+    deployment = fields.Nested(DeploymentSchema, required=True)
+    promotion = fields.Nested(PromotionSchema, required=True, allow_none=True)
+    model_version = fields.Nested(ModelVersionSchema, required=True)
+
+
+class LineageRunSchema(_Out):
+    run_id = _str()
+    name = _str()
+    source = fields.Dict(required=True)
+    created_seq = _int()
+    ended_seq = _int(allow_none=True)
+
+
+class LineageSchema(_Out):
+    model_version = fields.Nested(ModelVersionSchema, required=True)
+    runs = _list(LineageRunSchema)
+    datasets = _list(fields.Dict())
+    artifacts = _list(fields.Dict())
+    promotions = _list(PromotionSchema)
+    deployments = _list(DeploymentSchema)
+
+
+# The one registry: (method, Werkzeug rule) -> how the route is documented.
+
+Content = dict[str, Any]
+Responses = dict[int, dict[str, Any]]
+OBJECT = {"type": "object", "description": "this OpenAPI 3.0.3 document"}
+BINARY = {"type": "string", "format": "binary"}
+
+
+def ok(schema: type[Schema] | dict[str, Any], description: str = "OK",
+       media: str = "application/json", **extra: Any) -> dict[str, Any]:
+    return {"description": description, "content": {media: {"schema": schema}}, **extra}
+
+
+@dataclass(frozen=True)
+class Op:
+    """responses: the successes, and any problem needing more than the Problem schema."""
+
+    summary: str
+    responses: Responses
+    query: type[Schema] | None = None
+    body: type[Schema] | None = None
+    raw_body: bool = False
+    problems: tuple[int, ...] = ()
+    signed: bool = False
+    description: str = ""
+
+
+def _written(what: str) -> Responses:
+    return {201: ok(ArtifactWrittenSchema, f"{what} recorded"),
+            200: ok(ArtifactWrittenSchema, "the same bytes were already recorded at this path "
+                                           "(receipt null, unchanged true)")}
+
+
+_DOWNLOAD = {"description": "the bytes (re-hashed before serving), or the record with ?meta=1",
+             "content": {"application/octet-stream": {"schema": BINARY},
+                         "application/json": {"schema": ArtifactRecordSchema}},
+             "headers": {h: {"description": d, "schema": {"type": "string"}} for h, d in (
+                 ("ETag", "the SHA-256 (bytes only)"),
+                 ("X-Content-SHA256", "hex SHA-256 of the bytes (bytes only)"),
+                 ("Repr-Digest", "RFC 9530 sha-256 digest (bytes only)"))}}
+_MANIFEST = ok(ManifestSchema, "the RFC 8785 bytes of the reproducibility manifest",
+               headers={"X-Manifest-SHA256": {"description": "hex SHA-256 of the body",
+                                              "schema": {"type": "string"}}})
+_RUNS = "/api/v1/runs/<run_id>"
+_MODEL = "/api/v1/models/<name>"
+_REGISTRY = (400, 403, 404, 409)  # registry.Invalid, registry.Forbidden, NotFound, Conflict
+
+ROUTES: dict[tuple[str, str], Op] = {
+    ("GET", "/healthz"): Op("Liveness probe", {200: ok(HealthSchema)}),
+    ("GET", "/readyz"): Op("Readiness probe: database reachable, schema current",
+                           {200: ok(ReadySchema)}, problems=(503,)),
+    ("GET", "/api/v1/openapi.json"): Op("This OpenAPI document", {200: ok(OBJECT)}),
+    ("GET", "/api/v1/ledger/keys"): Op("Every verifier key ever used, oldest first",
+                                       {200: ok(KeyListSchema)}),
+    ("GET", "/api/v1/ledger/checkpoints/latest"): Op(
+        "The latest signed checkpoint (signing one if there is none)",
+        {200: ok(CheckpointSchema)}),
+    ("GET", "/api/v1/ledger/checkpoints/<int:tree_size>"): Op(
+        "The checkpoint signed at a tree size", {200: ok(CheckpointSchema)}, problems=(404,)),
+    ("GET", "/api/v1/ledger/entries"): Op("Ledger entries in seq order, paged",
+                                          {200: ok(EntryPageSchema)},
+                                          query=ledger_schemas.EntryListQuery),
+    ("GET", "/api/v1/ledger/entries/<int:seq>"): Op(
+        "One entry with its inclusion proof in a covering checkpoint",
+        {200: ok(EntryWithProofSchema)}, query=ledger_schemas.EntryQuery, problems=(404,)),
+    ("GET", "/api/v1/ledger/consistency"): Op(
+        "A consistency proof between two tree sizes (to defaults to the latest checkpoint)",
+        {200: ok(ConsistencyProofSchema)}, query=ledger_schemas.ConsistencyQuery,
+        problems=(404,)),
+    ("POST", "/api/v1/experiments"): Op(
+        "Create an experiment", {201: ok(ExperimentCreatedSchema, "Created")},
+        body=ts.ExperimentCreate, problems=(403, 409), signed=True,
+        description="Tokens scoped to experiments cannot create one (403); a taken name is 409."),
+    ("GET", "/api/v1/experiments"): Op(
+        "Experiments in creation order, paged (only those the token may use)",
+        {200: ok(ExperimentPageSchema)}, query=ts.ExperimentListQuery),
+    ("GET", "/api/v1/experiments/<experiment_id>"): Op(
+        "One experiment", {200: ok(ExperimentSchema)}, problems=(403, 404)),
+    ("GET", "/api/v1/experiments/by-name/<path:name>"): Op(
+        "One experiment by name", {200: ok(ExperimentSchema)}, problems=(403, 404)),
+    ("POST", "/api/v1/experiments/<experiment_id>/archive"): Op(
+        "Archive an experiment", {200: ok(ReceiptOnlySchema)}, problems=(403, 404, 409),
+        signed=True),
+    ("POST", "/api/v1/runs"): Op(
+        "Create a run", {201: ok(RunCreatedSchema, "Created")}, body=ts.RunCreate,
+        problems=(403, 404, 409), signed=True,
+        description="receipt is the run.created entry; receipts also holds the tags entry."),
+    ("GET", "/api/v1/runs"): Op(
+        "Search runs: MLflow filter grammar and order_by, opaque page tokens",
+        {200: ok(RunPageSchema)}, query=ts.RunSearchQuery, problems=(403,)),
+    ("GET", _RUNS): Op("One run with everything logged so far", {200: ok(RunSchema)},
+                       problems=(403, 404)),
+    ("POST", f"{_RUNS}/end"): Op("End a RUNNING run", {200: ok(ReceiptOnlySchema)},
+                                 body=ts.RunEnd, problems=(404, 409), signed=True),
+    ("POST", f"{_RUNS}/params"): Op(
+        "Log params (immutable: the same value again is a no-op, a different one 409)",
+        {200: ok(MaybeReceiptSchema)}, body=ts.ParamsBody, problems=(404, 409), signed=True),
+    ("POST", f"{_RUNS}/metrics"): Op("Log metric values", {200: ok(ReceiptOnlySchema)},
+                                     body=ts.MetricsBody, problems=(404,), signed=True),
+    ("POST", f"{_RUNS}/batch"): Op(
+        "Log params, metrics and tags in one transaction", {200: ok(ReceiptListSchema)},
+        body=ts.BatchBody, problems=(404, 409), signed=True),
+    ("PUT", f"{_RUNS}/tags/<path:key>"): Op("Set a tag", {200: ok(ReceiptOnlySchema)},
+                                            body=ts.TagBody, problems=(400, 404), signed=True),
+    ("DELETE", f"{_RUNS}/tags/<path:key>"): Op("Delete a tag", {200: ok(ReceiptOnlySchema)},
+                                               problems=(400, 404), signed=True),
+    ("GET", f"{_RUNS}/tags/<path:key>/history"): Op(
+        "Every value a tag has had, oldest first", {200: ok(TagHistorySchema)},
+        problems=(400, 403, 404)),
+    ("GET", f"{_RUNS}/metrics/<path:key>/history"): Op(
+        "A metric's values in logging order, paged", {200: ok(MetricHistorySchema)},
+        query=ts.HistoryQuery, problems=(403, 404)),
+    ("GET", f"{_RUNS}/metrics/<path:key>/groups"): Op(
+        "Per-group disparity figures for the latest value of each group",
+        {200: ok(GroupSummarySchema)}, query=ts.GroupQuery, problems=(403, 404)),
+    ("POST", f"{_RUNS}/inputs"): Op("Log the datasets a run used", {200: ok(ReceiptOnlySchema)},
+                                    body=ts.InputsBody, problems=(404,), signed=True),
+    ("PUT", f"{_RUNS}/environment"): Op(
+        "Record the execution environment (once; the same record again is a no-op)",
+        {200: ok(MaybeReceiptSchema)}, body=ts.EnvironmentBody, problems=(404, 409),
+        signed=True),
+    ("GET", f"{_RUNS}/manifest"): Op("The run's reproducibility manifest", {200: _MANIFEST},
+                                     problems=(403, 404)),
+    ("POST", "/api/v1/grants"): Op(
+        "Grant a token use of an experiment", {200: ok(MaybeReceiptSchema)},
+        body=access_api.GrantBody, problems=(400,), signed=True),
+    ("DELETE", "/api/v1/grants/<token_name>/<experiment_id>"): Op(
+        "Revoke a grant", {200: ok(ReceiptOnlySchema)}, problems=(400,), signed=True),
+    ("GET", "/api/v1/grants"): Op("Every grant, in seq order", {200: ok(GrantListSchema)}),
+    ("POST", "/api/v1/client-keys"): Op(
+        "Register an Ed25519 public key for signing this token's requests",
+        {200: ok(ClientKeyRegisteredSchema)}, body=access_api.ClientKeyBody, problems=(400,),
+        signed=True),
+    ("GET", "/api/v1/client-keys"): Op("This token's client keys",
+                                       {200: ok(ClientKeyListSchema)}),
+    ("PUT", f"{_RUNS}/artifacts/<path:path>"): Op(
+        "Upload the raw body as the artifact at path (streamed and hashed)",
+        _written("artifact"), raw_body=True, problems=(400, 404, 409),
+        description="Any content type is accepted; the size limit is MLAUDIT_MAX_UPLOAD_BYTES "
+                    "(413). Different bytes already recorded at path are 409."),
+    ("GET", f"{_RUNS}/artifacts/<path:path>"): Op(
+        "Download an artifact's bytes, or its record with ?meta=1",
+        {200: _DOWNLOAD, 404: ok(ExternalArtifactProblemSchema, "Not Found", media=PROBLEM)},
+        query=artifacts_api.ReadQuery, problems=(400, 404, 409),
+        description="An external artifact's bytes are not here: 404 naming its uri and sha256 "
+                    "(unless ?meta=1). Stored bytes that no longer match are 409."),
+    ("GET", f"{_RUNS}/artifacts"): Op(
+        "Artifacts under ?path= in path order, paged", {200: ok(ArtifactPageSchema)},
+        query=artifacts_api.ListQuery, problems=(400, 404)),
+    ("POST", f"{_RUNS}/artifacts/external"): Op(
+        "Register an artifact whose bytes are kept elsewhere", _written("external artifact"),
+        body=artifacts_api.ExternalBody, problems=(404, 409),
+        description="A client signature that does not verify is 401 and nothing is written."),
+
+    ("POST", "/api/v1/models"): Op(
+        "Register a model", {201: ok(ModelCreatedSchema, "Created")}, body=registry_api.ModelCreate,
+        problems=_REGISTRY, signed=True),
+    ("GET", "/api/v1/models"): Op("Every registered model", {200: ok(ModelListSchema)}),
+    ("GET", _MODEL): Op("A model with its versions, aliases and policy",
+                        {200: ok(ModelDetailSchema)}, problems=(404,)),
+    ("POST", f"{_MODEL}/versions"): Op(
+        "Register a version pinned to a run's artifact and evidence",
+        {201: ok(VersionRegisteredSchema, "Created"),
+         200: ok(VersionRegisteredSchema, "already registered (receipt null, unchanged true)")},
+        body=registry_api.VersionCreate, problems=_REGISTRY, signed=True),
+    ("GET", f"{_MODEL}/versions/<int:version>"): Op("One model version",
+                                                    {200: ok(ModelVersionSchema)},
+                                                    problems=(404,)),
+    ("POST", f"{_MODEL}/versions/<int:version>/transition"): Op(
+        "Move a version to a stage or @alias", {200: ok(ReceiptListSchema)},
+        body=registry_api.Transition, problems=_REGISTRY, signed=True),
+    ("PUT", f"{_MODEL}/policy"): Op("Set the model's promotion policy",
+                                    {200: ok(ReceiptOnlySchema)}, body=registry_api.PolicyBody,
+                                    problems=_REGISTRY, signed=True),
+    ("POST", f"{_MODEL}/versions/<int:version>/promotions"): Op(
+        "Request a promotion", {201: ok(PromotionCreatedSchema, "Created")},
+        body=registry_api.PromotionCreate, problems=_REGISTRY, signed=True),
+    ("GET", "/api/v1/promotions"): Op("Promotions, optionally by model and status",
+                                      {200: ok(PromotionListSchema)},
+                                      query=registry_api.PromotionQuery),
+    ("GET", "/api/v1/promotions/<promotion_id>"): Op(
+        "One promotion with its decisions", {200: ok(PromotionSchema)}, problems=(404,)),
+    ("POST", "/api/v1/promotions/<promotion_id>/decisions"): Op(
+        "Approve or reject a promotion",
+        {200: ok(DecidedSchema),
+         403: ok(DecisionRefusedProblemSchema, "Forbidden (a refused decision is committed)",
+                 media=PROBLEM)},
+        body=registry_api.DecisionCreate, problems=_REGISTRY, signed=True),
+    ("POST", "/api/v1/promotions/<promotion_id>/withdraw"): Op(
+        "Withdraw a pending promotion", {200: ok(ReceiptOnlySchema)}, problems=_REGISTRY,
+        signed=True),
+    ("POST", f"{_MODEL}/deployments"): Op(
+        "Record a deployment", {201: ok(DeploymentCreatedSchema, "Created")},
+        body=registry_api.DeploymentCreate, problems=_REGISTRY, signed=True),
+    ("POST", f"{_MODEL}/rollbacks"): Op(
+        "Record a rollback", {201: ok(DeploymentCreatedSchema, "Created")},
+        body=registry_api.RollbackCreate, problems=_REGISTRY, signed=True),
+    ("GET", f"{_MODEL}/deployments"): Op("A model's deployments",
+                                         {200: ok(DeploymentListSchema)},
+                                         query=registry_api.EnvironmentQuery, problems=(404,)),
+    ("GET", f"{_MODEL}/deployed"): Op(
+        "Which version was live in an environment at an instant, under which approval",
+        {200: ok(DeployedSchema)}, query=registry_api.DeployedQuery, problems=(404,)),
+    ("GET", f"{_MODEL}/versions/<int:version>/lineage"): Op(
+        "A version's runs, datasets, artifacts, promotions, decisions and deployments",
+        {200: ok(LineageSchema)}, problems=(404,)),
+}
+
+
+# Field conversions apispec cannot infer from the project's custom fields and validators.
+
+KEY_DOC = ("1-250 letters, digits, _ - . / : or space; a relative path without '..' or '//'")
+PARAM_ITEM = {"type": "object", "required": ["key", "value"], "additionalProperties": False,
+              "properties": {"key": {"type": "string", "minLength": 1, "maxLength": ts.MAX_KEY,
+                                     "description": KEY_DOC},
+                             "value": {"type": "string", "maxLength": ts.MAX_PARAM_VALUE}}}
+
+
+def _custom_fields(self: Any, field: fields.Field[Any], ret: dict[str, Any],
+                   **kwargs: Any) -> dict[str, Any]:
+    """Types of the project's own fields, and the param items of a batch body."""
+    if isinstance(field, fields.Dict):  # a Length validator counts an object's members
+        sizes = {"minLength": "minProperties", "maxLength": "maxProperties"}
+        return {new: ret.pop(old) for old, new in sizes.items() if old in ret}
+    if isinstance(field, ts.NoFloatJson):
+        return {"description": "any JSON value whose numbers are all integers"}
+    if isinstance(field, ts.MetricValue):
+        return {"anyOf": [{"type": "number"}, {"type": "string"}],
+                "description": "a number or decimal string ('NaN', 'Infinity', '-Infinity' too)"}
+    if isinstance(field, ts.Key):
+        return {"minLength": 1, "maxLength": ts.MAX_KEY, "description": KEY_DOC}
+    if isinstance(field, artifacts_api.ArtifactPath):
+        return {"minLength": 1, "maxLength": artifacts_api.MAX_PATH,
+                "description": "a relative '/'-separated path without empty, '.' or '..' "
+                               "segments, backslash or control characters"}
+    if isinstance(field.parent, ts.BatchBody) and field.name == "params":
+        return {"items": PARAM_ITEM, "description": "unique keys"}
+    return {}
+
+
+def _anchored_pattern(self: Any, field: fields.Field[Any], ret: dict[str, Any],
+                      **kwargs: Any) -> dict[str, Any]:
+    """marshmallow's Regexp matches at the start only (re.match); JSON Schema searches."""
+    regexes = [v.regex for v in field.validators if isinstance(v, validate.Regexp)]
+    if not regexes:
+        return {}
+    pattern = regexes[0].pattern
+    if not isinstance(pattern, str):
+        return {}
+    if pattern.endswith("\\Z"):
+        pattern = pattern[:-2] + "$"
+    return {"pattern": pattern if pattern.startswith("^") else f"^(?:{pattern})"}
+
+
+def _query_value(self: Any, field: fields.Field[Any], ret: dict[str, Any],
+                 **kwargs: Any) -> dict[str, Any]:
+    """A query string has no null: drop nullable and a null default from query parameters."""
+    schema = ret.get("schema", {})
+    schema.pop("nullable", None)
+    if "default" in schema and schema["default"] is None:
+        del schema["default"]
+    return {}
+
+
+def _new_spec(version: str) -> APISpec:
+    plugin = MarshmallowPlugin(schema_name_resolver=_schema_name)
+    spec = APISpec(title="mlaudit", version=version, openapi_version="3.0.3", plugins=[plugin],
+                   info={"description": "A tamper-evident audit ledger for machine learning. "
+                                        "Errors are RFC 9457 application/problem+json."},
+                   security=[{"bearerAuth": []}])
+    assert plugin.converter is not None
+    plugin.converter.add_attribute_function(_custom_fields)  # type: ignore[no-untyped-call]
+    plugin.converter.add_attribute_function(_anchored_pattern)  # type: ignore[no-untyped-call]
+    plugin.converter.add_parameter_attribute_function(_query_value)
+    _components(spec)
+    return spec
+
+
+def _schema_name(schema: type[Schema] | Schema) -> str:
+    cls = schema if isinstance(schema, type) else type(schema)
+    return cls.__name__.removesuffix("Schema")
+
+
+PROBLEMS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+            409: "Conflict", 413: "Content Too Large", 415: "Unsupported Media Type",
+            503: "Service Unavailable"}
+
+
+def _components(spec: APISpec) -> None:
+    spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    spec.components.schema("Problem", schema=ProblemSchema)
+    problem = {"schema": {"$ref": "#/components/schemas/Problem"}}
+    for status, title in PROBLEMS.items():
+        response: dict[str, Any] = {"description": title, "content": {PROBLEM: problem}}
+        if status == 401:
+            response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+        spec.components.response(f"Problem{status}", response)
+    spec.components.response("Problem", {"description": "any other error (e.g. 422, 500)",
+                                         "content": {PROBLEM: problem}})
+    spec.components.parameter("ClientSignatureHeader", "header", {
+        "name": SIGNATURE_HEADER, "required": False,
+        "schema": {"type": "string", "pattern": r"^\s*keyid=[0-9a-f]{16}\s*,\s*sig=\S+\s*$"},
+        "description": "Optional client signature over the JSON body with a key registered at "
+                       "/api/v1/client-keys; recorded in every entry the request makes. A bad "
+                       "one is 401; on a request whose body is not JSON it is 400."})
+
+
+# Building the document from app.url_map.
+
+PARAM = re.compile(r"<(?:(?P<converter>\w+)(?P<args>\(.*?\))?:)?(?P<name>\w+)>")
+
+
+class RegistryMismatch(LookupError):
+    """A route without documentation, or documentation without a route."""
+
+
+def app_routes(app: Flask) -> list[tuple[str, Rule]]:
+    """Every (method, rule) the app serves, HEAD and OPTIONS aside."""
+    return sorted(((method, rule) for rule in app.url_map.iter_rules()
+                   for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}),
+                  key=lambda pair: (pair[1].rule, pair[0]))
+
+
+def path_parameter(converter: str | None, args: str | None, name: str) -> dict[str, Any]:
+    """The OpenAPI path parameter for one Werkzeug converter; an unknown one is an error."""
+    base = {"in": "path", "name": name, "required": True}
+    if args:
+        raise RegistryMismatch(f"converter arguments in <{converter}{args}:{name}> are not "
+                               "documented yet")
+    if converter == "int":
+        return {**base, "schema": {"type": "integer", "minimum": 0}}
+    if converter == "path":
+        return {**base, "schema": {"type": "string", "minLength": 1, "pattern": "^[^/]"},
+                "description": "may contain '/' (Werkzeug path converter), sent as is or as "
+                               "%2F; it cannot start with '/'"}
+    if converter in (None, "default", "string"):
+        return {**base, "schema": {"type": "string", "minLength": 1, "pattern": "^[^/]+$"}}
+    raise RegistryMismatch(f"converter {converter!r} in <{converter}:{name}> is not documented")
+
+
+def path_template(rule: str) -> tuple[str, list[dict[str, Any]]]:
+    """'/runs/<run_id>/tags/<path:key>' -> ('/runs/{run_id}/tags/{key}', path parameters)."""
+    params = [path_parameter(m["converter"], m["args"], m["name"]) for m in PARAM.finditer(rule)]
+    return PARAM.sub(lambda m: "{" + m["name"] + "}", rule), params
+
+
+def _check_registry(routes: list[tuple[str, Rule]]) -> None:
+    served = {(method, rule.rule) for method, rule in routes}
+    missing, stale = sorted(served - ROUTES.keys()), sorted(ROUTES.keys() - served)
+    if missing or stale:
+        raise RegistryMismatch(f"routes missing from openapi.ROUTES: {missing}; "
+                               f"ROUTES entries without a route: {stale}")
+
+
+def _problem_statuses(op: Op, roles: frozenset[str] | None) -> list[int]:
+    """The problem+json statuses an operation can answer, derived where the code allows."""
+    found = set(op.problems)
+    if op.query or op.body:
+        found.add(400)
+    if op.body:
+        found |= {413, 415}
+    if op.raw_body:
+        found.add(413)
+    if op.signed:
+        found |= {400, 401}
+    if roles is not None:
+        found.add(401)
+        if roles != ALL_ROLES:
+            found.add(403)
+    return sorted(found)
+
+
+def _request_body(op: Op) -> dict[str, Any] | None:
+    if op.body is not None:
+        return {"required": True, "content": {"application/json": {"schema": op.body}}}
+    if op.raw_body:
+        return {"required": True, "description": "the artifact's bytes, any content type",
+                "content": {"application/octet-stream": {"schema": BINARY}}}
+    return None
+
+
+def _description(op: Op, roles: frozenset[str] | None) -> str:
+    if roles is None:
+        who = "No authentication."
+    elif roles == ALL_ROLES:
+        who = "Any role."
+    else:
+        who = f"Roles: {', '.join(sorted(roles))}."
+    return f"{op.description} {who}".strip()
+
+
+def operation(app: Flask, method: str, rule: Rule, op: Op) -> dict[str, Any]:
+    """The OpenAPI operation for one route (apispec resolves the marshmallow schemas)."""
+    roles: frozenset[str] | None = getattr(app.view_functions[rule.endpoint],
+                                           "required_roles", None)
+    parameters: list[dict[str, Any] | str] = [*path_template(rule.rule)[1]]
+    if op.query is not None:
+        parameters.append({"in": "query", "schema": op.query})
+    if op.signed:
+        parameters.append("ClientSignatureHeader")
+    responses: dict[Any, Any] = {str(s): r for s, r in sorted(op.responses.items())}
+    for status in _problem_statuses(op, roles):
+        responses.setdefault(str(status), f"Problem{status}")
+    responses["default"] = "Problem"
+    found: dict[str, Any] = {
+        "operationId": rule.endpoint.replace(".", "_") + ("" if method == "GET" else
+                                                          f"_{method.lower()}"),
+        "summary": op.summary, "description": _description(op, roles),
+        "tags": [rule.endpoint.split(".")[0]],
+        "parameters": parameters, "responses": responses}
+    body = _request_body(op)
+    if body is not None:
+        found["requestBody"] = body
+    if roles is None:
+        found["security"] = []
+    return found
+
+
+def build_spec(app: Flask) -> dict[str, Any]:
+    """The whole document; every served route must be in ROUTES and vice versa."""
+    from app import __version__
+
+    routes = app_routes(app)
+    _check_registry(routes)
+    spec = _new_spec(__version__)
+    for method, rule in routes:
+        template, _ = path_template(rule.rule)
+        spec.path(path=template,
+                  operations={method.lower(): operation(app, method, rule,
+                                                        ROUTES[(method, rule.rule)])})
+    return spec.to_dict()
+
+
+@bp.get("/openapi.json")
+@require()
+def openapi_document() -> Response:
+    """The document, built on first use and kept for the app's lifetime."""
+    if EXTENSION not in current_app.extensions:
+        current_app.extensions[EXTENSION] = build_spec(current_app)
+    return jsonify(current_app.extensions[EXTENSION])

@@ -1,0 +1,161 @@
+"""/api/v1 promotions, decisions, deployments, rollbacks, the as-of query and lineage."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from app.api.auth import current_principal, require
+from app.api.context import services
+from app.api.errors import ApiError
+from app.api.registry import (
+    DecisionCreate,
+    DeployedQuery,
+    DeploymentCreate,
+    EnvironmentQuery,
+    PromotionCreate,
+    PromotionQuery,
+    RollbackCreate,
+    _found,
+    deployment_json,
+    promotion_json,
+    run_unit,
+    version_json,
+)
+from app.api.schemas import load
+from app.api.tracking import WRITERS, body, read, receipt_json
+from app.services import promotions
+from app.storage import registry as store
+from app.storage import tracking as runs
+
+bp = Blueprint("promotions", __name__, url_prefix="/api/v1")
+
+
+@bp.post("/models/<name>/versions/<int:version>/promotions")
+@require(*WRITERS)
+def request_promotion(name: str, version: int) -> tuple[Response, int]:
+    data = body(PromotionCreate())
+    principal = current_principal()
+    row, receipt = run_unit(lambda w: promotions.request_promotion(
+        w, principal, name, version, data["target"], data["justification"],
+        data["classification"]))
+    return jsonify(id=row.id, promotion=promotion_json(row), receipt=receipt_json(receipt)), 201
+
+
+@bp.get("/promotions")
+@require()
+def list_promotions() -> Response:
+    query = load(PromotionQuery(), request.args)
+    rows = read(lambda c: store.promotions(c, query["model"], query["status"]))
+    return jsonify(promotions=[promotion_json(r) for r in rows])
+
+
+@bp.get("/promotions/<promotion_id>")
+@require()
+def get_promotion(promotion_id: str) -> Response:
+    def fetch(conn: Any) -> dict[str, Any]:
+        row = _found(store.get_promotion(conn, promotion_id), f"promotion {promotion_id!r}")
+        return promotion_json(row, conn)
+    return jsonify(read(fetch))
+
+
+@bp.post("/promotions/<promotion_id>/decisions")
+@require("approver", "admin")
+def decide(promotion_id: str) -> Response:
+    data = body(DecisionCreate())
+    principal = current_principal()
+    decided = run_unit(lambda w: promotions.decide(
+        w, principal, promotion_id, data["decision"], data["comment"], data["exception"]))
+    receipts = [receipt_json(r) for r in decided.receipts]
+    if decided.status == "refused":  # committed as an entry, then refused
+        raise ApiError(403, "Forbidden", decided.reason or "refused", receipts=receipts,
+                       gates=decided.gates)
+    return jsonify(status=decided.status, receipts=receipts, gates=decided.gates)
+
+
+@bp.post("/promotions/<promotion_id>/withdraw")
+@require(*WRITERS)
+def withdraw(promotion_id: str) -> Response:
+    principal = current_principal()
+    receipt = run_unit(lambda w: promotions.withdraw(w, principal, promotion_id))
+    return jsonify(receipt=receipt_json(receipt))
+
+
+@bp.post("/models/<name>/deployments")
+@require(*WRITERS)
+def deploy(name: str) -> tuple[Response, int]:
+    data = body(DeploymentCreate())
+    principal = current_principal()
+    row, receipt = run_unit(lambda w: promotions.deploy(
+        w, principal, name, data["version"], data["environment"], data["promotion_id"],
+        data["target"], services().config.protected_environments))
+    return jsonify(deployment=deployment_json(row), receipt=receipt_json(receipt)), 201
+
+
+@bp.post("/models/<name>/rollbacks")
+@require(*WRITERS)
+def rollback(name: str) -> tuple[Response, int]:
+    data = body(RollbackCreate())
+    principal = current_principal()
+    row, receipt = run_unit(lambda w: promotions.rollback(
+        w, principal, name, data["environment"], data["version"], data["reason"],
+        services().config.protected_environments))
+    return jsonify(deployment=deployment_json(row), receipt=receipt_json(receipt)), 201
+
+
+@bp.get("/models/<name>/deployments")
+@require()
+def deployment_history(name: str) -> Response:
+    query = load(EnvironmentQuery(), request.args)
+    read(lambda c: _found(store.get_model(c, name), f"model {name!r}"))
+    rows = read(lambda c: store.deployments(c, name, query["environment"]))
+    return jsonify(deployments=[deployment_json(r) for r in rows])
+
+
+@bp.get("/models/<name>/deployed")
+@require()
+def deployed(name: str) -> Response:
+    """Which version was live in an environment at an instant, under which approval."""
+    query = load(DeployedQuery(), request.args)
+    at = query["at"] or datetime.now(UTC)
+
+    def fetch(conn: Any) -> dict[str, Any]:
+        _found(store.get_model(conn, name), f"model {name!r}")
+        row = store.deployed_at(conn, name, query["environment"], at)
+        if row is None:
+            raise ApiError(404, "Not Found", f"no version of {name!r} was live in "
+                           f"{query['environment']} at {at.isoformat()}")
+        promotion = store.get_promotion(conn, row.promotion_id) if row.promotion_id else None
+        return {"version": row.version, "environment": row.environment,
+                "at": at.isoformat(), "deployment": deployment_json(row),
+                "promotion": promotion_json(promotion, conn) if promotion else None,
+                "model_version": version_json(_found(store.get_version(
+                    conn, name, row.version), "version"))}
+    return jsonify(read(fetch))
+
+
+@bp.get("/models/<name>/versions/<int:version>/lineage")
+@require()
+def lineage(name: str, version: int) -> Response:
+    """The run, its parents, datasets, artifacts, promotions, decisions and deployments."""
+    def fetch(conn: Any) -> dict[str, Any]:
+        row = _found(store.get_version(conn, name, version), f"version {version} of {name!r}")
+        chain: list[dict[str, Any]] = []
+        run_id: str | None = row.run_id
+        while run_id is not None and len(chain) < 50:
+            run = runs.get_run(conn, run_id)
+            if run is None:
+                break
+            chain.append({"run_id": run.id, "name": run.name, "source": run.source,
+                          "created_seq": run.created_seq, "ended_seq": run.ended_seq})
+            run_id = run.parent_run_id
+        mine = [p for p in store.promotions(conn, name) if p.version == version]
+        return {"model_version": version_json(row), "runs": chain,
+                "datasets": row.evidence.get("datasets", []),
+                "artifacts": row.evidence.get("artifacts", []),
+                "promotions": [promotion_json(p, conn) for p in mine],
+                "deployments": [deployment_json(d) for d in store.deployments(conn, name, None)
+                                if d.version == version]}
+    return jsonify(read(fetch))

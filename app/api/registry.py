@@ -1,0 +1,201 @@
+"""/api/v1 model registry: models, versions, promotions, decisions, deployments, as-of, lineage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+from marshmallow import fields, validate
+
+from app.api.auth import current_principal, require
+from app.api.errors import ApiError
+from app.api.schemas import _Strict
+from app.api.tracking import WRITERS, body, commit, read, receipt_json
+from app.api.tracking_schemas import ATTRIBUTE_PATTERN, MAX_DESCRIPTION, MAX_TAG_VALUE, _mapping
+from app.ledger.entry import format_timestamp
+from app.services import registry
+from app.storage import registry as store
+
+bp = Blueprint("registry", __name__, url_prefix="/api/v1")
+NAME = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,249}$")
+
+
+class ModelCreate(_Strict):
+    name = fields.String(required=True, validate=NAME)
+    description = fields.String(load_default="", validate=validate.Length(max=MAX_DESCRIPTION))
+    owner = fields.String(load_default="", validate=validate.Length(max=256))
+    tags = _mapping(MAX_TAG_VALUE, 100)
+    sensitive_attributes = fields.List(fields.String(validate=validate.Regexp(
+        ATTRIBUTE_PATTERN.pattern)), load_default=list, validate=validate.Length(max=16))
+    protected_targets = fields.List(fields.String(validate=validate.Length(1, 256)),
+                                    load_default=None, validate=validate.Length(max=16))
+    quorum = fields.Integer(load_default=1, strict=True, validate=validate.Range(1, 10))
+
+
+class VersionCreate(_Strict):
+    run_id = fields.String(required=True, validate=validate.Length(1, 64))
+    artifact_path = fields.String(required=True, validate=validate.Length(1, 1000))
+
+
+class Transition(_Strict):
+    target = fields.String(required=True, validate=validate.Length(1, 256))
+
+
+class PolicyBody(_Strict):
+    policy = fields.Dict(required=True)
+
+
+class PromotionCreate(_Strict):
+    target = fields.String(required=True, validate=validate.Length(1, 256))
+    justification = fields.String(required=True, validate=validate.Length(1, 10_000))
+    classification = fields.String(load_default=None,
+                                   validate=validate.OneOf(["material", "non-material"]))
+
+
+class ExceptionSchema(_Strict):
+    justification = fields.String(required=True, validate=validate.Length(1, 10_000))
+
+
+class DecisionCreate(_Strict):
+    decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
+    comment = fields.String(required=True, validate=validate.Length(1, 10_000))
+    exception = fields.Nested(ExceptionSchema, load_default=None)
+
+
+class DeploymentCreate(_Strict):
+    version = fields.Integer(required=True, strict=True, validate=validate.Range(1, 2**31 - 1))
+    environment = fields.String(required=True, validate=NAME)
+    promotion_id = fields.String(load_default=None, validate=validate.Length(1, 64))
+    target = fields.Dict(keys=fields.String(validate=validate.OneOf(["endpoint", "image_digest"])),
+                         values=fields.String(validate=validate.Length(max=2000)),
+                         load_default=dict)
+
+
+class RollbackCreate(_Strict):
+    version = fields.Integer(required=True, strict=True, validate=validate.Range(1, 2**31 - 1))
+    environment = fields.String(required=True, validate=NAME)
+    reason = fields.String(required=True, validate=validate.Length(1, 10_000))
+
+
+class DeployedQuery(_Strict):
+    environment = fields.String(required=True, validate=NAME)
+    at = fields.AwareDateTime(load_default=None)
+
+
+class EnvironmentQuery(_Strict):
+    environment = fields.String(load_default=None, validate=NAME)
+
+
+class PromotionQuery(_Strict):
+    model = fields.String(load_default=None, validate=NAME)
+    status = fields.String(load_default=None, validate=validate.OneOf(
+        ["pending", "approved", "rejected", "withdrawn", "invalidated"]))
+
+
+def run_unit(unit: Any) -> Any:
+    try:
+        return commit(unit)
+    except registry.Invalid as exc:
+        raise ApiError(400, "Bad Request", str(exc)) from exc
+    except registry.Forbidden as exc:
+        raise ApiError(403, "Forbidden", str(exc)) from exc
+
+
+def version_json(row: store.VersionRow) -> dict[str, Any]:
+    return {"model": row.model_name, "version": row.version, "run_id": row.run_id,
+            "artifact_path": row.artifact_path, "evidence": row.evidence,
+            "version_digest": row.version_digest, "stage": row.stage,
+            "created_by": row.created_by, "created_seq": row.created_seq}
+
+
+def promotion_json(row: store.PromotionRow, conn: Any = None) -> dict[str, Any]:
+    out = {"id": row.id, "model": row.model_name, "version": row.version, "target": row.target,
+           "justification": row.justification, "classification": row.classification,
+           "requested_by": row.requested_by, "status": row.status, "gates": row.gates,
+           "created_seq": row.created_seq, "closed_seq": row.closed_seq}
+    if conn is not None:
+        out["decisions"] = [vars(d) for d in store.decisions(conn, row.id)]
+    return out
+
+
+def deployment_json(row: store.DeploymentRow) -> dict[str, Any]:
+    return {"id": row.id, "model": row.model_name, "version": row.version,
+            "environment": row.environment, "deployer": row.deployer, "target": row.target,
+            "promotion_id": row.promotion_id, "rollback_of": row.rollback_of,
+            "reason": row.reason, "deployed_at": format_timestamp(row.deployed_at),
+            "seq": row.seq}
+
+
+def _found(value: Any, what: str) -> Any:
+    if value is None:
+        raise ApiError(404, "Not Found", f"{what} does not exist")
+    return value
+
+
+@bp.post("/models")
+@require(*WRITERS)
+def create_model() -> tuple[Response, int]:
+    data = body(ModelCreate())
+    actor = current_principal().actor
+    receipt = run_unit(lambda w: registry.create_model(
+        w, actor, data["name"], data["description"], data["owner"], data["tags"],
+        data["sensitive_attributes"], data["protected_targets"], data["quorum"]))
+    model = read(lambda c: store.get_model(c, data["name"]))
+    return jsonify(model=vars(model), receipt=receipt_json(receipt)), 201
+
+
+@bp.get("/models")
+@require()
+def list_models() -> Response:
+    return jsonify(models=[vars(m) for m in read(store.list_models)])
+
+
+@bp.get("/models/<name>")
+@require()
+def get_model(name: str) -> Response:
+    def fetch(conn: Any) -> dict[str, Any]:
+        model = _found(store.get_model(conn, name), f"model {name!r}")
+        policy = store.current_policy(conn, name)
+        return {**vars(model), "versions": [version_json(v) for v in
+                                             store.list_versions(conn, name)],
+                "aliases": store.aliases(conn, name),
+                "policy": None if policy is None else {"policy": policy[0], "set_by": policy[1],
+                                                       "seq": policy[2]}}
+    return jsonify(read(fetch))
+
+
+@bp.post("/models/<name>/versions")
+@require(*WRITERS)
+def register_version(name: str) -> tuple[Response, int]:
+    data = body(VersionCreate())
+    actor = current_principal().actor
+    row, receipt = run_unit(lambda w: registry.register_version(
+        w, actor, name, data["run_id"], data["artifact_path"]))
+    return jsonify(version=row.version, model_version=version_json(row),
+                   receipt=receipt_json(receipt), unchanged=receipt is None), (
+        201 if receipt else 200)
+
+
+@bp.get("/models/<name>/versions/<int:version>")
+@require()
+def get_version(name: str, version: int) -> Response:
+    row = read(lambda c: store.get_version(c, name, version))
+    return jsonify(version_json(_found(row, f"version {version} of {name!r}")))
+
+
+@bp.post("/models/<name>/versions/<int:version>/transition")
+@require(*WRITERS)
+def transition(name: str, version: int) -> Response:
+    target = body(Transition())["target"]
+    actor = current_principal().actor
+    receipts = run_unit(lambda w: registry.move(w, actor, name, version, target))
+    return jsonify(receipts=[receipt_json(r) for r in receipts])
+
+
+@bp.put("/models/<name>/policy")
+@require("admin")
+def set_policy(name: str) -> Response:
+    policy = body(PolicyBody())["policy"]
+    actor = current_principal().actor
+    receipt = run_unit(lambda w: registry.set_policy(w, actor, name, policy))
+    return jsonify(receipt=receipt_json(receipt))

@@ -1,0 +1,298 @@
+"""`mlaudit models`, `deploy` and `rollback`: the model registry's REST API on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib import parse
+
+from app.ledger.errors import LedgerError
+
+if TYPE_CHECKING:  # app.record pulls in flask and marshmallow; other commands start faster
+    from app.record import Client
+
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+Command = Callable[[Any, argparse.Namespace], int]
+REFUSED = 1
+
+
+class RegistryCliError(LedgerError):
+    """A registry command cannot run (its arguments or the server's answer are unusable)."""
+
+
+def _client(args: argparse.Namespace) -> Client:
+    from app.record import Client, RecordError
+
+    url = args.url or os.environ.get("MLAUDIT_URL")
+    token = args.token or os.environ.get("MLAUDIT_TOKEN")
+    if not url:
+        raise RecordError("MLAUDIT_URL is not set (or pass --url)")
+    if not token:
+        raise RecordError("MLAUDIT_TOKEN is not set (or pass --token)")
+    return Client(url, token)
+
+
+def _q(text: str) -> str:
+    return parse.quote(text, safe="")
+
+
+def _command(fn: Callable[[Client, argparse.Namespace], int]) -> Command:
+    """Give the command its client; a response missing a field is one line, not a traceback."""
+    @functools.wraps(fn)
+    def run(config: Any, args: argparse.Namespace) -> int:
+        client = _client(args)
+        try:
+            return fn(client, args)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise RegistryCliError(f"unexpected response from {client.base}: {exc!r}") from exc
+    return run
+
+
+def _emit(args: argparse.Namespace, data: dict[str, Any], lines: list[str]) -> int:
+    print(json.dumps(data) if args.json else "\n".join(lines))
+    return 0
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "") -> list[str]:
+    """Columns padded to their widest cell; None prints as '-'."""
+    cells = [list(headers)] + [["-" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return [indent + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            for row in cells]
+
+
+def pairs(rows: Sequence[tuple[str, Any]], indent: str = "") -> list[str]:
+    """Label and value, the values aligned."""
+    return table(("", ""), rows, indent)[1:]
+
+
+def receipt_lines(receipts: Sequence[dict[str, Any] | None]) -> list[str]:
+    """The same receipt line as `mlaudit record`."""
+    return [f"seq {r['seq']}  {r['kind']}  leaf {r['leaf_hash']}" for r in receipts if r]
+
+
+def gates_word(gates: dict[str, Any]) -> str:
+    results = gates.get("results") or []
+    if not results:
+        return "passed (no policy)" if gates.get("passed") else "failed"
+    failed = sum(1 for r in results if not r["passed"])
+    return f"failed ({failed} of {len(results)})" if failed else f"passed ({len(results)})"
+
+
+# -- models pending / show -------------------------------------------------------------------
+
+@_command
+def cmd_pending(client: Client, args: argparse.Namespace) -> int:
+    query = {"status": "pending", **({"model": args.model} if args.model else {})}
+    found = client.call("GET", f"/api/v1/promotions?{parse.urlencode(query)}")
+    rows = [(p["id"], p["model"], p["version"], p["target"], p["requested_by"],
+             gates_word(p["gates"])) for p in found["promotions"]]
+    lines = table(("ID", "MODEL", "VERSION", "TARGET", "REQUESTED BY", "GATES"), rows) if rows \
+        else ["no pending promotions"]
+    return _emit(args, found, lines)
+
+
+def group_figures(client: Client, name: str, version: int) -> tuple[str, list[dict[str, Any]]]:
+    """Per-group summaries for the version's run: each grouped metric by each sensitive
+    attribute of the model (pairs without values grouped by exactly that attribute are skipped)."""
+    from app.record import ApiProblem
+
+    run_id = str(client.call("GET", f"/api/v1/models/{_q(name)}/versions/{version}")["run_id"])
+    attributes = client.call("GET", f"/api/v1/models/{_q(name)}")["sensitive_attributes"]
+    run = client.call("GET", f"/api/v1/runs/{_q(run_id)}")
+    keys = sorted({m["key"] for m in run["metrics"] if m.get("group")})
+    summaries = []
+    for key in keys:
+        for attribute in attributes:
+            path = (f"/api/v1/runs/{_q(run_id)}/metrics/{parse.quote(key)}/groups?"
+                    + parse.urlencode({"attribute": attribute}))
+            try:
+                summaries.append(client.call("GET", path))
+            except ApiProblem as exc:
+                if exc.status != 404:
+                    raise
+    return run_id, summaries
+
+
+def promotion_lines(p: dict[str, Any]) -> list[str]:
+    gates = p["gates"]
+    policy = (f"policy seq {gates['policy_seq']} set by {gates.get('policy_set_by')}"
+              if gates.get("policy_seq") is not None else "no policy")
+    lines = pairs([
+        ("promotion", p["id"]), ("model", f"{p['model']} version {p['version']}"),
+        ("target", p["target"]), ("status", p["status"]),
+        ("requested by", p["requested_by"]), ("justification", p["justification"]),
+        ("classification", p["classification"]), ("gates", f"{gates_word(gates)}; {policy}")])
+    gate_rows = [("pass" if r["passed"] else "FAIL", r["gate"], r["detail"])
+                 for r in gates.get("results") or []]
+    if gate_rows:
+        lines += ["", *table(("", "GATE", "DETAIL"), gate_rows, "  ")]
+    decisions = [(d["seq"], d["approver"], d["role"], d["outcome"], d["comment"],
+                  (d.get("exception") or {}).get("justification"))
+                 for d in p.get("decisions") or []]
+    lines += ["", "decisions:" if decisions else "decisions: none"]
+    if decisions:
+        lines += table(("SEQ", "BY", "ROLE", "OUTCOME", "COMMENT", "EXCEPTION"), decisions, "  ")
+    return lines
+
+
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    head = (f"{summary['key']} by {summary['attribute']}: reference {summary['reference']} "
+            f"({summary['reference_rule']}); min/max ratio {summary['min_max_ratio']}; "
+            f"max difference {summary['max_difference']}; band {'-'.join(summary['band'])}")
+    rows = [(g["group"], g["value"], g["n"], g["ratio"], g["difference"],
+             ", ".join(g["flags"]) or None) for g in summary["groups"]]
+    notes = [f"    note: {note}" for note in summary.get("notes") or []]
+    return ["  " + head, *table(("GROUP", "VALUE", "N", "RATIO", "DIFFERENCE", "FLAGS"), rows,
+                                "    "), *notes]
+
+
+@_command
+def cmd_show(client: Client, args: argparse.Namespace) -> int:
+    promotion = client.call("GET", f"/api/v1/promotions/{_q(args.promotion_id)}")
+    run_id, summaries = group_figures(client, promotion["model"], promotion["version"])
+    lines = [*promotion_lines(promotion), "", f"per-group figures (run {run_id}):"]
+    for summary in summaries:
+        lines += summary_lines(summary)
+    if not summaries:
+        lines.append("  none: no grouped metric by a sensitive attribute of the model")
+    return _emit(args, {"promotion": promotion, "run_id": run_id, "group_figures": summaries},
+                 lines)
+
+
+# -- models approve / reject -----------------------------------------------------------------
+
+@_command
+def cmd_decide(client: Client, args: argparse.Namespace) -> int:
+    """A refusal (403) is one line and exit 1; a refused decision is still in the ledger."""
+    from app.record import ApiProblem
+
+    body: dict[str, Any] = {"decision": args.decision, "comment": args.comment}
+    if getattr(args, "exception", None):
+        body["exception"] = {"justification": args.exception}
+    try:
+        done = client.call("POST", f"/api/v1/promotions/{_q(args.promotion_id)}/decisions", body)
+    except ApiProblem as exc:
+        if exc.status != 403:
+            raise
+        reason = str(exc).partition(": ")[2] or str(exc)
+        print(f"mlaudit: error: decision refused: {reason}", file=sys.stderr)
+        return REFUSED
+    lines = [f"promotion {args.promotion_id}: {done['status']}", *receipt_lines(done["receipts"])]
+    return _emit(args, {"promotion_id": args.promotion_id, **done}, lines)
+
+
+# -- deployments -----------------------------------------------------------------------------
+
+def deployment_lines(d: dict[str, Any]) -> list[str]:
+    target = ", ".join(f"{k}={v}" for k, v in sorted(d["target"].items())) or None
+    return [f"deployment {d['id']}: {d['model']} version {d['version']} in {d['environment']}",
+            *pairs([("deployer", d["deployer"]), ("deployed at", d["deployed_at"]),
+                    ("promotion", d["promotion_id"]), ("target", target),
+                    ("rollback of", d["rollback_of"]), ("reason", d["reason"])], "  ")]
+
+
+@_command
+def cmd_deployed(client: Client, args: argparse.Namespace) -> int:
+    query = {"environment": args.environment, **({"at": args.at} if args.at else {})}
+    found = client.call("GET", f"/api/v1/models/{_q(args.name)}/deployed?"
+                        + parse.urlencode(query))
+    promotion = found.get("promotion")
+    lines = [f"{args.name} version {found['version']} was live in {found['environment']} at "
+             f"{found['at']}", *deployment_lines(found["deployment"])]
+    if promotion:
+        lines.append(f"  approved by promotion {promotion['id']} ({promotion['status']}; "
+                     f"{len(promotion.get('decisions') or [])} decision(s))")
+    return _emit(args, found, lines)
+
+
+def _target(args: argparse.Namespace) -> dict[str, str]:
+    from app.record import IMAGE_DIGEST
+
+    if args.image_digest and not IMAGE_DIGEST.fullmatch(args.image_digest):
+        raise RegistryCliError("--image-digest must be sha256:<64 lowercase hex digits>")
+    pairs = (("endpoint", args.endpoint), ("image_digest", args.image_digest))
+    return {key: value for key, value in pairs if value}
+
+
+@_command
+def cmd_deploy(client: Client, args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"version": args.version, "environment": args.environment,
+                            "target": _target(args)}
+    if args.promotion:
+        body["promotion_id"] = args.promotion
+    done = client.call("POST", f"/api/v1/models/{_q(args.name)}/deployments", body)
+    return _emit(args, done, [*deployment_lines(done["deployment"]),
+                              *receipt_lines([done["receipt"]])])
+
+
+@_command
+def cmd_rollback(client: Client, args: argparse.Namespace) -> int:
+    body = {"version": args.version, "environment": args.environment, "reason": args.reason}
+    done = client.call("POST", f"/api/v1/models/{_q(args.name)}/rollbacks", body)
+    return _emit(args, done, [*deployment_lines(done["deployment"]),
+                              *receipt_lines([done["receipt"]])])
+
+
+# -- the parsers -----------------------------------------------------------------------------
+
+def _common(command: argparse.ArgumentParser, func: Command, **defaults: Any) -> None:
+    command.add_argument("--url", help="server base URL (default: MLAUDIT_URL)")
+    command.add_argument("--token", help="API token (default: MLAUDIT_TOKEN)")
+    command.add_argument("--json", action="store_true", help="machine-readable output")
+    command.set_defaults(func=func, **defaults)
+
+
+def _decision_parser(models: Subparsers, decision: str, help_text: str) -> argparse.ArgumentParser:
+    command = models.add_parser(decision, help=help_text)
+    command.add_argument("promotion_id", metavar="PROMOTION_ID")
+    command.add_argument("--comment", required=True, help="the meaning of this decision")
+    _common(command, cmd_decide, decision=decision)
+    return command
+
+
+def add_models(sub: Subparsers) -> None:
+    models = sub.add_parser("models", help="promotions awaiting a decision, decisions and "
+                            "what is deployed").add_subparsers(dest="models_command",
+                                                               required=True)
+    pending = models.add_parser("pending", help="list pending promotions")
+    pending.add_argument("--model", help="only this model's promotions")
+    _common(pending, cmd_pending)
+    show = models.add_parser("show", help="a promotion, its gate results, decisions and "
+                             "per-group figures of the version's run")
+    show.add_argument("promotion_id", metavar="PROMOTION_ID")
+    _common(show, cmd_show)
+    approve = _decision_parser(models, "approve", "approve a promotion (approver or admin)")
+    approve.add_argument("--exception", metavar="JUSTIFICATION",
+                         help="approve despite failing gates, recording this justification")
+    _decision_parser(models, "reject", "reject a promotion (approver or admin)")
+    deployed = models.add_parser("deployed", help="which version was live in an environment")
+    deployed.add_argument("name", metavar="NAME")
+    deployed.add_argument("--environment", required=True)
+    deployed.add_argument("--at", metavar="RFC3339", help="the instant (default: now)")
+    _common(deployed, cmd_deployed)
+
+
+def add_commands(sub: Subparsers) -> None:
+    """`models ...`, `deploy` and `rollback` on the top-level subparsers."""
+    add_models(sub)
+    deploy = sub.add_parser("deploy", help="record a deployment of a model version")
+    deploy.add_argument("name", metavar="NAME")
+    deploy.add_argument("--version", type=int, required=True)
+    deploy.add_argument("--environment", required=True)
+    deploy.add_argument("--promotion", metavar="ID", help="the approved promotion it rests on")
+    deploy.add_argument("--endpoint", metavar="URL")
+    deploy.add_argument("--image-digest", metavar="sha256:...")
+    _common(deploy, cmd_deploy)
+    rollback = sub.add_parser("rollback", help="redeploy an earlier, approved version")
+    rollback.add_argument("name", metavar="NAME")
+    rollback.add_argument("--version", type=int, required=True)
+    rollback.add_argument("--environment", required=True)
+    rollback.add_argument("--reason", required=True)
+    _common(rollback, cmd_rollback)

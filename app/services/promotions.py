@@ -1,0 +1,192 @@
+"""Promotions and decisions with separation of duties; deployments, rollbacks, as-of."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.ledger.entry import Draft, Receipt, parse_timestamp
+from app.services.ledger import LedgerWriter
+from app.services.registry import (
+    APPROVAL_TARGETS,
+    Forbidden,
+    Invalid,
+    _apply_target,
+    _model,
+    _version,
+    evaluate_gates,
+    parse_target,
+)
+from app.services.tokens import Principal
+from app.services.tracking import Conflict, NotFound
+from app.storage import registry as store
+from app.storage import tracking as runs
+
+
+@dataclass
+class Decided:
+    """The outcome of a decision request; `refused` ones are committed, then answered 403."""
+
+    status: str
+    receipts: list[Receipt] = field(default_factory=list)
+    reason: str | None = None
+    gates: dict[str, Any] | None = None
+
+
+def request_promotion(writer: LedgerWriter, principal: Principal, name: str, version: int,
+                      target_text: str, justification: str,
+                      classification: str | None) -> tuple[store.PromotionRow, Receipt]:
+    model = _model(writer, name)
+    row = _version(writer.conn, name, version)
+    target = parse_target(target_text)
+    if target not in model.protected_targets:
+        raise Invalid(f"{target_text} is not protected for {name!r}: move it directly")
+    evaluation = evaluate_gates(writer.conn, model, row)
+    promotion_id = uuid.uuid4().hex
+    [receipt] = writer.append([Draft(
+        "promotion.requested", principal.actor,
+        {"promotion": promotion_id, "model": name, "version": str(version)},
+        {"target": target, "justification": justification, "classification": classification,
+         "version_digest": row.version_digest, "gates": evaluation})])
+    promotion = store.PromotionRow(promotion_id, name, version, target, justification,
+                                   classification, principal.actor, "pending", evaluation,
+                                   evaluation["policy_seq"], receipt.seq, None)
+    store.insert_promotion(writer.conn, promotion)
+    return promotion, receipt
+
+
+def _pending(writer: LedgerWriter, promotion_id: str) -> store.PromotionRow:
+    promotion = store.get_promotion(writer.conn, promotion_id, lock=True)
+    if promotion is None:
+        raise NotFound(f"promotion {promotion_id!r} does not exist")
+    if promotion.status != "pending":
+        raise Conflict(f"promotion {promotion_id!r} is already {promotion.status}")
+    return promotion
+
+
+def _conflict_of_interest(conn: Any, principal: Principal, promotion: store.PromotionRow,
+                          version: store.VersionRow) -> str | None:
+    run = runs.get_run(conn, version.run_id)
+    for who, what in ((promotion.requested_by, "requested this promotion"),
+                      (version.created_by, "registered this model version"),
+                      (run.created_by if run else None, "created the version's source run")):
+        if principal.actor == who:
+            return f"{principal.actor} {what}; an independent approver must decide"
+    earlier = [d.approver for d in store.decisions(conn, promotion.id) if d.outcome == "approve"]
+    if principal.actor in earlier:
+        return f"{principal.actor} already approved this promotion; the quorum needs others"
+    return None
+
+
+def decide(writer: LedgerWriter, principal: Principal, promotion_id: str, decision: str,
+           comment: str, exception: Mapping[str, str] | None) -> Decided:
+    """Approve or reject (21 CFR 11.50: who, role, when, meaning, and the digest covered)."""
+    promotion = _pending(writer, promotion_id)
+    model = _model(writer, promotion.model_name)
+    version = _version(writer.conn, promotion.model_name, promotion.version, lock=True)
+    subject = {"promotion": promotion_id, "model": model.name, "version": str(version.version)}
+    reason = _conflict_of_interest(writer.conn, principal, promotion, version)
+    evaluation = evaluate_gates(writer.conn, model, version)
+    if reason is None and decision == "approve" and not evaluation["passed"] and not exception:
+        reason = ("policy gates fail; approve only with an explicit exception and its "
+                  "justification")
+    outcome = "refused" if reason else decision
+    body = {"decision": decision, "outcome": outcome, "comment": comment, "role": principal.role,
+            "approver": principal.actor, "version_digest": version.version_digest,
+            "exception": dict(exception) if exception else None, "gates": evaluation,
+            "reason": reason}
+    kind = "decision.refused" if reason else {"approve": "decision.approved",
+                                               "reject": "decision.rejected"}[decision]
+    [receipt] = writer.append([Draft(kind, principal.actor, subject, body)])
+    store.insert_decision(writer.conn, store.DecisionRow(
+        promotion_id, receipt.seq, principal.actor, principal.role, outcome, comment,
+        dict(exception) if exception else None, version.version_digest, evaluation))
+    if reason:
+        return Decided("refused", [receipt], reason, evaluation)
+    return Decided(*_close(writer, principal, promotion, model, version, decision, receipt),
+                   gates=evaluation)
+
+
+def _close(writer: LedgerWriter, principal: Principal, promotion: store.PromotionRow,
+           model: store.ModelRow, version: store.VersionRow, decision: str,
+           receipt: Receipt) -> tuple[str, list[Receipt]]:
+    if decision == "reject":
+        store.close_promotion(writer.conn, promotion.id, "rejected", receipt.seq)
+        return "rejected", [receipt]
+    approvals = {d.approver for d in store.decisions(writer.conn, promotion.id)
+                 if d.outcome == "approve"}
+    if len(approvals) < model.quorum:
+        return "pending", [receipt]
+    store.close_promotion(writer.conn, promotion.id, "approved", receipt.seq)
+    moved = _apply_target(writer, principal.actor, model, version, promotion.target, promotion.id)
+    return "approved", [receipt, moved]
+
+
+def withdraw(writer: LedgerWriter, principal: Principal, promotion_id: str) -> Receipt:
+    promotion = _pending(writer, promotion_id)
+    if principal.actor != promotion.requested_by and principal.role != "admin":
+        raise Forbidden("only the requester or an admin may withdraw a promotion")
+    [receipt] = writer.append([Draft("promotion.withdrawn", principal.actor,
+                                     {"promotion": promotion_id, "model": promotion.model_name},
+                                     {})])
+    store.close_promotion(writer.conn, promotion_id, "withdrawn", receipt.seq)
+    return receipt
+
+
+def _approval(conn: Any, name: str, version: int,
+              promotion_id: str | None) -> store.PromotionRow | None:
+    """An approved promotion of this version to Production or champion (the named one if any)."""
+    for promotion in store.promotions(conn, name, "approved"):
+        if promotion.version == version and promotion.target in APPROVAL_TARGETS and (
+                promotion_id is None or promotion.id == promotion_id):
+            return promotion
+    return None
+
+
+def deploy(writer: LedgerWriter, principal: Principal, name: str, version: int,
+           environment: str, promotion_id: str | None, target: Mapping[str, str],
+           protected: Sequence[str], reason: str | None = None,
+           rollback_of: str | None = None) -> tuple[store.DeploymentRow, Receipt]:
+    _model(writer, name)
+    _version(writer.conn, name, version)
+    approval = _approval(writer.conn, name, version, promotion_id)
+    if promotion_id is not None and approval is None:
+        raise Conflict(f"promotion {promotion_id!r} is not an approved promotion of version "
+                       f"{version} to Production or @champion")
+    if any(environment.startswith(p) for p in protected) and approval is None:
+        raise Conflict(f"{environment} is protected: version {version} needs an approved "
+                       "promotion to Production or @champion before it is deployed there")
+    deployment_id = uuid.uuid4().hex
+    body = {"version": str(version), "environment": environment, "target": dict(target),
+            "promotion": approval.id if approval else None, "reason": reason,
+            "rollback_of": rollback_of}
+    kind = "deployment.rolled_back" if rollback_of else "deployment.recorded"
+    [receipt] = writer.append([Draft(kind, principal.actor,
+                                     {"deployment": deployment_id, "model": name}, body)])
+    # The instant a deployment took effect is its entry's recorded_at: the as-of query then
+    # answers exactly what the ledger says.
+    row = store.DeploymentRow(deployment_id, name, version, environment, principal.actor,
+                              dict(target), approval.id if approval else None, rollback_of,
+                              reason, parse_timestamp(receipt.recorded_at), receipt.seq)
+    store.insert_deployment(writer.conn, row)
+    return row, receipt
+
+
+def rollback(writer: LedgerWriter, principal: Principal, name: str, environment: str,
+             version: int, reason: str, protected: Sequence[str]
+             ) -> tuple[store.DeploymentRow, Receipt]:
+    """Redeploy an earlier, approved version; linked to the deployment it replaces."""
+    current = store.latest_deployment(writer.conn, name, environment)
+    if current is None:
+        raise Conflict(f"nothing is deployed to {environment}; there is nothing to roll back")
+    if current.version == version:
+        raise Conflict(f"version {version} is already live in {environment}")
+    earlier = {d.version for d in store.deployments(writer.conn, name, environment)}
+    if version not in earlier:
+        raise Conflict(f"version {version} was never deployed to {environment}")
+    if _approval(writer.conn, name, version, None) is None:
+        raise Conflict(f"version {version} holds no approved promotion; it cannot be restored")
+    return deploy(writer, principal, name, version, environment, None, {}, protected,
+                  reason=reason, rollback_of=current.id)

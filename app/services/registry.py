@@ -1,0 +1,191 @@
+"""Model registry use cases: versions pinned to evidence, promotions with independent approval,
+policy gates, deployments and rollbacks. Every change is an entry written with its rows."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from app.ledger.entry import Draft, Receipt, canonicalize
+from app.services.ledger import LedgerWriter
+from app.services.tracking import Conflict, NotFound, TrackingError
+from app.storage import registry as store
+from app.storage import tracking as runs
+from app.tracking import gates
+
+STAGES = ("None", "Staging", "Production", "Archived")
+DEFAULT_PROTECTED = ("stage:Production", "alias:champion")
+APPROVAL_TARGETS = ("stage:Production", "alias:champion")
+
+
+class Forbidden(TrackingError):
+    """The principal may not do this (separation of duties)."""
+
+
+class Invalid(TrackingError):
+    """The request is malformed in a way the schema cannot see (an unknown stage, a policy)."""
+
+
+def parse_target(text: str) -> str:
+    """'Production' → 'stage:Production'; '@champion' → 'alias:champion'."""
+    if text.startswith("@") and len(text) > 1:
+        return f"alias:{text[1:]}"
+    for stage in STAGES:
+        if text.lower() == stage.lower():
+            return f"stage:{stage}"
+    raise Invalid(f"target {text!r} is neither a stage ({', '.join(STAGES)}) nor an @alias")
+
+
+def _model(writer: LedgerWriter, name: str, lock: bool = False) -> store.ModelRow:
+    model = store.get_model(writer.conn, name, lock=lock)
+    if model is None:
+        raise NotFound(f"model {name!r} does not exist")
+    return model
+
+
+def _version(conn: Any, name: str, version: int, lock: bool = False) -> store.VersionRow:
+    found = store.get_version(conn, name, version, lock=lock)
+    if found is None:
+        raise NotFound(f"model {name!r} has no version {version}")
+    return found
+
+
+def create_model(writer: LedgerWriter, actor: str, name: str, description: str, owner: str,
+                 tags: Mapping[str, str], sensitive_attributes: Sequence[str],
+                 protected_targets: Sequence[str] | None, quorum: int) -> Receipt:
+    writer.lock()
+    if store.get_model(writer.conn, name) is not None:
+        raise Conflict(f"a model named {name!r} already exists")
+    targets = sorted({parse_target(t) for t in protected_targets} if protected_targets
+                     is not None else DEFAULT_PROTECTED)
+    body = {"description": description, "owner": owner, "tags": dict(tags),
+            "sensitive_attributes": list(sensitive_attributes), "protected_targets": targets,
+            "quorum": quorum}
+    [receipt] = writer.append([Draft("model.created", actor, {"model": name}, body)])
+    store.insert_model(writer.conn, store.ModelRow(
+        name, description, owner, dict(tags), list(sensitive_attributes), targets, quorum,
+        actor, receipt.seq))
+    return receipt
+
+
+def _evidence(conn: Any, run_id: str, artifact_path: str) -> dict[str, Any]:
+    """What a version pins: the run, the artifact digests under the path, the dataset digests."""
+    prefix = artifact_path.rstrip("/")
+    artifacts = [{"path": p, "sha256": d, "size": str(s)}
+                 for p, d, s, _ in runs.artifact_digests(conn, run_id)
+                 if p == prefix or p.startswith(prefix + "/")]
+    if not artifacts:
+        raise Invalid(f"run {run_id!r} has no recorded artifact at {artifact_path!r}")
+    datasets = [{"name": i.name, "digest": i.digest, "context": i.context}
+                for i in runs.get_inputs(conn, run_id)]
+    return {"run": run_id, "artifact_path": prefix, "artifacts": artifacts, "datasets": datasets}
+
+
+def register_version(writer: LedgerWriter, actor: str, name: str, run_id: str,
+                     artifact_path: str) -> tuple[store.VersionRow, Receipt | None]:
+    """A new version, unless these exact pinned digests are already a version of the model."""
+    _model(writer, name, lock=True)
+    if runs.get_run(writer.conn, run_id) is None:
+        raise NotFound(f"run {run_id!r} does not exist")
+    evidence = _evidence(writer.conn, run_id, artifact_path)
+    digest = hashlib.sha256(canonicalize({"model": name, **evidence})).hexdigest()
+    existing = store.version_by_digest(writer.conn, name, digest)
+    if existing is not None:
+        return existing, None
+    version = store.next_version(writer.conn, name)
+    [receipt] = writer.append([Draft("model_version.created", actor,
+                                     {"model": name, "version": str(version), "run": run_id},
+                                     {"evidence": evidence, "version_digest": digest})])
+    row = store.VersionRow(name, version, run_id, artifact_path.rstrip("/"), evidence, digest,
+                           "None", actor, receipt.seq, None)
+    store.insert_version(writer.conn, row)
+    return row, receipt
+
+
+def set_policy(writer: LedgerWriter, actor: str, name: str,
+               document: Mapping[str, Any]) -> Receipt:
+    _model(writer, name, lock=True)
+    try:
+        policy = gates.validate_policy(document)
+    except gates.PolicyError as exc:
+        raise Invalid(str(exc)) from exc
+    [receipt] = writer.append([Draft("policy.set", actor, {"model": name}, {"policy": policy})])
+    store.insert_policy(writer.conn, name, policy, actor, receipt.seq)
+    return receipt
+
+
+def evaluate_gates(conn: Any, model: store.ModelRow, version: store.VersionRow) -> dict[str, Any]:
+    """The model's current policy judged on the version's run; with who set it and when."""
+    found = store.current_policy(conn, model.name)
+    if found is None:
+        return {"policy_seq": None, "passed": True, "results": []}
+    policy, set_by, seq = found
+    evaluation = gates.evaluate(policy, _gate_evidence(conn, model, version.run_id))
+    return {"policy_seq": seq, "policy_set_by": set_by, "passed": evaluation.passed,
+            "results": [{"gate": r.gate, "passed": r.passed, "detail": r.detail,
+                         "figures": dict(r.figures)} for r in evaluation.results]}
+
+
+def _gate_evidence(conn: Any, model: store.ModelRow, run_id: str) -> gates.Evidence:
+    latest = runs.latest_metrics(conn, run_id)
+    grouped: dict[str, list[gates.GroupedValue]] = {}
+    for metric in latest:
+        if metric.group_values:
+            grouped.setdefault(metric.key, []).append(
+                gates.GroupedValue(metric.group_values, metric.value, metric.n))
+    return gates.Evidence(
+        params=runs.get_params(conn, run_id), tags=runs.get_tags(conn, run_id),
+        datasets=[(i.name, i.digest, i.context) for i in runs.get_inputs(conn, run_id)],
+        metrics={m.key: m.value for m in latest if not m.group_values},
+        grouped=grouped, sensitive_attributes=model.sensitive_attributes)
+
+
+def _protected(model: store.ModelRow, target: str) -> bool:
+    return target in model.protected_targets
+
+
+def _apply_target(writer: LedgerWriter, actor: str, model: store.ModelRow,
+                  version: store.VersionRow, target: str, via: str | None) -> Receipt:
+    kind, _, value = target.partition(":")
+    subject = {"model": model.name, "version": str(version.version)}
+    body: dict[str, Any] = {kind: value, "previous": None, "promotion": via}
+    if kind == "stage":
+        body["previous"] = version.stage
+        [receipt] = writer.append([Draft("model_version.stage_set", actor, subject, body)])
+        store.set_stage(writer.conn, model.name, version.version, value, receipt.seq)
+    else:
+        body["previous"] = store.aliases(writer.conn, model.name).get(value)
+        [receipt] = writer.append([Draft("model_alias.set", actor, subject, body)])
+        store.set_alias(writer.conn, model.name, value, version.version, receipt.seq)
+    return receipt
+
+
+def move(writer: LedgerWriter, actor: str, name: str, version: int, target_text: str
+         ) -> list[Receipt]:
+    """Change a stage or alias directly: only for unprotected targets."""
+    model = _model(writer, name)
+    row = _version(writer.conn, name, version, lock=True)
+    target = parse_target(target_text)
+    if _protected(model, target):
+        raise Conflict(f"{target_text} is protected for model {name!r}: request a promotion "
+                       f"(POST /api/v1/models/{name}/versions/{version}/promotions) and have "
+                       "an approver decide it")
+    receipts = [_apply_target(writer, actor, model, row, target, None)]
+    if target.startswith("stage:"):
+        receipts += _invalidate_pending(writer, actor, name, version)
+    return receipts
+
+
+def _invalidate_pending(writer: LedgerWriter, actor: str, name: str,
+                        version: int) -> list[Receipt]:
+    receipts = []
+    for promotion in store.promotions(writer.conn, name, "pending"):
+        if promotion.version != version:
+            continue
+        [receipt] = writer.append([Draft("promotion.invalidated", actor,
+                                         {"promotion": promotion.id, "model": name},
+                                         {"reason": "the version changed stage by other means"})])
+        store.close_promotion(writer.conn, promotion.id, "invalidated", receipt.seq)
+        receipts.append(receipt)
+    return receipts
