@@ -114,17 +114,20 @@ def _check_value(value: object, path: str) -> None:
     raise EntryError(f"{path}: {kind.__name__} is not a JSON value")
 
 
-_valid_names: set[str] = set()  # kinds and subject keys already checked (a small, fixed set)
+# Names already checked, one set per rule (each a small, fixed set in practice).
+_valid_kinds: set[str] = set()
+_valid_subject_keys: set[str] = set()
+_valid_stamps: set[str] = set()
 
 
-def _check_name(name: object, pattern: re.Pattern[str], what: str) -> None:
-    if name in _valid_names:
+def _check_name(name: object, pattern: re.Pattern[str], what: str, valid: set[str]) -> None:
+    if name in valid:
         return
     if type(name) is not str or not pattern.fullmatch(name):
         raise EntryError(f"{what} {name!r} must match {pattern.pattern}")
-    if len(_valid_names) > 10_000:
-        _valid_names.clear()
-    _valid_names.add(name)
+    if len(valid) > 10_000:
+        valid.clear()
+    valid.add(name)
 
 
 def check_draft(draft: Draft) -> None:
@@ -136,12 +139,12 @@ def check_draft(draft: Draft) -> None:
 
 
 def _check_draft(draft: Draft) -> None:
-    _check_name(draft.kind, KIND_PATTERN, "kind")
+    _check_name(draft.kind, KIND_PATTERN, "kind", _valid_kinds)
     actor = draft.actor
     if type(actor) is not str or not actor or len(actor) > MAX_ACTOR_LENGTH:
         raise EntryError("actor must be a non-empty string of at most 256 characters")
     for key, value in draft.subject.items():
-        _check_name(key, SUBJECT_KEY_PATTERN, "subject key")
+        _check_name(key, SUBJECT_KEY_PATTERN, "subject key", _valid_subject_keys)
         if type(value) is not str or len(value) > MAX_SUBJECT_VALUE_LENGTH:
             raise EntryError(f"subject {key!r} must be a string of at most 512 characters")
     body = draft.body
@@ -194,12 +197,12 @@ def canonical_bytes(draft: Draft, seq: int, recorded_at: str) -> bytes:
     Non-ASCII output takes the rfc8785 path, like canonicalize().
     """
     check_draft(draft)
-    if recorded_at not in _valid_names:
-        if not TIMESTAMP_PATTERN.fullmatch(recorded_at):
+    if recorded_at not in _valid_stamps:
+        if type(recorded_at) is not str or not TIMESTAMP_PATTERN.fullmatch(recorded_at):
             raise EntryError(f"recorded_at {recorded_at!r} is not YYYY-MM-DDTHH:MM:SS.ffffffZ")
-        if len(_valid_names) > 10_000:
-            _valid_names.clear()
-        _valid_names.add(recorded_at)
+        if len(_valid_stamps) > 10_000:
+            _valid_stamps.clear()
+        _valid_stamps.add(recorded_at)
     body = draft.body if type(draft.body) is dict else dict(draft.body)
     subject = draft.subject if type(draft.subject) is dict else dict(draft.subject)
     if type(seq) is not int or not 0 <= seq <= MAX_SAFE_INTEGER:

@@ -86,8 +86,8 @@ class LedgerWriter:
               sink: Callable[[store.EntryValues], object]) -> list[Receipt]:
         instant = datetime.now(UTC)
         stamp = entries.format_timestamp(instant)
-        canonical_bytes, sha256, append_leaf = entries.canonical_bytes, hashlib.sha256, \
-            self._range.append
+        canonical_bytes, sha256 = entries.canonical_bytes, hashlib.sha256
+        append_leaf, new_receipt = self._range.append, tuple.__new__
         seq, chain = self._size, self._chain
         receipts: list[Receipt] = []
         for draft in drafts:
@@ -95,9 +95,10 @@ class LedgerWriter:
             leaf = sha256(b"\x00" + canonical).digest()
             chain = sha256(chain + leaf).digest()
             completed = append_leaf(leaf)
+            kind = draft.kind
             sink((seq, canonical, leaf, chain, b"".join(completed) if completed else b"",
-                  draft.kind, draft.actor, instant))
-            receipts.append(Receipt(seq, leaf, chain, draft.kind, stamp))
+                  kind, draft.actor, instant))
+            receipts.append(new_receipt(Receipt, (seq, leaf, chain, kind, stamp)))
             seq += 1
         self._size, self._chain = seq, chain
         return receipts

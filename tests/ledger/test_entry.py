@@ -125,3 +125,9 @@ def test_bad_recorded_at_is_refused(stamp: str) -> None:
 def test_bad_seq_is_refused(seq: int) -> None:
     with pytest.raises(EntryError, match="seq"):
         entry.canonical_bytes(Draft("a.b", "x"), seq, "2026-11-26T12:00:00.000000Z")
+
+
+def test_a_valid_subject_key_is_not_a_valid_kind() -> None:
+    entry.canonical_bytes(Draft("a.b", "x", {"run": "1"}), 0, "2026-11-26T12:00:00.000000Z")
+    with pytest.raises(EntryError, match="kind"):
+        entry.canonical_bytes(Draft("run", "x"), 0, "2026-11-26T12:00:00.000000Z")
