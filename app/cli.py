@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import base64
 import getpass
+import importlib.util
 import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TextIO
 
 from app import registry_cli
@@ -130,6 +132,43 @@ def cmd_verify(config: Config, args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def cmd_export(config: Config, args: argparse.Namespace) -> int:
+    from app import db
+    from app.services.export import export_ledger
+
+    with db.connect(db.database_url(config)) as conn:
+        summary = export_ledger(conn, Path(args.out), config.origin, force=args.force)
+    print(f"exported {summary.entries:,} entries, {summary.checkpoints:,} checkpoints and "
+          f"{summary.keys:,} keys to {args.out}")
+    return 0
+
+
+# The standalone verifier is one file, verifier/mlaudit_verify.py, next to app/ in the source
+# tree (an editable install runs it from there). It is loaded by path: it is not a package.
+VERIFIER_PATH = Path(__file__).resolve().parent.parent / "verifier" / "mlaudit_verify.py"
+
+
+def load_standalone_verifier() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("mlaudit_verify", VERIFIER_PATH)
+    if not VERIFIER_PATH.is_file() or spec is None or spec.loader is None:
+        raise ConfigError("the standalone verifier verifier/mlaudit_verify.py is not beside "
+                          "this copy of mlaudit; run it from a source checkout")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def cmd_verify_export(config: Config, args: argparse.Namespace) -> int:
+    argv = ["--json"] if args.json else []
+    argv += [f"--key={key}" for key in args.key or []]
+    argv += [f"--checkpoint={note}" for note in args.checkpoint or []]
+    argv += [f"--origin={args.origin}"] if args.origin else []
+    argv += ["--", args.dir]
+    code: int = load_standalone_verifier().main(argv, prog="mlaudit")
+    return code
+
+
 def cmd_record(config: Config, args: argparse.Namespace) -> int:
     from app import record
 
@@ -168,6 +207,23 @@ def parser() -> argparse.ArgumentParser:
                         help="trust only this verifier key (name+id+key, or a file of them) "
                         "for checkpoint signatures, instead of the keys the database publishes")
     verify.set_defaults(func=cmd_verify)
+    export = sub.add_parser("export", help="write the whole ledger (entries, checkpoints, "
+                            "public keys) to a directory, for offline verification")
+    export.add_argument("--out", required=True, metavar="DIR", help="the export directory")
+    export.add_argument("--force", action="store_true",
+                        help="write into DIR even if it is not empty")
+    export.set_defaults(func=cmd_export)
+    check = sub.add_parser("verify-export", help="check an export directory with no database "
+                           "(runs verifier/mlaudit_verify.py)")
+    check.add_argument("dir", metavar="DIR", help="the export directory")
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+    check.add_argument("--key", action="append", metavar="KEY_OR_FILE",
+                       help="trust only this verifier key (or a file of them) instead of the "
+                       "export's keys.txt")
+    check.add_argument("--checkpoint", action="append", metavar="NOTE_FILE",
+                       help="a checkpoint kept earlier, which the export must agree with")
+    check.add_argument("--origin", help="the ledger's origin, obtained independently")
+    check.set_defaults(func=cmd_verify_export)
     record = sub.add_parser("record", help="post a whole run (params, metrics, datasets, "
                             "artifacts, environment) from one JSON or YAML file")
     record.add_argument("file", help="the run file; its paths are relative to its directory")
