@@ -1,1 +1,60 @@
-"""PDF audit reports rendered from plain evidence data; never imports app/ (to be filled in)."""
+"""PDF audit reports rendered from plain evidence data; never imports app/."""
+
+from reports.errors import ReportError
+from reports.evidence import (
+    ArtifactEvidence,
+    CheckpointInfo,
+    DatasetEvidence,
+    DecisionEvidence,
+    DeploymentEvidence,
+    EnvironmentEvidence,
+    ExperimentReportEvidence,
+    GateEvidence,
+    GroupCountEvidence,
+    GroupFigureEvidence,
+    GroupSummaryEvidence,
+    MetricEvidence,
+    ModelReportEvidence,
+    ParamEvidence,
+    PolicyEvidence,
+    PromotionEvidence,
+    ReportKind,
+    ReportMeta,
+    RunEvidence,
+    RunRef,
+    RunReportEvidence,
+    VersionEvidence,
+)
+from reports.page import ATTACHMENT_NAME, TEMPLATE_VERSION
+from reports.render import render_experiment_report, render_model_report, render_run_report
+
+__all__ = [
+    "ATTACHMENT_NAME",
+    "TEMPLATE_VERSION",
+    "ArtifactEvidence",
+    "CheckpointInfo",
+    "DatasetEvidence",
+    "DecisionEvidence",
+    "DeploymentEvidence",
+    "EnvironmentEvidence",
+    "ExperimentReportEvidence",
+    "GateEvidence",
+    "GroupCountEvidence",
+    "GroupFigureEvidence",
+    "GroupSummaryEvidence",
+    "MetricEvidence",
+    "ModelReportEvidence",
+    "ParamEvidence",
+    "PolicyEvidence",
+    "PromotionEvidence",
+    "ReportError",
+    "ReportKind",
+    "ReportMeta",
+    "RunEvidence",
+    "RunRef",
+    "RunReportEvidence",
+    "VersionEvidence",
+    "render_experiment_report",
+    "render_model_report",
+    "render_run_report",
+]

@@ -1,0 +1,84 @@
+"""The seqs a report cites, checked against the runs' citations and the checkpoint's tree size."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from reports.errors import ReportError
+from reports.evidence import (
+    ExperimentReportEvidence,
+    GateEvidence,
+    ModelReportEvidence,
+    ReportMeta,
+    RunEvidence,
+)
+
+__all__ = ["experiment_citations", "model_citations", "run_citations"]
+
+
+def _shown_for_run(run: RunEvidence) -> set[int]:
+    """Seqs printed next to this run's own items (parents included)."""
+    seqs = {run.created_seq}
+    if run.ended_seq is not None:
+        seqs.add(run.ended_seq)
+    seqs.update(p.seq for p in run.parents)
+    seqs.update(p.seq for p in run.params)
+    seqs.update(m.seq for m in run.metrics)
+    seqs.update(g.seq for s in run.group_summaries for g in s.groups)
+    seqs.update(d.seq for d in run.datasets)
+    seqs.update(a.seq for a in run.artifacts)
+    if run.environment is not None:
+        seqs.add(run.environment.seq)
+    return seqs
+
+
+def _policy_seqs(run: RunEvidence) -> set[int]:
+    return {s.band_seq for s in run.group_summaries if s.band_seq is not None}
+
+
+def _run(run: RunEvidence) -> set[int]:
+    missing = sorted(_shown_for_run(run) - set(run.cited_seqs))
+    if missing:
+        shown = ", ".join(str(s) for s in missing)
+        raise ReportError(f"run {run.run_id}: seq {shown} shown but not in cited_seqs")
+    return set(run.cited_seqs) | _policy_seqs(run)
+
+
+def _check_tree(meta: ReportMeta, seqs: set[int]) -> list[int]:
+    outside = sorted(s for s in seqs if not 0 <= s < meta.checkpoint.tree_size)
+    if outside:
+        raise ReportError(f"seq {outside[0]} is not covered by the checkpoint "
+                          f"(tree size {meta.checkpoint.tree_size})")
+    return sorted(seqs)
+
+
+def _gates(gates: Iterable[GateEvidence]) -> set[int]:
+    return {g.seq for g in gates}
+
+
+def run_citations(meta: ReportMeta, run: RunEvidence) -> list[int]:
+    """Every seq a run report cites, sorted; raises ReportError on an uncited one."""
+    return _check_tree(meta, _run(run))
+
+
+def model_citations(model: ModelReportEvidence) -> list[int]:
+    """Every seq a model report cites, sorted; raises ReportError on an uncited one."""
+    seqs = {model.created_seq}
+    if model.policy is not None:
+        seqs.add(model.policy.seq)
+    for v in model.versions:
+        seqs |= _run(v.run) | {v.seq}
+        for p in v.promotions:
+            seqs |= {p.seq} | _gates(p.request_gates)
+            for d in p.decisions:
+                seqs |= {d.seq} | _gates(d.gates)
+    seqs.update(d.seq for d in model.deployments)
+    return _check_tree(model.meta, seqs)
+
+
+def experiment_citations(exp: ExperimentReportEvidence) -> list[int]:
+    """Every seq an experiment report cites, sorted; raises ReportError on an uncited one."""
+    seqs = {exp.created_seq}
+    for run in exp.runs:
+        seqs |= _run(run)
+    return _check_tree(exp.meta, seqs)

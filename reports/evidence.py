@@ -1,0 +1,52 @@
+"""Plain frozen dataclasses holding everything a report shows; the service builds them."""
+
+from __future__ import annotations
+
+from reports.evidence_groups import GroupFigureEvidence, GroupSummaryEvidence
+from reports.evidence_meta import CheckpointInfo, ReportKind, ReportMeta
+from reports.evidence_registry import (
+    DecisionEvidence,
+    DeploymentEvidence,
+    GateEvidence,
+    ModelReportEvidence,
+    PolicyEvidence,
+    PromotionEvidence,
+    VersionEvidence,
+)
+from reports.evidence_run import (
+    ArtifactEvidence,
+    DatasetEvidence,
+    EnvironmentEvidence,
+    ExperimentReportEvidence,
+    GroupCountEvidence,
+    MetricEvidence,
+    ParamEvidence,
+    RunEvidence,
+    RunRef,
+    RunReportEvidence,
+)
+
+__all__ = [
+    "ArtifactEvidence",
+    "CheckpointInfo",
+    "DatasetEvidence",
+    "DecisionEvidence",
+    "DeploymentEvidence",
+    "EnvironmentEvidence",
+    "ExperimentReportEvidence",
+    "GateEvidence",
+    "GroupCountEvidence",
+    "GroupFigureEvidence",
+    "GroupSummaryEvidence",
+    "MetricEvidence",
+    "ModelReportEvidence",
+    "ParamEvidence",
+    "PolicyEvidence",
+    "PromotionEvidence",
+    "ReportKind",
+    "ReportMeta",
+    "RunEvidence",
+    "RunRef",
+    "RunReportEvidence",
+    "VersionEvidence",
+]

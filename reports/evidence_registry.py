@@ -1,0 +1,213 @@
+"""Evidence dataclasses for the model registry: policy, gates, promotions, deployments, versions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reports.evidence_meta import ReportMeta
+from reports.evidence_run import RunEvidence
+
+__all__ = [
+    "DecisionEvidence",
+    "DeploymentEvidence",
+    "GateEvidence",
+    "ModelReportEvidence",
+    "PolicyEvidence",
+    "PromotionEvidence",
+    "VersionEvidence",
+]
+
+
+@dataclass(frozen=True)
+class PolicyEvidence:
+    """The model's gate policy in force (`policy.set`).
+
+    Attributes:
+        clauses: one human-readable line per policy clause, in the order to print, e.g.
+            "fairness: selection_rate by sex, band 0.8-1.25, min n 30".
+        set_by: the actor who set the policy.
+        set_at: RFC 3339 time it was set.
+        seq: seq of the `policy.set` entry.
+    """
+
+    clauses: tuple[str, ...]
+    set_by: str
+    set_at: str
+    seq: int
+
+
+@dataclass(frozen=True)
+class GateEvidence:
+    """One policy gate's result as evaluated for a promotion (app/tracking/gates.py).
+
+    Attributes:
+        gate: the gate's name, e.g. "fairness".
+        passed: whether it passed.
+        detail: the evaluation's explanation, printed verbatim.
+        figures: (name, value) pairs the gate used; a None value prints "undefined".
+        seq: seq of the entry holding the evaluation (a request or a decision).
+    """
+
+    gate: str
+    passed: bool
+    detail: str
+    figures: tuple[tuple[str, str | None], ...]
+    seq: int
+
+
+@dataclass(frozen=True)
+class DecisionEvidence:
+    """A decision on a promotion (`decision.approved`, `decision.rejected`, `decision.refused`).
+
+    Attributes:
+        outcome: "approved", "rejected" or "refused" (refused: the service would not record
+            the decision, e.g. because the approver authored the run).
+        approver: printed name of the person deciding.
+        role: their role, e.g. "model-risk-officer".
+        decided_at: RFC 3339 time of the decision.
+        meaning: what the signature means (21 CFR 11.50), e.g. "approval for release".
+        comment: the approver's comment ("" if none).
+        version_digest: hex digest of the exact version the decision covers.
+        exception: justification of a policy exception granted with this decision, or None.
+        reason: why the service refused the decision, or None.
+        gates: the gate results at decision time.
+        seq: seq of the decision entry.
+    """
+
+    outcome: str
+    approver: str
+    role: str
+    decided_at: str
+    meaning: str
+    comment: str
+    version_digest: str
+    exception: str | None
+    reason: str | None
+    gates: tuple[GateEvidence, ...]
+    seq: int
+
+
+@dataclass(frozen=True)
+class PromotionEvidence:
+    """A request to move a version to a protected stage or alias, with its decisions.
+
+    Attributes:
+        promotion_id: the promotion's id.
+        target: the protected target, e.g. "stage:Production" or "alias:champion".
+        requested_by: the actor who requested it.
+        requested_at: RFC 3339 time of the request.
+        justification: the requester's justification.
+        classification: change classification (e.g. "material"), or None.
+        status: "pending", "approved", "rejected", "withdrawn" or "invalidated".
+        status_reason: reason for a withdrawal or invalidation, else None.
+        request_gates: the gate results at request time.
+        decisions: the decisions in the order they were made.
+        seq: seq of the `promotion.requested` entry.
+    """
+
+    promotion_id: str
+    target: str
+    requested_by: str
+    requested_at: str
+    justification: str
+    classification: str | None
+    status: str
+    status_reason: str | None
+    request_gates: tuple[GateEvidence, ...]
+    decisions: tuple[DecisionEvidence, ...]
+    seq: int
+
+
+@dataclass(frozen=True)
+class DeploymentEvidence:
+    """A deployment or rollback (`deployment.recorded`, `deployment.rolled_back`).
+
+    Attributes:
+        deployment_id: the deployment's id.
+        event: "deployed" or "rolled back".
+        version: the model version put live.
+        environment: e.g. "staging" or "production".
+        endpoint: the serving endpoint ("" if none).
+        image_digest: the container image digest, or None.
+        deployed_by: the actor.
+        deployed_at: RFC 3339 time.
+        promotion_id: the approved promotion it stands on, or None.
+        reason: the reason given (required for a rollback), or None.
+        rollback_of: the deployment id it replaces, or None.
+        seq: seq of the deployment entry.
+    """
+
+    deployment_id: str
+    event: str
+    version: int
+    environment: str
+    endpoint: str
+    image_digest: str | None
+    deployed_by: str
+    deployed_at: str
+    promotion_id: str | None
+    reason: str | None
+    rollback_of: str | None
+    seq: int
+
+
+@dataclass(frozen=True)
+class VersionEvidence:
+    """One registered model version with its run and promotions.
+
+    Attributes:
+        version: the version number.
+        version_digest: hex SHA-256 identifying the version's evidence (immutable).
+        registered_by: the actor of `model_version.created`.
+        registered_at: RFC 3339 time it was registered.
+        artifact_path: the model artifact's path within the run.
+        stage: the stage at the as-of instant, or None.
+        aliases: aliases pointing at it at the as-of instant.
+        run: the run that produced it.
+        promotions: its promotions in request order.
+        seq: seq of the `model_version.created` entry.
+    """
+
+    version: int
+    version_digest: str
+    registered_by: str
+    registered_at: str
+    artifact_path: str
+    stage: str | None
+    aliases: tuple[str, ...]
+    run: RunEvidence
+    promotions: tuple[PromotionEvidence, ...]
+    seq: int
+
+
+@dataclass(frozen=True)
+class ModelReportEvidence:
+    """The input of a model report, for all versions of a registered model or one version.
+
+    Attributes:
+        meta: report header and integrity facts (kind "model").
+        name: the registered model's name.
+        description: its description ("" if none).
+        owner: its owner.
+        sensitive_attributes: the attributes per-group metrics are reported for.
+        protected_targets: targets that need an approved promotion, e.g. "stage:Production".
+        quorum: approvals required per promotion.
+        policy: the gate policy in force at the as-of instant, or None.
+        versions: the versions covered, in version order.
+        deployments: deployments and rollbacks of the covered versions, in time order.
+        all_versions: True for a whole-model report, False for a one-version report.
+        created_seq: seq of the `model.created` entry.
+    """
+
+    meta: ReportMeta
+    name: str
+    description: str
+    owner: str
+    sensitive_attributes: tuple[str, ...]
+    protected_targets: tuple[str, ...]
+    quorum: int
+    policy: PolicyEvidence | None
+    versions: tuple[VersionEvidence, ...]
+    deployments: tuple[DeploymentEvidence, ...]
+    all_versions: bool
+    created_seq: int

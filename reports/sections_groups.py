@@ -1,0 +1,108 @@
+"""Per-group metrics: one table, chart and list of flags per metric and sensitive attribute."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from reportlab.platypus import Flowable
+
+from reports.charts import group_chart
+from reports.evidence import GroupFigureEvidence, GroupSummaryEvidence, RunEvidence
+from reports.style import (
+    FLAG_WORDING,
+    Cell,
+    block,
+    data_table,
+    empty,
+    figure,
+    flag,
+    gap,
+    heading,
+    para,
+)
+
+__all__ = ["FLAG_TEXT", "flag_reasons", "group_metrics"]
+
+FLAG_TEXT = {
+    "ratio_out_of_band": "ratio outside the band",
+    "ratio_undefined": "ratio undefined",
+    "small_n": "small group",
+    "n_unknown": "n not recorded",
+}
+_RULES = {"highest_value": "the group with the highest value", "requested": "named in the policy"}
+
+
+def flag_reasons(g: GroupFigureEvidence, summary: GroupSummaryEvidence) -> list[str]:
+    """Plain-words reasons a group is flagged for review (empty when it is not)."""
+    reasons: list[str] = []
+    for code in g.flags:
+        if code == "ratio_out_of_band":
+            reasons.append(f"ratio {g.ratio} outside the band {summary.band[0]} to "
+                           f"{summary.band[1]}")
+        elif code == "small_n":
+            reasons.append(f"n {g.n} below the minimum {summary.min_n}")
+        else:
+            reasons.append(FLAG_TEXT.get(code, code))
+    return reasons
+
+
+def _policy_line(s: GroupSummaryEvidence) -> str:
+    rule = _RULES.get(s.reference_rule, s.reference_rule)
+    if s.band_set_at is None:
+        who = f"the built-in default ({s.band_set_by})"
+    else:
+        who = f"{s.band_set_by} at {s.band_set_at} (seq {s.band_seq})"
+    return (f"Reference group: {s.reference} ({rule}). Band applied: ratio to the reference "
+            f"from {s.band[0]} to {s.band[1]} inclusive, set by {who}. Groups with n below "
+            f"{s.min_n} are flagged for review.")
+
+
+def _row(g: GroupFigureEvidence) -> list[Cell]:
+    flags = f"{FLAG_WORDING}: " + ", ".join(FLAG_TEXT.get(c, c) for c in g.flags) if g.flags else ""
+    return [
+        g.group + (" (reference)" if g.is_reference else ""),
+        "not recorded" if g.n is None else str(g.n),
+        g.value,
+        figure(g.ratio),
+        figure(g.difference),
+        flags,
+        str(g.seq),
+    ]
+
+
+def _summary(s: GroupSummaryEvidence, level: int) -> list[Flowable]:
+    header = ["Group", "n", "Value", "Ratio to ref.", "Difference", "Flags", "Seq"]
+    rows = [_row(g) for g in s.groups]
+    flagged = [i for i, g in enumerate(s.groups) if g.flags]
+    table = data_table(header, rows, [1.5, 0.7, 1, 1, 1, 2.4, 0.5], highlight=flagged)
+    overall = (f"Min/max ratio: {figure(s.min_max_ratio)}. "
+               f"Max difference: {figure(s.max_difference)}.")
+    out: list[Flowable] = [
+        heading(f"{s.metric} by {s.attribute}", level), para(_policy_line(s), "lead"), table,
+        para(overall, "after"),
+    ]
+    for g in s.groups:
+        reasons = flag_reasons(g, s)
+        if reasons:
+            out.append(flag(f"group {g.group}: " + "; ".join(reasons)))
+    out += [para(f"Note: {note}", "caption") for note in s.notes]
+    out += [block(group_chart(s), para(
+        f"Bars: {s.metric} per group (reference darkest, flagged groups orange). Shaded band: "
+        f"{s.band[0]} to {s.band[1]} times the reference value.", "caption")), gap(6)]
+    return out
+
+
+def group_metrics(run: RunEvidence, attributes: Sequence[str] = (),
+                  level: int = 1) -> list[Flowable]:
+    """Every per-group summary of the run; says so honestly when an attribute has none."""
+    out: list[Flowable] = [heading("Per-group metrics", level)]
+    if not run.group_summaries:
+        return out + [empty("No per-group metrics were logged.")]
+    covered = {s.attribute for s in run.group_summaries}
+    for attribute in attributes:
+        if attribute not in covered:
+            out.append(empty(f"No per-group metrics were logged for the sensitive attribute "
+                             f"{attribute}."))
+    for s in run.group_summaries:
+        out += _summary(s, level + 1)
+    return out

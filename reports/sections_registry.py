@@ -1,0 +1,168 @@
+"""Registry sections: model and policy, versions, promotions and decisions, deployments."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from reportlab.platypus import Flowable
+
+from reports.evidence import (
+    DecisionEvidence,
+    DeploymentEvidence,
+    GateEvidence,
+    ModelReportEvidence,
+    PromotionEvidence,
+    VersionEvidence,
+)
+from reports.sod import separation_of_duties
+from reports.style import (
+    Cell,
+    data_table,
+    empty,
+    figure,
+    flag,
+    heading,
+    kv_table,
+    mono,
+    para,
+)
+
+__all__ = ["deployments", "model_overview", "promotions"]
+
+
+def _policy(model: ModelReportEvidence) -> list[Flowable]:
+    p = model.policy
+    if p is None:
+        return [empty("No gate policy was set; built-in defaults apply where a band is shown.")]
+    out: list[Flowable] = [para(f"Set by {p.set_by} at {p.set_at} (seq {p.seq}).")]
+    if not p.clauses:
+        return out + [empty("The policy has no clauses.")]
+    return out + [para(f"- {clause}") for clause in p.clauses]
+
+
+def _versions(versions: Sequence[VersionEvidence]) -> list[Flowable]:
+    if not versions:
+        return [empty("No versions were registered.")]
+    rows: list[list[Cell]] = [
+        [str(v.version), mono(v.version_digest), f"{v.registered_by}, {v.registered_at}",
+         mono(v.run.run_id), v.stage or "none", ", ".join(v.aliases) or "none", str(v.seq)]
+        for v in versions
+    ]
+    header = ["Version", "Version digest", "Registered", "Run", "Stage", "Aliases", "Seq"]
+    return [data_table(header, rows, [0.6, 2.4, 1.6, 1.8, 0.9, 0.9, 0.5])]
+
+
+def model_overview(model: ModelReportEvidence) -> list[Flowable]:
+    """The registered model, its policy and the versions covered."""
+    facts: list[tuple[str, Cell]] = [
+        ("Model", model.name),
+        ("Owner", model.owner),
+        ("Description", model.description or "(none)"),
+        ("Sensitive attributes", ", ".join(model.sensitive_attributes) or "none declared"),
+        ("Protected targets", ", ".join(model.protected_targets) or "none"),
+        ("Approvals required", str(model.quorum)),
+        ("Seq", str(model.created_seq)),
+    ]
+    return [heading("Model"), kv_table(facts), heading("Gate policy", 2), *_policy(model),
+            heading("Versions", 2), *_versions(model.versions)]
+
+
+def _figures(gate: GateEvidence) -> str:
+    return "; ".join(f"{name}={figure(value)}" for name, value in gate.figures)
+
+
+def gates_table(gates: Sequence[GateEvidence], when: str) -> list[Flowable]:
+    """Gate results, with failures marked as flags for review."""
+    if not gates:
+        return [empty(f"No gates were evaluated {when}.")]
+    rows: list[list[Cell]] = [
+        [g.gate, "passed" if g.passed else "not passed: flag for review", g.detail,
+         _figures(g), str(g.seq)]
+        for g in gates
+    ]
+    failed = [i for i, g in enumerate(gates) if not g.passed]
+    return [para(f"Policy gates {when}:", "label"),
+            data_table(["Gate", "Result", "Detail", "Figures", "Seq"], rows,
+                       [1.1, 1.2, 2.4, 2.2, 0.5], highlight=failed)]
+
+
+def _decision(d: DecisionEvidence, n: int, about: str) -> list[Flowable]:
+    facts: list[tuple[str, Cell]] = [
+        ("Outcome", d.outcome),
+        ("Who", f"{d.approver} ({d.role})"),
+        ("When", d.decided_at),
+        ("Meaning", d.meaning),
+        ("Comment", d.comment or "(none)"),
+        ("Exception", d.exception or "none"),
+        ("Version digest covered", mono(d.version_digest)),
+        ("Seq", str(d.seq)),
+    ]
+    if d.reason:
+        facts.insert(1, ("Refused because", d.reason))
+    out: list[Flowable] = [heading(f"Decision {n} on {about}: {d.outcome}", 3), kv_table(facts)]
+    if d.exception:
+        out.append(flag(f"policy exception granted by {d.approver}: {d.exception}"))
+    return out + gates_table(d.gates, "at decision time")
+
+
+def _promotion(v: VersionEvidence, p: PromotionEvidence) -> list[Flowable]:
+    facts: list[tuple[str, Cell]] = [
+        ("Promotion id", mono(p.promotion_id)),
+        ("Target", p.target),
+        ("Requested", f"{p.requested_by} at {p.requested_at}"),
+        ("Justification", p.justification or "(none)"),
+        ("Classification", p.classification or "not classified"),
+        ("Status", p.status + (f" ({p.status_reason})" if p.status_reason else "")),
+        ("Seq", str(p.seq)),
+    ]
+    about = f"version {v.version} to {p.target}"
+    out: list[Flowable] = [heading(about[0].upper() + about[1:], 2), kv_table(facts)]
+    out += gates_table(p.request_gates, "at request time")
+    if not p.decisions:
+        return out + [empty("No decisions were made on this promotion.")]
+    for n, d in enumerate(p.decisions, start=1):
+        out += _decision(d, n, about)
+    return out
+
+
+def promotions(model: ModelReportEvidence) -> list[Flowable]:
+    """Every promotion with its gates and decisions, then the separation-of-duties statement."""
+    out: list[Flowable] = [heading("Promotions and decisions")]
+    pairs = [(v, p) for v in model.versions for p in v.promotions]
+    if not pairs:
+        out.append(empty("No promotions were requested."))
+    for v, p in pairs:
+        out += _promotion(v, p)
+    out.append(heading("Separation of duties", 2))
+    statement, problems = separation_of_duties(model)
+    out.append(para(statement))
+    return out + [flag(problem) for problem in problems]
+
+
+def _timeline(events: Sequence[DeploymentEvidence]) -> Flowable:
+    rows: list[list[Cell]] = [
+        [e.deployed_at, e.event, str(e.version), e.deployed_by,
+         mono(e.promotion_id or "none"), mono(e.endpoint or "none"),
+         mono(e.image_digest or "none"), e.reason or "", str(e.seq)]
+        for e in events
+    ]
+    header = ["When", "Event", "Ver.", "By", "Promotion", "Endpoint", "Image", "Reason", "Seq"]
+    rollbacks = [i for i, e in enumerate(events) if e.event != "deployed"]
+    return data_table(header, rows, [1.85, 0.85, 0.5, 0.9, 1.2, 1.3, 1.5, 1.4, 0.45],
+                      highlight=rollbacks)
+
+
+def deployments(model: ModelReportEvidence) -> list[Flowable]:
+    """A timeline per environment, rollbacks included with their reasons."""
+    out: list[Flowable] = [heading("Deployments")]
+    if not model.deployments:
+        return out + [empty("No deployments were recorded.")]
+    environments = sorted({e.environment for e in model.deployments})
+    for env in environments:
+        events = sorted((e for e in model.deployments if e.environment == env),
+                        key=lambda e: (e.deployed_at, e.seq))
+        out += [heading(f"Environment: {env}", 2), _timeline(events)]
+        for e in events:
+            if e.event != "deployed" and not e.reason:
+                out.append(flag(f"rollback at seq {e.seq} gives no reason"))
+    return out

@@ -1,0 +1,144 @@
+"""Run sections: lineage (source, parents, data, environment), parameters, metrics, artifacts."""
+
+from __future__ import annotations
+
+from reportlab.platypus import Flowable
+
+from reports.evidence import ArtifactEvidence, DatasetEvidence, RunEvidence
+from reports.style import (
+    Cell,
+    data_table,
+    empty,
+    flag,
+    heading,
+    kv_table,
+    mono,
+)
+
+__all__ = ["artifacts", "lineage", "metrics", "parameters", "run_facts"]
+
+
+def run_facts(run: RunEvidence) -> list[tuple[str, Cell]]:
+    """Identity and status of a run, as key/value rows."""
+    return [
+        ("Run id", mono(run.run_id)),
+        ("Name", run.name or "(none)"),
+        ("Experiment", f"{run.experiment_name} ({run.experiment_id})"),
+        ("Status", run.status),
+        ("Created by", run.created_by),
+        ("Started", run.start_time),
+        ("Ended", run.end_time or "not ended"),
+        ("Manifest SHA-256", mono(run.manifest_sha256) if run.manifest_sha256 else "not recorded"),
+        ("Entries", f"run.created seq {run.created_seq}; " + (
+            "not ended" if run.ended_seq is None else f"run.ended seq {run.ended_seq}")),
+    ]
+
+
+def _source(run: RunEvidence) -> list[Flowable]:
+    if not run.source:
+        return [empty("No code source was recorded.")]
+    rows = [[key, mono(value)] for key, value in run.source]
+    return [data_table(["Source", "Value"], rows, [1, 3])]
+
+
+def _parents(run: RunEvidence) -> list[Flowable]:
+    if not run.parents:
+        return [empty("This run has no parent run.")]
+    rows: list[list[Cell]] = [
+        [str(depth), mono(p.run_id), p.name or "(none)", str(p.seq)]
+        for depth, p in enumerate(run.parents, start=1)
+    ]
+    return [data_table(["Level", "Parent run id", "Name", "Seq"], rows, [0.6, 3, 2, 0.6])]
+
+
+def _group_counts(ds: DatasetEvidence) -> str:
+    if not ds.group_counts:
+        return "not logged"
+    return "; ".join(f"{c.attribute}={c.group}: {c.count}" for c in ds.group_counts)
+
+
+def _datasets(run: RunEvidence) -> list[Flowable]:
+    if not run.datasets:
+        return [empty("No datasets were logged.")]
+    rows: list[list[Cell]] = [
+        [ds.name, ds.context, mono(ds.digest),
+         "not logged" if ds.row_count is None else str(ds.row_count),
+         _group_counts(ds), str(ds.seq)]
+        for ds in run.datasets
+    ]
+    header = ["Dataset", "Context", "Digest", "Rows", "Records per group", "Seq"]
+    return [data_table(header, rows, [1.3, 0.9, 2.2, 0.7, 2.4, 0.5])]
+
+
+def _environment(run: RunEvidence) -> list[Flowable]:
+    env = run.environment
+    if env is None:
+        return [empty("No execution environment was recorded.")]
+    packages = ", ".join(f"{name} {version}" for name, version in env.packages)
+    return [kv_table([
+        ("Python", env.python_version),
+        ("OS / architecture", f"{env.os} / {env.architecture}"),
+        ("Hardware", env.hardware or "not recorded"),
+        ("Container image", mono(env.container_image_digest or "not recorded")),
+        ("Lockfile SHA-256", mono(env.lockfile_sha256 or "not recorded")),
+        ("Packages", packages or "none listed"),
+        ("Seq", str(env.seq)),
+    ])]
+
+
+def lineage(run: RunEvidence, level: int = 1) -> list[Flowable]:
+    """Run identity, code source, parent runs, datasets and environment."""
+    return [
+        heading("Lineage", level), kv_table(run_facts(run)),
+        heading("Code source", level + 1), *_source(run),
+        heading("Parent runs", level + 1), *_parents(run),
+        heading("Datasets", level + 1), *_datasets(run),
+        heading("Environment", level + 1), *_environment(run),
+    ]
+
+
+def parameters(run: RunEvidence, level: int = 1) -> list[Flowable]:
+    """Logged parameters, or an honest statement that none were."""
+    out: list[Flowable] = [heading("Parameters", level)]
+    if not run.params:
+        return out + [empty("No parameters were logged.")]
+    rows: list[list[Cell]] = [[p.key, mono(p.value), str(p.seq)] for p in run.params]
+    return out + [data_table(["Parameter", "Value", "Seq"], rows, [2, 4, 0.6])]
+
+
+def metrics(run: RunEvidence, level: int = 1) -> list[Flowable]:
+    """Latest overall metric values, or an honest statement that none were logged."""
+    out: list[Flowable] = [heading("Overall metrics", level)]
+    if not run.metrics:
+        return out + [empty("No metrics were logged.")]
+    rows: list[list[Cell]] = [
+        [m.key, m.value, str(m.step), m.timestamp, str(m.seq)] for m in run.metrics
+    ]
+    return out + [data_table(["Metric", "Value", "Step", "Logged at", "Seq"], rows,
+                             [2.2, 1.4, 0.6, 2, 0.6])]
+
+
+def _signature(a: ArtifactEvidence) -> str:
+    if a.signature_status == "verified":
+        return f"verified ({a.signer})" if a.signer else "verified"
+    if a.signature_status == "invalid":
+        return "INVALID - flag for review"
+    return a.signature_status
+
+
+def artifacts(run: RunEvidence, level: int = 1) -> list[Flowable]:
+    """Artifacts with digests and signature status; invalid signatures are flagged."""
+    out: list[Flowable] = [heading("Artifacts", level)]
+    if not run.artifacts:
+        return out + [empty("No artifacts were recorded.")]
+    rows: list[list[Cell]] = [
+        [mono(a.path), mono(a.sha256), str(a.size), _signature(a),
+         mono(a.envelope_sha256 or "none"), str(a.seq)]
+        for a in run.artifacts
+    ]
+    header = ["Path", "SHA-256", "Bytes", "Signature", "DSSE envelope SHA-256", "Seq"]
+    out.append(data_table(header, rows, [1.6, 2.3, 0.7, 1.3, 2.3, 0.5]))
+    for a in run.artifacts:
+        if a.signature_status == "invalid":
+            out.append(flag(f"artifact {a.path}: its signature did not verify"))
+    return out
