@@ -1,0 +1,150 @@
+"""Evidence bundles: the canonical JSON a report is rendered from and carries as an attachment.
+
+A bundle (RFC 8785 bytes; docs/evidence-bundle.md) holds:
+  format        "mlaudit-evidence/1"
+  kind          "model" | "run" | "experiment"
+  evidence      the report's evidence dataclasses as JSON (reports.bundle.to_json), with
+                meta.evidence_sha256 set to 64 zeros (the real value is the bundle's own hash)
+  checkpoint    {"note", "tree_size", "root_hash" (base64)}: the signed checkpoint of the proofs
+  keys          the verifier keys published when the report was made
+  entries       [{"seq", "canonical" (base64 of the stored bytes), "proof": [base64, ...]}]:
+                every cited entry with its inclusion proof against the checkpoint
+  consistency   [{"from_size", "from_root", "proof"}]: proofs that this checkpoint extends the
+                checkpoints of earlier reports, so two reports can be checked against each other
+  verification  the whole-ledger verification run at generation time
+The PDF is rendered from the evidence with meta.evidence_sha256 = SHA-256(bundle), so the same
+bundle always gives the same PDF bytes, which is how a verifier checks the printed figures.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from app.ledger.entry import canonicalize
+from app.ledger.errors import LedgerError
+from reports import (
+    ExperimentReportEvidence,
+    ModelReportEvidence,
+    RunReportEvidence,
+    render_experiment_report,
+    render_model_report,
+    render_run_report,
+)
+from reports.bundle import from_json, to_json
+
+FORMAT = "mlaudit-evidence/1"
+PLACEHOLDER_HASH = "0" * 64
+Evidence = ModelReportEvidence | RunReportEvidence | ExperimentReportEvidence
+_KINDS: dict[str, Any] = {
+    "model": (ModelReportEvidence, render_model_report),
+    "run": (RunReportEvidence, render_run_report),
+    "experiment": (ExperimentReportEvidence, render_experiment_report),
+}
+
+
+class BundleError(LedgerError):
+    """A bundle is malformed, or does not fit the report it came with."""
+
+
+@dataclass(frozen=True)
+class CitedEntry:
+    seq: int
+    canonical: bytes
+    proof: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class ConsistencyStep:
+    from_size: int
+    from_root: bytes
+    proof: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A parsed bundle."""
+
+    kind: str
+    evidence: Evidence
+    note: str
+    tree_size: int
+    root_hash: bytes
+    keys: tuple[str, ...]
+    entries: tuple[CitedEntry, ...]
+    consistency: tuple[ConsistencyStep, ...]
+    verification: Mapping[str, Any]
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def make_bundle(evidence: Evidence, note: str, tree_size: int, root_hash: bytes,
+                keys: Sequence[str], entries: Sequence[CitedEntry],
+                consistency: Sequence[ConsistencyStep],
+                verification: Mapping[str, Any]) -> bytes:
+    """The bundle's canonical bytes (evidence.meta.evidence_sha256 is ignored and zeroed)."""
+    meta = dataclasses.replace(evidence.meta, evidence_sha256=PLACEHOLDER_HASH)
+    document = {
+        "format": FORMAT, "kind": meta.kind,
+        "evidence": to_json(dataclasses.replace(evidence, meta=meta)),
+        "checkpoint": {"note": note, "tree_size": tree_size, "root_hash": _b64(root_hash)},
+        "keys": list(keys),
+        "entries": [{"seq": e.seq, "canonical": _b64(e.canonical),
+                     "proof": [_b64(h) for h in e.proof]} for e in entries],
+        "consistency": [{"from_size": c.from_size, "from_root": _b64(c.from_root),
+                         "proof": [_b64(h) for h in c.proof]} for c in consistency],
+        "verification": dict(verification),
+    }
+    return canonicalize(document)
+
+
+def _decode(text: Any, where: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (ValueError, TypeError) as exc:
+        raise BundleError(f"bundle {where}: not base64") from exc
+
+
+def open_bundle(data: bytes) -> Bundle:
+    """Parse and type-check bundle bytes (it does not verify anything cryptographic)."""
+    try:
+        document = json.loads(data)
+        kind = document["kind"]
+        evidence_type = _KINDS[kind][0]
+        if document["format"] != FORMAT:
+            raise BundleError(f"unknown bundle format {document['format']!r}")
+        checkpoint = document["checkpoint"]
+        return Bundle(
+            kind, from_json(evidence_type, document["evidence"]), checkpoint["note"],
+            int(checkpoint["tree_size"]), _decode(checkpoint["root_hash"], "root_hash"),
+            tuple(document["keys"]),
+            tuple(CitedEntry(int(e["seq"]), _decode(e["canonical"], "entry"),
+                             tuple(_decode(h, "proof") for h in e["proof"]))
+                  for e in document["entries"]),
+            tuple(ConsistencyStep(int(c["from_size"]), _decode(c["from_root"], "from_root"),
+                                  tuple(_decode(h, "proof") for h in c["proof"]))
+                  for c in document["consistency"]),
+            document["verification"])
+    except BundleError:
+        raise
+    except (ValueError, KeyError, TypeError, LedgerError) as exc:
+        raise BundleError(f"the evidence bundle is malformed: {exc}") from exc
+
+
+def render_bundle(data: bytes) -> bytes:
+    """The PDF for a bundle: deterministic, so a verifier can re-render and compare bytes."""
+    bundle = open_bundle(data)
+    digest = hashlib.sha256(data).hexdigest()
+    evidence = bundle.evidence
+    evidence = dataclasses.replace(
+        evidence, meta=dataclasses.replace(evidence.meta, evidence_sha256=digest))
+    render = _KINDS[bundle.kind][1]
+    pdf: bytes = render(evidence, data)
+    return pdf
