@@ -286,6 +286,19 @@ CREATE TABLE IF NOT EXISTS deployments (
 );
 CREATE INDEX IF NOT EXISTS deployments_history ON deployments (model_name, environment, seq);
 
+-- Issued PDF reports (each also a `report.issued` entry), looked up by the PDF's SHA-256.
+CREATE TABLE IF NOT EXISTS reports_issued (
+    report_id      text PRIMARY KEY,
+    kind           text,
+    subject        text,
+    bundle_sha256  text,
+    pdf_sha256     text UNIQUE,
+    tree_size      bigint,
+    issued_to      text,
+    seq            bigint REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED,
+    issued_at      timestamptz
+);
+
 CREATE OR REPLACE TRIGGER ledger_entries_no_update_delete
     BEFORE UPDATE OR DELETE ON ledger_entries
     FOR EACH ROW EXECUTE FUNCTION mlaudit_refuse_mutation();

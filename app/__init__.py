@@ -76,5 +76,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(registry_api.bp)
     app.register_blueprint(promotions_api.bp)
+    from app.api import reports as reports_api
+    app.register_blueprint(reports_api.bp)
     app.register_blueprint(openapi.bp)
     return app

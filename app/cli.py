@@ -169,6 +169,78 @@ def cmd_verify_export(config: Config, args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_verify_report(config: Config, args: argparse.Namespace) -> int:
+    from app.services.report_verify import all_passed, key_strings, verify_report
+
+    def read(name: str) -> bytes:
+        try:
+            return Path(name).read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {name}: {exc.strerror or exc}") from exc
+
+    strings: list[str] = []
+    for value in args.key:
+        is_file = Path(value).is_file()
+        strings += key_strings(read(value).decode("utf-8", "replace")) if is_file else [value]
+    keys = _trusted_keys(strings)
+    if not keys:
+        raise ConfigError("--key holds no verifier key")
+    checks = verify_report(read(args.file), keys, read(args.previous) if args.previous else None)
+    ok = all_passed(checks)
+    if args.json:
+        print(json.dumps({"ok": ok, "checks": [
+            {"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks]}))
+    else:
+        for c in checks:
+            tag = "ok" if c.ok is True else "FAIL" if c.ok is False else (
+                "info" if c.name in ("verification", "forced") else "--")
+            print(f"{tag:<4} {c.name:<12} {c.detail}")
+    return 0 if ok else 1
+
+
+def cmd_report(config: Config, args: argparse.Namespace) -> int:
+    """Fetch a PDF report over HTTP (like `record`), write it, print its path and evidence hash."""
+    import hashlib
+    from urllib import error, parse, request
+
+    from app import record
+
+    url, token = args.url or os.environ.get("MLAUDIT_URL"), args.token or os.environ.get(
+        "MLAUDIT_TOKEN")
+    if not url:
+        raise ConfigError("MLAUDIT_URL is not set (or pass --url)")
+    if not token:
+        raise ConfigError("MLAUDIT_TOKEN is not set (or pass --token)")
+    client = record.Client(url, token)
+    query: dict[str, str] = {}
+    if args.kind == "model":
+        path = f"/api/v1/reports/models/{parse.quote(args.subject, safe='')}.pdf"
+        if args.version is not None:
+            query["version"] = str(args.version)
+        if args.as_of:
+            query["as_of"] = args.as_of
+    else:
+        path = f"/api/v1/reports/{args.kind}s/{parse.quote(args.subject, safe='')}.pdf"
+    if args.force:
+        query["force"] = "true"
+    headers = {**client._headers("application/json"), "Accept": "application/pdf"}
+    sent = request.Request(client.base + path + (f"?{parse.urlencode(query)}" if query else ""),
+                           method="GET", headers=headers)
+    try:
+        with request.urlopen(sent, timeout=record.TIMEOUT) as response:
+            pdf, evidence = response.read(), response.headers.get("X-Evidence-SHA256", "")
+    except error.HTTPError as exc:
+        raise record.ApiProblem(exc.code, record._problem(exc)) from exc
+    except (error.URLError, OSError) as exc:
+        raise record.RecordError(f"cannot fetch the report from {client.base}: {exc}") from exc
+    out = Path(args.output)
+    out.write_bytes(pdf)
+    print(out)
+    print(f"evidence sha256 {evidence}")
+    print(f"pdf sha256      {hashlib.sha256(pdf).hexdigest()}")
+    return 0
+
+
 def cmd_record(config: Config, args: argparse.Namespace) -> int:
     from app import record
 
@@ -224,6 +296,16 @@ def parser() -> argparse.ArgumentParser:
                        help="a checkpoint kept earlier, which the export must agree with")
     check.add_argument("--origin", help="the ledger's origin, obtained independently")
     check.set_defaults(func=cmd_verify_export)
+    report = sub.add_parser("verify-report", help="check a PDF report offline: its evidence "
+                            "bundle, entries, checkpoint and figures (docs/evidence-bundle.md)")
+    report.add_argument("file", metavar="FILE", help="the report PDF")
+    report.add_argument("--key", action="append", required=True, metavar="KEYFILE",
+                        help="trusted verifier keys: a key, or a file as GET /api/v1/ledger/keys "
+                        "serves (its JSON, or one key per line)")
+    report.add_argument("--previous", metavar="OLDER.pdf",
+                        help="an older report: also check that its checkpoint is a prefix")
+    report.add_argument("--json", action="store_true", help="machine-readable output")
+    report.set_defaults(func=cmd_verify_report)
     record = sub.add_parser("record", help="post a whole run (params, metrics, datasets, "
                             "artifacts, environment) from one JSON or YAML file")
     record.add_argument("file", help="the run file; its paths are relative to its directory")
@@ -232,6 +314,18 @@ def parser() -> argparse.ArgumentParser:
     record.add_argument("--token", help="writer token (default: MLAUDIT_TOKEN)")
     record.add_argument("--json", action="store_true", help="machine-readable output")
     record.set_defaults(func=cmd_record)
+    reports = sub.add_parser("report", help="fetch a signed PDF audit report over HTTP "
+                             "(MLAUDIT_URL, MLAUDIT_TOKEN of an admin or auditor)")
+    reports.add_argument("kind", choices=("model", "run", "experiment"))
+    reports.add_argument("subject", help="model name, run id or experiment id")
+    reports.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write")
+    reports.add_argument("--version", type=int, help="model reports: one version only")
+    reports.add_argument("--as-of", dest="as_of", help="model reports: RFC 3339 instant")
+    reports.add_argument("--force", action="store_true",
+                         help="admin only: report even though ledger verification fails")
+    reports.add_argument("--url", help="server base URL (default: MLAUDIT_URL)")
+    reports.add_argument("--token", help="admin or auditor token (default: MLAUDIT_TOKEN)")
+    reports.set_defaults(func=cmd_report)
     registry_cli.add_commands(sub)
     return top
 

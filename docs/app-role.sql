@@ -19,3 +19,5 @@ GRANT USAGE ON SEQUENCE experiment_ids TO mlaudit_app;
 GRANT SELECT, INSERT, UPDATE ON registered_models, model_versions, promotions TO mlaudit_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON model_aliases TO mlaudit_app;
 GRANT SELECT, INSERT ON model_policies, decisions, deployments TO mlaudit_app;
+-- Issued reports.
+GRANT SELECT, INSERT ON reports_issued TO mlaudit_app;

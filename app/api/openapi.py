@@ -15,6 +15,7 @@ from werkzeug.routing import Rule
 from app.api import access as access_api
 from app.api import artifacts as artifacts_api
 from app.api import registry as registry_api
+from app.api import reports as reports_api
 from app.api import schemas as ledger_schemas
 from app.api import tracking_schemas as ts
 from app.api.auth import ALL_ROLES, require
@@ -570,6 +571,23 @@ _RUNS = "/api/v1/runs/<run_id>"
 _MODEL = "/api/v1/models/<name>"
 _REGISTRY = (400, 403, 404, 409)  # registry.Invalid, registry.Forbidden, NotFound, Conflict
 
+_PDF = ok(BINARY, "the report; its evidence bundle is attached inside", "application/pdf",
+          headers={h: {"description": d, "schema": {"type": "string"}} for h, d in (
+              ("Content-Disposition", "attachment; filename=..."),
+              ("X-Evidence-SHA256", "hex SHA-256 of the attached evidence bundle"),
+              ("X-Report-Id", "the report's id"),
+              ("X-Report-Seq", "seq of the report.issued ledger entry"))})
+_REPORT_NOTE = ("Every issuance is a report.issued ledger entry. If ledger verification fails "
+                "the answer is 409 naming the damaged seq, unless an admin passes force=true; "
+                "scoped tokens reach only their granted experiments.")
+_LOOKUP = {"type": "object", "properties": {
+    "issued": {"type": "boolean"}, "sha256": {"type": "string"},
+    "report_id": {"type": "string"}, "kind": {"type": "string"},
+    "subject": {"type": "string"}, "bundle_sha256": {"type": "string"},
+    "tree_size": {"type": "integer"}, "issued_to": {"type": "string"},
+    "seq": {"type": "integer"}, "issued_at": {"type": "string", "format": "date-time"}},
+    "required": ["issued", "sha256"]}
+
 ROUTES: dict[tuple[str, str], Op] = {
     ("GET", "/healthz"): Op("Liveness probe", {200: ok(HealthSchema)}),
     ("GET", "/readyz"): Op("Readiness probe: database reachable, schema current",
@@ -729,6 +747,23 @@ ROUTES: dict[tuple[str, str], Op] = {
     ("GET", f"{_MODEL}/versions/<int:version>/lineage"): Op(
         "A version's runs, datasets, artifacts, promotions, decisions and deployments",
         {200: ok(LineageSchema)}, problems=(404,)),
+    ("GET", "/api/v1/reports/runs/<run_id>.pdf"): Op(
+        "A signed PDF audit report of one run, with its evidence bundle attached",
+        {200: _PDF}, query=reports_api.ReportQuery, problems=(403, 404, 409),
+        description=_REPORT_NOTE),
+    ("GET", "/api/v1/reports/experiments/<experiment_id>.pdf"): Op(
+        "A signed PDF audit report comparing the runs of one experiment",
+        {200: _PDF}, query=reports_api.ReportQuery, problems=(403, 404, 409),
+        description=_REPORT_NOTE),
+    ("GET", "/api/v1/reports/models/<name>.pdf"): Op(
+        "A signed PDF audit report of a registered model (all versions, or ?version=)",
+        {200: _PDF}, query=reports_api.ModelReportQuery, problems=(403, 404, 409),
+        description=_REPORT_NOTE + " as_of limits the policy, versions, promotions, decisions "
+        "and deployments to entries recorded by then; runs, stages and aliases are current."),
+    ("GET", "/api/v1/reports/lookup"): Op(
+        "Whether a PDF (or evidence bundle) with this SHA-256 was issued here, when, for whom",
+        {200: ok(_LOOKUP)}, query=reports_api.LookupQuery,
+        description='An unknown digest answers 200 {"issued": false}.'),
 }
 
 

@@ -1,0 +1,96 @@
+"""/api/v1 PDF audit reports (admin and auditor) and the lookup of issued reports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC
+
+from flask import Blueprint, Response, jsonify, request
+from marshmallow import fields, validate
+
+from app.api.auth import current_principal, require
+from app.api.context import services
+from app.api.errors import ApiError
+from app.api.schemas import _Strict, load
+from app.api.tracking import authorize_experiment, authorize_run
+from app.services import reports
+
+bp = Blueprint("reports", __name__, url_prefix="/api/v1")
+READERS = ("admin", "auditor")
+
+
+class ReportQuery(_Strict):
+    force = fields.Boolean(load_default=False)
+
+
+class ModelReportQuery(ReportQuery):
+    version = fields.Integer(load_default=None, validate=validate.Range(1, 2**31 - 1))
+    as_of = fields.AwareDateTime(load_default=None, default_timezone=UTC)
+
+
+class LookupQuery(_Strict):
+    sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+
+
+def _force(requested: bool) -> bool:
+    if requested and current_principal().role != "admin":
+        raise ApiError(403, "Forbidden", "only an admin may force a report")
+    return requested
+
+
+def _send(issue: Callable[[], reports.Issued]) -> Response:
+    try:
+        issued = issue()
+    except reports.NotFound as exc:
+        raise ApiError(404, "Not Found", str(exc)) from exc
+    except reports.LedgerDamaged as exc:
+        raise ApiError(409, "Conflict",
+                       f"ledger verification failed, no report issued: {exc.problem}",
+                       seq=exc.seq, damage=exc.kind) from exc
+    response = Response(issued.pdf, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="{issued.filename}"'
+    response.headers["X-Evidence-SHA256"] = issued.bundle_sha256
+    response.headers["X-Report-Id"] = issued.report_id
+    response.headers["X-Report-Seq"] = str(issued.seq)
+    return response
+
+
+@bp.get("/reports/runs/<run_id>.pdf")
+@require(*READERS)
+def run_report(run_id: str) -> Response:
+    query = load(ReportQuery(), request.args)
+    authorize_run(run_id)
+    force = _force(query["force"])
+    actor = current_principal().actor
+    return _send(lambda: reports.run_report(services(), actor, run_id, force))
+
+
+@bp.get("/reports/experiments/<experiment_id>.pdf")
+@require(*READERS)
+def experiment_report(experiment_id: str) -> Response:
+    query = load(ReportQuery(), request.args)
+    authorize_experiment(experiment_id)
+    force = _force(query["force"])
+    actor = current_principal().actor
+    return _send(lambda: reports.experiment_report(services(), actor, experiment_id, force))
+
+
+@bp.get("/reports/models/<name>.pdf")
+@require(*READERS)
+def model_report(name: str) -> Response:
+    query = load(ModelReportQuery(), request.args)
+    principal = current_principal()
+    if principal.role != "admin" and principal.scope is not None:
+        for experiment_id in reports.model_runs(services(), name):
+            authorize_experiment(experiment_id)
+    force = _force(query["force"])
+    return _send(lambda: reports.model_report(services(), principal.actor, name,
+                                              query["version"], query["as_of"], force))
+
+
+@bp.get("/reports/lookup")
+@require(*READERS)
+def lookup() -> Response:
+    """Whether a PDF (or bundle) with this SHA-256 was issued here; {"issued": false} if not."""
+    query = load(LookupQuery(), request.args)
+    return jsonify(reports.lookup(services(), query["sha256"]))

@@ -1,0 +1,267 @@
+"""Offline verification of a rendered report (docs/evidence-bundle.md): no server, no database.
+
+verify_report(pdf, keys, previous) runs every check and returns one Check per line of verdict:
+  bundle_hash   SHA-256 of the embedded bundle equals the hash printed in every page footer
+  entries       every cited entry is in the checkpoint's tree (inclusion proof), holds the seq
+                it is filed under, and every seq the evidence shows has an entry in the bundle
+  checkpoint    the bundle's checkpoint note is signed by a trusted key, and its tree size and
+                root hash are those of the bundle (and of the checkpoint printed in the report)
+  figures       the PDF is byte for byte what the bundle renders to
+  consistency   (with an older report) the older report's checkpoint is a prefix of this one's
+plus an informational line for the ledger verification recorded at generation time.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from app.ledger import merkle
+from app.ledger.checkpoint import CheckpointError, VerifierKey, open_note
+from app.ledger.errors import LedgerError
+from app.services.report_bundle import Bundle, BundleError, open_bundle, render_bundle
+from reports.errors import ReportError
+
+__all__ = ["Check", "all_passed", "cited_seqs", "key_strings", "verify_report"]
+
+CHECKS = ("bundle_hash", "entries", "checkpoint", "figures")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One verdict line. ok is True (passed), False (failed) or None (not checked / info)."""
+
+    name: str
+    ok: bool | None
+    detail: str
+
+
+def all_passed(checks: Sequence[Check]) -> bool:
+    """True when no check failed and none of the four core checks was skipped."""
+    if any(c.ok is False for c in checks):
+        return False
+    return all(c.ok is True for c in checks if c.name in (*CHECKS, "consistency"))
+
+
+def key_strings(text: str) -> list[str]:
+    """Verifier key strings from what GET /api/v1/ledger/keys serves: its JSON
+    ({"keys": [...], "active": ...}) or plain text, one C2SP verifier key per line."""
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            document = json.loads(stripped)
+        except ValueError as exc:
+            raise CheckpointError(f"key file is not valid JSON: {exc}") from exc
+        found = document.get("keys") if isinstance(document, dict) else None
+        if not isinstance(found, list) or not all(isinstance(k, str) for k in found):
+            raise CheckpointError('key file JSON has no "keys" list of strings')
+        return list(found)
+    return stripped.split()
+
+
+def _ints(obj: Any) -> Iterator[int]:
+    """Every seq in the evidence: fields named seq or *_seq, and cited_seqs (meta excluded)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if f.name == "meta":
+                continue
+            if (f.name == "seq" or f.name.endswith("_seq")) and isinstance(value, int) \
+                    and not isinstance(value, bool):
+                yield value
+            elif f.name == "cited_seqs":
+                yield from (int(s) for s in value)
+            else:
+                yield from _ints(value)
+    elif isinstance(obj, tuple | list):
+        for item in obj:
+            yield from _ints(item)
+
+
+def cited_seqs(evidence: Any) -> list[int]:
+    """Sorted seqs the evidence cites or shows."""
+    return sorted(set(_ints(evidence)))
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _check_bundle_hash(pdf: bytes, attachment: bytes) -> Check:
+    from reports.extract import footer_hashes
+
+    digest = hashlib.sha256(attachment).hexdigest()
+    try:
+        hashes = footer_hashes(pdf)
+    except ReportError as exc:
+        return Check("bundle_hash", False, str(exc))
+    if not hashes:
+        return Check("bundle_hash", False, "the PDF has no pages")
+    for page, found in enumerate(hashes, start=1):
+        if found is None:
+            return Check("bundle_hash", False, f"page {page} has no evidence hash in its footer")
+        if found != digest:
+            return Check("bundle_hash", False,
+                         f"page {page} footer prints {found}, the bundle hashes to {digest}")
+    return Check("bundle_hash", True, f"sha256 {digest} on all {len(hashes)} pages")
+
+
+def _entry_problem(entry: Any, bundle: Bundle) -> str | None:
+    try:
+        inner = json.loads(entry.canonical)
+    except ValueError:
+        return "canonical bytes are not JSON"
+    if not isinstance(inner, dict) or inner.get("seq") != entry.seq:
+        found = inner.get("seq") if isinstance(inner, dict) else None
+        return f"canonical bytes hold seq {found!r}"
+    try:
+        merkle.verify_inclusion(entry.seq, bundle.tree_size, merkle.leaf_hash(entry.canonical),
+                                entry.proof, bundle.root_hash)
+    except merkle.ProofError as exc:
+        return f"inclusion proof does not verify ({exc})"
+    return None
+
+
+def _check_entries(bundle: Bundle) -> Check:
+    problems: list[str] = []
+    filed: set[int] = set()
+    for entry in bundle.entries:
+        if entry.seq in filed:
+            problems.append(f"seq {entry.seq}: filed twice")
+        filed.add(entry.seq)
+        problem = _entry_problem(entry, bundle)
+        if problem:
+            problems.append(f"seq {entry.seq}: {problem}")
+    missing = [s for s in cited_seqs(bundle.evidence) if s not in filed]
+    if missing:
+        shown = ", ".join(str(s) for s in missing[:10]) + (" ..." if len(missing) > 10 else "")
+        problems.append(f"cited but not in the bundle: seq {shown}")
+    if problems:
+        extra = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+        return Check("entries", False, "; ".join(problems[:3]) + extra)
+    return Check("entries", True, f"{len(bundle.entries)} entries included in the tree of size "
+                 f"{bundle.tree_size}; every cited seq is among them")
+
+
+def _open_checkpoint(bundle: Bundle, keys: Sequence[VerifierKey]) -> tuple[str | None, str]:
+    """(problem or None, description) for the bundle's signed note."""
+    try:
+        checkpoint, verified = open_note(bundle.note, keys)
+    except (CheckpointError, LedgerError, ValueError) as exc:
+        return f"signature: {exc}", ""
+    if checkpoint.tree_size != bundle.tree_size:
+        return (f"note is for tree size {checkpoint.tree_size}, the bundle says "
+                f"{bundle.tree_size}"), ""
+    if checkpoint.root_hash != bundle.root_hash:
+        return f"note root {_b64(checkpoint.root_hash)} differs from the bundle's", ""
+    signers = ", ".join(f"{k.name}+{k.key_id:08x}" for k in verified)
+    return None, f"tree size {checkpoint.tree_size}, root {_b64(checkpoint.root_hash)}, " \
+                 f"signed by {signers}"
+
+
+def _check_checkpoint(bundle: Bundle, keys: Sequence[VerifierKey]) -> Check:
+    problem, description = _open_checkpoint(bundle, keys)
+    if problem:
+        return Check("checkpoint", False, problem)
+    printed = bundle.evidence.meta.checkpoint
+    if (printed.tree_size, printed.root_hash_b64, printed.note) != (
+            bundle.tree_size, _b64(bundle.root_hash), bundle.note):
+        return Check("checkpoint", False,
+                     "the checkpoint printed in the report is not the bundle's checkpoint")
+    return Check("checkpoint", True, description)
+
+
+def _check_figures(pdf: bytes, attachment: bytes) -> Check:
+    try:
+        rendered = render_bundle(attachment)
+    except (ReportError, LedgerError, ValueError) as exc:
+        return Check("figures", False, f"the bundle does not render: {exc}")
+    if rendered != pdf:
+        at = next((i for i, (a, b) in enumerate(zip(rendered, pdf, strict=False)) if a != b),
+                  min(len(rendered), len(pdf)))
+        return Check("figures", False, f"the PDF differs from the bundle's rendering at byte {at} "
+                     f"({len(pdf)} vs {len(rendered)} bytes)")
+    return Check("figures", True, f"re-rendered from the bundle: {len(pdf)} identical bytes")
+
+
+def _check_consistency(bundle: Bundle, previous: bytes, keys: Sequence[VerifierKey]) -> Check:
+    from reports.extract import read_attachment
+
+    try:
+        old = open_bundle(read_attachment(previous))
+    except (ReportError, BundleError) as exc:
+        return Check("consistency", False, f"previous report: {exc}")
+    problem, _ = _open_checkpoint(old, keys)
+    if problem:
+        return Check("consistency", False, f"previous report's checkpoint: {problem}")
+    size, root = old.tree_size, old.root_hash
+    if size > bundle.tree_size:
+        return Check("consistency", False, f"the previous report's tree ({size}) is larger than "
+                     f"this one's ({bundle.tree_size})")
+    if size == bundle.tree_size:
+        if root != bundle.root_hash:
+            return Check("consistency", False,
+                         f"same tree size {size} with different roots: history was rewritten")
+        return Check("consistency", True, f"same checkpoint (tree size {size})")
+    steps = [c for c in bundle.consistency if c.from_size == size]
+    if not steps:
+        return Check("consistency", False, f"the bundle has no consistency proof from tree size "
+                     f"{size} to {bundle.tree_size}")
+    failures: list[str] = []
+    for step in steps:
+        if step.from_root != root:
+            failures.append("proof starts from a different root than the previous report's")
+            continue
+        try:
+            merkle.verify_consistency(size, bundle.tree_size, root, bundle.root_hash, step.proof)
+        except merkle.ProofError as exc:
+            failures.append(f"consistency proof does not verify ({exc})")
+            continue
+        return Check("consistency", True, f"tree size {size} (previous report) is a prefix of "
+                     f"tree size {bundle.tree_size}")
+    return Check("consistency", False, f"{size} -> {bundle.tree_size}: {failures[0]}")
+
+
+def _verification_info(bundle: Bundle) -> list[Check]:
+    meta = bundle.evidence.meta
+    recorded = dict(bundle.verification)
+    ok = meta.ledger_verified and recorded.get("ok", True) is not False
+    summary = meta.ledger_summary or ", ".join(
+        f"{k}={v}" for k, v in sorted(recorded.items()) if isinstance(v, int | str | bool))
+    problem = meta.ledger_problem or recorded.get("detail") or recorded.get("damage")
+    text = ("the ledger verified at generation time" if ok else
+            f"the ledger did NOT verify at generation time: {problem or 'no detail'}")
+    out = [Check("verification", None, text + (f" ({summary})" if summary else ""))]
+    if meta.forced:
+        out.append(Check("forced", None, "WARNING: this report was generated with --force "
+                         "despite a failed ledger verification"))
+    return out
+
+
+def verify_report(pdf: bytes, keys: Sequence[VerifierKey],
+                  previous: bytes | None = None) -> list[Check]:
+    """Run every check on a report's PDF bytes (and an older report's, for consistency)."""
+    from reports.extract import read_attachment
+
+    names = [*CHECKS, *(("consistency",) if previous is not None else ())]
+    try:
+        attachment = read_attachment(pdf)
+    except ReportError as exc:
+        return [Check(names[0], False, f"no evidence bundle: {exc}"),
+                *(Check(n, None, "not checked") for n in names[1:])]
+    checks = [_check_bundle_hash(pdf, attachment)]
+    try:
+        bundle = open_bundle(attachment)
+    except BundleError as exc:
+        return [*checks, Check("entries", False, str(exc)),
+                *(Check(n, None, "not checked") for n in names[2:])]
+    checks += [_check_entries(bundle), _check_checkpoint(bundle, keys),
+               _check_figures(pdf, attachment)]
+    if previous is not None:
+        checks.append(_check_consistency(bundle, previous, keys))
+    return checks + _verification_info(bundle)
