@@ -306,6 +306,8 @@ def _gates(evaluation: Mapping[str, Any] | None, seq: int) -> tuple[GateEvidence
 
 _MEANING = {"approved": "approval for release", "rejected": "rejection of the release",
             "refused": "decision refused by the service"}
+# decisions.outcome in the database (the decision asked for) → the report's outcome words
+_OUTCOME = {"approve": "approved", "reject": "rejected", "refused": "refused"}
 
 
 def model_evidence(conn: psycopg.Connection, name: str, version: int | None,
@@ -359,9 +361,10 @@ def model_evidence(conn: psycopg.Connection, name: str, version: int | None,
                 if not visible(d.seq):
                     continue
                 body = entry_body(conn, d.seq)
+                outcome = _OUTCOME[d.outcome]
                 decs.append(DecisionEvidence(
-                    outcome=d.outcome, approver=d.approver, role=d.role, decided_at=at(d.seq),
-                    meaning=_MEANING.get(d.outcome, d.outcome), comment=d.comment or "",
+                    outcome=outcome, approver=d.approver, role=d.role, decided_at=at(d.seq),
+                    meaning=_MEANING[outcome], comment=d.comment or "",
                     version_digest=d.version_digest,
                     exception=(d.exception or {}).get("justification") if d.exception else None,
                     reason=body.get("reason"), gates=_gates(d.gates, d.seq), seq=d.seq))

@@ -165,6 +165,7 @@ def test_model_report(client: Any, people: Any, data: dict[str, Any]) -> None:
     assert response.status_code == 200, response.data[:500]
     text = text_of(response.data)
     assert "risk1" in text and "prod-eu" in text
+    assert "approved by 0" not in text and "No approvals were recorded" not in text
     assert render_bundle(read_attachment(response.data)) == response.data
     one = client.get("/api/v1/reports/models/scorecard.pdf?version=1&as_of=2000-01-01T00:00:00Z",
                      headers=admin)
