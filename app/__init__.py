@@ -78,5 +78,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(promotions_api.bp)
     from app.api import reports as reports_api
     app.register_blueprint(reports_api.bp)
+    from app.api import mlflow_compat
+    mlflow_compat.register(app)  # /api/2.0/mlflow: the stock MLflow client's API
     app.register_blueprint(openapi.bp)
     return app

@@ -767,6 +767,24 @@ ROUTES: dict[tuple[str, str], Op] = {
 }
 
 
+# The MLflow-compatible API (app/api/mlflow_compat.py, mlflow_runs.py) speaks MLflow's wire
+# format and errors ({"error_code", "message"}), not ours; it is registered here only because
+# every served route must be. See MLflow's REST API reference for the bodies.
+_MLFLOW = ok({"type": "object", "description": "MLflow's response message (proto JSON)"})
+_MLFLOW_NOTE = ("MLflow REST API compatibility for the stock mlflow client; errors are MLflow's "
+                "{error_code, message}. Bearer token, or Basic auth with token name and secret.")
+ROUTES.update({(method, f"/api/2.0/mlflow/{path}"): Op(f"MLflow: {path}", {200: _MLFLOW},
+                                                       description=_MLFLOW_NOTE)
+               for method, path in (
+                   ("GET", "experiments/get"), ("GET", "experiments/get-by-name"),
+                   ("POST", "experiments/create"), ("GET", "experiments/search"),
+                   ("POST", "experiments/search"), ("POST", "runs/create"),
+                   ("GET", "runs/get"), ("POST", "runs/update"),
+                   ("POST", "runs/log-parameter"), ("POST", "runs/log-metric"),
+                   ("POST", "runs/set-tag"), ("POST", "runs/delete-tag"),
+                   ("POST", "runs/log-batch"), ("POST", "runs/search"),
+                   ("GET", "metrics/get-history"))})
+
 # Field conversions apispec cannot infer from the project's custom fields and validators.
 
 KEY_DOC = ("1-250 letters, digits, _ - . / : or space; a relative path without '..' or '//'")

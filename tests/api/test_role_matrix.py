@@ -74,6 +74,21 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/reports/experiments/<experiment_id>.pdf"): {"admin", "auditor"},
     ("GET", "/api/v1/reports/models/<name>.pdf"): {"admin", "auditor"},
     ("GET", "/api/v1/reports/lookup"): {"admin", "auditor"},
+    ("GET", "/api/2.0/mlflow/experiments/get"): ALL,
+    ("GET", "/api/2.0/mlflow/experiments/get-by-name"): ALL,
+    ("POST", "/api/2.0/mlflow/experiments/create"): WRITE,
+    ("GET", "/api/2.0/mlflow/experiments/search"): ALL,
+    ("POST", "/api/2.0/mlflow/experiments/search"): ALL,
+    ("POST", "/api/2.0/mlflow/runs/create"): WRITE,
+    ("GET", "/api/2.0/mlflow/runs/get"): ALL,
+    ("POST", "/api/2.0/mlflow/runs/update"): WRITE,
+    ("POST", "/api/2.0/mlflow/runs/log-parameter"): WRITE,
+    ("POST", "/api/2.0/mlflow/runs/log-metric"): WRITE,
+    ("POST", "/api/2.0/mlflow/runs/set-tag"): WRITE,
+    ("POST", "/api/2.0/mlflow/runs/delete-tag"): WRITE,
+    ("POST", "/api/2.0/mlflow/runs/log-batch"): WRITE,
+    ("POST", "/api/2.0/mlflow/runs/search"): ALL,
+    ("GET", "/api/2.0/mlflow/metrics/get-history"): ALL,
 }
 
 

@@ -1,0 +1,250 @@
+"""MLflow-compatible REST API (/api/2.0/mlflow/...): shared plumbing (errors, auth, requests).
+
+The stock `mlflow` client (MLFLOW_TRACKING_URI=http://host:port) talks to these routes. Every
+write goes through the same service functions as /api/v1, so it makes the same ledger entries.
+Errors use MLflow's body `{"error_code", "message"}` and MLflow's status codes, never a 5xx for
+bad input (the client retries 5xx).
+
+Experiment "0" ("Default"): MLflow clients assume it exists. Our experiment ids come from a
+sequence starting at 1, so "0" never collides: on first use it is created with the explicit id
+"0" through the ordinary storage insert, with an `experiment.created` ledger entry like any
+other experiment. If another experiment already holds the name "Default", id "0" answers 404.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Blueprint, Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from app.api import tracking as api
+from app.api.auth import current_principal
+from app.api.context import services
+from app.api.errors import ApiError
+from app.db import DatabaseError
+from app.ledger.errors import LedgerError
+from app.services import tokens
+from app.services.ledger import LedgerWriter
+
+log = logging.getLogger(__name__)
+WRITERS = ("admin", "writer")
+ALL_ROLES = frozenset(tokens.ROLES)
+DEFAULT_ID, DEFAULT_NAME = "0", "Default"
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+_STATUS_CODES = {400: "INVALID_PARAMETER_VALUE", 401: "UNAUTHENTICATED",
+                 403: "PERMISSION_DENIED", 404: "RESOURCE_DOES_NOT_EXIST",
+                 409: "INVALID_PARAMETER_VALUE", 413: "INVALID_PARAMETER_VALUE",
+                 415: "INVALID_PARAMETER_VALUE", 422: "INVALID_PARAMETER_VALUE"}
+
+
+class MlflowError(Exception):
+    """An MLflow error: HTTP status plus MLflow error_code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def invalid(message: str) -> MlflowError:
+    return MlflowError(400, "INVALID_PARAMETER_VALUE", message)
+
+
+def not_found(message: str) -> MlflowError:
+    return MlflowError(404, "RESOURCE_DOES_NOT_EXIST", message)
+
+
+def error_response(status: int, code: str, message: str) -> Response:
+    response = jsonify(error_code=code, message=message)
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="mlaudit", Basic realm="mlaudit"'
+    return response
+
+
+def register_error_handlers(blueprint: Blueprint) -> None:
+    """MLflow's error format for everything raised inside the blueprint's views."""
+
+    @blueprint.errorhandler(MlflowError)
+    def _mlflow(exc: MlflowError) -> Response:
+        return error_response(exc.status, exc.code, exc.message)
+
+    @blueprint.errorhandler(ApiError)
+    def _api(exc: ApiError) -> Response:
+        status = exc.status if exc.status in (401, 403, 404) else 400
+        return error_response(status, _STATUS_CODES.get(exc.status, "INVALID_PARAMETER_VALUE"),
+                              exc.detail or exc.title)
+
+    @blueprint.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        status = exc.code or 400
+        if status >= 500:
+            return error_response(status, "INTERNAL_ERROR", exc.description or exc.name)
+        return error_response(status, _STATUS_CODES.get(status, "BAD_REQUEST"),
+                              exc.description or exc.name)
+
+    @blueprint.errorhandler(DatabaseError)
+    def _database(exc: DatabaseError) -> Response:
+        log.error("database error: %s", exc)
+        return error_response(503, "TEMPORARILY_UNAVAILABLE", "the database is not reachable")
+
+    @blueprint.errorhandler(LedgerError)
+    def _ledger(exc: LedgerError) -> Response:
+        return error_response(400, "INVALID_PARAMETER_VALUE", str(exc))
+
+
+def register(app: Flask) -> None:
+    """Register the MLflow blueprints (mlflow_experiments, mlflow_runs)."""
+    from app.api import mlflow_experiments, mlflow_runs
+
+    app.register_blueprint(mlflow_experiments.bp)
+    app.register_blueprint(mlflow_runs.bp)
+
+
+# Authentication: Bearer <token secret>, or Basic <token name>:<token secret>.
+
+def _credentials() -> tuple[str | None, str] | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if not value:
+        return None
+    if scheme.lower() == "bearer":
+        return None, value
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        name, sep, secret = decoded.partition(":")
+        return (name, secret) if sep else None
+    return None
+
+
+def require(*roles: str) -> Callable[[F], F]:
+    """Deny by default, in MLflow's error format; sets g.principal like app.api.auth.require."""
+    allowed = frozenset(roles) or ALL_ROLES
+
+    def decorate(view: F) -> F:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            found = _credentials()
+            if found is None:
+                raise MlflowError(401, "UNAUTHENTICATED", "a bearer token (MLFLOW_TRACKING_TOKEN) "
+                                  "or basic credentials (token name and secret) are required")
+            name, secret = found
+            with services().pool.connection() as conn:
+                principal = tokens.authenticate(conn, secret)
+            if principal is None or (name is not None and name != principal.name):
+                raise MlflowError(401, "UNAUTHENTICATED", "the credentials are not valid")
+            if principal.role not in allowed:
+                raise MlflowError(403, "PERMISSION_DENIED",
+                                  f"role {principal.role!r} may not do this")
+            g.principal = principal
+            return view(*args, **kwargs)
+
+        wrapper.__name__ = view.__name__
+        wrapper.__doc__ = view.__doc__
+        wrapper.required_roles = allowed  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+# Request helpers.
+
+def body() -> dict[str, Any]:
+    if not request.data:
+        return {}
+    try:
+        data = request.get_json(force=True, silent=False)
+    except HTTPException as exc:
+        raise invalid("the body must be JSON") from exc
+    except ValueError as exc:
+        raise invalid(f"the body must be JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise invalid("the body must be a JSON object")
+    return data
+
+
+def args() -> dict[str, Any]:
+    """GET query string (first value per key) merged under any JSON body."""
+    found: dict[str, Any] = dict(request.args.items())
+    if request.method != "GET":
+        found.update(body())
+    return found
+
+
+def text(data: dict[str, Any], key: str, *, required: bool = True,
+         default: str | None = None) -> str | None:
+    value = data.get(key)
+    if value is None or value == "":
+        if required:
+            raise invalid(f"Missing value for required parameter '{key}'.")
+        return default
+    if not isinstance(value, str):
+        raise invalid(f"parameter '{key}' must be a string")
+    return value
+
+
+def integer(data: dict[str, Any], key: str, default: int | None = None, *,
+            minimum: int = -(2**63), maximum: int = 2**63 - 1) -> int | None:
+    value = data.get(key)
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        raise invalid(f"parameter '{key}' must be an integer")
+    try:
+        number = int(value) if isinstance(value, (int, str)) else None
+    except ValueError:
+        number = None
+    if number is None or not minimum <= number <= maximum:
+        raise invalid(f"parameter '{key}' must be an integer in [{minimum}, {maximum}]")
+    return number
+
+
+def key_values(data: dict[str, Any], field: str) -> list[tuple[str, str]]:
+    items = data.get(field) or []
+    if not isinstance(items, list):
+        raise invalid(f"'{field}' must be a list of {{key, value}} objects")
+    out: list[tuple[str, str]] = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise invalid(f"'{field}' must be a list of {{key, value}} objects")
+        key = text(item, "key")
+        value = item.get("value", "")
+        if not isinstance(value, str):
+            value = str(value)
+        out.append((str(key), value))
+    return out
+
+
+def read(fn: Callable[[Any], T]) -> T:
+    return api.read(fn)
+
+
+def commit(unit: Callable[[LedgerWriter], T], conflict: str = "INVALID_PARAMETER_VALUE") -> T:
+    """Run one write through the group committer (same path as /api/v1), MLflow errors."""
+    try:
+        return api.commit(unit)
+    except ApiError as exc:
+        if exc.status == 409:
+            raise MlflowError(400, conflict, exc.detail) from exc
+        raise
+
+
+def authorize_experiment(experiment_id: str) -> None:
+    api.authorize_experiment(experiment_id)
+
+
+def authorize_run(run_id: str) -> None:
+    api.authorize_run(run_id)
+
+
+def actor() -> str:
+    return str(current_principal().actor)

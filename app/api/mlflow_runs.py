@@ -1,0 +1,303 @@
+"""MLflow-compatible run routes: create/get/update/search, params, metrics, tags, history."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+from marshmallow import ValidationError
+
+from app.api import mlflow_compat as mf
+from app.api import mlflow_experiments as experiments
+from app.api import tracking as api
+from app.api import tracking_schemas as ts
+from app.services import tracking
+from app.storage import search as search_store
+from app.storage import tracking as store
+from app.tracking import search
+
+bp = Blueprint("mlflow_runs", __name__, url_prefix="/api/2.0/mlflow")
+mf.register_error_handlers(bp)
+WRITERS = mf.WRITERS
+MAX_SEARCH = 50_000
+
+
+def metric_value(value: str) -> float | str:
+    """Our decimal text as MLflow's JSON double ("NaN"/"Infinity" stay strings, as in proto3)."""
+    return value if value in ("NaN", "Infinity", "-Infinity") else float(value)
+
+
+def metric_json(row: store.MetricRow) -> dict[str, Any]:
+    return {"key": row.key, "value": metric_value(row.value), "timestamp": row.timestamp,
+            "step": row.step}
+
+
+def run_info(row: store.RunRow) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "run_id": row.id, "run_uuid": row.id, "experiment_id": row.experiment_id,
+        "run_name": row.name, "user_id": row.created_by, "status": row.status,
+        "start_time": row.start_time,
+        "artifact_uri": f"mlflow-artifacts:/{row.experiment_id}/{row.id}/artifacts",
+        "lifecycle_stage": "active"}
+    if row.end_time is not None:
+        info["end_time"] = row.end_time
+    return info
+
+
+def runs_json(conn: Any, rows: list[store.RunRow]) -> list[dict[str, Any]]:
+    ids = [row.id for row in rows]
+    params, tags = store.params_for(conn, ids), store.tags_for(conn, ids)
+    metrics = store.latest_metrics_for(conn, ids)
+    return [{"info": run_info(row),
+             "data": {"metrics": [metric_json(m) for m in metrics[row.id]
+                                  if m.group_values is None],
+                      "params": [{"key": k, "value": v} for k, v in sorted(params[row.id].items())],
+                      "tags": [{"key": k, "value": v} for k, v in sorted(tags[row.id].items())]},
+             "inputs": {}, "outputs": {}} for row in rows]
+
+
+def run_id_of(data: dict[str, Any]) -> str:
+    run_id = data.get("run_id") or data.get("run_uuid")
+    if not isinstance(run_id, str) or not run_id:
+        raise mf.invalid("Missing value for required parameter 'run_id'.")
+    mf.authorize_run(run_id)
+    return run_id
+
+
+def get_run_row(run_id: str) -> store.RunRow:
+    row = mf.read(lambda c: store.get_run(c, run_id))
+    if row is None:
+        raise mf.not_found(f"Run with id={run_id} not found")
+    return row
+
+
+def checked_key(key: str) -> str:
+    try:
+        ts.check_key(key)
+    except ValidationError as exc:
+        raise mf.invalid(f"Invalid key: {'; '.join(map(str, exc.messages))}") from exc
+    return key
+
+
+def params_of(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for key, value in pairs:
+        if key in found:
+            raise mf.invalid(f"Duplicate parameter keys have been submitted: {key!r}")
+        found[checked_key(key)] = value[: ts.MAX_PARAM_VALUE]  # MLflow truncates long values
+    return found
+
+
+def tags_of(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    return {checked_key(k): v[: ts.MAX_TAG_VALUE] for k, v in pairs}
+
+
+def metric_of(item: Any) -> tracking.Metric:
+    if not isinstance(item, dict):
+        raise mf.invalid("a metric must be an object {key, value, timestamp, step}")
+    key = checked_key(str(mf.text(item, "key")))
+    raw = item.get("value")
+    if raw is None:
+        raise mf.invalid("Missing value for required parameter 'value'.")
+    try:
+        value = tracking.normalize_metric_value(raw)
+    except ValueError as exc:
+        raise mf.invalid(f"Got invalid value {raw!r} for metric {key!r}: {exc}") from exc
+    timestamp = mf.integer(item, "timestamp", None, minimum=0)
+    if timestamp is None:
+        raise mf.invalid("Missing value for required parameter 'timestamp'.")
+    step = mf.integer(item, "step", 0) or 0
+    return tracking.Metric(key, value, step, timestamp)
+
+
+def metrics_of(items: Any) -> list[tracking.Metric]:
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise mf.invalid("'metrics' must be a list")
+    return [metric_of(item) for item in items]
+
+
+@bp.post("/runs/create")
+@mf.require(*WRITERS)
+def create_run() -> Response:
+    data = mf.body()
+    experiment_id = str(mf.text(data, "experiment_id", required=False, default=mf.DEFAULT_ID))
+    experiments.get_experiment_row(experiment_id)  # 404, 403, and experiment "0" on first use
+    tags = tags_of(mf.key_values(data, "tags"))
+    name = mf.text(data, "run_name", required=False)
+    tagged = tags.get("mlflow.runName")
+    if name and tagged and name != tagged:
+        raise mf.invalid(f"run_name {name!r} differs from the mlflow.runName tag {tagged!r}")
+    name = name or tagged or f"run-{secrets.token_hex(4)}"
+    if len(name) > ts.MAX_RUN_NAME:
+        raise mf.invalid(f"run_name must be at most {ts.MAX_RUN_NAME} characters")
+    tags["mlflow.runName"] = name
+    parent = tags.get("mlflow.parentRunId") or None
+    if parent is not None:
+        mf.authorize_run(parent)
+    source = {k: tags[f"mlflow.source.{k}"] for k in ("name", "type", "git.commit")
+              if tags.get(f"mlflow.source.{k}")}
+    start = mf.integer(data, "start_time", None, minimum=0)
+    who = mf.actor()
+    row, _ = mf.commit(lambda w: tracking.create_run(w, who, experiment_id, name, source, parent,
+                                                     start, tags))
+    return jsonify(run=mf.read(lambda c: runs_json(c, [row]))[0])
+
+
+@bp.get("/runs/get")
+@mf.require()
+def get_run() -> Response:
+    run_id = run_id_of(mf.args())
+    row = get_run_row(run_id)
+    return jsonify(run=mf.read(lambda c: runs_json(c, [row]))[0])
+
+
+@bp.post("/runs/update")
+@mf.require(*WRITERS)
+def update_run() -> Response:
+    """Ending a RUNNING run is recorded; an update that changes nothing is a no-op."""
+    data = mf.body()
+    run_id = run_id_of(data)
+    row = get_run_row(run_id)
+    status = data.get("status")
+    name = data.get("run_name")
+    if name not in (None, "", row.name):
+        raise mf.invalid("renaming a run is not supported by this server")
+    if status in tracking.END_STATUSES and row.status == "RUNNING":
+        end = mf.integer(data, "end_time", None, minimum=0)
+        who = mf.actor()
+        mf.commit(lambda w: tracking.end_run(w, who, run_id, str(status), end))
+        row = get_run_row(run_id)
+    elif status not in (None, "", row.status):
+        raise mf.invalid(f"run {run_id} is {row.status}; it cannot become {status}")
+    return jsonify(run_info=run_info(row))
+
+
+@bp.post("/runs/log-parameter")
+@mf.require(*WRITERS)
+def log_parameter() -> Response:
+    data = mf.body()
+    run_id = run_id_of(data)
+    value = data.get("value", "")
+    params = params_of([(str(mf.text(data, "key")), value if isinstance(value, str)
+                         else str(value))])
+    who = mf.actor()
+    mf.commit(lambda w: tracking.log_params(w, who, run_id, params))
+    return jsonify({})
+
+
+@bp.post("/runs/log-metric")
+@mf.require(*WRITERS)
+def log_metric() -> Response:
+    data = mf.body()
+    run_id = run_id_of(data)
+    metrics = [metric_of(data)]
+    who = mf.actor()
+    mf.commit(lambda w: tracking.log_metrics(w, who, run_id, metrics))
+    return jsonify({})
+
+
+@bp.post("/runs/set-tag")
+@mf.require(*WRITERS)
+def set_tag() -> Response:
+    data = mf.body()
+    run_id = run_id_of(data)
+    value = data.get("value", "")
+    tags = tags_of([(str(mf.text(data, "key")), value if isinstance(value, str) else str(value))])
+    who = mf.actor()
+    mf.commit(lambda w: tracking.set_tags(w, who, run_id, tags))
+    return jsonify({})
+
+
+@bp.post("/runs/delete-tag")
+@mf.require(*WRITERS)
+def delete_tag() -> Response:
+    data = mf.body()
+    run_id = run_id_of(data)
+    key = checked_key(str(mf.text(data, "key")))
+    who = mf.actor()
+    mf.commit(lambda w: tracking.delete_tag(w, who, run_id, key))
+    return jsonify({})
+
+
+@bp.post("/runs/log-batch")
+@mf.require(*WRITERS)
+def log_batch() -> Response:
+    data = mf.body()
+    run_id = run_id_of(data)
+    metrics = metrics_of(data.get("metrics"))
+    param_pairs = mf.key_values(data, "params")
+    tag_pairs = mf.key_values(data, "tags")
+    if (len(metrics) > ts.MAX_BATCH_METRICS or len(param_pairs) > ts.MAX_BATCH_PARAMS
+            or len(tag_pairs) > ts.MAX_BATCH_TAGS):
+        raise mf.invalid(f"A batch logging request can contain at most {ts.MAX_BATCH_METRICS} "
+                         f"metrics, {ts.MAX_BATCH_PARAMS} params and {ts.MAX_BATCH_TAGS} tags")
+    params, tags = params_of(param_pairs), tags_of(tag_pairs)
+    who = mf.actor()
+    mf.commit(lambda w: tracking.log_batch(w, who, run_id, params, metrics, tags))
+    return jsonify({})
+
+
+@bp.post("/runs/search")
+@mf.require()
+def search_runs() -> Response:
+    data = mf.body()
+    experiments = data.get("experiment_ids") or []
+    if not isinstance(experiments, list) or not all(isinstance(e, str) for e in experiments):
+        raise mf.invalid("'experiment_ids' must be a list of strings")
+    order = data.get("order_by") or []
+    if not isinstance(order, list):
+        raise mf.invalid("'order_by' must be a list of strings")
+    filter_text = data.get("filter") or None
+    if filter_text is not None and not isinstance(filter_text, str):
+        raise mf.invalid("'filter' must be a string")
+    try:
+        clauses = search.parse_filter(filter_text)
+        order_by = search.parse_order_by(order)
+    except search.SearchError as exc:
+        raise mf.invalid(str(exc)) from exc
+    view = data.get("run_view_type") or "ACTIVE_ONLY"
+    if view not in ("ACTIVE_ONLY", "DELETED_ONLY", "ALL"):
+        raise mf.invalid(f"invalid run_view_type {view!r}")
+    limit = mf.integer(data, "max_results", 1000, minimum=1, maximum=MAX_SEARCH) or 1000
+    offset = api.decode_page_token(data.get("page_token") or None)
+    visible = api._visible_experiments(experiments or None)
+    if view == "DELETED_ONLY":  # runs are never deleted here
+        return jsonify(runs=[])
+    rows = mf.read(lambda c: search_store.search_runs(c, visible, clauses, order_by, offset,
+                                                      limit + 1))
+    out: dict[str, Any] = {"runs": mf.read(lambda c: runs_json(c, rows[:limit]))}
+    if len(rows) > limit:
+        out["next_page_token"] = api.encode_page_token(offset + limit)
+    return jsonify(out)
+
+
+@bp.get("/metrics/get-history")
+@mf.require()
+def metric_history() -> Response:
+    data = mf.args()
+    run_id = run_id_of(data)
+    key = str(mf.text(data, "metric_key"))
+    limit = mf.integer(data, "max_results", 25_000, minimum=1, maximum=MAX_SEARCH) or 25_000
+    after = _decode_position(data.get("page_token") or None)
+    get_run_row(run_id)
+    rows = mf.read(lambda c: store.metric_history(c, run_id, key, after, limit + 1))
+    page = rows[:limit]
+    out: dict[str, Any] = {"metrics": [metric_json(r) for r in page if r.group_values is None]}
+    if len(rows) > limit:
+        out["next_page_token"] = base64.urlsafe_b64encode(
+            f"{page[-1].seq}:{page[-1].position}".encode()).decode()
+    return jsonify(out)
+
+
+def _decode_position(token: str | None) -> tuple[int, int]:
+    if token is None:
+        return (-1, -1)
+    try:
+        seq, position = base64.urlsafe_b64decode(token.encode()).decode().split(":")
+        return int(seq), int(position)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise mf.invalid("page_token is not a token this server issued") from exc
