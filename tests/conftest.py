@@ -187,3 +187,18 @@ def run_cli(config: Config) -> Any:
                               capture_output=True, text=True, timeout=120)
 
     return run
+
+
+@pytest.fixture
+def server(app: Any) -> Iterator[str]:
+    """The real app served on 127.0.0.1 from a thread, over the test's database."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    thread.join()

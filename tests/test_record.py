@@ -9,14 +9,11 @@ import platform
 import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from app import record
 from app.services import tokens
@@ -39,17 +36,6 @@ artifacts:
   - {path: plots, name: figures}
 lockfile: requirements.txt
 """
-
-
-@pytest.fixture
-def server(app: Any) -> Iterator[str]:
-    """The real app served on 127.0.0.1 from a thread, over the test's database."""
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join()
 
 
 @pytest.fixture

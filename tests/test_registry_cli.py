@@ -6,14 +6,12 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from app import cli
 from app.services import tokens
@@ -37,17 +35,6 @@ class Done:
 
 
 Mlaudit = Callable[..., Done]
-
-
-@pytest.fixture
-def server(app: Any) -> Iterator[str]:
-    """The real app served on 127.0.0.1 from a thread, over the test's database."""
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join()
 
 
 @pytest.fixture

@@ -10,14 +10,11 @@ import hashlib
 import io
 import json
 import re
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pypdf import PdfReader
-from werkzeug.serving import make_server
 
 from app.ledger import merkle
 from app.services.report_bundle import open_bundle, render_bundle
@@ -188,16 +185,6 @@ def test_damaged_ledger(client: Any, people: Any, data: dict[str, Any], bypass: 
     text = text_of(forced.data)
     assert "seq 5" in text
     assert open_bundle(read_attachment(forced.data)).evidence.meta.forced
-
-
-@pytest.fixture
-def server(app: Any) -> Iterator[str]:
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join()
 
 
 def test_cli_report(run_cli: Any, server: str, people: Any, data: dict[str, Any],
