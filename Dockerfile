@@ -12,6 +12,7 @@ WORKDIR /opt/mlaudit
 COPY pyproject.toml README.md schema.sql ./
 COPY app ./app
 COPY reports ./reports
+COPY verifier ./verifier
 RUN pip install --no-cache-dir -e .
 
 USER mlaudit
