@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from reports.errors import ReportError
 from reports.evidence import (
@@ -13,7 +15,7 @@ from reports.evidence import (
     RunEvidence,
 )
 
-__all__ = ["experiment_citations", "model_citations", "run_citations"]
+__all__ = ["experiment_citations", "model_citations", "run_citations", "shown_seqs"]
 
 
 def _shown_for_run(run: RunEvidence) -> set[int]:
@@ -82,3 +84,26 @@ def experiment_citations(exp: ExperimentReportEvidence) -> list[int]:
     for run in exp.runs:
         seqs |= _run(run)
     return _check_tree(exp.meta, seqs)
+
+
+def _walk(obj: Any) -> Iterator[int]:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if f.name == "meta":
+                continue
+            if (f.name == "seq" or f.name.endswith("_seq")) and type(value) is int:
+                yield value
+            elif f.name == "cited_seqs":
+                yield from (int(s) for s in value)
+            else:
+                yield from _walk(value)
+    elif isinstance(obj, tuple | list):
+        for item in obj:
+            yield from _walk(item)
+
+
+def shown_seqs(evidence: Any) -> list[int]:
+    """Every seq an evidence tree shows or cites (fields seq / *_seq, cited_seqs; meta
+    excluded), sorted and distinct: what a bundle must prove."""
+    return sorted(set(_walk(evidence)))

@@ -47,6 +47,7 @@ from reports import (
     RunRef,
     VersionEvidence,
 )
+from reports.citations import shown_seqs
 
 
 class NotFound(LookupError):
@@ -227,25 +228,9 @@ def run_evidence(conn: psycopg.Connection, run_id: str, bands: Bands | None = No
         datasets=tuple(datasets), artifacts=tuple(artifacts), environment=environment,
         manifest_sha256=run.manifest_sha256, created_seq=run.created_seq,
         ended_seq=run.ended_seq, cited_seqs=())
-    return dataclasses.replace(evidence, cited_seqs=tuple(sorted(set(seqs_in(evidence)))))
+    return dataclasses.replace(evidence, cited_seqs=tuple(shown_seqs(evidence)))
 
 
-def seqs_in(obj: Any) -> list[int]:
-    """Every seq an evidence object shows (fields named *seq, and cited_seqs), meta excluded."""
-    if dataclasses.is_dataclass(obj):
-        out: list[int] = []
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            if f.name.endswith("seq") and isinstance(value, int):
-                out.append(value)
-            elif f.name == "cited_seqs":
-                out += list(value)
-            elif f.name != "meta":
-                out += seqs_in(value)
-        return out
-    if isinstance(obj, tuple | list):
-        return [i for item in obj for i in seqs_in(item)]
-    return []
 
 
 def experiment_runs(conn: psycopg.Connection, experiment_id: str) -> list[str]:

@@ -14,10 +14,9 @@ plus an informational line for the ledger verification recorded at generation ti
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +24,7 @@ from app.ledger import merkle
 from app.ledger.checkpoint import CheckpointError, VerifierKey, open_note
 from app.ledger.errors import LedgerError
 from app.services.report_bundle import Bundle, BundleError, open_bundle, render_bundle
+from reports.citations import shown_seqs
 from reports.errors import ReportError
 
 __all__ = ["Check", "all_passed", "cited_seqs", "key_strings", "verify_report"]
@@ -64,28 +64,9 @@ def key_strings(text: str) -> list[str]:
     return stripped.split()
 
 
-def _ints(obj: Any) -> Iterator[int]:
-    """Every seq in the evidence: fields named seq or *_seq, and cited_seqs (meta excluded)."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            if f.name == "meta":
-                continue
-            if (f.name == "seq" or f.name.endswith("_seq")) and isinstance(value, int) \
-                    and not isinstance(value, bool):
-                yield value
-            elif f.name == "cited_seqs":
-                yield from (int(s) for s in value)
-            else:
-                yield from _ints(value)
-    elif isinstance(obj, tuple | list):
-        for item in obj:
-            yield from _ints(item)
-
-
 def cited_seqs(evidence: Any) -> list[int]:
     """Sorted seqs the evidence cites or shows."""
-    return sorted(set(_ints(evidence)))
+    return shown_seqs(evidence)
 
 
 def _b64(data: bytes) -> str:

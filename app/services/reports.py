@@ -41,6 +41,7 @@ from reports import (
     ReportMeta,
     RunReportEvidence,
 )
+from reports.citations import shown_seqs
 
 MAX_CONSISTENCY = 50
 NotFound = ev.NotFound
@@ -142,7 +143,7 @@ def issue(services: Services, actor: str, kind: str, subject: str, title: str,
             if latest is None:
                 raise
             checkpoint = latest
-        cited = sorted(set(ev.seqs_in(evidence)))
+        cited = shown_seqs(evidence)
         entries = []
         for seq in cited:
             row = ledger_store.get_entry(conn, seq)

@@ -15,7 +15,6 @@ import psycopg
 from app.ledger.entry import Draft, Receipt
 from app.ledger.errors import LedgerError
 from app.services.ledger import LedgerWriter
-from app.storage import access as access_store
 from app.storage import tokens as store
 
 ROLES = ("admin", "writer", "approver", "auditor")
@@ -72,11 +71,11 @@ def create_token(writer: LedgerWriter, name: str, role: str, actor: str) -> tupl
 def authenticate(conn: psycopg.Connection, token: str) -> Principal | None:
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    row = store.find_by_hash(conn, token_hash(token))
-    if row is None:
+    found = store.find_principal(conn, token_hash(token))
+    if found is None:
         return None
-    scope = access_store.grants_of(conn, row.id)
-    return Principal(row.id, row.name, row.role, scope or None)
+    row, granted = found
+    return Principal(row.id, row.name, row.role, frozenset(granted) or None)
 
 
 def ensure_admin_token(writer: LedgerWriter, path: Path) -> Path | None:

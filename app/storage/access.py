@@ -5,11 +5,6 @@ from __future__ import annotations
 import psycopg
 
 
-def grants_of(conn: psycopg.Connection, token_id: str) -> frozenset[str]:
-    rows = conn.execute("SELECT experiment_id FROM grants WHERE token_id = %s", (token_id,))
-    return frozenset(row[0] for row in rows.fetchall())
-
-
 def insert_grant(conn: psycopg.Connection, token_id: str, experiment_id: str, seq: int) -> bool:
     cur = conn.execute("INSERT INTO grants (token_id, experiment_id, seq) VALUES (%s, %s, %s) "
                        "ON CONFLICT DO NOTHING", (token_id, experiment_id, seq))

@@ -29,6 +29,7 @@ from reports import (
     RunRef,
     RunReportEvidence,
 )
+from reports.citations import shown_seqs
 
 T = TypeVar("T")
 ATTRIBUTES = {"sex": ("female", "male", "nonbinary"), "age_band": ("18-34", "35-54", "55+")}
@@ -183,7 +184,7 @@ def empty_run(**overrides: Any) -> RunEvidence:
 
 def bundle_for(evidence: Any, meta: dict[str, Any]) -> bytes:
     """Stand-in evidence bundle: RFC 8785 JSON with fake canonical bytes and proofs per seq."""
-    seqs = sorted(set(_all_ints(evidence)))
+    seqs = shown_seqs(evidence)
     entries = [{"seq": s, "canonical": base64.b64encode(f"entry {s}".encode()).decode(),
                 "inclusion_proof": [hexid(f"node{s}-{k}", 64) for k in range(3)]}
                for s in seqs]
@@ -192,21 +193,6 @@ def bundle_for(evidence: Any, meta: dict[str, Any]) -> bytes:
                                 "entries": entries}))
 
 
-def _all_ints(obj: Any) -> list[int]:
-    if dataclasses.is_dataclass(obj):
-        out: list[int] = []
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            if f.name.endswith("seq") and isinstance(value, int):
-                out.append(value)
-            elif f.name == "cited_seqs":
-                out += list(value)
-            elif f.name != "meta":
-                out += _all_ints(value)
-        return out
-    if isinstance(obj, tuple):
-        return [i for item in obj for i in _all_ints(item)]
-    return []
 
 
 def meta_for(kind: str, bundle: bytes, **overrides: Any) -> ReportMeta:
