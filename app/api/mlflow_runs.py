@@ -55,7 +55,8 @@ def runs_json(conn: Any, rows: list[store.RunRow]) -> list[dict[str, Any]]:
                                   if m.group_values is None],
                       "params": [{"key": k, "value": v} for k, v in sorted(params[row.id].items())],
                       "tags": [{"key": k, "value": v} for k, v in sorted(tags[row.id].items())]},
-             "inputs": {}, "outputs": {}} for row in rows]
+             "inputs": {},
+             "outputs": {}} for row in rows]
 
 
 def run_id_of(data: dict[str, Any]) -> str:
