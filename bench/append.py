@@ -23,6 +23,7 @@ import _pg  # noqa: E402
 import psycopg  # noqa: E402
 
 from app.db import make_pool  # noqa: E402
+from app.ledger.entry import Draft  # noqa: E402
 from app.services.ledger import GroupCommitter, ledger_transaction  # noqa: E402
 from app.services.verification import verify_database  # noqa: E402
 
@@ -134,22 +135,58 @@ def group_commit(url: str, threads: int, duration: float, warmup: float, pool_si
     return ops / seconds, lat, total_commits
 
 
-def batch_append(url: str, entries: int, chunk: int) -> float:
-    """One ledger_transaction appending `entries` prebuilt drafts in chunks; drafts -> commit."""
-    drafts = _pg.make_drafts(0, entries)
-    chunks = [drafts[i : i + chunk] for i in range(0, entries, chunk)]
+def batch_append(url: str, drafts: list[Draft], chunk: int) -> tuple[float, float]:
+    """One ledger_transaction appending prebuilt drafts in chunks; timed from drafts to commit.
+
+    Returns (entries/s, this process's CPU microseconds per entry in the same window)."""
+    chunks = [drafts[i : i + chunk] for i in range(0, len(drafts), chunk)]
     with psycopg.connect(url) as conn:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         with ledger_transaction(conn) as writer:
             for part in chunks:
                 writer.append(part)
-        seconds = time.perf_counter() - t0
-    return entries / seconds
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return len(drafts) / seconds, cpu / len(drafts) * 1e6
 
 
 def ms(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def report_concurrent(names: dict[str, str], results: dict[str, list[float]], n: int) -> None:
+    med = {k: statistics.median(v) for k, v in results.items()}
+    print("# medians over rounds")
+    for key in ("base1", "base16", "gc1"):
+        unit = "rows/s" if key.startswith("base") else "entries/s"
+        print(f"{names[key]} {med[key]:10,.0f} {unit}")
+    rate = med["gc16"]
+    print(f"{names['gc16']} {rate:10,.0f} entries/s")
+    for key, label in (("base1", "1 connection"), ("base16", f"{n} connections")):
+        ratios = ", ".join(f"{g / b:.2f}" for g, b in zip(results["gc16"], results[key],
+                                                           strict=True))
+        print(f"          vs baseline {label:15s} {med[key]:9,.0f}/s: {rate / med[key]:5.2f}x "
+              f"(per round {ratios})  target >= 1.00x  {_pg.verdict(rate >= med[key])}")
+    sys.stdout.flush()
+
+
+def report_batch(url: str, args: argparse.Namespace) -> None:
+    rates = []
+    for run in range(args.batch_runs):
+        drafts = _pg.make_drafts(run * args.batch_entries, args.batch_entries)
+        with _pg.CpuMeter(url) as cpu:
+            r, python_us = batch_append(url, drafts, args.batch_chunk)
+        rates.append(r)
+        per = f"python {python_us:.1f} us/entry"
+        if cpu.others is not None:
+            per += f", postgres {cpu.server / args.batch_entries * 1e6:.1f} us/entry"
+        print(f"info      batch append run {run + 1}: {args.batch_entries:,} entries in chunks "
+              f"of {args.batch_chunk:,}: {r:9,.0f} entries/s ({per}; {cpu.summary()})",
+              flush=True)
+    bmed = statistics.median(rates)
+    print(f"target    batch append (median of {len(rates)})          {bmed:10,.0f} entries/s"
+          f"   target >= {BATCH_TARGET:,}  {_pg.verdict(bmed >= BATCH_TARGET)}")
+    sys.stdout.flush()
 
 
 def main() -> int:
@@ -165,18 +202,21 @@ def main() -> int:
     ap.add_argument("--batch-entries", type=int, default=100_000)
     ap.add_argument("--batch-chunk", type=int, default=10_000, help="drafts per writer.append")
     ap.add_argument("--batch-runs", type=int, default=3)
+    ap.add_argument("--only", choices=("concurrent", "batch"),
+                    help="run only the concurrent phases, or only batch append (and the check)")
     args = ap.parse_args()
     n = args.threads
 
     with _pg.database("append") as url:
-        print(f"# {args.rounds} rounds; each phase {args.duration:g} s measured after "
-              f"{args.warmup:g} s warm-up")
+        if args.only != "batch":
+            print(f"# {args.rounds} rounds; each phase {args.duration:g} s measured after "
+                  f"{args.warmup:g} s warm-up")
         names = {"base1": "baseline  PostgreSQL INSERT, 1 connection      ",
                  "base16": f"baseline  PostgreSQL INSERT, {n} connections    ",
                  "gc1": "info      mlaudit group commit, 1 writer      ",
                  "gc16": f"target    mlaudit group commit, {n} writers    "}
         results: dict[str, list[float]] = {k: [] for k in names}
-        for rnd in range(args.rounds):
+        for rnd in range(args.rounds if args.only != "batch" else 0):
             order = ["base1", "base16", "gc1", "gc16"]
             if rnd % 2:
                 order.reverse()  # interleave so slow drift of the disk or the load cancels
@@ -196,35 +236,10 @@ def main() -> int:
                 print(f"round {rnd + 1}  {names[phase][10:].strip():36s} {rate:9,.0f} {unit}"
                       f" (p50 {ms(lat, .5):.2f} ms, p99 {ms(lat, .99):.2f} ms{extra}; "
                       f"{cpu.summary()})", flush=True)
-        med = {k: statistics.median(v) for k, v in results.items()}
-        print("# medians over rounds")
-        for key in ("base1", "base16", "gc1"):
-            unit = "rows/s" if key.startswith("base") else "entries/s"
-            print(f"{names[key]} {med[key]:10,.0f} {unit}")
-        rate = med["gc16"]
-        print(f"{names['gc16']} {rate:10,.0f} entries/s")
-        for key, label in (("base1", "1 connection"), ("base16", f"{n} connections")):
-            ratios = ", ".join(f"{g / b:.2f}" for g, b in zip(results["gc16"], results[key],
-                                                               strict=True))
-            print(f"          vs baseline {label:15s} {med[key]:9,.0f}/s: {rate / med[key]:5.2f}x "
-                  f"(per round {ratios})  target >= 1.00x  {_pg.verdict(rate >= med[key])}")
-        sys.stdout.flush()
-
-        rates = []
-        for run in range(args.batch_runs):
-            with _pg.CpuMeter(url) as cpu:
-                r = batch_append(url, args.batch_entries, args.batch_chunk)
-            rates.append(r)
-            per = f"bench {cpu.mine / args.batch_entries * 1e6:.1f} us/entry"
-            if cpu.others is not None:
-                per += f", postgres {cpu.server / args.batch_entries * 1e6:.1f} us/entry"
-            print(f"info      batch append run {run + 1}: {args.batch_entries:,} entries in chunks "
-                  f"of {args.batch_chunk:,}: {r:9,.0f} entries/s ({per}; {cpu.summary()})",
-                  flush=True)
-        bmed = statistics.median(rates)
-        print(f"target    batch append (median of {len(rates)})          {bmed:10,.0f} entries/s"
-              f"   target >= {BATCH_TARGET:,}  {_pg.verdict(bmed >= BATCH_TARGET)}")
-        sys.stdout.flush()
+        if args.only != "batch":
+            report_concurrent(names, results, n)
+        if args.only != "concurrent":
+            report_batch(url, args)
 
         with psycopg.connect(url) as conn:
             t0 = time.perf_counter()

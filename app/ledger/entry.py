@@ -5,57 +5,27 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-import rfc8785
-
 from app.ledger.errors import EntryError
+from app.ledger.jcs import MAX_SAFE_INTEGER as MAX_SAFE_INTEGER  # re-exported
+from app.ledger.jcs import canonicalize as canonicalize  # re-exported
+from app.ledger.jcs import encode_chunks, encode_string, finish, plain
+from app.ledger.merkle import CompactRange
 
 FORMAT_VERSION = 1
 GENESIS_CHAIN_HASH = bytes(32)
-MAX_SAFE_INTEGER = 2**53 - 1
 KIND_PATTERN = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 SUBJECT_KEY_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 TIMESTAMP_PATTERN = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 MAX_ACTOR_LENGTH = 256
 MAX_SUBJECT_VALUE_LENGTH = 512
 
-_json_encode = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
-).encode
-
-
-def _refuse(value: object) -> object:
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _fast_encoder() -> Any:
-    """The stdlib's C encoder made once (JSONEncoder.encode builds one per call)."""
-    from json import encoder
-
-    make_encoder = getattr(encoder, "c_make_encoder", None)
-    encode_string = getattr(encoder, "c_encode_basestring", None)
-    if make_encoder is None or encode_string is None:
-        return _json_encode
-    make = make_encoder(None, _refuse, encode_string, None, ":", ",", True, False, False)
-    return lambda value: "".join(make(value, 0))
-
-
-_encode = _fast_encoder()
+# Actors already checked, with their JSON strings (one per token, so few in practice).
 _actors: dict[str, str] = {}
-
-
-def _encoded_actor(actor: str) -> str:
-    """Actors repeat (one per token): their JSON strings are worth keeping."""
-    found = _actors.get(actor)
-    if found is None:
-        if len(_actors) > 10_000:
-            _actors.clear()
-        found = _actors[actor] = _encode(actor)
-    return found
 
 
 @dataclass(frozen=True)
@@ -170,53 +140,75 @@ def entry_object(draft: Draft, seq: int, recorded_at: str) -> dict[str, Any]:
     }
 
 
-def canonicalize(value: Mapping[str, Any]) -> bytes:
-    """RFC 8785 bytes of a float-free JSON object.
-
-    For ASCII output, sorted-key compact json is byte-identical to RFC 8785 (same escapes,
-    same integer form, UTF-16 and code-point key order agree), and about five times faster;
-    anything else goes through the rfc8785 package.
-    """
-    try:
-        text = _json_encode(value)
-    except (TypeError, ValueError) as exc:
-        raise EntryError(f"not canonicalisable: {exc}") from exc
-    if text.isascii():
-        return text.encode("ascii")
-    try:
-        return rfc8785.dumps(value)
-    except (rfc8785.CanonicalizationError, UnicodeEncodeError) as exc:
-        raise EntryError(f"not canonicalisable: {exc}") from exc
-
-
-def canonical_bytes(draft: Draft, seq: int, recorded_at: str) -> bytes:
-    """Checked canonical bytes of a draft at position seq.
-
-    The top-level keys are fixed, so the object is assembled in their sorted order (actor,
-    body, kind, recorded_at, seq, subject, v); only body and subject go through the encoder.
-    Non-ASCII output takes the rfc8785 path, like canonicalize().
-    """
-    check_draft(draft)
+def _check_stamp(recorded_at: str) -> None:
     if recorded_at not in _valid_stamps:
         if type(recorded_at) is not str or not TIMESTAMP_PATTERN.fullmatch(recorded_at):
             raise EntryError(f"recorded_at {recorded_at!r} is not YYYY-MM-DDTHH:MM:SS.ffffffZ")
         if len(_valid_stamps) > 10_000:
             _valid_stamps.clear()
         _valid_stamps.add(recorded_at)
-    body = draft.body if type(draft.body) is dict else dict(draft.body)
-    subject = draft.subject if type(draft.subject) is dict else dict(draft.subject)
-    if type(seq) is not int or not 0 <= seq <= MAX_SAFE_INTEGER:
-        raise EntryError(f"seq {seq!r} must be an integer from 0 to 2**53 - 1")
-    try:
-        text = (
-            f'{{"actor":{_encoded_actor(draft.actor)},"body":{_encode(body)},'
-            f'"kind":"{draft.kind}","recorded_at":"{recorded_at}","seq":{seq},'
-            f'"subject":{_encode(subject)},"v":{FORMAT_VERSION}}}'
-        )
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise EntryError(f"not canonicalisable: {exc}") from exc
-    if text.isascii():
-        return text.encode("ascii")
+
+
+def _check_seqs(first: int, count: int) -> None:
+    if type(first) is not int or not 0 <= first <= MAX_SAFE_INTEGER - max(count - 1, 0):
+        raise EntryError(f"seq {first!r} must be an integer from 0 to 2**53 - 1")
+
+
+def canonical_bytes(draft: Draft, seq: int, recorded_at: str) -> bytes:
+    """Checked canonical bytes of a draft at position seq."""
+    return canonical_batch([draft], seq, recorded_at)[0]
+
+
+def canonical_batch(drafts: Sequence[Draft], first_seq: int, recorded_at: str) -> list[bytes]:
+    """Checked canonical bytes of drafts at positions first_seq, first_seq + 1, ...
+
+    The top-level keys are fixed, so the object is assembled in their sorted order (actor,
+    body, kind, recorded_at, seq, subject, v) around the C encoder (see app.ledger.jcs for why
+    that is exact). A draft outside the fast path's domain is checked by check_draft, which
+    names what is wrong, and then canonicalised as a whole object by jcs.canonicalize.
+    """
+    _check_stamp(recorded_at)
+    _check_seqs(first_seq, len(drafts))
+    kinds, actors, subject_keys = _valid_kinds, _actors, _valid_subject_keys
+    join, chunks, quote = "".join, encode_chunks, encode_string
+    out: list[bytes] = []
+    seq = first_seq
+    for draft in drafts:
+        kind, actor, subject, body = draft.kind, draft.actor, draft.subject, draft.body
+        if type(body) is not dict and isinstance(body, Mapping):
+            body = dict(body)
+        data = None
+        if (type(kind) is str and kind in kinds and type(actor) is str and actor in actors
+                and type(subject) is dict and type(body) is dict and plain(body)):
+            for key, value in subject.items():
+                if (type(key) is not str or key not in subject_keys or type(value) is not str
+                        or len(value) > MAX_SUBJECT_VALUE_LENGTH):
+                    break
+            else:
+                # The usual single key is written directly: it matches SUBJECT_KEY_PATTERN,
+                # so it needs no escapes.
+                subject_json = (f'{{"{key}":{quote(value)}}}' if len(subject) == 1
+                                else join(chunks(subject, 0)))
+                text = (
+                    f'{{"actor":{actors[actor]},"body":{join(chunks(body, 0))},"kind":"{kind}",'
+                    f'"recorded_at":"{recorded_at}","seq":{seq},'
+                    f'"subject":{subject_json},"v":{FORMAT_VERSION}}}'
+                )
+                data = text.encode("ascii") if text.isascii() else finish(text)
+        if data is None:
+            data = _checked_canonical(draft, seq, recorded_at)
+        out.append(data)
+        seq += 1
+    return out
+
+
+def _checked_canonical(draft: Draft, seq: int, recorded_at: str) -> bytes:
+    """The reference path: check the draft (caching what passed), then canonicalise it whole."""
+    check_draft(draft)
+    if type(draft.actor) is str and draft.actor not in _actors:
+        if len(_actors) > 10_000:
+            _actors.clear()
+        _actors[draft.actor] = encode_string(draft.actor)
     return canonicalize(entry_object(draft, seq, recorded_at))
 
 
@@ -228,6 +220,30 @@ def leaf_hash(canonical: bytes) -> bytes:
 def chain_hash(previous: bytes, leaf: bytes) -> bytes:
     """SHA-256(previous chain hash || leaf hash); the genesis previous is 32 zero bytes."""
     return hashlib.sha256(previous + leaf).digest()
+
+
+class HashedBlock(NamedTuple):
+    """Consecutive entries as columns: canonical bytes, leaf and chain hashes, Merkle nodes."""
+
+    canonicals: list[bytes]
+    leaves: list[bytes]
+    chains: list[bytes]
+    nodes: list[bytes]  # per entry, the perfect-subtree hashes it completes, concatenated
+
+
+def hash_block(drafts: Sequence[Draft], first_seq: int, recorded_at: str, previous: bytes,
+               tree: CompactRange) -> HashedBlock:
+    """Canonicalise and hash drafts as the entries first_seq, first_seq + 1, ... after the
+    chain hash previous, adding their leaves to tree (a batch of leaf_hash and chain_hash)."""
+    canonicals = canonical_batch(drafts, first_seq, recorded_at)
+    sha256 = hashlib.sha256
+    leaves = [sha256(b"\x00" + canonical).digest() for canonical in canonicals]
+    chains: list[bytes] = []
+    add = chains.append
+    for leaf in leaves:
+        previous = sha256(previous + leaf).digest()
+        add(previous)
+    return HashedBlock(canonicals, leaves, chains, tree.extend(leaves))
 
 
 def decode(canonical: bytes) -> dict[str, Any]:

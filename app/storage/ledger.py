@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -106,14 +106,15 @@ def insert_entries(conn: psycopg.Connection, values: Sequence[EntryValues]) -> N
                 values,
             )
             return
-    with copy_entries(conn) as write_row:
-        for value in values:
-            write_row(value)
+    with copy_entries(conn) as write_rows:
+        write_rows(values)
 
 
 @contextmanager
-def copy_entries(conn: psycopg.Connection) -> Iterator[Callable[[EntryValues], None]]:
-    """A COPY into ledger_entries; the block calls the yielded function once per row."""
+def copy_entries(
+    conn: psycopg.Connection,
+) -> Iterator[Callable[[Iterable[EntryValues]], None]]:
+    """A COPY into ledger_entries; the block passes rows to the yielded function, in batches."""
     with conn.cursor() as cur:
         # Typed by oid, bytea would get psycopg's pure-Python DB-API dumper; register the
         # C dumper for bytes on this cursor so that it serves the bytea oid as well.
@@ -123,7 +124,13 @@ def copy_entries(conn: psycopg.Connection) -> Iterator[Callable[[EntryValues], N
             copy.set_types(
                 ["int8", "bytea", "bytea", "bytea", "bytea", "text", "text", "timestamptz"]
             )
-            yield copy.write_row
+            write_row = copy.write_row
+
+            def write_rows(rows: Iterable[EntryValues]) -> None:
+                for row in rows:
+                    write_row(row)
+
+            yield write_rows
 
 
 def get_entry(conn: psycopg.Connection, seq: int) -> EntryRow | None:

@@ -399,6 +399,23 @@ def test_compact_range_appends_match_reference() -> None:
         assert cr.root() == ROOTS[index + 1]
 
 
+def test_compact_range_extend_equals_append() -> None:
+    for start in (0, 1, 2, 3, 5, 8, 13):
+        for count in (0, 1, 2, 5, 17, MAX - start):
+            one, many = CompactRange(), CompactRange()
+            for leaf in LEAVES[:start]:
+                one.append(leaf)
+                many.append(leaf)
+            leaves = LEAVES[start : start + count]
+            expected = [b"".join(one.append(leaf)) for leaf in leaves]
+            assert many.extend(leaves) == expected
+            assert (many.size, many.hashes) == (one.size, one.hashes)
+    broken = CompactRange()
+    with pytest.raises(ValueError):
+        broken.extend([LEAVES[0], b"short"])
+    assert (broken.size, broken.hashes) == (1, [LEAVES[0]])  # consistent up to the bad leaf
+
+
 def test_compact_range_append_example_from_docs() -> None:
     cr = CompactRange()
     assert [cr.append(leaf) for leaf in LEAVES[:3]] == [[], [NODES[(1, 0)]], []]
