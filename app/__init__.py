@@ -7,16 +7,12 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from app.config import Config, load_config
+
 if TYPE_CHECKING:
     from flask import Flask
 
-from app import db
-from app.artifacts.store import LocalBlobStore
-from app.config import Config, load_config
-from app.services import keys, tokens
-from app.services.checkpoints import Checkpointer
-from app.services.ledger import GroupCommitter, ledger_transaction
-from app.services.runtime import Services
+    from app.services.runtime import Services
 
 __version__ = "0.1.0"
 MAX_JSON_BODY = 16 * 1024 * 1024
@@ -25,6 +21,15 @@ log = logging.getLogger("mlaudit")
 
 def build_services(config: Config, *, start_checkpointer: bool = True) -> Services:
     """Database, schema, signing key, first admin token, committer and checkpointer."""
+    # Imported here, not at module level, so the offline CLI paths (verify-report,
+    # verify-export) do not pay for psycopg and the services at start-up.
+    from app import db
+    from app.artifacts.store import LocalBlobStore
+    from app.services import keys, tokens
+    from app.services.checkpoints import Checkpointer
+    from app.services.ledger import GroupCommitter, ledger_transaction
+    from app.services.runtime import Services
+
     url = db.database_url(config)
     db.ensure_schema(url)
     pool = db.make_pool(url, config.pool_size)

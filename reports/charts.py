@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
-from reportlab.graphics.shapes import Drawing, Line, Rect, String
 from reportlab.lib import colors
-from reportlab.pdfbase.pdfmetrics import stringWidth
+from reportlab.platypus import Flowable
 
 from reports.evidence import GroupFigureEvidence, GroupSummaryEvidence
-from reports.style import BODY_WIDTH, UNDEFINED, clean
+from reports.style import BODY_WIDTH, UNDEFINED, clean, text_width
 
-__all__ = ["group_chart"]
+__all__ = ["GroupChart", "VersionChart", "group_chart", "version_chart"]
 
 HEIGHT = 165.0
 LABEL_ROOM = 16.0
@@ -92,42 +93,55 @@ def _scale(summary: GroupSummaryEvidence, band: tuple[float, float] | None) -> _
 
 def _fit(text: str, size: float, room: float) -> str:
     text = clean(text)
-    while len(text) > 1 and stringWidth(text, "Helvetica", size) > room:
+    while len(text) > 1 and text_width(text, "Helvetica", size) > room:
         text = text[:-2] + "\u2026"
     return text
 
 
-def _axis(d: Drawing, scale: _Scale) -> None:
+def _axis(c: Any, scale: _Scale) -> None:
     right = BODY_WIDTH - RIGHT
-    d.add(Line(LEFT, scale.bottom, LEFT, scale.top, strokeWidth=0.6))
-    d.add(Line(LEFT, scale.y(0.0), right, scale.y(0.0), strokeWidth=0.6))
+    c.setLineWidth(0.6)
+    c.line(LEFT, scale.bottom, LEFT, scale.top)
+    c.line(LEFT, scale.y(0.0), right, scale.y(0.0))
+    c.setLineWidth(0.5)
+    c.setFont("Helvetica", 6.5)
     for value in scale.ticks():
         y = scale.y(value)
-        d.add(Line(LEFT - 3, y, LEFT, y, strokeWidth=0.5))
-        d.add(String(LEFT - 5, y - 2.5, _tick_label(value, scale.step), fontName="Helvetica",
-                     fontSize=6.5, textAnchor="end"))
+        c.line(LEFT - 3, y, LEFT, y)
+        c.drawRightString(LEFT - 5, y - 2.5, _tick_label(value, scale.step))
 
 
-def _label(d: Drawing, x: float, y: float, text: str, room: float, bold: bool = False) -> None:
-    """A centred label on a white patch, so band lines never run through it."""
+def _label(c: Any, x: float, y: float, text: str, room: float, bold: bool = False,
+           patch: bool = True) -> None:
+    """A centred label, on a white patch (inside the plot) so band lines never run through it."""
     font = "Helvetica-Bold" if bold else "Helvetica"
     text = _fit(text, 6.5, room)
-    width = stringWidth(text, font, 6.5)
-    d.add(Rect(x - width / 2 - 1, y - 1.8, width + 2, 7.6, fillColor=colors.white,
-               strokeColor=None))
-    d.add(String(x, y, text, fontName=font, fontSize=6.5, textAnchor="middle"))
+    if patch:
+        width = text_width(text, font, 6.5)
+        c.setFillColor(colors.white)
+        c.rect(x - width / 2 - 1, y - 1.8, width + 2, 7.6, stroke=0, fill=1)
+    c.setFillColor(colors.black)
+    c.setFont(font, 6.5)
+    c.drawCentredString(x, y, text)
 
 
-def _draw_band(d: Drawing, scale: _Scale, band: tuple[float, float],
+def _draw_band(c: Any, scale: _Scale, band: tuple[float, float],
                summary: GroupSummaryEvidence) -> None:
     right = BODY_WIDTH - RIGHT
     y0, y1 = scale.y(band[0]), scale.y(band[1])
-    d.add(Rect(LEFT, y0, right - LEFT, y1 - y0, fillColor=BAND_FILL, strokeColor=None))
+    c.setFillColor(BAND_FILL)
+    c.rect(LEFT, y0, right - LEFT, y1 - y0, stroke=0, fill=1)
+    c.setStrokeColor(BAND_EDGE)
+    c.setFillColor(BAND_EDGE)
+    c.setLineWidth(0.9)
+    c.setDash([3, 2])
+    c.setFont("Helvetica", 6.5)
     for y, label in ((y0, summary.band[0]), (y1, summary.band[1])):
-        d.add(Line(LEFT, y, right, y, strokeColor=BAND_EDGE, strokeWidth=0.9,
-                   strokeDashArray=[3, 2]))
-        d.add(String(right + 3, y - 2.5, _fit(f"{label} x ref", 6.5, RIGHT - 4),
-                     fontName="Helvetica", fontSize=6.5, fillColor=BAND_EDGE))
+        c.line(LEFT, y, right, y)
+        c.drawString(right + 3, y - 2.5, _fit(f"{label} x ref", 6.5, RIGHT - 4))
+    c.setDash([])
+    c.setStrokeColor(colors.black)
+    c.setFillColor(colors.black)
 
 
 def _bar_colour(g: GroupFigureEvidence) -> colors.Color:
@@ -136,38 +150,145 @@ def _bar_colour(g: GroupFigureEvidence) -> colors.Color:
     return FLAGGED if g.flags else BAR
 
 
-def _draw_group(d: Drawing, scale: _Scale, g: GroupFigureEvidence, x: float, slot: float) -> None:
+def _draw_group(c: Any, scale: _Scale, g: GroupFigureEvidence, x: float, slot: float) -> None:
     value = _number(g.value)
     centre = x + slot / 2
     label_top = scale.y(0.0) + 3
     if value is not None:
         base, tip = scale.y(0.0), scale.y(value)
-        d.add(Rect(x + slot * 0.2, min(base, tip), slot * 0.6, abs(tip - base),
-                   fillColor=_bar_colour(g), strokeColor=None))
+        c.setFillColor(_bar_colour(g))
+        c.rect(x + slot * 0.2, min(base, tip), slot * 0.6, abs(tip - base), stroke=0, fill=1)
         label_top = max(base, tip) + 3
     shown = g.value if value is not None else f"{g.value} (not drawn)"
     ratio = UNDEFINED if g.ratio is None else g.ratio
     for i, text in enumerate((f"ratio {ratio}", shown)):
-        _label(d, centre, label_top + i * 8, text, slot - 2)
+        _label(c, centre, label_top + i * 8, text, slot - 2)
     name = g.group + (" (ref)" if g.is_reference else "")
     n = "n unknown" if g.n is None else f"n={g.n}"
-    _label(d, centre, BOTTOM - 10, name, slot - 2, bold=True)
-    _label(d, centre, BOTTOM - 18, n, slot - 2)
+    _label(c, centre, BOTTOM - 10, name, slot - 2, bold=True, patch=False)
+    _label(c, centre, BOTTOM - 18, n, slot - 2, patch=False)
 
 
-def group_chart(summary: GroupSummaryEvidence) -> Drawing:
-    """Bars of each group's value; the shaded band is low..high times the reference value."""
-    d = Drawing(BODY_WIDTH, HEIGHT)
-    band = _band(summary)
-    scale = _scale(summary, band)
-    if band:
-        _draw_band(d, scale, band, summary)
-    _axis(d, scale)
-    groups = summary.groups
-    slot = (BODY_WIDTH - RIGHT - LEFT) / max(len(groups), 1)
-    for i, g in enumerate(groups):
-        _draw_group(d, scale, g, LEFT + i * slot, slot)
-    if band is None:
-        d.add(String(LEFT + 4, HEIGHT - 10, "band not drawn: reference value undefined",
-                     fontName="Helvetica-Oblique", fontSize=7, fillColor=colors.grey))
-    return d
+class GroupChart(Flowable):  # type: ignore[misc]  # ReportLab is untyped
+    """Bars of each group's value; the shaded band is low..high times the reference value.
+
+    Drawn straight onto the canvas (no reportlab.graphics shape tree), which is several times
+    cheaper for the hundreds of charts a model report can hold.
+    """
+
+    def __init__(self, summary: GroupSummaryEvidence) -> None:
+        super().__init__()
+        self.summary = summary
+        self.width, self.height = BODY_WIDTH, HEIGHT
+
+    def wrap(self, avail_width: float, avail_height: float) -> tuple[float, float]:
+        return self.width, self.height
+
+    def draw(self) -> None:
+        c, summary = self.canv, self.summary
+        band = _band(summary)
+        scale = _scale(summary, band)
+        if band:
+            _draw_band(c, scale, band, summary)
+        _axis(c, scale)
+        groups = summary.groups
+        slot = (BODY_WIDTH - RIGHT - LEFT) / max(len(groups), 1)
+        for i, g in enumerate(groups):
+            _draw_group(c, scale, g, LEFT + i * slot, slot)
+        if band is None:
+            c.setFillColor(colors.grey)
+            c.setFont("Helvetica-Oblique", 7)
+            c.drawString(LEFT + 4, HEIGHT - 10, "band not drawn: reference value undefined")
+
+
+def group_chart(summary: GroupSummaryEvidence) -> GroupChart:
+    """The chart of one per-group summary, as a flowable."""
+    return GroupChart(summary)
+
+
+VERSION_HEIGHT = 150.0
+
+
+def _ratio_scale(items: Sequence[tuple[int, GroupSummaryEvidence]]) -> _Scale:
+    values = [1.0] + [v for _, s in items for v in (_number(g.ratio) for g in s.groups)
+                      if v is not None]
+    values += [v for _, s in items for v in (_number(s.band[0]), _number(s.band[1]))
+               if v is not None]
+    top, bottom = max(values + [0.0]), min(values + [0.0])
+    step = _nice_step(top - bottom)
+    low = math.floor(bottom / step) * step
+    high = max(math.ceil(top / step) * step, low + step)
+    return _Scale(low, high, step, 18.0, VERSION_HEIGHT - TOP - 6)
+
+
+def _slot_band(c: Any, scale: _Scale, s: GroupSummaryEvidence, x: float, width: float) -> None:
+    low, high = _number(s.band[0]), _number(s.band[1])
+    if low is None or high is None:
+        return
+    y0, y1 = scale.y(low), scale.y(high)
+    c.setFillColor(BAND_FILL)
+    c.rect(x, y0, width, y1 - y0, stroke=0, fill=1)
+    c.line(x, y0, x + width, y0)
+    c.line(x, y1, x + width, y1)
+
+
+def _slot_bars(c: Any, scale: _Scale, s: GroupSummaryEvidence, x: float, width: float) -> None:
+    bar = width / max(len(s.groups), 1)
+    base = scale.y(0.0)
+    for i, g in enumerate(s.groups):
+        ratio = _number(g.ratio)
+        if ratio is None:
+            continue
+        tip = scale.y(ratio)
+        c.setFillColor(_bar_colour(g))
+        c.rect(x + i * bar + bar * 0.1, min(base, tip), bar * 0.8, abs(tip - base), stroke=0,
+               fill=1)
+
+
+class VersionChart(Flowable):  # type: ignore[misc]  # ReportLab is untyped
+    """One grouped metric across versions: per version, each group's ratio to the reference as
+    a bar, over the band that version applied."""
+
+    def __init__(self, metric: str, items: Sequence[tuple[int, GroupSummaryEvidence]]) -> None:
+        super().__init__()
+        self.metric, self.items = metric, list(items)
+        self.width, self.height = BODY_WIDTH, VERSION_HEIGHT
+
+    def wrap(self, avail_width: float, avail_height: float) -> tuple[float, float]:
+        return self.width, self.height
+
+    def draw(self) -> None:
+        c, items = self.canv, self.items
+        scale = _ratio_scale(items)
+        slot = (BODY_WIDTH - RIGHT - LEFT) / max(len(items), 1)
+        c.setStrokeColor(BAND_EDGE)
+        c.setLineWidth(0.6)
+        c.setDash([2, 1.5])
+        for i, (_, s) in enumerate(items):
+            _slot_band(c, scale, s, LEFT + i * slot + 1, slot - 2)
+        c.setDash([])
+        c.setStrokeColor(colors.black)
+        for i, (_, s) in enumerate(items):
+            _slot_bars(c, scale, s, LEFT + i * slot + slot * 0.1, slot * 0.8)
+        _axis(c, scale)
+        c.setFillColor(colors.black)
+        c.setFont("Helvetica", 6.5)
+        every = max(1, math.ceil(24 / slot))  # keep version labels about 24 points apart
+        for i, (version, _) in enumerate(items):
+            if i % every == 0:
+                c.drawCentredString(LEFT + (i + 0.5) * slot, scale.bottom - 10, f"v{version}")
+        c.drawString(BODY_WIDTH - RIGHT + 3, scale.y(1.0) - 2.5, "ratio 1 = ref")
+        bands = {s.band for _, s in items}
+        if len(bands) == 1:  # one band for every version: name its edges once, at the right
+            c.setFillColor(BAND_EDGE)
+            for edge in next(iter(bands)):
+                value = _number(edge)
+                if value is not None and abs(value - 1.0) * (scale.top - scale.bottom) > \
+                        8 * (scale.high - scale.low):
+                    c.drawString(BODY_WIDTH - RIGHT + 3, scale.y(value) - 2.5,
+                                 _fit(f"{edge} x ref", 6.5, RIGHT - 4))
+
+
+def version_chart(metric: str, items: Sequence[tuple[int, GroupSummaryEvidence]]) -> VersionChart:
+    """The cross-version chart of one grouped metric (items: version number and its summary)."""
+    return VersionChart(metric, items)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 from reports.errors import ReportError
@@ -86,24 +87,42 @@ def experiment_citations(exp: ExperimentReportEvidence) -> list[int]:
     return _check_tree(exp.meta, seqs)
 
 
-def _walk(obj: Any) -> Iterator[int]:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            if f.name == "meta":
-                continue
-            if (f.name == "seq" or f.name.endswith("_seq")) and type(value) is int:
-                yield value
-            elif f.name == "cited_seqs":
-                yield from (int(s) for s in value)
-            else:
-                yield from _walk(value)
-    elif isinstance(obj, tuple | list):
+_SEQ, _CITED, _NESTED = 0, 1, 2
+
+
+@cache
+def _plan(cls: type) -> tuple[tuple[str, int], ...]:
+    """How to walk one dataclass: (field, what it holds), meta left out; made once per class."""
+    plan = []
+    for f in dataclasses.fields(cls):
+        if f.name == "meta":
+            continue
+        kind = _SEQ if f.name == "seq" or f.name.endswith("_seq") else \
+            _CITED if f.name == "cited_seqs" else _NESTED
+        plan.append((f.name, kind))
+    return tuple(plan)
+
+
+def _walk(obj: Any, out: set[int]) -> None:
+    if isinstance(obj, tuple | list):
         for item in obj:
-            yield from _walk(item)
+            _walk(item, out)
+        return
+    cls: Any = type(obj)
+    if hasattr(cls, "__dataclass_fields__") and not isinstance(obj, type):
+        for name, kind in _plan(cls):
+            value = getattr(obj, name)
+            if kind == _SEQ and type(value) is int:
+                out.add(value)
+            elif kind == _CITED:
+                out.update(int(s) for s in value)
+            elif isinstance(value, tuple | list) or hasattr(type(value), "__dataclass_fields__"):
+                _walk(value, out)
 
 
 def shown_seqs(evidence: Any) -> list[int]:
     """Every seq an evidence tree shows or cites (fields seq / *_seq, cited_seqs; meta
     excluded), sorted and distinct: what a bundle must prove."""
-    return sorted(set(_walk(evidence)))
+    found: set[int] = set()
+    _walk(evidence, found)
+    return sorted(found)

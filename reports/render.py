@@ -22,7 +22,8 @@ from reports.sections_groups import group_metrics
 from reports.sections_meta import cover, integrity
 from reports.sections_registry import deployments, model_overview, promotions
 from reports.sections_run import artifacts, lineage, metrics, parameters
-from reports.style import Cell, heading, mono
+from reports.sections_versions import focus_versions, version_tables
+from reports.style import Cell, heading, mono, para
 
 __all__ = ["render_experiment_report", "render_model_report", "render_run_report"]
 
@@ -42,9 +43,21 @@ def _run_body(run: RunEvidence, attributes: Sequence[str], level: int) -> list[F
     ]
 
 
-def _version(model: ModelReportEvidence, v: VersionEvidence) -> list[Flowable]:
-    return [PageBreak(), heading(f"Version {v.version}"),
-            *_run_body(v.run, model.sensitive_attributes, 2)]
+def _detail(model: ModelReportEvidence, focus: Sequence[VersionEvidence]) -> list[Flowable]:
+    """Full per-group tables of the versions in focus (a run shown once)."""
+    out: list[Flowable] = []
+    shown: dict[str, int] = {}
+    for v in focus:
+        out += [PageBreak(), heading(f"Version {v.version}: per-group metrics in detail")]
+        if v.run.run_id in shown:
+            out.append(para(f"Version {v.version} was registered from the same run as version "
+                            f"{shown[v.run.run_id]}; its per-group figures are shown there."))
+            continue
+        shown[v.run.run_id] = v.version
+        out += [para(f"Run {v.run.run_id} ({v.run.name or 'unnamed'}); its lineage, parameters, "
+                     "overall metrics and artifacts are in the version tables above.", "lead"),
+                *group_metrics(v.run, model.sensitive_attributes, 2, charts=False)[1:]]
+    return out
 
 
 def _versions_text(model: ModelReportEvidence) -> str:
@@ -66,9 +79,9 @@ def render_model_report(evidence: ModelReportEvidence, bundle_bytes: bytes) -> b
     ]
 
     def story() -> list[Flowable]:
-        out = [*cover(meta, subject), *model_overview(evidence)]
-        for v in evidence.versions:
-            out += _version(evidence, v)
+        focus = focus_versions(evidence)
+        out = [*cover(meta, subject), *model_overview(evidence), PageBreak(),
+               *version_tables(evidence, focus), *_detail(evidence, focus)]
         out += [PageBreak(), *promotions(evidence), *deployments(evidence)]
         return out + [PageBreak(), *integrity(meta, cited, len(bundle_bytes))]
 

@@ -21,7 +21,7 @@ from reports.style import (
     para,
 )
 
-__all__ = ["FLAG_TEXT", "flag_reasons", "group_metrics"]
+__all__ = ["FLAG_TEXT", "flag_reasons", "group_metrics", "policy_line"]
 
 FLAG_TEXT = {
     "ratio_out_of_band": "ratio outside the band",
@@ -46,13 +46,16 @@ def flag_reasons(g: GroupFigureEvidence, summary: GroupSummaryEvidence) -> list[
     return reasons
 
 
-def _policy_line(s: GroupSummaryEvidence) -> str:
+def policy_line(s: GroupSummaryEvidence, with_reference: bool = True) -> str:
+    """The reference group, the band applied with who set it and when, and the small-n rule."""
     rule = _RULES.get(s.reference_rule, s.reference_rule)
     if s.band_set_at is None:
         who = f"the built-in default ({s.band_set_by})"
     else:
         who = f"{s.band_set_by} at {s.band_set_at} (seq {s.band_seq})"
-    return (f"Reference group: {s.reference} ({rule}). Band applied: ratio to the reference "
+    reference = f"Reference group: {s.reference} ({rule}). " if with_reference else \
+        f"Reference group: {rule}. "
+    return (f"{reference}Band applied: ratio to the reference "
             f"from {s.band[0]} to {s.band[1]} inclusive, set by {who}. Groups with n below "
             f"{s.min_n} are flagged for review.")
 
@@ -70,7 +73,7 @@ def _row(g: GroupFigureEvidence) -> list[Cell]:
     ]
 
 
-def _summary(s: GroupSummaryEvidence, level: int) -> list[Flowable]:
+def _summary(s: GroupSummaryEvidence, level: int, chart: bool) -> list[Flowable]:
     header = ["Group", "n", "Value", "Ratio to ref.", "Difference", "Flags", "Seq"]
     rows = [_row(g) for g in s.groups]
     flagged = [i for i, g in enumerate(s.groups) if g.flags]
@@ -78,7 +81,7 @@ def _summary(s: GroupSummaryEvidence, level: int) -> list[Flowable]:
     overall = (f"Min/max ratio: {figure(s.min_max_ratio)}. "
                f"Max difference: {figure(s.max_difference)}.")
     out: list[Flowable] = [
-        heading(f"{s.metric} by {s.attribute}", level), para(_policy_line(s), "lead"), table,
+        heading(f"{s.metric} by {s.attribute}", level), para(policy_line(s), "lead"), table,
         para(overall, "after"),
     ]
     for g in s.groups:
@@ -86,6 +89,8 @@ def _summary(s: GroupSummaryEvidence, level: int) -> list[Flowable]:
         if reasons:
             out.append(flag(f"group {g.group}: " + "; ".join(reasons)))
     out += [para(f"Note: {note}", "caption") for note in s.notes]
+    if not chart:
+        return out + [gap(6)]
     out += [block(group_chart(s), para(
         f"Bars: {s.metric} per group (reference darkest, flagged groups orange). Shaded band: "
         f"{s.band[0]} to {s.band[1]} times the reference value.", "caption")), gap(6)]
@@ -93,8 +98,11 @@ def _summary(s: GroupSummaryEvidence, level: int) -> list[Flowable]:
 
 
 def group_metrics(run: RunEvidence, attributes: Sequence[str] = (),
-                  level: int = 1) -> list[Flowable]:
-    """Every per-group summary of the run; says so honestly when an attribute has none."""
+                  level: int = 1, charts: bool = True) -> list[Flowable]:
+    """Every per-group summary of the run; says so honestly when an attribute has none.
+
+    ``charts=False`` leaves out the per-metric bar charts (a model report draws one chart per
+    grouped metric across all its versions instead)."""
     out: list[Flowable] = [heading("Per-group metrics", level)]
     if not run.group_summaries:
         return out + [empty("No per-group metrics were logged.")]
@@ -104,5 +112,5 @@ def group_metrics(run: RunEvidence, attributes: Sequence[str] = (),
             out.append(empty(f"No per-group metrics were logged for the sensitive attribute "
                              f"{attribute}."))
     for s in run.group_summaries:
-        out += _summary(s, level + 1)
+        out += _summary(s, level + 1, charts)
     return out

@@ -15,7 +15,9 @@ from reports.style import (
     mono,
 )
 
-__all__ = ["artifacts", "lineage", "metrics", "parameters", "run_facts"]
+__all__ = [
+    "artifacts", "group_counts", "lineage", "metrics", "parameters", "run_facts", "signature",
+]
 
 
 def run_facts(run: RunEvidence) -> list[tuple[str, Cell]]:
@@ -51,7 +53,8 @@ def _parents(run: RunEvidence) -> list[Flowable]:
     return [data_table(["Level", "Parent run id", "Name", "Seq"], rows, [0.6, 3, 2, 0.6])]
 
 
-def _group_counts(ds: DatasetEvidence) -> str:
+def group_counts(ds: DatasetEvidence) -> str:
+    """Records per group of a dataset, as one line."""
     if not ds.group_counts:
         return "not logged"
     return "; ".join(f"{c.attribute}={c.group}: {c.count}" for c in ds.group_counts)
@@ -63,7 +66,7 @@ def _datasets(run: RunEvidence) -> list[Flowable]:
     rows: list[list[Cell]] = [
         [ds.name, ds.context, mono(ds.digest),
          "not logged" if ds.row_count is None else str(ds.row_count),
-         _group_counts(ds), str(ds.seq)]
+         group_counts(ds), str(ds.seq)]
         for ds in run.datasets
     ]
     header = ["Dataset", "Context", "Digest", "Rows", "Records per group", "Seq"]
@@ -118,7 +121,8 @@ def metrics(run: RunEvidence, level: int = 1) -> list[Flowable]:
                              [2.2, 1.4, 0.6, 2, 0.6])]
 
 
-def _signature(a: ArtifactEvidence) -> str:
+def signature(a: ArtifactEvidence) -> str:
+    """Signature status in words; an invalid signature is a flag for review."""
     if a.signature_status == "verified":
         return f"verified ({a.signer})" if a.signer else "verified"
     if a.signature_status == "invalid":
@@ -132,7 +136,7 @@ def artifacts(run: RunEvidence, level: int = 1) -> list[Flowable]:
     if not run.artifacts:
         return out + [empty("No artifacts were recorded.")]
     rows: list[list[Cell]] = [
-        [mono(a.path), mono(a.sha256), str(a.size), _signature(a),
+        [mono(a.path), mono(a.sha256), str(a.size), signature(a),
          mono(a.envelope_sha256 or "none"), str(a.seq)]
         for a in run.artifacts
     ]

@@ -12,14 +12,32 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.platypus import Flowable, KeepTogether, Paragraph, Spacer, Table, TableStyle
 
+from reports.text import (
+    CELL_BOLD,
+    CELL_FONT,
+    CELL_LEADING,
+    CELL_SIZE,
+    CODE_FONT,
+    CODE_LEADING,
+    CODE_SIZE,
+    Code,
+    Text,
+    clean,
+    code_lines,
+    text_lines,
+    text_width,
+)
+
 __all__ = [
     "BODY_WIDTH",
     "BOTTOM_MARGIN",
+    "Code",
     "FLAG_WORDING",
     "MARGIN",
     "PAGE_SIZE",
     "RED",
     "STYLES",
+    "Text",
     "UNDEFINED",
     "Cell",
     "block",
@@ -35,6 +53,7 @@ __all__ = [
     "mono",
     "para",
     "rich",
+    "text_width",
 ]
 
 PAGE_SIZE = A4
@@ -81,33 +100,13 @@ STYLES: dict[str, ParagraphStyle] = {
 }
 
 
-def _visible(ch: str) -> str:
-    """Keep what the standard PDF fonts can draw; name anything else by its code point."""
-    if ch == "\n":
-        return ch
-    if ch == "\t":
-        return " "
-    if ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0:
-        return f"[U+{ord(ch):04X}]"
-    try:
-        ch.encode("cp1252")
-    except UnicodeEncodeError:
-        return f"[U+{ord(ch):04X}]"
-    return ch
-
-
-def clean(text: str) -> str:
-    """Text safe for the base-14 fonts: unencodable characters are shown as [U+XXXX]."""
-    return "".join(_visible(ch) for ch in text)
-
-
 def _markup(text: str) -> str:
     return escape(clean(text)).replace("\n", "<br/>")
 
 
-def para(text: str, style: str = "body") -> Paragraph:
+def para(text: str, style: str = "body") -> Text:
     """A paragraph of plain (not markup) text in a named style."""
-    return Paragraph(_markup(text), STYLES[style])
+    return Text(text, STYLES[style])
 
 
 def rich(markup: str, style: str = "body") -> Paragraph:
@@ -120,22 +119,22 @@ def esc(text: str) -> str:
     return _markup(text)
 
 
-def mono(text: str) -> Paragraph:
+def mono(text: str) -> Code:
     """Digests, ids and other codes: fixed width, may break anywhere so they never overflow."""
-    return Paragraph(_markup(text), STYLES["mono"])
+    return Code(text)
 
 
-def heading(text: str, level: int = 1) -> Paragraph:
+def heading(text: str, level: int = 1) -> Text:
     """A section heading (level 1 to 3)."""
     return para(text, f"h{level}")
 
 
-def empty(text: str) -> Paragraph:
+def empty(text: str) -> Text:
     """An honest statement that something was not logged."""
     return para(text, "empty")
 
 
-def flag(text: str) -> Paragraph:
+def flag(text: str) -> Text:
     """A finding to look at, always worded as a flag for review."""
     return para(f"{FLAG_WORDING}: {text}", "flag")
 
@@ -145,21 +144,50 @@ def figure(value: str | None) -> str:
     return UNDEFINED if value is None else value
 
 
-def _cell(value: Cell, header: bool) -> Flowable:
+def _cell(value: Cell, font: str, room: float, where: tuple[int, int],
+          codes: list[tuple[int, int]]) -> str | Flowable:
+    """A table cell as plain (pre-wrapped) text, which tables draw far faster than Paragraphs;
+    the positions of fixed-width cells go to ``codes`` (they need the Courier font)."""
     if isinstance(value, str):
-        return para(value, "cellhead" if header else "cell")
+        return "\n".join(text_lines(value, font, room))
+    if isinstance(value, Code):
+        codes.append(where)
+        return "\n".join(code_lines(value.text, room))
     return value
+
+
+def _code_fonts(codes: Sequence[tuple[int, int]], rows: int) -> list[tuple[Any, ...]]:
+    """FONT commands for the fixed-width cells: one per column that holds only codes (the
+    usual digest or id column; per-cell commands are costly), else one per cell."""
+    by_column: dict[int, list[int]] = {}
+    for column, row in codes:
+        by_column.setdefault(column, []).append(row)
+    out: list[tuple[Any, ...]] = []
+    for column, found in by_column.items():
+        if rows > 1 and len(found) == rows - 1 and min(found) == 1:
+            out.append(("FONT", (column, 1), (column, -1), CODE_FONT, CODE_SIZE, CODE_LEADING))
+        else:
+            out += [("FONT", (column, row), (column, row), CODE_FONT, CODE_SIZE, CODE_LEADING)
+                    for row in found]
+    return out
+
+
+def _rows(rows: Sequence[Sequence[Cell]], widths: Sequence[float], pad: float, first: int,
+          bold_columns: int, codes: list[tuple[int, int]]) -> list[list[str | Flowable]]:
+    return [[_cell(c, CELL_BOLD if j < bold_columns else CELL_FONT, widths[j] - 2 * pad,
+                   (j, i), codes) for j, c in enumerate(row)]
+            for i, row in enumerate(rows, start=first)]
 
 
 def data_table(header: Sequence[str], rows: Sequence[Sequence[Cell]],
                fractions: Sequence[float], *, highlight: Sequence[int] = ()) -> Table:
     """A full-width table that wraps every cell and repeats its header on each page."""
     widths = [BODY_WIDTH * f / sum(fractions) for f in fractions]
-    body = [[_cell(h, True) for h in header]]
-    body += [[_cell(c, False) for c in row] for row in rows]
-    table = Table(body, colWidths=widths, repeatRows=1, hAlign="LEFT", splitInRow=1)
     commands: list[tuple[Any, ...]] = [
+        ("FONT", (0, 0), (-1, 0), CELL_BOLD, CELL_SIZE, CELL_LEADING),
+        ("FONT", (0, 1), (-1, -1), CELL_FONT, CELL_SIZE, CELL_LEADING),
         ("BACKGROUND", (0, 0), (-1, 0), HEADER_BG),
+        ("ROWBACKGROUNDS", (0, 1), (-1, -1), [None, ZEBRA_BG]),
         ("GRID", (0, 0), (-1, -1), 0.4, GRID),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("TOPPADDING", (0, 0), (-1, -1), 2),
@@ -167,26 +195,34 @@ def data_table(header: Sequence[str], rows: Sequence[Sequence[Cell]],
         ("LEFTPADDING", (0, 0), (-1, -1), 3),
         ("RIGHTPADDING", (0, 0), (-1, -1), 3),
     ]
-    for i in range(2, len(body), 2):
-        commands.append(("BACKGROUND", (0, i), (-1, i), ZEBRA_BG))
     for i in highlight:
         commands.append(("BACKGROUND", (0, i + 1), (-1, i + 1), colors.HexColor("#fdeee0")))
-    table.setStyle(TableStyle(commands))
+    codes: list[tuple[int, int]] = []
+    body = _rows([header], widths, 3, 0, len(header), codes)
+    body += _rows(rows, widths, 3, 1, 0, codes)
+    table = Table(body, colWidths=widths, repeatRows=1, hAlign="LEFT", splitInRow=1)
+    table.setStyle(TableStyle(commands + _code_fonts(codes, len(body))))
     return table
 
 
 def kv_table(pairs: Sequence[tuple[str, Cell]], key_fraction: float = 0.28) -> Table:
     """A two-column key/value table without a header row."""
     widths = [BODY_WIDTH * key_fraction, BODY_WIDTH * (1 - key_fraction)]
-    body = [[para(k, "cellhead"), _cell(v, False)] for k, v in pairs]
-    table = Table(body, colWidths=widths, hAlign="LEFT", splitInRow=1)
-    table.setStyle(TableStyle([
+    commands: list[tuple[Any, ...]] = [
+        ("FONT", (0, 0), (0, -1), CELL_BOLD, CELL_SIZE, CELL_LEADING),
+        ("FONT", (1, 0), (1, -1), CELL_FONT, CELL_SIZE, CELL_LEADING),
         ("GRID", (0, 0), (-1, -1), 0.4, GRID),
         ("BACKGROUND", (0, 0), (0, -1), HEADER_BG),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("TOPPADDING", (0, 0), (-1, -1), 2),
         ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
-    ]))
+        ("LEFTPADDING", (0, 0), (-1, -1), 6),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 6),
+    ]
+    codes: list[tuple[int, int]] = []
+    body = _rows(pairs, widths, 6, 0, 1, codes)
+    table = Table(body, colWidths=widths, hAlign="LEFT", splitInRow=1)
+    table.setStyle(TableStyle(commands + _code_fonts(codes, 0)))
     return table
 
 

@@ -138,9 +138,12 @@ def open_bundle(data: bytes) -> Bundle:
         raise BundleError(f"the evidence bundle is malformed: {exc}") from exc
 
 
-def render_bundle(data: bytes) -> bytes:
-    """The PDF for a bundle: deterministic, so a verifier can re-render and compare bytes."""
-    bundle = open_bundle(data)
+def render_bundle(data: bytes, opened: Bundle | None = None) -> bytes:
+    """The PDF for a bundle: deterministic, so a verifier can re-render and compare bytes.
+
+    ``opened`` is open_bundle(data) when the caller has it already (it is not parsed twice).
+    """
+    bundle = open_bundle(data) if opened is None else opened
     digest = hashlib.sha256(data).hexdigest()
     evidence = bundle.evidence
     evidence = dataclasses.replace(

@@ -295,6 +295,14 @@ _MEANING = {"approved": "approval for release", "rejected": "rejection of the re
 _OUTCOME = {"approve": "approved", "reject": "rejected", "refused": "refused"}
 
 
+def check_model(conn: psycopg.Connection, name: str, version: int | None) -> None:
+    """NotFound unless the model (and the version, when one is asked for) exists."""
+    if reg.get_model(conn, name) is None:
+        raise NotFound(f"model {name!r} not found")
+    if version is not None and reg.get_version(conn, name, version) is None:
+        raise NotFound(f"model {name!r} has no version {version}")
+
+
 def model_evidence(conn: psycopg.Connection, name: str, version: int | None,
                    as_of: datetime | None) -> dict[str, Any]:
     """The fields of ModelReportEvidence except meta."""

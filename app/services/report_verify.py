@@ -18,7 +18,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.ledger import merkle
 from app.ledger.checkpoint import CheckpointError, VerifierKey, open_note
@@ -26,6 +26,9 @@ from app.ledger.errors import LedgerError
 from app.services.report_bundle import Bundle, BundleError, open_bundle, render_bundle
 from reports.citations import shown_seqs
 from reports.errors import ReportError
+
+if TYPE_CHECKING:
+    from reports.extract import Source
 
 __all__ = ["Check", "all_passed", "cited_seqs", "key_strings", "verify_report"]
 
@@ -73,7 +76,7 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _check_bundle_hash(pdf: bytes, attachment: bytes) -> Check:
+def _check_bundle_hash(pdf: Source, attachment: bytes) -> Check:
     from reports.extract import footer_hashes
 
     digest = hashlib.sha256(attachment).hexdigest()
@@ -157,9 +160,9 @@ def _check_checkpoint(bundle: Bundle, keys: Sequence[VerifierKey]) -> Check:
     return Check("checkpoint", True, description)
 
 
-def _check_figures(pdf: bytes, attachment: bytes) -> Check:
+def _check_figures(pdf: bytes, attachment: bytes, bundle: Bundle) -> Check:
     try:
-        rendered = render_bundle(attachment)
+        rendered = render_bundle(attachment, bundle)
     except (ReportError, LedgerError, ValueError) as exc:
         return Check("figures", False, f"the bundle does not render: {exc}")
     if rendered != pdf:
@@ -227,22 +230,23 @@ def _verification_info(bundle: Bundle) -> list[Check]:
 def verify_report(pdf: bytes, keys: Sequence[VerifierKey],
                   previous: bytes | None = None) -> list[Check]:
     """Run every check on a report's PDF bytes (and an older report's, for consistency)."""
-    from reports.extract import read_attachment
+    from reports.extract import open_pdf, read_attachment
 
     names = [*CHECKS, *(("consistency",) if previous is not None else ())]
     try:
-        attachment = read_attachment(pdf)
+        reader = open_pdf(pdf)  # parsed once for the attachment and the footers
+        attachment = read_attachment(reader)
     except ReportError as exc:
         return [Check(names[0], False, f"no evidence bundle: {exc}"),
                 *(Check(n, None, "not checked") for n in names[1:])]
-    checks = [_check_bundle_hash(pdf, attachment)]
+    checks = [_check_bundle_hash(reader, attachment)]
     try:
         bundle = open_bundle(attachment)
     except BundleError as exc:
         return [*checks, Check("entries", False, str(exc)),
                 *(Check(n, None, "not checked") for n in names[2:])]
     checks += [_check_entries(bundle), _check_checkpoint(bundle, keys),
-               _check_figures(pdf, attachment)]
+               _check_figures(pdf, attachment, bundle)]
     if previous is not None:
         checks.append(_check_consistency(bundle, previous, keys))
     return checks + _verification_info(bundle)

@@ -11,7 +11,7 @@ import base64
 import dataclasses
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 
 from app import __version__
+from app.ledger import merkle
 from app.ledger.entry import Draft, format_timestamp
 from app.ledger.verify import VerifyResult
 from app.services import proofs
@@ -44,6 +45,8 @@ from reports import (
 from reports.citations import shown_seqs
 
 MAX_CONSISTENCY = 50
+DENSE_FACTOR = 4
+"""Cited seqs spanning at most this many times their count are read as one range."""
 NotFound = ev.NotFound
 
 
@@ -107,6 +110,51 @@ def _consistency(conn: psycopg.Connection, tree_size: int) -> list[ConsistencySt
     return out
 
 
+def _canonical(conn: psycopg.Connection, seqs: Sequence[int]) -> dict[int, bytes]:
+    """Canonical bytes of the cited entries: one range read when they are dense (a model's
+    history usually is), else one read per entry."""
+    if not seqs:
+        return {}
+    low, high = min(seqs), max(seqs)
+    if high - low + 1 <= DENSE_FACTOR * len(seqs):
+        rows = ledger_store.list_entries(conn, low - 1, high - low + 1)
+    else:
+        rows = [r for r in (ledger_store.get_entry(conn, s) for s in seqs) if r is not None]
+    wanted = set(seqs)
+    return {r.seq: bytes(r.canonical) for r in rows if r.seq in wanted}
+
+
+def _inclusion_proofs(conn: psycopg.Connection, seqs: Sequence[int],
+                      tree_size: int) -> dict[int, tuple[bytes, ...]]:
+    """Inclusion proofs of many entries with one read of the tree nodes they all need."""
+    if tree_size > proofs.committed_size(conn):
+        raise NotFound(f"the ledger has fewer than {tree_size} entries")
+    outside = [s for s in seqs if not 0 <= s < tree_size]
+    if outside:
+        raise NotFound(f"entry {outside[0]} is not in a tree of size {tree_size}")
+    needed: set[merkle.NodeId] = set()
+
+    def note(ids: Sequence[merkle.NodeId]) -> Mapping[merkle.NodeId, bytes]:
+        needed.update(ids)  # first pass: only learn which nodes the proofs need
+        return dict.fromkeys(ids, bytes(32))
+
+    for seq in seqs:
+        merkle.inclusion_proof(seq, tree_size, note)
+    nodes = ledger_store.get_nodes(conn, sorted(needed)) if needed else {}
+    return {seq: tuple(merkle.inclusion_proof(seq, tree_size, lambda ids: nodes))
+            for seq in seqs}
+
+
+def _cited_entries(conn: psycopg.Connection, seqs: Sequence[int],
+                   tree_size: int) -> list[CitedEntry]:
+    canonical = _canonical(conn, seqs)
+    missing = [s for s in seqs if s not in canonical]
+    if missing:
+        raise NotFound(f"ledger entry {missing[0]} is missing")
+    proved = _inclusion_proofs(conn, seqs, tree_size)
+    return [CitedEntry(seq, canonical[seq], proved[seq]) for seq in seqs]
+
+
 def _verification_json(result: VerifyResult) -> dict[str, Any]:
     damage = result.damage
     return {"ok": result.ok, "entries": result.entries, "checkpoints": result.checkpoints,
@@ -143,14 +191,7 @@ def issue(services: Services, actor: str, kind: str, subject: str, title: str,
             if latest is None:
                 raise
             checkpoint = latest
-        cited = shown_seqs(evidence)
-        entries = []
-        for seq in cited:
-            row = ledger_store.get_entry(conn, seq)
-            if row is None:
-                raise NotFound(f"ledger entry {seq} is missing")
-            proof = proofs.inclusion(conn, seq, checkpoint.tree_size)
-            entries.append(CitedEntry(seq, bytes(row.canonical), tuple(proof.hashes)))
+        entries = _cited_entries(conn, shown_seqs(evidence), checkpoint.tree_size)
         consistency = _consistency(conn, checkpoint.tree_size)
         keys = [k.verifier_key for k in ledger_store.list_signing_keys(conn)]
     summary = (f"{result.entries} entries and {result.checkpoints} checkpoints verified"
@@ -225,7 +266,7 @@ def experiment_report(services: Services, actor: str, experiment_id: str,
 def model_report(services: Services, actor: str, name: str, version: int | None,
                  as_of: datetime | None, force: bool) -> Issued:
     with services.pool.connection() as conn:
-        ev.model_evidence(conn, name, version, as_of)  # 404 before any work
+        ev.check_model(conn, name, version)  # 404 before any work
 
     def build(conn: psycopg.Connection, meta: ReportMeta) -> ModelReportEvidence:
         return ModelReportEvidence(meta=meta, **ev.model_evidence(conn, name, version, as_of))

@@ -33,10 +33,14 @@ def verify_database(conn: psycopg.Connection, progress: Progress | None = None,
     With trusted_keys, checkpoint signatures are checked against those keys only, not
     against the keys the database itself publishes.
     """
+    isolation, read_only = conn.isolation_level, conn.read_only
     try:
         return _verify(conn, progress, trusted_keys)
     except psycopg.Error as exc:
         raise DatabaseError(f"verification stopped: {str(exc).strip().splitlines()[0]}") from exc
+    finally:  # hand the connection back as it came (it may belong to a pool)
+        if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            conn.isolation_level, conn.read_only = isolation, read_only
 
 
 def _verify(conn: psycopg.Connection, progress: Progress | None,

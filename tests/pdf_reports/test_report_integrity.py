@@ -29,6 +29,7 @@ from reports import (
     render_run_report,
 )
 from reports.extract import footer_hash, footer_hashes, read_attachment
+from reports.page import FOOTER_LABEL
 
 Kind = tuple[Callable[..., tuple[Any, bytes]], Callable[[Any, bytes], bytes]]
 KINDS: dict[str, Kind] = {
@@ -164,3 +165,16 @@ def test_long_tables_split_across_pages_with_their_header_repeated() -> None:
     assert len(holding) >= 3
     assert all("Parameter Value Seq" in p for p in holding)
     assert "param_179" in " ".join(pages)
+
+
+def test_footer_hash_is_read_however_the_footer_text_was_drawn() -> None:
+    digest = hashlib.sha256(b"bundle").hexdigest()
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, invariant=1)
+    canvas.drawString(72, 720, f"{FOOTER_LABEL} {digest}")  # the form page.py draws
+    canvas.showPage()
+    canvas.drawString(72, 720, FOOTER_LABEL)  # another producer's: two text objects
+    canvas.drawString(160, 720, digest)
+    canvas.showPage()
+    canvas.save()
+    assert footer_hashes(buffer.getvalue()) == [digest, digest]
