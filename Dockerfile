@@ -20,4 +20,4 @@ VOLUME ["/var/lib/mlaudit"]
 EXPOSE 8000
 
 # DATABASE_URL must be set: the image never starts an embedded database.
-CMD ["sh", "-c", ": \"${DATABASE_URL:?set DATABASE_URL}\" && exec gunicorn --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-2} --threads ${MLAUDIT_THREADS:-8} --access-logfile - 'app:create_app()'"]
+CMD ["sh", "-c", ": \"${DATABASE_URL:?set DATABASE_URL}\" && exec gunicorn --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-2} --threads ${MLAUDIT_THREADS:-8} --worker-tmp-dir /dev/shm --access-logfile - 'app:create_app()'"]

@@ -176,13 +176,16 @@ class MlauditServer(Server):
         self.env = {**os.environ, "DATABASE_URL": database_url, "MLAUDIT_HOME": str(self.home),
                     "PYTHONUNBUFFERED": "1"}
         self.gunicorn = Path(sys.executable).parent / "gunicorn"
+        # gunicorn's advice for containers: the workers' heartbeat file in RAM, not on disk
+        tmp_dir = ["--worker-tmp-dir", "/dev/shm"] if Path("/dev/shm").is_dir() else []
         self.argv = [str(self.gunicorn), "--bind", f"127.0.0.1:{self.port}",
-                     "--workers", str(workers), "--threads", str(threads),
+                     "--workers", str(workers), "--threads", str(threads), *tmp_dir,
                      "app:create_app()"]
 
     def describe(self) -> str:
-        return (f"gunicorn {self.workers} workers x {self.threads} threads (gthread), no access "
-                f"log, MLAUDIT_POOL_SIZE default (10 per worker)")
+        tmp_dir = " --worker-tmp-dir /dev/shm," if "/dev/shm" in self.argv else ""
+        return (f"gunicorn {self.workers} workers x {self.threads} threads (gthread),{tmp_dir} "
+                f"no access log, MLAUDIT_POOL_SIZE default (10 per worker)")
 
     def start(self, timeout: float = 120.0) -> float:
         self._start(self.argv, self.env, REPO)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ from app.api.auth import current_principal, require
 from app.api.context import services
 from app.api.errors import ApiError
 from app.api.schemas import DEFAULT_PAGE, MAX_PAGE, _Strict, load
-from app.api.tracking import WRITERS, authorize_run, body, read, receipt_json
+from app.api.tracking import WRITERS, authorize_run, authorized_run, body, read, receipt_json
 from app.api.tracking_schemas import MAX_INT64
 from app.artifacts.store import CHUNK_SIZE, TooLargeError
 from app.ledger.checkpoint import InvalidKeyError, Signer, VerifierKey
@@ -136,9 +137,9 @@ def _written(recorded: Recorded) -> tuple[Response, int]:
 
 
 @bp.put("/runs/<run_id>/artifacts/<path:path>", merge_slashes=False)
-@require(*WRITERS)
+@require(*WRITERS, run_arg="run_id")
 def upload(run_id: str, path: str) -> tuple[Response, int]:
-    authorize_run(run_id)
+    run = authorized_run(run_id)
     """Upload the raw body (any content type) as the artifact at path, streamed and hashed.
 
     201 with the record (run_id, path, sha256, size, uri null, seq, envelope: the service's
@@ -149,8 +150,11 @@ def upload(run_id: str, path: str) -> tuple[Response, int]:
     svc = services()
     request.max_content_length = svc.config.max_upload_bytes
     _check_path(path)
-    _require_run(run_id)  # refuse early; the unit checks again under the lock
-    signer, actor, stream = _signer(), current_principal().actor, request.stream
+    if run is None:  # refuse before reading the body; the unit checks again under the lock
+        raise ApiError(404, "Not Found", f"run {run_id!r} does not exist")
+    # the active key is read inside the unit (with the run), not by a query of its own
+    signer = functools.partial(keys.signer_for, svc.config.keys_path)
+    actor, stream = current_principal().actor, request.stream
     chunks = iter(lambda: stream.read(CHUNK_SIZE), b"")
     with _mapped():
         recorded = artifacts.upload(svc.committer, svc.blobs, signer, actor, run_id, path,

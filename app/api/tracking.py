@@ -9,11 +9,11 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from marshmallow import ValidationError
 
 from app.api import tracking_schemas as ts
-from app.api.auth import current_principal, require
+from app.api.auth import current_principal, reading, require
 from app.api.context import services
 from app.api.errors import ApiError
 from app.api.schemas import load
@@ -37,11 +37,15 @@ def receipt_json(receipt: Receipt | None) -> dict[str, Any] | None:
             "chain_hash": base64.b64encode(receipt.chain_hash).decode()}
 
 
-def body(schema: Any) -> dict[str, Any]:
+def json_object() -> dict[str, Any]:
     data = request.get_json(silent=False)
     if not isinstance(data, dict):
         raise ApiError(400, "Bad Request", "the body must be a JSON object")
-    return load(schema, data)
+    return data
+
+
+def body(schema: Any) -> dict[str, Any]:
+    return load(schema, json_object())
 
 
 def client_signature() -> access.ClientSignature | None:
@@ -58,16 +62,19 @@ def client_signature() -> access.ClientSignature | None:
         raise ApiError(401, "Unauthorized", str(exc)) from exc
 
 
-def commit(unit: Callable[[LedgerWriter], T]) -> T:
+def commit(unit: Callable[[LedgerWriter], T], check: Callable[[], object] | None = None) -> T:
     """Run one request's writes as a unit of group commit; map domain errors to HTTP.
 
     A client-signed request has its signature (key id, signature, request SHA-256) put into
-    the body of every entry it makes.
+    the body of every entry it makes. check, if given, runs first (after the signature), with
+    its domain errors mapped the same way: a cheap refusal before joining the queue.
     """
     signature = client_signature()
     work: Callable[[LedgerWriter], T] = unit if signature is None else (
         lambda writer: unit(access.SignedWriter(writer, signature)))  # type: ignore[arg-type]
     try:
+        if check is not None:
+            check()
         return services().committer.run(work)
     except tracking.NotFound as exc:
         raise ApiError(404, "Not Found", str(exc)) from exc
@@ -91,8 +98,19 @@ def authorize_run(run_id: str) -> None:
         authorize_experiment(run.experiment_id)
 
 
+def authorized_run(run_id: str) -> store.RunRow | None:
+    """The run, looked up before a write's unit (so not under the head lock) and authorized
+    as authorize_run does; None if unknown. The unit checks it again (`known=`)."""
+    prefetched = g.get("runs", {})  # read with the token: require(..., run_arg=)
+    run = (prefetched[run_id] if run_id in prefetched
+           else read(lambda c: store.get_run(c, run_id)))
+    if run is not None:
+        authorize_experiment(run.experiment_id)
+    return run
+
+
 def read(fn: Callable[[Any], T]) -> T:
-    with services().pool.connection() as conn:
+    with reading(services().pool) as conn:
         return fn(conn)
 
 
@@ -128,6 +146,7 @@ def runs_json(conn: Any, rows: list[store.RunRow]) -> list[dict[str, Any]]:
              "start_time": row.start_time, "end_time": row.end_time,
              "created_by": row.created_by, "created_seq": row.created_seq,
              "ended_seq": row.ended_seq, "manifest_sha256": row.manifest_sha256,
+             "lifecycle": row.lifecycle,
              "params": params[row.id], "tags": tags[row.id],
              "metrics": [metric_json(m) for m in metrics[row.id]],
              "inputs": [dataclasses.asdict(i) for i in inputs[row.id]],
@@ -244,25 +263,34 @@ def log_params(run_id: str) -> Response:
 
 
 @bp.post("/runs/<run_id>/metrics")
-@require(*WRITERS)
+@require(*WRITERS, run_arg="run_id")
 def log_metrics(run_id: str) -> Response:
-    authorize_run(run_id)
-    metrics = _metrics(body(ts.MetricsBody())["metrics"])
+    run = authorized_run(run_id)
+    data = json_object()
+    metrics = ts.fast_metrics_body(data, tracking.now_ms())
+    if metrics is None:
+        metrics = _metrics(load(ts.MetricsBody(), data)["metrics"])
     actor = current_principal().actor
-    receipt = commit(lambda w: tracking.log_metrics(w, actor, run_id, metrics))
+    receipt = commit(lambda w: tracking.log_metrics(w, actor, run_id, metrics, known=run),
+                     check=lambda: tracking.usable_run(run_id, run))
     return jsonify(receipt=receipt_json(receipt))
 
 
 @bp.post("/runs/<run_id>/batch")
-@require(*WRITERS)
+@require(*WRITERS, run_arg="run_id")
 def log_batch(run_id: str) -> Response:
-    authorize_run(run_id)
-    data = body(ts.BatchBody())
-    params = {p["key"]: p["value"] for p in data["params"]}
-    metrics = _metrics(data["metrics"])
+    run = authorized_run(run_id)
+    raw = json_object()
+    fast = ts.fast_batch_body(raw, tracking.now_ms())
+    if fast is None:
+        data = load(ts.BatchBody(), raw)
+        fast = ({p["key"]: p["value"] for p in data["params"]}, _metrics(data["metrics"]),
+                data["tags"])
+    params, metrics, tags = fast
     actor = current_principal().actor
-    receipts = commit(lambda w: tracking.log_batch(w, actor, run_id, params, metrics,
-                                                   data["tags"]))
+    receipts = commit(lambda w: tracking.log_batch(w, actor, run_id, params, metrics, tags,
+                                                   known=run),
+                      check=lambda: tracking.usable_run(run_id, run))
     return jsonify(receipts=[receipt_json(r) for r in receipts])
 
 

@@ -32,8 +32,16 @@ def check_key(key: str) -> None:
     """MLflow's key rule: word chars, / . - space and colon, and a path-stable form."""
     if not KEY_PATTERN.fullmatch(key):
         raise ValidationError(f"key {key!r} must be 1-{MAX_KEY} letters, digits or _-./: space")
-    if key.startswith("/") or key == "." or ".." in key.split("/") or "//" in key:
+    if not _path_stable(key):
         raise ValidationError(f"key {key!r} must be a relative path without '..' or '//'")
+
+
+def _path_stable(key: str) -> bool:
+    return not (key.startswith("/") or key == "." or ".." in key.split("/") or "//" in key)
+
+
+def _key_ok(key: object) -> bool:
+    return type(key) is str and KEY_PATTERN.fullmatch(key) is not None and _path_stable(key)
 
 
 class Key(fields.String):
@@ -240,3 +248,91 @@ class RunSearchQuery(_Strict):
     order_by = fields.List(fields.String(validate=validate.Length(1, 1000)), load_default=list)
     max_results = fields.Integer(load_default=1000, validate=validate.Range(1, MAX_SEARCH_RESULTS))
     page_token = fields.String(load_default=None, validate=validate.Length(1, 200))
+
+
+# ---- the metric hot path, without marshmallow ------------------------------------------------
+# Validating 1000 metrics through nested schemas costs tens of microseconds each. These loops
+# accept only input the schemas above accept, and load it to the same values; anything else
+# (including every invalid input) returns None, and the caller runs the schema, so error
+# responses stay exactly the schema's. tests/api/test_fast_bodies.py holds them to that.
+
+_METRIC_FIELDS = frozenset(("key", "value", "step", "timestamp", "group", "n"))
+_BATCH_FIELDS = frozenset(("params", "metrics", "tags"))
+_PARAM_FIELDS = frozenset(("key", "value"))
+
+
+def fast_metric_list(items: object, now: int, min_items: int) -> list[tracking.Metric] | None:
+    """MetricSchema items as tracking.Metric (a missing timestamp is `now`), or None."""
+    if type(items) is not list or not min_items <= len(items) <= MAX_BATCH_METRICS:
+        return None
+    normalize, metric, out = tracking.normalize_metric_value, tracking.Metric, []
+    for item in items:
+        if type(item) is not dict or not item.keys() <= _METRIC_FIELDS:
+            return None
+        key, step = item.get("key"), item.get("step", 0)
+        timestamp, group, n = item.get("timestamp"), item.get("group"), item.get("n")
+        if not _key_ok(key) or type(step) is not int or not -MAX_INT64 - 1 <= step <= MAX_INT64:
+            return None
+        if timestamp is None:
+            timestamp = now
+        elif type(timestamp) is not int or not 0 <= timestamp <= MAX_INT64:
+            return None
+        if group is not None and not _group_ok(group):
+            return None
+        if n is not None and (type(n) is not int or not 0 <= n <= MAX_N):
+            return None
+        try:
+            value = normalize(item["value"])
+        except (KeyError, ValueError):
+            return None
+        out.append(metric(key, value, step, timestamp, group, n))  # type: ignore[arg-type]
+    return out
+
+
+def _group_ok(group: object) -> bool:
+    if type(group) is not dict or not 1 <= len(group) <= MAX_GROUP_ATTRIBUTES:
+        return False
+    return all(type(a) is str and ATTRIBUTE_PATTERN.fullmatch(a) and type(v) is str
+               and len(v) <= MAX_GROUP_VALUE for a, v in group.items())
+
+
+def fast_metrics_body(data: dict[str, Any], now: int) -> list[tracking.Metric] | None:
+    """A MetricsBody's metrics, or None (then load MetricsBody)."""
+    if data.keys() != {"metrics"}:
+        return None
+    return fast_metric_list(data["metrics"], now, 1)
+
+
+def fast_batch_body(data: dict[str, Any], now: int
+                    ) -> tuple[dict[str, str], list[tracking.Metric], dict[str, str]] | None:
+    """A BatchBody as (params, metrics, tags), or None (then load BatchBody)."""
+    if not data.keys() <= _BATCH_FIELDS:
+        return None
+    params = _fast_params(data.get("params", []))
+    metrics = fast_metric_list(data.get("metrics", []), now, 0)
+    tags = data.get("tags", {})
+    if params is None or metrics is None or not _mapping_ok(tags, MAX_TAG_VALUE,
+                                                             MAX_BATCH_TAGS):
+        return None
+    return params, metrics, tags
+
+
+def _fast_params(items: object) -> dict[str, str] | None:
+    if type(items) is not list or len(items) > MAX_BATCH_PARAMS:
+        return None
+    params: dict[str, str] = {}
+    for item in items:
+        if type(item) is not dict or item.keys() != _PARAM_FIELDS:
+            return None
+        key, value = item["key"], item["value"]
+        if (not _key_ok(key) or type(value) is not str or len(value) > MAX_PARAM_VALUE
+                or key in params):
+            return None
+        params[key] = value
+    return params
+
+
+def _mapping_ok(mapping: object, value_length: int, max_items: int) -> bool:
+    """What _mapping(value_length, max_items) accepts."""
+    return type(mapping) is dict and len(mapping) <= max_items and all(
+        _key_ok(k) and type(v) is str and len(v) <= value_length for k, v in mapping.items())

@@ -2,7 +2,8 @@
 
 Blobs live at ``root/sha256/ab/cd/<64 hex>``. Uploads stream into ``root/tmp/`` (same
 filesystem), are hashed and size-capped on the way, fsynced, then moved into place with
-``os.replace`` and the directory fsynced, so a blob path only ever holds complete bytes.
+``os.replace`` and the directory fsynced, so a blob path only ever holds complete bytes. When
+the digest turns out to be stored already, the temp file is dropped without an fsync.
 
 Serving: ``open()`` streams without checking. ``read_verified()`` re-hashes while streaming
 and raises DigestMismatchError only after the last chunk, when an HTTP server has already
@@ -39,7 +40,7 @@ __all__ = [
 
 FILE_MODE = 0o640
 DIR_MODE = 0o750
-CHUNK_SIZE = 1024 * 1024
+CHUNK_SIZE = 256 * 1024  # read, hash and write in pieces that stay in the CPU's cache
 _TMP_SUFFIX = ".part"
 _SHA256_HEX = re.compile("[0-9a-f]{64}")
 
@@ -121,17 +122,17 @@ def _makedirs(path: Path) -> None:
 
 
 def _write_capped(fd: int, chunks: Iterable[bytes], max_size: int) -> tuple[str, int]:
-    """Write chunks to fd, refusing to go past max_size; fsync; return hex digest and size."""
-    hasher, size = hashlib.sha256(), 0
-    with os.fdopen(fd, "wb") as out:
-        for chunk in chunks:
-            size += len(chunk)
-            if size > max_size:
-                raise TooLargeError(f"upload exceeds the {max_size}-byte limit")
-            hasher.update(chunk)
-            out.write(chunk)
-        out.flush()
-        os.fsync(out.fileno())
+    """Write chunks to fd, refusing to go past max_size; return hex digest and size (not
+    fsynced: the caller fsyncs only bytes it keeps)."""
+    hasher, size, write = hashlib.sha256(), 0, os.write
+    for chunk in chunks:
+        size += len(chunk)
+        if size > max_size:
+            raise TooLargeError(f"upload exceeds the {max_size}-byte limit")
+        hasher.update(chunk)
+        view = memoryview(chunk)
+        while view:
+            view = view[write(fd, view):]
     return hasher.hexdigest(), size
 
 
@@ -155,6 +156,7 @@ class LocalBlobStore:
         self._tmp = self._root / "tmp"
         _makedirs(self._blobs)
         _makedirs(self._tmp)
+        self._shards: set[Path] = set()  # shard directories known to exist (never removed)
 
     def __repr__(self) -> str:
         return f"LocalBlobStore({str(self._root)!r})"
@@ -171,13 +173,26 @@ class LocalBlobStore:
         tmp = self._tmp / f"{secrets.token_hex(16)}{_TMP_SUFFIX}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
         try:
-            sha256, size = _write_capped(fd, chunks, max_size)
-            target = self.path(sha256)
-            if target.exists():
-                tmp.unlink()
-                return StoredBlob(sha256, size, created=False)
-            _makedirs(target.parent)
-            os.replace(tmp, target)
+            try:
+                sha256, size = _write_capped(fd, chunks, max_size)
+                target = self.path(sha256)
+                if target.exists():
+                    os.close(fd)
+                    fd = -1
+                    tmp.unlink()
+                    return StoredBlob(sha256, size, created=False)
+                os.fsync(fd)
+            finally:
+                if fd >= 0:
+                    os.close(fd)
+            if target.parent not in self._shards:
+                _makedirs(target.parent)
+                self._shards.add(target.parent)
+            try:
+                os.replace(tmp, target)
+            except FileNotFoundError:  # a shard directory removed behind our back
+                _makedirs(target.parent)
+                os.replace(tmp, target)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

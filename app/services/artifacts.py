@@ -23,7 +23,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +40,11 @@ from app.storage import artifacts as store
 from app.storage import tracking as runs
 
 log = logging.getLogger(__name__)
+
+
+# The service's signer, or a way to get the signer of an active key (verifier key string),
+# used with the active key read inside the unit: a rotation is then seen under the head lock.
+SignerSource = Signer | Callable[[str], Signer]
 
 
 class BadSignature(TrackingError):
@@ -97,14 +102,27 @@ def check_client_signature(artifact: Artifact) -> dict[str, Any] | None:
                             "sig": base64.b64encode(signature).decode("ascii")}]}
 
 
-def _writable_run(conn: psycopg.Connection, run_id: str) -> runs.RunRow:
-    run = runs.get_run(conn, run_id)
-    if run is None:
+def _target(conn: psycopg.Connection, run_id: str, path: str) -> store.Target:
+    """The run (which must exist, in an active experiment), what is recorded at path and the
+    active signing key; one query."""
+    target = store.get_target(conn, run_id, path)
+    if target is None:
         raise NotFound(f"run {run_id!r} does not exist")
-    experiment = runs.get_experiment(conn, run.experiment_id)
-    if experiment is not None and experiment.lifecycle != "active":
-        raise Conflict(f"experiment {run.experiment_id!r} is archived; artifacts cannot be added")
-    return run
+    if target.run.lifecycle != "active":
+        raise Conflict(f"The run {run_id} must be in the 'active' state; it is "
+                       f"{target.run.lifecycle}")
+    if target.experiment_lifecycle not in (None, "active"):
+        raise Conflict(f"experiment {target.run.experiment_id!r} is archived; artifacts cannot "
+                       "be added")
+    return target
+
+
+def _signer(source: SignerSource, target: store.Target) -> Signer:
+    if isinstance(source, Signer):
+        return source
+    if target.active_key is None:
+        raise Conflict("the service has no signing key yet")
+    return source(target.active_key)
 
 
 def _entry_body(artifact: Artifact, envelope: Mapping[str, Any],
@@ -137,8 +155,7 @@ def _record(writer: LedgerWriter, signer: Signer, actor: str, run: runs.RunRow,
     return Recorded(row, receipt)
 
 
-def _existing(writer: LedgerWriter, run_id: str, artifact: Artifact) -> Recorded | None:
-    existing = store.get_artifact(writer.conn, run_id, artifact.path)
+def _existing(existing: store.ArtifactRow | None, artifact: Artifact) -> Recorded | None:
     if existing is None:
         return None
     if (existing.sha256, existing.size, existing.uri) == (artifact.sha256, artifact.size,
@@ -149,27 +166,28 @@ def _existing(writer: LedgerWriter, run_id: str, artifact: Artifact) -> Recorded
                    f"{existing.sha256}{where}; recorded artifacts cannot change")
 
 
-def record_upload(writer: LedgerWriter, blobs: BlobStore, signer: Signer, actor: str,
+def record_upload(writer: LedgerWriter, blobs: BlobStore, signer: SignerSource, actor: str,
                   run_id: str, path: str, blob: StoredBlob) -> Recorded:
     """The unit behind an upload whose bytes are already stored under blob.sha256."""
     writer.lock()  # serialises the path check and the blob check with cleanups
-    run = _writable_run(writer.conn, run_id)
+    target = _target(writer.conn, run_id, path)
     artifact = Artifact(path, blob.sha256, blob.size)
-    found = _existing(writer, run_id, artifact)
+    found = _existing(target.existing, artifact)
     if found is not None:
         return found
     if not blobs.exists(blob.sha256):  # a concurrent failed upload of the same bytes undid it
         raise Conflict(f"the bytes of {path!r} were removed meanwhile; upload them again")
-    return _record(writer, signer, actor, run, artifact, None)
+    return _record(writer, _signer(signer, target), actor, target.run, artifact, None)
 
 
-def register_external(writer: LedgerWriter, signer: Signer, actor: str, run_id: str,
+def register_external(writer: LedgerWriter, signer: SignerSource, actor: str, run_id: str,
                       artifact: Artifact, client: dict[str, Any] | None) -> Recorded:
     """The unit behind an external artifact (its client signature already checked)."""
     writer.lock()
-    run = _writable_run(writer.conn, run_id)
-    found = _existing(writer, run_id, artifact)
-    return found if found is not None else _record(writer, signer, actor, run, artifact, client)
+    target = _target(writer.conn, run_id, artifact.path)
+    found = _existing(target.existing, artifact)
+    return found if found is not None else _record(writer, _signer(signer, target), actor,
+                                                   target.run, artifact, client)
 
 
 def forget_blob(writer: LedgerWriter, blobs: BlobStore, sha256: str) -> bool:
@@ -181,7 +199,7 @@ def forget_blob(writer: LedgerWriter, blobs: BlobStore, sha256: str) -> bool:
     return True
 
 
-def upload(committer: GroupCommitter, blobs: BlobStore, signer: Signer, actor: str,
+def upload(committer: GroupCommitter, blobs: BlobStore, signer: SignerSource, actor: str,
            run_id: str, path: str, chunks: Iterable[bytes], max_size: int) -> Recorded:
     """Store the bytes first (no lock held while streaming), then record them in one unit.
 

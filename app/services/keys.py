@@ -80,12 +80,42 @@ def load_signer(conn: psycopg.Connection, name: str, key_dir: Path) -> Signer:
             if not store.list_signing_keys(conn):
                 return _activate(writer, name, key_dir, actor="system")
         keys = store.list_signing_keys(conn)
-    active = VerifierKey.from_string(keys[-1].verifier_key)
-    private_key = read_private_key(key_path(key_dir, active))
-    signer = Signer(active.name, private_key)
+    return _signer_for(key_dir, keys[-1].verifier_key)
+
+
+# Signers already read, by key directory and verifier key, with the key file's path and stat
+# when read: a stat per use instead of reading and parsing the PEM (uploads sign every digest
+# statement).
+_loaded: dict[tuple[Path, str], tuple[Path, tuple[int, int, int, int], Signer]] = {}
+
+
+def signer_for(key_dir: Path, verifier_key: str) -> Signer:
+    """The signer of a published key (verifier key string) from its key file, as load_signer
+    checks it; read once per process while the file stays the same."""
+    return _signer_for(key_dir, verifier_key)
+
+
+def _signer_for(key_dir: Path, verifier_key: str) -> Signer:
+    cached = _loaded.get((key_dir, verifier_key))
+    if cached is not None:
+        path = cached[0]
+    else:
+        active = VerifierKey.from_string(verifier_key)
+        path = key_path(key_dir, active)
+    try:
+        st = path.stat()
+        stamp: tuple[int, int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size,
+                                                   st.st_mode)
+    except OSError:
+        stamp = None  # read_private_key says why
+    if stamp is not None and cached is not None and cached[1] == stamp:
+        return cached[2]
+    active = VerifierKey.from_string(verifier_key)
+    signer = Signer(active.name, read_private_key(path))
     if signer.verifier_key != active:
-        raise KeyFileError(f"key file {key_path(key_dir, active)} does not match key "
-                           f"{active.key_id:08x}")
+        raise KeyFileError(f"key file {path} does not match key {active.key_id:08x}")
+    if stamp is not None:
+        _loaded[(key_dir, verifier_key)] = (path, stamp, signer)
     return signer
 
 

@@ -67,6 +67,8 @@ def normalize_metric_value(raw: object) -> str:
         raise ValueError("a metric value must be a number")
     if isinstance(raw, int):
         return str(raw)
+    if isinstance(raw, Decimal) and raw.is_finite():  # a JSON fraction: its text, as sent
+        return str(raw)
     if isinstance(raw, float):
         raw = repr(raw)
     if isinstance(raw, Decimal):
@@ -88,9 +90,17 @@ def normalize_metric_value(raw: object) -> str:
 
 
 def _run(writer: LedgerWriter, run_id: str) -> store.RunRow:
-    run = store.get_run(writer.conn, run_id)
+    """The run a write goes to; it must exist and be active (not deleted), as in MLflow."""
+    return usable_run(run_id, store.get_run(writer.conn, run_id))
+
+
+def usable_run(run_id: str, run: store.RunRow | None) -> store.RunRow:
+    """Every write's check of its run (`_run`'s, also applied to a run looked up earlier)."""
     if run is None:
         raise NotFound(f"run {run_id!r} does not exist")
+    if run.lifecycle != "active":
+        raise Conflict(f"The run {run_id} must be in the 'active' state; it is "
+                       f"{run.lifecycle} (restore it first)")
     return run
 
 
@@ -161,6 +171,8 @@ def end_run(writer: LedgerWriter, actor: str, run_id: str, status: str,
     run = store.get_run(writer.conn, run_id, lock=True)
     if run is None:
         raise NotFound(f"run {run_id!r} does not exist")
+    if run.lifecycle != "active":
+        raise Conflict(f"The run {run_id} must be in the 'active' state; it is {run.lifecycle}")
     if run.status != "RUNNING":
         raise Conflict(f"run {run_id!r} already ended with status {run.status}")
     if status not in END_STATUSES:
@@ -224,9 +236,7 @@ def _int_as_text(value: Any) -> Any:
 def record_environment(writer: LedgerWriter, actor: str, run_id: str,
                        environment: Mapping[str, Any]) -> Receipt | None:
     """Where the run ran; recorded once (the same record again is a no-op)."""
-    run = store.get_run(writer.conn, run_id, lock=True)
-    if run is None:
-        raise NotFound(f"run {run_id!r} does not exist")
+    run = usable_run(run_id, store.get_run(writer.conn, run_id, lock=True))
     existing = store.get_environment(writer.conn, run_id)
     if existing is not None:
         if existing == dict(environment):
@@ -241,7 +251,12 @@ def record_environment(writer: LedgerWriter, actor: str, run_id: str,
 def log_params(writer: LedgerWriter, actor: str, run_id: str,
                params: Mapping[str, str]) -> Receipt | None:
     """Params are immutable: the same value again is a no-op, a different one a Conflict."""
-    run = _run(writer, run_id)
+    return _log_params(writer, actor, _run(writer, run_id), params)
+
+
+def _log_params(writer: LedgerWriter, actor: str, run: store.RunRow,
+                params: Mapping[str, str]) -> Receipt | None:
+    run_id = run.id
     existing = store.get_params(writer.conn, run_id, list(params))
     for key, value in params.items():
         if key in existing and existing[key] != value:
@@ -265,15 +280,26 @@ def _metric_body(metric: Metric) -> dict[str, Any]:
     return body
 
 
-def log_metrics(writer: LedgerWriter, actor: str, run_id: str,
-                metrics: Sequence[Metric]) -> Receipt:
-    run = _run(writer, run_id)
+def log_metrics(writer: LedgerWriter, actor: str, run_id: str, metrics: Sequence[Metric],
+                *, known: store.RunRow | None = None) -> Receipt:
+    """known: the run as the caller looked it up before the unit, outside the head lock. It
+    is checked again (usable_run) in the round trip that inserts the rows, once the lock is
+    held, so a run deleted meanwhile still refuses the write."""
+    run = _run(writer, run_id) if known is None else known
+    return _log_metrics(writer, actor, run, metrics, recheck=known is not None)
+
+
+def _log_metrics(writer: LedgerWriter, actor: str, run: store.RunRow, metrics: Sequence[Metric],
+                 *, recheck: bool) -> Receipt:
     [receipt] = writer.append([Draft("metrics.logged", actor, _subject(run),
                                      {"metrics": [_metric_body(m) for m in metrics]})])
+    run_id, seq, number = run.id, receipt.seq, metric_number
     rows = [(run_id, m.key, "" if m.group is None else canonicalize(m.group).decode(),
-             None if m.group is None else dict(m.group), m.n, m.value, metric_number(m.value),
-             m.step, m.timestamp, receipt.seq, position) for position, m in enumerate(metrics)]
-    store.insert_metrics(writer.conn, rows)
+             None if m.group is None else dict(m.group), m.n, m.value, number(m.value),
+             m.step, m.timestamp, seq, position) for position, m in enumerate(metrics)]
+    fresh = store.insert_metrics(writer.conn, rows, reread_run=recheck)
+    if recheck:
+        usable_run(run_id, fresh)
     return receipt
 
 
@@ -298,16 +324,20 @@ def delete_tag(writer: LedgerWriter, actor: str, run_id: str, key: str) -> Recei
 
 
 def log_batch(writer: LedgerWriter, actor: str, run_id: str, params: Mapping[str, str],
-              metrics: Sequence[Metric], tags: Mapping[str, str]) -> list[Receipt]:
-    """Params, metrics and tags in one transaction: all of them, or (on any error) none."""
+              metrics: Sequence[Metric], tags: Mapping[str, str],
+              *, known: store.RunRow | None = None) -> list[Receipt]:
+    """Params, metrics and tags in one transaction: all of them, or (on any error) none.
+
+    known: as for log_metrics; the run is checked again once, after the appends."""
+    run = _run(writer, run_id) if known is None else known
     receipts: list[Receipt] = []
     if params:
-        receipt = log_params(writer, actor, run_id, params)
+        receipt = _log_params(writer, actor, run, params)
         receipts += [receipt] if receipt else []
-    if metrics:
-        receipts.append(log_metrics(writer, actor, run_id, metrics))
+    if metrics:  # its insert carries the re-check (the head lock is held by then)
+        receipts.append(_log_metrics(writer, actor, run, metrics, recheck=known is not None))
     if tags:
-        receipts.append(set_tags(writer, actor, run_id, tags))
-    if not receipts:
-        _run(writer, run_id)
+        receipts.append(_set_tags(writer, actor, run, tags))
+    if known is not None and not metrics:  # after the appends, so under the head lock
+        usable_run(run_id, store.get_run(writer.conn, run_id))
     return receipts

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
+
+from app.storage.tracking import RunRow
 
 
 @dataclass
@@ -65,3 +67,37 @@ def blob_referenced(conn: psycopg.Connection, sha256: str) -> bool:
     """Whether any stored (not external) artifact names these bytes."""
     return conn.execute("SELECT 1 FROM artifacts WHERE sha256 = %s AND uri IS NULL LIMIT 1",
                         (sha256,)).fetchone() is not None
+
+
+_RUN_COLUMNS = [f.name for f in fields(RunRow)]
+_ARTIFACT_COLUMNS = [f.name for f in fields(ArtifactRow)]
+_TARGET = (
+    f"SELECT {', '.join('r.' + c for c in _RUN_COLUMNS)}, e.lifecycle, "
+    f"{', '.join('a.' + c for c in _ARTIFACT_COLUMNS)}, "
+    "(SELECT verifier_key FROM signing_keys ORDER BY activated_at DESC, verifier_key DESC "
+    "LIMIT 1) FROM runs r "
+    "LEFT JOIN experiments e ON e.id = r.experiment_id "
+    "LEFT JOIN artifacts a ON a.run_id = r.id AND a.path = %s WHERE r.id = %s")
+
+
+@dataclass
+class Target:
+    """What recording an artifact at a path checks: the run, its experiment's lifecycle (None
+    if the experiment is missing), what is already recorded at the path, and the active
+    signing key (the last of ledger.list_signing_keys; None if there is none)."""
+
+    run: RunRow
+    experiment_lifecycle: str | None
+    existing: ArtifactRow | None
+    active_key: str | None
+
+
+def get_target(conn: psycopg.Connection, run_id: str, path: str) -> Target | None:
+    """The run, its experiment's lifecycle, the artifact at path and the active signing key,
+    in one query; None if the run does not exist."""
+    row = conn.execute(_TARGET, (path, run_id)).fetchone()
+    if row is None:
+        return None
+    n, m = len(_RUN_COLUMNS), len(_ARTIFACT_COLUMNS)
+    existing = None if row[n + 1] is None else ArtifactRow(*row[n + 1:n + 1 + m])
+    return Target(RunRow(*row[:n]), row[n], existing, row[n + 1 + m])

@@ -23,6 +23,7 @@ class ExperimentRow:
     created_at: datetime
     created_seq: int
     archived_seq: int | None
+    updated_at: datetime | None = None
 
 
 @dataclass
@@ -39,6 +40,7 @@ class RunRow:
     created_seq: int
     ended_seq: int | None
     manifest_sha256: str | None = None
+    lifecycle: str = "active"
 
 
 @dataclass
@@ -54,9 +56,9 @@ class MetricRow:
 
 
 _EXPERIMENT = ("SELECT id, name, description, tags, lifecycle, created_by, created_at, "
-               "created_seq, archived_seq FROM experiments")
+               "created_seq, archived_seq, updated_at FROM experiments")
 _RUN = ("SELECT id, experiment_id, name, status, source, parent_run_id, start_time, end_time, "
-        "created_by, created_seq, ended_seq, manifest_sha256 FROM runs")
+        "created_by, created_seq, ended_seq, manifest_sha256, lifecycle FROM runs")
 _METRIC = "SELECT key, group_values, n, value, step, timestamp, seq, position FROM metrics"
 
 
@@ -143,14 +145,37 @@ def insert_params(conn: psycopg.Connection, run_id: str, params: dict[str, str],
 MetricValues = tuple[str, str, str, Any, int | None, str, float, int, int, int, int]
 
 
-def insert_metrics(conn: psycopg.Connection, rows: Sequence[MetricValues]) -> None:
+_METRIC_COLUMNS = ("run_id, key, group_key, group_values, n, value, value_number, step, "
+                   "timestamp, seq, position")
+COPY_METRICS = 64  # from this many rows on, COPY; fewer share one pipelined round trip
+
+
+def insert_metrics(conn: psycopg.Connection, rows: Sequence[MetricValues], *,
+                   reread_run: bool = False) -> RunRow | None:
     """rows: (run_id, key, group_key, group_values, n, value, value_number, step, timestamp,
-    seq, position)."""
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO metrics (run_id, key, group_key, group_values, n, value, value_number,"
-            " step, timestamp, seq, position) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [(r[0], r[1], r[2], None if r[3] is None else Jsonb(r[3]), *r[4:]) for r in rows])
+    seq, position), all of one run.
+
+    reread_run: also read that run (as get_run does) and return it, in the same round trip as
+    a small insert, so a caller can check it again at little cost."""
+    if not rows:
+        return None
+    run_id = rows[0][0]
+    if len(rows) >= COPY_METRICS:
+        with conn.cursor() as cur, cur.copy(
+                f"COPY metrics ({_METRIC_COLUMNS}) FROM STDIN") as copy:
+            for r in rows:
+                copy.write_row(r if r[3] is None else (*r[:3], Jsonb(r[3]), *r[4:]))
+        return get_run(conn, run_id) if reread_run else None
+    with conn.cursor(row_factory=class_row(RunRow)) as check:
+        with conn.pipeline(), conn.cursor() as cur:
+            if reread_run:
+                check.execute(f"{_RUN} WHERE id = %s", (run_id,))
+            cur.executemany(
+                f"INSERT INTO metrics ({_METRIC_COLUMNS}) VALUES "
+                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [(r[0], r[1], r[2], None if r[3] is None else Jsonb(r[3]), *r[4:])
+                 for r in rows])
+        return check.fetchone() if reread_run else None
 
 
 def latest_metrics(conn: psycopg.Connection, run_id: str) -> list[MetricRow]:

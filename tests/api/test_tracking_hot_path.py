@@ -1,0 +1,135 @@
+"""The fast paths of metric writes and uploads keep their guarantees: a run looked up before
+the unit is checked again under the head lock, COPY stores what executemany stores, and a
+signing key rotated while the service runs signs the next upload."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from typing import Any
+
+import psycopg
+import pytest
+
+from app.ledger import dsse
+from app.services import tracking
+from app.storage import tracking as store
+
+
+def post(client: Any, path: str, headers: dict[str, str], payload: Any) -> Any:
+    return client.post(path, headers=headers, data=json.dumps(payload),
+                       content_type="application/json")
+
+
+@pytest.fixture
+def run_id(client: Any, auth: dict[str, str]) -> str:
+    experiment = post(client, "/api/v1/experiments", auth, {"name": "hot-path"}).json["id"]
+    created = post(client, "/api/v1/runs", auth, {"experiment_id": experiment})
+    assert created.status_code == 201
+    return str(created.json["id"])
+
+
+def counts(conn: psycopg.Connection, run_id: str) -> tuple[int, int, int, int]:
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM ledger_entries), (SELECT count(*) FROM metrics WHERE"
+        " run_id = %s), (SELECT count(*) FROM params WHERE run_id = %s),"
+        " (SELECT count(*) FROM run_tags WHERE run_id = %s)",
+        (run_id, run_id, run_id)).fetchone()
+    assert row is not None
+    return row
+
+
+def metrics(n: int) -> list[tracking.Metric]:
+    return [tracking.Metric(f"m{i % 7}", str(i), i, 1000 + i) for i in range(n)]
+
+
+@pytest.mark.parametrize("size", [1, store.COPY_METRICS - 1, store.COPY_METRICS, 1000])
+def test_a_run_deleted_after_the_lookup_takes_no_metrics(
+        services: Any, conn: psycopg.Connection, run_id: str, size: int) -> None:
+    stale = store.get_run(conn, run_id)
+    assert stale is not None and stale.lifecycle == "active"
+    conn.execute("UPDATE runs SET lifecycle = 'deleted' WHERE id = %s", (run_id,))
+    before = counts(conn, run_id)
+    with pytest.raises(tracking.Conflict, match="must be in the 'active' state"):
+        services.committer.run(lambda w: tracking.log_metrics(
+            w, "token:test", run_id, metrics(size), known=stale))
+    with pytest.raises(tracking.Conflict):
+        services.committer.run(lambda w: tracking.log_batch(
+            w, "token:test", run_id, {"p": "1"}, metrics(size), {"t": "v"}, known=stale))
+    assert counts(conn, run_id) == before
+
+
+def test_a_batch_without_metrics_is_checked_again_too(
+        services: Any, conn: psycopg.Connection, run_id: str) -> None:
+    stale = store.get_run(conn, run_id)
+    conn.execute("UPDATE runs SET lifecycle = 'deleted' WHERE id = %s", (run_id,))
+    before = counts(conn, run_id)
+    for params, tags in (({"p": "1"}, {}), ({}, {"t": "v"}), ({}, {})):
+        with pytest.raises(tracking.Conflict):
+            services.committer.run(lambda w, p=params, t=tags: tracking.log_batch(
+                w, "token:test", run_id, p, [], t, known=stale))
+    assert counts(conn, run_id) == before
+
+
+def test_a_deleted_run_is_refused_over_http(client: Any, auth: dict[str, str],
+                                            conn: psycopg.Connection, run_id: str) -> None:
+    conn.execute("UPDATE runs SET lifecycle = 'deleted' WHERE id = %s", (run_id,))
+    for path, payload in (("metrics", {"metrics": [{"key": "a", "value": 1}]}),
+                          ("batch", {"metrics": [{"key": "a", "value": 1}]})):
+        response = post(client, f"/api/v1/runs/{run_id}/{path}", auth, payload)
+        assert response.status_code == 409, response.json
+        assert "must be in the 'active' state" in response.json["detail"]
+    response = post(client, "/api/v1/runs/nope/metrics", auth,
+                    {"metrics": [{"key": "a", "value": 1}]})
+    assert response.status_code == 404 and response.json["detail"] == "run 'nope' does not exist"
+
+
+def stored(conn: psycopg.Connection, seq: int) -> list[tuple[Any, ...]]:
+    return conn.execute(
+        "SELECT key, group_key, group_values, n, value, value_number::text, step, timestamp,"
+        " position"
+        " FROM metrics WHERE seq = %s ORDER BY position", (seq,)).fetchall()
+
+
+def test_copy_stores_what_executemany_stores(client: Any, auth: dict[str, str],
+                                             conn: psycopg.Connection, run_id: str) -> None:
+    odd = [{"key": "with space", "value": "NaN", "step": -5, "timestamp": 0},
+           {"key": "auc", "value": "-Infinity", "group": {"sex": "F", "age": "40\\49"}, "n": 7,
+            "timestamp": 5},
+           {"key": "auc", "value": 0.125, "group": {"sex": "M\nnewline"}, "timestamp": 6},
+           {"key": "big", "value": "1e400", "step": 2**63 - 1, "timestamp": 2**63 - 1}]
+    small = odd * ((store.COPY_METRICS - 1) // len(odd))
+    large = small + odd * 2
+    assert len(small) < store.COPY_METRICS <= len(large)
+    seqs = []
+    for batch in (small, large):
+        response = post(client, f"/api/v1/runs/{run_id}/batch", auth, {"metrics": batch})
+        assert response.status_code == 200, response.json
+        seqs.append(response.json["receipts"][0]["seq"])
+    rows_small, rows_large = stored(conn, seqs[0]), stored(conn, seqs[1])
+    assert len(rows_large) == len(large)
+    assert rows_large[: len(rows_small)] == rows_small
+    first = rows_large[1]
+    assert first[2] == {"sex": "F", "age": "40\\49"} and first[3] == 7
+    assert first[4] == "-Infinity" and float(first[5]) == -math.inf
+    assert rows_large[0][4] == "NaN" and math.isnan(float(rows_large[0][5]))
+    assert rows_large[2][2] == {"sex": "M\nnewline"} and float(rows_large[2][5]) == 0.125
+    assert rows_large[3][4] == "1E+400" and float(rows_large[3][5]) == math.inf
+
+
+def test_upload_after_key_rotation_is_signed_with_the_new_key(
+        client: Any, auth: dict[str, str], run_cli: Any, run_id: str) -> None:
+    def upload(path: str) -> dict[str, Any]:
+        response = client.put(f"/api/v1/runs/{run_id}/artifacts/{path}", headers=auth,
+                              data=b"weights", content_type="application/octet-stream")
+        assert response.status_code == 201, response.json
+        return dict(response.json["envelope"])
+
+    before = upload("a.bin")
+    assert run_cli("key", "rotate").returncode == 0
+    after = upload("b.bin")
+    keys = client.get("/api/v1/ledger/keys", headers=auth).json
+    assert before["signatures"][0]["keyid"] != after["signatures"][0]["keyid"]
+    assert json.dumps(keys).count(after["signatures"][0]["keyid"]) >= 1
+    assert base64.b64decode(after["payload"]) and after["payloadType"] == dsse.PAYLOAD_TYPE
