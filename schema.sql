@@ -177,6 +177,32 @@ ALTER TABLE runs ADD COLUMN IF NOT EXISTS environment_seq bigint
     REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS manifest_sha256 text;
 
+-- Lifecycle changes and renames (MLflow delete/restore/update): the soft state, and the seq of
+-- the entry that last set it. A deleted run accepts no writes until restored.
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS lifecycle text NOT NULL DEFAULT 'active'
+    CHECK (lifecycle IN ('active', 'deleted'));
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS lifecycle_seq bigint
+    REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS renamed_seq bigint
+    REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS reopened_seq bigint
+    REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE experiments ADD COLUMN IF NOT EXISTS updated_seq bigint
+    REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE experiments ADD COLUMN IF NOT EXISTS updated_at timestamptz;
+
+-- What an MLflow client sent with a dataset input (its short digest, source type, source,
+-- schema and profile strings, input tags), kept verbatim beside the run_inputs row.
+CREATE TABLE IF NOT EXISTS run_input_mlflow (
+    run_id   text NOT NULL REFERENCES runs (id),
+    name     text NOT NULL,
+    digest   text NOT NULL,
+    context  text NOT NULL,
+    mlflow   jsonb NOT NULL,
+    seq      bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED,
+    PRIMARY KEY (run_id, name, digest, context)
+);
+
 -- Experiment-scoped grants: a writer holding any grant may write only where it is granted.
 CREATE TABLE IF NOT EXISTS grants (
     token_id       text NOT NULL REFERENCES tokens (id),
@@ -285,6 +311,72 @@ CREATE TABLE IF NOT EXISTS deployments (
     FOREIGN KEY (model_name, version) REFERENCES model_versions (model_name, version)
 );
 CREATE INDEX IF NOT EXISTS deployments_history ON deployments (model_name, environment, seq);
+
+-- MLflow registry metadata: descriptions and tags that may change after creation (each change
+-- an entry; updated_seq names the latest), the source a version was registered from, version
+-- tags. Timestamps shown to MLflow clients are the recorded_at of these entries.
+ALTER TABLE registered_models ADD COLUMN IF NOT EXISTS updated_seq bigint
+    REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE model_versions ADD COLUMN IF NOT EXISTS description text NOT NULL DEFAULT '';
+ALTER TABLE model_versions ADD COLUMN IF NOT EXISTS source text;
+ALTER TABLE model_versions ADD COLUMN IF NOT EXISTS logged_model_id text;
+ALTER TABLE model_versions ADD COLUMN IF NOT EXISTS updated_seq bigint
+    REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED;
+CREATE TABLE IF NOT EXISTS model_version_tags (
+    model_name  text NOT NULL,
+    version     integer NOT NULL,
+    key         text NOT NULL,
+    value       text NOT NULL,
+    seq         bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED,
+    PRIMARY KEY (model_name, version, key),
+    FOREIGN KEY (model_name, version) REFERENCES model_versions (model_name, version)
+);
+
+-- MLflow 3 logged models. Their files are artifacts of the source run at the run path
+-- models/<model_id>/...; timestamps (ms) are the recorded_at of the entries that set them.
+CREATE TABLE IF NOT EXISTS logged_models (
+    model_id                text PRIMARY KEY CHECK (model_id ~ '^m-[0-9a-f]{32}$'),
+    experiment_id           text NOT NULL REFERENCES experiments (id),
+    name                    text NOT NULL,
+    source_run_id           text REFERENCES runs (id),
+    model_type              text,
+    status                  text NOT NULL CHECK (status IN ('LOGGED_MODEL_PENDING',
+                                'LOGGED_MODEL_READY', 'LOGGED_MODEL_UPLOAD_FAILED')),
+    lifecycle               text NOT NULL CHECK (lifecycle IN ('active', 'deleted')),
+    created_by              text NOT NULL,
+    creation_timestamp      bigint NOT NULL,
+    last_updated_timestamp  bigint NOT NULL,
+    created_seq             bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED,
+    updated_seq             bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED
+);
+CREATE INDEX IF NOT EXISTS logged_models_experiment
+    ON logged_models (experiment_id, creation_timestamp DESC, model_id);
+CREATE INDEX IF NOT EXISTS logged_models_run ON logged_models (source_run_id);
+
+CREATE TABLE IF NOT EXISTS logged_model_params (
+    model_id  text NOT NULL REFERENCES logged_models (model_id),
+    key       text NOT NULL,
+    value     text NOT NULL,
+    seq       bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED,
+    PRIMARY KEY (model_id, key)
+);
+
+CREATE TABLE IF NOT EXISTS logged_model_tags (
+    model_id  text NOT NULL REFERENCES logged_models (model_id),
+    key       text NOT NULL,
+    value     text NOT NULL,
+    seq       bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED,
+    PRIMARY KEY (model_id, key)
+);
+
+-- Models a run produced (MLflow runs/outputs), with the step it was logged at.
+CREATE TABLE IF NOT EXISTS run_outputs (
+    run_id    text NOT NULL REFERENCES runs (id),
+    model_id  text NOT NULL REFERENCES logged_models (model_id),
+    step      bigint NOT NULL,
+    seq       bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED,
+    PRIMARY KEY (run_id, model_id, step)
+);
 
 -- Issued PDF reports (each also a `report.issued` entry), looked up by the PDF's SHA-256.
 CREATE TABLE IF NOT EXISTS reports_issued (

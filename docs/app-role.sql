@@ -11,6 +11,7 @@ GRANT SELECT, UPDATE ON ledger_head TO mlaudit_app;
 -- Tracking projections are query copies rebuilt from the ledger: they may change.
 GRANT SELECT, INSERT, UPDATE ON experiments, runs TO mlaudit_app;
 GRANT SELECT, INSERT ON params, metrics, tag_events, run_inputs, client_keys TO mlaudit_app;
+GRANT SELECT, INSERT ON run_input_mlflow TO mlaudit_app;
 GRANT SELECT, INSERT, UPDATE ON artifacts TO mlaudit_app;
 GRANT SELECT, INSERT, DELETE ON grants TO mlaudit_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON run_tags TO mlaudit_app;
@@ -19,5 +20,9 @@ GRANT USAGE ON SEQUENCE experiment_ids TO mlaudit_app;
 GRANT SELECT, INSERT, UPDATE ON registered_models, model_versions, promotions TO mlaudit_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON model_aliases TO mlaudit_app;
 GRANT SELECT, INSERT ON model_policies, decisions, deployments TO mlaudit_app;
+-- MLflow registry metadata and MLflow 3 logged models (tags may be deleted: projections).
+GRANT SELECT, INSERT, UPDATE, DELETE ON model_version_tags, logged_model_tags TO mlaudit_app;
+GRANT SELECT, INSERT, UPDATE ON logged_models TO mlaudit_app;
+GRANT SELECT, INSERT ON logged_model_params, run_outputs TO mlaudit_app;
 -- Issued reports.
 GRANT SELECT, INSERT ON reports_issued TO mlaudit_app;

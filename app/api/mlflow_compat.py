@@ -23,13 +23,15 @@ from flask import Blueprint, Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from app.api import tracking as api
-from app.api.auth import current_principal
+from app.api.auth import current_principal, reading
 from app.api.context import services
 from app.api.errors import ApiError
 from app.db import DatabaseError
 from app.ledger.errors import LedgerError
 from app.services import tokens
 from app.services.ledger import LedgerWriter
+from app.storage import tracking as runs_store
+from app.storage.tracking import RunRow
 
 log = logging.getLogger(__name__)
 WRITERS = ("admin", "writer")
@@ -100,11 +102,18 @@ def register_error_handlers(blueprint: Blueprint) -> None:
 
 
 def register(app: Flask) -> None:
-    """Register the MLflow blueprints (mlflow_experiments, mlflow_runs)."""
-    from app.api import mlflow_experiments, mlflow_runs
+    """Register every MLflow blueprint (tracking, artifacts, registry, logged models)."""
+    from app.api import mlflow_experiments, mlflow_models, mlflow_registry, mlflow_runs
 
     app.register_blueprint(mlflow_experiments.bp)
     app.register_blueprint(mlflow_runs.bp)
+    from app.api import mlflow_artifacts, mlflow_lifecycle
+
+    app.register_blueprint(mlflow_lifecycle.bp)
+    app.register_blueprint(mlflow_artifacts.bp)
+    app.register_blueprint(mlflow_artifacts.probes)
+    app.register_blueprint(mlflow_registry.bp)
+    app.register_blueprint(mlflow_models.bp)
 
 
 # Authentication: Bearer <token secret>, or Basic <token name>:<token secret>.
@@ -127,8 +136,13 @@ def _credentials() -> tuple[str | None, str] | None:
     return None
 
 
-def require(*roles: str) -> Callable[[F], F]:
-    """Deny by default, in MLflow's error format; sets g.principal like app.api.auth.require."""
+def require(*roles: str, run_in_body: bool = False) -> Callable[[F], F]:
+    """Deny by default, in MLflow's error format; sets g.principal like app.api.auth.require.
+
+    run_in_body, on the hot write routes: once the token is accepted, the run named by the
+    JSON body's run_id is read on the same connection (g.runs, for authorized_run), so the
+    request makes one pooled checkout and reads the run outside the ledger's head lock.
+    """
     allowed = frozenset(roles) or ALL_ROLES
 
     def decorate(view: F) -> F:
@@ -138,8 +152,12 @@ def require(*roles: str) -> Callable[[F], F]:
                 raise MlflowError(401, "UNAUTHENTICATED", "a bearer token (MLFLOW_TRACKING_TOKEN) "
                                   "or basic credentials (token name and secret) are required")
             name, secret = found
-            with services().pool.connection() as conn:
+            with reading(services().pool) as conn:
                 principal = tokens.authenticate(conn, secret)
+                if run_in_body and principal is not None and principal.role in allowed:
+                    run_id = _body_run_id()
+                    if run_id is not None:
+                        g.runs = {run_id: runs_store.get_run(conn, run_id)}
             if principal is None or (name is not None and name != principal.name):
                 raise MlflowError(401, "UNAUTHENTICATED", "the credentials are not valid")
             if principal.role not in allowed:
@@ -154,6 +172,19 @@ def require(*roles: str) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def _body_run_id() -> str | None:
+    """The body's run_id (or run_uuid) if the body is a JSON object naming one, else None
+    (the view then reports what is wrong with the body)."""
+    try:  # not silent: body() below then reads the same cached parse
+        data = request.get_json(force=True, silent=False, cache=True)
+    except (HTTPException, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    run_id = data.get("run_id") or data.get("run_uuid")
+    return run_id if isinstance(run_id, str) and run_id else None
 
 
 # Request helpers.
@@ -228,10 +259,11 @@ def read(fn: Callable[[Any], T]) -> T:
     return api.read(fn)
 
 
-def commit(unit: Callable[[LedgerWriter], T], conflict: str = "INVALID_PARAMETER_VALUE") -> T:
+def commit(unit: Callable[[LedgerWriter], T], conflict: str = "INVALID_PARAMETER_VALUE",
+           check: Callable[[], object] | None = None) -> T:
     """Run one write through the group committer (same path as /api/v1), MLflow errors."""
     try:
-        return api.commit(unit)
+        return api.commit(unit, check=check)
     except ApiError as exc:
         if exc.status == 409:
             raise MlflowError(400, conflict, exc.detail) from exc
@@ -244,6 +276,11 @@ def authorize_experiment(experiment_id: str) -> None:
 
 def authorize_run(run_id: str) -> None:
     api.authorize_run(run_id)
+
+
+def authorized_run(run_id: str) -> RunRow | None:
+    """The run (prefetched by require(run_in_body=True) when it could be), authorized."""
+    return api.authorized_run(run_id)
 
 
 def actor() -> str:

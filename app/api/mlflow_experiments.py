@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 
 from app.api import tracking as api
 from app.api.auth import current_principal
@@ -31,10 +31,14 @@ from app.api.mlflow_compat import (
 from app.ledger.entry import Draft
 from app.services import tracking
 from app.services.ledger import LedgerWriter
+from app.storage import lifecycle as lifecycle_store
 from app.storage import tracking as store
+from app.tracking import experiment_search
+from app.tracking.search import SearchError
 
 bp = Blueprint("mlflow", __name__, url_prefix="/api/2.0/mlflow")
 register_error_handlers(bp)
+MAX_NAME = 500
 
 
 # Experiments.
@@ -47,7 +51,8 @@ def experiment_json(row: store.ExperimentRow) -> dict[str, Any]:
     return {"experiment_id": row.id, "name": row.name,
             "artifact_location": f"mlflow-artifacts:/{row.id}",
             "lifecycle_stage": "active" if row.lifecycle == "active" else "deleted",
-            "creation_time": ms(row.created_at), "last_update_time": ms(row.created_at),
+            "creation_time": ms(row.created_at),
+            "last_update_time": ms(row.updated_at or row.created_at),
             "tags": [{"key": k, "value": v} for k, v in sorted(row.tags.items())]}
 
 
@@ -115,8 +120,8 @@ def create_experiment() -> Response:
                           "a token scoped to experiments cannot create one")
     data = body()
     name = str(text(data, "name"))
-    if len(name) > 500:
-        raise invalid("experiment name must be at most 500 characters")
+    if len(name) > MAX_NAME:
+        raise invalid(f"experiment name must be at most {MAX_NAME} characters")
     tags = dict(key_values(data, "tags"))
     if name == DEFAULT_NAME:  # keep MLflow's "Default" on id "0"
         if ensure_default() is not None:
@@ -131,25 +136,34 @@ def create_experiment() -> Response:
 @bp.route("/experiments/search", methods=["GET", "POST"])
 @require()
 def search_experiments() -> Response:
-    """All visible experiments in creation order; filter and order_by are not supported yet."""
+    """MLflow's experiment filter and order_by (app/tracking/experiment_search.py), paged."""
     data = args()
-    if data.get("filter") or data.get("order_by"):
-        raise invalid("experiments/search supports no filter or order_by on this server yet")
+    order = request.args.getlist("order_by") if request.method == "GET" else data.get("order_by")
+    if order is not None and not isinstance(order, list):
+        raise invalid("'order_by' must be a list of strings")
+    filter_text = data.get("filter") or None
+    try:
+        clauses = experiment_search.parse_filter(filter_text)
+        order_by = experiment_search.parse_order_by(order)
+    except SearchError as exc:
+        raise invalid(str(exc)) from exc
     limit = integer(data, "max_results", 1000, minimum=1, maximum=50_000) or 1000
     view = data.get("view_type") or "ACTIVE_ONLY"
-    if view not in ("ACTIVE_ONLY", "DELETED_ONLY", "ALL"):
+    if view not in _VIEWS:
         raise invalid(f"invalid view_type {view!r}")
-    after = api.decode_page_token(data.get("page_token") or None) - 1
+    offset = api.decode_page_token(data.get("page_token") or None)
     if view != "DELETED_ONLY":
         ensure_default()
-    rows = read(lambda c: store.list_experiments(c, after, limit + 1, True))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    wanted = {"ACTIVE_ONLY": {"active"}, "DELETED_ONLY": {"deleted"},
-              "ALL": {"active", "deleted"}}[view]
     principal = current_principal()
-    found = [experiment_json(r) for r in rows if principal.may_use(r.id)]
-    out: dict[str, Any] = {"experiments": [e for e in found if e["lifecycle_stage"] in wanted]}
-    if more:
-        out["next_page_token"] = api.encode_page_token(rows[-1].created_seq + 1)
+    visible = None if principal.role == "admin" or principal.scope is None else \
+        sorted(principal.scope)
+    rows = read(lambda c: lifecycle_store.search_experiments(
+        c, clauses, order_by, _VIEWS[view], visible, offset, limit + 1))
+    out: dict[str, Any] = {"experiments": [experiment_json(r) for r in rows[:limit]]}
+    if len(rows) > limit:
+        out["next_page_token"] = api.encode_page_token(offset + limit)
     return jsonify(out)
+
+
+_VIEWS = {"ACTIVE_ONLY": ("active",), "DELETED_ONLY": ("archived",),
+          "ALL": ("active", "archived")}

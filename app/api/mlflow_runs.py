@@ -10,13 +10,17 @@ from flask import Blueprint, Response, jsonify
 from marshmallow import ValidationError
 
 from app.api import mlflow_compat as mf
+from app.api import mlflow_datasets as datasets
 from app.api import mlflow_experiments as experiments
 from app.api import tracking as api
 from app.api import tracking_schemas as ts
-from app.services import tracking
+from app.api.mlflow_models import outputs_json
+from app.ledger.entry import canonicalize
+from app.services import lifecycle, tracking
+from app.storage import mlflow_views as views
 from app.storage import search as search_store
 from app.storage import tracking as store
-from app.tracking import search
+from app.tracking import group_keys, search
 
 bp = Blueprint("mlflow_runs", __name__, url_prefix="/api/2.0/mlflow")
 mf.register_error_handlers(bp)
@@ -30,8 +34,9 @@ def metric_value(value: str) -> float | str:
 
 
 def metric_json(row: store.MetricRow) -> dict[str, Any]:
-    return {"key": row.key, "value": metric_value(row.value), "timestamp": row.timestamp,
-            "step": row.step}
+    """A grouped value under its convention key (app/tracking/group_keys.py)."""
+    return {"key": group_keys.spell(row.key, row.group_values, row.n),
+            "value": metric_value(row.value), "timestamp": row.timestamp, "step": row.step}
 
 
 def run_info(row: store.RunRow) -> dict[str, Any]:
@@ -40,7 +45,7 @@ def run_info(row: store.RunRow) -> dict[str, Any]:
         "run_name": row.name, "user_id": row.created_by, "status": row.status,
         "start_time": row.start_time,
         "artifact_uri": f"mlflow-artifacts:/{row.experiment_id}/{row.id}/artifacts",
-        "lifecycle_stage": "active"}
+        "lifecycle_stage": row.lifecycle}
     if row.end_time is not None:
         info["end_time"] = row.end_time
     return info
@@ -49,14 +54,14 @@ def run_info(row: store.RunRow) -> dict[str, Any]:
 def runs_json(conn: Any, rows: list[store.RunRow]) -> list[dict[str, Any]]:
     ids = [row.id for row in rows]
     params, tags = store.params_for(conn, ids), store.tags_for(conn, ids)
-    metrics = store.latest_metrics_for(conn, ids)
+    metrics, inputs = store.latest_metrics_for(conn, ids), views.inputs_for(conn, ids)
     return [{"info": run_info(row),
-             "data": {"metrics": [metric_json(m) for m in metrics[row.id]
-                                  if m.group_values is None],
+             "data": {"metrics": [metric_json(m) for m in metrics[row.id]],
                       "params": [{"key": k, "value": v} for k, v in sorted(params[row.id].items())],
                       "tags": [{"key": k, "value": v} for k, v in sorted(tags[row.id].items())]},
-             "inputs": {},
-             "outputs": {}} for row in rows]
+             "inputs": {"dataset_inputs": [datasets.dataset_input_json(i)
+                                           for i in inputs[row.id]]},
+             "outputs": outputs[row.id]} for outputs in [outputs_json(conn, ids)] for row in rows]
 
 
 def run_id_of(data: dict[str, Any]) -> str:
@@ -95,10 +100,21 @@ def tags_of(pairs: list[tuple[str, str]]) -> dict[str, str]:
     return {checked_key(k): v[: ts.MAX_TAG_VALUE] for k, v in pairs}
 
 
+def metric_key(key: str) -> tuple[str, dict[str, str] | None, int | None]:
+    """(key, group, n): a well-formed grouped key names its group; a malformed one is kept
+    as a plain key; any other key follows MLflow's rule."""
+    grouped = group_keys.parse(key)
+    if grouped is not None:
+        return grouped.key, dict(grouped.group), grouped.n
+    if group_keys.uses_convention(key) and group_keys.plain_key_ok(key):
+        return key, None, None
+    return checked_key(key), None, None
+
+
 def metric_of(item: Any) -> tracking.Metric:
     if not isinstance(item, dict):
         raise mf.invalid("a metric must be an object {key, value, timestamp, step}")
-    key = checked_key(str(mf.text(item, "key")))
+    key, group, n = metric_key(str(mf.text(item, "key")))
     raw = item.get("value")
     if raw is None:
         raise mf.invalid("Missing value for required parameter 'value'.")
@@ -110,15 +126,45 @@ def metric_of(item: Any) -> tracking.Metric:
     if timestamp is None:
         raise mf.invalid("Missing value for required parameter 'timestamp'.")
     step = mf.integer(item, "step", 0) or 0
-    return tracking.Metric(key, value, step, timestamp)
+    return tracking.Metric(key, value, step, timestamp, group, n)
+
+
+def _int64(value: Any, minimum: int) -> int | None:
+    """An int64 sent as a JSON integer or (proto JSON) a decimal string; None otherwise."""
+    if type(value) is str and value.isascii() and value.isdigit():
+        value = int(value)
+    return value if type(value) is int and minimum <= value < 2**63 else None
 
 
 def metrics_of(items: Any) -> list[tracking.Metric]:
+    """A batch's metrics. The common shape takes a short path (each distinct key parsed once
+    per request); anything else goes through metric_of, which gives the exact error."""
     if items is None:
         return []
     if not isinstance(items, list):
         raise mf.invalid("'metrics' must be a list")
-    return [metric_of(item) for item in items]
+    keys: dict[str, tuple[str, dict[str, str] | None, int | None]] = {}
+    found = []
+    for item in items:
+        if type(item) is dict and type(key := item.get("key")) is str and key:
+            timestamp = _int64(item.get("timestamp"), 0)
+            step = _int64(item.get("step", 0), -(2**63)) if item.get("step") is not None else 0
+            raw = item.get("value")
+            if timestamp is not None and step is not None and raw is not None:
+                parsed = keys.get(key)
+                if parsed is None:
+                    parsed = keys[key] = metric_key(key)
+                try:
+                    value = tracking.normalize_metric_value(raw)
+                except ValueError as exc:
+                    raise mf.invalid(f"Got invalid value {raw!r} for metric {key!r}: {exc}"
+                                     ) from exc
+                name, group, n = parsed
+                found.append(tracking.Metric(name, value, step, timestamp,
+                                             None if group is None else dict(group), n))
+                continue
+        found.append(metric_of(item))
+    return found
 
 
 @bp.post("/runs/create")
@@ -164,16 +210,28 @@ def update_run() -> Response:
     run_id = run_id_of(data)
     row = get_run_row(run_id)
     status = data.get("status")
-    name = data.get("run_name")
-    if name not in (None, "", row.name):
-        raise mf.invalid("renaming a run is not supported by this server")
-    if status in tracking.END_STATUSES and row.status == "RUNNING":
-        end = mf.integer(data, "end_time", None, minimum=0)
-        who = mf.actor()
-        mf.commit(lambda w: tracking.end_run(w, who, run_id, str(status), end))
-        row = get_run_row(run_id)
-    elif status not in (None, "", row.status):
+    name = mf.text(data, "run_name", required=False)
+    if name is not None and len(name) > ts.MAX_RUN_NAME:
+        raise mf.invalid(f"run_name must be at most {ts.MAX_RUN_NAME} characters")
+    rename = name is not None and name != row.name
+    end = status in tracking.END_STATUSES and row.status == "RUNNING"
+    reopen = status == "RUNNING" and row.status != "RUNNING"
+    if not (end or reopen) and status not in (None, "", row.status):
         raise mf.invalid(f"run {run_id} is {row.status}; it cannot become {status}")
+    end_time = mf.integer(data, "end_time", None, minimum=0)
+    who = mf.actor()
+
+    def unit(writer: Any) -> None:  # the rename and the state change in one transaction
+        if rename:
+            lifecycle.rename_run(writer, who, run_id, str(name))
+        if end:
+            tracking.end_run(writer, who, run_id, str(status), end_time)
+        if reopen:
+            lifecycle.reopen_run(writer, who, run_id)
+
+    if rename or end or reopen:
+        mf.commit(unit)
+        row = get_run_row(run_id)
     return jsonify(run_info=run_info(row))
 
 
@@ -190,14 +248,24 @@ def log_parameter() -> Response:
     return jsonify({})
 
 
+def known_run(data: dict[str, Any]) -> tuple[str, store.RunRow | None]:
+    """The body's run id and the run read before the unit (outside the head lock),
+    authorized; the unit checks it again once the lock is held (`known=`)."""
+    run_id = data.get("run_id") or data.get("run_uuid")
+    if not isinstance(run_id, str) or not run_id:
+        raise mf.invalid("Missing value for required parameter 'run_id'.")
+    return run_id, mf.authorized_run(run_id)
+
+
 @bp.post("/runs/log-metric")
-@mf.require(*WRITERS)
+@mf.require(*WRITERS, run_in_body=True)
 def log_metric() -> Response:
     data = mf.body()
-    run_id = run_id_of(data)
+    run_id, run = known_run(data)
     metrics = [metric_of(data)]
     who = mf.actor()
-    mf.commit(lambda w: tracking.log_metrics(w, who, run_id, metrics))
+    mf.commit(lambda w: tracking.log_metrics(w, who, run_id, metrics, known=run),
+              check=lambda: tracking.usable_run(run_id, run))
     return jsonify({})
 
 
@@ -225,10 +293,10 @@ def delete_tag() -> Response:
 
 
 @bp.post("/runs/log-batch")
-@mf.require(*WRITERS)
+@mf.require(*WRITERS, run_in_body=True)
 def log_batch() -> Response:
     data = mf.body()
-    run_id = run_id_of(data)
+    run_id, run = known_run(data)
     metrics = metrics_of(data.get("metrics"))
     param_pairs = mf.key_values(data, "params")
     tag_pairs = mf.key_values(data, "tags")
@@ -238,7 +306,8 @@ def log_batch() -> Response:
                          f"metrics, {ts.MAX_BATCH_PARAMS} params and {ts.MAX_BATCH_TAGS} tags")
     params, tags = params_of(param_pairs), tags_of(tag_pairs)
     who = mf.actor()
-    mf.commit(lambda w: tracking.log_batch(w, who, run_id, params, metrics, tags))
+    mf.commit(lambda w: tracking.log_batch(w, who, run_id, params, metrics, tags, known=run),
+              check=lambda: tracking.usable_run(run_id, run))
     return jsonify({})
 
 
@@ -266,8 +335,9 @@ def search_runs() -> Response:
     limit = mf.integer(data, "max_results", 1000, minimum=1, maximum=MAX_SEARCH) or 1000
     offset = api.decode_page_token(data.get("page_token") or None)
     visible = api._visible_experiments(experiments or None)
-    if view == "DELETED_ONLY":  # runs are never deleted here
-        return jsonify(runs=[])
+    if view != "ALL":
+        clauses.append(search.Comparison("attribute", "lifecycle_stage", "=",
+                                         "active" if view == "ACTIVE_ONLY" else "deleted"))
     rows = mf.read(lambda c: search_store.search_runs(c, visible, clauses, order_by, offset,
                                                       limit + 1))
     out: dict[str, Any] = {"runs": mf.read(lambda c: runs_json(c, rows[:limit]))}
@@ -285,9 +355,12 @@ def metric_history() -> Response:
     limit = mf.integer(data, "max_results", 25_000, minimum=1, maximum=MAX_SEARCH) or 25_000
     after = _decode_position(data.get("page_token") or None)
     get_run_row(run_id)
-    rows = mf.read(lambda c: store.metric_history(c, run_id, key, after, limit + 1))
+    grouped = group_keys.parse(key)
+    base, group_key = (key, "") if grouped is None else (
+        grouped.key, canonicalize(dict(grouped.group)).decode())
+    rows = mf.read(lambda c: views.metric_history(c, run_id, base, group_key, after, limit + 1))
     page = rows[:limit]
-    out: dict[str, Any] = {"metrics": [metric_json(r) for r in page if r.group_values is None]}
+    out: dict[str, Any] = {"metrics": [metric_json(r) for r in page]}
     if len(rows) > limit:
         out["next_page_token"] = base64.urlsafe_b64encode(
             f"{page[-1].seq}:{page[-1].position}".encode()).decode()

@@ -199,6 +199,8 @@ class RunSchema(_Out):
     created_seq = _int()
     ended_seq = _int(allow_none=True)
     manifest_sha256 = _str("set when the run ends", allow_none=True)
+    lifecycle = _str("deleted after MLflow's delete_run (no writes) until restore_run",
+                     validate=validate.OneOf(["active", "deleted"]))
     params = _strings()
     tags = _strings()
     metrics = _list(LoggedMetricSchema)
@@ -783,7 +785,55 @@ ROUTES.update({(method, f"/api/2.0/mlflow/{path}"): Op(f"MLflow: {path}", {200: 
                    ("POST", "runs/log-parameter"), ("POST", "runs/log-metric"),
                    ("POST", "runs/set-tag"), ("POST", "runs/delete-tag"),
                    ("POST", "runs/log-batch"), ("POST", "runs/search"),
-                   ("GET", "metrics/get-history"))})
+                   ("GET", "metrics/get-history"), ("POST", "runs/delete"),
+                   ("POST", "runs/restore"), ("POST", "runs/log-inputs"),
+                   ("POST", "experiments/delete"), ("POST", "experiments/restore"),
+                   ("POST", "experiments/update"), ("POST", "experiments/set-experiment-tag"),
+                   ("POST", "experiments/delete-experiment-tag"),
+                   ("POST", "registered-models/create"), ("GET", "registered-models/get"),
+                   ("PATCH", "registered-models/update"),
+                   ("POST", "registered-models/set-tag"),
+                   ("DELETE", "registered-models/delete-tag"),
+                   ("POST", "registered-models/rename"), ("DELETE", "registered-models/delete"),
+                   ("GET", "registered-models/search"),
+                   ("GET", "registered-models/get-latest-versions"),
+                   ("POST", "registered-models/get-latest-versions"),
+                   ("POST", "registered-models/alias"), ("GET", "registered-models/alias"),
+                   ("DELETE", "registered-models/alias"), ("POST", "model-versions/create"),
+                   ("GET", "model-versions/get"), ("PATCH", "model-versions/update"),
+                   ("POST", "model-versions/set-tag"), ("DELETE", "model-versions/delete-tag"),
+                   ("DELETE", "model-versions/delete"),
+                   ("POST", "model-versions/transition-stage"),
+                   ("GET", "model-versions/get-download-uri"),
+                   ("GET", "model-versions/search"), ("POST", "logged-models"),
+                   ("GET", "logged-models/<model_id>"), ("PATCH", "logged-models/<model_id>"),
+                   ("DELETE", "logged-models/<model_id>"),
+                   ("PATCH", "logged-models/<model_id>/tags"),
+                   ("DELETE", "logged-models/<model_id>/tags/<path:key>"),
+                   ("POST", "logged-models/<model_id>/params"),
+                   ("POST", "logged-models/search"), ("POST", "runs/outputs"))})
+
+# MLflow's artifact proxy (app/api/mlflow_artifacts.py) and its unauthenticated probes.
+_MLFLOW_ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
+_MLFLOW_TEXT = ok({"type": "string"}, "plain text", "text/plain")
+ROUTES.update({
+    ("PUT", f"{_MLFLOW_ARTIFACTS}/<path:path>"): Op(
+        "MLflow: upload an artifact (raw body), recorded with its signed digest entry",
+        {200: _MLFLOW}, raw_body=True, description=_MLFLOW_NOTE),
+    ("GET", f"{_MLFLOW_ARTIFACTS}/<path:path>"): Op(
+        "MLflow: download an artifact's bytes, re-hashed against the recorded SHA-256",
+        {200: ok(BINARY, "the bytes", "application/octet-stream")}, description=_MLFLOW_NOTE),
+    ("GET", _MLFLOW_ARTIFACTS): Op("MLflow: list a folder's immediate children (?path=)",
+                                   {200: _MLFLOW}, description=_MLFLOW_NOTE),
+    ("DELETE", f"{_MLFLOW_ARTIFACTS}/<path:path>"): Op(
+        "MLflow: delete an artifact (always refused: recorded artifacts are never erased)",
+        {200: _MLFLOW}, description=_MLFLOW_NOTE),
+    ("GET", "/api/3.0/mlflow/server-info"): Op(
+        "MLflow: server capabilities (no multipart or presigned transfers)", {200: _MLFLOW}),
+    ("GET", "/health"): Op("MLflow's health probe: plain OK", {200: _MLFLOW_TEXT}),
+    ("GET", "/version"): Op("The server version as plain text (MLflow's probe)",
+                            {200: _MLFLOW_TEXT}),
+})
 
 # Field conversions apispec cannot infer from the project's custom fields and validators.
 

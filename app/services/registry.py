@@ -100,6 +100,7 @@ def register_version(writer: LedgerWriter, actor: str, name: str, run_id: str,
     row = store.VersionRow(name, version, run_id, artifact_path.rstrip("/"), evidence, digest,
                            "None", actor, receipt.seq, None)
     store.insert_version(writer.conn, row)
+    store.update_model(writer.conn, name, receipt.seq)  # the model's last update
     return row, receipt
 
 
@@ -189,3 +190,143 @@ def _invalidate_pending(writer: LedgerWriter, actor: str, name: str,
         store.close_promotion(writer.conn, promotion.id, "invalidated", receipt.seq)
         receipts.append(receipt)
     return receipts
+
+
+# Metadata that MLflow clients change after creation; each change is an entry.
+
+def _touch_model(writer: LedgerWriter, actor: str, name: str, kind: str,
+                 body: dict[str, Any], **change: Any) -> Receipt:
+    _model(writer, name, lock=True)
+    [receipt] = writer.append([Draft(kind, actor, {"model": name}, body)])
+    store.update_model(writer.conn, name, receipt.seq, **change)
+    return receipt
+
+
+def describe_model(writer: LedgerWriter, actor: str, name: str, description: str) -> Receipt:
+    return _touch_model(writer, actor, name, "model.description_set",
+                        {"description": description}, description=description)
+
+
+def set_model_tag(writer: LedgerWriter, actor: str, name: str, key: str, value: str) -> Receipt:
+    return _touch_model(writer, actor, name, "model.tags_set", {"tags": {key: value}},
+                        set_tags={key: value})
+
+
+def delete_model_tag(writer: LedgerWriter, actor: str, name: str, key: str) -> Receipt | None:
+    """Deleting a tag the model does not have changes nothing and records nothing."""
+    if key not in _model(writer, name, lock=True).tags:
+        return None
+    return _touch_model(writer, actor, name, "model.tag_deleted", {"key": key},
+                        delete_tag=key)
+
+
+def _touch_version(writer: LedgerWriter, actor: str, name: str, version: int, kind: str,
+                   body: dict[str, Any]) -> Receipt:
+    _version(writer.conn, name, version, lock=True)
+    [receipt] = writer.append([Draft(kind, actor, {"model": name, "version": str(version)},
+                                     body)])
+    return receipt
+
+
+def describe_version(writer: LedgerWriter, actor: str, name: str, version: int,
+                     description: str) -> Receipt:
+    receipt = _touch_version(writer, actor, name, version, "model_version.description_set",
+                             {"description": description})
+    store.update_version(writer.conn, name, version, receipt.seq, description=description)
+    return receipt
+
+
+def record_source(writer: LedgerWriter, actor: str, name: str, version: int, source: str,
+                  logged_model_id: str | None) -> Receipt:
+    """The source URI an MLflow client registered the version from (and its logged model)."""
+    receipt = _touch_version(writer, actor, name, version, "model_version.source_set",
+                             {"source": source, "logged_model": logged_model_id})
+    store.update_version(writer.conn, name, version, receipt.seq, source=source,
+                         logged_model_id=logged_model_id)
+    return receipt
+
+
+def set_version_tags(writer: LedgerWriter, actor: str, name: str, version: int,
+                     tags: Mapping[str, str]) -> Receipt:
+    receipt = _touch_version(writer, actor, name, version, "model_version.tags_set",
+                             {"tags": dict(tags)})
+    store.set_version_tags(writer.conn, name, version, dict(tags), receipt.seq)
+    store.update_version(writer.conn, name, version, receipt.seq)
+    return receipt
+
+
+def delete_version_tag(writer: LedgerWriter, actor: str, name: str, version: int,
+                       key: str) -> Receipt | None:
+    _version(writer.conn, name, version, lock=True)
+    if key not in store.version_tags_for(writer.conn, [name]).get((name, version), {}):
+        return None
+    receipt = _touch_version(writer, actor, name, version, "model_version.tag_deleted",
+                             {"key": key})
+    store.delete_version_tag(writer.conn, name, version, key)
+    store.update_version(writer.conn, name, version, receipt.seq)
+    return receipt
+
+
+# Stages and aliases as MLflow clients move them: protected targets only under an approval.
+
+def how_to_request(name: str, version: int, target_text: str) -> str:
+    return (f"request a promotion with POST /api/v1/models/{name}/versions/{version}/promotions "
+            f'{{"target": "{target_text}", "justification": "..."}}, have an independent '
+            "approver approve it (POST /api/v1/promotions/<id>/decisions), then retry")
+
+
+def _latest_approval(conn: Any, name: str, target: str) -> store.PromotionRow | None:
+    approved = [p for p in store.promotions(conn, name, "approved") if p.target == target]
+    return max(approved, key=lambda p: p.closed_seq or 0, default=None)
+
+
+def reach_target(writer: LedgerWriter, actor: str, name: str, version: int,
+                 target_text: str) -> list[Receipt]:
+    """Unprotected targets move directly; a protected one only to the version its latest
+    approved promotion names (applied citing it, or nothing to do if already there)."""
+    writer.lock()  # decide on the approvals as committed by every other writer
+    model = _model(writer, name)
+    row = _version(writer.conn, name, version, lock=True)
+    target = parse_target(target_text)
+    if not _protected(model, target):
+        return move(writer, actor, name, version, target_text)
+    kind, _, value = target.partition(":")
+    shown = f"stage {value}" if kind == "stage" else f"alias @{value}"
+    approval = _latest_approval(writer.conn, name, target)
+    if approval is None or approval.version != version:
+        which = ("no promotion to it has been approved" if approval is None else
+                 f"its latest approved promotion ({approval.id}) is for version "
+                 f"{approval.version}")
+        raise Forbidden(f"{shown} is protected for model {name!r} and {which}: "
+                        + how_to_request(name, version, target_text))
+    current = row.stage if kind == "stage" else store.aliases(writer.conn, name).get(value)
+    if current == (value if kind == "stage" else version):
+        return []
+    return [_apply_target(writer, actor, model, row, target, approval.id)]
+
+
+def transition(writer: LedgerWriter, actor: str, name: str, version: int, stage: str,
+               archive_existing: bool) -> list[Receipt]:
+    """MLflow's transition-stage; archiving the others is checked like any other move."""
+    receipts = reach_target(writer, actor, name, version, stage)
+    canonical = parse_target(stage).partition(":")[2]
+    if archive_existing and canonical in ("Staging", "Production"):
+        for other in store.versions_in_stage(writer.conn, name, canonical):
+            if other != version:
+                receipts += reach_target(writer, actor, name, other, "Archived")
+    return receipts
+
+
+def delete_alias(writer: LedgerWriter, actor: str, name: str, alias: str) -> Receipt:
+    """Unprotected aliases only: a protected one changes only through a promotion."""
+    model = _model(writer, name, lock=True)
+    current = store.aliases(writer.conn, name).get(alias)
+    if current is None:
+        raise Invalid(f"Registered model alias {alias} not found.")
+    if _protected(model, f"alias:{alias}"):
+        raise Forbidden(f"alias @{alias} is protected for model {name!r}; it moves only through "
+                        "an approved promotion and cannot be deleted")
+    [receipt] = writer.append([Draft("model_alias.deleted", actor,
+                                     {"model": name, "version": str(current)}, {"alias": alias})])
+    store.delete_alias(writer.conn, name, alias)
+    return receipt

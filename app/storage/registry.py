@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
+
+from app.tracking.registry_search import Condition
 
 
 @dataclass
@@ -267,3 +271,212 @@ def latest_deployment(conn: psycopg.Connection, model_name: str,
         return cur.execute(
             f"{_DEPLOYMENT} WHERE model_name = %s AND environment = %s "
             "ORDER BY seq DESC LIMIT 1", (model_name, environment)).fetchone()
+
+
+# MLflow views: descriptions, tags, sources and timestamps (the recorded_at of entries, in ms).
+
+@dataclass
+class MlflowModelRow:
+    name: str
+    description: str
+    tags: dict[str, str]
+    creation_timestamp: int
+    last_updated_timestamp: int
+
+
+@dataclass
+class MlflowVersionRow:
+    name: str
+    version: int
+    run_id: str
+    experiment_id: str
+    artifact_path: str
+    stage: str
+    description: str
+    source: str | None
+    logged_model_id: str | None
+    created_by: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+
+
+def _ms(column: str) -> str:
+    return f"floor(extract(epoch FROM {column}) * 1000)::bigint"
+
+
+_MLFLOW_MODEL = (
+    f"SELECT m.name, m.description, m.tags, {_ms('c.recorded_at')} AS creation_timestamp, "
+    f"{_ms('u.recorded_at')} AS last_updated_timestamp FROM registered_models m "
+    "JOIN ledger_entries c ON c.seq = m.created_seq "
+    "JOIN ledger_entries u ON u.seq = greatest(m.created_seq, m.updated_seq)")
+_MLFLOW_VERSION = (
+    "SELECT v.model_name AS name, v.version, v.run_id, r.experiment_id, v.artifact_path, "
+    "v.stage, v.description, v.source, v.logged_model_id, v.created_by, "
+    f"{_ms('c.recorded_at')} AS creation_timestamp, "
+    f"{_ms('u.recorded_at')} AS last_updated_timestamp FROM model_versions v "
+    "JOIN runs r ON r.id = v.run_id JOIN ledger_entries c ON c.seq = v.created_seq "
+    "JOIN ledger_entries u ON u.seq = greatest(v.created_seq, v.stage_seq, v.updated_seq)")
+MODEL_ORDER = {"name": "name", "last_updated_timestamp": "last_updated_timestamp",
+               "timestamp": "last_updated_timestamp", "creation_timestamp": "creation_timestamp"}
+VERSION_ORDER = {"name": "name", "version_number": "version",
+                 "creation_timestamp": "creation_timestamp",
+                 "last_updated_timestamp": "last_updated_timestamp"}
+_VERSION_COLUMNS = {"name": "name", "version_number": "version", "run_id": "run_id",
+                    "source_path": "source"}
+
+
+def mlflow_model(conn: psycopg.Connection, name: str) -> MlflowModelRow | None:
+    with conn.cursor(row_factory=class_row(MlflowModelRow)) as cur:
+        return cur.execute(f"{_MLFLOW_MODEL} WHERE m.name = %s", (name,)).fetchone()
+
+
+def mlflow_version(conn: psycopg.Connection, name: str, version: int) -> MlflowVersionRow | None:
+    with conn.cursor(row_factory=class_row(MlflowVersionRow)) as cur:
+        return cur.execute(f"{_MLFLOW_VERSION} WHERE v.model_name = %s AND v.version = %s",
+                           (name, version)).fetchone()
+
+
+def latest_per_stage(conn: psycopg.Connection, names: Sequence[str],
+                     stages: Sequence[str] | None = None) -> list[MlflowVersionRow]:
+    """For each model, its highest version in each stage (only the given stages, if any)."""
+    with conn.cursor(row_factory=class_row(MlflowVersionRow)) as cur:
+        return cur.execute(
+            f"SELECT * FROM (SELECT DISTINCT ON (v.model_name, v.stage) "
+            f"{_MLFLOW_VERSION.removeprefix('SELECT ')} WHERE v.model_name = ANY(%s) "
+            "AND (%s::text[] IS NULL OR v.stage = ANY(%s)) "
+            "ORDER BY v.model_name, v.stage, v.version DESC) x ORDER BY name, version",
+            (list(names), None if stages is None else list(stages),
+             None if stages is None else list(stages))).fetchall()
+
+
+def _tag_exists(table: str, join: str, cond: Condition) -> tuple[sql.Composable, list[Any]]:
+    op = "=" if cond.op in ("=", "!=") else cond.op
+    clause = sql.SQL("EXISTS (SELECT 1 FROM {} t WHERE {} AND t.key = %s AND t.value {} %s)"
+                     ).format(sql.Identifier(table), sql.SQL(join), sql.SQL(op))
+    if cond.op == "!=":  # a missing tag is "not equal" too, as MLflow's prompt filter needs
+        clause = sql.SQL("NOT {}").format(clause)
+    return clause, [cond.key, cond.value]
+
+
+def _compare(column: sql.Composable, cond: Condition) -> tuple[sql.Composable, list[Any]]:
+    if cond.op in ("IN", "NOT IN"):
+        clause = sql.SQL("{} = ANY(%s)").format(column)
+        return (clause if cond.op == "IN" else sql.SQL("NOT ({})").format(clause),
+                [cond.items])
+    if cond.op == "!=":
+        return sql.SQL("{} IS DISTINCT FROM %s").format(column), [cond.value]
+    if cond.op not in ("=", "<", "<=", ">", ">=", "LIKE", "ILIKE"):
+        raise ValueError(f"unknown operator {cond.op!r}")
+    return sql.SQL("{} {} %s").format(column, sql.SQL(cond.op)), [cond.value]
+
+
+def _order(order: Sequence[tuple[str, bool]], names: dict[str, str],
+           tail: Sequence[str]) -> sql.Composable:
+    keys: list[sql.Composable] = [
+        sql.SQL("{} {}").format(sql.Identifier(names[f]), sql.SQL("ASC" if asc else "DESC"))
+        for f, asc in order]
+    seen = {names[f] for f, _ in order}
+    keys += [sql.SQL(t) for t in tail if t.split()[0] not in seen]
+    return sql.SQL(", ").join(keys)
+
+
+def search_models(conn: psycopg.Connection, conditions: Sequence[Condition],
+                  order: Sequence[tuple[str, bool]], offset: int,
+                  limit: int) -> list[MlflowModelRow]:
+    where: list[sql.Composable] = [sql.SQL("TRUE")]
+    params: list[Any] = []
+    for cond in conditions:
+        if cond.field == "tag":  # registered-model tags live in the jsonb column
+            clause, values = _compare(sql.SQL("(x.tags ->> %s)"), cond)
+            values = [cond.key, *values]
+        else:
+            clause, values = _compare(sql.Identifier("x", "name"), cond)
+        where.append(clause)
+        params += values
+    query = sql.SQL("SELECT * FROM ({}) x WHERE {} ORDER BY {} OFFSET %s LIMIT %s").format(
+        sql.SQL(_MLFLOW_MODEL), sql.SQL(" AND ").join(where),
+        _order(order, MODEL_ORDER, ["name ASC"]))
+    with conn.cursor(row_factory=class_row(MlflowModelRow)) as cur:
+        return cur.execute(query, [*params, offset, limit]).fetchall()
+
+
+def search_versions(conn: psycopg.Connection, conditions: Sequence[Condition],
+                    order: Sequence[tuple[str, bool]], offset: int,
+                    limit: int) -> list[MlflowVersionRow]:
+    where: list[sql.Composable] = [sql.SQL("TRUE")]
+    params: list[Any] = []
+    for cond in conditions:
+        if cond.field == "tag":
+            clause, values = _tag_exists("model_version_tags",
+                                         "t.model_name = x.name AND t.version = x.version", cond)
+        else:
+            clause, values = _compare(sql.Identifier("x", _VERSION_COLUMNS[cond.field]), cond)
+        where.append(clause)
+        params += values
+    query = sql.SQL("SELECT * FROM ({}) x WHERE {} ORDER BY {} OFFSET %s LIMIT %s").format(
+        sql.SQL(_MLFLOW_VERSION), sql.SQL(" AND ").join(where),
+        _order(order, VERSION_ORDER, ["last_updated_timestamp DESC", "name ASC",
+                                      "version DESC"] if not order else
+               ["name ASC", "version DESC"]))
+    with conn.cursor(row_factory=class_row(MlflowVersionRow)) as cur:
+        return cur.execute(query, [*params, offset, limit]).fetchall()
+
+
+def aliases_for(conn: psycopg.Connection, names: Sequence[str]) -> dict[str, dict[str, int]]:
+    found: dict[str, dict[str, int]] = {n: {} for n in names}
+    for name, alias, version in conn.execute(
+            "SELECT model_name, alias, version FROM model_aliases WHERE model_name = ANY(%s) "
+            "ORDER BY alias", (list(names),)):
+        found[name][alias] = int(version)
+    return found
+
+
+def version_tags_for(conn: psycopg.Connection, names: Sequence[str]
+                     ) -> dict[tuple[str, int], dict[str, str]]:
+    found: dict[tuple[str, int], dict[str, str]] = {}
+    for name, version, key, value in conn.execute(
+            "SELECT model_name, version, key, value FROM model_version_tags "
+            "WHERE model_name = ANY(%s) ORDER BY key", (list(names),)):
+        found.setdefault((name, int(version)), {})[key] = value
+    return found
+
+
+def delete_alias(conn: psycopg.Connection, model_name: str, alias: str) -> None:
+    conn.execute("DELETE FROM model_aliases WHERE model_name = %s AND alias = %s",
+                 (model_name, alias))
+
+
+def update_model(conn: psycopg.Connection, name: str, seq: int, *,
+                 description: str | None = None, set_tags: dict[str, str] | None = None,
+                 delete_tag: str | None = None) -> None:
+    conn.execute(
+        "UPDATE registered_models SET updated_seq = %s, "
+        "description = coalesce(%s, description), tags = (tags || %s) - %s::text "
+        "WHERE name = %s",
+        (seq, description, Jsonb(set_tags or {}), delete_tag or "", name))
+
+
+def update_version(conn: psycopg.Connection, name: str, version: int, seq: int, *,
+                   description: str | None = None, source: str | None = None,
+                   logged_model_id: str | None = None) -> None:
+    conn.execute(
+        "UPDATE model_versions SET updated_seq = %s, description = coalesce(%s, description), "
+        "source = coalesce(%s, source), logged_model_id = coalesce(%s, logged_model_id) "
+        "WHERE model_name = %s AND version = %s",
+        (seq, description, source, logged_model_id, name, version))
+
+
+def set_version_tags(conn: psycopg.Connection, name: str, version: int,
+                     tags: dict[str, str], seq: int) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO model_version_tags (model_name, version, key, value, seq) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (model_name, version, key) "
+            "DO UPDATE SET value = EXCLUDED.value, seq = EXCLUDED.seq",
+            [(name, version, k, v, seq) for k, v in tags.items()])
+
+
+def delete_version_tag(conn: psycopg.Connection, name: str, version: int, key: str) -> bool:
+    done = conn.execute("DELETE FROM model_version_tags WHERE model_name = %s AND version = %s "
+                        "AND key = %s", (name, version, key))
+    return done.rowcount > 0

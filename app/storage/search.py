@@ -8,7 +8,9 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import class_row
 
+from app.ledger.entry import canonicalize
 from app.storage.tracking import _RUN, RunRow
+from app.tracking import group_keys
 from app.tracking.search import Comparison, OrderBy
 
 # Column for each attribute the grammar knows; artifact_uri is derived from the run id.
@@ -17,7 +19,9 @@ _ATTRIBUTES = {
     "run_name": sql.SQL("r.name"),
     "status": sql.SQL("r.status"),
     "user_id": sql.SQL("r.created_by"),
-    "artifact_uri": sql.SQL("('mlflow-artifacts:/runs/' || r.id || '/artifacts')"),
+    "artifact_uri": sql.SQL("('mlflow-artifacts:/' || r.experiment_id || '/' || r.id"
+                            " || '/artifacts')"),
+    "lifecycle_stage": sql.SQL("r.lifecycle"),  # set by the MLflow API's run_view_type
     "start_time": sql.SQL("r.start_time"),
     "end_time": sql.SQL("r.end_time"),
 }
@@ -25,7 +29,7 @@ _DATASET_COLUMNS = {"name": sql.SQL("i.name"), "digest": sql.SQL("i.digest"),
                     "context": sql.SQL("i.context")}
 _LATEST_METRIC = sql.SQL(
     "(SELECT m.value_number FROM metrics m WHERE m.run_id = r.id AND m.key = %s "
-    "AND m.group_key = '' ORDER BY m.step DESC, m.timestamp DESC, m.seq DESC, "
+    "AND m.group_key = %s ORDER BY m.step DESC, m.timestamp DESC, m.seq DESC, "
     "m.position DESC LIMIT 1)")
 _PARAM = sql.SQL("(SELECT p.value FROM params p WHERE p.run_id = r.id AND p.key = %s)")
 _TAG = sql.SQL("(SELECT t.value FROM run_tags t WHERE t.run_id = r.id AND t.key = %s)")
@@ -44,7 +48,12 @@ class _Query:
         return sql.SQL("%s")
 
     def operand(self, kind: str, key: str) -> sql.Composable:
-        if kind in ("metric", "param", "tag"):
+        if kind == "metric":  # a grouped key (app/tracking/group_keys.py) names its group
+            grouped = group_keys.parse(key)
+            self.params += [key, ""] if grouped is None else [
+                grouped.key, canonicalize(dict(grouped.group)).decode()]
+            return _LATEST_METRIC
+        if kind in ("param", "tag"):
             self.params.append(key)
             return {"metric": _LATEST_METRIC, "param": _PARAM, "tag": _TAG}[kind]
         return _ATTRIBUTES[key]

@@ -15,7 +15,8 @@ from openapi_spec_validator import validate
 from app import __version__
 from app.api import openapi
 
-PUBLIC = {("get", "/healthz"), ("get", "/readyz"), ("get", "/api/v1/ledger/keys")}
+PUBLIC = {("get", "/healthz"), ("get", "/readyz"), ("get", "/api/v1/ledger/keys"),
+          ("get", "/health")}
 DIGEST = "ab" * 32
 ENVIRONMENT = {"python_version": "3.11.9", "os": "Linux", "architecture": "x86_64",
                "hardware": {"cpu": "x"}, "packages": [{"name": "numpy", "version": "2.0"}],

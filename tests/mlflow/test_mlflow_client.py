@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,32 +14,6 @@ from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from app.services.verification import verify_database  # noqa: E402
-
-
-@pytest.fixture
-def writer(run_cli: Any, admin_token: str) -> str:
-    done = run_cli("token", "create", "--name", "ml-writer", "--role", "writer")
-    assert done.returncode == 0, done.stderr
-    return str(done.stdout.split()[-1])
-
-
-@pytest.fixture
-def tracking(server: str, writer: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    for name, value in {"MLFLOW_TRACKING_URI": server, "MLFLOW_TRACKING_TOKEN": writer,
-                        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
-                        "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
-                        "MLFLOW_DISABLE_TELEMETRY": "true",
-                        "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}.items():
-        monkeypatch.setenv(name, value)
-    for name in ("MLFLOW_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_ID", "MLFLOW_RUN_ID",
-                 "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
-    mlflow.set_tracking_uri(server)
-    monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
-    yield server
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
-    mlflow.set_tracking_uri(None)
 
 
 def test_the_stock_client_round_trips_through_the_ledger(
@@ -147,7 +120,7 @@ def test_default_experiment_and_basic_auth(tracking: str, writer: str,
 
 def test_errors_use_mlflow_format(client: Any, auth: dict[str, str], app: Any) -> None:
     rules = sorted((method, rule.rule) for rule in app.url_map.iter_rules()
-                   if rule.rule.startswith("/api/2.0/")
+                   if rule.rule.startswith(("/api/2.0/", "/api/3.0/", "/version"))
                    for method in rule.methods - {"HEAD", "OPTIONS"})
     assert len(rules) >= 15
     basic = base64.b64encode(b"admin:mla_wrong").decode()
@@ -184,3 +157,53 @@ def test_errors_use_mlflow_format(client: Any, auth: dict[str, str], app: Any) -
     assert post("runs/search", {"page_token": "%%%"}).status_code == 400
     assert client.get("/api/2.0/mlflow/metrics/get-history?run_id=" + run["run_id"] +
                       "&metric_key=m&max_results=0", headers=auth).status_code == 400
+
+
+def test_log_batch_accepts_every_metric_shape_and_refuses_bad_ones(
+        client: Any, auth: dict[str, str]) -> None:
+    """A batch's metrics arrive as JSON numbers or proto-JSON strings; odd shapes take the
+    slow path and must end up the same, bad ones must refuse the whole batch."""
+    def post(path: str, payload: Any) -> Any:
+        return client.post(f"/api/2.0/mlflow/{path}", data=json.dumps(payload), headers=auth,
+                           content_type="application/json")
+
+    exp = post("experiments/create", {"name": "shapes"}).json["experiment_id"]
+    run = post("runs/create", {"experiment_id": exp, "start_time": 1}).json["run"]["info"]
+    run_id = run["run_id"]
+    metrics = [{"key": "a", "value": 1.5, "timestamp": "1700", "step": "3"},
+               {"key": "b", "value": "NaN", "timestamp": 5, "step": -2},
+               {"key": "c", "value": 2, "timestamp": 6, "step": "-4"},
+               {"key": "d", "value": 0.25, "timestamp": 7},
+               {"key": "selection_rate[sex=F;n=10]", "value": 0.5, "timestamp": 8}]
+    assert post("runs/log-batch", {"run_id": run_id, "metrics": metrics}).status_code == 200
+    logged = client.get(f"/api/2.0/mlflow/runs/get?run_id={run_id}", headers=auth).json
+    got = {m["key"]: (m["value"], m["step"], m["timestamp"])
+           for m in logged["run"]["data"]["metrics"]}
+    assert got["a"] == (1.5, 3, 1700) and got["b"][0] == "NaN" and got["b"][1] == -2
+    assert got["c"] == (2, -4, 6) and got["d"] == (0.25, 0, 7)
+    assert got["selection_rate[sex=F;n=10]"] == (0.5, 0, 8)
+    native = client.get(f"/api/v1/runs/{run_id}", headers=auth).json["metrics"]
+    assert {"key": "selection_rate", "group": {"sex": "F"}, "n": 10}.items() <= \
+        [m for m in native if m["key"] == "selection_rate"][0].items()
+
+    def entries() -> int:
+        return len(client.get("/api/v1/ledger/entries?limit=1000", headers=auth).json["entries"])
+
+    before = entries()
+    for bad in ({"key": "x", "value": "abc", "timestamp": 1},
+                {"key": "x", "value": 1},
+                {"key": "x", "value": 1, "timestamp": -1},
+                {"key": "x", "value": True, "timestamp": 1},
+                {"key": "../x", "value": 1, "timestamp": 1},
+                "not a metric"):
+        refused = post("runs/log-batch", {"run_id": run_id, "metrics": [metrics[0], bad]})
+        assert refused.status_code == 400, bad
+        assert refused.json["error_code"] == "INVALID_PARAMETER_VALUE", bad
+    assert entries() == before  # nothing of a refused batch was written
+
+    assert post("runs/delete", {"run_id": run_id}).status_code == 200
+    gone = post("runs/log-batch", {"run_id": run_id, "metrics": metrics[:1]})
+    assert gone.status_code == 400 and "active" in gone.json["message"]
+    missing = post("runs/log-metric", {"run_id": "nope", "key": "a", "value": 1,
+                                       "timestamp": 1})
+    assert missing.status_code == 404 and missing.json["error_code"] == "RESOURCE_DOES_NOT_EXIST"

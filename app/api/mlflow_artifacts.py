@@ -1,0 +1,212 @@
+"""MLflow's artifact proxy (/api/2.0/mlflow-artifacts/artifacts) over our signed artifact store,
+plus MLflow's probes: /health (no auth, like /healthz), /version and /api/3.0/mlflow/server-info
+(a token, like every other route; the client sends its credentials to both).
+
+Runs carry `artifact_uri = mlflow-artifacts:/<exp>/<run>/artifacts`, which the client turns into
+these routes. Path scheme (after `artifacts/`):
+
+- `<exp>/<run>/artifacts/<rel>`: run `<run>`, artifact path `<rel>`;
+- `<exp>/models/<model_id>/artifacts/<rel>`: an MLflow 3 logged model's files, recorded on its
+  source run at the run path `models/<model_id>/<rel>` (a model without a source run: 400).
+
+The experiment in the path must be the run's (or model's). An upload takes the same service
+path as `PUT /api/v1/runs/<run>/artifacts/<rel>`: streamed into the content-addressed store and
+recorded with a signed digest entry (`artifact.recorded`). Downloads re-hash the stored bytes.
+Recorded artifacts never change or disappear: a different upload to a recorded path and every
+DELETE are refused with INVALID_PARAMETER_VALUE.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from marshmallow import ValidationError
+
+from app.api import mlflow_compat as mf
+from app.api.artifacts import check_path
+from app.api.context import services
+from app.artifacts.store import CHUNK_SIZE, TooLargeError
+from app.ledger.checkpoint import Signer
+from app.services import artifacts, keys
+from app.services.tracking import Conflict, NotFound
+from app.storage import artifacts as store
+from app.storage import logged_models, mlflow_views
+from app.storage import tracking as runs
+
+bp = Blueprint("mlflow_artifacts", __name__, url_prefix="/api/2.0/mlflow-artifacts")
+probes = Blueprint("mlflow_probes", __name__)
+mf.register_error_handlers(bp)
+mf.register_error_handlers(probes)
+
+MAX_PATH = 2000
+_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where an mlflow-artifacts path points: a run, and a path inside its artifacts."""
+
+    run: runs.RunRow
+    path: str  # the run path ('' for the run's root)
+    relative: str  # the part after `artifacts/` ('' for the root folder itself)
+
+
+def _segments(path: str) -> list[str]:
+    """The path's segments; traversal, absolute paths, '//', NUL and control characters: 400."""
+    if len(path) > MAX_PATH or _FORBIDDEN.search(path) or path.startswith("/"):
+        raise mf.invalid(f"invalid artifact path {path[:100]!r}")
+    segments = path.split("/") if path else []
+    if any(segment in ("", ".", "..") for segment in segments):
+        raise mf.invalid(f"invalid artifact path {path[:100]!r}: no empty, '.' or '..' segment")
+    return segments
+
+
+def _run_of(experiment_id: str, run_id: str) -> runs.RunRow:
+    run = mf.read(lambda c: runs.get_run(c, run_id))
+    if run is None or run.experiment_id != experiment_id:
+        raise mf.not_found(f"no run {run_id} in experiment {experiment_id}")
+    mf.authorize_run(run.id)
+    return run
+
+
+def _model_run(experiment_id: str, model_id: str) -> runs.RunRow:
+    model = mf.read(lambda c: logged_models.get_logged_model(c, model_id))
+    if model is None or model.experiment_id != experiment_id:
+        raise mf.not_found(f"no logged model {model_id} in experiment {experiment_id}")
+    if model.source_run_id is None:
+        raise mf.invalid(f"logged model {model_id} has no source run, so it cannot hold files")
+    return _run_of(experiment_id, model.source_run_id)
+
+
+def locate(path: str) -> Location | None:
+    """The run and run path an mlflow-artifacts path names; None if it names no run folder."""
+    parts = _segments(path)
+    if len(parts) >= 3 and parts[1] != "models" and parts[2] == "artifacts":
+        relative = "/".join(parts[3:])
+        return Location(_run_of(parts[0], parts[1]), relative, relative)
+    if len(parts) >= 4 and parts[1] == "models" and parts[3] == "artifacts":
+        inner = "/".join(["models", parts[2], *parts[4:]])
+        return Location(_model_run(parts[0], parts[2]), inner, "/".join(parts[4:]))
+    return None
+
+
+def _file(path: str) -> Location:
+    found = locate(path)
+    if found is None or not found.relative:
+        raise mf.invalid(f"{path[:100]!r} is not <exp>/<run>/artifacts/<path> or "
+                         "<exp>/models/<model_id>/artifacts/<path>")
+    try:
+        check_path(found.path)  # the native API's rule for the run path
+    except ValidationError as exc:
+        raise mf.invalid(f"invalid artifact path: {'; '.join(map(str, exc.messages))}") from exc
+    return found
+
+
+def _signer() -> Signer:
+    config = services().config
+    return mf.read(lambda conn: keys.load_signer(conn, config.origin, config.keys_path))
+
+
+@bp.put("/artifacts/<path:path>", merge_slashes=False)
+@mf.require(*mf.WRITERS)
+def upload(path: str) -> Response:
+    """The raw body becomes the artifact, with its signed digest entry; 200 `{}`."""
+    svc = services()
+    request.max_content_length = svc.config.max_upload_bytes
+    where = _file(path)
+    if where.run.lifecycle != "active":
+        raise mf.invalid(f"The run {where.run.id} must be in the 'active' state")
+    signer, who, stream = _signer(), mf.actor(), request.stream
+    chunks = iter(lambda: stream.read(CHUNK_SIZE), b"")
+    try:
+        artifacts.upload(svc.committer, svc.blobs, signer, who, where.run.id, where.path,
+                         chunks, svc.config.max_upload_bytes)
+    except NotFound as exc:
+        raise mf.not_found(str(exc)) from exc
+    except Conflict as exc:
+        raise mf.invalid(str(exc)) from exc
+    except TooLargeError as exc:
+        raise mf.invalid(f"{exc}; the limit is {svc.config.max_upload_bytes} bytes "
+                         "(MLAUDIT_MAX_UPLOAD_BYTES)") from exc
+    return jsonify({})
+
+
+@bp.get("/artifacts/<path:path>", merge_slashes=False)
+@mf.require()
+def download(path: str) -> Response:
+    """The bytes (attachment), re-hashed against the recorded SHA-256 before and while sent."""
+    where = _file(path)
+    row = mf.read(lambda c: store.get_artifact(c, where.run.id, where.path))
+    if row is None:
+        raise mf.not_found(f"no artifact {path!r}")
+    if row.uri is not None:
+        raise mf.not_found(f"artifact {path!r} is external; its bytes are at {row.uri}")
+    blobs = services().blobs
+    try:
+        artifacts.check_stored(blobs, row)
+    except artifacts.Tampered as exc:
+        raise mf.MlflowError(409, "RESOURCE_CONFLICT", str(exc)) from exc
+    response = Response(artifacts.stream_stored(blobs, row), direct_passthrough=True,
+                        mimetype="application/octet-stream")
+    response.content_length = row.size
+    response.headers["Content-Disposition"] = "attachment"
+    response.headers["X-Content-SHA256"] = row.sha256
+    digest = base64.b64encode(bytes.fromhex(row.sha256)).decode("ascii")
+    response.headers["Repr-Digest"] = f"sha-256=:{digest}:"
+    return response
+
+
+@bp.get("/artifacts")
+@mf.require()
+def list_artifacts() -> Response:
+    """Immediate children of ?path= as basenames; `{}` for a file, or nothing there."""
+    path = request.args.get("path", "")
+    found = locate(path[:-1] if path.endswith("/") else path)
+    if found is None:
+        return jsonify({})
+    prefix = f"{found.path}/" if found.path else ""
+    children = mf.read(lambda c: mlflow_views.artifact_children(c, found.run.id, prefix))
+    if not children:
+        return jsonify({})
+    files: list[dict[str, Any]] = [
+        {"path": c.name, "is_dir": True} if c.is_dir else
+        {"path": c.name, "is_dir": False, "file_size": c.size} for c in children]
+    return jsonify(files=files)
+
+
+@bp.delete("/artifacts/<path:path>", merge_slashes=False)
+@mf.require(*mf.WRITERS)
+def delete(path: str) -> Response:
+    _segments(path)
+    raise mf.invalid("mlaudit is an audit ledger: recorded artifacts are never deleted "
+                     "(each is a signed ledger entry); log new ones under another path")
+
+
+@probes.get("/health")
+def health() -> Response:
+    """MLflow's load-balancer probe (no auth): plain `OK`."""
+    return Response("OK", mimetype="text/plain")
+
+
+@probes.get("/version")
+@mf.require()
+def version() -> Response:
+    """The server version as plain text, as MLflow's server answers."""
+    from app import __version__
+
+    return Response(__version__, mimetype="text/plain")
+
+
+@probes.get("/api/3.0/mlflow/server-info")
+@mf.require()
+def server_info() -> Response:
+    """What the client probes before artifact downloads: no multipart or presigned
+    transfers, so plain PUT/GET is always used."""
+    return jsonify(store_type="SqlStore", workspaces_enabled=False,
+                   trace_archival_enabled=False, multipart_uploads_enabled=False,
+                   multipart_downloads_enabled=False, presigned_upload_run_id_supported=False,
+                   presigned_upload_model_id_supported=False, features_enabled={})

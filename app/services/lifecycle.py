@@ -1,0 +1,168 @@
+"""Soft lifecycle changes and renames of runs and experiments, and MLflow dataset inputs.
+
+Nothing here erases: a delete is an entry that marks the run (or experiment) deleted, a restore
+is another entry that marks it active again. A deleted run accepts no writes
+(`tracking._run`); a deleted experiment is our archived one, which accepts no new runs or
+artifacts. Repeating a delete or restore that is already in effect writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from app.ledger.entry import Draft, Receipt
+from app.services import tracking
+from app.services.ledger import LedgerWriter
+from app.services.tracking import Conflict, NotFound
+from app.storage import lifecycle as store
+from app.storage import mlflow_views as views
+from app.storage import tracking as runs
+
+RUN_NAME_TAG = "mlflow.runName"
+
+
+def _run(writer: LedgerWriter, run_id: str) -> runs.RunRow:
+    run = runs.get_run(writer.conn, run_id, lock=True)
+    if run is None:
+        raise NotFound(f"run {run_id!r} does not exist")
+    return run
+
+
+def _subject(run: runs.RunRow) -> dict[str, str]:
+    return {"run": run.id, "experiment": run.experiment_id}
+
+
+def set_run_lifecycle(writer: LedgerWriter, actor: str, run_id: str,
+                      lifecycle: str) -> Receipt | None:
+    """`run.deleted` or `run.restored`; None when the run already is in that state."""
+    run = _run(writer, run_id)
+    if run.lifecycle == lifecycle:
+        return None
+    kind = "run.deleted" if lifecycle == "deleted" else "run.restored"
+    [receipt] = writer.append([Draft(kind, actor, _subject(run), {})])
+    store.set_run_lifecycle(writer.conn, run_id, lifecycle, receipt.seq)
+    return receipt
+
+
+def rename_run(writer: LedgerWriter, actor: str, run_id: str, name: str) -> list[Receipt]:
+    """`run.renamed`, and the mlflow.runName tag set to match (MLflow keeps them equal)."""
+    run = _run(writer, run_id)
+    if run.lifecycle != "active":
+        raise Conflict(f"The run {run_id} must be in the 'active' state; it is {run.lifecycle}")
+    if run.name == name:
+        return []
+    [receipt] = writer.append([Draft("run.renamed", actor, _subject(run),
+                                     {"name": name, "previous": run.name})])
+    store.rename_run(writer.conn, run_id, name, receipt.seq)
+    return [receipt, tracking.set_tags(writer, actor, run_id, {RUN_NAME_TAG: name})]
+
+
+def reopen_run(writer: LedgerWriter, actor: str, run_id: str) -> Receipt | None:
+    """`run.reopened`: an ended run is RUNNING again (MLflow's `start_run(run_id=...)` on an
+    ended run); the next end writes a new `run.ended` with a new manifest digest."""
+    run = _run(writer, run_id)
+    if run.lifecycle != "active":
+        raise Conflict(f"The run {run_id} must be in the 'active' state; it is {run.lifecycle}")
+    if run.status == "RUNNING":
+        return None
+    body = {"previous_status": run.status,
+            "previous_end_time": None if run.end_time is None else str(run.end_time),
+            "previous_manifest_sha256": run.manifest_sha256}
+    [receipt] = writer.append([Draft("run.reopened", actor, _subject(run), body)])
+    store.reopen_run(writer.conn, run_id, receipt.seq)
+    return receipt
+
+
+def _experiment(writer: LedgerWriter, experiment_id: str) -> runs.ExperimentRow:
+    found = runs.get_experiment(writer.conn, experiment_id, lock=True)
+    if found is None:
+        raise NotFound(f"No Experiment with id={experiment_id} exists")
+    return found
+
+
+def delete_experiment(writer: LedgerWriter, actor: str, experiment_id: str) -> Receipt | None:
+    """MLflow's delete: our archive (`experiment.archived`), then, as MLflow does, every
+    active run of the experiment is deleted (`run.deleted` naming the archive entry), all in
+    one transaction. None if the experiment is already archived."""
+    if _experiment(writer, experiment_id).lifecycle != "active":
+        return None
+    receipt = tracking.archive_experiment(writer, actor, experiment_id)
+    store.mark_updated(writer.conn, experiment_id, receipt.seq, datetime.now(UTC))
+    _cascade(writer, actor, experiment_id,
+             store.runs_in_lifecycle(writer.conn, experiment_id, "active"), "deleted", receipt.seq)
+    return receipt
+
+
+def restore_experiment(writer: LedgerWriter, actor: str, experiment_id: str) -> Receipt | None:
+    """`experiment.restored`: an archived experiment becomes active again, and so do the runs
+    deleted with it or since (`run.restored`). Unlike MLflow, runs that were deleted before
+    the experiment stay deleted."""
+    found = _experiment(writer, experiment_id)
+    if found.lifecycle == "active":
+        return None
+    [receipt] = writer.append([Draft("experiment.restored", actor,
+                                     {"experiment": experiment_id}, {})])
+    deleted = store.runs_in_lifecycle(writer.conn, experiment_id, "deleted",
+                                      after_seq=found.archived_seq)
+    store.restore_experiment(writer.conn, experiment_id, receipt.seq, datetime.now(UTC))
+    _cascade(writer, actor, experiment_id, deleted, "active", receipt.seq)
+    return receipt
+
+
+def _cascade(writer: LedgerWriter, actor: str, experiment_id: str, run_ids: Sequence[str],
+             lifecycle: str, cause_seq: int) -> None:
+    """One `run.deleted`/`run.restored` per run, each naming the experiment entry it follows."""
+    if not run_ids:
+        return
+    kind = "run.deleted" if lifecycle == "deleted" else "run.restored"
+    receipts = writer.append([Draft(kind, actor, {"run": run_id, "experiment": experiment_id},
+                                    {"with_experiment": cause_seq}) for run_id in run_ids])
+    for run_id, receipt in zip(run_ids, receipts, strict=True):
+        store.set_run_lifecycle(writer.conn, run_id, lifecycle, receipt.seq)
+
+
+def rename_experiment(writer: LedgerWriter, actor: str, experiment_id: str,
+                      name: str) -> Receipt | None:
+    writer.lock()  # names are unique: serialise the check with every other write
+    found = _experiment(writer, experiment_id)
+    if found.name == name:
+        return None
+    if runs.experiment_name_taken(writer.conn, name):
+        raise Conflict(f"Experiment(name={name}) already exists.")
+    [receipt] = writer.append([Draft("experiment.renamed", actor, {"experiment": experiment_id},
+                                     {"name": name, "previous": found.name})])
+    store.rename_experiment(writer.conn, experiment_id, name, receipt.seq, datetime.now(UTC))
+    return receipt
+
+
+def set_experiment_tags(writer: LedgerWriter, actor: str, experiment_id: str,
+                        tags: Mapping[str, str]) -> Receipt:
+    _experiment(writer, experiment_id)
+    [receipt] = writer.append([Draft("experiment.tags_set", actor, {"experiment": experiment_id},
+                                     {"tags": dict(tags)})])
+    store.set_experiment_tags(writer.conn, experiment_id, dict(tags), receipt.seq,
+                              datetime.now(UTC))
+    return receipt
+
+
+def delete_experiment_tag(writer: LedgerWriter, actor: str, experiment_id: str,
+                          key: str) -> Receipt:
+    if key not in _experiment(writer, experiment_id).tags:
+        raise NotFound(f"No tag with name: {key} in experiment {experiment_id}")
+    [receipt] = writer.append([Draft("experiment.tag_deleted", actor,
+                                     {"experiment": experiment_id}, {"key": key})])
+    store.delete_experiment_tag(writer.conn, experiment_id, key, receipt.seq, datetime.now(UTC))
+    return receipt
+
+
+def log_mlflow_inputs(writer: LedgerWriter, actor: str, run_id: str,
+                      inputs: Sequence[Mapping[str, Any]]) -> Receipt:
+    """Dataset inputs from an MLflow client: each item is a native input (name, digest,
+    context, source_uri, schema, row_count) plus `mlflow`, what the client sent; that goes
+    into the `inputs.logged` entry too, so the ledger alone holds it."""
+    receipt = tracking.log_inputs(writer, actor, run_id, inputs)
+    views.insert_mlflow_inputs(writer.conn, run_id, [
+        (i["name"], i["digest"], i["context"], dict(i["mlflow"])) for i in inputs], receipt.seq)
+    return receipt

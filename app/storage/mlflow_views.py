@@ -1,0 +1,83 @@
+"""All SQL for what only MLflow clients ask for: one group's metric history, a folder's
+immediate children among a run's artifacts, and the MLflow form of dataset inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+from app.storage.tracking import MetricRow
+
+
+def metric_history(conn: psycopg.Connection, run_id: str, key: str, group_key: str,
+                   after: tuple[int, int], limit: int) -> list[MetricRow]:
+    """Every value of one (key, group) in logging order, keyset-paged by (seq, position);
+    group_key is '' for the overall metric."""
+    with conn.cursor(row_factory=class_row(MetricRow)) as cur:
+        return cur.execute(
+            "SELECT key, group_values, n, value, step, timestamp, seq, position FROM metrics"
+            " WHERE run_id = %s AND key = %s AND group_key = %s AND (seq, position) > (%s, %s)"
+            " ORDER BY seq, position LIMIT %s", (run_id, key, group_key, *after, limit)).fetchall()
+
+
+@dataclass
+class Child:
+    """An immediate child of a folder: a file (size known) or a folder (size None)."""
+
+    name: str
+    is_dir: bool
+    size: int | None
+
+
+def artifact_children(conn: psycopg.Connection, run_id: str, prefix: str) -> list[Child]:
+    """The files and folders directly under prefix ('' or ending in '/'), by name."""
+    with conn.cursor(row_factory=class_row(Child)) as cur:
+        return cur.execute(
+            "SELECT split_part(rest, '/', 1) AS name, bool_or(strpos(rest, '/') > 0) AS is_dir,"
+            " max(size) FILTER (WHERE strpos(rest, '/') = 0) AS size"
+            " FROM (SELECT substr(path, length(%s) + 1) AS rest, size FROM artifacts"
+            "       WHERE run_id = %s AND starts_with(path, %s)) AS below"
+            " WHERE rest <> '' GROUP BY 1 ORDER BY 1", (prefix, run_id, prefix)).fetchall()
+
+
+def insert_mlflow_inputs(conn: psycopg.Connection, run_id: str,
+                         items: Sequence[tuple[str, str, str, dict[str, Any]]],
+                         seq: int) -> None:
+    """items: (name, digest, context, what the MLflow client sent); first record wins."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO run_input_mlflow (run_id, name, digest, context, mlflow, seq)"
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [(run_id, n, d, c, Jsonb(m), seq) for n, d, c, m in items])
+
+
+@dataclass
+class InputView:
+    """A run input with, when an MLflow client logged it, what that client sent."""
+
+    run_id: str
+    name: str
+    digest: str
+    context: str
+    source_uri: str | None
+    schema: Any
+    row_count: int | None
+    mlflow: dict[str, Any] | None
+
+
+def inputs_for(conn: psycopg.Connection, run_ids: Sequence[str]) -> dict[str, list[InputView]]:
+    found: dict[str, list[InputView]] = {run_id: [] for run_id in run_ids}
+    with conn.cursor(row_factory=class_row(InputView)) as cur:
+        rows = cur.execute(
+            "SELECT i.run_id, i.name, i.digest, i.context, i.source_uri, i.schema, i.row_count,"
+            " m.mlflow FROM run_inputs i LEFT JOIN run_input_mlflow m USING"
+            " (run_id, name, digest, context) WHERE i.run_id = ANY(%s) ORDER BY i.seq, i.name",
+            (list(run_ids),)).fetchall()
+    for row in rows:
+        found[row.run_id].append(row)
+    return found

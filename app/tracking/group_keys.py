@@ -1,0 +1,106 @@
+"""The MLflow metric-key convention for per-group metrics: `selection_rate[sex=F;n=412]`.
+
+MLflow metrics have no group dimension, so a group travels inside the key:
+
+    grouped-key = base "[" pair *( "," pair ) [ ";n=" count ] "]"
+    pair        = attribute "=" value
+    base        = an MLflow metric key (1-250 of letters, digits, _ - . / : space; path-stable)
+    attribute   = 1-64 of A-Z a-z 0-9 _ . -        (as the native API's group attributes)
+    value       = 1-64 of letters, digits, _ . - + : / < >   (no space, no , ; = [ ])
+    count       = "0" or a decimal without leading zeros, at most 2**53 - 1
+
+Attributes are distinct and in ascending code-point order (1 to 8 of them), so every group
+has exactly one spelling and a key read back is the key that was logged. The whole key is at
+most 250 characters, MLflow's limit. The optional `;n=` carries the group's sample size in
+the same metric, so value and n land in one ledger entry (a companion metric could arrive in
+another request, or never). A group's identity is (base, attributes): n is recorded with each
+value, and a key read back shows the n of the value it stands for.
+
+A key that uses the convention's characters but does not follow the grammar is not an error:
+it is an ordinary metric under its literal key (see `plain_key_ok`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+MAX_KEY: Final = 250
+MAX_ATTRIBUTES: Final = 8
+MAX_N: Final = 2**53 - 1
+
+_BASE = re.compile(r"[/\w.\- :]{1,250}")
+_ATTRIBUTE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+_VALUE = re.compile(r"[\w.\-+:/<>]{1,64}")
+_COUNT = re.compile(r"0|[1-9][0-9]{0,15}")
+_SHAPE = re.compile(r"(?P<base>[^\[\]]+)\[(?P<group>[^\[\];]*)(?:;n=(?P<n>[^\[\];]*))?\]")
+_MARKS = frozenset("[]=,;")
+_PLAIN = re.compile(r"[/\w.\- :\[\]=,;+<>]{1,250}")
+
+
+@dataclass(frozen=True)
+class GroupedKey:
+    """A parsed grouped key: the metric key, its group {attribute: value}, and n if given."""
+
+    key: str
+    group: Mapping[str, str]
+    n: int | None = None
+
+
+def _path_stable(key: str) -> bool:
+    return not (key.startswith("/") or key == "." or ".." in key.split("/") or "//" in key)
+
+
+def base_key_ok(key: str) -> bool:
+    """MLflow's own rule for a metric key: characters, length and a path-stable form."""
+    return _BASE.fullmatch(key) is not None and _path_stable(key)
+
+
+def uses_convention(key: str) -> bool:
+    """Whether the key contains any character the convention gives meaning to."""
+    return any(ch in _MARKS for ch in key)
+
+
+def plain_key_ok(key: str) -> bool:
+    """A key stored as is: MLflow's rule, widened to the convention's characters so that a
+    malformed grouped key is kept (as a plain metric) instead of being refused."""
+    return _PLAIN.fullmatch(key) is not None and _path_stable(key)
+
+
+def parse(key: str) -> GroupedKey | None:
+    """The grouped key `key` spells, or None when it is not one (plain or malformed)."""
+    if "[" not in key or len(key) > MAX_KEY:
+        return None
+    shape = _SHAPE.fullmatch(key)
+    if shape is None or not base_key_ok(shape["base"]):
+        return None
+    group: dict[str, str] = {}
+    for pair in shape["group"].split(","):
+        attribute, sep, value = pair.partition("=")
+        if not sep or not _ATTRIBUTE.fullmatch(attribute) or not _VALUE.fullmatch(value):
+            return None
+        if group and attribute <= list(group)[-1]:
+            return None  # duplicate or out of order: not the one canonical spelling
+        group[attribute] = value
+    if len(group) > MAX_ATTRIBUTES:
+        return None
+    n: int | None = None
+    if shape["n"] is not None:
+        if not _COUNT.fullmatch(shape["n"]) or int(shape["n"]) > MAX_N:
+            return None
+        n = int(shape["n"])
+    return GroupedKey(shape["base"], group, n)
+
+
+def spell(key: str, group: Mapping[str, str] | None, n: int | None = None) -> str:
+    """The convention key for a stored metric (the key itself when it has no group).
+
+    A group recorded through the native API whose values fall outside the grammar is still
+    spelled this way; such a key reads back but does not parse (it names no plain metric).
+    """
+    if not group:
+        return key
+    pairs = ",".join(f"{attribute}={group[attribute]}" for attribute in sorted(group))
+    return f"{key}[{pairs}{'' if n is None else f';n={n}'}]"
