@@ -123,7 +123,13 @@ CREATE TABLE IF NOT EXISTS metrics (
     position      integer NOT NULL,
     PRIMARY KEY (seq, position)
 );
-CREATE INDEX IF NOT EXISTS metrics_history ON metrics (run_id, key, group_key, step, timestamp);
+-- Latest value first per (run, key, group): the order every "latest metric" read uses, so
+-- DISTINCT ON and the search's LIMIT 1 subqueries walk the index instead of sorting; history
+-- reads use its (run_id, key, group_key) prefix. It replaces the first schema's
+-- metrics_history index.
+CREATE INDEX IF NOT EXISTS metrics_latest ON metrics
+    (run_id, key, group_key, step DESC, timestamp DESC, seq DESC, position DESC);
+DROP INDEX IF EXISTS metrics_history;
 
 -- Every tag change, oldest first (value NULL for a deletion), and the current tags.
 CREATE TABLE IF NOT EXISTS tag_events (
