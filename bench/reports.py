@@ -253,6 +253,7 @@ def main() -> int:
     ap.add_argument("--versions", type=int, default=20)
     ap.add_argument("--deployments", type=int, default=50, help="including rollbacks")
     ap.add_argument("--repeat", type=int, default=5, help="timed report requests")
+    ap.add_argument("--keep", metavar="PDF", help="also save the model report here, to look at")
     ap.add_argument("--verify-runs", type=int, default=3, help="verify-report CLI runs")
     ap.add_argument("--profile", action="store_true",
                     help="also cProfile one report request and print the top functions")
@@ -384,6 +385,8 @@ def main() -> int:
             inproc.append(time.perf_counter() - t0)
             inproc_cpu.append(time.process_time() - c0)
         assert all_passed(checks), checks
+        if args.keep:
+            Path(args.keep).write_bytes(out_pdf.read_bytes())
         cli_runs = []
         for run in range(args.verify_runs):
             wall, rss, out, code = run_child(
