@@ -66,21 +66,34 @@ def _server() -> Iterator[tuple[str, str]]:
 
 
 @contextmanager
+def _created(admin: str, prefix: str) -> Iterator[str]:
+    """URL of a new empty database on admin's server; dropped when the block ends."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield with_dbname(admin, name)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
+
+
+@contextmanager
 def database(label: str = "bench") -> Iterator[str]:
     """URL of a fresh database holding the mlaudit schema; dropped when the block ends."""
-    with _server() as (admin, where):
-        name = f"mlaudit_{label}_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        url = with_dbname(admin, name)
-        try:
-            ensure_schema(url)
-            describe(url, where)
-            yield url
-        finally:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(name)))
+    with _server() as (admin, where), _created(admin, f"mlaudit_{label}") as url:
+        ensure_schema(url)
+        describe(url, where)
+        yield url
+
+
+@contextmanager
+def sibling_database(url: str, prefix: str) -> Iterator[str]:
+    """An empty database on url's server (for MLflow's own server); dropped afterwards."""
+    admin = os.environ.get("DATABASE_URL", "").strip() or with_dbname(url, "postgres")
+    with _created(admin, prefix) as sibling:
+        yield sibling
 
 
 def server_facts(url: str) -> dict[str, str]:

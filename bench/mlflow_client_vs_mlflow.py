@@ -41,8 +41,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _pg  # noqa: E402
 import psutil  # noqa: E402
-import psycopg  # noqa: E402
-from psycopg import sql  # noqa: E402
 from tracking_load import TreeCpu, postmaster  # noqa: E402
 from tracking_servers import (  # noqa: E402
     MlauditServer,
@@ -168,19 +166,9 @@ def main() -> int:
     with ExitStack() as stack:
         url = stack.enter_context(_pg.database("client"))
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mlaudit-cli-")))
-        admin = os.environ.get("DATABASE_URL", "").strip() or _pg.with_dbname(url, "postgres")
-        mlflow_db = f"mlflow_client_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(mlflow_db)))
-
-        def drop_mlflow_db() -> None:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(mlflow_db)))
-
-        stack.callback(drop_mlflow_db)
+        mlflow_url = stack.enter_context(_pg.sibling_database(url, "mlflow_client"))
         mla = MlauditServer(tmp, url, args.workers, args.threads)
-        mlf = MlflowServer(tmp, python, psycopg2_url(_pg.with_dbname(admin, mlflow_db)),
+        mlf = MlflowServer(tmp, python, psycopg2_url(mlflow_url),
                            args.workers, args.mlflow_server, args.threads)
         stack.callback(mla.stop)
         stack.callback(mlf.stop)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import random
 import statistics
@@ -46,7 +45,6 @@ import _pg  # noqa: E402
 import psutil  # noqa: E402
 import psycopg  # noqa: E402
 import tracking_profile  # noqa: E402
-from psycopg import sql  # noqa: E402
 from tracking_load import Client, PhaseResult, TreeCpu, percentile, postmaster, timed_clients  # noqa: E402
 from tracking_servers import (  # noqa: E402
     MlauditServer,
@@ -367,18 +365,7 @@ def main() -> int:
     with ExitStack() as stack:
         url = stack.enter_context(_pg.database("tracking"))
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mlaudit-trk-")))
-        admin = os.environ.get("DATABASE_URL", "").strip() or _pg.with_dbname(url, "postgres")
-        mlflow_db = f"mlflow_tracking_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(mlflow_db)))
-
-        def drop_mlflow_db() -> None:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(mlflow_db)))
-
-        stack.callback(drop_mlflow_db)
-        mlflow_url = _pg.with_dbname(admin, mlflow_db)
+        mlflow_url = stack.enter_context(_pg.sibling_database(url, "mlflow_tracking"))
         mla = MlauditServer(tmp, url, args.mlaudit_workers or args.workers,
                             args.mlaudit_threads or args.threads)
         mlf = MlflowServer(tmp, python, psycopg2_url(mlflow_url),

@@ -181,8 +181,11 @@ def _body_run_id() -> str | None:
         data = request.get_json(force=True, silent=False, cache=True)
     except (HTTPException, ValueError):
         return None
-    if not isinstance(data, dict):
-        return None
+    return run_id_in(data) if isinstance(data, dict) else None
+
+
+def run_id_in(data: dict[str, Any]) -> str | None:
+    """The run a body names: run_id, or run_uuid (older clients); None if neither is usable."""
     run_id = data.get("run_id") or data.get("run_uuid")
     return run_id if isinstance(run_id, str) and run_id else None
 

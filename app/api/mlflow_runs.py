@@ -64,10 +64,15 @@ def runs_json(conn: Any, rows: list[store.RunRow]) -> list[dict[str, Any]]:
              "outputs": outputs[row.id]} for outputs in [outputs_json(conn, ids)] for row in rows]
 
 
-def run_id_of(data: dict[str, Any]) -> str:
-    run_id = data.get("run_id") or data.get("run_uuid")
-    if not isinstance(run_id, str) or not run_id:
+def _required_run_id(data: dict[str, Any]) -> str:
+    run_id = mf.run_id_in(data)
+    if run_id is None:
         raise mf.invalid("Missing value for required parameter 'run_id'.")
+    return run_id
+
+
+def run_id_of(data: dict[str, Any]) -> str:
+    run_id = _required_run_id(data)
     mf.authorize_run(run_id)
     return run_id
 
@@ -111,6 +116,13 @@ def metric_key(key: str) -> tuple[str, dict[str, str] | None, int | None]:
     return checked_key(key), None, None
 
 
+def metric_value_of(raw: Any, key: str) -> str:
+    try:
+        return tracking.normalize_metric_value(raw)
+    except ValueError as exc:
+        raise mf.invalid(f"Got invalid value {raw!r} for metric {key!r}: {exc}") from exc
+
+
 def metric_of(item: Any) -> tracking.Metric:
     if not isinstance(item, dict):
         raise mf.invalid("a metric must be an object {key, value, timestamp, step}")
@@ -118,10 +130,7 @@ def metric_of(item: Any) -> tracking.Metric:
     raw = item.get("value")
     if raw is None:
         raise mf.invalid("Missing value for required parameter 'value'.")
-    try:
-        value = tracking.normalize_metric_value(raw)
-    except ValueError as exc:
-        raise mf.invalid(f"Got invalid value {raw!r} for metric {key!r}: {exc}") from exc
+    value = metric_value_of(raw, key)
     timestamp = mf.integer(item, "timestamp", None, minimum=0)
     if timestamp is None:
         raise mf.invalid("Missing value for required parameter 'timestamp'.")
@@ -148,19 +157,14 @@ def metrics_of(items: Any) -> list[tracking.Metric]:
     for item in items:
         if type(item) is dict and type(key := item.get("key")) is str and key:
             timestamp = _int64(item.get("timestamp"), 0)
-            step = _int64(item.get("step", 0), -(2**63)) if item.get("step") is not None else 0
+            step = 0 if item.get("step") is None else _int64(item["step"], -(2**63))
             raw = item.get("value")
             if timestamp is not None and step is not None and raw is not None:
                 parsed = keys.get(key)
                 if parsed is None:
                     parsed = keys[key] = metric_key(key)
-                try:
-                    value = tracking.normalize_metric_value(raw)
-                except ValueError as exc:
-                    raise mf.invalid(f"Got invalid value {raw!r} for metric {key!r}: {exc}"
-                                     ) from exc
                 name, group, n = parsed
-                found.append(tracking.Metric(name, value, step, timestamp,
+                found.append(tracking.Metric(name, metric_value_of(raw, key), step, timestamp,
                                              None if group is None else dict(group), n))
                 continue
         found.append(metric_of(item))
@@ -251,9 +255,7 @@ def log_parameter() -> Response:
 def known_run(data: dict[str, Any]) -> tuple[str, store.RunRow | None]:
     """The body's run id and the run read before the unit (outside the head lock),
     authorized; the unit checks it again once the lock is held (`known=`)."""
-    run_id = data.get("run_id") or data.get("run_uuid")
-    if not isinstance(run_id, str) or not run_id:
-        raise mf.invalid("Missing value for required parameter 'run_id'.")
+    run_id = _required_run_id(data)
     return run_id, mf.authorized_run(run_id)
 
 

@@ -83,12 +83,8 @@ def _problem(result: VerifyResult) -> str:
 
 
 def _verify(services: Services) -> VerifyResult:
-    with services.pool.connection() as conn:
-        try:
-            return verify_database(conn)
-        finally:
-            conn.isolation_level = None
-            conn.read_only = None
+    with services.pool.connection() as conn:  # verify_database hands it back unchanged
+        return verify_database(conn)
 
 
 def _checkpoint_info(row: ledger_store.CheckpointRow) -> CheckpointInfo:
