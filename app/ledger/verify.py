@@ -20,6 +20,7 @@ TRUNCATED = "truncated"
 BAD_SIGNATURE = "bad_signature"
 BAD_CHECKPOINT = "bad_checkpoint"
 HEAD_MISMATCH = "head_mismatch"
+PROJECTION_MISMATCH = "projection_mismatch"
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,16 @@ from psycopg import IsolationLevel
 
 from app.db import DatabaseError
 from app.ledger.checkpoint import CheckpointError, VerifierKey
-from app.ledger.verify import Head, StoredCheckpoint, VerifyResult, verify_entries
+from app.ledger.verify import (
+    PROJECTION_MISMATCH,
+    Damage,
+    Head,
+    StoredCheckpoint,
+    VerifyResult,
+    verify_entries,
+)
 from app.storage import ledger as store
+from app.storage import projections
 
 Progress = Callable[[Iterator[Any], int], Iterator[Any]]
 
@@ -28,7 +36,8 @@ def _keys(conn: psycopg.Connection) -> list[VerifierKey]:
 
 def verify_database(conn: psycopg.Connection, progress: Progress | None = None,
                     trusted_keys: Sequence[VerifierKey] | None = None) -> VerifyResult:
-    """Stream every entry (bounded memory) and check chain, tree, checkpoints and head.
+    """Stream every entry (bounded memory) and check chain, tree, checkpoints and head;
+    then, if the ledger is intact, check the projections against it (the same snapshot).
 
     With trusted_keys, checkpoint signatures are checked against those keys only, not
     against the keys the database itself publishes.
@@ -57,4 +66,26 @@ def _verify(conn: psycopg.Connection, progress: Progress | None,
         rows: Iterator[Any] = store.stream_entries(conn)
         if progress is not None:
             rows = progress(rows, head.size if head else 0)
-        return verify_entries(rows, checkpoints, keys, head)
+        result = verify_entries(rows, checkpoints, keys, head)
+        if result.ok:
+            result.damage = _projection_damage(conn)
+        return result
+
+
+_PROBLEMS = {
+    "missing": "entry {seq} logged a metric at position {position} that the metrics table "
+               "does not hold",
+    "unbacked": "the metrics table holds a row (seq {seq}, position {position}) that no "
+                "metrics.logged entry logged",
+    "differs": "the metrics row (seq {seq}, position {position}) differs from what entry "
+               "{seq} logged",
+}
+
+
+def _projection_damage(conn: psycopg.Connection) -> Damage | None:
+    """The first projection row that disagrees with the (already verified) entries."""
+    found = projections.first_metric_mismatch(conn)
+    if found is None:
+        return None
+    detail = _PROBLEMS[found.problem].format(seq=found.seq, position=found.position)
+    return Damage(PROJECTION_MISMATCH, detail, found.seq)

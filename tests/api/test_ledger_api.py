@@ -34,7 +34,7 @@ def assert_problem(response: Any, status: int) -> dict[str, Any]:
 
 def test_probes_need_no_token(client: Any) -> None:
     assert client.get("/healthz").json == {"status": "ok"}
-    assert client.get("/readyz").json == {"status": "ready", "schema_version": 1}
+    assert client.get("/readyz").json == {"status": "ready", "schema_version": 2}
 
 
 def test_every_other_route_needs_a_token(app: Any, client: Any) -> None:

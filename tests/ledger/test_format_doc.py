@@ -485,7 +485,7 @@ def test_constants_are_documented(doc: str) -> None:
     )
     for kind in (verify.MODIFIED, verify.MISSING, verify.INSERTED, verify.REORDERED,
                  verify.TRUNCATED, verify.BAD_SIGNATURE, verify.BAD_CHECKPOINT,
-                 verify.HEAD_MISMATCH):
+                 verify.HEAD_MISMATCH, verify.PROJECTION_MISMATCH):
         assert_in_doc(doc, f"| `{kind}` |")
 
 
