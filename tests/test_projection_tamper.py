@@ -167,3 +167,21 @@ def test_a_version_1_database_is_upgraded(database_url: str, conn: psycopg.Conne
                         " AND contype = 'f'").fetchone()
     index = conn.execute("SELECT to_regclass('metrics_latest') IS NOT NULL").fetchone()
     assert (keys, index) == ((0,), (True,))
+
+
+def test_without_a_second_connection_the_check_runs_on_the_first(
+        logged: dict[str, Any], conn: psycopg.Connection, database_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.services import verification
+    from app.storage import projections
+
+    def refuse(*_: Any) -> Any:
+        raise psycopg.OperationalError("too many connections")
+
+    monkeypatch.setattr(projections, "sibling_in_snapshot", refuse)
+    conn.execute("UPDATE metrics SET value = '0.5' WHERE seq = %s", (logged["single"],))
+    with psycopg.connect(database_url) as own:
+        result = verification.verify_database(own)
+        assert (own.isolation_level, own.read_only) == (None, None)  # handed back as given
+    assert result.damage is not None
+    assert (result.damage.kind, result.damage.seq) == ("projection_mismatch", logged["single"])

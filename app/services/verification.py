@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -63,13 +64,56 @@ def _verify(conn: psycopg.Connection, progress: Progress | None,
         checkpoints = [StoredCheckpoint(c.tree_size, bytes(c.root_hash), c.note)
                        for c in store.list_checkpoints(conn)]
         keys = list(trusted_keys) if trusted_keys is not None else _keys(conn)
+        # The projection check is PostgreSQL's work and the chain check is Python's: run
+        # them at once, the first on a second connection that shares this snapshot.
+        side = _ProjectionCheck(conn)
         rows: Iterator[Any] = store.stream_entries(conn)
         if progress is not None:
             rows = progress(rows, head.size if head else 0)
-        result = verify_entries(rows, checkpoints, keys, head)
-        if result.ok:
-            result.damage = _projection_damage(conn)
+        try:
+            result = verify_entries(rows, checkpoints, keys, head)
+        finally:
+            side.join()
+        if result.ok:  # damaged entries are reported first; their rows may not even parse
+            result.damage = side.result()
         return result
+
+
+class _ProjectionCheck:
+    """Checks the projections in a thread, on a sibling connection in conn's snapshot; if
+    that connection cannot be opened, result() checks them on conn itself, afterwards."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self._conn = conn
+        self._found: Damage | None = None
+        self._error: BaseException | None = None
+        self._ready = threading.Event()  # the sibling holds the snapshot (or gave up)
+        self._sibling = False
+        self._thread = threading.Thread(target=self._run, args=(
+            projections.export_snapshot(conn),), name="verify-projections", daemon=True)
+        self._thread.start()
+        self._ready.wait()  # the exporting transaction must outlive the import
+
+    def _run(self, snapshot: str) -> None:
+        try:
+            with projections.sibling_in_snapshot(self._conn, snapshot) as other:
+                self._sibling = True
+                self._ready.set()
+                self._found = _projection_damage(other)
+        except BaseException as exc:  # noqa: BLE001 - handed to result()
+            self._error = exc
+        finally:
+            self._ready.set()
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def result(self) -> Damage | None:
+        if not self._sibling:  # no second connection: check here, in the same snapshot
+            return _projection_damage(self._conn)
+        if self._error is not None:
+            raise self._error
+        return self._found
 
 
 _PROBLEMS = {

@@ -8,9 +8,14 @@ say exactly the same thing, row for row.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import psycopg
+from psycopg import IsolationLevel, sql
+from psycopg.conninfo import make_conninfo
 
 # Each metric of a `metrics.logged` entry (position = its index in body.metrics), joined
 # with the row stored for it. A row for which no entry metric exists, an entry metric with
@@ -76,3 +81,29 @@ class Mismatch:
 def first_metric_mismatch(conn: psycopg.Connection) -> Mismatch | None:
     row = conn.execute(_METRIC_MISMATCH).fetchone()
     return None if row is None else Mismatch("metrics", int(row[0]), int(row[1]), str(row[2]))
+
+
+_SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+-[0-9]+")
+
+
+def export_snapshot(conn: psycopg.Connection) -> str:
+    """The id of conn's transaction snapshot, which another session can then share while
+    that transaction stays open (pg_export_snapshot)."""
+    row = conn.execute("SELECT pg_export_snapshot()").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+@contextmanager
+def sibling_in_snapshot(conn: psycopg.Connection, snapshot: str) -> Iterator[psycopg.Connection]:
+    """A second connection to conn's database, inside a read-only transaction that sees
+    exactly the exported snapshot."""
+    if not _SNAPSHOT_ID.fullmatch(snapshot):  # the server's own id; never caller input
+        raise ValueError(f"not a snapshot id: {snapshot!r}")
+    info = make_conninfo(conn.info.dsn, password=conn.info.password or None)
+    with psycopg.connect(info) as other:
+        other.isolation_level, other.read_only = IsolationLevel.REPEATABLE_READ, True
+        with other.transaction():
+            # SET TRANSACTION takes no bound parameters; the id was checked above.
+            other.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+            yield other
