@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
@@ -138,33 +139,37 @@ def metric_of(item: Any) -> tracking.Metric:
     return tracking.Metric(key, value, step, timestamp, group, n)
 
 
-def _int64(value: Any, minimum: int) -> int | None:
-    """An int64 sent as a JSON integer or (proto JSON) a decimal string; None otherwise."""
-    if type(value) is str and value.isascii() and value.isdigit():
-        value = int(value)
-    return value if type(value) is int and minimum <= value < 2**63 else None
-
-
 def metrics_of(items: Any) -> list[tracking.Metric]:
-    """A batch's metrics. The common shape takes a short path (each distinct key parsed once
-    per request); anything else goes through metric_of, which gives the exact error."""
+    """A batch's metrics. The common shape (what the mlflow client sends: proto JSON, int64s
+    as decimal strings) takes a short inlined path, each distinct key parsed once per
+    request; anything else goes through metric_of, which gives the exact error."""
     if items is None:
         return []
     if not isinstance(items, list):
         raise mf.invalid("'metrics' must be a list")
     keys: dict[str, tuple[str, dict[str, str] | None, int | None]] = {}
     found = []
+    low, high = -(2**63), 2**63
     for item in items:
         if type(item) is dict and type(key := item.get("key")) is str and key:
-            timestamp = _int64(item.get("timestamp"), 0)
-            step = 0 if item.get("step") is None else _int64(item["step"], -(2**63))
-            raw = item.get("value")
-            if timestamp is not None and step is not None and raw is not None:
+            timestamp, step, raw = item.get("timestamp"), item.get("step", 0), item.get("value")
+            if type(timestamp) is str and timestamp.isdigit() and timestamp.isascii():
+                timestamp = int(timestamp)
+            if type(step) is str and step.isdigit() and step.isascii():
+                step = int(step)
+            elif step is None:
+                step = 0
+            if (type(timestamp) is int and 0 <= timestamp < high and type(step) is int
+                    and low <= step < high and raw is not None):
                 parsed = keys.get(key)
                 if parsed is None:
                     parsed = keys[key] = metric_key(key)
                 name, group, n = parsed
-                found.append(tracking.Metric(name, metric_value_of(raw, key), step, timestamp,
+                # A JSON fraction arrives as a Decimal: its text is the value (as in
+                # tracking.normalize_metric_value, which handles everything else).
+                value = (str(raw) if type(raw) is Decimal and raw.is_finite()
+                         else metric_value_of(raw, key))
+                found.append(tracking.Metric(name, value, step, timestamp,
                                              None if group is None else dict(group), n))
                 continue
         found.append(metric_of(item))
