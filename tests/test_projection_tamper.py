@@ -89,7 +89,8 @@ def test_an_edited_group_names_its_entry(logged: dict[str, Any], conn: psycopg.C
                                          run_cli: Any, change: str) -> None:
     seq = logged["grouped"]
     conn.execute(f"UPDATE metrics SET {change} WHERE seq = %s AND position = 0", (seq,))
-    assert (damage(run_cli)["seq"], "position 0") == (seq, "position 0")
+    found = damage(run_cli)
+    assert (found["seq"], f"(seq {seq}, position 0) differs" in found["detail"]) == (seq, True)
 
 
 def test_an_edited_edge_value_is_found(logged: dict[str, Any], conn: psycopg.Connection,
@@ -108,7 +109,8 @@ def test_a_row_moved_to_another_run_is_found(logged: dict[str, Any], services: A
     conn.execute("UPDATE metrics SET run_id = %s WHERE seq = %s AND position = 3",
                  (other.id, logged["big"]))
     found = damage(run_cli)
-    assert (found["seq"], "position 3") == (logged["big"], "position 3")
+    assert found["seq"] == logged["big"]
+    assert f"(seq {logged['big']}, position 3) differs" in found["detail"]
 
 
 def test_a_deleted_row_is_missing(logged: dict[str, Any], conn: psycopg.Connection,

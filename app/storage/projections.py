@@ -72,12 +72,11 @@ LIMIT 1
 
 @dataclass(frozen=True)
 class Mismatch:
-    """A projection row that disagrees with the ledger.
+    """A metrics row that disagrees with the ledger.
 
     problem: 'missing' (the entry logged it, no row holds it), 'unbacked' (a row no entry
     logged) or 'differs' (a field differs from the entry's)."""
 
-    table: str
     seq: int
     position: int
     problem: str
@@ -85,7 +84,7 @@ class Mismatch:
 
 def first_metric_mismatch(conn: psycopg.Connection) -> Mismatch | None:
     row = conn.execute(_METRIC_MISMATCH).fetchone()
-    return None if row is None else Mismatch("metrics", int(row[0]), int(row[1]), str(row[2]))
+    return None if row is None else Mismatch(int(row[0]), int(row[1]), str(row[2]))
 
 
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+-[0-9]+")
