@@ -116,20 +116,44 @@ class _ProjectionCheck:
         return self._found
 
 
-_PROBLEMS = {
-    "missing": "entry {seq} logged a metric at position {position} that the metrics table "
-               "does not hold",
-    "unbacked": "the metrics table holds a row (seq {seq}, position {position}) that no "
-                "metrics.logged entry logged",
-    "differs": "the metrics row (seq {seq}, position {position}) differs from what entry "
-               "{seq} logged",
+# Per table: what an entry made (a row of it), the kinds that make its rows, and the verb.
+_MADE = {
+    "metrics": ("logged a metric at position {position}", "metrics.logged", "logged"),
+    "params": ("logged param {key!r}", "params.logged", "logged"),
+    "logged_model_params": ("logged param {key!r} of a logged model",
+                            "logged_model.created or logged_model.params_logged", "logged"),
+    "tag_events": ("changed tag {key!r}", "tags.set or tag.deleted", "recorded"),
+    "run_tags": ("left tag {key!r} current", "tags.set", "left current"),
+    "logged_model_tags": ("left logged-model tag {key!r} current",
+                          "logged_model.created or logged_model.tags_set", "left current"),
+    "decisions": ("recorded a decision",
+                  "decision.approved, decision.rejected or decision.refused", "recorded"),
+    "deployments": ("recorded a deployment", "deployment.recorded or deployment.rolled_back",
+                    "recorded"),
 }
+_PROBLEMS = {
+    "missing": "entry {seq} {made} that the {table} table does not hold",
+    "unbacked": "the {table} table holds a row ({at}) that no {kinds} entry {verb}",
+    "differs": "the {table} row ({at}) differs from what entry {seq} {verb}: {field}",
+}
+
+
+def _detail(found: projections.Mismatch) -> str:
+    """The detail of a projection_mismatch: the table, the seq, the row and the column."""
+    made, kinds, verb = _MADE[found.table]
+    at = f"seq {found.seq}"
+    if found.position is not None:
+        at += f", position {found.position}"
+    elif found.key is not None:
+        at += f", key {found.key!r}"
+    return _PROBLEMS[found.problem].format(
+        seq=found.seq, table=found.table, at=at, kinds=kinds, verb=verb, field=found.field,
+        made=made.format(position=found.position, key=found.key))
 
 
 def _projection_damage(conn: psycopg.Connection) -> Damage | None:
     """The first projection row that disagrees with the (already verified) entries."""
-    found = projections.first_metric_mismatch(conn)
+    found = projections.first_mismatch(conn)
     if found is None:
         return None
-    detail = _PROBLEMS[found.problem].format(seq=found.seq, position=found.position)
-    return Damage(PROJECTION_MISMATCH, detail, found.seq)
+    return Damage(PROJECTION_MISMATCH, _detail(found), found.seq)
