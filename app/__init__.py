@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -16,11 +18,13 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 MAX_JSON_BODY = 16 * 1024 * 1024
+STALE_UPLOAD_SECONDS = 3600.0
 log = logging.getLogger("mlaudit")
 
 
 def build_services(config: Config, *, start_checkpointer: bool = True) -> Services:
-    """Database, schema, signing key, first admin token, committer and checkpointer."""
+    """Database, schema, signing key, first admin token, committer, checkpointer and
+    self-verifier; start_checkpointer=False leaves both background threads unstarted."""
     # Imported here, not at module level, so the offline CLI paths (verify-report,
     # verify-export) do not pay for psycopg and the services at start-up.
     from app import db
@@ -29,6 +33,7 @@ def build_services(config: Config, *, start_checkpointer: bool = True) -> Servic
     from app.services.checkpoints import Checkpointer
     from app.services.ledger import GroupCommitter, ledger_transaction
     from app.services.runtime import Services
+    from app.services.selfcheck import SelfVerifier
 
     url = db.database_url(config)
     db.ensure_schema(url)
@@ -47,10 +52,24 @@ def build_services(config: Config, *, start_checkpointer: bool = True) -> Servic
     checkpointer = Checkpointer(pool, config.origin, config.keys_path, config.checkpoint_every,
                                 config.checkpoint_interval)
     committer = GroupCommitter(pool, config.group_commit_max, on_commit=checkpointer.notify)
+    selfcheck = SelfVerifier(pool, config.self_verify_interval)
     if start_checkpointer:
         checkpointer.start()
+        selfcheck.start()
     blobs = LocalBlobStore(config.artifacts_path)
-    return Services(config, pool, committer, checkpointer, blobs)
+    # Partial uploads left by a process that died mid-stream (an hour old: no live upload is
+    # that idle). Stored bytes whose entry never committed: `mlaudit artifacts sweep`.
+    removed = blobs.cleanup_tmp(STALE_UPLOAD_SECONDS)
+    if removed:
+        log.warning("removed %d partial uploads left by an earlier crash", removed)
+    return Services(config, pool, committer, checkpointer, blobs, selfcheck)
+
+
+def _close_at_exit(ref: weakref.ref[Services]) -> None:
+    """atexit fallback when no server hook closed the services (e.g. `mlaudit serve`)."""
+    services = ref()
+    if services is not None:
+        services.close()
 
 
 def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
@@ -59,21 +78,34 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
 
     if not isinstance(config, Config):
         config = load_config(overrides=config)
+    from app.api import telemetry
+    from app.observability import configure_logging
+
+    configure_logging(config.log_format, config.log_level, telemetry.log_context)
     app = Flask(__name__, static_folder=None)
     # JSON bodies are capped here; the artifact upload route raises its own request's limit
     # to MLAUDIT_MAX_UPLOAD_BYTES (request.max_content_length) and streams.
     app.config["MAX_CONTENT_LENGTH"] = MAX_JSON_BODY
-    app.extensions["mlaudit"] = build_services(config)
+    services = app.extensions["mlaudit"] = build_services(config)
+    atexit.register(_close_at_exit, weakref.ref(services))
     # Request threads wait on one another (group commit hands each batch's results back to
     # waiting threads): hand the GIL over every 1 ms instead of Python's default 5 ms.
     sys.setswitchinterval(0.001)
 
     from app.api import access, artifacts, errors, health, ledger, openapi, tracking
+    from app.api import metrics as metrics_api
+    from app.api import ratelimit as ratelimit_api
     from app.api.jsonio import StrictJSONProvider
 
     app.json = StrictJSONProvider(app)
     app.json.sort_keys = False
     errors.register_error_handlers(app)
+    # Request ids, access log and request metrics first, then the rate limit: before routing.
+    telemetry.install(app, metrics_api.install(app, services).http)
+    ratelimit_api.install(app, config.rate_limit_rule)
+    from app.api import hygiene
+
+    app.before_request(hygiene.refuse_nul)  # %00 in a path or query: 400 before any route
     app.register_blueprint(health.bp)
     app.register_blueprint(ledger.bp)
     app.register_blueprint(tracking.bp)

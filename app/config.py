@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -33,6 +35,16 @@ class Config:
     artifact_dir: Path | None = None
     max_upload_bytes: int = 1024**3
     protected_environments: tuple[str, ...] = ("prod",)
+    log_format: str = "json"
+    log_level: str = "INFO"
+    self_verify_interval: float = 3600.0
+    rate_limit: str = ""
+    metrics_multiproc_dir: Path | None = None
+
+    @property
+    def rate_limit_rule(self) -> tuple[int, float] | None:
+        """(requests, per seconds) from rate_limit, or None when no limit is set."""
+        return parse_rate_limit(self.rate_limit)
 
     @property
     def artifacts_path(self) -> Path:
@@ -45,6 +57,22 @@ class Config:
     @property
     def admin_token_path(self) -> Path:
         return self.admin_token_file or self.home / "admin-token"
+
+
+_PERIODS = {"s": 1.0, "second": 1.0, "m": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0}
+_RATE = re.compile(r"(\d+)\s*/\s*([a-z]+)")
+LOG_FORMATS = ("json", "text")
+
+
+def parse_rate_limit(text: str) -> tuple[int, float] | None:
+    """'100/second' -> (100, 1.0); '' , '0' and 'off' -> None (no limit)."""
+    value = text.strip().lower()
+    if value in ("", "0", "off", "none"):
+        return None
+    found = _RATE.fullmatch(value)
+    if not found or found[2] not in _PERIODS or int(found[1]) <= 0:
+        raise ConfigError(f"MLAUDIT_RATE_LIMIT={text!r} is not N/second, N/minute or N/hour")
+    return int(found[1]), _PERIODS[found[2]]
 
 
 def _prefixes(text: str) -> tuple[str, ...]:
@@ -66,6 +94,12 @@ _ENVIRONMENT: tuple[tuple[str, str, Any], ...] = (
     ("MLAUDIT_ARTIFACT_DIR", "artifact_dir", Path),
     ("MLAUDIT_MAX_UPLOAD_BYTES", "max_upload_bytes", int),
     ("MLAUDIT_PROTECTED_ENVIRONMENTS", "protected_environments", _prefixes),
+    ("MLAUDIT_LOG_FORMAT", "log_format", str.lower),
+    ("MLAUDIT_LOG_LEVEL", "log_level", str.upper),
+    ("MLAUDIT_SELF_VERIFY_INTERVAL", "self_verify_interval", float),
+    ("MLAUDIT_RATE_LIMIT", "rate_limit", str),
+    # prometheus-client reads this variable itself; the app reads it to scrape every worker
+    ("PROMETHEUS_MULTIPROC_DIR", "metrics_multiproc_dir", Path),
 )
 
 _POSITIVE = ("checkpoint_every", "checkpoint_interval", "pool_size", "group_commit_max",
@@ -89,7 +123,7 @@ def load_config(
     for name, value in (overrides or {}).items():
         if name not in known:
             raise ConfigError(f"unknown setting {name!r}")
-        paths = ("home", "key_dir", "artifact_dir", "admin_token_file")
+        paths = ("home", "key_dir", "artifact_dir", "admin_token_file", "metrics_multiproc_dir")
         values[name] = Path(value) if name in paths and value else value
     config = replace(Config(), **values)
     _validate(config)
@@ -102,5 +136,12 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"{name} must be positive")
     if not config.origin or any(c.isspace() or c == "+" for c in config.origin):
         raise ConfigError("MLAUDIT_LOG_ORIGIN must be non-empty, without spaces or '+'")
+    if config.log_format not in LOG_FORMATS:
+        raise ConfigError(f"MLAUDIT_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
+    if not isinstance(logging.getLevelName(config.log_level), int):
+        raise ConfigError(f"MLAUDIT_LOG_LEVEL {config.log_level!r} is not a logging level")
+    if not config.self_verify_interval >= 0:  # also refuses NaN
+        raise ConfigError("self_verify_interval must be 0 (off) or positive")
+    parse_rate_limit(config.rate_limit)
     if config.home.exists() and not config.home.is_dir():
         raise ConfigError(f"MLAUDIT_HOME {config.home} exists and is not a directory")

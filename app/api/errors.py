@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
-from flask import Flask, Response, json, request
+from flask import Flask, Response, g, json, request
 from werkzeug.exceptions import HTTPException
 
 from app.db import DatabaseError
 from app.ledger.errors import LedgerError
+from app.services.ledger import CommitterClosed
 
 log = logging.getLogger(__name__)
 PROBLEM_TYPE = "application/problem+json"
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"  # RFC 3986 pchar, unreserved and sub-delims, plus '/'
 
 
 class ApiError(Exception):
@@ -27,7 +30,12 @@ def problem(status: int, title: str, detail: str = "", **extra: Any) -> Response
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
-    body["instance"] = request.path
+    # A URI reference (RFC 9457): the path as sent on the wire, percent-encoded, so that a
+    # control character in a hostile path is never echoed raw.
+    body["instance"] = quote(request.path, safe=_PATH_SAFE)
+    request_id = g.get("request_id")
+    if request_id:
+        body["request_id"] = request_id  # also in the X-Request-ID header and the log line
     body.update(extra)
     response = Response(json.dumps(body), status=status, mimetype=PROBLEM_TYPE)
     if status == 401:
@@ -43,6 +51,12 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
         return problem(exc.code or 500, exc.name, exc.description or "")
+
+    @app.errorhandler(CommitterClosed)
+    def _stopping(exc: CommitterClosed) -> Response:
+        response = problem(503, "Service Unavailable", str(exc))
+        response.headers["Retry-After"] = "1"
+        return response
 
     @app.errorhandler(DatabaseError)
     def _database_error(exc: DatabaseError) -> Response:

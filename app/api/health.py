@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, jsonify
 
 from app.api.context import services
 from app.api.errors import problem
 from app.db import SCHEMA_VERSION, schema_version
+from app.ledger.entry import format_timestamp
+from app.services.selfcheck import SelfCheckResult
 
 bp = Blueprint("health", __name__)
 
@@ -18,6 +22,8 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response:
+    """Ready when the database answers with the current schema and the last
+    self-verification (if one has run in this process) found the ledger intact."""
     try:
         with services().pool.connection(timeout=5) as conn:
             version = schema_version(conn)
@@ -26,4 +32,23 @@ def readyz() -> Response:
     if version != SCHEMA_VERSION:
         return problem(503, "Service Unavailable",
                        f"schema version is {version}, this build needs {SCHEMA_VERSION}")
-    return jsonify(status="ready", schema_version=version)
+    check = services().selfcheck
+    last = check.last if check is not None else None
+    if last is None:
+        return jsonify(status="ready", schema_version=version)
+    if last.damage is not None:
+        where = (f"seq {last.damage.seq}" if last.damage.seq is not None
+                 else f"checkpoint {last.damage.checkpoint}")
+        return problem(503, "Service Unavailable",
+                       f"self-verification found the ledger damaged at {where}: "
+                       f"{last.damage.kind}", verification=verification_json(last))
+    return jsonify(status="ready", schema_version=version, verification=verification_json(last))
+
+
+def verification_json(result: SelfCheckResult) -> dict[str, Any]:
+    damage = result.damage
+    return {"ok": result.ok, "entries": result.entries, "checkpoints": result.checkpoints,
+            "finished_at": format_timestamp(result.finished_at),
+            "damage": None if damage is None else {
+                "kind": damage.kind, "seq": damage.seq, "checkpoint": damage.checkpoint,
+                "detail": damage.detail}}

@@ -68,8 +68,10 @@ class ProblemSchema(_Out):
     title = _str("the HTTP reason phrase")
     status = _int("the HTTP status code")
     detail = fields.String(metadata={"description": "what went wrong"})
-    instance = _str("the request path")
+    instance = _str("the request path, percent-encoded (a URI reference)")
     errors = fields.Dict(metadata={"description": "messages per invalid field (400 only)"})
+    request_id = fields.String(metadata={"description": "the request's id, as in the "
+                                                        "X-Request-ID response header"})
 
 
 class ExternalArtifactProblemSchema(ProblemSchema):
@@ -136,9 +138,35 @@ class HealthSchema(_Out):
     status = _str(validate=validate.OneOf(["ok"]))
 
 
+class DamageSchema(_Out):
+    kind = _str("as `mlaudit verify` names it: modified, missing, inserted, reordered, "
+                "truncated, bad_signature, bad_checkpoint, head_mismatch, projection_mismatch")
+    seq = _int("the damaged entry", allow_none=True)
+    checkpoint = _int("the damaged checkpoint's tree size", allow_none=True)
+    detail = _str()
+
+
+class VerificationSchema(_Out):
+    ok = fields.Boolean(required=True)
+    entries = _int("entries verified")
+    checkpoints = _int("checkpoints verified")
+    finished_at = _str("RFC 3339 UTC timestamp")
+    damage = fields.Nested(DamageSchema, required=True, allow_none=True)
+
+
+_VERIFICATION = ("the last self-verification of this process (MLAUDIT_SELF_VERIFY_INTERVAL); "
+                 "absent until one has run")
+
+
 class ReadySchema(_Out):
     status = _str(validate=validate.OneOf(["ready"]))
     schema_version = _int()
+    verification = fields.Nested(VerificationSchema, metadata=_meta(_VERIFICATION))
+
+
+class ReadyProblemSchema(ProblemSchema):
+    verification = fields.Nested(VerificationSchema, metadata=_meta(
+        "present when the last self-verification found damage"))
 
 
 class ExperimentSchema(_Out):
@@ -592,8 +620,20 @@ _LOOKUP = {"type": "object", "properties": {
 
 ROUTES: dict[tuple[str, str], Op] = {
     ("GET", "/healthz"): Op("Liveness probe", {200: ok(HealthSchema)}),
-    ("GET", "/readyz"): Op("Readiness probe: database reachable, schema current",
-                           {200: ok(ReadySchema)}, problems=(503,)),
+    ("GET", "/readyz"): Op(
+        "Readiness probe: database reachable, schema current, ledger not found damaged",
+        {200: ok(ReadySchema),
+         503: ok(ReadyProblemSchema, "Service Unavailable: the database is unreachable, its "
+                 "schema is not current, or the last self-verification found damage",
+                 media=PROBLEM)}),
+    ("GET", "/metrics"): Op(
+        "Prometheus metrics: requests by route, ledger size, checkpoint age, "
+        "self-verification", {200: {"description": "the Prometheus text format (OpenMetrics "
+                                                   "when the Accept header asks for it)",
+                                    "content": {"text/plain": {"schema": {"type": "string"}},
+                                                "application/openmetrics-text": {
+                                                    "schema": {"type": "string"}}}}},
+        description="Use a bearer token in Prometheus' scrape config (authorization)."),
     ("GET", "/api/v1/openapi.json"): Op("This OpenAPI document", {200: ok(OBJECT)}),
     ("GET", "/api/v1/ledger/keys"): Op("Every verifier key ever used, oldest first",
                                        {200: ok(KeyListSchema)}),
@@ -894,7 +934,10 @@ def _new_spec(version: str) -> APISpec:
     plugin = MarshmallowPlugin(schema_name_resolver=_schema_name)
     spec = APISpec(title="mlaudit", version=version, openapi_version="3.0.3", plugins=[plugin],
                    info={"description": "A tamper-evident audit ledger for machine learning. "
-                                        "Errors are RFC 9457 application/problem+json."},
+                                        "Errors are RFC 9457 application/problem+json. Every "
+                                        "response carries an X-Request-ID header: the "
+                                        "request's own, if it sent a valid one (1-64 of "
+                                        "A-Z a-z 0-9 . _ : -), else a new one."},
                    security=[{"bearerAuth": []}])
     assert plugin.converter is not None
     plugin.converter.add_attribute_function(_custom_fields)  # type: ignore[no-untyped-call]
@@ -911,6 +954,8 @@ def _schema_name(schema: type[Schema] | Schema) -> str:
 
 PROBLEMS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
             409: "Conflict", 413: "Content Too Large", 415: "Unsupported Media Type",
+            429: "Too Many Requests: over MLAUDIT_RATE_LIMIT for this token (MLflow routes "
+                 "answer {error_code: REQUEST_LIMIT_EXCEEDED, message})",
             503: "Service Unavailable"}
 
 
@@ -922,6 +967,9 @@ def _components(spec: APISpec) -> None:
         response: dict[str, Any] = {"description": title, "content": {PROBLEM: problem}}
         if status == 401:
             response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+        if status == 429:
+            response["headers"] = {"Retry-After": {
+                "description": "whole seconds to wait", "schema": {"type": "integer"}}}
         spec.components.response(f"Problem{status}", response)
     spec.components.response("Problem", {"description": "any other error (e.g. 422, 500)",
                                          "content": {PROBLEM: problem}})
@@ -992,7 +1040,7 @@ def _problem_statuses(op: Op, roles: frozenset[str] | None) -> list[int]:
     if op.signed:
         found |= {400, 401}
     if roles is not None:
-        found.add(401)
+        found |= {401, 429}  # 429 only when MLAUDIT_RATE_LIMIT is set
         if roles != ALL_ROLES:
             found.add(403)
     return sorted(found)

@@ -69,11 +69,13 @@ class Checkpointer:
                                         daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the thread. Before it ends it signs the entries committed through this
+        process since the last checkpoint, so a shutdown leaves none of them unsigned."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout)
 
     def notify(self, size: int) -> None:
         """Called after each commit with the new tree size."""
@@ -95,7 +97,12 @@ class Checkpointer:
             self._wake.clear()
             if self._stop.is_set() or self._seen_size <= self._signed_size:
                 continue
-            try:
-                self.sign_now()
-            except Exception:  # keep the thread alive; the next wake retries
-                log.exception("checkpoint signing failed")
+            self._sign()
+        if self._seen_size > self._signed_size:  # stopping: a last checkpoint
+            self._sign()
+
+    def _sign(self) -> None:
+        try:
+            self.sign_now()
+        except Exception:  # keep the thread alive; the next wake retries
+            log.exception("checkpoint signing failed")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from app.db import DatabaseError
 from app.ledger import entry as entries
 from app.ledger.entry import Draft, Receipt
 from app.ledger.merkle import CompactRange
@@ -214,6 +216,10 @@ class _UnitFailed(Exception):
     """Internal: a unit raised during an optimistic pass; the transaction is rolled back."""
 
 
+class CommitterClosed(DatabaseError):
+    """The service is shutting down and takes no new writes (answered 503, retried)."""
+
+
 class GroupCommitter:
     """Runs units of work from many threads in shared transactions: one lock, one commit.
 
@@ -233,10 +239,29 @@ class GroupCommitter:
         self._queue: list[_Pending[Any]] = []
         self._lock = threading.Lock()
         self._leading = False
+        self._closed = False
+
+    def close(self, timeout: float = 30.0) -> bool:
+        """Refuse new units, then wait until the queued ones are committed (or failed).
+
+        Units already queued run to the end: their threads lead or wait as usual. Returns
+        False if some were still running after timeout seconds.
+        """
+        with self._lock:
+            self._closed = True
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._leading and not self._queue:
+                    return True
+            time.sleep(0.01)  # shutdown only: not worth a condition on the commit path
+        return False
 
     def run(self, unit: Callable[[LedgerWriter], T]) -> T:
         pending: _Pending[T] = _Pending(unit)
         with self._lock:
+            if self._closed:
+                raise CommitterClosed("the service is shutting down; retry")
             self._queue.append(pending)
             pending.lead = not self._leading
             self._leading = True

@@ -267,3 +267,20 @@ def list_signing_keys(conn: psycopg.Connection) -> list[SigningKeyRow]:
             "SELECT verifier_key, name, key_id, public_key, activated_at FROM signing_keys "
             "ORDER BY activated_at, verifier_key"
         ).fetchall()
+
+
+@dataclass
+class LedgerStats:
+    size: int
+    checkpoint_size: int | None
+    checkpoint_signed_at: datetime | None
+
+
+def ledger_stats(conn: psycopg.Connection) -> LedgerStats | None:
+    """The head's size and the latest checkpoint, in one cheap query (for /metrics)."""
+    with conn.cursor(row_factory=class_row(LedgerStats)) as cur:
+        return cur.execute(
+            "SELECT h.size, c.tree_size AS checkpoint_size, c.signed_at AS checkpoint_signed_at "
+            "FROM ledger_head h LEFT JOIN LATERAL (SELECT tree_size, signed_at FROM checkpoints "
+            "ORDER BY tree_size DESC LIMIT 1) c ON true WHERE h.id = 1"
+        ).fetchone()

@@ -308,3 +308,44 @@ def test_problem_responses_match_the_document(client: Any, auth: dict[str, str],
     assert check(spec, "POST", "/api/v1/experiments", taken)["status"] == 409
     plain = client.post("/api/v1/experiments", headers=auth, data="x", content_type="text/plain")
     assert check(spec, "POST", "/api/v1/experiments", plain)["status"] == 415
+
+
+def test_operational_responses_match_the_document(config: Any, client: Any, services: Any,
+                                                  auth: dict[str, str], spec: dict[str, Any],
+                                                  bypass: Any) -> None:
+    import dataclasses
+
+    from app import create_app
+
+    ops = operations(spec)
+    scrape = ops[("get", "/metrics")]
+    assert {"200", "401", "403", "429"} <= set(scrape["responses"]) and "security" not in scrape
+    assert "text/plain" in scrape["responses"]["200"]["content"]
+    assert check(spec, "GET", "/metrics", client.get("/metrics", headers=auth))
+    for (method, path), op in ops.items():
+        assert ("429" in op["responses"]) == ((method, path) not in PUBLIC), (method, path)
+    limited = spec["components"]["responses"]["Problem429"]
+    assert limited["headers"]["Retry-After"]["schema"] == {"type": "integer"}
+    assert "request_id" in spec["components"]["schemas"]["Problem"]["properties"]
+    assert "X-Request-ID" in spec["info"]["description"]
+
+    services.selfcheck.run_once()
+    ready = check(spec, "GET", "/readyz", client.get("/readyz"))
+    assert ready["verification"]["ok"] is True
+    with bypass as conn:
+        conn.execute("UPDATE ledger_entries SET canonical = "
+                     "set_byte(canonical, 9, get_byte(canonical, 9) # 1) WHERE seq = 1")
+    services.selfcheck.run_once()
+    damaged = client.get("/readyz")
+    assert damaged.status_code == 503
+    assert check(spec, "GET", "/readyz", damaged)["verification"]["damage"]["seq"] == 1
+
+    throttled_app = create_app(dataclasses.replace(config, rate_limit="1/hour"))
+    try:
+        throttled = throttled_app.test_client()
+        assert throttled.get("/api/v1/experiments", headers=auth).status_code == 200
+        again = throttled.get("/api/v1/experiments", headers=auth)
+        assert check(spec, "GET", "/api/v1/experiments", again)["status"] == 429
+        assert int(again.headers["Retry-After"]) <= 3600
+    finally:
+        throttled_app.extensions["mlaudit"].close()

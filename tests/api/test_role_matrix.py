@@ -70,6 +70,7 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/models/<name>/deployed"): ALL,
     ("GET", "/api/v1/models/<name>/versions/<int:version>/lineage"): ALL,
     ("GET", "/api/v1/openapi.json"): ALL,
+    ("GET", "/metrics"): {"admin", "auditor"},
     ("GET", "/api/v1/reports/runs/<run_id>.pdf"): {"admin", "auditor"},
     ("GET", "/api/v1/reports/experiments/<experiment_id>.pdf"): {"admin", "auditor"},
     ("GET", "/api/v1/reports/models/<name>.pdf"): {"admin", "auditor"},

@@ -1,0 +1,130 @@
+"""Periodic self-verification: `mlaudit verify`'s check, run by each service process."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from app.db import DatabaseError
+from app.ledger.verify import Damage
+from app.services.verification import verify_database
+
+log = logging.getLogger(__name__)
+FIRST_RUN_JITTER = 0.1  # the first run waits up to 10 % longer, so workers spread out
+
+
+@dataclass(frozen=True)
+class SelfCheckResult:
+    """One completed verification of the stored ledger."""
+
+    ok: bool
+    entries: int
+    checkpoints: int
+    finished_at: datetime
+    duration: float  # seconds
+    damage: Damage | None
+
+
+class SelfVerifier:
+    """Verifies the whole ledger every `interval` seconds in a daemon thread (0: never).
+
+    Each run holds one pool connection (and opens one sibling connection for the projection
+    check) in a REPEATABLE READ snapshot; requests go on meanwhile. run_once() runs a
+    verification now, in the caller's thread; tests and the thread both use it.
+    """
+
+    def __init__(self, pool: ConnectionPool, interval: float) -> None:
+        self._pool, self._interval = pool, interval
+        self._last: SelfCheckResult | None = None
+        self._errors = 0
+        self._lock = threading.Lock()  # one run at a time; guards _running
+        self._running: psycopg.Connection | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def interval(self) -> float:
+        return self._interval
+
+    @property
+    def last(self) -> SelfCheckResult | None:
+        """The latest completed verification, or None before the first."""
+        return self._last
+
+    @property
+    def errors(self) -> int:
+        """Runs that could not finish (database unreachable, query cancelled, ...)."""
+        return self._errors
+
+    def run_once(self) -> SelfCheckResult:
+        """Verify now and record the result; raises DatabaseError if the run cannot finish."""
+        with self._lock:
+            started = time.monotonic()
+            try:
+                with self._pool.connection() as conn:
+                    self._running = conn
+                    try:
+                        result = verify_database(conn)
+                    finally:
+                        self._running = None
+            except psycopg.Error as exc:  # the pool's own errors (closed, timed out)
+                self._errors += 1
+                raise DatabaseError(f"self-verification could not run: {exc}") from exc
+            except Exception:
+                self._errors += 1
+                raise
+            found = SelfCheckResult(result.ok, result.entries, result.checkpoints,
+                                    datetime.now(UTC), time.monotonic() - started, result.damage)
+            self._last = found
+        _report(found)
+        return found
+
+    def start(self) -> None:
+        """Start the thread; the first run comes one interval (plus jitter) after start."""
+        if self._interval <= 0 or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="mlaudit-self-verify",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the thread, cancelling a verification in progress (its query is cancelled)."""
+        self._stop.set()
+        running = self._running
+        if running is not None:
+            try:
+                running.cancel_safe(timeout=timeout)
+            except Exception:  # the connection may be closing already
+                log.debug("cancelling the self-verification failed", exc_info=True)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        wait = self._interval * (1 + FIRST_RUN_JITTER * random.random())
+        while not self._stop.wait(wait):
+            wait = self._interval
+            try:
+                self.run_once()
+            except Exception as exc:  # keep the thread alive; the next interval retries
+                if self._stop.is_set():
+                    return
+                log.error("%s", exc, exc_info=not isinstance(exc, DatabaseError))
+
+
+def _report(result: SelfCheckResult) -> None:
+    fields = {"entries": result.entries, "checkpoints": result.checkpoints,
+              "duration_ms": round(result.duration * 1000, 1)}
+    if result.damage is None:
+        log.info("self-verification passed", extra=fields)
+        return
+    damage = result.damage
+    log.error("self-verification found damage: %s", damage.detail,
+              extra={**fields, "damage": damage.kind, "seq": damage.seq,
+                     "checkpoint": damage.checkpoint})
