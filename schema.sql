@@ -1,6 +1,7 @@
--- mlaudit schema, version 2. Applied idempotently by `mlaudit init` and at start-up, and again
+-- mlaudit schema, version 3. Applied idempotently by `mlaudit init` and at start-up, and again
 -- over an older version (version 2 added the metrics_latest index and dropped the foreign keys
--- of metrics), so every statement must be safe to repeat.
+-- of metrics; version 3 added token expiry and revocations), so every statement must be safe
+-- to repeat.
 -- The ledger, checkpoint and key tables are append-only: triggers refuse UPDATE, DELETE and
 -- TRUNCATE, and are ENABLE ALWAYS so that session_replication_role = replica cannot skip them.
 
@@ -440,5 +441,19 @@ ALTER TABLE signing_keys ENABLE ALWAYS TRIGGER signing_keys_no_update_delete;
 ALTER TABLE signing_keys ENABLE ALWAYS TRIGGER signing_keys_no_truncate;
 ALTER TABLE ledger_head ENABLE ALWAYS TRIGGER ledger_head_no_delete;
 ALTER TABLE ledger_head ENABLE ALWAYS TRIGGER ledger_head_no_truncate;
+-- Version 3: a token may carry an expiry (fixed when it is created), and revoking one is an
+-- insert here plus its `token.revoked` entry; nothing about a token is ever updated.
+-- Authentication refuses a revoked or expired token on the very next request.
+ALTER TABLE tokens ADD COLUMN IF NOT EXISTS expires_at timestamptz;
+CREATE TABLE IF NOT EXISTS token_revocations (
+    token_id    text PRIMARY KEY REFERENCES tokens (id),
+    revoked_at  timestamptz NOT NULL,
+    seq         bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED
+);
+CREATE OR REPLACE TRIGGER token_revocations_no_update_delete
+    BEFORE UPDATE OR DELETE ON token_revocations
+    FOR EACH ROW EXECUTE FUNCTION mlaudit_refuse_mutation();
+ALTER TABLE token_revocations ENABLE ALWAYS TRIGGER token_revocations_no_update_delete;
 
 INSERT INTO mlaudit_schema (version) VALUES (2) ON CONFLICT (version) DO NOTHING;
+INSERT INTO mlaudit_schema (version) VALUES (3) ON CONFLICT (version) DO NOTHING;

@@ -10,14 +10,19 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from app import registry_cli
 from app.config import Config, ConfigError, load_config
 from app.ledger.checkpoint import VerifierKey
 from app.ledger.errors import LedgerError
+
+if TYPE_CHECKING:
+    from app.ledger.verify import Damage, VerifyResult
+    from app.services.rollback import KeptResult
 
 PROGRESS_EVERY = 50_000
 
@@ -56,11 +61,49 @@ def cmd_token_create(config: Config, args: argparse.Namespace) -> int:
 
     url = db.database_url(config)
     db.ensure_schema(url)
+    expires_at = None
+    if args.expires_in_days is not None:
+        if args.expires_in_days <= 0:
+            raise ConfigError("--expires-in-days must be a positive number of days")
+        expires_at = datetime.now(UTC) + timedelta(days=args.expires_in_days)
     with db.connect(url) as conn, ledger_transaction(conn) as writer:
-        secret, receipt = tokens.create_token(writer, args.name, args.role, _actor())
-    print(f"created token {args.name!r} (role {args.role}) in ledger entry {receipt.seq}; "
-          "it is shown once:", file=sys.stderr)
+        secret, receipt = tokens.create_token(writer, args.name, args.role, _actor(),
+                                              expires_at)
+    until = f", valid until {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else ""
+    print(f"created token {args.name!r} (role {args.role}{until}) in ledger entry "
+          f"{receipt.seq}; it is shown once:", file=sys.stderr)
     print(secret)
+    return 0
+
+
+def cmd_token_revoke(config: Config, args: argparse.Namespace) -> int:
+    from app import db
+    from app.services import tokens
+    from app.services.ledger import ledger_transaction
+
+    url = db.database_url(config)
+    db.ensure_schema(url)
+    with db.connect(url) as conn, ledger_transaction(conn) as writer:
+        receipt = tokens.revoke_token(writer, args.name, _actor(), args.reason or "")
+    print(f"revoked token {args.name!r} in ledger entry {receipt.seq}; it authenticates "
+          "nothing from now on", file=sys.stderr)
+    return 0
+
+
+def cmd_artifacts_sweep(config: Config, args: argparse.Namespace) -> int:
+    """Remove partial uploads and unreferenced blobs a crash left behind."""
+    from app import build_services
+    from app.services import artifacts
+
+    if args.older_than < 0:
+        raise ConfigError("--older-than must be zero or more seconds")
+    services = build_services(config, start_checkpointer=False)
+    try:
+        swept = artifacts.sweep(services.committer, services.blobs, args.older_than)
+    finally:
+        services.close()
+    print(f"removed {swept.partial_uploads} partial uploads and {swept.unreferenced_blobs} "
+          f"unreferenced blobs older than {args.older_than:g} s", file=sys.stderr)
     return 0
 
 
@@ -106,30 +149,55 @@ def _trusted_keys(values: Sequence[str] | None) -> list[VerifierKey] | None:
 
 def cmd_verify(config: Config, args: argparse.Namespace) -> int:
     from app import db
+    from app.services.rollback import check_kept, read_kept
     from app.services.verification import verify_database
 
+    kept = [read_kept(Path(name)) for name in args.against or []]  # bad files: exit 2 first
+    trusted = _trusted_keys(args.key)
     url = db.database_url(config)
     with db.connect(url) as conn:
         wrap = (lambda rows, total: _progress(rows, total, sys.stderr)) if (
             sys.stderr.isatty() and not args.json) else None
-        result = verify_database(conn, progress=wrap, trusted_keys=_trusted_keys(args.key))
-    damage = result.damage
+        result = verify_database(conn, progress=wrap, trusted_keys=trusted)
+        verdicts = check_kept(conn, result, kept, args.origin or config.origin,
+                              pinned=trusted is not None) if kept else []
+    failed = next((v for v in verdicts if v.damage is not None), None)
+    damage = result.damage or (failed.damage if failed else None)
     if args.json:
-        print(json.dumps({
-            "ok": result.ok, "entries": result.entries, "checkpoints": result.checkpoints,
-            "root_hash": base64.b64encode(result.root_hash).decode(),
-            "chain_hash": base64.b64encode(result.chain_hash).decode(),
-            "damage": None if damage is None else {
-                "kind": damage.kind, "seq": damage.seq, "checkpoint": damage.checkpoint,
-                "detail": damage.detail},
-        }))
+        print(json.dumps(_verify_json(result, damage, verdicts, failed, bool(kept))))
     elif damage is None:
-        print(f"OK: {result.entries:,} entries and {result.checkpoints:,} checkpoints verified; "
-              f"root {base64.b64encode(result.root_hash).decode()}")
+        consistent = (f" ({len(verdicts):,} kept checkpoints consistent)" if verdicts else "")
+        print(f"OK: {result.entries:,} entries and {result.checkpoints:,} checkpoints verified"
+              f"{consistent}; root {base64.b64encode(result.root_hash).decode()}")
     else:
         where = f"seq {damage.seq}" if damage.seq is not None else f"checkpoint {damage.checkpoint}"
         print(f"DAMAGED at {where}: {damage.kind}: {damage.detail}")
-    return 0 if result.ok else 1
+    return 0 if damage is None else 1
+
+
+def _verify_json(result: VerifyResult, damage: Damage | None, verdicts: Sequence[KeptResult],
+                 failed: KeptResult | None, against: bool) -> dict[str, Any]:
+    """ledger-format.md 11.3; with --against, also the members docs/verifying.md 12 adds."""
+    report: dict[str, Any] = {"ok": damage is None, "entries": result.entries,
+                              "checkpoints": result.checkpoints}
+    if against:
+        report["kept_checkpoints"] = sum(v.ok is True for v in verdicts)
+    report["root_hash"] = base64.b64encode(result.root_hash).decode()
+    report["chain_hash"] = base64.b64encode(result.chain_hash).decode()
+    found: dict[str, Any] | None = None
+    if damage is not None:
+        found = {"kind": damage.kind, "seq": damage.seq, "checkpoint": damage.checkpoint}
+        if against:  # the kept checkpoint's file, named as the standalone verifier does
+            found["file"] = failed.kept.name if failed and result.damage is None else None
+        found["detail"] = damage.detail
+    report["damage"] = found
+    if against:
+        report["against"] = [{
+            "file": v.kept.name, "tree_size": v.kept.tree_size, "ok": v.ok,
+            "kind": v.damage.kind if v.damage else None,
+            "detail": (v.damage.detail if v.damage else "consistent" if v.checked
+                       else "not checked: the database itself is damaged")} for v in verdicts]
+    return report
 
 
 def cmd_export(config: Config, args: argparse.Namespace) -> int:
@@ -269,7 +337,21 @@ def parser() -> argparse.ArgumentParser:
     create = token.add_parser("create", help="create a token; it is printed once, last line")
     create.add_argument("--name", required=True)
     create.add_argument("--role", required=True, choices=["admin", "writer", "approver", "auditor"])
+    create.add_argument("--expires-in-days", type=float, metavar="DAYS",
+                        help="the token stops working this many days from now (recorded)")
     create.set_defaults(func=cmd_token_create)
+    revoke = token.add_parser("revoke", help="revoke a token at once (a token.revoked entry)")
+    revoke.add_argument("name")
+    revoke.add_argument("--reason", help="why, recorded in the entry")
+    revoke.set_defaults(func=cmd_token_revoke)
+    blobs = sub.add_parser("artifacts", help="maintain the artifact store").add_subparsers(
+        dest="artifacts_command", required=True)
+    sweep = blobs.add_parser("sweep", help="remove partial uploads and blobs no entry references "
+                             "(what a crash can leave behind)")
+    sweep.add_argument("--older-than", type=float, default=3600.0, metavar="SECONDS",
+                       help="only files untouched this long (default 3600), so uploads in "
+                       "flight elsewhere are left alone")
+    sweep.set_defaults(func=cmd_artifacts_sweep)
     key = sub.add_parser("key", help="manage signing keys").add_subparsers(
         dest="key_command", required=True)
     key.add_parser("rotate", help="make a new active signing key").set_defaults(func=cmd_key_rotate)
@@ -278,6 +360,11 @@ def parser() -> argparse.ArgumentParser:
     verify.add_argument("--key", action="append", metavar="KEY_OR_FILE",
                         help="trust only this verifier key (name+id+key, or a file of them) "
                         "for checkpoint signatures, instead of the keys the database publishes")
+    verify.add_argument("--against", action="append", metavar="CHECKPOINT_FILE",
+                        help="a checkpoint kept outside the database (its note, or the API's "
+                        "JSON for it): the database must contain the tree it signs; repeatable")
+    verify.add_argument("--origin", help="the origin kept checkpoints must name "
+                        "(default: MLAUDIT_LOG_ORIGIN)")
     verify.set_defaults(func=cmd_verify)
     export = sub.add_parser("export", help="write the whole ledger (entries, checkpoints, "
                             "public keys) to a directory, for offline verification")

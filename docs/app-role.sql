@@ -6,6 +6,7 @@ GRANT CONNECT ON DATABASE mlaudit TO mlaudit_app;
 GRANT USAGE ON SCHEMA public TO mlaudit_app;
 GRANT SELECT ON mlaudit_schema TO mlaudit_app;
 GRANT SELECT, INSERT ON ledger_entries, checkpoints, signing_keys, tokens TO mlaudit_app;
+GRANT SELECT, INSERT ON token_revocations TO mlaudit_app;
 -- The head row is the one row that moves: appends lock it (SELECT ... FOR UPDATE) and advance it.
 GRANT SELECT, UPDATE ON ledger_head TO mlaudit_app;
 -- Tracking projections are query copies rebuilt from the ledger: they may change.

@@ -51,5 +51,5 @@ def test_triggers_are_enable_always(filled: Any, conn: psycopg.Connection) -> No
     rows = conn.execute(
         "SELECT tgrelid::regclass::text, tgname, tgenabled FROM pg_trigger "
         "WHERE NOT tgisinternal AND tgname LIKE '%%_no_%%'").fetchall()
-    assert len(rows) == 8
+    assert len(rows) == 9  # ledger, checkpoints, keys: 2 each; head: 2; token revocations
     assert {enabled for _, _, enabled in rows} == {"A"}

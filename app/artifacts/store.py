@@ -93,6 +93,14 @@ class BlobStore(Protocol):
         """Delete a blob no committed record references (cleanup after a failed put)."""
         ...
 
+    def cleanup_tmp(self, older_than_seconds: float) -> int:
+        """Remove partial uploads older than older_than_seconds; return how many."""
+        ...
+
+    def stale_blobs(self, older_than_seconds: float) -> Iterator[str]:
+        """Digests of stored blobs last written more than older_than_seconds ago."""
+        ...
+
 
 def check_digest(sha256: str) -> str:
     """Return sha256 if it is 64 lowercase hex digits, else raise ArtifactStoreError."""
@@ -236,6 +244,23 @@ class LocalBlobStore:
         except FileNotFoundError:
             return
         _fsync_dir(target.parent)
+
+    def stale_blobs(self, older_than_seconds: float) -> Iterator[str]:
+        """Digests of blobs last modified more than older_than_seconds ago (a sweep's
+        candidates; whether a record references them is the caller's question)."""
+        cutoff = time.time() - older_than_seconds
+        for first in sorted(self._blobs.iterdir()):
+            if not first.is_dir():
+                continue
+            for second in sorted(first.iterdir()):
+                if not second.is_dir():
+                    continue
+                with os.scandir(second) as entries:
+                    for entry in entries:
+                        if (_SHA256_HEX.fullmatch(entry.name)
+                                and entry.is_file(follow_symlinks=False)
+                                and entry.stat(follow_symlinks=False).st_mtime < cutoff):
+                            yield entry.name
 
     def cleanup_tmp(self, older_than_seconds: float) -> int:
         """Remove partial uploads last modified more than older_than_seconds ago; count them."""

@@ -44,6 +44,8 @@ def grant(writer: LedgerWriter, actor: str, token_name: str, experiment_id: str)
     token = token_store.find_by_name(writer.conn, token_name)
     if token is None:
         raise AccessError(f"no token is named {token_name!r}")
+    if token.revoked_seq is not None:
+        raise AccessError(f"token {token_name!r} is revoked")
     if tracking_store.get_experiment(writer.conn, experiment_id) is None:
         raise AccessError(f"experiment {experiment_id!r} does not exist")
     if store.has_grant(writer.conn, token.id, experiment_id):

@@ -199,6 +199,48 @@ def forget_blob(writer: LedgerWriter, blobs: BlobStore, sha256: str) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Swept:
+    """What a sweep removed: partial uploads, and stored blobs no record references."""
+
+    partial_uploads: int
+    unreferenced_blobs: int
+
+
+SWEEP_BATCH = 500
+
+
+def sweep(committer: GroupCommitter, blobs: BlobStore, older_than: float) -> Swept:
+    """Remove what a crash can leave in the store: partial uploads (the process died while
+    streaming) and complete blobs no committed record references (it died between storing
+    the bytes and committing their entry). Only files older than older_than seconds are
+    touched, so uploads in flight in other processes are left alone; each batch of
+    candidates is checked and deleted under the head lock, as forget_blob does."""
+    parts = blobs.cleanup_tmp(older_than)
+    removed = 0
+    batch: list[str] = []
+
+    def forget(writer: LedgerWriter, digests: list[str]) -> int:
+        writer.lock()
+        referenced = store.referenced_blobs(writer.conn, digests)
+        for sha256 in digests:
+            if sha256 not in referenced:
+                blobs.delete_unreferenced(sha256)
+        return len(digests) - len(referenced)
+
+    def flush(digests: list[str]) -> int:
+        return committer.run(lambda writer: forget(writer, digests))
+
+    for sha256 in blobs.stale_blobs(older_than):
+        batch.append(sha256)
+        if len(batch) >= SWEEP_BATCH:
+            removed += flush(batch)
+            batch = []
+    if batch:
+        removed += flush(batch)
+    return Swept(parts, removed)
+
+
 def upload(committer: GroupCommitter, blobs: BlobStore, signer: SignerSource, actor: str,
            run_id: str, path: str, chunks: Iterable[bytes], max_size: int) -> Recorded:
     """Store the bytes first (no lock held while streaming), then record them in one unit.

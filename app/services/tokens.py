@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psycopg
 
-from app.ledger.entry import Draft, Receipt
+from app.ledger.entry import Draft, Receipt, format_timestamp
 from app.ledger.errors import LedgerError
 from app.services.ledger import LedgerWriter
 from app.storage import tokens as store
@@ -20,6 +20,7 @@ from app.storage import tokens as store
 ROLES = ("admin", "writer", "approver", "auditor")
 TOKEN_PREFIX = "mla_"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+MAX_REASON = 1000
 
 
 class TokenError(LedgerError):
@@ -48,24 +49,51 @@ def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
 
-def create_token(writer: LedgerWriter, name: str, role: str, actor: str) -> tuple[str, Receipt]:
-    """Create a token inside the writer's transaction; returns the secret (shown once)."""
+def create_token(writer: LedgerWriter, name: str, role: str, actor: str,
+                 expires_at: datetime | None = None) -> tuple[str, Receipt]:
+    """Create a token inside the writer's transaction; returns the secret (shown once).
+
+    expires_at (timezone-aware, in the future) is fixed at creation and recorded in the entry;
+    the token is refused from that moment on."""
     if not NAME_PATTERN.match(name):
         raise TokenError("token name must be 1-128 characters of letters, digits, . _ @ -")
     if role not in ROLES:
         raise TokenError(f"role must be one of {', '.join(ROLES)}")
+    if expires_at is not None:
+        if expires_at.tzinfo is None:
+            raise TokenError("a token's expiry needs a time zone")
+        expires_at = expires_at.astimezone(UTC)
+        if expires_at <= datetime.now(UTC):
+            raise TokenError("a token's expiry must be in the future")
     if store.find_by_name(writer.conn, name) is not None:
         raise TokenError(f"a token named {name!r} already exists")
     token_id = secrets.token_hex(8)
     secret = f"{TOKEN_PREFIX}{secrets.token_urlsafe(32)}"
     digest = token_hash(secret)
-    [receipt] = writer.append([Draft(
-        "token.created", actor, {"token": token_id},
-        {"name": name, "role": role, "token_sha256": digest.hex()},
-    )])
-    row = store.TokenRow(token_id, name, role, datetime.now(UTC), receipt.seq)
+    body = {"name": name, "role": role, "token_sha256": digest.hex()}
+    if expires_at is not None:
+        body["expires_at"] = format_timestamp(expires_at)
+    [receipt] = writer.append([Draft("token.created", actor, {"token": token_id}, body)])
+    row = store.TokenRow(token_id, name, role, datetime.now(UTC), receipt.seq, expires_at)
     store.insert_token(writer.conn, row, digest)
     return secret, receipt
+
+
+def revoke_token(writer: LedgerWriter, name: str, actor: str, reason: str = "") -> Receipt:
+    """Revoke a token by name: a `token.revoked` entry and a revocation row in one unit.
+    Every later request with it is a 401 (authentication reads the revocations each time)."""
+    writer.lock()  # serialises concurrent revocations of the same token
+    token = store.find_by_name(writer.conn, name)
+    if token is None:
+        raise TokenError(f"no token is named {name!r}")
+    if token.revoked_seq is not None:
+        raise TokenError(f"token {name!r} was already revoked (ledger entry {token.revoked_seq})")
+    if len(reason) > MAX_REASON:
+        raise TokenError(f"a revocation reason has at most {MAX_REASON} characters")
+    body = {"name": name, "reason": reason} if reason else {"name": name}
+    [receipt] = writer.append([Draft("token.revoked", actor, {"token": token.id}, body)])
+    store.insert_revocation(writer.conn, token.id, datetime.now(UTC), receipt.seq)
+    return receipt
 
 
 def authenticate(conn: psycopg.Connection, token: str) -> Principal | None:

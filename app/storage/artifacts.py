@@ -69,6 +69,13 @@ def blob_referenced(conn: psycopg.Connection, sha256: str) -> bool:
                         (sha256,)).fetchone() is not None
 
 
+def referenced_blobs(conn: psycopg.Connection, digests: list[str]) -> set[str]:
+    """Which of these digests a stored (not external) artifact names."""
+    rows = conn.execute("SELECT DISTINCT sha256 FROM artifacts WHERE sha256 = ANY(%s) "
+                        "AND uri IS NULL", (digests,)).fetchall()
+    return {row[0] for row in rows}
+
+
 _RUN_COLUMNS = [f.name for f in fields(RunRow)]
 _ARTIFACT_COLUMNS = [f.name for f in fields(ArtifactRow)]
 _TARGET = (

@@ -16,34 +16,52 @@ class TokenRow:
     role: str
     created_at: datetime
     created_seq: int
+    expires_at: datetime | None = None
+    revoked_seq: int | None = None
 
 
-_SELECT = "SELECT id, name, role, created_at, created_seq FROM tokens"
+_SELECT = ("SELECT t.id, t.name, t.role, t.created_at, t.created_seq, t.expires_at, r.seq "
+           "AS revoked_seq FROM tokens t LEFT JOIN token_revocations r ON r.token_id = t.id")
 
 
 def insert_token(conn: psycopg.Connection, row: TokenRow, token_hash: bytes) -> None:
     conn.execute(
-        "INSERT INTO tokens (id, name, role, token_hash, created_at, created_seq) "
-        "VALUES (%s, %s, %s, %s, %s, %s)",
-        (row.id, row.name, row.role, token_hash, row.created_at, row.created_seq),
+        "INSERT INTO tokens (id, name, role, token_hash, created_at, created_seq, expires_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        (row.id, row.name, row.role, token_hash, row.created_at, row.created_seq,
+         row.expires_at),
     )
 
 
 def find_principal(conn: psycopg.Connection,
                    token_hash: bytes) -> tuple[TokenRow, list[str]] | None:
-    """The token with this hash and the experiments it is granted, in one query (every request
-    authenticates, so this is a hot path)."""
+    """The usable token with this hash (not revoked, not expired by the database's clock) and
+    the experiments it is granted, in one query (every request authenticates, so this is a
+    hot path)."""
     row = conn.execute(
-        "SELECT t.id, t.name, t.role, t.created_at, t.created_seq, "
+        "SELECT t.id, t.name, t.role, t.created_at, t.created_seq, t.expires_at, "
         "coalesce(array_agg(g.experiment_id) FILTER (WHERE g.experiment_id IS NOT NULL), '{}') "
         "FROM tokens t LEFT JOIN grants g ON g.token_id = t.id WHERE t.token_hash = %s "
+        "AND (t.expires_at IS NULL OR t.expires_at > now()) "
+        "AND NOT EXISTS (SELECT 1 FROM token_revocations r WHERE r.token_id = t.id) "
         "GROUP BY t.id", (token_hash,)).fetchone()
-    return None if row is None else (TokenRow(*row[:5]), list(row[5]))
+    return None if row is None else (TokenRow(*row[:6]), list(row[6]))
+
+
+def insert_revocation(conn: psycopg.Connection, token_id: str, revoked_at: datetime,
+                      seq: int) -> None:
+    conn.execute("INSERT INTO token_revocations (token_id, revoked_at, seq) VALUES (%s, %s, %s)",
+                 (token_id, revoked_at, seq))
+
+
+def list_tokens(conn: psycopg.Connection) -> list[TokenRow]:
+    with conn.cursor(row_factory=class_row(TokenRow)) as cur:
+        return cur.execute(f"{_SELECT} ORDER BY t.created_seq").fetchall()
 
 
 def find_by_name(conn: psycopg.Connection, name: str) -> TokenRow | None:
     with conn.cursor(row_factory=class_row(TokenRow)) as cur:
-        return cur.execute(f"{_SELECT} WHERE name = %s", (name,)).fetchone()
+        return cur.execute(f"{_SELECT} WHERE t.name = %s", (name,)).fetchone()
 
 
 def count_role(conn: psycopg.Connection, role: str) -> int:

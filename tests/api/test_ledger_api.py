@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from app.db import SCHEMA_VERSION
 from app.ledger import merkle
 from app.ledger.checkpoint import VerifierKey, open_note
 
@@ -34,7 +35,7 @@ def assert_problem(response: Any, status: int) -> dict[str, Any]:
 
 def test_probes_need_no_token(client: Any) -> None:
     assert client.get("/healthz").json == {"status": "ok"}
-    assert client.get("/readyz").json == {"status": "ready", "schema_version": 2}
+    assert client.get("/readyz").json == {"status": "ready", "schema_version": SCHEMA_VERSION}
 
 
 def test_every_other_route_needs_a_token(app: Any, client: Any) -> None:
