@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import unquote
 
 from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError, fields, post_load, validate
@@ -36,6 +37,24 @@ _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
 URI_PATTERN = r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s\x00-\x1f\x7f]+\Z"
 
 
+def hides_traversal(path: str) -> bool:
+    """True when percent-decoding the path (repeatedly, as MLflow's validate_path_is_safe
+    does for %252e%252e) gives a '.' or '..' segment, a leading '/', a backslash or a control
+    character: such names are refused even though this store never decodes them, because
+    whoever later copies the files out by name might."""
+    decoded = path
+    for _ in range(10):
+        step = unquote(decoded)
+        if step == decoded:
+            break
+        decoded = step
+    else:
+        return True
+    return decoded != path and (
+        decoded.startswith("/") or bool(_FORBIDDEN.search(decoded))
+        or any(segment in (".", "..") for segment in decoded.split("/")))
+
+
 def check_path(path: str) -> None:
     """A relative '/'-separated path: 1-1000 chars, no empty, '.' or '..' segment, no
     backslash or control character. (A leading '/' never reaches a route: the 'path'
@@ -46,6 +65,8 @@ def check_path(path: str) -> None:
         raise ValidationError("an artifact path has no backslash or control character")
     if any(segment in ("", ".", "..") for segment in path.split("/")):
         raise ValidationError("an artifact path is relative, without empty, '.' or '..' segments")
+    if hides_traversal(path):
+        raise ValidationError("an artifact path may not percent-encode '.', '..', '/' or '\\'")
 
 
 class ArtifactPath(fields.String):

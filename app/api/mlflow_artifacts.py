@@ -27,7 +27,7 @@ from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError
 
 from app.api import mlflow_compat as mf
-from app.api.artifacts import check_path
+from app.api.artifacts import check_path, hides_traversal
 from app.api.context import services
 from app.artifacts.store import CHUNK_SIZE, TooLargeError
 from app.ledger.checkpoint import Signer
@@ -62,6 +62,8 @@ def _segments(path: str) -> list[str]:
     segments = path.split("/") if path else []
     if any(segment in ("", ".", "..") for segment in segments):
         raise mf.invalid(f"invalid artifact path {path[:100]!r}: no empty, '.' or '..' segment")
+    if hides_traversal(path):
+        raise mf.invalid(f"invalid artifact path {path[:100]!r}: percent-encoded traversal")
     return segments
 
 

@@ -193,6 +193,13 @@ def run_id_in(data: dict[str, Any]) -> str | None:
 # Request helpers.
 
 def body() -> dict[str, Any]:
+    """The JSON object of a request. POST and PUT must say application/json, as MLflow's
+    server requires (mlflow/server/validation.py), even when the body is empty."""
+    if request.method in ("POST", "PUT"):
+        if request.content_type is None:
+            raise invalid("Bad Request. Content-Type header is missing.")
+        if request.mimetype != "application/json":
+            raise invalid("Bad Request. Content-Type must be one of ['application/json'].")
     if not request.data:
         return {}
     try:

@@ -190,7 +190,8 @@ def test_logged_model_errors(ml: MlflowClient, client: Any, writer: str) -> None
         response = raw(client, method, path, writer, payload)
         assert response.status_code == 404, (method, path, response.json)
         assert response.json["error_code"] == "RESOURCE_DOES_NOT_EXIST"
-    assert raw(client, "GET", "logged-models/m-%00", writer).status_code == 404
+    nul = raw(client, "GET", "logged-models/m-%00", writer)  # refused before routing
+    assert nul.status_code == 400 and nul.json["error_code"] == "INVALID_PARAMETER_VALUE"
     model_id = ml.create_logged_model(experiment, name="m").model_id
     for method, path, payload in (
             ("POST", "logged-models", {"experiment_id": experiment, "name": "a\u0000"}),
