@@ -102,3 +102,23 @@ def test_the_cli_creates_expiring_tokens_and_revokes_them(
     assert again.returncode == 2 and "already revoked" in again.stderr
     assert run_cli("token", "create", "--name", "x", "--role", "writer",
                    "--expires-in-days", "0").returncode == 2
+
+
+def test_admins_list_and_revoke_tokens_over_the_api(client: Any, services: Any,
+                                                    auth: dict[str, str]) -> None:
+    secret = make(services, "ci", expires_at=datetime.now(UTC) + timedelta(days=1))
+    bearer = {"Authorization": f"Bearer {secret}"}
+    listed = {t["name"]: t for t in client.get("/api/v1/tokens", headers=auth).json["tokens"]}
+    assert listed["ci"]["role"] == "writer" and listed["ci"]["revoked_seq"] is None
+    assert listed["ci"]["expires_at"].endswith("Z") and "token_sha256" not in listed["ci"]
+    assert client.post("/api/v1/tokens/ci/revoke", json={}, headers=bearer).status_code == 403
+    done = client.post("/api/v1/tokens/ci/revoke", json={"reason": "left the team"},
+                       headers=auth)
+    assert done.status_code == 200, done.json
+    assert entry(client, auth, done.json["receipt"]["seq"])["kind"] == "token.revoked"
+    assert client.get("/api/v1/experiments", headers=bearer).status_code == 401
+    listed = {t["name"]: t for t in client.get("/api/v1/tokens", headers=auth).json["tokens"]}
+    assert listed["ci"]["revoked_seq"] == done.json["receipt"]["seq"]
+    again = client.post("/api/v1/tokens/ci/revoke", json={}, headers=auth)
+    assert again.status_code == 409 and "already revoked" in again.json["detail"]
+    assert client.post("/api/v1/tokens/nobody/revoke", json={}, headers=auth).status_code == 404

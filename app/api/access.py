@@ -1,4 +1,5 @@
-"""/api/v1 grants (admin) and client signing keys (any principal, for its own submissions)."""
+"""/api/v1 tokens and grants (admin) and client signing keys (any principal, for its own
+submissions)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from app.api.auth import current_principal, require
 from app.api.errors import ApiError
 from app.api.schemas import _Strict
 from app.api.tracking import body, commit, read, receipt_json
-from app.services import access
+from app.ledger.entry import format_timestamp
+from app.services import access, tokens
 from app.storage import access as store
+from app.storage import tokens as token_store
 
 bp = Blueprint("access", __name__, url_prefix="/api/v1")
 
@@ -22,6 +25,10 @@ bp = Blueprint("access", __name__, url_prefix="/api/v1")
 class GrantBody(_Strict):
     token_name = fields.String(required=True, validate=validate.Length(1, 128))
     experiment_id = fields.String(required=True, validate=validate.Length(1, 64))
+
+
+class RevokeBody(_Strict):
+    reason = fields.String(load_default="", validate=validate.Length(max=tokens.MAX_REASON))
 
 
 class ClientKeyBody(_Strict):
@@ -33,6 +40,32 @@ def _access(fn: Any) -> Any:
         return commit(fn)
     except access.AccessError as exc:
         raise ApiError(400, "Bad Request", str(exc)) from exc
+
+
+@bp.get("/tokens")
+@require("admin", "auditor")
+def list_tokens() -> Response:
+    """Every token (never its secret or hash): role, when it was made and by which entry, its
+    expiry, and the entry that revoked it."""
+    rows = read(token_store.list_tokens)
+    return jsonify(tokens=[{
+        "name": r.name, "id": r.id, "role": r.role, "created_seq": r.created_seq,
+        "expires_at": None if r.expires_at is None else format_timestamp(r.expires_at),
+        "revoked_seq": r.revoked_seq} for r in rows])
+
+
+@bp.post("/tokens/<name>/revoke")
+@require("admin")
+def revoke_token(name: str) -> Response:
+    """Revoke a token: a `token.revoked` entry; its next request anywhere is a 401."""
+    reason = body(RevokeBody())["reason"]
+    actor = current_principal().actor
+    try:
+        receipt = commit(lambda w: tokens.revoke_token(w, name, actor, reason))
+    except tokens.TokenError as exc:
+        status = 404 if "no token" in str(exc) else 409
+        raise ApiError(status, "Not Found" if status == 404 else "Conflict", str(exc)) from exc
+    return jsonify(receipt=receipt_json(receipt))
 
 
 @bp.post("/grants")

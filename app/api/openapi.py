@@ -330,6 +330,21 @@ class ManifestSchema(_Out):
     artifacts = _list(ManifestArtifactSchema)
 
 
+class TokenSchema(_Out):
+    name = _str()
+    id = _str()
+    role = _str("admin, writer, approver or auditor")
+    created_seq = _int()
+    expires_at = fields.String(required=True, allow_none=True,
+                               metadata={"description": "RFC 3339 UTC, or null: no expiry"})
+    revoked_seq = fields.Integer(required=True, allow_none=True,
+                                 metadata={"description": "the token.revoked entry, or null"})
+
+
+class TokenListSchema(_Out):
+    tokens = _list(TokenSchema)
+
+
 class GrantSchema(_Out):
     token_name = _str()
     token_id = _str()
@@ -706,6 +721,13 @@ ROUTES: dict[tuple[str, str], Op] = {
         signed=True),
     ("GET", f"{_RUNS}/manifest"): Op("The run's reproducibility manifest", {200: _MANIFEST},
                                      problems=(403, 404)),
+    ("GET", "/api/v1/tokens"): Op(
+        "Every token, oldest first: role, expiry and revocation (never a secret or hash)",
+        {200: ok(TokenListSchema)}),
+    ("POST", "/api/v1/tokens/<name>/revoke"): Op(
+        "Revoke a token at once (a token.revoked entry); its next request is a 401",
+        {200: ok(ReceiptOnlySchema)}, body=access_api.RevokeBody, problems=(404, 409),
+        signed=True),
     ("POST", "/api/v1/grants"): Op(
         "Grant a token use of an experiment", {200: ok(MaybeReceiptSchema)},
         body=access_api.GrantBody, problems=(400,), signed=True),

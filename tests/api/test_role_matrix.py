@@ -43,6 +43,8 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/runs/<run_id>/inputs"): WRITE,
     ("PUT", "/api/v1/runs/<run_id>/environment"): WRITE,
     ("GET", "/api/v1/runs/<run_id>/manifest"): ALL,
+    ("GET", "/api/v1/tokens"): {"admin", "auditor"},
+    ("POST", "/api/v1/tokens/<name>/revoke"): ADMIN,
     ("POST", "/api/v1/grants"): ADMIN,
     ("DELETE", "/api/v1/grants/<token_name>/<experiment_id>"): ADMIN,
     ("GET", "/api/v1/grants"): {"admin", "auditor"},
