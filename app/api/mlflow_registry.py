@@ -18,6 +18,7 @@ from marshmallow import ValidationError
 from app.api import mlflow_compat as mf
 from app.api import tracking as api
 from app.api import tracking_schemas as ts
+from app.api.scope import authorize_model, authorize_version, granted
 from app.services import logged_models, registry
 from app.services.ledger import LedgerWriter
 from app.storage import logged_models as lm_store
@@ -181,6 +182,11 @@ def models_json(conn: Any, rows: Sequence[store.MlflowModelRow]) -> list[dict[st
             for r in rows]
 
 
+def model_response_scoped(name: str) -> Response:
+    authorize_model(name)
+    return model_response(name)
+
+
 def model_row(conn: Any, name: str) -> store.MlflowModelRow:
     row = store.mlflow_model(conn, name)
     if row is None:
@@ -222,7 +228,7 @@ def create_model() -> Response:
 @bp.get("/registered-models/get")
 @mf.require()
 def get_model() -> Response:
-    return model_response(name_of(mf.args()))
+    return model_response_scoped(name_of(mf.args()))
 
 
 @bp.patch("/registered-models/update")
@@ -230,6 +236,7 @@ def get_model() -> Response:
 def update_model() -> Response:
     data = mf.body()
     name, description = name_of(data), description_of(data)
+    authorize_model(name)
     who = mf.actor()
     if description is not None:
         commit(lambda w: registry.describe_model(w, who, name, description))
@@ -241,6 +248,7 @@ def update_model() -> Response:
 def set_model_tag() -> Response:
     data = mf.body()
     name, (key, value) = name_of(data), tag_of(data)
+    authorize_model(name)
     who = mf.actor()
     commit(lambda w: registry.set_model_tag(w, who, name, key, value))
     return jsonify({})
@@ -251,6 +259,7 @@ def set_model_tag() -> Response:
 def delete_model_tag() -> Response:
     data = mf.args()
     name, key = name_of(data), clean(str(mf.text(data, "key")), "key")
+    authorize_model(name)
     who = mf.actor()
     commit(lambda w: registry.delete_model_tag(w, who, name, key))
     return jsonify({})
@@ -261,6 +270,7 @@ def delete_model_tag() -> Response:
 @mf.require(*WRITERS)
 def erase_model() -> Response:
     name = name_of(mf.args())
+    authorize_model(name)
     mf.read(lambda c: model_row(c, name))
     raise mf.invalid(f"Registered model {name!r} cannot be renamed or deleted: {NO_ERASE}.")
 
@@ -273,7 +283,8 @@ def search_models() -> Response:
     order = parse_order(request.args.getlist("order_by"), store.MODEL_ORDER)
     limit = mf.integer(data, "max_results", 100, minimum=1, maximum=MAX_MODELS) or 100
     offset = api.decode_page_token(data.get("page_token") or None)
-    rows = mf.read(lambda c: store.search_models(c, conditions, order, offset, limit + 1))
+    rows = mf.read(lambda c: store.search_models(c, conditions, order, offset, limit + 1,
+                                                 granted()))
     out: dict[str, Any] = {"registered_models": mf.read(lambda c: models_json(c, rows[:limit]))}
     if len(rows) > limit:
         out["next_page_token"] = api.encode_page_token(offset + limit)
@@ -289,6 +300,7 @@ def latest_versions() -> Response:
     if raw is not None and not isinstance(raw, list):
         raise mf.invalid("'stages' must be a list of stage names")
     stages = [stage_of(str(s)) for s in raw] if raw else None
+    authorize_model(name)
 
     def fetch(conn: Any) -> list[dict[str, Any]]:
         model_row(conn, name)
@@ -303,6 +315,8 @@ def latest_versions() -> Response:
 def set_alias() -> Response:
     data = mf.body()
     name, alias, version = name_of(data), alias_of(data), version_of(data)
+    authorize_model(name)
+    authorize_version(name, version)
     who = mf.actor()
     commit(lambda w: registry.reach_target(w, who, name, version, f"@{alias}"))
     return jsonify({})
@@ -313,6 +327,7 @@ def set_alias() -> Response:
 def get_by_alias() -> Response:
     data = mf.args()
     name, alias = name_of(data), alias_of(data)
+    authorize_model(name)
 
     def fetch(conn: Any) -> dict[str, Any]:
         model_row(conn, name)
@@ -328,6 +343,7 @@ def get_by_alias() -> Response:
 def delete_alias() -> Response:
     data = mf.args()
     name, alias = name_of(data), alias_of(data)
+    authorize_model(name)
     who = mf.actor()
     commit(lambda w: registry.delete_alias(w, who, name, alias))
     return jsonify({})
@@ -384,6 +400,7 @@ def create_version() -> Response:
     name, tags, description = name_of(data), tags_of(data), description_of(data)
     source = str(mf.text(data, "source"))
     run_id, path, model_id = _source(data)
+    authorize_model(name)  # a version joins the model: the caller must reach all of it
     who = mf.actor()
 
     def unit(w: LedgerWriter) -> int:
@@ -402,7 +419,9 @@ def create_version() -> Response:
 @mf.require()
 def get_version() -> Response:
     data = mf.args()
-    return version_response(name_of(data), version_of(data))
+    name, version = name_of(data), version_of(data)
+    authorize_version(name, version)
+    return version_response(name, version)
 
 
 @bp.patch("/model-versions/update")
@@ -410,6 +429,7 @@ def get_version() -> Response:
 def update_version() -> Response:
     data = mf.body()
     name, version, description = name_of(data), version_of(data), description_of(data)
+    authorize_version(name, version)
     who = mf.actor()
     if description is not None:
         commit(lambda w: registry.describe_version(w, who, name, version, description))
@@ -421,6 +441,7 @@ def update_version() -> Response:
 def set_version_tag() -> Response:
     data = mf.body()
     name, version, (key, value) = name_of(data), version_of(data), tag_of(data)
+    authorize_version(name, version)
     who = mf.actor()
     commit(lambda w: registry.set_version_tags(w, who, name, version, {key: value}))
     return jsonify({})
@@ -432,6 +453,7 @@ def delete_version_tag() -> Response:
     data = mf.args()
     name, version = name_of(data), version_of(data)
     key = clean(str(mf.text(data, "key")), "key")
+    authorize_version(name, version)
     who = mf.actor()
     commit(lambda w: registry.delete_version_tag(w, who, name, version, key))
     return jsonify({})
@@ -442,6 +464,7 @@ def delete_version_tag() -> Response:
 def delete_version() -> Response:
     data = mf.args()
     name, version = name_of(data), version_of(data)
+    authorize_version(name, version)
     mf.read(lambda c: version_row(c, name, version))
     raise mf.invalid(f"Version {version} of {name!r} cannot be deleted: {NO_ERASE}.")
 
@@ -452,6 +475,7 @@ def transition_stage() -> Response:
     data = mf.body()
     name, version = name_of(data), version_of(data)
     stage = stage_of(str(mf.text(data, "stage")))
+    authorize_version(name, version)
     archive = data.get("archive_existing_versions", False)
     if archive not in (True, False, "true", "false"):
         raise mf.invalid("'archive_existing_versions' must be a boolean")
@@ -466,6 +490,7 @@ def transition_stage() -> Response:
 def download_uri_of() -> Response:
     data = mf.args()
     name, version = name_of(data), version_of(data)
+    authorize_version(name, version)
     return jsonify(artifact_uri=download_uri(mf.read(lambda c: version_row(c, name, version))))
 
 
@@ -478,7 +503,8 @@ def search_versions() -> Response:
     order = parse_order(request.args.getlist("order_by"), store.VERSION_ORDER)
     limit = mf.integer(data, "max_results", 10_000, minimum=1, maximum=MAX_VERSIONS) or 10_000
     offset = api.decode_page_token(data.get("page_token") or None)
-    rows = mf.read(lambda c: store.search_versions(c, conditions, order, offset, limit + 1))
+    rows = mf.read(lambda c: store.search_versions(c, conditions, order, offset, limit + 1,
+                                                   granted()))
     out: dict[str, Any] = {"model_versions": mf.read(lambda c: versions_json(c, rows[:limit]))}
     if len(rows) > limit:
         out["next_page_token"] = api.encode_page_token(offset + limit)

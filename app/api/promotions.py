@@ -25,6 +25,12 @@ from app.api.registry import (
     version_json,
 )
 from app.api.schemas import load
+from app.api.scope import (
+    authorize_model,
+    authorize_promotion,
+    authorize_version,
+    visible_versions,
+)
 from app.api.tracking import WRITERS, body, read, receipt_json
 from app.services import promotions
 from app.storage import registry as store
@@ -37,6 +43,7 @@ bp = Blueprint("promotions", __name__, url_prefix="/api/v1")
 @require(*WRITERS)
 def request_promotion(name: str, version: int) -> tuple[Response, int]:
     data = body(PromotionCreate())
+    authorize_version(name, version)
     principal = current_principal()
     row, receipt = run_unit(lambda w: promotions.request_promotion(
         w, principal, name, version, data["target"], data["justification"],
@@ -49,12 +56,15 @@ def request_promotion(name: str, version: int) -> tuple[Response, int]:
 def list_promotions() -> Response:
     query = load(PromotionQuery(), request.args)
     rows = read(lambda c: store.promotions(c, query["model"], query["status"]))
+    rows = visible_versions(rows, lambda r: (r.model_name, r.version))
     return jsonify(promotions=[promotion_json(r) for r in rows])
 
 
 @bp.get("/promotions/<promotion_id>")
 @require()
 def get_promotion(promotion_id: str) -> Response:
+    authorize_promotion(promotion_id)
+
     def fetch(conn: Any) -> dict[str, Any]:
         row = _found(store.get_promotion(conn, promotion_id), f"promotion {promotion_id!r}")
         return promotion_json(row, conn)
@@ -65,6 +75,7 @@ def get_promotion(promotion_id: str) -> Response:
 @require("approver", "admin")
 def decide(promotion_id: str) -> Response:
     data = body(DecisionCreate())
+    authorize_promotion(promotion_id)
     principal = current_principal()
     decided = run_unit(lambda w: promotions.decide(
         w, principal, promotion_id, data["decision"], data["comment"], data["exception"]))
@@ -78,6 +89,7 @@ def decide(promotion_id: str) -> Response:
 @bp.post("/promotions/<promotion_id>/withdraw")
 @require(*WRITERS)
 def withdraw(promotion_id: str) -> Response:
+    authorize_promotion(promotion_id)
     principal = current_principal()
     receipt = run_unit(lambda w: promotions.withdraw(w, principal, promotion_id))
     return jsonify(receipt=receipt_json(receipt))
@@ -87,6 +99,7 @@ def withdraw(promotion_id: str) -> Response:
 @require(*WRITERS)
 def deploy(name: str) -> tuple[Response, int]:
     data = body(DeploymentCreate())
+    authorize_version(name, data["version"])
     principal = current_principal()
     row, receipt = run_unit(lambda w: promotions.deploy(
         w, principal, name, data["version"], data["environment"], data["promotion_id"],
@@ -98,6 +111,7 @@ def deploy(name: str) -> tuple[Response, int]:
 @require(*WRITERS)
 def rollback(name: str) -> tuple[Response, int]:
     data = body(RollbackCreate())
+    authorize_version(name, data["version"])
     principal = current_principal()
     row, receipt = run_unit(lambda w: promotions.rollback(
         w, principal, name, data["environment"], data["version"], data["reason"],
@@ -109,6 +123,7 @@ def rollback(name: str) -> tuple[Response, int]:
 @require()
 def deployment_history(name: str) -> Response:
     query = load(EnvironmentQuery(), request.args)
+    authorize_model(name)
     read(lambda c: _found(store.get_model(c, name), f"model {name!r}"))
     rows = read(lambda c: store.deployments(c, name, query["environment"]))
     return jsonify(deployments=[deployment_json(r) for r in rows])
@@ -119,6 +134,7 @@ def deployment_history(name: str) -> Response:
 def deployed(name: str) -> Response:
     """Which version was live in an environment at an instant, under which approval."""
     query = load(DeployedQuery(), request.args)
+    authorize_model(name)
     at = query["at"] or datetime.now(UTC)
 
     def fetch(conn: Any) -> dict[str, Any]:
@@ -140,6 +156,8 @@ def deployed(name: str) -> Response:
 @require()
 def lineage(name: str, version: int) -> Response:
     """The run, its parents, datasets, artifacts, promotions, decisions and deployments."""
+    authorize_version(name, version)
+
     def fetch(conn: Any) -> dict[str, Any]:
         row = _found(store.get_version(conn, name, version), f"version {version} of {name!r}")
         chain: list[dict[str, Any]] = []

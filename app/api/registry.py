@@ -10,7 +10,8 @@ from marshmallow import fields, validate
 from app.api.auth import current_principal, require
 from app.api.errors import ApiError
 from app.api.schemas import _Strict
-from app.api.tracking import WRITERS, body, commit, read, receipt_json
+from app.api.scope import authorize_model, authorize_version, visible_models
+from app.api.tracking import WRITERS, authorize_run, body, commit, read, receipt_json
 from app.api.tracking_schemas import ATTRIBUTE_PATTERN, MAX_DESCRIPTION, MAX_TAG_VALUE, _mapping
 from app.ledger.entry import format_timestamp
 from app.services import registry
@@ -136,7 +137,17 @@ def _found(value: Any, what: str) -> Any:
 @require(*WRITERS)
 def create_model() -> tuple[Response, int]:
     data = body(ModelCreate())
-    actor = current_principal().actor
+    principal = current_principal()
+    if data["protected_targets"] is not None and principal.role != "admin":
+        try:
+            given = {registry.parse_target(t) for t in data["protected_targets"]}
+        except registry.Invalid as exc:
+            raise ApiError(400, "Bad Request", str(exc)) from exc
+        left_open = sorted(set(registry.DEFAULT_PROTECTED) - given)
+        if left_open:  # a builder must not choose to need no approval
+            raise ApiError(403, "Forbidden", "only an admin may create a model that leaves "
+                           f"{', '.join(left_open)} unprotected")
+    actor = principal.actor
     receipt = run_unit(lambda w: registry.create_model(
         w, actor, data["name"], data["description"], data["owner"], data["tags"],
         data["sensitive_attributes"], data["protected_targets"], data["quorum"]))
@@ -147,12 +158,15 @@ def create_model() -> tuple[Response, int]:
 @bp.get("/models")
 @require()
 def list_models() -> Response:
-    return jsonify(models=[vars(m) for m in read(store.list_models)])
+    models = visible_models(read(store.list_models), lambda m: m.name)
+    return jsonify(models=[vars(m) for m in models])
 
 
 @bp.get("/models/<name>")
 @require()
 def get_model(name: str) -> Response:
+    authorize_model(name)
+
     def fetch(conn: Any) -> dict[str, Any]:
         model = _found(store.get_model(conn, name), f"model {name!r}")
         policy = store.current_policy(conn, name)
@@ -168,6 +182,8 @@ def get_model(name: str) -> Response:
 @require(*WRITERS)
 def register_version(name: str) -> tuple[Response, int]:
     data = body(VersionCreate())
+    authorize_run(data["run_id"])
+    authorize_model(name)
     actor = current_principal().actor
     row, receipt = run_unit(lambda w: registry.register_version(
         w, actor, name, data["run_id"], data["artifact_path"]))
@@ -179,6 +195,7 @@ def register_version(name: str) -> tuple[Response, int]:
 @bp.get("/models/<name>/versions/<int:version>")
 @require()
 def get_version(name: str, version: int) -> Response:
+    authorize_version(name, version)
     row = read(lambda c: store.get_version(c, name, version))
     return jsonify(version_json(_found(row, f"version {version} of {name!r}")))
 
@@ -187,6 +204,7 @@ def get_version(name: str, version: int) -> Response:
 @require(*WRITERS)
 def transition(name: str, version: int) -> Response:
     target = body(Transition())["target"]
+    authorize_version(name, version)
     actor = current_principal().actor
     receipts = run_unit(lambda w: registry.move(w, actor, name, version, target))
     return jsonify(receipts=[receipt_json(r) for r in receipts])

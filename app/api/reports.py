@@ -12,6 +12,7 @@ from app.api.auth import current_principal, require
 from app.api.context import services
 from app.api.errors import ApiError
 from app.api.schemas import _Strict, load
+from app.api.scope import authorize_model
 from app.api.tracking import authorize_experiment, authorize_run
 from app.services import reports
 
@@ -80,9 +81,7 @@ def experiment_report(experiment_id: str) -> Response:
 def model_report(name: str) -> Response:
     query = load(ModelReportQuery(), request.args)
     principal = current_principal()
-    if principal.role != "admin" and principal.scope is not None:
-        for experiment_id in reports.model_runs(services(), name):
-            authorize_experiment(experiment_id)
+    authorize_model(name)
     force = _force(query["force"])
     return _send(lambda: reports.model_report(services(), principal.actor, name,
                                               query["version"], query["as_of"], force))

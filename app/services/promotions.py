@@ -21,6 +21,9 @@ from app.services.registry import (
 )
 from app.services.tokens import Principal
 from app.services.tracking import Conflict, NotFound
+from app.storage import artifacts as artifact_store
+from app.storage import ledger as ledger_store
+from app.storage import logged_models as logged_store
 from app.storage import registry as store
 from app.storage import tracking as runs
 
@@ -66,12 +69,30 @@ def _pending(writer: LedgerWriter, promotion_id: str) -> store.PromotionRow:
     return promotion
 
 
+def _builders(conn: Any, version: store.VersionRow) -> list[tuple[str | None, str]]:
+    """Who built the version, and how: it registered it, created its run, recorded a file it
+    pins (an admin may write into anyone's run), or logged the MLflow model it came from."""
+    run = runs.get_run(conn, version.run_id)
+    found = [(version.created_by, "registered this model version"),
+             (run.created_by if run else None, "created the version's source run")]
+    for item in version.evidence.get("artifacts", []):
+        artifact = artifact_store.get_artifact(conn, version.run_id, item["path"])
+        entry = ledger_store.get_entry(conn, artifact.seq) if artifact else None
+        found.append((entry.actor if entry else None,
+                      f"recorded {item['path']}, a file this version pins"))
+    mlflow = store.mlflow_version(conn, version.model_name, version.version)
+    logged = (logged_store.get_logged_model(conn, mlflow.logged_model_id)
+              if mlflow and mlflow.logged_model_id else None)
+    if logged is not None:
+        found.append((logged.created_by, "created the logged model this version was "
+                      "registered from"))
+    return found
+
+
 def _conflict_of_interest(conn: Any, principal: Principal, promotion: store.PromotionRow,
                           version: store.VersionRow) -> str | None:
-    run = runs.get_run(conn, version.run_id)
     for who, what in ((promotion.requested_by, "requested this promotion"),
-                      (version.created_by, "registered this model version"),
-                      (run.created_by if run else None, "created the version's source run")):
+                      *_builders(conn, version)):
         if principal.actor == who:
             return f"{principal.actor} {what}; an independent approver must decide"
     earlier = [d.approver for d in store.decisions(conn, promotion.id) if d.outcome == "approve"]
@@ -145,6 +166,13 @@ def _approval(conn: Any, name: str, version: int,
     return None
 
 
+def is_protected(environment: str, protected: Sequence[str]) -> bool:
+    """Whether an environment name starts with a protected prefix, ignoring case ("PROD-eu"
+    is as protected as "prod-eu")."""
+    name = environment.casefold()
+    return any(name.startswith(prefix.casefold()) for prefix in protected)
+
+
 def deploy(writer: LedgerWriter, principal: Principal, name: str, version: int,
            environment: str, promotion_id: str | None, target: Mapping[str, str],
            protected: Sequence[str], reason: str | None = None,
@@ -155,7 +183,7 @@ def deploy(writer: LedgerWriter, principal: Principal, name: str, version: int,
     if promotion_id is not None and approval is None:
         raise Conflict(f"promotion {promotion_id!r} is not an approved promotion of version "
                        f"{version} to Production or @champion")
-    if any(environment.startswith(p) for p in protected) and approval is None:
+    if is_protected(environment, protected) and approval is None:
         raise Conflict(f"{environment} is protected: version {version} needs an approved "
                        "promotion to Production or @champion before it is deployed there")
     deployment_id = uuid.uuid4().hex

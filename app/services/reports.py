@@ -272,13 +272,6 @@ def model_report(services: Services, actor: str, name: str, version: int | None,
     return issue(services, actor, "model", subject, title, build, force, as_of)
 
 
-def model_runs(services: Services, name: str) -> list[str]:
-    """Experiment ids of every version's run (for scoped tokens)."""
-    with services.pool.connection() as conn:
-        rows = conn.execute(
-            "SELECT DISTINCT r.experiment_id FROM model_versions v JOIN runs r ON r.id = v.run_id "
-            "WHERE v.model_name = %s", (name,)).fetchall()
-    return [r[0] for r in rows]
 
 
 def lookup(services: Services, sha256: str) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -116,6 +116,40 @@ def get_model(conn: psycopg.Connection, name: str, *, lock: bool = False) -> Mod
 def list_models(conn: psycopg.Connection) -> list[ModelRow]:
     with conn.cursor(row_factory=class_row(ModelRow)) as cur:
         return cur.execute(f"{_MODEL} ORDER BY name").fetchall()
+
+
+def model_experiments(conn: psycopg.Connection, name: str) -> list[str]:
+    """The experiments of the runs the model's versions come from (what scopes a model)."""
+    rows = conn.execute(
+        "SELECT DISTINCT r.experiment_id FROM model_versions v JOIN runs r ON r.id = v.run_id "
+        "WHERE v.model_name = %s ORDER BY 1", (name,)).fetchall()
+    return [r[0] for r in rows]
+
+
+def models_experiments(conn: psycopg.Connection) -> dict[str, set[str]]:
+    """model_experiments for every model that has versions."""
+    found: dict[str, set[str]] = {}
+    for name, experiment_id in conn.execute(
+            "SELECT DISTINCT v.model_name, r.experiment_id FROM model_versions v "
+            "JOIN runs r ON r.id = v.run_id"):
+        found.setdefault(name, set()).add(experiment_id)
+    return found
+
+
+def version_experiment(conn: psycopg.Connection, name: str, version: int) -> str | None:
+    """The experiment of the run a version comes from (what scopes a version)."""
+    row = conn.execute(
+        "SELECT r.experiment_id FROM model_versions v JOIN runs r ON r.id = v.run_id "
+        "WHERE v.model_name = %s AND v.version = %s", (name, version)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def versions_experiments(conn: psycopg.Connection,
+                         names: Collection[str]) -> dict[tuple[str, int], str]:
+    """version_experiment for every version of these models."""
+    return {(name, int(version)): experiment_id for name, version, experiment_id in conn.execute(
+        "SELECT v.model_name, v.version, r.experiment_id FROM model_versions v "
+        "JOIN runs r ON r.id = v.run_id WHERE v.model_name = ANY(%s)", (list(names),))}
 
 
 def insert_version(conn: psycopg.Connection, row: VersionRow) -> None:
@@ -382,9 +416,17 @@ def _order(order: Sequence[tuple[str, bool]], names: dict[str, str],
 
 def search_models(conn: psycopg.Connection, conditions: Sequence[Condition],
                   order: Sequence[tuple[str, bool]], offset: int,
-                  limit: int) -> list[MlflowModelRow]:
+                  limit: int, experiments: Collection[str] | None = None
+                  ) -> list[MlflowModelRow]:
+    """experiments: a scoped token's experiments; only models all of whose versions come from
+    runs in them are found (None: every model)."""
     where: list[sql.Composable] = [sql.SQL("TRUE")]
     params: list[Any] = []
+    if experiments is not None:
+        where.append(sql.SQL(
+            "NOT EXISTS (SELECT 1 FROM model_versions v JOIN runs r ON r.id = v.run_id "
+            "WHERE v.model_name = x.name AND NOT r.experiment_id = ANY(%s))"))
+        params.append(list(experiments))
     for cond in conditions:
         if cond.field == "tag":  # registered-model tags live in the jsonb column
             clause, values = _compare(sql.SQL("(x.tags ->> %s)"), cond)
@@ -402,9 +444,14 @@ def search_models(conn: psycopg.Connection, conditions: Sequence[Condition],
 
 def search_versions(conn: psycopg.Connection, conditions: Sequence[Condition],
                     order: Sequence[tuple[str, bool]], offset: int,
-                    limit: int) -> list[MlflowVersionRow]:
+                    limit: int, experiments: Collection[str] | None = None
+                    ) -> list[MlflowVersionRow]:
+    """experiments: a scoped token's experiments; only versions from runs in them are found."""
     where: list[sql.Composable] = [sql.SQL("TRUE")]
     params: list[Any] = []
+    if experiments is not None:
+        where.append(sql.SQL("x.experiment_id = ANY(%s)"))
+        params.append(list(experiments))
     for cond in conditions:
         if cond.field == "tag":
             clause, values = _tag_exists("model_version_tags",
