@@ -17,6 +17,9 @@ from typing import Any
 
 graceful_timeout = 30  # seconds a worker has to finish in-flight requests after SIGTERM
 accesslog = None  # the app writes one structured line per request itself
+# The largest request line gunicorn allows short of "unlimited" (its default is 4094 bytes):
+# a GET /api/v1/runs filter travels in the query string. Longer lines are refused with 400.
+limit_request_line = 8190
 # gunicorn 27's control socket (under $HOME, i.e. the data volume in the image) is not used.
 # Older gunicorn releases ignore names they do not know.
 control_socket_disable = True

@@ -104,8 +104,12 @@ class Service:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(argv, env=self.env, cwd=REPO, stdout=out,
                                          stderr=subprocess.STDOUT, start_new_session=True)
+        self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Until /readyz answers 200 (bounded: 600 tries)."""
         for _ in range(600):
-            assert self.proc.poll() is None, self.tail()
+            assert self.proc is None or self.proc.poll() is None, self.tail()
             try:
                 if requests.get(f"{self.url}/readyz", timeout=2).status_code == 200:
                     return
@@ -408,13 +412,13 @@ def test_no_acknowledged_write_is_lost_when_the_service_and_postgres_die(
             if kills[-1] == "service":
                 service.start()
             else:
-                _wait_ready(service)
+                service.wait_ready()
             if i in (5, 11, 17):
                 time.sleep(rng.uniform(0.2, 0.6))
                 postgres.stop(next(stops))
                 time.sleep(0.3)
                 postgres.start()
-                _wait_ready(service)  # the running service finds its database again
+                service.wait_ready()  # the running service finds its database again
         time.sleep(1.5)  # a last stretch of load on a healthy system
         stop.set()
         for thread in [*clients, monitor]:
@@ -456,17 +460,6 @@ def test_no_acknowledged_write_is_lost_when_the_service_and_postgres_die(
     assert report["ok"] and report["entries"] == size and report["damage"] is None
 
     _sweep_leaves_only_referenced_blobs(env, home, database)
-
-
-def _wait_ready(service: Service) -> None:
-    for _ in range(600):
-        try:
-            if requests.get(f"{service.url}/readyz", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"the service did not recover:\n{service.tail()}")
 
 
 def _final_checkpoint(service: Service, token: str) -> tuple[int, str]:

@@ -4,7 +4,6 @@ submissions)."""
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
@@ -97,9 +96,10 @@ def list_grants() -> Response:
 @require()
 def register_client_key() -> Response:
     """Register an Ed25519 public key (base64 of 32 bytes) for signing this token's requests."""
-    try:
-        public_key = base64.b64decode(body(ClientKeyBody())["public_key"], validate=True)
-    except binascii.Error as exc:
+    text = body(ClientKeyBody())["public_key"]
+    try:  # binascii.Error for bad base64, ValueError for text that is not even ASCII
+        public_key = base64.b64decode(text, validate=True)
+    except ValueError as exc:
         raise ApiError(400, "Bad Request", "public_key must be base64") from exc
     principal = current_principal()
     key_id, receipt = _access(lambda w: access.register_client_key(w, principal, public_key))

@@ -16,6 +16,7 @@ from app.services.ledger import CommitterClosed
 log = logging.getLogger(__name__)
 PROBLEM_TYPE = "application/problem+json"
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"  # RFC 3986 pchar, unreserved and sub-delims, plus '/'
+MLFLOW_PATHS = ("/api/2.0/mlflow", "/api/3.0/mlflow")  # /api/2.0/mlflow-artifacts too
 
 
 class ApiError(Exception):
@@ -43,6 +44,27 @@ def problem(status: int, title: str, detail: str = "", **extra: Any) -> Response
     return response
 
 
+def mlflow_request() -> bool:
+    """Whether the request belongs to the MLflow-compatible API, whose errors are MLflow's
+    {error_code, message}: an MLflow blueprint's route, or a path under its prefixes that
+    matched no route (e.g. an artifact path with a newline, which no converter accepts)."""
+    blueprint = request.blueprint
+    if blueprint is not None:
+        return blueprint.startswith("mlflow")
+    return request.path.startswith(MLFLOW_PATHS)
+
+
+def _error(status: int, title: str, detail: str, mlflow_code: str) -> Response:
+    """A problem, or MLflow's error body on the MLflow routes (errors their blueprints'
+    handlers leave to the app: unrouted paths, shutdown, unexpected exceptions)."""
+    if not mlflow_request():
+        return problem(status, title, detail)
+    # Imported here: app.api.mlflow_compat imports this module.
+    from app.api.mlflow_compat import error_response
+
+    return error_response(status, mlflow_code, detail or title)
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
@@ -50,18 +72,26 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
-        return problem(exc.code or 500, exc.name, exc.description or "")
+        status = exc.code or 500
+        code = "ENDPOINT_NOT_FOUND" if status in (404, 405) else (
+            "INTERNAL_ERROR" if status >= 500 else "INVALID_PARAMETER_VALUE")
+        response = _error(status, exc.name, exc.description or "", code)
+        for name, value in exc.get_headers():  # e.g. a 405's Allow (RFC 9110 requires it)
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(CommitterClosed)
     def _stopping(exc: CommitterClosed) -> Response:
-        response = problem(503, "Service Unavailable", str(exc))
+        response = _error(503, "Service Unavailable", str(exc), "TEMPORARILY_UNAVAILABLE")
         response.headers["Retry-After"] = "1"
         return response
 
     @app.errorhandler(DatabaseError)
     def _database_error(exc: DatabaseError) -> Response:
         log.error("database error: %s", exc)
-        return problem(503, "Service Unavailable", "the database is not reachable")
+        return _error(503, "Service Unavailable", "the database is not reachable",
+                      "TEMPORARILY_UNAVAILABLE")
 
     @app.errorhandler(LedgerError)
     def _ledger_error(exc: LedgerError) -> Response:
@@ -70,4 +100,5 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return problem(500, "Internal Server Error", "an unexpected error was logged")
+        return _error(500, "Internal Server Error", "an unexpected error was logged",
+                      "INTERNAL_ERROR")

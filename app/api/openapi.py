@@ -79,6 +79,20 @@ class ExternalArtifactProblemSchema(ProblemSchema):
     sha256 = fields.String(metadata={"description": "the external artifact's SHA-256"})
 
 
+class MlflowErrorSchema(_Out):
+    """MLflow's error body, answered by every MLflow-compatible route instead of a problem."""
+
+    error_code = _str("e.g. INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST, UNAUTHENTICATED, "
+                      "PERMISSION_DENIED, RESOURCE_CONFLICT, REQUEST_LIMIT_EXCEEDED")
+    message = _str()
+
+
+class MlflowArtifactListQuery(_Out):
+    path = fields.String(metadata=_meta("the folder, <exp>/<run>/artifacts[/<path>] or "
+                                        "<exp>/models/<model_id>/artifacts[/<path>]; an empty "
+                                        "or unknown folder answers {}"))
+
+
 class ReceiptSchema(_Out):
     seq = _int("the ledger entry's sequence number")
     kind = _str("the entry kind, e.g. experiment.created")
@@ -832,13 +846,14 @@ ROUTES: dict[tuple[str, str], Op] = {
 
 
 # The MLflow-compatible API (app/api/mlflow_compat.py, mlflow_runs.py) speaks MLflow's wire
-# format and errors ({"error_code", "message"}), not ours; it is registered here only because
-# every served route must be. See MLflow's REST API reference for the bodies.
+# format and errors ({"error_code", "message"} as application/json, see MlflowErrorSchema), not
+# ours. Its bodies are not described here: see MLflow's REST API reference.
 _MLFLOW = ok({"type": "object", "description": "MLflow's response message (proto JSON)"})
 _MLFLOW_NOTE = ("MLflow REST API compatibility for the stock mlflow client; errors are MLflow's "
                 "{error_code, message}. Bearer token, or Basic auth with token name and secret.")
-ROUTES.update({(method, f"/api/2.0/mlflow/{path}"): Op(f"MLflow: {path}", {200: _MLFLOW},
-                                                       description=_MLFLOW_NOTE)
+ROUTES.update({(method, f"/api/2.0/mlflow/{path}"): Op(
+    f"MLflow: {path}", {200: _MLFLOW}, description=_MLFLOW_NOTE,
+    problems=(400,) if path.endswith("search") else (400, 404))
                for method, path in (
                    ("GET", "experiments/get"), ("GET", "experiments/get-by-name"),
                    ("POST", "experiments/create"), ("GET", "experiments/search"),
@@ -881,15 +896,17 @@ _MLFLOW_TEXT = ok({"type": "string"}, "plain text", "text/plain")
 ROUTES.update({
     ("PUT", f"{_MLFLOW_ARTIFACTS}/<path:path>"): Op(
         "MLflow: upload an artifact (raw body), recorded with its signed digest entry",
-        {200: _MLFLOW}, raw_body=True, description=_MLFLOW_NOTE),
+        {200: _MLFLOW}, raw_body=True, description=_MLFLOW_NOTE, problems=(400, 404)),
     ("GET", f"{_MLFLOW_ARTIFACTS}/<path:path>"): Op(
         "MLflow: download an artifact's bytes, re-hashed against the recorded SHA-256",
-        {200: ok(BINARY, "the bytes", "application/octet-stream")}, description=_MLFLOW_NOTE),
+        {200: ok(BINARY, "the bytes", "application/octet-stream")}, description=_MLFLOW_NOTE,
+        problems=(400, 404, 409)),
     ("GET", _MLFLOW_ARTIFACTS): Op("MLflow: list a folder's immediate children (?path=)",
-                                   {200: _MLFLOW}, description=_MLFLOW_NOTE),
+                                   {200: _MLFLOW}, query=MlflowArtifactListQuery,
+                                   description=_MLFLOW_NOTE, problems=(400, 404)),
     ("DELETE", f"{_MLFLOW_ARTIFACTS}/<path:path>"): Op(
         "MLflow: delete an artifact (always refused: recorded artifacts are never erased)",
-        {200: _MLFLOW}, description=_MLFLOW_NOTE),
+        {200: _MLFLOW}, description=_MLFLOW_NOTE, problems=(400,)),
     ("GET", "/api/3.0/mlflow/server-info"): Op(
         "MLflow: server capabilities (no multipart or presigned transfers)", {200: _MLFLOW}),
     ("GET", "/health"): Op("MLflow's health probe: plain OK", {200: _MLFLOW_TEXT}),
@@ -956,7 +973,9 @@ def _new_spec(version: str) -> APISpec:
     plugin = MarshmallowPlugin(schema_name_resolver=_schema_name)
     spec = APISpec(title="mlaudit", version=version, openapi_version="3.0.3", plugins=[plugin],
                    info={"description": "A tamper-evident audit ledger for machine learning. "
-                                        "Errors are RFC 9457 application/problem+json. Every "
+                                        "Errors are RFC 9457 application/problem+json (on the "
+                                        "MLflow-compatible routes, MLflow's {error_code, "
+                                        "message} as application/json). Every "
                                         "response carries an X-Request-ID header: the "
                                         "request's own, if it sent a valid one (1-64 of "
                                         "A-Z a-z 0-9 . _ : -), else a new one."},
@@ -981,20 +1000,44 @@ PROBLEMS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not
             503: "Service Unavailable"}
 
 
+# The MLflow-compatible routes' errors: MLflow's error_code for each status, as application/json
+# (app/api/mlflow_compat.py). 409 is RESOURCE_CONFLICT (stored artifact bytes changed).
+MLFLOW_ERRORS = {400: "INVALID_PARAMETER_VALUE", 401: "UNAUTHENTICATED",
+                 403: "PERMISSION_DENIED", 404: "RESOURCE_DOES_NOT_EXIST",
+                 409: "RESOURCE_CONFLICT", 413: "INVALID_PARAMETER_VALUE: the body is too large",
+                 429: "REQUEST_LIMIT_EXCEEDED"}
+
+
 def _components(spec: APISpec) -> None:
     spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     spec.components.schema("Problem", schema=ProblemSchema)
     problem = {"schema": {"$ref": "#/components/schemas/Problem"}}
+    spec_headers = {401: {"WWW-Authenticate": {"schema": {"type": "string"}}},
+                    429: {"Retry-After": {"description": "whole seconds to wait",
+                                          "schema": {"type": "integer"}}}}
     for status, title in PROBLEMS.items():
         response: dict[str, Any] = {"description": title, "content": {PROBLEM: problem}}
-        if status == 401:
-            response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
-        if status == 429:
-            response["headers"] = {"Retry-After": {
-                "description": "whole seconds to wait", "schema": {"type": "integer"}}}
+        if status in spec_headers:
+            response["headers"] = spec_headers[status]
         spec.components.response(f"Problem{status}", response)
     spec.components.response("Problem", {"description": "any other error (e.g. 422, 500)",
                                          "content": {PROBLEM: problem}})
+    spec.components.response("UriTooLong", {
+        "description": "URI Too Long: the request line is longer than the HTTP server in front "
+                       "of the app accepts (werkzeug's, under `mlaudit serve`: 65,536 bytes), "
+                       "so the server answers with its own page and the app never sees the "
+                       "request. gunicorn answers such a request 400, also with its own page "
+                       "(limit_request_line).",
+        "content": {"text/html": {"schema": {"type": "string"}}}})
+    spec.components.schema("MlflowError", schema=MlflowErrorSchema)
+    mlflow = {"schema": {"$ref": "#/components/schemas/MlflowError"}}
+    for status, title in MLFLOW_ERRORS.items():
+        response = {"description": title, "content": {"application/json": mlflow}}
+        if status in (401, 429):
+            response["headers"] = spec_headers[status]
+        spec.components.response(f"MlflowError{status}", response)
+    spec.components.response("MlflowError", {"description": "any other error (e.g. 503)",
+                                             "content": {"application/json": mlflow}})
     spec.components.parameter("ClientSignatureHeader", "header", {
         "name": SIGNATURE_HEADER, "required": False,
         "schema": {"type": "string", "pattern": r"^\s*keyid=[0-9a-f]{16}\s*,\s*sig=\S+\s*$"},
@@ -1096,10 +1139,14 @@ def operation(app: Flask, method: str, rule: Rule, op: Op) -> dict[str, Any]:
         parameters.append({"in": "query", "schema": op.query})
     if op.signed:
         parameters.append("ClientSignatureHeader")
+    # The MLflow blueprints answer errors in MLflow's format (mlflow_compat.error_response).
+    errors = "MlflowError" if rule.endpoint.startswith("mlflow") else "Problem"
     responses: dict[Any, Any] = {str(s): r for s, r in sorted(op.responses.items())}
     for status in _problem_statuses(op, roles):
-        responses.setdefault(str(status), f"Problem{status}")
-    responses["default"] = "Problem"
+        responses.setdefault(str(status), f"{errors}{status}")
+    if op.query is not None:  # a query string can be longer than the server's request line
+        responses.setdefault("414", "UriTooLong")
+    responses["default"] = errors
     found: dict[str, Any] = {
         "operationId": rule.endpoint.replace(".", "_") + ("" if method == "GET" else
                                                           f"_{method.lower()}"),

@@ -20,10 +20,9 @@ from collections.abc import Callable
 from flask import Flask, Response, request
 
 from app.api import mlflow_compat
-from app.api.errors import problem
+from app.api.errors import mlflow_request, problem
 
 MAX_KEYS = 10_000  # buckets kept; beyond, idle (refilled) ones and then the oldest are dropped
-MLFLOW_PATHS = ("/api/2.0/mlflow", "/api/3.0/mlflow")
 Clock = Callable[[], float]
 
 
@@ -79,13 +78,6 @@ def credential_key(header: str) -> bytes:
     return hashlib.blake2b(secret.encode("utf-8", "replace"), digest_size=16).digest()
 
 
-def _mlflow_route() -> bool:
-    blueprint = request.blueprint
-    if blueprint is not None:
-        return blueprint.startswith("mlflow")
-    return request.path.startswith(MLFLOW_PATHS)
-
-
 def too_many(buckets: TokenBuckets, wait: float) -> Response:
     """429 in the route family's error format, with a whole-second Retry-After."""
     retry = max(1, math.ceil(wait))
@@ -93,7 +85,7 @@ def too_many(buckets: TokenBuckets, wait: float) -> Response:
                                                               f"{buckets.period:g} s")
     message = (f"this token made more than {buckets.count} requests per {unit}; "
                f"retry after {retry} s")
-    if _mlflow_route():
+    if mlflow_request():
         response = mlflow_compat.error_response(429, "REQUEST_LIMIT_EXCEEDED", message)
     else:
         response = problem(429, "Too Many Requests", message)

@@ -70,9 +70,14 @@ Bands = Mapping[tuple[str, str], Band]
 
 
 def ms_time(ms: int | str | None) -> str | None:
+    """A millisecond timestamp as RFC 3339 UTC; one beyond what a date can show (the API
+    takes any int64, so year 292278994 can be recorded) as its plain count."""
     if ms is None:
         return None
-    return format_timestamp(datetime.fromtimestamp(int(ms) / 1000, UTC))
+    try:
+        return format_timestamp(datetime.fromtimestamp(int(ms) / 1000, UTC))
+    except (OverflowError, OSError, ValueError):
+        return f"{int(ms)} ms after the Unix epoch"
 
 
 def entry_info(conn: psycopg.Connection, seqs: Iterable[int]) -> dict[int, tuple[datetime, str]]:
