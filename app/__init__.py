@@ -7,6 +7,7 @@ import logging
 import sys
 import weakref
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.config import Config, load_config
@@ -22,9 +23,15 @@ STALE_UPLOAD_SECONDS = 3600.0
 log = logging.getLogger("mlaudit")
 
 
-def build_services(config: Config, *, start_checkpointer: bool = True) -> Services:
+def build_services(config: Config, *, start_checkpointer: bool = True,
+                   wait_for_database: bool = False) -> Services:
     """Database, schema, signing key, first admin token, committer, checkpointer and
-    self-verifier; start_checkpointer=False leaves both background threads unstarted."""
+    self-verifier; start_checkpointer=False leaves both background threads unstarted.
+
+    wait_for_database (the service): while the database is unreachable or restarting, retry
+    for up to config.database_wait seconds instead of failing at once. A gunicorn worker that
+    boots while PostgreSQL restarts must wait: a worker that fails to boot stops the master,
+    and with it the whole service. The CLI fails at once."""
     # Imported here, not at module level, so the offline CLI paths (verify-report,
     # verify-export) do not pay for psycopg and the services at start-up.
     from app import db
@@ -36,13 +43,18 @@ def build_services(config: Config, *, start_checkpointer: bool = True) -> Servic
     from app.services.selfcheck import SelfVerifier
 
     url = db.database_url(config)
-    db.ensure_schema(url)
-    pool = db.make_pool(url, config.pool_size)
-    try:
+    wait = config.database_wait if wait_for_database else 0.0
+    db.retrying(lambda: db.ensure_schema(url), wait)
+    pool = db.retrying(lambda: db.make_pool(url, config.pool_size), wait)
+
+    def first_use() -> Path | None:
         with pool.connection() as conn:
             keys.load_signer(conn, config.origin, config.keys_path)  # fails fast on a bad key
             with ledger_transaction(conn) as writer:
-                written = tokens.ensure_admin_token(writer, config.admin_token_path)
+                return tokens.ensure_admin_token(writer, config.admin_token_path)
+
+    try:
+        written = db.retrying(first_use, wait)
     except BaseException:
         pool.close()
         raise
@@ -86,7 +98,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     # JSON bodies are capped here; the artifact upload route raises its own request's limit
     # to MLAUDIT_MAX_UPLOAD_BYTES (request.max_content_length) and streams.
     app.config["MAX_CONTENT_LENGTH"] = MAX_JSON_BODY
-    services = app.extensions["mlaudit"] = build_services(config)
+    services = app.extensions["mlaudit"] = build_services(config, wait_for_database=True)
     atexit.register(_close_at_exit, weakref.ref(services))
     # Request threads wait on one another (group commit hands each batch's results back to
     # waiting threads): hand the GIL over every 1 ms instead of Python's default 5 ms.

@@ -40,6 +40,7 @@ class Config:
     self_verify_interval: float = 3600.0
     rate_limit: str = ""
     metrics_multiproc_dir: Path | None = None
+    database_wait: float = 20.0
 
     @property
     def rate_limit_rule(self) -> tuple[int, float] | None:
@@ -98,6 +99,7 @@ _ENVIRONMENT: tuple[tuple[str, str, Any], ...] = (
     ("MLAUDIT_LOG_LEVEL", "log_level", str.upper),
     ("MLAUDIT_SELF_VERIFY_INTERVAL", "self_verify_interval", float),
     ("MLAUDIT_RATE_LIMIT", "rate_limit", str),
+    ("MLAUDIT_DATABASE_WAIT", "database_wait", float),
     # prometheus-client reads this variable itself; the app reads it to scrape every worker
     ("PROMETHEUS_MULTIPROC_DIR", "metrics_multiproc_dir", Path),
 )
@@ -142,6 +144,8 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"MLAUDIT_LOG_LEVEL {config.log_level!r} is not a logging level")
     if not config.self_verify_interval >= 0:  # also refuses NaN
         raise ConfigError("self_verify_interval must be 0 (off) or positive")
+    if not config.database_wait >= 0:
+        raise ConfigError("database_wait must be 0 (do not wait) or positive")
     parse_rate_limit(config.rate_limit)
     if config.home.exists() and not config.home.is_dir():
         raise ConfigError(f"MLAUDIT_HOME {config.home} exists and is not a directory")

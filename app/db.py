@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg
 from psycopg import sql
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from app.config import Config
 from app.ledger.errors import LedgerError
@@ -20,6 +23,7 @@ EMBEDDED_DATABASE = "mlaudit"
 _SCHEMA_LOCK = 0x6D6C6175  # "mlau": advisory lock id serialising concurrent schema application
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class DatabaseError(LedgerError):
@@ -82,6 +86,32 @@ def make_pool(url: str, size: int) -> ConnectionPool:
         pool.close()
         raise DatabaseError(f"cannot connect to the database: {_first_line(exc)}") from exc
     return pool
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether an error means the database is (for now) not there: connection refused or
+    lost, the server shutting down or starting up, a pool that could not connect."""
+    found: BaseException | None = exc
+    while found is not None:
+        if isinstance(found, psycopg.OperationalError | PoolTimeout):
+            return True
+        found = found.__cause__
+    return False
+
+
+def retrying(step: Callable[[], T], wait: float, pause: float = 1.0) -> T:
+    """step(), tried again every `pause` seconds while the database is unavailable, for up
+    to wait seconds (0: once). Any other error, or the last one, is raised."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return step()
+        except Exception as exc:
+            if not unavailable(exc) or time.monotonic() >= deadline:
+                raise
+            log.warning("the database is not available yet (%s); trying again",
+                        _first_line(exc))
+            time.sleep(pause)
 
 
 def schema_version(conn: psycopg.Connection) -> int | None:

@@ -81,8 +81,20 @@ def test_misconfigured_database_url(run_cli: Any, url: str) -> None:
 
 
 def test_serve_with_unreachable_database(run_cli: Any) -> None:
-    done = run_cli("serve", "--port", "0", env={"DATABASE_URL": "postgresql://u@127.0.0.1:1/x"})
+    done = run_cli("serve", "--port", "0", env={"DATABASE_URL": "postgresql://u@127.0.0.1:1/x",
+                                                "MLAUDIT_DATABASE_WAIT": "0"})
     assert_one_line_error(done, "cannot connect to the database")
+
+
+def test_serve_waits_for_the_database_then_gives_up(run_cli: Any) -> None:
+    """The service retries an unreachable database for MLAUDIT_DATABASE_WAIT seconds (a worker
+    booting while PostgreSQL restarts must not fail), logging each try, then stops."""
+    done = run_cli("serve", "--port", "0", env={"DATABASE_URL": "postgresql://u@127.0.0.1:1/x",
+                                                "MLAUDIT_DATABASE_WAIT": "1.5"})
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert sum("not available yet" in line for line in lines) >= 1, done.stderr
+    assert lines[-1].startswith("mlaudit: error: cannot connect to the database"), done.stderr
 
 
 def test_corrupt_key_file(app: Any, config: Config, run_cli: Any) -> None:

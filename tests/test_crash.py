@@ -159,6 +159,7 @@ class Acked:
     checkpoints: dict[int, str] = field(default_factory=dict)  # tree size -> root (b64)
     attempts: int = 0
     failures: int = 0
+    server_errors: list[str] = field(default_factory=list)  # 5xx other than 503
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def receipt(self, body: Any) -> list[int]:
@@ -210,9 +211,17 @@ class Client(threading.Thread):
         except requests.RequestException:
             return self._failed()
         if response.status_code >= 500:
+            self._server_error(response)
             return self._failed()
         assert response.status_code < 400, (method, path, response.status_code, response.text)
         return response.json()
+
+    def _server_error(self, response: requests.Response) -> None:
+        """A 503 means "unavailable, retry" (the service restarting, the database gone);
+        anything else in 5xx is a defect."""
+        if response.status_code != 503:
+            with self.acked.lock:
+                self.acked.server_errors.append(f"{response.status_code} {response.text[:200]}")
 
     def _failed(self) -> None:
         with self.acked.lock:
@@ -326,6 +335,7 @@ class Client(threading.Thread):
             self._failed()
             return False
         if response.status_code >= 500:
+            self._server_error(response)
             self._failed()
             return False
         assert response.status_code in (201, 409), response.text
@@ -425,6 +435,7 @@ def test_no_acknowledged_write_is_lost_when_the_service_and_postgres_die(
             thread.join(60)
         for client in clients:
             assert client.error is None, repr(client.error)
+        assert not acked.server_errors, acked.server_errors[:5]
         assert len(kills) == SERVICE_KILLS and "service" in kills
 
         final = _final_checkpoint(service, tokens["auditor"])

@@ -6,7 +6,9 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
+import psycopg
 from flask import Flask, Response, g, json, request
+from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from app.db import DatabaseError
@@ -92,6 +94,18 @@ def register_error_handlers(app: Flask) -> None:
         log.error("database error: %s", exc)
         return _error(503, "Service Unavailable", "the database is not reachable",
                       "TEMPORARILY_UNAVAILABLE")
+
+    @app.errorhandler(psycopg.OperationalError)
+    @app.errorhandler(PoolTimeout)
+    def _database_gone(exc: Exception) -> Response:
+        """The connection was lost mid-request (the server restarting or shutting down) or
+        none could be had: the request's transaction did not commit, so it can be retried."""
+        log.warning("database unavailable on %s %s: %s", request.method, request.path,
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        response = _error(503, "Service Unavailable", "the database is not available; retry",
+                          "TEMPORARILY_UNAVAILABLE")
+        response.headers["Retry-After"] = "1"
+        return response
 
     @app.errorhandler(LedgerError)
     def _ledger_error(exc: LedgerError) -> Response:

@@ -7,6 +7,7 @@ model without a source run cannot hold files. Delete is a soft, ledgered state c
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
@@ -213,9 +214,9 @@ def log_outputs() -> Response:
     for model_id, _ in outputs:
         if not service.MODEL_ID.fullmatch(model_id):
             raise mf.not_found(f"Logged model with ID '{model_id}' not found.")
-        row = mf.read(lambda c, m=model_id: store.get_logged_model(c, m))
-        if row is not None:  # linking another experiment's model needs that grant too
-            mf.authorize_experiment(row.experiment_id)
+        linked = mf.read(partial(store.get_logged_model, model_id=model_id))
+        if linked is not None:  # linking another experiment's model needs that grant too
+            mf.authorize_experiment(linked.experiment_id)
     who = mf.actor()
     commit(lambda w: service.log_outputs(w, who, run_id, outputs))
     return jsonify({})
