@@ -277,12 +277,22 @@ def main() -> int:
             with TreeCpu(trees) as cpu:
                 while done < total:
                     chunk = min(60.0, total - done)
-                    done += drive(workers, chunk, tally, rate)
+                    minute = Tally()
+                    done += drive(workers, chunk, minute, rate)
+                    for route, values in minute.latencies.items():
+                        tally.latencies[route] += values
+                    tally.errors += minute.errors
                     now = memory(procs)
                     samples.append(sum(v[1] for v in now.values() if v[1] == v[1]))
-                    print(f"  soak {done / 60:5.1f} min: {tally.count:,} requests, "
-                          f"{len(tally.errors)} errors, USS total {samples[-1]:,.0f} MiB",
-                          flush=True)
+                    every = [x for v in minute.latencies.values() for x in v]
+                    workers_uss = ", ".join(f"{now[n][1]:.1f}" for n in procs
+                                            if n.startswith("worker"))
+                    print(f"  soak {done / 60:5.1f} min: {len(every):,} requests, "
+                          f"{len(minute.errors)} errors, p50/p95/p99 "
+                          f"{percentile(every, .5) * 1e3:.0f}/{percentile(every, .95) * 1e3:.0f}/"
+                          f"{percentile(every, .99) * 1e3:.0f} ms, max "
+                          f"{max(every, default=0) * 1e3:.0f} ms; USS total "
+                          f"{samples[-1]:,.0f} MiB, workers {workers_uss} MiB", flush=True)
             after = memory(procs)
             print(f"# soak: {args.minutes:g} min at {rate:,.0f} requests/s "
                   f"({args.load:.0%} of the {args.workers}-worker maximum), {CLIENTS} clients; "
