@@ -87,7 +87,7 @@ def _check_value(value: object, path: str) -> None:
 # Names already checked, one set per rule (each a small, fixed set in practice).
 _valid_kinds: set[str] = set()
 _valid_subject_keys: set[str] = set()
-_valid_stamps: set[str] = set()
+_last_stamp: str | None = None  # the last recorded_at that passed _check_stamp
 
 
 def _check_name(name: object, pattern: re.Pattern[str], what: str, valid: set[str]) -> None:
@@ -141,12 +141,14 @@ def entry_object(draft: Draft, seq: int, recorded_at: str) -> dict[str, Any]:
 
 
 def _check_stamp(recorded_at: str) -> None:
-    if recorded_at not in _valid_stamps:
-        if type(recorded_at) is not str or not TIMESTAMP_PATTERN.fullmatch(recorded_at):
-            raise EntryError(f"recorded_at {recorded_at!r} is not YYYY-MM-DDTHH:MM:SS.ffffffZ")
-        if len(_valid_stamps) > 10_000:
-            _valid_stamps.clear()
-        _valid_stamps.add(recorded_at)
+    # Every transaction stamps its entries with one new instant, so only the last stamp is
+    # worth remembering (a set of them never hit again and held 10,000 strings per process).
+    global _last_stamp
+    if type(recorded_at) is str and recorded_at == _last_stamp:
+        return
+    if type(recorded_at) is not str or not TIMESTAMP_PATTERN.fullmatch(recorded_at):
+        raise EntryError(f"recorded_at {recorded_at!r} is not YYYY-MM-DDTHH:MM:SS.ffffffZ")
+    _last_stamp = recorded_at
 
 
 def _check_seqs(first: int, count: int) -> None:

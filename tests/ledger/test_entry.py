@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.ledger import entry
-from app.ledger.entry import Draft
+from app.ledger.entry import Draft, canonical_batch
 from app.ledger.errors import EntryError
 from app.ledger.verify import inner_seq
 
@@ -131,3 +131,15 @@ def test_a_valid_subject_key_is_not_a_valid_kind() -> None:
     entry.canonical_bytes(Draft("a.b", "x", {"run": "1"}), 0, "2026-11-26T12:00:00.000000Z")
     with pytest.raises(EntryError, match="kind"):
         entry.canonical_bytes(Draft("run", "x"), 0, "2026-11-26T12:00:00.000000Z")
+
+
+@pytest.mark.parametrize("bad", ["", None, 5, "2026-11-27T00:00:00Z", "x"])
+def test_a_bad_stamp_is_refused_however_often_a_good_one_was_seen(bad: object) -> None:
+    """Only the last good stamp is remembered (one new instant per transaction): a repeat of
+    it is not checked again, anything else always is."""
+    draft = Draft("a.b", "token:x", {"run": "r"}, {})
+    good = "2026-11-27T00:00:00.000000Z"
+    assert canonical_batch([draft, draft], 0, good) == canonical_batch([draft, draft], 0, good)
+    for _ in range(2):
+        with pytest.raises(EntryError, match="recorded_at"):
+            canonical_batch([draft], 0, bad)  # type: ignore[arg-type]
