@@ -61,9 +61,10 @@ def revoke_token(name: str) -> Response:
     actor = current_principal().actor
     try:
         receipt = commit(lambda w: tokens.revoke_token(w, name, actor, reason))
-    except tokens.TokenError as exc:
-        status = 404 if "no token" in str(exc) else 409
-        raise ApiError(status, "Not Found" if status == 404 else "Conflict", str(exc)) from exc
+    except tokens.UnknownToken as exc:
+        raise ApiError(404, "Not Found", str(exc)) from exc
+    except tokens.TokenError as exc:  # already revoked, or a reason too long for the entry
+        raise ApiError(409, "Conflict", str(exc)) from exc
     return jsonify(receipt=receipt_json(receipt))
 
 

@@ -190,13 +190,15 @@ def register_external(writer: LedgerWriter, signer: SignerSource, actor: str, ru
                                                    target.run, artifact, client)
 
 
-def forget_blob(writer: LedgerWriter, blobs: BlobStore, sha256: str) -> bool:
-    """Delete a blob no artifact references; under the head lock, so no record races it."""
+def forget_blobs(writer: LedgerWriter, blobs: BlobStore, digests: list[str]) -> int:
+    """Delete the blobs among digests that no artifact references; under the head lock, so no
+    record races it. Returns how many were deleted."""
     writer.lock()
-    if store.blob_referenced(writer.conn, sha256):
-        return False
-    blobs.delete_unreferenced(sha256)
-    return True
+    referenced = store.referenced_blobs(writer.conn, digests)
+    for sha256 in digests:
+        if sha256 not in referenced:
+            blobs.delete_unreferenced(sha256)
+    return len(digests) - len(referenced)
 
 
 @dataclass(frozen=True)
@@ -215,21 +217,13 @@ def sweep(committer: GroupCommitter, blobs: BlobStore, older_than: float) -> Swe
     streaming) and complete blobs no committed record references (it died between storing
     the bytes and committing their entry). Only files older than older_than seconds are
     touched, so uploads in flight in other processes are left alone; each batch of
-    candidates is checked and deleted under the head lock, as forget_blob does."""
+    candidates goes through forget_blobs in a unit of its own."""
     parts = blobs.cleanup_tmp(older_than)
     removed = 0
     batch: list[str] = []
 
-    def forget(writer: LedgerWriter, digests: list[str]) -> int:
-        writer.lock()
-        referenced = store.referenced_blobs(writer.conn, digests)
-        for sha256 in digests:
-            if sha256 not in referenced:
-                blobs.delete_unreferenced(sha256)
-        return len(digests) - len(referenced)
-
     def flush(digests: list[str]) -> int:
-        return committer.run(lambda writer: forget(writer, digests))
+        return committer.run(lambda writer: forget_blobs(writer, blobs, digests))
 
     for sha256 in blobs.stale_blobs(older_than):
         batch.append(sha256)
@@ -253,7 +247,7 @@ def upload(committer: GroupCommitter, blobs: BlobStore, signer: SignerSource, ac
     except BaseException:
         if blob.created:
             try:
-                committer.run(lambda w: forget_blob(w, blobs, blob.sha256))
+                committer.run(lambda w: forget_blobs(w, blobs, [blob.sha256]))
             except Exception:
                 log.exception("could not remove unrecorded blob %s", blob.sha256)
         raise

@@ -27,6 +27,10 @@ class TokenError(LedgerError):
     """A token request is invalid (bad name or role, name taken)."""
 
 
+class UnknownToken(TokenError):
+    """No token has this name."""
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling: the authenticated token's name and role."""
@@ -85,7 +89,7 @@ def revoke_token(writer: LedgerWriter, name: str, actor: str, reason: str = "") 
     writer.lock()  # serialises concurrent revocations of the same token
     token = store.find_by_name(writer.conn, name)
     if token is None:
-        raise TokenError(f"no token is named {name!r}")
+        raise UnknownToken(f"no token is named {name!r}")
     if token.revoked_seq is not None:
         raise TokenError(f"token {name!r} was already revoked (ledger entry {token.revoked_seq})")
     if len(reason) > MAX_REASON:

@@ -63,12 +63,6 @@ def list_artifacts(conn: psycopg.Connection, run_id: str, prefix: str, after: st
             (run_id, prefix, after, limit)).fetchall()
 
 
-def blob_referenced(conn: psycopg.Connection, sha256: str) -> bool:
-    """Whether any stored (not external) artifact names these bytes."""
-    return conn.execute("SELECT 1 FROM artifacts WHERE sha256 = %s AND uri IS NULL LIMIT 1",
-                        (sha256,)).fetchone() is not None
-
-
 def referenced_blobs(conn: psycopg.Connection, digests: list[str]) -> set[str]:
     """Which of these digests a stored (not external) artifact names."""
     rows = conn.execute("SELECT DISTINCT sha256 FROM artifacts WHERE sha256 = ANY(%s) "
