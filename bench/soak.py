@@ -309,8 +309,10 @@ def main() -> int:
                 growth_ok &= not gu > 0.10
                 print(f"{name[:44]:44s} {rb:9.1f}M {ra:8.1f}M {gr:7.1%} {ub:9.1f}M {ua:8.1f}M "
                       f"{gu:7.1%}")
-            rb, ra = (sum(v[0] for v in m.values()) for m in (before, after))
-            ub, ua = (sum(v[1] for v in m.values()) for m in (before, after))
+            # totals over the processes alive at both ends (a backend may have exited)
+            alive = [n for n in procs if all(x == x for x in (*before[n], *after[n]))]
+            rb, ra = (sum(m[n][0] for n in alive) for m in (before, after))
+            ub, ua = (sum(m[n][1] for n in alive) for m in (before, after))
             print(f"{'total':44s} {rb:9.1f}M {ra:8.1f}M {(ra - rb) / rb:7.1%} {ub:9.1f}M "
                   f"{ua:8.1f}M {(ua - ub) / ub:7.1%}")
             trend = ", ".join(f"{v:.0f}" for v in samples)

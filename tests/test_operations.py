@@ -32,7 +32,9 @@ from app.api.ratelimit import TokenBuckets, credential_key
 from app.config import Config, ConfigError, load_config, parse_rate_limit
 from app.db import SCHEMA_VERSION, DatabaseError
 from app.ledger.entry import Draft
-from app.observability import JsonFormatter
+from app.observability import HANDLER_NAME, JsonFormatter, StderrHandler, TextFormatter, emit
+from app.observability import _ContextFilter as ContextFilter
+from app.observability import _sole_handler as sole_handler
 from app.services.ledger import CommitterClosed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -190,6 +192,39 @@ def test_json_formatter_keeps_extras_and_exceptions() -> None:
     line = json.loads(JsonFormatter().format(record))
     assert line["message"] == "x y" and line["seq"] == 5 and line["request_id"] == "r"
     assert "ValueError: boom" in line["exc"] and line["level"] == "ERROR"
+
+
+@pytest.mark.parametrize("formatter", [JsonFormatter(), TextFormatter()],
+                         ids=["json", "text"])
+def test_direct_lines_equal_record_lines(formatter: logging.Formatter,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """emit() writes directly when mlaudit's handler is the only one (the service's case;
+    pytest adds its own capture handler to the root logger, so the app tests above see the
+    ordinary path). Both must write the same line, context fields included."""
+    logger = logging.Logger("mlaudit.access")  # outside the hierarchy: no pytest handler
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    handler = StderrHandler()
+    handler.set_name(HANDLER_NAME)
+    handler.setFormatter(formatter)
+    handler.addFilter(ContextFilter(lambda: {"request_id": "ctx", "tenant": "t1"}))
+    logger.addHandler(handler)
+    fields = {"method": "GET", "status": 200, "request_id": "given", "token": None}
+    capsys.readouterr()
+    assert sole_handler(logger, logging.INFO) is handler
+    emit(logger, logging.INFO, "GET /x 200", fields)
+    direct = capsys.readouterr().err
+    logger.addHandler(logging.NullHandler())  # a second handler: the ordinary path
+    assert sole_handler(logger, logging.INFO) is None
+    emit(logger, logging.INFO, "GET /x 200", fields)
+    ordinary = capsys.readouterr().err
+    emit(logger, logging.DEBUG, "not enabled", fields)
+    assert capsys.readouterr().err == ""
+    strip = (lambda text: text.split(" ", 1)[1]) if isinstance(formatter, TextFormatter) \
+        else (lambda text: {k: v for k, v in json.loads(text).items() if k != "ts"})
+    assert direct.count("\n") == ordinary.count("\n") == 1
+    assert strip(direct) == strip(ordinary)
+    assert "given" in direct and "t1" in direct and "ctx" not in direct and "None" not in direct
 
 
 # /metrics.

@@ -17,6 +17,7 @@ from typing import Any
 from flask import Flask, Response, g, has_request_context, request
 
 from app.api.metrics import UNMATCHED, HttpMetrics
+from app.observability import emit
 
 HEADER = "X-Request-ID"
 # An incoming id is kept when short and plain (UUIDs, hex, ULIDs, dotted trace ids);
@@ -56,7 +57,7 @@ def install(app: Flask, metrics: HttpMetrics) -> None:
         rule = request.url_rule
         route = rule.rule if rule is not None else UNMATCHED
         metrics.observe(request.method, route, response.status_code, elapsed)
-        if access.isEnabledFor(logging.INFO):
+        if access.isEnabledFor(logging.INFO):  # skips building the fields when off
             _log(route, response.status_code, elapsed, rid)
         return response
 
@@ -73,7 +74,7 @@ def _log(route: str, status: int, elapsed: float, rid: str) -> None:
     if principal is not None:
         fields["token"], fields["role"] = principal.name, principal.role
     fields["remote_addr"] = request.remote_addr
-    access.info("%s %s %s", request.method, path, status, extra=fields)
+    emit(access, logging.INFO, f"{request.method} {path} {status}", fields)
 
 
 def _printable(path: str) -> str:

@@ -164,7 +164,6 @@ class LocalBlobStore:
         self._tmp = self._root / "tmp"
         _makedirs(self._blobs)
         _makedirs(self._tmp)
-        self._shards: set[Path] = set()  # shard directories known to exist (never removed)
 
     def __repr__(self) -> str:
         return f"LocalBlobStore({str(self._root)!r})"
@@ -193,12 +192,9 @@ class LocalBlobStore:
             finally:
                 if fd >= 0:
                     os.close(fd)
-            if target.parent not in self._shards:
-                _makedirs(target.parent)
-                self._shards.add(target.parent)
             try:
                 os.replace(tmp, target)
-            except FileNotFoundError:  # a shard directory removed behind our back
+            except FileNotFoundError:  # the first blob of its shard directory
                 _makedirs(target.parent)
                 os.replace(tmp, target)
         except BaseException:
