@@ -287,12 +287,16 @@ def main() -> int:
                     every = [x for v in minute.latencies.values() for x in v]
                     workers_uss = ", ".join(f"{now[n][1]:.1f}" for n in procs
                                             if n.startswith("worker"))
+                    backends = [now[n][1] for n in procs if " postgres " in n]
+                    backends_uss = sum(v for v in backends if v == v)
                     print(f"  soak {done / 60:5.1f} min: {len(every):,} requests, "
                           f"{len(minute.errors)} errors, p50/p95/p99 "
                           f"{percentile(every, .5) * 1e3:.0f}/{percentile(every, .95) * 1e3:.0f}/"
                           f"{percentile(every, .99) * 1e3:.0f} ms, max "
                           f"{max(every, default=0) * 1e3:.0f} ms; USS total "
-                          f"{samples[-1]:,.0f} MiB, workers {workers_uss} MiB", flush=True)
+                          f"{samples[-1]:,.0f} MiB, workers {workers_uss} MiB, "
+                          f"{len(backends)} PostgreSQL backends {backends_uss:.1f} MiB",
+                          flush=True)
             after = memory(procs)
             print(f"# soak: {args.minutes:g} min at {rate:,.0f} requests/s "
                   f"({args.load:.0%} of the {args.workers}-worker maximum), {CLIENTS} clients; "
