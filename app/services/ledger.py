@@ -223,12 +223,14 @@ class CommitterClosed(DatabaseError):
 class GroupCommitter:
     """Runs units of work from many threads in shared transactions: one lock, one commit.
 
-    One thread at a time leads: it takes every queued unit (up to max_batch) and runs them in
-    one transaction, then commits once; results are handed back only after that commit, so a
-    receipt always names a durable entry. The first pass runs the units back to back; if one
-    fails, the transaction is rolled back, that unit gets its error, and the others run again,
-    each under its own savepoint. A unit that wants to survive its own database errors must
-    open a savepoint itself (`with writer.conn.transaction():`).
+    One thread at a time leads: it takes every queued unit (up to max_batch), waits for the
+    ledger head's lock (another process may be committing), adds the units queued meanwhile,
+    and runs them all in one transaction, then commits once; results are handed back only
+    after that commit, so a receipt always names a durable entry. The first pass runs the
+    units back to back; if one fails, the transaction is rolled back, that unit gets its
+    error, and the others run again, each under its own savepoint. A unit that wants to
+    survive its own database errors must open a savepoint itself
+    (`with writer.conn.transaction():`).
     """
 
     def __init__(self, pool: ConnectionPool, max_batch: int = 256,
@@ -293,7 +295,7 @@ class GroupCommitter:
 
     def _run_batch(self, batch: list[_Pending[Any]]) -> None:
         try:
-            size = self._transaction(batch, savepoints=False)
+            size = self._transaction(batch, savepoints=False, gather=True)
         except _UnitFailed:
             remaining = [p for p in batch if p.error is None]
             if not remaining:
@@ -315,9 +317,20 @@ class GroupCommitter:
             pending.error = pending.error or exc
             pending.result = None
 
-    def _transaction(self, batch: list[_Pending[Any]], savepoints: bool) -> int:
-        """Run units in one transaction and commit; returns the new size (-1 if unchanged)."""
+    def _transaction(self, batch: list[_Pending[Any]], savepoints: bool,
+                     gather: bool = False) -> int:
+        """Run units in one transaction and commit; returns the new size (-1 if unchanged).
+
+        gather: take the head lock first, then add to batch (in place) every unit queued
+        while waiting for it. Another process's commit holds the lock for a while, and the
+        units that arrive meanwhile would otherwise wait for a whole further round."""
         with self._pool.connection() as conn, ledger_transaction(conn) as writer:
+            if gather:
+                writer.lock()
+                with self._lock:
+                    room = self._max_batch - len(batch)
+                    batch += self._queue[:room]
+                    del self._queue[:room]
             for pending in batch:
                 if savepoints:
                     self._run_in_savepoint(writer, pending)

@@ -105,6 +105,51 @@ def test_a_failing_unit_does_not_spoil_its_group(services: Any, database_url: st
     assert sorted(r.seq for r in receipts) == list(range(result.entries - 8, result.entries))
 
 
+def test_units_queued_while_the_leader_waits_for_the_head_join_its_transaction(
+        services: Any, database_url: str) -> None:
+    """Another process holds the head (as a second gunicorn worker's commit does): the units
+    that queue meanwhile go into the waiting leader's transaction, not a later one."""
+    transactions: dict[int, int] = {}
+    leader_waiting = threading.Event()
+
+    def unit(i: int) -> Any:
+        def run(writer: Any) -> Any:
+            got = writer.append([Draft("test.appended", "token:test", {"item": str(i)})])
+            transactions[i] = writer.conn.execute("SELECT txid_current()").fetchone()[0]
+            return got
+        return run
+
+    with psycopg.connect(database_url) as holder:
+        holder.execute("SELECT size FROM ledger_head WHERE id = 1 FOR UPDATE")
+        leader = threading.Thread(target=services.committer.run, args=(unit(0),))
+        leader.start()
+        with psycopg.connect(database_url, autocommit=True) as watch:
+            for _ in range(600):  # until the leader's connection waits on the row lock
+                waiting = watch.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE %s", ("%ledger_head%FOR UPDATE%",)).fetchone()[0]
+                if waiting:
+                    leader_waiting.set()
+                    break
+                threading.Event().wait(0.05)
+        assert leader_waiting.is_set()
+        others = [threading.Thread(target=services.committer.run, args=(unit(i),))
+                  for i in range(1, 6)]
+        for thread in others:
+            thread.start()
+        for _ in range(600):  # all five queued behind the leader
+            if len(services.committer._queue) == 5:
+                break
+            threading.Event().wait(0.01)
+        assert len(services.committer._queue) == 5
+        holder.rollback()
+    for thread in [leader, *others]:
+        thread.join(60)
+    assert sorted(transactions) == list(range(6))
+    assert len(set(transactions.values())) == 1  # one transaction, one commit
+    verify_ok(database_url)
+
+
 def test_threads_and_processes_never_fork_or_gap(services: Any, database_url: str) -> None:
     per_thread, per_process = 25, 60
     before = verify_ok(database_url).entries
