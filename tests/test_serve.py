@@ -41,9 +41,13 @@ class Server:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("MLAUDIT_") and k != "DATABASE_URL"}
         env["MLAUDIT_HOME"] = str(home)
+        # SIGINT as at a terminal: a suite started in the background by a script (`cmd &`
+        # without job control) inherits SIGINT ignored, and Python then never raises
+        # KeyboardInterrupt, so stop() below would wait in vain.
         self.process = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port)], env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         self.base = f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self) -> None:
