@@ -1,7 +1,7 @@
--- mlaudit schema, version 3. Applied idempotently by `mlaudit init` and at start-up, and again
+-- mlaudit schema, version 4. Applied idempotently by `mlaudit init` and at start-up, and again
 -- over an older version (version 2 added the metrics_latest index and dropped the foreign keys
--- of metrics; version 3 added token expiry and revocations), so every statement must be safe
--- to repeat.
+-- of metrics; version 3 added token expiry and revocations; version 4 stopped compressing
+-- ledger_entries.canonical with pglz), so every statement must be safe to repeat.
 -- The ledger, checkpoint and key tables are append-only: triggers refuse UPDATE, DELETE and
 -- TRUNCATE, and are ENABLE ALWAYS so that session_replication_role = replica cannot skip them.
 
@@ -45,6 +45,24 @@ CREATE TABLE IF NOT EXISTS ledger_entries (
     actor        text NOT NULL,
     recorded_at  timestamptz NOT NULL
 );
+
+-- canonical is compressed with lz4 where the server was built with it, and otherwise stored
+-- uncompressed (out of line, as EXTERNAL). The default, pglz, spent about 1 ms of a 1000-metric
+-- batch's write compressing its 80 KB entry (to about 25 KB); lz4 costs a tenth of that.
+-- Only the storage of new rows changes; the bytes read back are the same either way.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_attribute
+               WHERE attrelid = 'ledger_entries'::regclass AND attname = 'canonical'
+                 AND attcompression <> 'l' AND attstorage <> 'e') THEN
+        BEGIN
+            ALTER TABLE ledger_entries ALTER COLUMN canonical SET COMPRESSION lz4;
+        EXCEPTION WHEN feature_not_supported THEN
+            ALTER TABLE ledger_entries ALTER COLUMN canonical SET STORAGE EXTERNAL;
+        END;
+    END IF;
+END
+$$;
 
 CREATE TABLE IF NOT EXISTS signing_keys (
     verifier_key  text PRIMARY KEY,
@@ -457,3 +475,4 @@ ALTER TABLE token_revocations ENABLE ALWAYS TRIGGER token_revocations_no_update_
 
 INSERT INTO mlaudit_schema (version) VALUES (2) ON CONFLICT (version) DO NOTHING;
 INSERT INTO mlaudit_schema (version) VALUES (3) ON CONFLICT (version) DO NOTHING;
+INSERT INTO mlaudit_schema (version) VALUES (4) ON CONFLICT (version) DO NOTHING;

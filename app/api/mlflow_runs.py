@@ -148,8 +148,9 @@ def metrics_of(items: Any) -> list[tracking.Metric]:
     if not isinstance(items, list):
         raise mf.invalid("'metrics' must be a list")
     keys: dict[str, tuple[str, dict[str, str] | None, int | None]] = {}
-    found = []
+    found: list[tracking.Metric] = []
     low, high = -(2**63), 2**63
+    new, metric = tuple.__new__, tracking.Metric  # the named tuple without its Python __new__
     for item in items:
         if type(item) is dict and type(key := item.get("key")) is str and key:
             timestamp, step, raw = item.get("timestamp"), item.get("step", 0), item.get("value")
@@ -169,8 +170,8 @@ def metrics_of(items: Any) -> list[tracking.Metric]:
                 # tracking.normalize_metric_value, which handles everything else).
                 value = (str(raw) if type(raw) is Decimal and raw.is_finite()
                          else metric_value_of(raw, key))
-                found.append(tracking.Metric(name, value, step, timestamp,
-                                             None if group is None else dict(group), n))
+                found.append(new(metric, (name, value, step, timestamp,
+                                          None if group is None else dict(group), n)))
                 continue
         found.append(metric_of(item))
     return found

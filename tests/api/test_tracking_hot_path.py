@@ -99,6 +99,14 @@ def test_copy_stores_what_executemany_stores(client: Any, auth: dict[str, str],
             "timestamp": 5},
            {"key": "auc", "value": 0.125, "group": {"sex": "M\nnewline"}, "timestamp": 6},
            {"key": "big", "value": "1e400", "step": 2**63 - 1, "timestamp": 2**63 - 1}]
+    # value_number is written from the value's own text when it is a plain decimal, and
+    # from the float otherwise: both must store the double Python's float() gives.
+    odd += [{"key": "v", "value": value, "timestamp": 1} for value in (
+        "0.1", "-0", "123456789012345678901234567890", "0." + "3" * 300, "1" * 300, 1e-7,
+        "4.9E-324", "2.2250738585072014E-308", "1.7976931348623157E+308", "1E-400",
+        "0.7913459578295193", 0.7913459578295193, "-12.5", "1E+2")]
+    odd += [{"key": "tabs", "value": 1, "group": {"ab": "c\rd\te", "fg": "h\\i\nj"}, "n": 3,
+             "timestamp": 2}]
     small = odd * ((store.COPY_METRICS - 1) // len(odd))
     large = small + odd * 2
     assert len(small) < store.COPY_METRICS <= len(large)
@@ -116,6 +124,17 @@ def test_copy_stores_what_executemany_stores(client: Any, auth: dict[str, str],
     assert rows_large[0][4] == "NaN" and math.isnan(float(rows_large[0][5]))
     assert rows_large[2][2] == {"sex": "M\nnewline"} and float(rows_large[2][5]) == 0.125
     assert rows_large[3][4] == "1E+400" and float(rows_large[3][5]) == math.inf
+    for row in rows_large:
+        assert float(row[5]) == float(row[4]) or math.isnan(float(row[4])), row
+    assert rows_large[len(odd) - 1][2] == {"ab": "c\rd\te", "fg": "h\\i\nj"}
+
+
+def test_copy_text_refuses_a_field_that_would_add_a_field_or_a_line() -> None:
+    row = ("r", "k", "", None, None, "1", 1.0, 0, 1, 5, 0)
+    assert store._copy_text([row]) == "r\tk\t\t\\N\t\\N\t1\t1\t0\t1\t5\t0\n"
+    for bad in ("1\t2", "1\n2", "1\r2"):
+        with pytest.raises(ValueError, match="not text or a number"):
+            store._copy_text([(*row[:7], bad, *row[8:])])
 
 
 def test_upload_after_key_rotation_is_signed_with_the_new_key(
