@@ -237,14 +237,37 @@ def _copy_text(rows: Sequence[MetricValues]) -> str:
     return text
 
 
+# The latest value of each (run, key, group): highest step, then timestamp, then seq and
+# position. A skip scan over metrics_latest: each run's first (key, group_key), then each
+# next one after it, then one index probe per group for its latest row; two probes per group,
+# however many values the group has. (DISTINCT ON read every row: 408 ms against 3 ms for
+# 20 runs of 50,000 values each, and only 7 against 13 ms for 1000 runs of one value per key.)
+_LATEST = """
+WITH RECURSIVE groups AS (
+    SELECT r.run_id, lo.key, lo.group_key
+    FROM (SELECT DISTINCT unnest(%s::text[]) AS run_id) r
+    CROSS JOIN LATERAL (
+        SELECT m.key, m.group_key FROM metrics m WHERE m.run_id = r.run_id
+        ORDER BY m.key, m.group_key LIMIT 1) lo
+  UNION ALL
+    SELECT g.run_id, hi.key, hi.group_key
+    FROM groups g CROSS JOIN LATERAL (
+        SELECT m.key, m.group_key FROM metrics m
+        WHERE m.run_id = g.run_id AND (m.key, m.group_key) > (g.key, g.group_key)
+        ORDER BY m.key, m.group_key LIMIT 1) hi
+)
+SELECT g.run_id, l.key, l.group_values, l.n, l.value, l.step, l.timestamp, l.seq, l.position
+FROM groups g CROSS JOIN LATERAL (
+    SELECT m.key, m.group_values, m.n, m.value, m.step, m.timestamp, m.seq, m.position
+    FROM metrics m WHERE m.run_id = g.run_id AND m.key = g.key AND m.group_key = g.group_key
+    ORDER BY m.step DESC, m.timestamp DESC, m.seq DESC, m.position DESC LIMIT 1) l
+ORDER BY g.run_id, g.key, g.group_key
+"""
+
+
 def latest_metrics(conn: psycopg.Connection, run_id: str) -> list[MetricRow]:
     """The latest value of each (key, group): highest step, then timestamp, then seq."""
-    with conn.cursor(row_factory=class_row(MetricRow)) as cur:
-        return cur.execute(
-            "SELECT DISTINCT ON (key, group_key) key, group_values, n, value, step, timestamp,"
-            " seq, position FROM metrics WHERE run_id = %s"
-            " ORDER BY key, group_key, step DESC, timestamp DESC, seq DESC, position DESC",
-            (run_id,)).fetchall()
+    return latest_metrics_for(conn, [run_id])[run_id]
 
 
 def metric_history(conn: psycopg.Connection, run_id: str, key: str, after: tuple[int, int],
@@ -258,14 +281,29 @@ def metric_history(conn: psycopg.Connection, run_id: str, key: str, after: tuple
 
 def latest_group_values(conn: psycopg.Connection, run_id: str, key: str,
                         attributes: Sequence[str]) -> list[MetricRow]:
-    """Latest value per group, for groups whose attribute set is exactly `attributes`."""
+    """Latest value per group, for groups whose attribute set is exactly `attributes` (a skip
+    scan over the key's groups, as _LATEST)."""
     with conn.cursor(row_factory=class_row(MetricRow)) as cur:
         return cur.execute(
-            "SELECT DISTINCT ON (group_key) key, group_values, n, value, step, timestamp, seq,"
-            " position FROM metrics WHERE run_id = %s AND key = %s AND group_values IS NOT NULL"
-            " AND (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(group_values) k) = %s"
-            " ORDER BY group_key, step DESC, timestamp DESC, seq DESC, position DESC",
-            (run_id, key, sorted(attributes))).fetchall()
+            """
+WITH RECURSIVE groups AS (
+    (SELECT m.group_key FROM metrics m WHERE m.run_id = %(run)s AND m.key = %(key)s
+     AND m.group_key > '' ORDER BY m.group_key LIMIT 1)
+  UNION ALL
+    SELECT hi.group_key FROM groups g CROSS JOIN LATERAL (
+        SELECT m.group_key FROM metrics m
+        WHERE m.run_id = %(run)s AND m.key = %(key)s AND m.group_key > g.group_key
+        ORDER BY m.group_key LIMIT 1) hi
+)
+SELECT l.key, l.group_values, l.n, l.value, l.step, l.timestamp, l.seq, l.position
+FROM groups g CROSS JOIN LATERAL (
+    SELECT m.key, m.group_values, m.n, m.value, m.step, m.timestamp, m.seq, m.position
+    FROM metrics m WHERE m.run_id = %(run)s AND m.key = %(key)s AND m.group_key = g.group_key
+    ORDER BY m.step DESC, m.timestamp DESC, m.seq DESC, m.position DESC LIMIT 1) l
+WHERE l.group_values IS NOT NULL
+  AND (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(l.group_values) k) = %(attrs)s
+ORDER BY g.group_key
+""", {"run": run_id, "key": key, "attrs": sorted(attributes)}).fetchall()
 
 
 def get_tags(conn: psycopg.Connection, run_id: str) -> dict[str, str]:
@@ -372,12 +410,7 @@ def tags_for(conn: psycopg.Connection, run_ids: Sequence[str]) -> dict[str, dict
 def latest_metrics_for(conn: psycopg.Connection,
                        run_ids: Sequence[str]) -> dict[str, list[MetricRow]]:
     found: dict[str, list[MetricRow]] = {run_id: [] for run_id in run_ids}
-    rows = conn.execute(
-        "SELECT DISTINCT ON (run_id, key, group_key) run_id, key, group_values, n, value, step,"
-        " timestamp, seq, position FROM metrics WHERE run_id = ANY(%s)"
-        " ORDER BY run_id, key, group_key, step DESC, timestamp DESC, seq DESC, position DESC",
-        (list(run_ids),))
-    for run_id, *rest in rows.fetchall():
+    for run_id, *rest in conn.execute(_LATEST, (list(run_ids),)).fetchall():
         found[run_id].append(MetricRow(*rest))
     return found
 

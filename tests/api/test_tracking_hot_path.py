@@ -7,10 +7,12 @@ from __future__ import annotations
 import base64
 import json
 import math
+import random
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from app.ledger import dsse
 from app.services import tracking
@@ -152,3 +154,42 @@ def test_upload_after_key_rotation_is_signed_with_the_new_key(
     assert before["signatures"][0]["keyid"] != after["signatures"][0]["keyid"]
     assert json.dumps(keys).count(after["signatures"][0]["keyid"]) >= 1
     assert base64.b64decode(after["payload"]) and after["payloadType"] == dsse.PAYLOAD_TYPE
+
+
+def test_the_latest_values_skip_scan_agrees_with_distinct_on(conn: psycopg.Connection) -> None:
+    """latest_metrics_for and latest_group_values walk the index group by group; they must pick
+    the row DISTINCT ON picks (highest step, then timestamp, seq, position) for every group,
+    with steps out of order and ties at each level."""
+    rng = random.Random(7)
+    runs = [f"run{i}" for i in range(5)]
+    rows, seq = [], 100
+    for _ in range(60):
+        seq += 1
+        run = rng.choice(runs[:4])  # runs[4] logs nothing
+        for position in range(rng.randint(1, 12)):
+            key = rng.choice(["loss", "auc", "a b", "Z"])
+            group = rng.choice([None, {"sex": "F"}, {"sex": "M"}, {"age": "40", "sex": "F"}])
+            group_key = "" if group is None else json.dumps(group, sort_keys=True,
+                                                            separators=(",", ":"))
+            rows.append((run, key, group_key, None if group is None else Jsonb(group),
+                         rng.choice([None, 5]), str(position), float(position),
+                         rng.randint(0, 3), rng.randint(0, 2), seq, position))
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO metrics (run_id, key, group_key, group_values, n, value, value_number,"
+            " step, timestamp, seq, position) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            rows)
+    oracle: dict[str, list[Any]] = {run: [] for run in runs}
+    for run, *rest in conn.execute(
+            "SELECT DISTINCT ON (run_id, key, group_key) run_id, key, group_values, n, value, step,"
+            " timestamp, seq, position FROM metrics ORDER BY run_id, key, group_key, step DESC,"
+            " timestamp DESC, seq DESC, position DESC").fetchall():
+        oracle[run].append(store.MetricRow(*rest))
+    assert store.latest_metrics_for(conn, runs + runs[:2]) == oracle
+    assert store.latest_metrics(conn, "run1") == oracle["run1"] and oracle["run4"] == []
+    for run in runs:
+        for key in ("loss", "auc"):
+            for attributes in (["sex"], ["age", "sex"]):
+                expected = [m for m in oracle[run] if m.key == key and m.group_values is not None
+                            and sorted(m.group_values) == attributes]
+                assert store.latest_group_values(conn, run, key, attributes) == expected
