@@ -40,8 +40,8 @@ def logged(services: Any, conn: psycopg.Connection) -> dict[str, Any]:
     edges = commit(lambda w: tracking.log_metrics(w, who, run.id, [
         tracking.Metric("edge", value, i, 1000 + i) for i, value in enumerate(EDGE_VALUES)]))
     big = commit(lambda w: tracking.log_metrics(w, who, run.id, [
-        tracking.Metric(f"m{i % 5}", str(i / 7), i, 2000 + i)
-        for i in range(store.COPY_METRICS + 10)]))
+        tracking.Metric(f"m{i % 5}", str(i / 7), i, 2000 + i, None, 7 if i % 3 else None)
+        for i in range(store.COPY_METRICS + 10)]))  # some with n but no group
     return {"run": run.id, "single": single.seq, "grouped": grouped.seq, "edges": edges.seq,
             "big": big.seq}
 

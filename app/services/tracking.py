@@ -302,7 +302,7 @@ def _log_metrics(writer: LedgerWriter, actor: str, run: store.RunRow, metrics: S
     [receipt] = writer.append([Draft("metrics.logged", actor, _subject(run),
                                      {"metrics": bodies})])
     run_id, seq, number = run.id, receipt.seq, metric_number
-    rows = [(run_id, key, "", None, None, value, number(value), step, timestamp, seq, position)
+    rows = [(run_id, key, "", None, n, value, number(value), step, timestamp, seq, position)
             if group is None else
             (run_id, key, canonicalize(group).decode(), dict(group), n, value, number(value),
              step, timestamp, seq, position)

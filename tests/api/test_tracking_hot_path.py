@@ -108,7 +108,8 @@ def test_copy_stores_what_executemany_stores(client: Any, auth: dict[str, str],
         "4.9E-324", "2.2250738585072014E-308", "1.7976931348623157E+308", "1E-400",
         "0.7913459578295193", 0.7913459578295193, "-12.5", "1E+2")]
     odd += [{"key": "tabs", "value": 1, "group": {"ab": "c\rd\te", "fg": "h\\i\nj"}, "n": 3,
-             "timestamp": 2}]
+             "timestamp": 2},
+            {"key": "counted", "value": 0.5, "n": 5, "timestamp": 3}]  # n without a group
     small = odd * ((store.COPY_METRICS - 1) // len(odd))
     large = small + odd * 2
     assert len(small) < store.COPY_METRICS <= len(large)
@@ -128,7 +129,8 @@ def test_copy_stores_what_executemany_stores(client: Any, auth: dict[str, str],
     assert rows_large[3][4] == "1E+400" and float(rows_large[3][5]) == math.inf
     for row in rows_large:
         assert float(row[5]) == float(row[4]) or math.isnan(float(row[4])), row
-    assert rows_large[len(odd) - 1][2] == {"ab": "c\rd\te", "fg": "h\\i\nj"}
+    assert rows_large[len(odd) - 2][2] == {"ab": "c\rd\te", "fg": "h\\i\nj"}
+    assert rows_small[len(odd) - 1][3] == rows_large[len(odd) - 1][3] == 5
 
 
 def test_copy_text_refuses_a_field_that_would_add_a_field_or_a_line() -> None:
