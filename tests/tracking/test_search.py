@@ -412,7 +412,9 @@ safe_text = st.text(st.characters(exclude_characters="\x00", exclude_categories=
 @PROPS
 @given(
     key=safe_text.filter(lambda k: k != "" and "`" not in k),
-    value=safe_text.filter(lambda v: "'" not in v),
+    # A value ending in a backslash would escape its closing quote (\' does not end a string,
+    # as in MLflow), so it is not this property's input.
+    value=safe_text.filter(lambda v: "'" not in v and not v.endswith("\\")),
 )
 def test_quoted_keys_and_values_are_kept_verbatim(key: str, value: str) -> None:
     text = f"tags.`{key}` != '{value}' AND params.`{key}` IS NOT NULL"
