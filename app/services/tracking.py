@@ -294,18 +294,12 @@ def log_metrics(writer: LedgerWriter, actor: str, run_id: str, metrics: Sequence
 
 def _log_metrics(writer: LedgerWriter, actor: str, run: store.RunRow, metrics: Sequence[Metric],
                  *, recheck: bool) -> Receipt:
-    # The usual metric has no group: its body and row are written inline (a batch has a
-    # thousand), the same as _metric_body and the general row below.
-    bodies = [{"key": key, "value": value, "step": str(step), "timestamp": str(timestamp)}
-              if group is None and n is None else _metric_body(m)
-              for m in metrics for key, value, step, timestamp, group, n in (m,)]
     [receipt] = writer.append([Draft("metrics.logged", actor, _subject(run),
-                                     {"metrics": bodies})])
+                                     {"metrics": [_metric_body(m) for m in metrics]})])
     run_id, seq, number = run.id, receipt.seq, metric_number
-    rows = [(run_id, key, "", None, n, value, number(value), step, timestamp, seq, position)
-            if group is None else
-            (run_id, key, canonicalize(group).decode(), dict(group), n, value, number(value),
-             step, timestamp, seq, position)
+    rows = [(run_id, key, "" if group is None else canonicalize(group).decode(),
+             None if group is None else dict(group), n, value, number(value), step, timestamp,
+             seq, position)
             for position, (key, value, step, timestamp, group, n) in enumerate(metrics)]
     fresh = store.insert_metrics(writer.conn, rows, reread_run=recheck)
     if recheck:
