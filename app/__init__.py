@@ -36,7 +36,7 @@ def build_services(config: Config, *, start_checkpointer: bool = True,
     # verify-export) do not pay for psycopg and the services at start-up.
     from app import db
     from app.artifacts.store import LocalBlobStore
-    from app.services import keys, tokens
+    from app.services import keys, tokens, tracking, trust
     from app.services.checkpoints import Checkpointer
     from app.services.ledger import GroupCommitter, ledger_transaction
     from app.services.runtime import Services
@@ -51,7 +51,12 @@ def build_services(config: Config, *, start_checkpointer: bool = True,
         with pool.connection() as conn:
             keys.load_signer(conn, config.origin, config.keys_path)  # fails fast on a bad key
             with ledger_transaction(conn) as writer:
-                return tokens.ensure_admin_token(writer, config.admin_token_path)
+                tracking.ensure_default_experiment(writer, "system")
+                written = tokens.ensure_admin_token(writer, config.admin_token_path)
+            if trust.load(config.trust_path) is None:  # trusted on first use only
+                trust.update(config.trust_path, config.origin,
+                             [k.to_string() for k in keys.verifier_keys(conn)])
+            return written
 
     try:
         written = db.retrying(first_use, wait)
@@ -62,9 +67,9 @@ def build_services(config: Config, *, start_checkpointer: bool = True,
         print(f"mlaudit: first start: the admin token was written to {written} (mode 0600)",
               file=sys.stderr)
     checkpointer = Checkpointer(pool, config.origin, config.keys_path, config.checkpoint_every,
-                                config.checkpoint_interval)
+                                config.checkpoint_interval, config.trust_path)
     committer = GroupCommitter(pool, config.group_commit_max, on_commit=checkpointer.notify)
-    selfcheck = SelfVerifier(pool, config.self_verify_interval)
+    selfcheck = SelfVerifier(pool, config.self_verify_interval, config.trust_path, config.origin)
     if start_checkpointer:
         checkpointer.start()
         selfcheck.start()

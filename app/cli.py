@@ -115,15 +115,42 @@ def cmd_key_rotate(config: Config, args: argparse.Namespace) -> int:
     db.ensure_schema(url)
     with db.connect(url) as conn:
         signer = keys.rotate(conn, config.origin, config.keys_path, _actor())
-    print(f"new active signing key: {signer.verifier_key.to_string()}")
+    from app.services import trust
+
+    trust.update(config.trust_path, config.origin, [signer.verifier_key.to_string()])
+    print(f"new active signing key: {signer.verifier_key.to_string()} (added to "
+          f"{config.trust_path}; give it to every host and auditor that pins keys)")
     return 0
 
 
-def _progress(rows: Iterator[Any], total: int, out: TextIO) -> Iterator[Any]:
+def cmd_trust_add_key(config: Config, args: argparse.Namespace) -> int:
+    """Trust a key (another host rotated, or an auditor pins one) in the trust file."""
+    from app.services import trust
+
+    keys = _trusted_keys([args.key]) or []
+    path = Path(args.trust) if args.trust else config.trust_path
+    trust.update(path, config.origin, [k.to_string() for k in keys])
+    print(f"trusted {len(keys)} key(s) in {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_trust_show(config: Config, args: argparse.Namespace) -> int:
+    from app.services import trust
+
+    path = Path(args.trust) if args.trust else config.trust_path
+    found = trust.load(path)
+    if found is None:
+        raise ConfigError(f"no trust file at {path}")
+    print(json.dumps(found.to_json(), indent=2))
+    return 0
+
+
+def _progress(rows: Iterator[Any], total: int, out: TextIO,
+              doing: str = "verifying") -> Iterator[Any]:
     for count, row in enumerate(rows, 1):
         if count % PROGRESS_EVERY == 0:
             percent = 100 * count // max(total, 1)
-            out.write(f"\rverifying: {count:,} / {total:,} entries ({percent}%)")
+            out.write(f"\r{doing}: {count:,} / {total:,} entries ({percent}%)")
             out.flush()
         yield row
     out.write("\r" + " " * 60 + "\r")
@@ -147,22 +174,44 @@ def _trusted_keys(values: Sequence[str] | None) -> list[VerifierKey] | None:
     return keys
 
 
+def _trust(config: Config, args: argparse.Namespace) -> Any:
+    """The trust file verify holds the database to: --trust FILE, else MLAUDIT_HOME's (none
+    with --no-trust, or when there is none: then a note says the keys come from the database
+    itself)."""
+    from app.services import trust
+
+    if args.no_trust:
+        return None
+    path = Path(args.trust) if args.trust else config.trust_path
+    found = trust.load(path)
+    if found is None and args.trust:
+        raise ConfigError(f"--trust {args.trust}: no such file")
+    return found
+
+
+def _untrusted_note(config: Config, args: argparse.Namespace) -> None:
+    path = Path(args.trust) if args.trust else config.trust_path
+    print(f"mlaudit: note: no trust file at {path}: checkpoint signatures were checked with "
+          "the keys the database itself publishes", file=sys.stderr)
+
+
 def cmd_verify(config: Config, args: argparse.Namespace) -> int:
     from app import db
-    from app.services.rollback import check_kept, read_kept
-    from app.services.verification import verify_database
+    from app.services.rollback import read_kept
+    from app.services.verification import verify_held
 
     kept = [read_kept(Path(name)) for name in args.against or []]  # bad files: exit 2 first
     trusted = _trusted_keys(args.key)
+    held_to = _trust(config, args)
     url = db.database_url(config)
     with db.connect(url) as conn:
         wrap = (lambda rows, total: _progress(rows, total, sys.stderr)) if (
             sys.stderr.isatty() and not args.json) else None
-        result = verify_database(conn, progress=wrap, trusted_keys=trusted)
-        verdicts = check_kept(conn, result, kept, args.origin or config.origin,
-                              pinned=trusted is not None) if kept else []
-    failed = next((v for v in verdicts if v.damage is not None), None)
-    damage = result.damage or (failed.damage if failed else None)
+        held = verify_held(conn, args.origin or config.origin, held_to, trusted, kept, wrap)
+    if held_to is None and trusted is None and not args.no_trust:
+        _untrusted_note(config, args)
+    result, failed, damage = held.result, held.failed, held.damage
+    verdicts = held.verdicts[1:] if held_to is not None and held_to.checkpoint else held.verdicts
     if args.json:
         print(json.dumps(_verify_json(result, damage, verdicts, failed, bool(kept))))
     elif damage is None:
@@ -208,6 +257,38 @@ def cmd_export(config: Config, args: argparse.Namespace) -> int:
         summary = export_ledger(conn, Path(args.out), config.origin, force=args.force)
     print(f"exported {summary.entries:,} entries, {summary.checkpoints:,} checkpoints and "
           f"{summary.keys:,} keys to {args.out}")
+    return 0
+
+
+def cmd_rebuild(config: Config, args: argparse.Namespace) -> int:
+    """Replay a ledger (a database or an export directory) into DATABASE_URL's empty one."""
+    import time
+
+    from app import db
+    from app.services import rebuild
+
+    keys = _trusted_keys(args.key)
+    target_url = db.database_url(config)
+    db.ensure_schema(target_url)
+    wrap = (lambda rows, total, doing: _progress(rows, total, sys.stderr, doing)) if (
+        sys.stderr.isatty()) else None
+    started = time.monotonic()
+    source_path = Path(args.source)
+    with db.connect(target_url) as target:
+        if source_path.is_dir():
+            source = rebuild.export_source(source_path, keys)
+            done = rebuild.rebuild(target, source, wrap, source.head.size if source.head else 0)
+        else:
+            with db.connect(args.source) as conn:
+                from psycopg import IsolationLevel
+
+                conn.isolation_level, conn.read_only = IsolationLevel.REPEATABLE_READ, True
+                with conn.transaction():
+                    source = rebuild.database_source(conn, keys)
+                    done = rebuild.rebuild(target, source, wrap,
+                                           source.head.size if source.head else 0)
+    print(f"rebuilt {done.rows:,} projection rows from {done.entries:,} entries in "
+          f"{time.monotonic() - started:.1f} s; run `mlaudit verify` on it", file=sys.stderr)
     return 0
 
 
@@ -365,6 +446,11 @@ def parser() -> argparse.ArgumentParser:
                         "JSON for it): the database must contain the tree it signs; repeatable")
     verify.add_argument("--origin", help="the origin kept checkpoints must name "
                         "(default: MLAUDIT_LOG_ORIGIN)")
+    verify.add_argument("--trust", metavar="FILE", help="the trust file to hold the database "
+                        "to (default: $MLAUDIT_HOME/trust.json): its keys are the only ones "
+                        "trusted, and the database must extend its kept checkpoint")
+    verify.add_argument("--no-trust", action="store_true",
+                        help="ignore the trust file (keys from the database or --key)")
     verify.set_defaults(func=cmd_verify)
     export = sub.add_parser("export", help="write the whole ledger (entries, checkpoints, "
                             "public keys) to a directory, for offline verification")
@@ -372,6 +458,28 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--force", action="store_true",
                         help="write into DIR even if it is not empty")
     export.set_defaults(func=cmd_export)
+    held = sub.add_parser("trust", help="the trust file verify holds the database to "
+                          "($MLAUDIT_HOME/trust.json)").add_subparsers(dest="trust_command",
+                                                                       required=True)
+    add_key = held.add_parser("add-key", help="trust a verifier key (e.g. one another host "
+                              "rotated to)")
+    add_key.add_argument("key", metavar="KEY_OR_FILE", help="a verifier key, or a file of them")
+    add_key.add_argument("--trust", metavar="FILE", help="the trust file (default: "
+                         "$MLAUDIT_HOME/trust.json)")
+    add_key.set_defaults(func=cmd_trust_add_key)
+    show = held.add_parser("show", help="print the trust file")
+    show.add_argument("--trust", metavar="FILE", help="the trust file (default: "
+                      "$MLAUDIT_HOME/trust.json)")
+    show.set_defaults(func=cmd_trust_show)
+    rebuild = sub.add_parser("rebuild", help="replay a ledger (a database or an export "
+                             "directory) into DATABASE_URL's empty database: every projection "
+                             "made again by the entry kinds' reducers")
+    rebuild.add_argument("--from", dest="source", required=True, metavar="URL_OR_DIR",
+                         help="the database URL or export directory to rebuild from")
+    rebuild.add_argument("--key", action="append", metavar="KEY_OR_FILE",
+                         help="trust only this verifier key (or a file of them) for the "
+                         "source's checkpoints, instead of the keys it publishes")
+    rebuild.set_defaults(func=cmd_rebuild)
     check = sub.add_parser("verify-export", help="check an export directory with no database "
                            "(runs verifier/mlaudit_verify.py)")
     check.add_argument("dir", metavar="DIR", help="the export directory")

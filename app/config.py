@@ -32,6 +32,7 @@ class Config:
     pool_size: int = 10
     group_commit_max: int = 256
     admin_token_file: Path | None = None
+    trust_file: Path | None = None
     artifact_dir: Path | None = None
     max_upload_bytes: int = 1024**3
     protected_environments: tuple[str, ...] = ("prod",)
@@ -58,6 +59,10 @@ class Config:
     @property
     def admin_token_path(self) -> Path:
         return self.admin_token_file or self.home / "admin-token"
+
+    @property
+    def trust_path(self) -> Path:
+        return self.trust_file or self.home / "trust.json"
 
 
 _PERIODS = {"s": 1.0, "second": 1.0, "m": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0}
@@ -92,6 +97,7 @@ _ENVIRONMENT: tuple[tuple[str, str, Any], ...] = (
     ("MLAUDIT_POOL_SIZE", "pool_size", int),
     ("MLAUDIT_GROUP_COMMIT_MAX", "group_commit_max", int),
     ("MLAUDIT_ADMIN_TOKEN_FILE", "admin_token_file", Path),
+    ("MLAUDIT_TRUST_FILE", "trust_file", Path),
     ("MLAUDIT_ARTIFACT_DIR", "artifact_dir", Path),
     ("MLAUDIT_MAX_UPLOAD_BYTES", "max_upload_bytes", int),
     ("MLAUDIT_PROTECTED_ENVIRONMENTS", "protected_environments", _prefixes),
@@ -125,7 +131,8 @@ def load_config(
     for name, value in (overrides or {}).items():
         if name not in known:
             raise ConfigError(f"unknown setting {name!r}")
-        paths = ("home", "key_dir", "artifact_dir", "admin_token_file", "metrics_multiproc_dir")
+        paths = ("home", "key_dir", "artifact_dir", "admin_token_file", "trust_file",
+                 "metrics_multiproc_dir")
         values[name] = Path(value) if name in paths and value else value
     config = replace(Config(), **values)
     _validate(config)

@@ -17,7 +17,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from app.config import Config
 from app.ledger.errors import LedgerError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema.sql"
 EMBEDDED_DATABASE = "mlaudit"
 _SCHEMA_LOCK = 0x6D6C6175  # "mlau": advisory lock id serialising concurrent schema application
@@ -135,11 +135,27 @@ def ensure_schema(url: str) -> int:
                         f"database schema version {current} is newer than this mlaudit "
                         f"({SCHEMA_VERSION}); upgrade mlaudit"
                     )
-                if current != SCHEMA_VERSION:
+                if current is not None and current < SCHEMA_VERSION:
+                    _upgrade(conn)
+                elif current != SCHEMA_VERSION:
                     conn.execute(SCHEMA_PATH.read_bytes())
         except psycopg.Error as exc:
             raise DatabaseError(f"cannot apply the schema: {_first_line(exc)}") from exc
     return SCHEMA_VERSION
+
+
+def _upgrade(conn: psycopg.Connection) -> None:
+    """An older schema: every projection is rebuilt from the ledger (app/storage/migrate.py)."""
+    from app.services.rebuild import replay
+    from app.storage import migrate
+    from app.storage.ledger import entry_pages
+
+    log.warning("upgrading the database to schema version %d: rebuilding every projection "
+                "from the ledger", SCHEMA_VERSION)
+    def apply_schema() -> None:
+        conn.execute(SCHEMA_PATH.read_bytes())
+
+    migrate.upgrade(conn, apply_schema, lambda c: replay(c, entry_pages(c)))
 
 
 def _first_line(exc: BaseException) -> str:

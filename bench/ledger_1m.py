@@ -1,10 +1,26 @@
-"""`mlaudit verify` and proof latency on a large ledger (default 1,000,000 entries).
+"""`mlaudit rebuild` replay, `mlaudit verify` and proof latency on a large ledger (default
+1,000,000 entries).
 
-Builds the ledger once with batch append (a signed checkpoint every --checkpoint-every
-entries, as the service does by default), then
-  1. runs the real CLI `python -m app.cli verify --json` as a subprocess with DATABASE_URL set,
-     measuring wall time and the child's peak RSS;
-  2. times app.services.proofs.inclusion / consistency (DB reads included) over random inputs.
+Builds the ledger once with batch append of entries only (LedgerWriter.append(project=False),
+--chunk drafts a call), a signed checkpoint every --checkpoint-every entries as the service does
+by default, then
+  1. times app.services.rebuild.replay of every entry into the empty projection tables: the
+     reducers' rows stored with COPY in one transaction, commit (the deferred checks) included,
+     as `mlaudit rebuild` does after copying the ledger, in a child `python bench/_pg.py
+     replay` (its peak RSS is measured as the verify children's are);
+  2. runs VACUUM (ANALYZE) on every table and a CHECKPOINT;
+  3. runs the real CLI `python -m app.cli verify --json --no-trust` (the chain and every
+     projection; --no-trust: no trust file is read, the keys are the database's) as a
+     subprocess with DATABASE_URL set, measuring wall time and the child's peak RSS;
+  4. runs the same chain check without the projections, `python bench/_pg.py verify-chain`
+     (app.ledger.verify.verify_entries over app.storage.ledger.stream_entries in one snapshot,
+     as verify_database does), measured the same way;
+  5. times app.services.proofs.inclusion / consistency (DB reads included) over random inputs.
+
+--mix realistic (the default): bench/_mix.py, the entries the service itself writes, in a
+team's proportions. --mix synthetic: _pg.make_drafts, the ~300-byte entries of the earlier
+runs in docs/benchmarks.md; they predate the registry's metrics.logged, so steps 1 and 3 are
+skipped and step 4 is the figure to compare with those runs.
 
 Run from the repository root:  .venv/bin/python bench/ledger_1m.py  [--entries 1000000] [--help]
 Uses DATABASE_URL's server when set (a fresh database in it), else an embedded server.
@@ -21,43 +37,76 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _mix  # noqa: E402
 import _pg  # noqa: E402
 import psycopg  # noqa: E402
+from psycopg import sql  # noqa: E402
 
+from app.kinds import TABLES  # noqa: E402
 from app.ledger import merkle  # noqa: E402
+from app.ledger.entry import Draft  # noqa: E402
 from app.services import keys, proofs  # noqa: E402
 from app.services.checkpoints import make_checkpoint  # noqa: E402
 from app.services.ledger import ledger_transaction  # noqa: E402
 from app.storage import ledger as store  # noqa: E402
+from app.storage.artifacts import keep_envelope  # noqa: E402
 
-VERIFY_RATE_TARGET = 200_000  # entries/s
-VERIFY_RSS_TARGET_MB = 150
+FULL_RATE_TARGET = 150_000  # entries/s: chain + every projection
+FULL_RSS_TARGET_MB = 200
+CHAIN_RATE_TARGET = 200_000  # entries/s: the earlier target of the chain-only verify
+CHAIN_RSS_TARGET_MB = 150
 INCLUSION_TARGET_MS = 5.0
 CONSISTENCY_TARGET_MS = 10.0
 ORIGIN = "bench.mlaudit.local/ledger"
+FULL_VERIFY = ["-m", "app.cli", "verify", "--json", "--no-trust"]
+CHAIN_VERIFY = [str(Path(__file__).resolve().parent / "_pg.py"), "verify-chain"]
+REPLAY = [str(Path(__file__).resolve().parent / "_pg.py"), "replay"]
 
 
-def build(url: str, entries: int, chunk: int, checkpoint_every: int, key_dir: Path) -> None:
-    """Batch-append `entries` drafts; commit and sign a checkpoint every checkpoint_every."""
-    per_txn = checkpoint_every if checkpoint_every > 0 else 100_000
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _append(conn: psycopg.Connection, drafts: list[Draft], chunk: int,
+            envelopes: list[tuple[str, dict[str, object]]]) -> int:
+    """One transaction: the drafts' entries (no rows) and the envelopes they name; returns
+    the last seq."""
+    with ledger_transaction(conn) as writer:
+        for i in range(0, len(drafts), chunk):
+            receipts = writer.append(drafts[i : i + chunk], project=False)
+        for digest, envelope in envelopes:
+            keep_envelope(conn, digest, envelope)
+    return receipts[-1].seq
+
+
+def build(url: str, args: argparse.Namespace, key_dir: Path) -> Counter[str]:
+    """Append args.entries drafts of args.mix; commit and sign a checkpoint every
+    args.checkpoint_every. Returns the count of each kind appended."""
+    every = args.checkpoint_every
+    per_txn = every if every > 0 else 100_000
     t0 = time.perf_counter()
-    done = 0
-    signed = 0
+    done = signed = 0
+    drafting = 0.0
     with psycopg.connect(url) as conn:
         signer = keys.load_signer(conn, ORIGIN, key_dir)  # appends the key.activated entry
         conn.commit()
-        while done < entries:
-            count = min(per_txn, entries - done)
-            drafts = _pg.make_drafts(done, count)
-            with ledger_transaction(conn) as writer:
-                for i in range(0, count, chunk):
-                    writer.append(drafts[i : i + chunk])
+        mix = (_mix.Mix(signer, 1, args.seed, args.env_packages) if args.mix == "realistic"
+               else None)
+        while done < args.entries:
+            count = min(per_txn, args.entries - done)
+            started = time.perf_counter()
+            drafts = _pg.make_drafts(done, count) if mix is None else mix.drafts(count)
+            envelopes = [] if mix is None else mix.take_envelopes()
+            drafting += time.perf_counter() - started
+            last = _append(conn, drafts, args.chunk, envelopes)
             done += count
-            if checkpoint_every > 0:
+            assert last == done, f"the mix counted seq {done}, the ledger is at {last}"
+            if every > 0:
                 with conn.transaction():
                     make_checkpoint(conn, signer, ORIGIN)
                 signed += 1
@@ -65,31 +114,96 @@ def build(url: str, entries: int, chunk: int, checkpoint_every: int, key_dir: Pa
                 print(f"  built {done:,} entries ({time.perf_counter() - t0:.0f} s)",
                       file=sys.stderr, flush=True)
     seconds = time.perf_counter() - t0
-    print(f"info      built {entries:,} entries (+1 key.activated) and {signed:,} checkpoints "
-          f"in {seconds:.1f} s: {entries / seconds:,.0f} entries/s incl. commits and signing")
-    t0 = time.perf_counter()
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("VACUUM (ANALYZE) ledger_entries")  # what autovacuum would do after a load
-        conn.execute("CHECKPOINT")
-    print(f"info      VACUUM ANALYZE + CHECKPOINT: {time.perf_counter() - t0:.1f} s")
+    print(f"info      built {args.entries:,} entries (+1 key.activated) and {signed:,} "
+          f"checkpoints in {seconds:.1f} s: {args.entries / seconds:,.0f} entries/s incl. "
+          f"commits and signing ({drafting:.1f} s of it making the drafts)")
+    return mix.counts if mix is not None else Counter({"metrics.logged (synthetic)": done})
+
+
+def print_mix(counts: Counter[str]) -> None:
+    total = sum(counts.values())
+    print(f"# mix: {len(counts)} kinds, per kind: count (per 1,000 entries)")
+    ranked = [f"{kind} {n:,} ({1000 * n / total:.1f})" for kind, n in counts.most_common()]
+    for i in range(0, len(ranked), 4):
+        print("#   " + "; ".join(ranked[i : i + 4]))
+
+
+def rebuild(url: str) -> None:
+    """Time `python bench/_pg.py replay`: every entry's rows stored into the empty
+    projections with COPY in one transaction, as `mlaudit rebuild` does (a child process: its
+    peak RSS is its own, and this one stays small for the verify children after it)."""
+    with _pg.CpuMeter(url) as cpu:
+        wall, rss, _, found = run_child(url, REPLAY)
+    entries, rows = int(found["entries"]), int(found["rows"])  # type: ignore[call-overload]
+    seconds = float(found["replay_seconds"]) + float(found["commit_seconds"])  # type: ignore[arg-type]
+    print(f"info      rebuild replay: {entries:,} entries -> {rows:,} rows in {seconds:.1f} s = "
+          f"{entries / seconds:,.0f} entries/s (reduce + COPY {found['replay_seconds']:.1f} s, "
+          f"commit with the deferred checks {found['commit_seconds']:.1f} s; process "
+          f"{wall:.1f} s); child peak RSS {rss:.1f} MB; {cpu.summary()}")
     sys.stdout.flush()
 
 
-def run_verify_cli(url: str) -> tuple[float, float, float, dict[str, object]]:
-    """(wall seconds, child peak RSS MB via wait4, RUSAGE_CHILDREN maxrss MB, parsed JSON)."""
+def vacuum(url: str) -> None:
+    t0 = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE)")  # every table: what autovacuum would do after a load
+        conn.execute("CHECKPOINT")
+        counts = {t.name: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
+            sql.Identifier(t.name))).fetchone()[0] for t in TABLES}
+    print(f"info      VACUUM (ANALYZE) of every table + CHECKPOINT: "
+          f"{time.perf_counter() - t0:.1f} s")
+    rows = [f"{name} {n:,}" for name, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n]
+    print(f"# rows: {sum(counts.values()):,} in {len(rows)} tables:")
+    for i in range(0, len(rows), 6):
+        print("#   " + ", ".join(rows[i : i + 6]))
+    sys.stdout.flush()
+
+
+def run_child(url: str, argv: list[str]) -> tuple[float, float, float, dict[str, object]]:
+    """(wall seconds, child peak RSS MB via wait4, RUSAGE_CHILDREN maxrss MB, parsed JSON).
+
+    Linux counts in a child's peak RSS the address space it had before exec, a copy of this
+    process's: a child's figure below this process's peak RSS reads as that peak."""
     env = dict(os.environ, DATABASE_URL=url)
     t0 = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-m", "app.cli", "verify", "--json"],
-                             cwd=_pg.REPO, env=env, stdout=subprocess.PIPE)
+    child = subprocess.Popen([sys.executable, *argv], cwd=_pg.REPO, env=env,
+                             stdout=subprocess.PIPE)
     assert child.stdout is not None
     out = child.stdout.read()
     _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage
     seconds = time.perf_counter() - t0
     child.returncode = os.waitstatus_to_exitcode(status)
     children_max = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Linux
-    if child.returncode != 0:
-        raise SystemExit(f"mlaudit verify exited {child.returncode}: {out!r}")
-    return seconds, usage.ru_maxrss / 1024, children_max, json.loads(out)
+    try:
+        found = json.loads(out)
+    except ValueError:
+        raise SystemExit(f"{' '.join(argv)} exited {child.returncode}: {out!r}") from None
+    return seconds, usage.ru_maxrss / 1024, children_max, found
+
+
+def bench_verify(url: str, name: str, argv: list[str], runs: int, rate_target: float,
+                 rss_target: float) -> float:
+    """Run a verify child `runs` times; print each run and the targets; the slowest rate."""
+    worst_rate, worst_rss = float("inf"), 0.0
+    for run in range(runs):
+        with _pg.CpuMeter(url) as cpu:
+            seconds, rss, children_rss, result = run_child(url, argv)
+        entries = int(result["entries"])  # type: ignore[call-overload]
+        rate = entries / seconds
+        worst_rate, worst_rss = min(worst_rate, rate), max(worst_rss, rss)
+        print(f"info      {name} run {run + 1}: ok={result['ok']} entries={entries:,} "
+              f"checkpoints={result['checkpoints']:,} in {seconds:.2f} s = {rate:,.0f} "
+              f"entries/s; child peak RSS {rss:.1f} MB (wait4; this process: "
+              f"{_peak_rss_mb():.0f} MB), RUSAGE_CHILDREN max {children_rss:.1f} MB; "
+              f"{cpu.summary()}")
+        if not result["ok"]:
+            print(f"          damage: {result['damage']}")
+    print(f"target    {name} rate (slowest run): {worst_rate:10,.0f} entries/s"
+          f"   target >= {rate_target:,}  {_pg.verdict(worst_rate >= rate_target)}")
+    print(f"target    {name} peak RSS (largest): {worst_rss:10.1f} MB"
+          f"        target < {rss_target} MB  {_pg.verdict(worst_rss < rss_target)}")
+    sys.stdout.flush()
+    return worst_rate
 
 
 def time_calls(fn, inputs) -> list[float]:  # type: ignore[no-untyped-def]
@@ -142,6 +256,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--entries", type=int, default=1_000_000)
+    ap.add_argument("--mix", choices=("realistic", "synthetic"), default="realistic",
+                    help="the entries appended (see above)")
+    ap.add_argument("--env-packages", type=int, default=150,
+                    help="packages in each environment.recorded (realistic mix)")
     ap.add_argument("--chunk", type=int, default=10_000, help="drafts per writer.append")
     ap.add_argument("--checkpoint-every", type=int, default=1000,
                     help="commit + signed checkpoint every N entries (0: none)")
@@ -151,30 +269,23 @@ def main() -> int:
     args = ap.parse_args()
 
     with _pg.database("ledger") as url, tempfile.TemporaryDirectory(prefix="mlaudit-keys-") as kd:
-        build(url, args.entries, args.chunk, args.checkpoint_every, Path(kd))
-
-        worst_rate, worst_rss = float("inf"), 0.0
-        for run in range(args.verify_runs):
-            with _pg.CpuMeter(url) as cpu:
-                seconds, rss, children_rss, result = run_verify_cli(url)
-            entries = int(result["entries"])  # type: ignore[arg-type]
-            rate = entries / seconds
-            worst_rate, worst_rss = min(worst_rate, rate), max(worst_rss, rss)
-            print(f"info      verify run {run + 1}: ok={result['ok']} entries={entries:,} "
-                  f"checkpoints={result['checkpoints']:,} in {seconds:.2f} s = {rate:,.0f} "
-                  f"entries/s; child peak RSS {rss:.1f} MB (wait4), "
-                  f"RUSAGE_CHILDREN max {children_rss:.1f} MB; {cpu.summary()}")
-            if not result["ok"]:
-                print(f"          damage: {result['damage']}")
-        ok = worst_rate >= VERIFY_RATE_TARGET
-        print(f"target    mlaudit verify rate (slowest run):  {worst_rate:10,.0f} entries/s"
-              f"   target >= {VERIFY_RATE_TARGET:,}  {_pg.verdict(ok)}")
-        print(f"target    mlaudit verify peak RSS (largest):  {worst_rss:10.1f} MB"
-              f"        target < {VERIFY_RSS_TARGET_MB} MB  "
-              f"{_pg.verdict(worst_rss < VERIFY_RSS_TARGET_MB)}")
+        counts = build(url, args, Path(kd))
+        realistic = args.mix == "realistic"
+        if realistic:
+            print_mix(counts)
+            rebuild(url)
+        vacuum(url)
+        full = (bench_verify(url, "mlaudit verify (chain + projections)", FULL_VERIFY,
+                             args.verify_runs, FULL_RATE_TARGET, FULL_RSS_TARGET_MB)
+                if realistic else None)
+        chain = bench_verify(url, "verify, chain only", CHAIN_VERIFY, args.verify_runs,
+                             CHAIN_RATE_TARGET, CHAIN_RSS_TARGET_MB)
+        if full is not None:
+            print(f"info      full / chain-only (slowest runs): {chain / full:.2f}x the time, "
+                  f"{full / chain:.0%} of the rate")
         sys.stdout.flush()
-
-        bench_proofs(url, args.proof_samples, args.seed)
+        if args.proof_samples > 0:
+            bench_proofs(url, args.proof_samples, args.seed)
     return 0
 
 

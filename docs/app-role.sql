@@ -1,29 +1,29 @@
 -- Least-privilege role for the mlaudit service. Run as the schema owner after `mlaudit init`.
--- The service then needs no UPDATE, DELETE or TRUNCATE on any append-only table, and no DDL.
+-- The service then writes only by INSERT: ledger entries, and the rows their reducers make
+-- (app/kinds/). It cannot UPDATE, DELETE or TRUNCATE anything but the head row, and cannot
+-- write the current-state tables at all: the database keeps those from the revisions and
+-- events (SECURITY DEFINER triggers owned by the schema owner), and refuses at commit any
+-- authority row (token, grant, revocation, key, model, version pin, stage, alias, promotion,
+-- decision, deployment, policy) that the entry it names does not say (schema.sql).
 -- Replace the password, and the database name in GRANT CONNECT, with your own.
+-- tests/test_least_privilege.py holds this list to the registry's tables.
 CREATE ROLE mlaudit_app LOGIN PASSWORD 'change-me';
 GRANT CONNECT ON DATABASE mlaudit TO mlaudit_app;
 GRANT USAGE ON SCHEMA public TO mlaudit_app;
 GRANT SELECT ON mlaudit_schema TO mlaudit_app;
-GRANT SELECT, INSERT ON ledger_entries, checkpoints, signing_keys, tokens TO mlaudit_app;
-GRANT SELECT, INSERT ON token_revocations TO mlaudit_app;
+GRANT SELECT, INSERT ON ledger_entries, checkpoints TO mlaudit_app;
 -- The head row is the one row that moves: appends lock it (SELECT ... FOR UPDATE) and advance it.
 GRANT SELECT, UPDATE ON ledger_head TO mlaudit_app;
--- Tracking projections are query copies rebuilt from the ledger: they may change.
-GRANT SELECT, INSERT, UPDATE ON experiments, runs TO mlaudit_app;
-GRANT SELECT, INSERT ON params, metrics, tag_events, run_inputs, client_keys TO mlaudit_app;
-GRANT SELECT, INSERT ON run_input_mlflow TO mlaudit_app;
-GRANT SELECT, INSERT, UPDATE ON artifacts TO mlaudit_app;
-GRANT SELECT, INSERT, DELETE ON grants TO mlaudit_app;
-GRANT SELECT, INSERT, UPDATE, DELETE ON run_tags TO mlaudit_app;
+-- Facts, revisions and events: insert-only.
+GRANT SELECT, INSERT ON signing_keys, tokens, token_revocations, grant_events, client_keys,
+    experiment_revisions, run_revisions, params, metrics, tag_events, artifacts,
+    artifact_envelopes, run_inputs, run_input_mlflow, logged_model_revisions,
+    logged_model_params, logged_model_tag_events, run_outputs, registered_model_revisions,
+    model_version_revisions, model_version_tag_events, alias_events, model_policies,
+    promotion_revisions, decisions, deployments, reports_issued TO mlaudit_app;
+-- Current state, kept by the database: read only.
+GRANT SELECT ON experiments, grants, runs, run_tags, logged_models, logged_model_tags,
+    registered_models, model_versions, model_version_tags, model_aliases, promotions
+    TO mlaudit_app;
+-- Experiment ids are names handed out by a sequence, not ledger positions.
 GRANT USAGE ON SEQUENCE experiment_ids TO mlaudit_app;
--- Model registry projections.
-GRANT SELECT, INSERT, UPDATE ON registered_models, model_versions, promotions TO mlaudit_app;
-GRANT SELECT, INSERT, UPDATE, DELETE ON model_aliases TO mlaudit_app;
-GRANT SELECT, INSERT ON model_policies, decisions, deployments TO mlaudit_app;
--- MLflow registry metadata and MLflow 3 logged models (tags may be deleted: projections).
-GRANT SELECT, INSERT, UPDATE, DELETE ON model_version_tags, logged_model_tags TO mlaudit_app;
-GRANT SELECT, INSERT, UPDATE ON logged_models TO mlaudit_app;
-GRANT SELECT, INSERT ON logged_model_params, run_outputs TO mlaudit_app;
--- Issued reports.
-GRANT SELECT, INSERT ON reports_issued TO mlaudit_app;

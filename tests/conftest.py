@@ -12,14 +12,12 @@ from typing import Any
 
 import psycopg
 import pytest
+from databases import TEMPLATE, with_dbname
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from app import create_app
 from app.config import Config, load_config
 from app.db import ensure_schema
-
-TEMPLATE = "mlaudit_test_template"
 
 
 def _docker_answers() -> bool:
@@ -54,11 +52,6 @@ def _server_url(stack: list[Any]) -> str:
     stack.append(server.cleanup)
     return str(server.get_uri("postgres"))
 
-
-def with_dbname(url: str, name: str) -> str:
-    params = conninfo_to_dict(url)
-    params["dbname"] = name
-    return make_conninfo(**params)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""The database itself refuses to rewrite the ledger, checkpoint and key tables."""
+"""The database itself refuses to rewrite the ledger, its checkpoints and every projection."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
+
+from app.kinds import TABLES
+from app.kinds.core import MATERIALIZED
 
 ROW_TABLES = ("ledger_entries", "checkpoints", "signing_keys")
 
@@ -47,9 +51,44 @@ def test_head_row_cannot_be_deleted(filled: Any, conn: psycopg.Connection) -> No
         conn.execute("DELETE FROM ledger_head")
 
 
+def refusals() -> set[tuple[str, str]]:
+    """The refusing triggers: the ledger's own tables (written by hand in schema.sql), and
+    per registry table (generated): an insert-only one refuses UPDATE and DELETE, a current
+    one any direct change (`_kept`); every one refuses TRUNCATE."""
+    found = {(t, f"{t}_{what}") for t in ("ledger_entries", "checkpoints")
+             for what in ("no_update_delete", "no_truncate")}
+    found |= {("ledger_head", "ledger_head_no_delete"), ("ledger_head", "ledger_head_no_truncate")}
+    for table in TABLES:
+        row = "kept" if table.role == MATERIALIZED else "no_update_delete"
+        found |= {(table.name, f"{table.name}_{row}"), (table.name, f"{table.name}_no_truncate")}
+    return found
+
+
 def test_triggers_are_enable_always(filled: Any, conn: psycopg.Connection) -> None:
     rows = conn.execute(
         "SELECT tgrelid::regclass::text, tgname, tgenabled FROM pg_trigger "
-        "WHERE NOT tgisinternal AND tgname LIKE '%%_no_%%'").fetchall()
-    assert len(rows) == 9  # ledger, checkpoints, keys: 2 each; head: 2; token revocations
+        "WHERE NOT tgisinternal").fetchall()
+    named = {(table, name) for table, name, _ in rows
+             if "_no_" in name or name.endswith("_kept")}
+    assert named == refusals()
+    # All of them, and the keeping and guard triggers too, fire in replica mode as well.
     assert {enabled for _, _, enabled in rows} == {"A"}
+
+
+def test_every_projection_refuses_truncate(conn: psycopg.Connection) -> None:
+    for table in TABLES:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+            conn.execute(sql.SQL("TRUNCATE {} CASCADE").format(sql.Identifier(table.name)))
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE experiments SET name = 'renamed' WHERE id = '0'",
+    "DELETE FROM experiments WHERE id = '0'",
+    "INSERT INTO experiments (id, name, description, tags, lifecycle, created_by, created_at,"
+    " created_seq, seq) SELECT '9', 'forged', '', '{}', 'active', 'x', now(), 1, 1",
+])
+def test_current_tables_refuse_direct_writes(filled: Any, conn: psycopg.Connection,
+                                             statement: str) -> None:
+    """Kept by the database from their revisions or events, for everyone."""
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="kept from the ledger"):
+        conn.execute(statement)

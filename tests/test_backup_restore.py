@@ -22,6 +22,7 @@ from app import create_app
 from app.config import Config
 from app.ledger.checkpoint import VerifierKey
 from app.ledger.verify import VerifyResult
+from app.services.incremental import Unverified
 from app.services.rollback import KeptResult, check_kept, read_kept
 from app.services.verification import verify_database
 
@@ -183,7 +184,9 @@ def app_on(config: Config, url: str) -> Iterator[Any]:
 
 
 def cli_verify(run_cli: Any, url: str, *args: str) -> tuple[int, dict[str, Any]]:
-    done = run_cli("verify", "--json", *args, env={"DATABASE_URL": url})
+    """`mlaudit verify --json` on a database, held only to the --against files given (this
+    host's trust file is left out, so the kept checkpoints are the test's)."""
+    done = run_cli("verify", "--json", "--no-trust", *args, env={"DATABASE_URL": url})
     assert "Traceback" not in done.stderr, done.stderr
     return done.returncode, json.loads(done.stdout)
 
@@ -246,7 +249,11 @@ def test_restoring_an_older_backup_is_caught_as_a_rollback(
     restored = fresh_database()
     restore(tools, dump, restored)
 
-    assert run_cli("verify", env={"DATABASE_URL": restored}).returncode == 0  # self-consistent
+    # It agrees with itself; this host's trust file keeps the later checkpoint, so a plain
+    # verify says it was rolled back.
+    assert run_cli("verify", "--no-trust", env={"DATABASE_URL": restored}).returncode == 0
+    plain = run_cli("verify", env={"DATABASE_URL": restored})
+    assert plain.returncode == 1 and "rolled back" in plain.stdout, plain.stdout
     code, report = cli_verify(run_cli, restored, "--against", str(early), "--against",
                               str(later))
     assert code == 1 and report["ok"] is False and report["kept_checkpoints"] == 1
@@ -258,7 +265,8 @@ def test_restoring_an_older_backup_is_caught_as_a_rollback(
     assert "rolled back" in report["damage"]["detail"]
     assert [(k["ok"], k["kind"]) for k in report["against"]] == [(True, None),
                                                                 (False, "truncated")]
-    human = run_cli("verify", "--against", str(later), env={"DATABASE_URL": restored})
+    human = run_cli("verify", "--no-trust", "--against", str(later),
+                    env={"DATABASE_URL": restored})
     assert human.returncode == 1
     assert human.stdout.startswith(f"DAMAGED at seq {old_size}: truncated: kept checkpoint "
                                    f"{new_size} ({later}): the database has {old_size} entries")
@@ -299,11 +307,15 @@ def test_history_rewritten_after_a_restore_is_caught_as_a_fork(
     published_size = size(config.database_url or "")
     restored = fresh_database()
     restore(tools, dump, restored)
-    with app_on(config, restored) as rewritten:  # a different past from the fork point on
+    elsewhere = replace(config, trust_file=tmp_path / "elsewhere" / "trust.json")
+    with app_on(elsewhere, restored) as rewritten:  # a different past from the fork point on
         for name in ("other", "another"):
             track(rewritten.test_client(), auth, name)
         rewritten.extensions["mlaudit"].checkpointer.sign_now()
     assert size(restored) > published_size  # long enough to cover the kept checkpoint
+    with app_on(config, restored) as ours:  # this host signed the published past: it refuses
+        with pytest.raises(Unverified, match="the database forked"):
+            ours.extensions["mlaudit"].checkpointer.sign_now()
 
     code, report = cli_verify(run_cli, restored)
     assert code == 0 and report["checkpoints"] == 1  # it agrees with itself and its checkpoint

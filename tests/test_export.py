@@ -46,8 +46,9 @@ def unb64(text: str) -> bytes:
 
 @pytest.fixture
 def ledger(services: Any, append: Any) -> Any:
-    """Entries 0..1 from start-up, 30 appended, a checkpoint at 32, then 8 more (size 40)."""
-    append(30)
+    """Entries 0..2 from start-up (the key, MLflow's Default experiment, the admin token),
+    29 appended, a checkpoint at 32, then 8 more (size 40)."""
+    append(29)
     services.checkpointer.sign_now()
     append(8)
     return services
@@ -107,9 +108,14 @@ def reseal_manifest(out: Path) -> None:
     """Make the manifest agree with the files again (head and digests): it is not signed."""
     manifest = json.loads((out / "manifest.json").read_text())
     records = read_records(out)
+    tree = CompactRange()
+    for record in records:
+        tree.append(unb64(record["leaf_hash"]))
     manifest["entries"] = len(records)
-    manifest["head"] = {"size": len(records), "chain_hash": records[-1]["chain_hash"]}
+    manifest["head"] = {"size": len(records), "chain_hash": records[-1]["chain_hash"],
+                        "frontier": b64(tree.to_bytes())}
     names = ["entries.jsonl", "keys.txt",
+             *(["envelopes.jsonl"] if (out / "envelopes.jsonl").exists() else []),
              *(f"checkpoints/{p.name}" for p in (out / "checkpoints").glob("*.note"))]
     manifest["sha256"] = {n: hashlib.sha256((out / n).read_bytes()).hexdigest() for n in names}
     (out / "manifest.json").write_text(json.dumps(manifest))
@@ -128,12 +134,17 @@ def flip_signature(note: str) -> str:
 def test_export_files_match_the_database(export: Path, ledger: Any, client: Any,
                                          conn: Any) -> None:
     manifest = json.loads((export / "manifest.json").read_text())
-    assert list(manifest) == ["format", "exported_at", "entries", "head", "origin", "sha256"]
+    assert list(manifest) == ["format", "exported_at", "entries", "head",
+                              "checkpoints_signed_at", "origin", "sha256"]
     assert manifest["format"] == "mlaudit-export/1" and manifest["entries"] == 40
     assert manifest["origin"] == "mlaudit.local/ledger"
-    assert set(manifest["sha256"]) == {"entries.jsonl", "keys.txt", "checkpoints/32.note"}
+    assert set(manifest["sha256"]) == {"entries.jsonl", "keys.txt", "envelopes.jsonl",
+                                       "checkpoints/32.note"}
     for name, digest in manifest["sha256"].items():
         assert hashlib.sha256((export / name).read_bytes()).hexdigest() == digest
+    files = {p.relative_to(export).as_posix() for p in export.rglob("*") if p.is_file()}
+    assert files == {*manifest["sha256"], "manifest.json"}
+    assert (export / "envelopes.jsonl").read_bytes() == b""  # no artifacts in this ledger
     records = read_records(export)
     assert [r["seq"] for r in records] == list(range(40))
     assert all(list(r) == ["seq", "canonical", "leaf_hash", "chain_hash", "nodes"]
@@ -141,12 +152,40 @@ def test_export_files_match_the_database(export: Path, ledger: Any, client: Any,
     stored = conn.execute("SELECT canonical, chain_hash FROM ledger_entries WHERE seq = 39"
                           ).fetchone()
     assert unb64(records[39]["canonical"]) == bytes(stored[0])
-    assert manifest["head"] == {"size": 40, "chain_hash": b64(bytes(stored[1]))}
-    note = conn.execute("SELECT note FROM checkpoints WHERE tree_size = 32").fetchone()[0]
+    frontier = conn.execute("SELECT frontier FROM ledger_head").fetchone()[0]
+    assert manifest["head"] == {"size": 40, "chain_hash": b64(bytes(stored[1])),
+                                "frontier": b64(bytes(frontier))}
+    note, signed_at = conn.execute("SELECT note, signed_at FROM checkpoints "
+                                   "WHERE tree_size = 32").fetchone()
     assert (export / "checkpoints" / "32.note").read_bytes() == note.encode()
+    assert manifest["checkpoints_signed_at"] == {"32": entries.format_timestamp(signed_at)}
     published = client.get("/api/v1/ledger/keys").json["keys"]
     assert (export / "keys.txt").read_text().splitlines() == published
     assert not [p for p in export.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_artifact_envelopes_are_exported(client: Any, auth: dict[str, str], database_url: str,
+                                         config: Config, tmp_path: Path) -> None:
+    """envelopes.jsonl: each artifact envelope the entries name by SHA-256, with its digest."""
+    experiment = client.post("/api/v1/experiments", json={"name": "e"}, headers=auth).json["id"]
+    run = client.post("/api/v1/runs", json={"experiment_id": experiment},
+                      headers=auth).json["id"]
+    uploaded: dict[str, Any] = {}
+    for path in ("a.bin", "b.bin"):
+        done = client.put(f"/api/v1/runs/{run}/artifacts/{path}", headers=auth,
+                          data=path.encode(), content_type="application/octet-stream")
+        assert done.status_code == 201, done.json
+        written = client.get(f"/api/v1/ledger/entries/{done.json['receipt']['seq']}",
+                             headers=auth).json["entry"]
+        uploaded[written["body"]["envelope_sha256"]] = done.json["envelope"]
+    out = do_export(database_url, config, tmp_path / "export")
+    lines = [json.loads(line) for line in (out / "envelopes.jsonl").read_text().splitlines()]
+    assert [line["sha256"] for line in lines] == sorted(uploaded)
+    for line in lines:
+        assert line == {"envelope": uploaded[line["sha256"]], "sha256": line["sha256"]}
+        canonical = entries.canonicalize(line["envelope"])
+        assert hashlib.sha256(canonical).hexdigest() == line["sha256"]
+    assert check(out)[0] == 0
 
 
 def test_clean_export_verifies(export: Path) -> None:
@@ -458,14 +497,14 @@ def test_database_tampering_is_named_alike_in_the_export(
 
 EXAMPLE_ENTRIES = [
     r'{"actor":"system","body":{"verifier_key":"example.org/mlaudit+0dc315fc+AQOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4"},"kind":"key.activated","recorded_at":"2026-01-15T09:30:00.000000Z","seq":0,"subject":{"key":"0dc315fc"},"v":1}',  # noqa: E501
-    r'{"actor":"token:ci-pipeline","body":{"name":"baseline \"v2\"","params":{"epochs":10,"learning_rate":"0.001"},"seed":"9007199254740993"},"kind":"run.created","recorded_at":"2026-01-15T09:31:07.250000Z","seq":1,"subject":{"experiment":"exp-7","run":"run-42"},"v":1}',  # noqa: E501
-    r'{"actor":"token:ci-pipeline","body":{"group":{"région":"Île-de-France","sex":"F"},"key":"auc","n":1234,"note":"tab\there","value":"0.8123"},"kind":"metrics.logged","recorded_at":"2026-01-15T09:31:07.250000Z","seq":2,"subject":{"run":"run-42"},"v":1}',  # noqa: E501
+    r'{"actor":"token:ci-pipeline","body":{"name":"baseline \"v2\"","params":{"epochs":10,"learning_rate":"0.001"},"seed":"9007199254740993"},"kind":"example.run_created","recorded_at":"2026-01-15T09:31:07.250000Z","seq":1,"subject":{"experiment":"exp-7","run":"run-42"},"v":1}',  # noqa: E501
+    r'{"actor":"token:ci-pipeline","body":{"group":{"région":"Île-de-France","sex":"F"},"key":"auc","n":1234,"note":"tab\there","value":"0.8123"},"kind":"example.metric_logged","recorded_at":"2026-01-15T09:31:07.250000Z","seq":2,"subject":{"run":"run-42"},"v":1}',  # noqa: E501
 ]
 EXAMPLE_KEY = "example.org/mlaudit+0dc315fc+AQOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4"
 EXAMPLE_NOTE = (
-    "example.org/mlaudit\n3\nUx5VdnOV+VQsKOVKoOTTguceOmRvIbeZHvoCkWzjRWM=\n\n\u2014 "
-    "example.org/mlaudit DcMV/KoH9BnBYl6/esgIPvxG06fnx05S7614IfCsj4psa1MPqwdW+Su97xi4BCNcF1DWBAP2"
-    "z+r74oLSUFY5JtiqdQA=\n")
+    "example.org/mlaudit\n3\nvuPZDjJ9bghaQm3PK8cO9bCbh4+GRvNNidq5wl9XfiU=\n\n\u2014 "
+    "example.org/mlaudit DcMV/PwBwd+zNe2Z/SyVYdJMhltv8gIiUlbRBobD/5iDHBGCzJv5UmhLf2DIhdsbCgCzd+L7"
+    "MUq8VOc2XtCQ8P7VFgY=\n")
 
 
 def test_worked_example_from_the_format_document(tmp_path: Path) -> None:
@@ -484,7 +523,7 @@ def test_worked_example_from_the_format_document(tmp_path: Path) -> None:
     reseal_manifest(out)
     code, report = check(out)
     assert code == 0, report
-    assert report["root_hash"] == "Ux5VdnOV+VQsKOVKoOTTguceOmRvIbeZHvoCkWzjRWM="
-    assert report["chain_hash"] == "1XCa2RzB8B7U665ZVf9bH+jLjRGav/dKojY8pZsxxqc="
+    assert report["root_hash"] == "vuPZDjJ9bghaQm3PK8cO9bCbh4+GRvNNidq5wl9XfiU="
+    assert report["chain_hash"] == "ekC+cleiXGJuARo2agIOGbLRUw2rTbCuUp4acIrjozw="
     assert check(out, "--origin", "elsewhere.example/ledger")[1]["damage"]["kind"] == (
         "bad_checkpoint")

@@ -1,18 +1,37 @@
-"""Tamper matrix for the params, tags, decisions and deployments projections: a row edited,
-deleted or forged in SQL is named by `mlaudit verify` against the entry that made it."""
+"""Tamper matrix for the params, tags, decisions and deployments tables (and the promotions
+kept from their revisions): a row edited, moved, deleted or forged in SQL (its triggers
+switched off, as only a superuser can) is named by `mlaudit verify` against the entry that
+makes it, or that it claims.
+
+Insert-only tables are held to the entries row for row as the entries are replayed, so the
+first damage is the lowest seq, then the table that comes first in app/kinds/tables.py, then
+the lowest key. Current tables (run_tags, logged_model_tags, promotions) are held to what the
+whole replay leaves, so their damage is reported once every insert-only table is intact.
+"""
 
 from __future__ import annotations
 
 import json
-import re
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
+from test_projection_tamper import (
+    Recorded,
+    config_for,
+    copy_of,
+    mismatch,
+    recorded_once,
+    rolled_back,
+    tamper,
+    triggers_off,
+    verify_cli,
+)
 
+from app.config import Config
 from app.services import lifecycle, logged_models, tokens, tracking
-from app.storage import projections
+from app.services.verification import check_projections
 
 LONG = "x" * 5999 + "é"  # a param value at the API's 6,000-character limit
 
@@ -112,8 +131,9 @@ def _registry(client: Any, secret: dict[str, str], run: str) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def recorded(services: Any, client: Any, admin_token: str) -> dict[str, Any]:
+def _record(services: Any, client: Any, admin_token: str) -> dict[str, Any]:
+    """A builder, a requester and a risk approver; their tracking, then their registry."""
+
     def commit(unit: Any) -> Any:
         return services.committer.run(unit)
 
@@ -125,18 +145,39 @@ def recorded(services: Any, client: Any, admin_token: str) -> dict[str, Any]:
     return {**found, **_registry(client, secret, found["run"])}
 
 
-def verify(run_cli: Any) -> tuple[int, dict[str, Any]]:
-    done = run_cli("verify", "--json")
-    assert "Traceback" not in done.stderr, done.stderr
-    return done.returncode, json.loads(done.stdout)
+@pytest.fixture(scope="module")
+def recorded_db(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
+    with recorded_once(pg_server, tmp_path_factory.mktemp("home"), _record) as found:
+        yield found
 
 
-def damage(run_cli: Any) -> dict[str, Any]:
-    code, report = verify(run_cli)
-    assert code == 1, report
-    found = dict(report["damage"])
-    assert found["kind"] == "projection_mismatch", found
-    return found
+@pytest.fixture(scope="module")
+def working_copy(pg_server: str, recorded_db: Recorded) -> Iterator[str]:
+    with copy_of(pg_server, recorded_db) as url:
+        yield url
+
+
+@pytest.fixture
+def tampering(working_copy: str) -> Iterator[psycopg.Connection]:
+    with rolled_back(working_copy) as conn:
+        yield conn
+
+
+@pytest.fixture
+def database_url(pg_server: str, recorded_db: Recorded) -> Iterator[str]:
+    """Each test that commits its damage gets its own copy (conn and run_cli use it)."""
+    with copy_of(pg_server, recorded_db) as url:
+        yield url
+
+
+@pytest.fixture
+def config(recorded_db: Recorded, database_url: str) -> Config:
+    return config_for(database_url, recorded_db.home)
+
+
+@pytest.fixture
+def recorded(recorded_db: Recorded) -> dict[str, Any]:
+    return recorded_db.seqs
 
 
 def test_every_projection_verifies_clean(recorded: dict[str, Any], conn: psycopg.Connection,
@@ -149,11 +190,11 @@ def test_every_projection_verifies_clean(recorded: dict[str, Any], conn: psycopg
         "(SELECT count(*) FROM decisions WHERE exception IS NOT NULL), "
         "(SELECT count(*) FROM deployments WHERE rollback_of IS NOT NULL)").fetchone()
     assert counts == (4, 3, 7, 4, 1, 3, 4, 1, 1)  # the fixture made what the tests tamper with
-    code, report = verify(run_cli)
+    code, report = verify_cli(run_cli)
     assert (code, report["damage"]) == (0, None)
 
 
-# (table, row, SET clause, the entry the row names, its key, the column reported)
+# (table, row, SET clause, the entry that makes the row, its key, the column reported)
 EDITS = [
     ("params", "key = 'lr'", "value = '0.2'", "params", "lr", "value"),
     ("params", "key = 'ünï'", "value = ' '", "params", "ünï", "value"),
@@ -169,27 +210,67 @@ EDITS = [
     ("tag_events", "key = 'note' AND value IS NULL", "value = ''", "deleted", "note", "value"),
     ("tag_events", "key = 'phase'", "value = NULL", "batch_tags", "phase", "value"),
     ("tag_events", "key = 'ключ'", "run_id = %(other)s", "created_tags", "ключ", "run_id"),
-    ("run_tags", "key = 'team'", "value = 'risk'", "overwrite", "team", "value"),
-    ("run_tags", "key = 'mlflow.runName'", "value = 'r'", "renamed", "mlflow.runName", "value"),
-    ("run_tags", "key = 'ключ'", "run_id = %(other)s", "created_tags", "ключ", "run_id"),
-    ("logged_model_tags", "key = 'stage'", "value = 'dev'", "model_tags", "stage", "value"),
-    ("logged_model_tags", "key = 'stage'", "model_id = %(spare)s", "model_tags", "stage",
-     "model_id"),
+    ("logged_model_tag_events", "key = 'stage' AND value = 'prod'", "value = 'dev'",
+     "model_tags", "stage", "value"),
+    ("logged_model_tag_events", "key = 'owner' AND value IS NULL", "model_id = %(spare)s",
+     "model_untag", "owner", "model_id"),
 ]
 
 
 @pytest.mark.parametrize(("table", "row", "change", "entry", "key", "column"), EDITS)
 def test_an_edited_key_value_row_names_its_entry(
-        recorded: dict[str, Any], conn: psycopg.Connection, run_cli: Any, table: str, row: str,
+        recorded: dict[str, Any], tampering: psycopg.Connection, table: str, row: str,
         change: str, entry: str, key: str, column: str) -> None:
-    done = conn.execute(f"UPDATE {table} SET {change} WHERE {row}", recorded)
-    assert done.rowcount == 1
+    assert tamper(tampering, table, f"UPDATE {table} SET {change} WHERE {row}", recorded) == 1
     seq = recorded[entry]
-    found = damage(run_cli)
-    assert found["seq"] == seq
-    assert found["detail"].startswith(f"the {table} row (seq {seq}, key {key!r}) differs from "
-                                      f"what entry {seq} ")
-    assert found["detail"].endswith(f": {column}")
+    assert mismatch(tampering) == (
+        seq, f"the {table} row {key!r} differs from what entry {seq} makes: {column}")
+
+
+# A current tag edited: (table, its owner, row, SET clause, the entry whose tag it must be,
+# key, the column reported)
+CURRENT_TAG_EDITS = [
+    ("run_tags", "run", "key = 'team'", "value = 'risk'", "overwrite", "team", "value"),
+    ("run_tags", "run", "key = 'mlflow.runName'", "value = 'r'", "renamed", "mlflow.runName",
+     "value"),
+    ("run_tags", "run", "key = 'phase'", "seq = %(created_tags)s", "batch_tags", "phase",
+     "seq"),
+    ("logged_model_tags", "model", "key = 'stage'", "value = 'dev'", "model_tags", "stage",
+     "value"),
+]
+
+
+@pytest.mark.parametrize(("table", "owner", "row", "change", "entry", "key", "column"),
+                         CURRENT_TAG_EDITS)
+def test_an_edited_current_tag_names_the_entry_it_must_be(
+        recorded: dict[str, Any], tampering: psycopg.Connection, table: str, owner: str,
+        row: str, change: str, entry: str, key: str, column: str) -> None:
+    assert tamper(tampering, table, f"UPDATE {table} SET {change} WHERE {row}", recorded) == 1
+    seq = recorded[entry]
+    assert mismatch(tampering) == (
+        seq, f"the {table} row {recorded[owner]!r}, {key!r} differs from what entry {seq} "
+             f"makes: {column}")
+
+
+@pytest.mark.parametrize(("table", "owner", "to", "entry", "key"), [
+    ("run_tags", "run", "other", "created_tags", "ключ"),
+    ("logged_model_tags", "model", "spare", "model_tags", "stage"),
+])
+def test_a_current_tag_moved_to_another_owner_is_found(
+        recorded: dict[str, Any], tampering: psycopg.Connection, table: str, owner: str,
+        to: str, entry: str, key: str) -> None:
+    column = "run_id" if table == "run_tags" else "model_id"
+    assert tamper(tampering, table, f"UPDATE {table} SET {column} = %s WHERE key = %s",
+                  (recorded[to], key)) == 1
+    seq = recorded[entry]
+    found, detail = mismatch(tampering)
+    # Two rows disagree at this seq: the tag its events leave is gone, and the moved one is
+    # no event's. The check does not say which of the two comes first.
+    assert found == seq
+    assert detail in (
+        f"entry {seq} makes the {table} row {recorded[owner]!r}, {key!r}, which the table "
+        "does not hold",
+        f"the {table} row {recorded[to]!r}, {key!r} names entry {seq}, which does not make it")
 
 
 DECISION_EDITS = [
@@ -209,16 +290,14 @@ DECISION_EDITS = [
 
 
 @pytest.mark.parametrize(("entry", "change", "column"), DECISION_EDITS)
-def test_an_edited_decision_names_its_entry(recorded: dict[str, Any], conn: psycopg.Connection,
-                                            run_cli: Any, entry: str, change: str,
-                                            column: str) -> None:
+def test_an_edited_decision_names_its_entry(recorded: dict[str, Any],
+                                            tampering: psycopg.Connection, entry: str,
+                                            change: str, column: str) -> None:
     seq = recorded[entry]
-    assert conn.execute(f"UPDATE decisions SET {change} WHERE seq = %(seq)s",
-                        {**recorded, "seq": seq}).rowcount == 1
-    found = damage(run_cli)
-    assert found["seq"] == seq
-    assert found["detail"] == (f"the decisions row (seq {seq}) differs from what entry {seq} "
-                               f"recorded: {column}")
+    assert tamper(tampering, "decisions", f"UPDATE decisions SET {change} WHERE seq = %(seq)s",
+                  {**recorded, "seq": seq}) == 1
+    assert mismatch(tampering) == (
+        seq, f"the decisions row differs from what entry {seq} makes: {column}")
 
 
 DEPLOYMENT_EDITS = [
@@ -243,165 +322,201 @@ DEPLOYMENT_EDITS = [
 
 @pytest.mark.parametrize(("entry", "change", "column"), DEPLOYMENT_EDITS)
 def test_an_edited_deployment_names_its_entry(recorded: dict[str, Any],
-                                              conn: psycopg.Connection, run_cli: Any,
-                                              entry: str, change: str, column: str) -> None:
+                                              tampering: psycopg.Connection, entry: str,
+                                              change: str, column: str) -> None:
     seq = recorded[entry]
-    assert conn.execute(f"UPDATE deployments SET {change} WHERE seq = %(seq)s",
-                        {**recorded, "seq": seq}).rowcount == 1
-    found = damage(run_cli)
-    assert found["seq"] == seq
-    assert found["detail"] == (f"the deployments row (seq {seq}) differs from what entry {seq} "
-                               f"recorded: {column}")
+    assert tamper(tampering, "deployments", f"UPDATE deployments SET {change} "
+                  "WHERE seq = %(seq)s", {**recorded, "seq": seq}) == 1
+    assert mismatch(tampering) == (
+        seq, f"the deployments row differs from what entry {seq} makes: {column}")
 
 
-# (table, row, the entry that made it, the detail)
+# A promotion's revisions (insert-only) and its current row (kept from them): (table, row,
+# SET clause, the promotion, the entry that makes the row, the column reported)
+PROMOTION_EDITS = [
+    ("promotion_revisions", "seq = %(rejected)s", "status = 'approved'", "rejected_promotion",
+     "rejected", "status"),
+    ("promotion_revisions", "seq = %(approved)s", "closed_seq = %(refused)s",
+     "approved_promotion", "approved", "closed_seq"),
+    ("promotions", "id = %(rejected_promotion)s", "status = 'approved'", "rejected_promotion",
+     "rejected", "status"),
+    ("promotions", "id = %(approved_promotion)s", "justification = 'validated!'",
+     "approved_promotion", "approved", "justification"),
+]
+
+
+@pytest.mark.parametrize(("table", "row", "change", "promotion", "entry", "column"),
+                         PROMOTION_EDITS)
+def test_an_edited_promotion_names_its_entry(recorded: dict[str, Any],
+                                             tampering: psycopg.Connection, table: str,
+                                             row: str, change: str, promotion: str, entry: str,
+                                             column: str) -> None:
+    assert tamper(tampering, table, f"UPDATE {table} SET {change} WHERE {row}", recorded) == 1
+    seq, promotion_id = recorded[entry], recorded[promotion]
+    assert mismatch(tampering) == (
+        seq, f"the {table} row {promotion_id!r} differs from what entry {seq} makes: {column}")
+
+
+# (table, row, the entry that makes it, the detail)
 DELETIONS = [
-    ("params", "key = 'long'", "params", "entry {seq} logged param 'long' that the params "
+    ("params", "key = 'long'", "params", "entry {seq} makes the params row 'long', which the "
      "table does not hold"),
-    ("logged_model_params", "key = 'ß'", "model_created", "entry {seq} logged param 'ß' of a "
-     "logged model that the logged_model_params table does not hold"),
-    ("tag_events", "key = 'note' AND value IS NULL", "deleted", "entry {seq} changed tag "
-     "'note' that the tag_events table does not hold"),
-    ("run_tags", "key = 'phase'", "batch_tags", "entry {seq} left tag 'phase' current that "
-     "the run_tags table does not hold"),
-    ("logged_model_tags", "key = 'stage'", "model_tags", "entry {seq} left logged-model tag "
-     "'stage' current that the logged_model_tags table does not hold"),
-    ("decisions", "seq = %(refused)s", "refused", "entry {seq} recorded a decision that the "
-     "decisions table does not hold"),
-    ("deployments", "seq = %(rollback)s", "rollback", "entry {seq} recorded a deployment that "
-     "the deployments table does not hold"),
+    ("logged_model_params", "key = 'ß'", "model_created", "entry {seq} makes the "
+     "logged_model_params row 'ß', which the table does not hold"),
+    ("tag_events", "key = 'note' AND value IS NULL", "deleted", "entry {seq} makes the "
+     "tag_events row 'note', which the table does not hold"),
+    ("logged_model_tag_events", "key = 'owner' AND value IS NOT NULL", "model_created",
+     "entry {seq} makes the logged_model_tag_events row 'owner', which the table does not "
+     "hold"),
+    ("run_tags", "key = 'phase'", "batch_tags", "entry {seq} makes the run_tags row {run!r}, "
+     "'phase', which the table does not hold"),
+    ("logged_model_tags", "key = 'stage'", "model_tags", "entry {seq} makes the "
+     "logged_model_tags row {model!r}, 'stage', which the table does not hold"),
+    ("decisions", "seq = %(refused)s", "refused", "entry {seq} makes the decisions row, which "
+     "the table does not hold"),
+    ("deployments", "seq = %(rollback)s", "rollback", "entry {seq} makes the deployments row, "
+     "which the table does not hold"),
 ]
 
 
 @pytest.mark.parametrize(("table", "row", "entry", "detail"), DELETIONS)
-def test_a_deleted_row_is_missing(recorded: dict[str, Any], conn: psycopg.Connection,
-                                  run_cli: Any, table: str, row: str, entry: str,
-                                  detail: str) -> None:
-    assert conn.execute(f"DELETE FROM {table} WHERE {row}", recorded).rowcount == 1
+def test_a_deleted_row_is_missing(recorded: dict[str, Any], tampering: psycopg.Connection,
+                                  table: str, row: str, entry: str, detail: str) -> None:
+    assert tamper(tampering, table, f"DELETE FROM {table} WHERE {row}", recorded) == 1
     seq = recorded[entry]
-    found = damage(run_cli)
-    assert (found["seq"], found["detail"]) == (seq, detail.format(seq=seq))
+    assert mismatch(tampering) == (seq, detail.format(seq=seq, **recorded))
 
 
 def test_a_deleted_tag_brought_back_is_unbacked(recorded: dict[str, Any],
-                                                conn: psycopg.Connection, run_cli: Any) -> None:
-    seq = recorded["created_tags"]  # set 'note' = '', which tag.deleted later removed
-    conn.execute("INSERT INTO run_tags (run_id, key, value, seq) VALUES (%s, 'note', '', %s)",
-                 (recorded["run"], seq))
-    found = damage(run_cli)
-    assert (found["seq"], found["detail"]) == (
-        seq, f"the run_tags table holds a row (seq {seq}, key 'note') that no tags.set entry "
-             "left current")
+                                                tampering: psycopg.Connection) -> None:
+    seq, run = recorded["created_tags"], recorded["run"]  # set 'note' = '', deleted later
+    tamper(tampering, "run_tags", "INSERT INTO run_tags (run_id, key, value, seq) "
+           "VALUES (%s, 'note', '', %s)", (run, seq))
+    assert mismatch(tampering) == (
+        seq, f"the run_tags row {run!r}, 'note' names entry {seq}, which does not make it")
 
 
 def test_a_current_tag_pointed_at_its_older_entry_is_found(
-        recorded: dict[str, Any], conn: psycopg.Connection, run_cli: Any) -> None:
-    old, new = recorded["created_tags"], recorded["overwrite"]
-    conn.execute("UPDATE run_tags SET seq = %s, value = 'risk' WHERE key = 'team'", (old,))
-    found = damage(run_cli)  # the older entry's tag is not current; the newer one's is gone
-    assert (found["seq"], found["detail"]) == (
-        old, f"the run_tags table holds a row (seq {old}, key 'team') that no tags.set entry "
-             "left current")
-    conn.execute("INSERT INTO tag_events (run_id, key, value, seq) VALUES (%s, 'zz', 'v', %s)",
-                 (recorded["run"], old))  # an earlier table at the same seq comes first
-    assert damage(run_cli)["detail"].startswith(f"the tag_events table holds a row (seq {old}, "
-                                                "key 'zz')")
-    conn.execute("DELETE FROM tag_events WHERE key = 'zz'")
-    conn.execute("UPDATE run_tags SET seq = %s WHERE key = 'team'", (new,))
-    assert damage(run_cli)["detail"] == (f"the run_tags row (seq {new}, key 'team') differs "
-                                         f"from what entry {new} left current: value")
+        recorded: dict[str, Any], tampering: psycopg.Connection) -> None:
+    old, new, run = recorded["created_tags"], recorded["overwrite"], recorded["run"]
+    differs = f"the run_tags row {run!r}, 'team' differs from what entry {new} makes: "
+    # The row is now exactly what the older entry set; the newer entry's tag is current.
+    tamper(tampering, "run_tags", "UPDATE run_tags SET seq = %s, value = 'risk' "
+           "WHERE key = 'team'", (old,))
+    assert mismatch(tampering) == (new, differs + "value")
+    tamper(tampering, "tag_events", "INSERT INTO tag_events (run_id, key, value, seq) "
+           "VALUES (%s, 'zz', 'v', %s)", (run, old))  # an insert-only table's damage first
+    assert mismatch(tampering) == (
+        old, f"the tag_events row 'zz' names entry {old}, which does not make it")
+    with triggers_off(tampering, "tag_events", "run_tags"):
+        tampering.execute("DELETE FROM tag_events WHERE key = 'zz'")
+        tampering.execute("UPDATE run_tags SET value = 'fraud' WHERE key = 'team'")
+    assert mismatch(tampering) == (new, differs + "seq")
+    tamper(tampering, "run_tags", "UPDATE run_tags SET seq = %s WHERE key = 'team'", (new,))
+    assert check_projections(tampering) is None
 
 
-# (table, columns, values: the seq first, the entry it names, the detail's tail)
+# (table, columns, values, the entry the forged row names, its key in the detail)
 FORGERIES = [
-    ("params", "run_id, key, value", "%(run)s, 'seed', '7'", "params",
-     "key 'seed') that no params.logged entry logged"),
-    ("params", "run_id, key, value", "%(run)s, 'seed', '7'", "batch_metrics",
-     "key 'seed') that no params.logged entry logged"),
+    ("params", "run_id, key, value", "%(run)s, 'seed', '7'", "params", "'seed'"),
+    ("params", "run_id, key, value", "%(run)s, 'seed', '7'", "batch_metrics", "'seed'"),
     ("logged_model_params", "model_id, key, value", "%(spare)s, 'gamma', '0.5'",
-     "model_created", "key 'gamma') that no logged_model.created or "
-     "logged_model.params_logged entry logged"),
-    ("tag_events", "run_id, key, value", "%(run)s, 'note', NULL", "overwrite",
-     "key 'note') that no tags.set or tag.deleted entry recorded"),
+     "model_created", "'gamma'"),
+    ("tag_events", "run_id, key, value", "%(run)s, 'note', NULL", "overwrite", "'note'"),
+    ("logged_model_tag_events", "model_id, key, value", "%(model)s, 'stage', 'qa'",
+     "model_untag", "'stage'"),
+    ("run_tags", "run_id, key, value", "%(other)s, 'team', 'fraud'", "overwrite",
+     "{other!r}, 'team'"),
     ("logged_model_tags", "model_id, key, value", "%(spare)s, 'stage', 'dev'", "model_created",
-     "key 'stage') that no logged_model.created or logged_model.tags_set entry left current"),
+     "{spare!r}, 'stage'"),
 ]
 
 
-@pytest.mark.parametrize(("table", "columns", "values", "entry", "tail"), FORGERIES)
-def test_a_forged_key_value_row_is_unbacked(recorded: dict[str, Any], conn: psycopg.Connection,
-                                            run_cli: Any, table: str, columns: str,
-                                            values: str, entry: str, tail: str) -> None:
+@pytest.mark.parametrize(("table", "columns", "values", "entry", "key"), FORGERIES)
+def test_a_forged_key_value_row_is_unbacked(recorded: dict[str, Any],
+                                            tampering: psycopg.Connection, table: str,
+                                            columns: str, values: str, entry: str,
+                                            key: str) -> None:
     seq = recorded[entry]
-    conn.execute(f"INSERT INTO {table} ({columns}, seq) VALUES ({values}, %(seq)s)",
-                 {**recorded, "seq": seq})
-    found = damage(run_cli)
-    assert (found["seq"], found["detail"]) == (seq, f"the {table} table holds a row "
-                                                    f"(seq {seq}, {tail}")
+    tamper(tampering, table, f"INSERT INTO {table} ({columns}, seq) VALUES ({values}, %(seq)s)",
+           {**recorded, "seq": seq})
+    assert mismatch(tampering) == (
+        seq, f"the {table} row {key.format(**recorded)} names entry {seq}, which does not "
+             "make it")
 
 
 def test_a_forged_decision_is_unbacked(recorded: dict[str, Any], conn: psycopg.Connection,
                                        run_cli: Any) -> None:
     seq = recorded["prod"]  # a deployment's entry, not a decision's
-    conn.execute("INSERT INTO decisions SELECT promotion_id, %s, approver, role, outcome, "
-                 "comment, exception, version_digest, gates FROM decisions WHERE seq = %s",
-                 (seq, recorded["approved"]))
-    found = damage(run_cli)
-    assert (found["seq"], found["detail"]) == (
-        seq, f"the decisions table holds a row (seq {seq}) that no decision.approved, "
-             "decision.rejected or decision.refused entry recorded")
+    tamper(conn, "decisions", "INSERT INTO decisions SELECT promotion_id, %s, approver, role, "
+           "outcome, comment, exception, version_digest, gates FROM decisions WHERE seq = %s",
+           (seq, recorded["approved"]))
+    detail = f"the decisions row names entry {seq}, which does not make it"
+    code, report = verify_cli(run_cli)
+    assert (code, report["damage"]["kind"], report["damage"]["seq"],
+            report["damage"]["detail"]) == (1, "projection_mismatch", seq, detail)
 
 
-def test_a_forged_deployment_is_unbacked(recorded: dict[str, Any], conn: psycopg.Connection,
-                                         run_cli: Any) -> None:
+def test_a_forged_deployment_is_unbacked(recorded: dict[str, Any],
+                                         tampering: psycopg.Connection) -> None:
     seq = recorded["approved"]  # a decision's entry, not a deployment's
-    conn.execute("INSERT INTO deployments (id, model_name, version, environment, deployer, "
-                 "deployed_at, seq) VALUES (md5('forged'), 'scorecard', 1, 'prod-eu', "
-                 "'token:requester', now(), %s)", (seq,))
-    found = damage(run_cli)
-    assert (found["seq"], found["detail"]) == (
-        seq, f"the deployments table holds a row (seq {seq}) that no deployment.recorded or "
-             "deployment.rolled_back entry recorded")
+    tamper(tampering, "deployments", "INSERT INTO deployments (id, model_name, version, "
+           "environment, deployer, target, deployed_at, seq) VALUES (md5('forged'), "
+           "'scorecard', 1, 'prod-eu', 'token:requester', '{}', now(), %s)", (seq,))
+    assert mismatch(tampering) == (
+        seq, f"the deployments row names entry {seq}, which does not make it")
 
 
 def test_the_lowest_seq_is_reported_across_tables(recorded: dict[str, Any],
-                                                  conn: psycopg.Connection,
-                                                  run_cli: Any) -> None:
-    conn.execute("UPDATE deployments SET reason = 'x' WHERE seq = %s", (recorded["rollback"],))
-    conn.execute("UPDATE metrics SET value = '0.9' WHERE seq = %s", (recorded["batch_metrics"],))
-    conn.execute("UPDATE logged_model_tags SET value = 'x' WHERE key = 'stage'")
-    assert damage(run_cli)["seq"] == recorded["batch_metrics"]
-    conn.execute("UPDATE params SET value = '7' WHERE key = 'max_depth'")  # the entry before
-    assert damage(run_cli)["seq"] == recorded["batch_params"]
-    conn.execute("UPDATE params SET value = '6' WHERE key = 'max_depth'")
-    conn.execute("UPDATE metrics SET value = '0.81' WHERE seq = %s", (recorded["batch_metrics"],))
-    assert damage(run_cli)["seq"] == recorded["model_tags"]
-    conn.execute("UPDATE logged_model_tags SET value = 'prod' WHERE key = 'stage'")
-    assert damage(run_cli)["seq"] == recorded["rollback"]
+                                                  tampering: psycopg.Connection) -> None:
+    def edit(table: str, change: str, where: str) -> None:
+        assert tamper(tampering, table, f"UPDATE {table} SET {change} WHERE {where}",
+                      recorded) == 1
+
+    edit("deployments", "reason = 'x'", "seq = %(rollback)s")
+    edit("metrics", "value = '0.9'", "seq = %(batch_metrics)s")
+    edit("logged_model_tags", "value = 'x'", "key = 'stage'")
+    assert mismatch(tampering)[0] == recorded["batch_metrics"]
+    edit("params", "value = '7'", "key = 'max_depth'")  # the entry before
+    assert mismatch(tampering)[0] == recorded["batch_params"]
+    edit("params", "value = '6'", "key = 'max_depth'")
+    edit("metrics", "value = '0.81'", "seq = %(batch_metrics)s")
+    # logged_model_tags names an earlier entry, but current tables are held to the ledger
+    # once every insert-only table is found intact.
+    assert mismatch(tampering)[0] == recorded["rollback"]
+    edit("deployments", "reason = 'latency ↑ after v2'", "seq = %(rollback)s")
+    assert mismatch(tampering)[0] == recorded["model_tags"]
+    edit("logged_model_tags", "value = 'prod'", "key = 'stage'")
+    assert check_projections(tampering) is None
+
+
+def test_at_one_seq_the_first_table_then_the_lowest_key_is_reported(
+        recorded: dict[str, Any], tampering: psycopg.Connection) -> None:
+    seq = recorded["model_created"]  # its params and its tags, in two tables
+
+    def edit(table: str, key: str) -> tuple[int, str]:
+        tamper(tampering, table, f"UPDATE {table} SET value = 'x' WHERE seq = %s AND key = %s",
+               (seq, key))
+        return mismatch(tampering)
+
+    assert edit("logged_model_tag_events", "owner") == (
+        seq, f"the logged_model_tag_events row 'owner' differs from what entry {seq} makes: "
+             "value")
+    assert edit("logged_model_params", "ß") == (
+        seq, f"the logged_model_params row 'ß' differs from what entry {seq} makes: value")
+    assert edit("logged_model_params", "alpha") == (
+        seq, f"the logged_model_params row 'alpha' differs from what entry {seq} makes: value")
 
 
 def test_chain_damage_is_reported_before_projections(recorded: dict[str, Any], bypass: Any,
                                                      conn: psycopg.Connection,
                                                      run_cli: Any) -> None:
-    conn.execute("DELETE FROM params WHERE seq = %s", (recorded["params"],))
-    conn.execute("UPDATE decisions SET comment = 'x' WHERE seq = %s", (recorded["rejected"],))
-    with bypass as tamper:
-        tamper.execute("UPDATE ledger_entries SET canonical = set_byte(canonical, 20, "
+    tamper(conn, "params", "DELETE FROM params WHERE seq = %s", (recorded["params"],))
+    tamper(conn, "decisions", "UPDATE decisions SET comment = 'x' WHERE seq = %s",
+           (recorded["rejected"],))
+    with bypass as ledger:
+        ledger.execute("UPDATE ledger_entries SET canonical = set_byte(canonical, 20, "
                        "get_byte(canonical, 20) # 1) WHERE seq = %s", (recorded["prod"],))
-    code, report = verify(run_cli)
+    code, report = verify_cli(run_cli)
     assert code == 1
     assert (report["damage"]["kind"], report["damage"]["seq"]) == ("modified", recorded["prod"])
-
-
-def test_the_format_document_lists_what_is_checked() -> None:
-    """docs/ledger-format.md 11.1 names the checked tables, in report order, and their kinds."""
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "ledger-format.md").read_text()
-    start = doc.index("| Table | Made by (kinds) |")
-    rows = [line.split("|") for line in doc[start:doc.index("\n\n", start)].splitlines()[2:]]
-    assert tuple(row[1].strip(" `") for row in rows) == projections.TABLES
-    documented = {kind for row in rows for kind in re.findall(r"`([a-z_]+\.[a-z_]+)`", row[2])
-                  if not kind.startswith(("body.", "subject."))}
-    queried = set(re.findall(r"'([a-z_]+\.[a-z_]+)'",
-                             projections._METRIC_MISMATCH + projections._FACT_MISMATCH))
-    assert documented == queried
-    assert len(queried) == 13

@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,22 +82,45 @@ def home(tmp_path: Path) -> Iterator[Path]:
         os.kill(postmaster_pid(path), signal.SIGINT)
 
 
-def test_serve_starts_embedded_postgres_and_reuses_it(home: Path) -> None:
-    first = Server(home)
+@pytest.fixture
+def serve(home: Path) -> Iterator[Callable[[], Server]]:
+    """serve() starts `mlaudit serve` on home; a server a failed test left running is killed
+    (before home's teardown stops the embedded database)."""
+    started: list[Server] = []
+
+    def start() -> Server:
+        started.append(Server(home))
+        return started[-1]
+
+    yield start
+    for server in started:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.communicate(timeout=30)
+
+
+def test_serve_starts_embedded_postgres_and_reuses_it(home: Path,
+                                                      serve: Callable[[], Server]) -> None:
+    first = serve()
     first.wait_ready()
     assert get(f"{first.base}/readyz")[0] == 200
     assert get(f"{first.base}/api/v1/ledger/keys")[0] == 200
     assert get(f"{first.base}/api/v1/ledger/entries")[0] == 401
     token = (home / "admin-token").read_text().strip()
-    status, body = get(f"{first.base}/api/v1/ledger/entries/1", token)
-    assert status == 200 and body["kind"] == "token.created"
+    status, body = get(f"{first.base}/api/v1/ledger/entries?limit=10", token)
+    assert status == 200
+    # First start: the key, MLflow's Default experiment, the admin token.
+    assert [(e["seq"], e["kind"], e["actor"]) for e in body["entries"]] == [
+        (0, "key.activated", "system"), (1, "experiment.created", "system"),
+        (2, "token.created", "system")]
     server_pid = postmaster_pid(home)
     output = first.stop()
     assert "admin token was written to" in output
 
-    second = Server(home)
+    second = serve()
     second.wait_ready()
     assert postmaster_pid(home) == server_pid  # the same embedded server, reused
     status, body = get(f"{second.base}/api/v1/ledger/entries?limit=10", token)
-    assert status == 200 and len(body["entries"]) == 2  # no second key, no second admin token
+    # No second key, Default experiment or admin token.
+    assert status == 200 and len(body["entries"]) == 3
     assert "admin token was written" not in second.stop()

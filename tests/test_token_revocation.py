@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,6 +11,8 @@ import pytest
 
 from app.services import tokens
 from app.services.tokens import TokenError
+
+EXPIRES_IN = 3  # seconds: ample for the first request, short for the test to wait out
 
 
 def make(services: Any, name: str, role: str = "writer",
@@ -61,16 +64,21 @@ def test_a_revocation_cannot_be_undone_in_sql(
 
 def test_an_expired_token_is_refused_and_its_expiry_is_in_the_ledger(
         client: Any, services: Any, auth: dict[str, str], conn: psycopg.Connection) -> None:
-    later = datetime.now(UTC) + timedelta(days=30)
-    secret = make(services, "temp", expires_at=later)
+    # The expiry is fixed in the token's entry (tokens refuses UPDATE): make one that expires
+    # soon, use it, then let the database's clock (the one authentication reads) pass it.
+    soon = datetime.now(UTC) + timedelta(seconds=EXPIRES_IN)
+    secret = make(services, "temp", expires_at=soon)
     bearer = {"Authorization": f"Bearer {secret}"}
     assert client.get("/api/v1/experiments", headers=bearer).status_code == 200
-    seq = conn.execute("SELECT created_seq FROM tokens WHERE name = 'temp'").fetchone()[0]
-    assert entry(client, auth, seq)["body"]["expires_at"] == later.strftime(
-        "%Y-%m-%dT%H:%M:%S.%fZ")
-    # the clock moves on: put the expiry in the past, as time would
-    conn.execute("UPDATE tokens SET expires_at = now() - interval '1 second' "
-                 "WHERE name = 'temp'")
+    seq, created_at = conn.execute(
+        "SELECT created_seq, created_at FROM tokens WHERE name = 'temp'").fetchone()
+    written = entry(client, auth, seq)
+    assert written["body"]["expires_at"] == soon.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ") == written["recorded_at"]
+    deadline = time.monotonic() + EXPIRES_IN + 60  # only stops a hung test
+    while not conn.execute("SELECT now() > %s", (soon,)).fetchone()[0]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
     assert client.get("/api/v1/experiments", headers=bearer).status_code == 401
     with pytest.raises(TokenError, match="future"):
         make(services, "past", expires_at=datetime.now(UTC) - timedelta(seconds=1))

@@ -1,75 +1,33 @@
-"""`mlaudit verify-report`: a report made from a real ledger passes; tampering is caught."""
+"""`mlaudit verify-report`: a real report passes every check; tampering with it is caught.
+
+Reports are computed from ledger entries (app/services/report_evidence.py) and carry them; the
+`statements` check replays the bundle's entries through the same code, so a bundle whose
+figures were edited and re-rendered fails offline, and a report never shows a projection row
+that disagrees with its entry."""
 
 from __future__ import annotations
 
 import base64
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "pdf_reports"))
+from app.ledger.checkpoint import Signer, VerifierKey
+from app.ledger.entry import canonicalize
+from app.services import keys as key_service
+from app.services import reports, tracking
+from app.services.report_bundle import open_bundle, render_bundle
+from app.services.report_verify import all_passed, key_strings, verify_report
+from reports.extract import read_attachment
 
-from report_factory import make_run, meta_for  # noqa: E402
-
-from app.ledger.checkpoint import Signer, VerifierKey  # noqa: E402
-from app.services import keys as key_service  # noqa: E402
-from app.services import proofs  # noqa: E402
-from app.services.report_bundle import (  # noqa: E402
-    CitedEntry,
-    ConsistencyStep,
-    make_bundle,
-    open_bundle,
-    render_bundle,
-)
-from app.services.report_verify import (  # noqa: E402
-    all_passed,
-    cited_seqs,
-    key_strings,
-    verify_report,
-)
-from app.storage import ledger as store  # noqa: E402
-from reports import CheckpointInfo, RunReportEvidence  # noqa: E402
-from reports.extract import read_attachment  # noqa: E402
-
-OLD_SIZE = 130
-NEW_SIZE = 150
+WHO = "token:ci"
 
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-def _info(row: Any) -> CheckpointInfo:
-    signature = [line for line in row.note.splitlines() if line.startswith("\u2014 ")][-1]
-    return CheckpointInfo(row.tree_size, _b64(row.root_hash), f"{row.key_id:08x}",
-                          signature.split()[-1], row.note)
-
-
-def _bundle(services: Any, row: Any, run: Any = None, from_sizes: tuple[int, ...] = (),
-            **meta: Any) -> bytes:
-    """A run report's bundle with real entries and proofs against checkpoint `row`."""
-    evidence = RunReportEvidence(
-        meta_for("run", b"", checkpoint=_info(row),
-                 ledger_summary=f"{row.tree_size} entries verified", **meta),
-        run or make_run(0))
-    with services.pool.connection() as conn:
-        entries = []
-        for seq in cited_seqs(evidence):
-            found = store.get_entry(conn, seq)
-            assert found is not None
-            proof = proofs.inclusion(conn, seq, row.tree_size)
-            entries.append(CitedEntry(seq, found.canonical, tuple(proof.hashes)))
-        steps = []
-        for size in from_sizes:
-            c = proofs.consistency(conn, size, row.tree_size)
-            steps.append(ConsistencyStep(c.first, c.first_root, tuple(c.hashes)))
-        published = [k.to_string() for k in key_service.verifier_keys(conn)]
-    return make_bundle(evidence, row.note, row.tree_size, row.root_hash, published, entries,
-                       steps, {"ok": meta.get("ledger_verified", True),
-                                "entries": row.tree_size})
 
 
 def _keys(services: Any) -> list[VerifierKey]:
@@ -81,39 +39,80 @@ def _verdict(checks: list[Any]) -> dict[str, bool | None]:
     return {c.name: c.ok for c in checks}
 
 
+def _run(services: Any, name: str) -> str:
+    """A run with params, metrics (overall and per group), a dataset, ended."""
+    commit = services.committer.run
+    experiment, _ = commit(lambda w: tracking.create_experiment(w, WHO, name, "", {}))
+    run, _ = commit(lambda w: tracking.create_run(w, WHO, experiment.id, "train", {}, None,
+                                                  None, {}))
+    commit(lambda w: tracking.log_params(w, WHO, run.id, {"lr": "0.1", "depth": "6"}))
+    commit(lambda w: tracking.log_metrics(w, WHO, run.id, [
+        tracking.Metric("auc", "0.81", 0, 1000), tracking.Metric("auc", "0.86", 1, 2000),
+        tracking.Metric("tpr", "0.7", 0, 1000, {"sex": "F"}, 40),
+        tracking.Metric("tpr", "0.75", 0, 1000, {"sex": "M"}, 60)]))
+    commit(lambda w: tracking.log_inputs(w, WHO, run.id, [{
+        "name": "loans", "digest": "a" * 64, "context": "training", "row_count": 100}]))
+    commit(lambda w: tracking.end_run(w, WHO, run.id, "FINISHED", None))
+    return str(run.id)
+
+
 @pytest.fixture
-def ledger(services: Any, append: Any) -> dict[str, Any]:
-    """A ledger of 150 entries with checkpoints at 130 and 150 (make_run(0) cites seqs < 130)."""
-    append(OLD_SIZE)
-    old = services.checkpointer.sign_now()
-    append(NEW_SIZE - OLD_SIZE)
-    new = services.checkpointer.sign_now()
-    assert OLD_SIZE <= old.tree_size < new.tree_size  # setup wrote a few entries too
-    return {"old": old, "new": new, "keys": _keys(services)}
+def ledger(services: Any) -> dict[str, Any]:
+    """Two real run reports, the second issued after more writes (so over a larger tree)."""
+    run = _run(services, "first")
+    old = reports.run_report(services, "token:auditor", run, False)
+    _run(services, "second")
+    new = reports.run_report(services, "token:auditor", run, False)
+    return {"run": run, "old": old, "new": new, "keys": _keys(services)}
 
 
-def _swap_bundle(bundle: bytes, edit: Any) -> bytes:
+def _edit(bundle: bytes, change: Any) -> bytes:
     document = json.loads(bundle)
-    edit(document)
-    from app.ledger.entry import canonicalize
-
+    change(document)
     return canonicalize(document)
 
 
-def test_fresh_report_passes_every_check(services: Any, ledger: dict[str, Any]) -> None:
-    bundle = _bundle(services, ledger["new"])
-    pdf = render_bundle(bundle)
-    assert read_attachment(pdf) == bundle
+def test_a_real_report_passes_every_check(ledger: dict[str, Any]) -> None:
+    pdf = ledger["new"].pdf
     checks = verify_report(pdf, ledger["keys"])
     assert _verdict(checks) == {"bundle_hash": True, "entries": True, "checkpoint": True,
-                                "figures": True, "verification": None}
+                                "statements": True, "figures": True, "verification": None}
     assert all_passed(checks)
+    bundle = open_bundle(read_attachment(pdf))
+    assert bundle.format == "mlaudit-evidence/2" and bundle.request == {
+        "kind": "run", "subject": ledger["run"], "version": None, "as_of": None}
 
 
-def test_cli_with_the_served_key_file(services: Any, ledger: dict[str, Any], client: Any,
-                                      run_cli: Any, tmp_path: Path) -> None:
+def test_a_figure_edited_and_rerendered_fails_statements(ledger: dict[str, Any]) -> None:
+    """The forged report: the bundle's figure changed, the PDF rendered from it, so footer,
+    proofs and pixels all agree; the bundle's own entries say otherwise."""
+    forged = _edit(read_attachment(ledger["new"].pdf),
+                   lambda d: d["evidence"]["run"]["metrics"][0].update(value="0.99"))
+    checks = verify_report(render_bundle(forged), ledger["keys"])
+    verdict = _verdict(checks)
+    assert verdict["bundle_hash"] and verdict["entries"] and verdict["checkpoint"]
+    assert verdict["figures"]
+    assert verdict["statements"] is False and not all_passed(checks)
+    detail = {c.name: c.detail for c in checks}["statements"]
+    assert "first at $.run.metrics[0].value" in detail
+
+
+@pytest.mark.parametrize("change", [
+    lambda d: d["evidence"]["run"].update(status="FAILED"),
+    lambda d: d["evidence"]["run"]["params"][0].update(value="0.5"),
+    lambda d: d["evidence"]["run"]["group_summaries"][0]["groups"][0].update(n=400),
+    lambda d: d["evidence"]["run"]["datasets"][0].update(row_count=1),
+    lambda d: d["request"].update(subject="another-run"),
+])
+def test_any_statement_edited_fails(ledger: dict[str, Any], change: Any) -> None:
+    forged = render_bundle(_edit(read_attachment(ledger["new"].pdf), change))
+    assert _verdict(verify_report(forged, ledger["keys"]))["statements"] is False
+
+
+def test_cli_with_the_served_key_file(ledger: dict[str, Any], client: Any, run_cli: Any,
+                                      tmp_path: Path) -> None:
     pdf = tmp_path / "report.pdf"
-    pdf.write_bytes(render_bundle(_bundle(services, ledger["new"])))
+    pdf.write_bytes(ledger["new"].pdf)
     served = client.get("/api/v1/ledger/keys")
     assert served.status_code == 200
     keyfile = tmp_path / "keys.json"
@@ -123,80 +122,62 @@ def test_cli_with_the_served_key_file(services: Any, ledger: dict[str, Any], cli
     result = run_cli("verify-report", str(pdf), "--key", str(keyfile))
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert [line.split()[:2] for line in lines[:4]] == [
-        ["ok", "bundle_hash"], ["ok", "entries"], ["ok", "checkpoint"], ["ok", "figures"]]
-    # The plain-text form, one key per line, works too; --json is machine-readable.
+    assert [line.split()[:2] for line in lines[:5]] == [
+        ["ok", "bundle_hash"], ["ok", "entries"], ["ok", "checkpoint"], ["ok", "statements"],
+        ["ok", "figures"]]
     textfile = tmp_path / "keys.txt"
     textfile.write_text("".join(k + "\n" for k in served.get_json()["keys"]))
     result = run_cli("verify-report", str(pdf), "--key", str(textfile), "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout)["ok"] is True
-    # Unreadable inputs: one line, exit 2.
     missing = run_cli("verify-report", str(tmp_path / "nope.pdf"), "--key", str(textfile))
     assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
     badkey = run_cli("verify-report", str(pdf), "--key", "not-a-key")
     assert badkey.returncode == 2 and len(badkey.stderr.strip().splitlines()) == 1
 
 
-def test_changed_pdf_byte_fails_figures(services: Any, ledger: dict[str, Any]) -> None:
-    bundle = _bundle(services, ledger["new"])
-    pdf = render_bundle(bundle)
-    # Find a byte of the page content that a changed figure would change, and flip it: the
-    # file still parses and carries the original bundle, but no longer renders from it.
-    changed = _swap_bundle(bundle, lambda d: d["evidence"]["run"]["metrics"][0].update(
-        value="0.99"))
-    forged = render_bundle(changed)
-    assert forged != pdf
+def test_changed_pdf_byte_fails_figures(ledger: dict[str, Any]) -> None:
+    pdf = ledger["new"].pdf
+    bundle = read_attachment(pdf)
+    forged = render_bundle(_edit(bundle, lambda d: d["evidence"]["run"]["metrics"][0].update(
+        value="0.99")))
     index = next(i for i, (a, b) in enumerate(zip(pdf, forged, strict=False)) if a != b)
     tampered = pdf[:index] + bytes([pdf[index] ^ 0x01]) + pdf[index + 1:]
     checks = _verdict(verify_report(tampered, ledger["keys"]))
     assert checks["figures"] is False
-    assert checks["entries"] and checks["checkpoint"]  # the attachment itself is untouched
+    assert checks["entries"] and checks["checkpoint"]
 
 
-def test_rendered_from_changed_figure_is_only_caught_if_tied_to_an_entry(
-        services: Any, ledger: dict[str, Any]) -> None:
-    bundle = _bundle(services, ledger["new"])
-    changed = _swap_bundle(bundle, lambda d: d["evidence"]["run"]["metrics"][0].update(
-        value="0.99"))
-    checks = _verdict(verify_report(render_bundle(changed), ledger["keys"]))
-    # Self-consistent: the footer, the figures and the proofs all hold. What is proven is that
-    # the bundle's ENTRIES are in the ledger; an auditor compares figures with those entries.
-    assert checks["bundle_hash"] and checks["figures"] and checks["entries"]
-    assert checks["checkpoint"]
-
-
-def test_changed_entry_bytes_fail_entries(services: Any, ledger: dict[str, Any]) -> None:
-    bundle = _bundle(services, ledger["new"])
-    seq = open_bundle(bundle).entries[0].seq
+def test_changed_entry_bytes_fail_entries(ledger: dict[str, Any]) -> None:
+    bundle = read_attachment(ledger["new"].pdf)
+    seq = open_bundle(bundle).entries[-1].seq
 
     def edit(document: dict[str, Any]) -> None:
-        raw = base64.b64decode(document["entries"][0]["canonical"])
-        document["entries"][0]["canonical"] = _b64(raw.replace(b'"item":"', b'"item":"X'))
+        raw = base64.b64decode(document["entries"][-1]["canonical"])
+        document["entries"][-1]["canonical"] = _b64(raw.replace(b'"FINISHED"', b'"FAILED"'))
 
-    checks = verify_report(render_bundle(_swap_bundle(bundle, edit)), ledger["keys"])
+    checks = verify_report(render_bundle(_edit(bundle, edit)), ledger["keys"])
     verdict = _verdict(checks)
     assert verdict["entries"] is False and verdict["figures"] and verdict["bundle_hash"]
     assert f"seq {seq}: inclusion proof does not verify" in checks[1].detail
     assert not all_passed(checks)
 
 
-def test_missing_cited_entry_fails_entries(services: Any, ledger: dict[str, Any]) -> None:
-    bundle = _swap_bundle(_bundle(services, ledger["new"]),
-                          lambda d: d["entries"].pop())
+def test_a_missing_entry_fails_entries_and_statements(ledger: dict[str, Any]) -> None:
+    bundle = _edit(read_attachment(ledger["new"].pdf), lambda d: d["entries"].pop())
     checks = verify_report(render_bundle(bundle), ledger["keys"])
     assert checks[1].ok is False and "cited but not in the bundle" in checks[1].detail
+    assert _verdict(checks)["statements"] is False
 
 
-def test_wrong_key_fails_checkpoint(services: Any, ledger: dict[str, Any]) -> None:
+def test_wrong_key_fails_checkpoint(ledger: dict[str, Any]) -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    pdf = render_bundle(_bundle(services, ledger["new"]))
-    origin = ledger["new"].note.splitlines()[0]
+    origin = open_bundle(read_attachment(ledger["new"].pdf)).note.splitlines()[0]
     stranger = Signer(origin, Ed25519PrivateKey.generate()).verifier_key
-    checks = _verdict(verify_report(pdf, [stranger]))
+    checks = _verdict(verify_report(ledger["new"].pdf, [stranger]))
     assert checks["checkpoint"] is False
-    assert checks["entries"] and checks["figures"] and checks["bundle_hash"]
+    assert checks["entries"] and checks["figures"] and checks["statements"]
 
 
 def test_not_a_pdf(ledger: dict[str, Any]) -> None:
@@ -205,45 +186,64 @@ def test_not_a_pdf(ledger: dict[str, Any]) -> None:
     assert not all_passed(checks)
 
 
-def test_forced_report_is_flagged(services: Any, ledger: dict[str, Any]) -> None:
-    bundle = _bundle(services, ledger["new"], forced=True, ledger_verified=False,
-                     ledger_problem="chain hash mismatch at seq 7")
-    checks = verify_report(render_bundle(bundle), ledger["keys"])
-    names = {c.name: c for c in checks}
-    assert "forced" in names and "NOT verify" in names["verification"].detail
+def test_a_report_shows_the_entry_not_a_forged_row(services: Any, client: Any,
+                                                   auth: dict[str, str],
+                                                   conn: psycopg.Connection) -> None:
+    """A params row changed under the service: the report is refused (verify finds it);
+    forced, it is flagged and still shows what the entry says."""
+    run = _run(services, "forged")
+    services.checkpointer.sign_now()
+    conn.execute("ALTER TABLE params DISABLE TRIGGER USER")
+    conn.execute("UPDATE params SET value = '0.9' WHERE run_id = %s AND key = 'lr'", (run,))
+    refused = client.get(f"/api/v1/reports/runs/{run}.pdf", headers=auth)
+    assert refused.status_code == 409 and "projection_mismatch" in refused.json["detail"]
+    forced = client.get(f"/api/v1/reports/runs/{run}.pdf?force=true", headers=auth)
+    assert forced.status_code == 200
+    bundle = open_bundle(read_attachment(forced.data))
+    assert bundle.evidence.meta.forced
+    assert {p.key: p.value for p in bundle.evidence.run.params}["lr"] == "0.1"  # type: ignore[union-attr]
+    checks = {c.name: c for c in verify_report(forced.data, _keys(services))}
+    assert checks["statements"].ok and "NOT verify" in checks["verification"].detail
+    assert "forced" in checks
 
 
-def test_previous_report_consistency(services: Any, ledger: dict[str, Any]) -> None:
-    older = render_bundle(_bundle(services, ledger["old"]))
-    newer = render_bundle(_bundle(services, ledger["new"], from_sizes=(ledger["old"].tree_size,)))
+def test_previous_report_consistency(ledger: dict[str, Any]) -> None:
+    older, newer = ledger["old"].pdf, ledger["new"].pdf
     checks = verify_report(newer, ledger["keys"], previous=older)
     assert _verdict(checks)["consistency"] is True and all_passed(checks)
-    # Same checkpoint twice is consistent; the newer one as "previous" is not.
     assert _verdict(verify_report(newer, ledger["keys"], previous=newer))["consistency"]
     backwards = _verdict(verify_report(older, ledger["keys"], previous=newer))
     assert backwards["consistency"] is False
 
 
-def test_missing_or_forged_consistency_step_fails(services: Any,
-                                                  ledger: dict[str, Any]) -> None:
-    older = render_bundle(_bundle(services, ledger["old"]))
-    missing = render_bundle(_bundle(services, ledger["new"]))
+def test_missing_or_forged_consistency_step_fails(ledger: dict[str, Any]) -> None:
+    older, bundle = ledger["old"].pdf, read_attachment(ledger["new"].pdf)
+    missing = render_bundle(_edit(bundle, lambda d: d.update(consistency=[])))
     checks = verify_report(missing, ledger["keys"], previous=older)
     assert _verdict(checks)["consistency"] is False and not all_passed(checks)
 
     def forge(document: dict[str, Any]) -> None:
-        step = document["consistency"][0]
-        step["proof"][0] = _b64(bytes(32))
+        document["consistency"][0]["proof"][0] = _b64(bytes(32))
 
-    forged = render_bundle(_swap_bundle(
-        _bundle(services, ledger["new"], from_sizes=(ledger["old"].tree_size,)), forge))
-    checks = verify_report(forged, ledger["keys"], previous=older)
+    checks = verify_report(render_bundle(_edit(bundle, forge)), ledger["keys"], older)
     assert _verdict(checks)["consistency"] is False
 
     def other_root(document: dict[str, Any]) -> None:
         document["consistency"][0]["from_root"] = _b64(bytes(32))
 
-    rewritten = render_bundle(_swap_bundle(
-        _bundle(services, ledger["new"], from_sizes=(ledger["old"].tree_size,)), other_root))
-    detail = {c.name: c.detail for c in verify_report(rewritten, ledger["keys"], older)}
+    detail = {c.name: c.detail for c in verify_report(
+        render_bundle(_edit(bundle, other_root)), ledger["keys"], older)}
     assert "different root" in detail["consistency"]
+
+
+def test_a_format_1_bundle_is_checked_but_not_recomputed(ledger: dict[str, Any]) -> None:
+    """Reports issued before format 2 carry no request: everything else is still checked."""
+    def older_format(document: dict[str, Any]) -> None:
+        document["format"] = "mlaudit-evidence/1"
+        del document["request"], document["envelopes"]
+
+    checks = verify_report(render_bundle(_edit(read_attachment(ledger["new"].pdf),
+                                               older_format)), ledger["keys"])
+    verdict = _verdict(checks)
+    assert verdict["statements"] is None and all_passed(checks)
+    assert verdict["entries"] and verdict["checkpoint"] and verdict["figures"]

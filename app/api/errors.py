@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.db import DatabaseError
 from app.ledger.errors import LedgerError
+from app.services.incremental import Unverified
 from app.services.ledger import CommitterClosed
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,11 @@ def register_error_handlers(app: Flask) -> None:
                           "TEMPORARILY_UNAVAILABLE")
         response.headers["Retry-After"] = "1"
         return response
+
+    @app.errorhandler(Unverified)
+    def _unverified(exc: Unverified) -> Response:
+        return _error(503, "Service Unavailable", "the ledger did not verify, so no checkpoint "
+                      f"was signed: {exc}", "TEMPORARILY_UNAVAILABLE")
 
     @app.errorhandler(LedgerError)
     def _ledger_error(exc: LedgerError) -> Response:

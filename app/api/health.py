@@ -32,6 +32,10 @@ def readyz() -> Response:
     if version != SCHEMA_VERSION:
         return problem(503, "Service Unavailable",
                        f"schema version is {version}, this build needs {SCHEMA_VERSION}")
+    refused = services().checkpointer.refused
+    if refused is not None:
+        return problem(503, "Service Unavailable", "the ledger did not verify before signing "
+                       f"a checkpoint, so none was signed: {refused}")
     check = services().selfcheck
     last = check.last if check is not None else None
     if last is None:

@@ -28,7 +28,7 @@ from app.api.context import services
 from app.api.errors import ApiError
 from app.db import DatabaseError
 from app.ledger.errors import LedgerError
-from app.services import tokens
+from app.services import tokens, tracking
 from app.services.ledger import LedgerWriter
 from app.storage import tracking as runs_store
 from app.storage.tracking import RunRow
@@ -36,7 +36,7 @@ from app.storage.tracking import RunRow
 log = logging.getLogger(__name__)
 WRITERS = ("admin", "writer")
 ALL_ROLES = frozenset(tokens.ROLES)
-DEFAULT_ID, DEFAULT_NAME = "0", "Default"
+DEFAULT_ID, DEFAULT_NAME = tracking.DEFAULT_EXPERIMENT_ID, tracking.DEFAULT_EXPERIMENT_NAME
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 

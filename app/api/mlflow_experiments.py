@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -28,9 +28,7 @@ from app.api.mlflow_compat import (
     require,
     text,
 )
-from app.ledger.entry import Draft
 from app.services import tracking
-from app.services.ledger import LedgerWriter
 from app.storage import lifecycle as lifecycle_store
 from app.storage import tracking as store
 from app.tracking import experiment_search
@@ -56,28 +54,10 @@ def experiment_json(row: store.ExperimentRow) -> dict[str, Any]:
             "tags": [{"key": k, "value": v} for k, v in sorted(row.tags.items())]}
 
 
-def _create_default(writer: LedgerWriter, who: str) -> store.ExperimentRow | None:
-    writer.lock()
-    found = store.get_experiment(writer.conn, DEFAULT_ID)
-    if found is not None or store.experiment_name_taken(writer.conn, DEFAULT_NAME):
-        return found
-    description = "MLflow's default experiment, created on first use by an MLflow client"
-    [receipt] = writer.append([Draft("experiment.created", who, {"experiment": DEFAULT_ID},
-                                     {"name": DEFAULT_NAME, "description": description,
-                                      "tags": {}})])
-    row = store.ExperimentRow(DEFAULT_ID, DEFAULT_NAME, description, {}, "active", who,
-                              datetime.now(UTC), receipt.seq, None)
-    store.insert_experiment(writer.conn, row)
-    return row
-
-
 def ensure_default() -> store.ExperimentRow | None:
-    """Experiment "0" named "Default", created (with a ledger entry) on first use."""
-    found = read(lambda c: store.get_experiment(c, DEFAULT_ID))
-    if found is not None:
-        return found
-    who = actor()
-    return commit(lambda w: _create_default(w, who))
+    """Experiment "0" named "Default" (made by `mlaudit init` and at start-up); None if an
+    older database has another experiment of that name."""
+    return read(lambda c: store.get_experiment(c, DEFAULT_ID))
 
 
 def get_experiment_row(experiment_id: str) -> store.ExperimentRow:

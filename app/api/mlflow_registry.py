@@ -401,17 +401,9 @@ def create_version() -> Response:
     run_id, path, model_id = _source(data)
     authorize_model(name)  # a version joins the model: the caller must reach all of it
     who = mf.actor()
-
-    def unit(w: LedgerWriter) -> int:
-        row, receipt = registry.register_version(w, who, name, run_id, path)
-        if receipt is not None:  # a new version: record how MLflow named it
-            registry.record_source(w, who, name, row.version, source, model_id)
-            if tags:
-                registry.set_version_tags(w, who, name, row.version, tags)
-            if description:
-                registry.describe_version(w, who, name, row.version, description)
-        return row.version
-    return version_response(name, commit(unit))
+    version = commit(lambda w: registry.register_from_source(
+        w, who, name, run_id, path, source, model_id, tags, description))
+    return version_response(name, version)
 
 
 @bp.get("/model-versions/get")

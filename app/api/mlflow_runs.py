@@ -223,26 +223,14 @@ def update_run() -> Response:
     name = mf.text(data, "run_name", required=False)
     if name is not None and len(name) > ts.MAX_RUN_NAME:
         raise mf.invalid(f"run_name must be at most {ts.MAX_RUN_NAME} characters")
-    rename = name is not None and name != row.name
-    end = status in tracking.END_STATUSES and row.status == "RUNNING"
-    reopen = status == "RUNNING" and row.status != "RUNNING"
-    if not (end or reopen) and status not in (None, "", row.status):
-        raise mf.invalid(f"run {run_id} is {row.status}; it cannot become {status}")
     end_time = mf.integer(data, "end_time", None, minimum=0)
     who = mf.actor()
-
-    def unit(writer: Any) -> None:  # the rename and the state change in one transaction
-        if rename:
-            lifecycle.rename_run(writer, who, run_id, str(name))
-        if end:
-            tracking.end_run(writer, who, run_id, str(status), end_time)
-        if reopen:
-            lifecycle.reopen_run(writer, who, run_id)
-
-    if rename or end or reopen:
-        mf.commit(unit)
-        row = get_run_row(run_id)
-    return jsonify(run_info=run_info(row))
+    try:
+        changed = mf.commit(lambda w: lifecycle.update_run(w, who, run_id, name,
+                                                           status or None, end_time))
+    except lifecycle.Unchangeable as exc:
+        raise mf.invalid(str(exc)) from exc
+    return jsonify(run_info=run_info(get_run_row(run_id) if changed else row))
 
 
 @bp.post("/runs/log-parameter")

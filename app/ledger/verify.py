@@ -93,6 +93,12 @@ class Verifier:
         if 0 in self._checkpoints:
             self._check_checkpoint(0)
 
+    def resume(self, tree: CompactRange, chain: bytes) -> None:
+        """Start after tree.size entries already verified, whose last chain hash is chain
+        (an incremental check: the entries from there on are fed)."""
+        self._range, self._chain, self._previous_chain = tree, chain, chain
+        self.result.entries = tree.size
+
     @property
     def failed(self) -> bool:
         return self.result.damage is not None

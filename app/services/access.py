@@ -7,7 +7,7 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -15,6 +15,7 @@ import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from app.kinds import Rows
 from app.ledger.entry import Draft, Receipt
 from app.ledger.errors import LedgerError
 from app.services.ledger import LedgerWriter
@@ -41,6 +42,7 @@ def client_key_id(public_key: bytes) -> str:
 
 
 def grant(writer: LedgerWriter, actor: str, token_name: str, experiment_id: str) -> Receipt | None:
+    writer.lock()
     token = token_store.find_by_name(writer.conn, token_name)
     if token is None:
         raise AccessError(f"no token is named {token_name!r}")
@@ -53,18 +55,17 @@ def grant(writer: LedgerWriter, actor: str, token_name: str, experiment_id: str)
     [receipt] = writer.append([Draft("grant.created", actor, {"token": token.id,
                                                                "experiment": experiment_id},
                                      {"token_name": token_name})])
-    store.insert_grant(writer.conn, token.id, experiment_id, receipt.seq)
     return receipt
 
 
 def revoke(writer: LedgerWriter, actor: str, token_name: str, experiment_id: str) -> Receipt:
+    writer.lock()
     token = token_store.find_by_name(writer.conn, token_name)
     if token is None or not store.has_grant(writer.conn, token.id, experiment_id):
         raise AccessError(f"{token_name!r} holds no grant on experiment {experiment_id!r}")
     [receipt] = writer.append([Draft("grant.revoked", actor, {"token": token.id,
                                                                "experiment": experiment_id},
                                      {"token_name": token_name})])
-    store.delete_grant(writer.conn, token.id, experiment_id)
     return receipt
 
 
@@ -73,6 +74,7 @@ def register_client_key(writer: LedgerWriter, principal: Principal,
     if len(public_key) != 32:
         raise AccessError("an Ed25519 public key is 32 bytes")
     key_id = client_key_id(public_key)
+    writer.lock()
     found = store.client_key(writer.conn, key_id)
     if found is not None:
         if found[0] != principal.token_id:
@@ -81,7 +83,6 @@ def register_client_key(writer: LedgerWriter, principal: Principal,
     [receipt] = writer.append([Draft("client_key.registered", principal.actor,
                                      {"token": principal.token_id, "key": key_id},
                                      {"public_key": base64.b64encode(public_key).decode()})])
-    store.insert_client_key(writer.conn, key_id, principal.token_id, public_key, receipt.seq)
     return key_id, receipt
 
 
@@ -125,10 +126,15 @@ class SignedWriter:
         self._writer, self._signature = writer, signature
         self.conn = writer.conn
 
-    def append(self, drafts: Sequence[Draft]) -> list[Receipt]:
-        signed = [replace(d, body={**d.body, "client_signature": self._signature.as_json()})
-                  for d in drafts]
-        return self._writer.append(signed)
+    def _signed(self, drafts: Sequence[Draft]) -> list[Draft]:
+        return [replace(d, body={**d.body, "client_signature": self._signature.as_json()})
+                for d in drafts]
+
+    def append(self, drafts: Sequence[Draft], *, project: bool = True) -> list[Receipt]:
+        return self._writer.append(self._signed(drafts), project=project)
+
+    def reduce(self, drafts: Sequence[Draft], receipts: Sequence[Receipt]) -> Iterator[Rows]:
+        return self._writer.reduce(self._signed(drafts), receipts)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._writer, name)

@@ -147,11 +147,12 @@ def _record(writer: LedgerWriter, signer: Signer, actor: str, run: runs.RunRow,
     envelope = dsse.sign_envelope(dsse.statement(artifact.path, artifact.sha256, predicate),
                                   signer)
     kind = "artifact.recorded" if artifact.uri is None else "artifact.registered"
+    body = _entry_body(artifact, envelope, client)
+    store.keep_envelope(writer.conn, body["envelope_sha256"], envelope)
     [receipt] = writer.append([Draft(kind, actor, {"run": run.id, "experiment": run.experiment_id},
-                                     _entry_body(artifact, envelope, client))])
-    row = store.ArtifactRow(run.id, artifact.path, artifact.sha256, artifact.size, artifact.uri,
-                            envelope, client, receipt.seq)
-    store.insert_artifact(writer.conn, row)
+                                     body)])
+    row = store.get_artifact(writer.conn, run.id, artifact.path)
+    assert row is not None  # the entry's reducer made it
     return Recorded(row, receipt)
 
 

@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
+from psycopg import IsolationLevel
 from psycopg_pool import ConnectionPool
 
 from app.ledger import merkle
 from app.ledger.checkpoint import Checkpoint, Signer, sign_checkpoint
 from app.ledger.errors import LedgerError
-from app.services import keys
+from app.services import incremental, keys, trust
 from app.storage import ledger as store
 
 log = logging.getLogger(__name__)
@@ -27,22 +28,27 @@ def make_checkpoint(conn: psycopg.Connection, signer: Signer, origin: str) -> st
     """Sign the committed head (or return the checkpoint already stored for its size).
 
     The root is computed twice, from the head's compact range and from the stored tree
-    nodes; a disagreement means the database was altered, and nothing is signed.
-    """
+    nodes; a disagreement means the database was altered, and nothing is signed. The
+    service signs through Checkpointer.sign_now, which verifies first (sign_verified)."""
     head = store.read_head(conn)
     if head is None:
         raise TreeMismatchError("ledger_head row is missing")
-    existing = store.get_checkpoint(conn, head.size)
-    if existing is not None:
-        return existing
     root = merkle.CompactRange.from_bytes(head.size, bytes(head.frontier)).root()
     if head.size and merkle.root(head.size, lambda ids: store.get_nodes(conn, ids)) != root:
         raise TreeMismatchError(f"head frontier disagrees with the stored tree at size {head.size}")
-    note = sign_checkpoint(Checkpoint(origin, head.size, root), [signer])
-    row = store.CheckpointRow(head.size, root, signer.verifier_key.key_id, note,
-                              datetime.now(UTC))
+    return sign_verified(conn, signer, origin, head.size, root)
+
+
+def sign_verified(conn: psycopg.Connection, signer: Signer, origin: str, size: int,
+                  root: bytes) -> store.CheckpointRow:
+    """Sign (size, root), which the caller verified, or return the checkpoint stored for it."""
+    existing = store.get_checkpoint(conn, size)
+    if existing is not None:
+        return existing
+    note = sign_checkpoint(Checkpoint(origin, size, root), [signer])
+    row = store.CheckpointRow(size, root, signer.verifier_key.key_id, note, datetime.now(UTC))
     if not store.insert_checkpoint(conn, row):  # another process signed this size first
-        found = store.get_checkpoint(conn, head.size)
+        found = store.get_checkpoint(conn, size)
         assert found is not None
         return found
     return row
@@ -52,8 +58,10 @@ class Checkpointer:
     """A daemon thread that signs checkpoints as the ledger grows."""
 
     def __init__(self, pool: ConnectionPool, origin: str, key_dir: Path,
-                 every: int, interval: float) -> None:
+                 every: int, interval: float, trust_path: Path | None = None) -> None:
         self._pool, self._origin, self._key_dir = pool, origin, key_dir
+        self._trust_path = trust_path
+        self.refused: str | None = None  # why the last signing was refused (None: it was not)
         self._every, self._interval = every, interval
         self._signed_size = -1
         self._seen_size = -1
@@ -84,10 +92,33 @@ class Checkpointer:
             self._wake.set()
 
     def sign_now(self) -> store.CheckpointRow:
-        with self._pool.connection() as conn, conn.transaction():
-            # The active key is read each time, so a rotation by another process takes effect.
-            signer = keys.load_signer(conn, self._origin, self._key_dir)
-            row = make_checkpoint(conn, signer, self._origin)
+        """Verify what was appended since the last trusted checkpoint (app/services/
+        incremental.py), sign the verified tree, and keep the checkpoint in the trust file.
+        Raises incremental.Unverified (and remembers why in `refused`) instead of signing."""
+        held = trust.load(self._trust_path) if self._trust_path else None
+        with self._pool.connection() as conn:
+            isolation = conn.isolation_level
+            conn.isolation_level = IsolationLevel.REPEATABLE_READ
+            try:
+                with conn.transaction():  # one snapshot: the head and what it covers
+                    trusted = held.verifier_keys() if held else keys.verifier_keys(conn)
+                    try:
+                        size, root = incremental.verify_since(
+                            conn, trusted, held.checkpoint if held else None)
+                    except incremental.Unverified as exc:
+                        self.refused = str(exc)
+                        log.error("no checkpoint signed: %s", exc)
+                        raise
+            finally:
+                conn.isolation_level = isolation
+            with conn.transaction():
+                # The active key is read each time, so a rotation elsewhere takes effect.
+                signer = keys.load_signer(conn, self._origin, self._key_dir)
+                row = sign_verified(conn, signer, self._origin, size, root)
+        self.refused = None
+        if self._trust_path is not None:
+            trust.update(self._trust_path, self._origin, [signer.verifier_key.to_string()],
+                         row.note)
         self._signed_size = max(self._signed_size, row.tree_size)
         return row
 

@@ -5,6 +5,7 @@ The layout is a public contract, described in docs/verifying.md:
     DIR/entries.jsonl            one JSON object per entry, in seq order
     DIR/checkpoints/<size>.note  each stored checkpoint's signed note, verbatim
     DIR/keys.txt                 every published verifier key, one per line, oldest first
+    DIR/envelopes.jsonl          the artifact envelopes entries name by SHA-256 (for rebuild)
     DIR/manifest.json            format, counts, the head row, origin and SHA-256 of each file
 
 Everything is read in one REPEATABLE READ snapshot; entries are streamed (bounded memory).
@@ -31,10 +32,12 @@ from psycopg import IsolationLevel
 from app.db import DatabaseError
 from app.ledger.entry import format_timestamp
 from app.ledger.errors import LedgerError
+from app.storage import artifacts as artifact_store
 from app.storage import ledger as store
 
 EXPORT_FORMAT = "mlaudit-export/1"
 MANIFEST, ENTRIES, KEYS, CHECKPOINTS = "manifest.json", "entries.jsonl", "keys.txt", "checkpoints"
+ENVELOPES = "envelopes.jsonl"
 
 
 class ExportError(LedgerError):
@@ -84,15 +87,22 @@ def _export(conn: psycopg.Connection, out: Path, origin: str) -> ExportSummary:
         checkpoints = store.list_checkpoints(conn)
         keys = [row.verifier_key for row in store.list_signing_keys(conn)]
         count, entries_digest = _write_entries(conn, out / ENTRIES)
+        envelopes = artifact_store.all_envelopes(conn)
     digests = {ENTRIES: entries_digest,
-               KEYS: _write(out / KEYS, "".join(f"{key}\n" for key in keys).encode())}
+               KEYS: _write(out / KEYS, "".join(f"{key}\n" for key in keys).encode()),
+               ENVELOPES: _write(out / ENVELOPES, "".join(
+                   json.dumps({"sha256": d, "envelope": e}, separators=(",", ":"),
+                              sort_keys=True) + "\n" for d, e in envelopes).encode())}
     digests.update(_write_notes(out, checkpoints))
     manifest: dict[str, Any] = {
         "format": EXPORT_FORMAT,
         "exported_at": format_timestamp(datetime.now(UTC)),
         "entries": count,
         "head": None if head is None else {"size": head.size,
-                                           "chain_hash": _b64(bytes(head.chain_hash))},
+                                           "chain_hash": _b64(bytes(head.chain_hash)),
+                                           "frontier": _b64(bytes(head.frontier))},
+        "checkpoints_signed_at": {str(c.tree_size): format_timestamp(c.signed_at)
+                                  for c in checkpoints},
         "origin": origin,
         "sha256": digests,
     }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -64,8 +63,6 @@ def _activate(writer: LedgerWriter, name: str, key_dir: Path, actor: str) -> Sig
     signer = Signer(name, private_key)
     verifier = signer.verifier_key
     write_private_key(key_path(key_dir, verifier), private_key)
-    store.insert_signing_key(writer.conn, store.SigningKeyRow(
-        verifier.to_string(), name, verifier.key_id, verifier.public_key, datetime.now(UTC)))
     writer.append([Draft("key.activated", actor, {"key": f"{verifier.key_id:08x}"},
                          {"verifier_key": verifier.to_string()})])
     return signer

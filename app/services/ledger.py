@@ -16,11 +16,13 @@ from typing import Any, Generic, NamedTuple, TypeVar
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from app import kinds
 from app.db import DatabaseError
 from app.ledger import entry as entries
 from app.ledger.entry import Draft, Receipt
 from app.ledger.merkle import CompactRange
 from app.storage import ledger as store
+from app.storage import projection
 
 T = TypeVar("T")
 STREAM_THRESHOLD = 1000  # appends of at least this many entries stream into COPY
@@ -101,12 +103,14 @@ class LedgerWriter:
             self._size, self._chain = head.size, bytes(head.chain_hash)
             self._range = CompactRange.from_bytes(head.size, bytes(head.frontier))
 
-    def append(self, drafts: Sequence[Draft]) -> list[Receipt]:
-        """Give each draft the next seq and hash it into the chain and the tree.
+    def append(self, drafts: Sequence[Draft], *, project: bool = True) -> list[Receipt]:
+        """Give each draft the next seq, hash it into the chain and the tree, and store the
+        projection rows its kind's reducer makes (app.kinds), in this transaction.
 
         Small appends are buffered until flush(). A large one is streamed into COPY as it is
         hashed, so PostgreSQL stores rows while Python hashes the next; a bad draft in it
         then fails the COPY, which aborts the transaction (or the enclosing savepoint).
+        project=False leaves the rows to the caller, which must store what reduce() makes.
         """
         self.lock()
         before = self.snapshot()
@@ -122,7 +126,22 @@ class LedgerWriter:
             self.restore(before)
             raise
         self._dirty = True
+        if project:
+            for made in self.reduce(drafts, receipts):
+                projection.apply(self.conn, made)
         return receipts
+
+    def reduce(self, drafts: Sequence[Draft], receipts: Sequence[Receipt]
+               ) -> Iterator[kinds.Rows]:
+        """The rows each appended draft's reducer makes, draft by draft: each is computed
+        once the rows of the drafts before it are stored (the caller stores them)."""
+        state = None
+        for draft, receipt in zip(drafts, receipts, strict=True):
+            if draft.kind not in kinds.KINDS:
+                continue
+            state = state or projection.DbState(self.conn)
+            yield kinds.reduce(kinds.Entry(receipt.seq, draft.kind, receipt.recorded_at,
+                                           draft.actor, draft.subject, draft.body), state)
 
     def _hash(self, drafts: Sequence[Draft],
               sink: Callable[[Iterable[store.EntryValues]], object]) -> list[Receipt]:

@@ -9,7 +9,6 @@ artifacts. Repeating a delete or restore that is already in effect writes nothin
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from app.ledger.entry import Draft, Receipt
@@ -17,14 +16,14 @@ from app.services import tracking
 from app.services.ledger import LedgerWriter
 from app.services.tracking import Conflict, NotFound
 from app.storage import lifecycle as store
-from app.storage import mlflow_views as views
 from app.storage import tracking as runs
 
 RUN_NAME_TAG = "mlflow.runName"
 
 
 def _run(writer: LedgerWriter, run_id: str) -> runs.RunRow:
-    run = runs.get_run(writer.conn, run_id, lock=True)
+    writer.lock()
+    run = runs.get_run(writer.conn, run_id)
     if run is None:
         raise NotFound(f"run {run_id!r} does not exist")
     return run
@@ -42,7 +41,6 @@ def set_run_lifecycle(writer: LedgerWriter, actor: str, run_id: str,
         return None
     kind = "run.deleted" if lifecycle == "deleted" else "run.restored"
     [receipt] = writer.append([Draft(kind, actor, _subject(run), {})])
-    store.set_run_lifecycle(writer.conn, run_id, lifecycle, receipt.seq)
     return receipt
 
 
@@ -55,8 +53,30 @@ def rename_run(writer: LedgerWriter, actor: str, run_id: str, name: str) -> list
         return []
     [receipt] = writer.append([Draft("run.renamed", actor, _subject(run),
                                      {"name": name, "previous": run.name})])
-    store.rename_run(writer.conn, run_id, name, receipt.seq)
     return [receipt, tracking.set_tags(writer, actor, run_id, {RUN_NAME_TAG: name})]
+
+
+class Unchangeable(tracking.TrackingError):
+    """A run update asks for a status the run cannot reach from where it is."""
+
+
+def update_run(writer: LedgerWriter, actor: str, run_id: str, name: str | None,
+               status: str | None, end_time: int | None) -> bool:
+    """MLflow's runs/update as one unit: a rename, an end (a RUNNING run to FINISHED, FAILED
+    or KILLED) or a reopening (an ended run to RUNNING); False when it changes nothing."""
+    run = _run(writer, run_id)
+    rename = name is not None and name != run.name
+    end = status in tracking.END_STATUSES and run.status == "RUNNING"
+    reopen = status == "RUNNING" and run.status != "RUNNING"
+    if not (end or reopen) and status not in (None, run.status):
+        raise Unchangeable(f"run {run_id} is {run.status}; it cannot become {status}")
+    if rename:
+        rename_run(writer, actor, run_id, str(name))
+    if end:
+        tracking.end_run(writer, actor, run_id, str(status), end_time)
+    if reopen:
+        reopen_run(writer, actor, run_id)
+    return rename or end or reopen
 
 
 def reopen_run(writer: LedgerWriter, actor: str, run_id: str) -> Receipt | None:
@@ -71,12 +91,12 @@ def reopen_run(writer: LedgerWriter, actor: str, run_id: str) -> Receipt | None:
             "previous_end_time": None if run.end_time is None else str(run.end_time),
             "previous_manifest_sha256": run.manifest_sha256}
     [receipt] = writer.append([Draft("run.reopened", actor, _subject(run), body)])
-    store.reopen_run(writer.conn, run_id, receipt.seq)
     return receipt
 
 
 def _experiment(writer: LedgerWriter, experiment_id: str) -> runs.ExperimentRow:
-    found = runs.get_experiment(writer.conn, experiment_id, lock=True)
+    writer.lock()
+    found = runs.get_experiment(writer.conn, experiment_id)
     if found is None:
         raise NotFound(f"No Experiment with id={experiment_id} exists")
     return found
@@ -89,7 +109,6 @@ def delete_experiment(writer: LedgerWriter, actor: str, experiment_id: str) -> R
     if _experiment(writer, experiment_id).lifecycle != "active":
         return None
     receipt = tracking.archive_experiment(writer, actor, experiment_id)
-    store.mark_updated(writer.conn, experiment_id, receipt.seq, datetime.now(UTC))
     _cascade(writer, actor, experiment_id,
              store.runs_in_lifecycle(writer.conn, experiment_id, "active"), "deleted", receipt.seq)
     return receipt
@@ -106,7 +125,6 @@ def restore_experiment(writer: LedgerWriter, actor: str, experiment_id: str) -> 
                                      {"experiment": experiment_id}, {})])
     deleted = store.runs_in_lifecycle(writer.conn, experiment_id, "deleted",
                                       after_seq=found.archived_seq)
-    store.restore_experiment(writer.conn, experiment_id, receipt.seq, datetime.now(UTC))
     _cascade(writer, actor, experiment_id, deleted, "active", receipt.seq)
     return receipt
 
@@ -117,10 +135,8 @@ def _cascade(writer: LedgerWriter, actor: str, experiment_id: str, run_ids: Sequ
     if not run_ids:
         return
     kind = "run.deleted" if lifecycle == "deleted" else "run.restored"
-    receipts = writer.append([Draft(kind, actor, {"run": run_id, "experiment": experiment_id},
-                                    {"with_experiment": cause_seq}) for run_id in run_ids])
-    for run_id, receipt in zip(run_ids, receipts, strict=True):
-        store.set_run_lifecycle(writer.conn, run_id, lifecycle, receipt.seq)
+    writer.append([Draft(kind, actor, {"run": run_id, "experiment": experiment_id},
+                         {"with_experiment": cause_seq}) for run_id in run_ids])
 
 
 def rename_experiment(writer: LedgerWriter, actor: str, experiment_id: str,
@@ -133,7 +149,6 @@ def rename_experiment(writer: LedgerWriter, actor: str, experiment_id: str,
         raise Conflict(f"Experiment(name={name}) already exists.")
     [receipt] = writer.append([Draft("experiment.renamed", actor, {"experiment": experiment_id},
                                      {"name": name, "previous": found.name})])
-    store.rename_experiment(writer.conn, experiment_id, name, receipt.seq, datetime.now(UTC))
     return receipt
 
 
@@ -142,8 +157,6 @@ def set_experiment_tags(writer: LedgerWriter, actor: str, experiment_id: str,
     _experiment(writer, experiment_id)
     [receipt] = writer.append([Draft("experiment.tags_set", actor, {"experiment": experiment_id},
                                      {"tags": dict(tags)})])
-    store.set_experiment_tags(writer.conn, experiment_id, dict(tags), receipt.seq,
-                              datetime.now(UTC))
     return receipt
 
 
@@ -153,7 +166,6 @@ def delete_experiment_tag(writer: LedgerWriter, actor: str, experiment_id: str,
         raise NotFound(f"No tag with name: {key} in experiment {experiment_id}")
     [receipt] = writer.append([Draft("experiment.tag_deleted", actor,
                                      {"experiment": experiment_id}, {"key": key})])
-    store.delete_experiment_tag(writer.conn, experiment_id, key, receipt.seq, datetime.now(UTC))
     return receipt
 
 
@@ -162,7 +174,4 @@ def log_mlflow_inputs(writer: LedgerWriter, actor: str, run_id: str,
     """Dataset inputs from an MLflow client: each item is a native input (name, digest,
     context, source_uri, schema, row_count) plus `mlflow`, what the client sent; that goes
     into the `inputs.logged` entry too, so the ledger alone holds it."""
-    receipt = tracking.log_inputs(writer, actor, run_id, inputs)
-    views.insert_mlflow_inputs(writer.conn, run_id, [
-        (i["name"], i["digest"], i["context"], dict(i["mlflow"])) for i in inputs], receipt.seq)
-    return receipt
+    return tracking.log_inputs(writer, actor, run_id, inputs)

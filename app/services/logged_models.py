@@ -11,7 +11,7 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 
-from app.ledger.entry import Draft, Receipt, parse_timestamp
+from app.ledger.entry import Draft, Receipt
 from app.services.ledger import LedgerWriter
 from app.services.tracking import Conflict, NotFound, usable_run
 from app.storage import logged_models as store
@@ -31,10 +31,6 @@ def artifact_uri(row: store.LoggedModelRow) -> str:
     return f"mlflow-artifacts:/{row.experiment_id}/models/{row.model_id}/artifacts"
 
 
-def millis(receipt: Receipt) -> int:
-    return int(parse_timestamp(receipt.recorded_at).timestamp() * 1000)
-
-
 def _subject(row: store.LoggedModelRow) -> dict[str, str]:
     subject = {"logged_model": row.model_id, "experiment": row.experiment_id}
     if row.source_run_id:
@@ -42,8 +38,10 @@ def _subject(row: store.LoggedModelRow) -> dict[str, str]:
     return subject
 
 
-def get(writer: LedgerWriter, model_id: str, *, lock: bool = True) -> store.LoggedModelRow:
-    row = store.get_logged_model(writer.conn, model_id, lock=lock)
+def get(writer: LedgerWriter, model_id: str) -> store.LoggedModelRow:
+    """The active logged model a write goes to (under the head lock)."""
+    writer.lock()
+    row = store.get_logged_model(writer.conn, model_id)
     if row is None or row.lifecycle != "active":
         raise NotFound(f"logged model {model_id!r} does not exist")
     return row
@@ -52,6 +50,7 @@ def get(writer: LedgerWriter, model_id: str, *, lock: bool = True) -> store.Logg
 def create(writer: LedgerWriter, actor: str, experiment_id: str, name: str,
            source_run_id: str | None, model_type: str | None, params: Mapping[str, str],
            tags: Mapping[str, str]) -> store.LoggedModelRow:
+    writer.lock()
     if runs.get_experiment(writer.conn, experiment_id) is None:
         raise NotFound(f"experiment {experiment_id!r} does not exist")
     if source_run_id is not None:
@@ -60,27 +59,20 @@ def create(writer: LedgerWriter, actor: str, experiment_id: str, name: str,
             raise Conflict(f"run {source_run_id!r} belongs to experiment {run.experiment_id!r}, "
                            f"not {experiment_id!r}")
     model_id = f"m-{uuid.uuid4().hex}"
-    row = store.LoggedModelRow(model_id, experiment_id, name, source_run_id, model_type,
-                               "LOGGED_MODEL_PENDING", "active", actor, 0, 0, 0, 0)
+    subject = {"logged_model": model_id, "experiment": experiment_id}
+    if source_run_id:
+        subject["run"] = source_run_id
     body = {"name": name, "source_run": source_run_id, "model_type": model_type,
-            "status": row.status, "params": dict(params), "tags": dict(tags)}
-    [receipt] = writer.append([Draft("logged_model.created", actor, _subject(row), body)])
-    row.creation_timestamp = row.last_updated_timestamp = millis(receipt)
-    row.created_seq = row.updated_seq = receipt.seq
-    store.insert_logged_model(writer.conn, row)
-    if params:
-        store.insert_params(writer.conn, model_id, dict(params), receipt.seq)
-    if tags:
-        store.set_tags(writer.conn, model_id, dict(tags), receipt.seq)
+            "status": "LOGGED_MODEL_PENDING", "params": dict(params), "tags": dict(tags)}
+    writer.append([Draft("logged_model.created", actor, subject, body)])
+    row = store.get_logged_model(writer.conn, model_id)
+    assert row is not None  # the entry's reducer made it
     return row
 
 
 def _change(writer: LedgerWriter, actor: str, row: store.LoggedModelRow, kind: str,
-            body: Mapping[str, object], *, status: str | None = None,
-            lifecycle: str | None = None) -> Receipt:
-    [receipt] = writer.append([Draft(kind, actor, _subject(row), body)])
-    store.touch(writer.conn, row.model_id, millis(receipt), receipt.seq, status=status,
-                lifecycle=lifecycle)
+            body: Mapping[str, object]) -> Receipt:
+    [receipt] = writer.append([Draft(kind, actor, _subject(row), dict(body))])
     return receipt
 
 
@@ -90,13 +82,13 @@ def set_status(writer: LedgerWriter, actor: str, model_id: str, status: str) -> 
     if status == row.status:
         return None
     return _change(writer, actor, row, "logged_model.status_set",
-                   {"status": status, "previous": row.status}, status=status)
+                   {"status": status, "previous": row.status})
 
 
 def delete(writer: LedgerWriter, actor: str, model_id: str) -> Receipt:
     """A soft, ledgered delete: the model is hidden from search and get, never erased."""
     row = get(writer, model_id)
-    return _change(writer, actor, row, "logged_model.deleted", {}, lifecycle="deleted")
+    return _change(writer, actor, row, "logged_model.deleted", {})
 
 
 def log_params(writer: LedgerWriter, actor: str, model_id: str,
@@ -111,9 +103,7 @@ def log_params(writer: LedgerWriter, actor: str, model_id: str,
                            "changing param values is not allowed")
     if not new:
         return None
-    receipt = _change(writer, actor, row, "logged_model.params_logged", {"params": new})
-    store.insert_params(writer.conn, model_id, new, receipt.seq)
-    return receipt
+    return _change(writer, actor, row, "logged_model.params_logged", {"params": new})
 
 
 def set_tags(writer: LedgerWriter, actor: str, model_id: str,
@@ -121,23 +111,20 @@ def set_tags(writer: LedgerWriter, actor: str, model_id: str,
     row = get(writer, model_id)
     if not tags:
         return None
-    receipt = _change(writer, actor, row, "logged_model.tags_set", {"tags": dict(tags)})
-    store.set_tags(writer.conn, model_id, dict(tags), receipt.seq)
-    return receipt
+    return _change(writer, actor, row, "logged_model.tags_set", {"tags": dict(tags)})
 
 
 def delete_tag(writer: LedgerWriter, actor: str, model_id: str, key: str) -> Receipt:
     row = get(writer, model_id)
     if key not in store.tags_for(writer.conn, [model_id])[model_id]:
         raise NotFound(f"logged model {model_id} has no tag {key!r}")
-    receipt = _change(writer, actor, row, "logged_model.tag_deleted", {"key": key})
-    store.delete_tag(writer.conn, model_id, key)
-    return receipt
+    return _change(writer, actor, row, "logged_model.tag_deleted", {"key": key})
 
 
 def log_outputs(writer: LedgerWriter, actor: str, run_id: str,
                 outputs: Sequence[tuple[str, int]]) -> Receipt | None:
     """Link a run to the models it produced; links already recorded are not repeated."""
+    writer.lock()
     run = usable_run(run_id, runs.get_run(writer.conn, run_id))
     for model_id, _ in outputs:
         model = store.get_logged_model(writer.conn, model_id)
@@ -150,5 +137,4 @@ def log_outputs(writer: LedgerWriter, actor: str, run_id: str,
     [receipt] = writer.append([Draft(
         "run.outputs_logged", actor, {"run": run_id, "experiment": run.experiment_id},
         {"models": [{"model_id": m, "step": str(s)} for m, s in new]})])
-    store.insert_outputs(writer.conn, run_id, new, receipt.seq)
     return receipt

@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.ledger.entry import Draft, Receipt, parse_timestamp
+from app import kinds
+from app.ledger.entry import Draft, Receipt
 from app.services.ledger import LedgerWriter
 from app.services.registry import (
     APPROVAL_TARGETS,
@@ -41,7 +42,7 @@ class Decided:
 def request_promotion(writer: LedgerWriter, principal: Principal, name: str, version: int,
                       target_text: str, justification: str,
                       classification: str | None) -> tuple[store.PromotionRow, Receipt]:
-    model = _model(writer, name)
+    model = _model(writer, name, lock=True)
     row = _version(writer.conn, name, version)
     target = parse_target(target_text)
     if target not in model.protected_targets:
@@ -53,15 +54,14 @@ def request_promotion(writer: LedgerWriter, principal: Principal, name: str, ver
         {"promotion": promotion_id, "model": name, "version": str(version)},
         {"target": target, "justification": justification, "classification": classification,
          "version_digest": row.version_digest, "gates": evaluation})])
-    promotion = store.PromotionRow(promotion_id, name, version, target, justification,
-                                   classification, principal.actor, "pending", evaluation,
-                                   evaluation["policy_seq"], receipt.seq, None)
-    store.insert_promotion(writer.conn, promotion)
+    promotion = store.get_promotion(writer.conn, promotion_id)
+    assert promotion is not None  # the entry's reducer made it
     return promotion, receipt
 
 
 def _pending(writer: LedgerWriter, promotion_id: str) -> store.PromotionRow:
-    promotion = store.get_promotion(writer.conn, promotion_id, lock=True)
+    writer.lock()
+    promotion = store.get_promotion(writer.conn, promotion_id)
     if promotion is None:
         raise NotFound(f"promotion {promotion_id!r} does not exist")
     if promotion.status != "pending":
@@ -78,8 +78,9 @@ def _builders(conn: Any, version: store.VersionRow) -> list[tuple[str | None, st
     for item in version.evidence.get("artifacts", []):
         artifact = artifact_store.get_artifact(conn, version.run_id, item["path"])
         entry = ledger_store.get_entry(conn, artifact.seq) if artifact else None
-        found.append((entry.actor if entry else None,
-                      f"recorded {item['path']}, a file this version pins"))
+        # The actor as the entry's hashed bytes say, never the query copy beside them.
+        actor = kinds.entry_from_canonical(bytes(entry.canonical)).actor if entry else None
+        found.append((actor, f"recorded {item['path']}, a file this version pins"))
     mlflow = store.mlflow_version(conn, version.model_name, version.version)
     logged = (logged_store.get_logged_model(conn, mlflow.logged_model_id)
               if mlflow and mlflow.logged_model_id else None)
@@ -106,7 +107,7 @@ def decide(writer: LedgerWriter, principal: Principal, promotion_id: str, decisi
     """Approve or reject (21 CFR 11.50: who, role, when, meaning, and the digest covered)."""
     promotion = _pending(writer, promotion_id)
     model = _model(writer, promotion.model_name)
-    version = _version(writer.conn, promotion.model_name, promotion.version, lock=True)
+    version = _version(writer.conn, promotion.model_name, promotion.version)
     subject = {"promotion": promotion_id, "model": model.name, "version": str(version.version)}
     reason = _conflict_of_interest(writer.conn, principal, promotion, version)
     evaluation = evaluate_gates(writer.conn, model, version)
@@ -121,9 +122,6 @@ def decide(writer: LedgerWriter, principal: Principal, promotion_id: str, decisi
     kind = "decision.refused" if reason else {"approve": "decision.approved",
                                                "reject": "decision.rejected"}[decision]
     [receipt] = writer.append([Draft(kind, principal.actor, subject, body)])
-    store.insert_decision(writer.conn, store.DecisionRow(
-        promotion_id, receipt.seq, principal.actor, principal.role, outcome, comment,
-        dict(exception) if exception else None, version.version_digest, evaluation))
     if reason:
         return Decided("refused", [receipt], reason, evaluation)
     return Decided(*_close(writer, principal, promotion, model, version, decision, receipt),
@@ -134,13 +132,10 @@ def _close(writer: LedgerWriter, principal: Principal, promotion: store.Promotio
            model: store.ModelRow, version: store.VersionRow, decision: str,
            receipt: Receipt) -> tuple[str, list[Receipt]]:
     if decision == "reject":
-        store.close_promotion(writer.conn, promotion.id, "rejected", receipt.seq)
         return "rejected", [receipt]
-    approvals = {d.approver for d in store.decisions(writer.conn, promotion.id)
-                 if d.outcome == "approve"}
-    if len(approvals) < model.quorum:
+    closed = store.get_promotion(writer.conn, promotion.id)
+    if closed is None or closed.status != "approved":  # the quorum is not met yet
         return "pending", [receipt]
-    store.close_promotion(writer.conn, promotion.id, "approved", receipt.seq)
     moved = _apply_target(writer, principal.actor, model, version, promotion.target, promotion.id)
     return "approved", [receipt, moved]
 
@@ -152,7 +147,6 @@ def withdraw(writer: LedgerWriter, principal: Principal, promotion_id: str) -> R
     [receipt] = writer.append([Draft("promotion.withdrawn", principal.actor,
                                      {"promotion": promotion_id, "model": promotion.model_name},
                                      {})])
-    store.close_promotion(writer.conn, promotion_id, "withdrawn", receipt.seq)
     return receipt
 
 
@@ -177,7 +171,7 @@ def deploy(writer: LedgerWriter, principal: Principal, name: str, version: int,
            environment: str, promotion_id: str | None, target: Mapping[str, str],
            protected: Sequence[str], reason: str | None = None,
            rollback_of: str | None = None) -> tuple[store.DeploymentRow, Receipt]:
-    _model(writer, name)
+    _model(writer, name, lock=True)
     _version(writer.conn, name, version)
     approval = _approval(writer.conn, name, version, promotion_id)
     if promotion_id is not None and approval is None:
@@ -193,12 +187,10 @@ def deploy(writer: LedgerWriter, principal: Principal, name: str, version: int,
     kind = "deployment.rolled_back" if rollback_of else "deployment.recorded"
     [receipt] = writer.append([Draft(kind, principal.actor,
                                      {"deployment": deployment_id, "model": name}, body)])
-    # The instant a deployment took effect is its entry's recorded_at: the as-of query then
-    # answers exactly what the ledger says.
-    row = store.DeploymentRow(deployment_id, name, version, environment, principal.actor,
-                              dict(target), approval.id if approval else None, rollback_of,
-                              reason, parse_timestamp(receipt.recorded_at), receipt.seq)
-    store.insert_deployment(writer.conn, row)
+    # The instant a deployment took effect is its entry's recorded_at (the reducer's): the
+    # as-of query then answers exactly what the ledger says.
+    row = store.get_deployment(writer.conn, deployment_id)
+    assert row is not None  # the entry's reducer made it
     return row, receipt
 
 
@@ -206,6 +198,7 @@ def rollback(writer: LedgerWriter, principal: Principal, name: str, environment:
              version: int, reason: str, protected: Sequence[str]
              ) -> tuple[store.DeploymentRow, Receipt]:
     """Redeploy an earlier, approved version; linked to the deployment it replaces."""
+    writer.lock()
     current = store.latest_deployment(writer.conn, name, environment)
     if current is None:
         raise Conflict(f"nothing is deployed to {environment}; there is nothing to roll back")

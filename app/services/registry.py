@@ -38,14 +38,18 @@ def parse_target(text: str) -> str:
 
 
 def _model(writer: LedgerWriter, name: str, lock: bool = False) -> store.ModelRow:
-    model = store.get_model(writer.conn, name, lock=lock)
+    """The model a unit works on; lock: take the head lock first, so what is read is what
+    every other writer has committed."""
+    if lock:
+        writer.lock()
+    model = store.get_model(writer.conn, name)
     if model is None:
         raise NotFound(f"model {name!r} does not exist")
     return model
 
 
-def _version(conn: Any, name: str, version: int, lock: bool = False) -> store.VersionRow:
-    found = store.get_version(conn, name, version, lock=lock)
+def _version(conn: Any, name: str, version: int) -> store.VersionRow:
+    found = store.get_version(conn, name, version)
     if found is None:
         raise NotFound(f"model {name!r} has no version {version}")
     return found
@@ -63,9 +67,6 @@ def create_model(writer: LedgerWriter, actor: str, name: str, description: str, 
             "sensitive_attributes": list(sensitive_attributes), "protected_targets": targets,
             "quorum": quorum}
     [receipt] = writer.append([Draft("model.created", actor, {"model": name}, body)])
-    store.insert_model(writer.conn, store.ModelRow(
-        name, description, owner, dict(tags), list(sensitive_attributes), targets, quorum,
-        actor, receipt.seq))
     return receipt
 
 
@@ -97,11 +98,22 @@ def register_version(writer: LedgerWriter, actor: str, name: str, run_id: str,
     [receipt] = writer.append([Draft("model_version.created", actor,
                                      {"model": name, "version": str(version), "run": run_id},
                                      {"evidence": evidence, "version_digest": digest})])
-    row = store.VersionRow(name, version, run_id, artifact_path.rstrip("/"), evidence, digest,
-                           "None", actor, receipt.seq, None)
-    store.insert_version(writer.conn, row)
-    store.update_model(writer.conn, name, receipt.seq)  # the model's last update
-    return row, receipt
+    return _version(writer.conn, name, version), receipt
+
+
+def register_from_source(writer: LedgerWriter, actor: str, name: str, run_id: str,
+                         artifact_path: str, source: str, logged_model_id: str | None,
+                         tags: Mapping[str, str], description: str | None) -> int:
+    """MLflow's create-model-version as one unit: the version (or the existing one with the
+    same digests), and for a new one the source it was named by, its tags and description."""
+    row, receipt = register_version(writer, actor, name, run_id, artifact_path)
+    if receipt is not None:
+        record_source(writer, actor, name, row.version, source, logged_model_id)
+        if tags:
+            set_version_tags(writer, actor, name, row.version, tags)
+        if description:
+            describe_version(writer, actor, name, row.version, description)
+    return row.version
 
 
 def set_policy(writer: LedgerWriter, actor: str, name: str,
@@ -112,7 +124,6 @@ def set_policy(writer: LedgerWriter, actor: str, name: str,
     except gates.PolicyError as exc:
         raise Invalid(str(exc)) from exc
     [receipt] = writer.append([Draft("policy.set", actor, {"model": name}, {"policy": policy})])
-    store.insert_policy(writer.conn, name, policy, actor, receipt.seq)
     return receipt
 
 
@@ -154,19 +165,17 @@ def _apply_target(writer: LedgerWriter, actor: str, model: store.ModelRow,
     if kind == "stage":
         body["previous"] = version.stage
         [receipt] = writer.append([Draft("model_version.stage_set", actor, subject, body)])
-        store.set_stage(writer.conn, model.name, version.version, value, receipt.seq)
     else:
         body["previous"] = store.aliases(writer.conn, model.name).get(value)
         [receipt] = writer.append([Draft("model_alias.set", actor, subject, body)])
-        store.set_alias(writer.conn, model.name, value, version.version, receipt.seq)
     return receipt
 
 
 def move(writer: LedgerWriter, actor: str, name: str, version: int, target_text: str
          ) -> list[Receipt]:
     """Change a stage or alias directly: only for unprotected targets."""
-    model = _model(writer, name)
-    row = _version(writer.conn, name, version, lock=True)
+    model = _model(writer, name, lock=True)
+    row = _version(writer.conn, name, version)
     target = parse_target(target_text)
     if _protected(model, target):
         raise Conflict(f"{target_text} is protected for model {name!r}: request a promotion "
@@ -187,7 +196,6 @@ def _invalidate_pending(writer: LedgerWriter, actor: str, name: str,
         [receipt] = writer.append([Draft("promotion.invalidated", actor,
                                          {"promotion": promotion.id, "model": name},
                                          {"reason": "the version changed stage by other means"})])
-        store.close_promotion(writer.conn, promotion.id, "invalidated", receipt.seq)
         receipts.append(receipt)
     return receipts
 
@@ -195,34 +203,32 @@ def _invalidate_pending(writer: LedgerWriter, actor: str, name: str,
 # Metadata that MLflow clients change after creation; each change is an entry.
 
 def _touch_model(writer: LedgerWriter, actor: str, name: str, kind: str,
-                 body: dict[str, Any], **change: Any) -> Receipt:
+                 body: dict[str, Any]) -> Receipt:
     _model(writer, name, lock=True)
     [receipt] = writer.append([Draft(kind, actor, {"model": name}, body)])
-    store.update_model(writer.conn, name, receipt.seq, **change)
     return receipt
 
 
 def describe_model(writer: LedgerWriter, actor: str, name: str, description: str) -> Receipt:
     return _touch_model(writer, actor, name, "model.description_set",
-                        {"description": description}, description=description)
+                        {"description": description})
 
 
 def set_model_tag(writer: LedgerWriter, actor: str, name: str, key: str, value: str) -> Receipt:
-    return _touch_model(writer, actor, name, "model.tags_set", {"tags": {key: value}},
-                        set_tags={key: value})
+    return _touch_model(writer, actor, name, "model.tags_set", {"tags": {key: value}})
 
 
 def delete_model_tag(writer: LedgerWriter, actor: str, name: str, key: str) -> Receipt | None:
     """Deleting a tag the model does not have changes nothing and records nothing."""
     if key not in _model(writer, name, lock=True).tags:
         return None
-    return _touch_model(writer, actor, name, "model.tag_deleted", {"key": key},
-                        delete_tag=key)
+    return _touch_model(writer, actor, name, "model.tag_deleted", {"key": key})
 
 
 def _touch_version(writer: LedgerWriter, actor: str, name: str, version: int, kind: str,
                    body: dict[str, Any]) -> Receipt:
-    _version(writer.conn, name, version, lock=True)
+    writer.lock()
+    _version(writer.conn, name, version)
     [receipt] = writer.append([Draft(kind, actor, {"model": name, "version": str(version)},
                                      body)])
     return receipt
@@ -230,41 +236,31 @@ def _touch_version(writer: LedgerWriter, actor: str, name: str, version: int, ki
 
 def describe_version(writer: LedgerWriter, actor: str, name: str, version: int,
                      description: str) -> Receipt:
-    receipt = _touch_version(writer, actor, name, version, "model_version.description_set",
-                             {"description": description})
-    store.update_version(writer.conn, name, version, receipt.seq, description=description)
-    return receipt
+    return _touch_version(writer, actor, name, version, "model_version.description_set",
+                          {"description": description})
 
 
 def record_source(writer: LedgerWriter, actor: str, name: str, version: int, source: str,
                   logged_model_id: str | None) -> Receipt:
     """The source URI an MLflow client registered the version from (and its logged model)."""
-    receipt = _touch_version(writer, actor, name, version, "model_version.source_set",
-                             {"source": source, "logged_model": logged_model_id})
-    store.update_version(writer.conn, name, version, receipt.seq, source=source,
-                         logged_model_id=logged_model_id)
-    return receipt
+    return _touch_version(writer, actor, name, version, "model_version.source_set",
+                          {"source": source, "logged_model": logged_model_id})
 
 
 def set_version_tags(writer: LedgerWriter, actor: str, name: str, version: int,
                      tags: Mapping[str, str]) -> Receipt:
-    receipt = _touch_version(writer, actor, name, version, "model_version.tags_set",
-                             {"tags": dict(tags)})
-    store.set_version_tags(writer.conn, name, version, dict(tags), receipt.seq)
-    store.update_version(writer.conn, name, version, receipt.seq)
-    return receipt
+    return _touch_version(writer, actor, name, version, "model_version.tags_set",
+                          {"tags": dict(tags)})
 
 
 def delete_version_tag(writer: LedgerWriter, actor: str, name: str, version: int,
                        key: str) -> Receipt | None:
-    _version(writer.conn, name, version, lock=True)
+    writer.lock()
+    _version(writer.conn, name, version)
     if key not in store.version_tags_for(writer.conn, [name]).get((name, version), {}):
         return None
-    receipt = _touch_version(writer, actor, name, version, "model_version.tag_deleted",
-                             {"key": key})
-    store.delete_version_tag(writer.conn, name, version, key)
-    store.update_version(writer.conn, name, version, receipt.seq)
-    return receipt
+    return _touch_version(writer, actor, name, version, "model_version.tag_deleted",
+                          {"key": key})
 
 
 # Stages and aliases as MLflow clients move them: protected targets only under an approval.
@@ -286,7 +282,7 @@ def reach_target(writer: LedgerWriter, actor: str, name: str, version: int,
     approved promotion names (applied citing it, or nothing to do if already there)."""
     writer.lock()  # decide on the approvals as committed by every other writer
     model = _model(writer, name)
-    row = _version(writer.conn, name, version, lock=True)
+    row = _version(writer.conn, name, version)
     target = parse_target(target_text)
     if not _protected(model, target):
         return move(writer, actor, name, version, target_text)
@@ -328,5 +324,4 @@ def delete_alias(writer: LedgerWriter, actor: str, name: str, alias: str) -> Rec
                         "an approved promotion and cannot be deleted")
     [receipt] = writer.append([Draft("model_alias.deleted", actor,
                                      {"model": name, "version": str(current)}, {"alias": alias})])
-    store.delete_alias(writer.conn, name, alias)
     return receipt

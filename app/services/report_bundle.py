@@ -1,14 +1,17 @@
 """Evidence bundles: the canonical JSON a report is rendered from and carries as an attachment.
 
 A bundle (RFC 8785 bytes; docs/evidence-bundle.md) holds:
-  format        "mlaudit-evidence/1"
+  format        "mlaudit-evidence/2" ("/1" bundles, without request and envelopes, still open)
+  request       {"kind", "subject", "version", "as_of"}: what the report was asked for
+  envelopes     [{"sha256", "envelope"}]: the artifact envelopes the entries name
   kind          "model" | "run" | "experiment"
   evidence      the report's evidence dataclasses as JSON (reports.bundle.to_json), with
                 meta.evidence_sha256 set to 64 zeros (the real value is the bundle's own hash)
   checkpoint    {"note", "tree_size", "root_hash" (base64)}: the signed checkpoint of the proofs
   keys          the verifier keys published when the report was made
   entries       [{"seq", "canonical" (base64 of the stored bytes), "proof": [base64, ...]}]:
-                every cited entry with its inclusion proof against the checkpoint
+                every entry the evidence is computed from (app/services/report_evidence.py),
+                with its inclusion proof against the checkpoint
   consistency   [{"from_size", "from_root", "proof"}]: proofs that this checkpoint extends the
                 checkpoints of earlier reports, so two reports can be checked against each other
   verification  the whole-ledger verification run at generation time
@@ -38,7 +41,8 @@ from reports import (
 )
 from reports.bundle import from_json, to_json
 
-FORMAT = "mlaudit-evidence/1"
+FORMAT = "mlaudit-evidence/2"
+FORMATS = ("mlaudit-evidence/1", FORMAT)
 PLACEHOLDER_HASH = "0" * 64
 Evidence = ModelReportEvidence | RunReportEvidence | ExperimentReportEvidence
 _KINDS: dict[str, Any] = {
@@ -79,6 +83,9 @@ class Bundle:
     entries: tuple[CitedEntry, ...]
     consistency: tuple[ConsistencyStep, ...]
     verification: Mapping[str, Any]
+    format: str = FORMAT
+    request: Mapping[str, Any] | None = None  # None in a format 1 bundle
+    envelopes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def _b64(data: bytes) -> str:
@@ -88,7 +95,8 @@ def _b64(data: bytes) -> str:
 def make_bundle(evidence: Evidence, note: str, tree_size: int, root_hash: bytes,
                 keys: Sequence[str], entries: Sequence[CitedEntry],
                 consistency: Sequence[ConsistencyStep],
-                verification: Mapping[str, Any]) -> bytes:
+                verification: Mapping[str, Any], request: Mapping[str, Any],
+                envelopes: Mapping[str, Any]) -> bytes:
     """The bundle's canonical bytes (evidence.meta.evidence_sha256 is ignored and zeroed)."""
     meta = dataclasses.replace(evidence.meta, evidence_sha256=PLACEHOLDER_HASH)
     document = {
@@ -101,6 +109,8 @@ def make_bundle(evidence: Evidence, note: str, tree_size: int, root_hash: bytes,
         "consistency": [{"from_size": c.from_size, "from_root": _b64(c.from_root),
                          "proof": [_b64(h) for h in c.proof]} for c in consistency],
         "verification": dict(verification),
+        "request": dict(request),
+        "envelopes": [{"sha256": d, "envelope": envelopes[d]} for d in sorted(envelopes)],
     }
     return canonicalize(document)
 
@@ -118,8 +128,9 @@ def open_bundle(data: bytes) -> Bundle:
         document = json.loads(data)
         kind = document["kind"]
         evidence_type = _KINDS[kind][0]
-        if document["format"] != FORMAT:
+        if document["format"] not in FORMATS:
             raise BundleError(f"unknown bundle format {document['format']!r}")
+        later = document["format"] != FORMATS[0]
         checkpoint = document["checkpoint"]
         return Bundle(
             kind, from_json(evidence_type, document["evidence"]), checkpoint["note"],
@@ -131,7 +142,9 @@ def open_bundle(data: bytes) -> Bundle:
             tuple(ConsistencyStep(int(c["from_size"]), _decode(c["from_root"], "from_root"),
                                   tuple(_decode(h, "proof") for h in c["proof"]))
                   for c in document["consistency"]),
-            document["verification"])
+            document["verification"], document["format"],
+            document["request"] if later else None,
+            {e["sha256"]: e["envelope"] for e in document["envelopes"]} if later else {})
     except BundleError:
         raise
     except (ValueError, KeyError, TypeError, LedgerError) as exc:

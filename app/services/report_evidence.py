@@ -1,33 +1,36 @@
-"""Evidence for PDF reports, read from the projections and the ledger (reports/evidence_*.py).
+"""Report evidence computed from ledger entries alone, by pure code (no database).
 
-Everything shown carries the seq of the ledger entry it came from; the report service puts
-every such entry, with its inclusion proof, into the evidence bundle.
+`replay(entries)` runs the entries a report rests on through the registry's reducers
+(app/kinds) into memory; the builders below read only what that replay made, and the entries
+themselves (who, when, and what a decision or a closing entry said). The report service picks
+the entries (app/storage/report_entries.py) and puts every one of them, with its inclusion
+proof, into the evidence bundle; `mlaudit verify-report` replays the bundle's entries through
+this same code and requires the same evidence, so a figure edited in the bundle, or a report
+computed from anything but its entries, fails offline.
 
-``as_of`` (model reports) limits the policy, promotions, decisions and deployments to entries
+`as_of` (model reports) limits the policy, promotions, decisions and deployments to entries
 recorded at or before that instant. It does not rewind the versions' runs (params, metrics,
 artifacts are append-only and shown as they are now), nor stages and aliases, which are shown
-as current; versions registered after ``as_of`` are left out.
+as current; versions registered after `as_of` are left out.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import psycopg
-
+from app import kinds
+from app.kinds import Entry, MemoryState
 from app.ledger import dsse
 from app.ledger.checkpoint import CheckpointError, VerifierKey
 from app.ledger.entry import format_timestamp
-from app.services.artifacts import envelope_digest
-from app.storage import ledger as ledger_store
-from app.storage import registry as reg
-from app.storage import tracking as runs
+from app.ledger.jcs import canonicalize
 from app.tracking import groups
 from reports import (
     ArtifactEvidence,
@@ -35,23 +38,62 @@ from reports import (
     DecisionEvidence,
     DeploymentEvidence,
     EnvironmentEvidence,
+    ExperimentReportEvidence,
     GateEvidence,
     GroupCountEvidence,
     GroupFigureEvidence,
     GroupSummaryEvidence,
     MetricEvidence,
+    ModelReportEvidence,
     ParamEvidence,
     PolicyEvidence,
     PromotionEvidence,
+    ReportMeta,
     RunEvidence,
     RunRef,
+    RunReportEvidence,
     VersionEvidence,
 )
 from reports.citations import shown_seqs
 
 
 class NotFound(LookupError):
-    """The run, experiment, model or version does not exist."""
+    """The run, experiment, model or version does not exist (in the entries given)."""
+
+
+@dataclass
+class Ledger:
+    """The entries of a report, replayed: what their reducers made, and the entries."""
+
+    state: MemoryState
+    entries: dict[int, Entry]
+    envelopes: Mapping[str, Any] = field(default_factory=dict)
+    keys: Sequence[VerifierKey] = ()
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        spec = kinds.table(table)
+        return [spec.as_dict(r) for r in self.state.rows(table)]
+
+    def current(self, table: str, *key: Any) -> dict[str, Any] | None:
+        return self.state.current(table, key)
+
+    def at(self, seq: int) -> datetime:
+        return kinds.core.instant(self.entries[seq].recorded_at)
+
+
+def replay(entries: Iterable[tuple[int, bytes]], envelopes: Mapping[str, Any],
+           keys: Sequence[VerifierKey]) -> Ledger:
+    """Replay (seq, canonical bytes) in seq order into memory; ReduceError if one does not
+    fit its kind or relies on an entry that is not among them."""
+    state = MemoryState(keep_facts=True)
+    found: dict[int, Entry] = {}
+    for seq, canonical in sorted(entries):
+        entry = kinds.entry_from_canonical(canonical)
+        if entry.seq != seq:
+            raise kinds.ReduceError(f"the entry filed as {seq} says it is {entry.seq}")
+        state.apply(kinds.reduce(entry, state))
+        found[seq] = entry
+    return Ledger(state, found, dict(envelopes), list(keys))
 
 
 @dataclass(frozen=True)
@@ -80,48 +122,31 @@ def ms_time(ms: int | str | None) -> str | None:
         return f"{int(ms)} ms after the Unix epoch"
 
 
-def entry_info(conn: psycopg.Connection, seqs: Iterable[int]) -> dict[int, tuple[datetime, str]]:
-    """seq -> (recorded_at, actor)."""
-    rows = conn.execute("SELECT seq, recorded_at, actor FROM ledger_entries WHERE seq = ANY(%s)",
-                        (sorted(set(seqs)),)).fetchall()
-    return {int(s): (at, actor) for s, at, actor in rows}
+def _latest(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The latest value of each (key, group): highest step, then timestamp, seq, position;
+    by key, then group (the order the database's reads give)."""
+    best: dict[tuple[str, str], dict[str, Any]] = {}
+    order = ("step", "timestamp", "seq", "position")
+    for row in rows:
+        at = (row["key"], row["group_key"])
+        if at not in best or tuple(row[c] for c in order) > tuple(best[at][c] for c in order):
+            best[at] = row
+    return [best[k] for k in sorted(best, key=lambda k: (k[0].encode(), k[1].encode()))]
 
 
-def entry_body(conn: psycopg.Connection, seq: int | None) -> dict[str, Any]:
-    if seq is None:
-        return {}
-    row = ledger_store.get_entry(conn, seq)
-    if row is None:
-        return {}
-    try:
-        found = json.loads(bytes(row.canonical)).get("body", {})
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
-
-
-def _verifier_keys(conn: psycopg.Connection) -> list[VerifierKey]:
-    found = []
-    for row in ledger_store.list_signing_keys(conn):
-        try:
-            found.append(VerifierKey.from_string(row.verifier_key))
-        except CheckpointError:
-            continue
-    return found
-
-
-def _summaries(latest: Sequence[runs.MetricRow], bands: Bands) -> list[GroupSummaryEvidence]:
-    by_pair: dict[tuple[str, str], list[runs.MetricRow]] = {}
+def _summaries(latest: Sequence[dict[str, Any]], bands: Bands) -> list[GroupSummaryEvidence]:
+    by_pair: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for m in latest:
-        if m.group_values and len(m.group_values) == 1:
-            (attribute,) = m.group_values
-            by_pair.setdefault((m.key, attribute), []).append(m)
+        found = m["group_values"]
+        if found and len(found) == 1:
+            (attribute,) = found
+            by_pair.setdefault((m["key"], attribute), []).append(m)
     out = []
     for (metric, attribute), rows in sorted(by_pair.items()):
-        rows.sort(key=lambda r: r.group_values[attribute])  # type: ignore[index]
-        values = [groups.GroupValue(r.group_values[attribute], r.value, r.n)  # type: ignore[index]
+        rows.sort(key=lambda r: r["group_values"][attribute])
+        values = [groups.GroupValue(r["group_values"][attribute], r["value"], r["n"])
                   for r in rows]
-        seq_of = {r.group_values[attribute]: r.seq for r in rows}  # type: ignore[index]
+        seq_of = {r["group_values"][attribute]: r["seq"] for r in rows}
         band = bands.get((metric, attribute))
         try:
             if band is None:
@@ -143,118 +168,116 @@ def _summaries(latest: Sequence[runs.MetricRow], bands: Bands) -> list[GroupSumm
     return out
 
 
-def _datasets(conn: psycopg.Connection, run_id: str) -> list[DatasetEvidence]:
+def _datasets(ledger: Ledger, run_id: str) -> list[DatasetEvidence]:
     out = []
-    for i in runs.get_inputs(conn, run_id):
+    rows = sorted((r for r in ledger.rows("run_inputs") if r["run_id"] == run_id),
+                  key=lambda r: (r["seq"], r["name"].encode()))
+    for i in rows:
         counts = tuple(GroupCountEvidence(a, g, int(n))
-                       for a, by_group in sorted((i.group_counts or {}).items())
+                       for a, by_group in sorted((i["group_counts"] or {}).items())
                        for g, n in sorted(by_group.items()))
-        out.append(DatasetEvidence(i.name, i.digest, i.context, i.source_uri, i.row_count,
-                                   counts, i.seq))
+        out.append(DatasetEvidence(i["name"], i["digest"], i["context"], i["source_uri"],
+                                   i["row_count"], counts, i["seq"]))
     return out
 
 
-def _artifacts(conn: psycopg.Connection, run_id: str,
-               keys: list[VerifierKey]) -> list[ArtifactEvidence]:
-    rows = conn.execute("SELECT path, sha256, size, envelope, seq FROM artifacts "
-                        "WHERE run_id = %s ORDER BY path", (run_id,)).fetchall()
+def envelope_status(envelope: Mapping[str, Any] | None, sha256: str,
+                    keys: Sequence[VerifierKey]) -> tuple[str, str | None, str | None]:
+    """(verified | invalid | unsigned, signer, the envelope's SHA-256) of an artifact."""
+    if not envelope:
+        return "unsigned", None, None
+    digest = hashlib.sha256(canonicalize(envelope)).hexdigest()
+    sigs = envelope.get("signatures") or [{}]
+    signer = sigs[0].get("keyid") if isinstance(sigs[0], dict) else None
+    try:
+        statement = dsse.verify_envelope(envelope, keys)
+        subject = statement.get("subject") or [{}]
+        found = subject[0].get("digest", {}).get("sha256")  # type: ignore[index]
+        return ("verified" if found in (None, sha256) else "invalid"), signer, digest
+    except (dsse.DsseError, AttributeError, IndexError, TypeError):
+        return "invalid", signer, digest
+
+
+def _artifacts(ledger: Ledger, run_id: str) -> list[ArtifactEvidence]:
     out = []
-    for path, sha256, size, envelope, seq in rows:
-        status, signer, env_sha = "unsigned", None, None
-        if envelope:
-            env_sha = envelope_digest(envelope)
-            sigs = envelope.get("signatures") or [{}]
-            signer = sigs[0].get("keyid") if isinstance(sigs[0], dict) else None
-            try:
-                statement = dsse.verify_envelope(envelope, keys)
-                subject = statement.get("subject") or [{}]
-                digest = subject[0].get("digest", {}).get("sha256")  # type: ignore[index]
-                status = "verified" if digest in (None, sha256) else "invalid"
-            except (dsse.DsseError, AttributeError, IndexError, TypeError):
-                status = "invalid"
-        out.append(ArtifactEvidence(path, sha256, int(size), status, signer, env_sha, int(seq)))
+    for a in sorted((r for r in ledger.rows("artifacts") if r["run_id"] == run_id),
+                    key=lambda r: r["path"].encode()):
+        envelope = ledger.envelopes.get(a["envelope_sha256"])
+        status, signer, digest = envelope_status(envelope, a["sha256"], ledger.keys)
+        out.append(ArtifactEvidence(a["path"], a["sha256"], a["size"], status, signer, digest,
+                                    a["seq"]))
     return out
 
 
-def _environment(conn: psycopg.Connection, run_id: str) -> EnvironmentEvidence | None:
-    row = conn.execute("SELECT environment, environment_seq FROM runs WHERE id = %s",
-                       (run_id,)).fetchone()
-    if row is None or row[0] is None or row[1] is None:
+def _environment(run: Mapping[str, Any]) -> EnvironmentEvidence | None:
+    env = run["environment"]
+    if env is None or run["environment_seq"] is None:
         return None
-    env: dict[str, Any] = row[0]
     packages = tuple((str(p.get("name", "")), str(p.get("version", "")))
                      for p in env.get("packages") or [])
     return EnvironmentEvidence(
         str(env.get("python_version", "")), str(env.get("os", "")),
         str(env.get("architecture", "")), str(env.get("hardware") or ""),
-        env.get("container_image_digest"), env.get("lockfile_sha256"), packages, int(row[1]))
+        env.get("container_image_digest"), env.get("lockfile_sha256"), packages,
+        int(run["environment_seq"]))
 
 
-def _parents(conn: psycopg.Connection, run: runs.RunRow) -> list[RunRef]:
+def _parents(ledger: Ledger, run: Mapping[str, Any]) -> list[RunRef]:
     chain: list[RunRef] = []
-    seen = {run.id}
-    parent_id = run.parent_run_id
+    seen = {run["id"]}
+    parent_id = run["parent_run_id"]
     while parent_id and parent_id not in seen and len(chain) < 100:
         seen.add(parent_id)
-        parent = runs.get_run(conn, parent_id)
+        parent = ledger.current("runs", parent_id)
         if parent is None:
             break
-        chain.append(RunRef(parent.id, parent.name, parent.created_seq))
-        parent_id = parent.parent_run_id
+        chain.append(RunRef(parent["id"], parent["name"], parent["created_seq"]))
+        parent_id = parent["parent_run_id"]
     return chain
 
 
-def run_evidence(conn: psycopg.Connection, run_id: str, bands: Bands | None = None,
-                 keys: list[VerifierKey] | None = None) -> RunEvidence:
-    run = runs.get_run(conn, run_id)
+def run_evidence(ledger: Ledger, run_id: str, bands: Bands | None = None) -> RunEvidence:
+    run = ledger.current("runs", run_id)
     if run is None:
         raise NotFound(f"run {run_id!r} not found")
-    experiment = runs.get_experiment(conn, run.experiment_id)
-    keys = _verifier_keys(conn) if keys is None else keys
-    params = [ParamEvidence(k, v, int(s)) for k, v, s in conn.execute(
-        "SELECT key, value, seq FROM params WHERE run_id = %s ORDER BY seq, key",
-        (run_id,)).fetchall()]
-    latest = runs.latest_metrics(conn, run_id)
-    metrics = [MetricEvidence(m.key, m.value, m.step, ms_time(m.timestamp) or "", m.seq)
-               for m in latest if not m.group_values]
-    summaries = _summaries(latest, bands or {})
-    datasets = _datasets(conn, run_id)
-    artifacts = _artifacts(conn, run_id, keys)
-    environment = _environment(conn, run_id)
-    parents = _parents(conn, run)
-    source = tuple((str(k), str(v)) for k, v in sorted((run.source or {}).items())
+    experiment = ledger.current("experiments", run["experiment_id"])
+    params = sorted((p["seq"], p["key"].encode(), ParamEvidence(p["key"], p["value"], p["seq"]))
+                     for p in ledger.rows("params") if p["run_id"] == run_id)
+    latest = _latest(m for m in ledger.rows("metrics") if m["run_id"] == run_id)
+    metrics = [MetricEvidence(m["key"], m["value"], m["step"], ms_time(m["timestamp"]) or "",
+                              m["seq"]) for m in latest if not m["group_values"]]
+    source = tuple((str(k), str(v)) for k, v in sorted((run["source"] or {}).items())
                    if v is not None)
     evidence = RunEvidence(
-        run_id=run.id, name=run.name or "", experiment_id=run.experiment_id,
-        experiment_name=experiment.name if experiment else "", status=run.status,
-        created_by=run.created_by, start_time=ms_time(run.start_time) or "",
-        end_time=ms_time(run.end_time), source=source, parents=tuple(parents),
-        params=tuple(params), metrics=tuple(metrics), group_summaries=tuple(summaries),
-        datasets=tuple(datasets), artifacts=tuple(artifacts), environment=environment,
-        manifest_sha256=run.manifest_sha256, created_seq=run.created_seq,
-        ended_seq=run.ended_seq, cited_seqs=())
+        run_id=run["id"], name=run["name"] or "", experiment_id=run["experiment_id"],
+        experiment_name=experiment["name"] if experiment else "", status=run["status"],
+        created_by=run["created_by"], start_time=ms_time(run["start_time"]) or "",
+        end_time=ms_time(run["end_time"]), source=source,
+        parents=tuple(_parents(ledger, run)), params=tuple(p for _, _, p in params),
+        metrics=tuple(metrics), group_summaries=tuple(_summaries(latest, bands or {})),
+        datasets=tuple(_datasets(ledger, run_id)), artifacts=tuple(_artifacts(ledger, run_id)),
+        environment=_environment(run), manifest_sha256=run["manifest_sha256"],
+        created_seq=run["created_seq"], ended_seq=run["ended_seq"], cited_seqs=())
     return dataclasses.replace(evidence, cited_seqs=tuple(shown_seqs(evidence)))
 
 
-
-
-def experiment_runs(conn: psycopg.Connection, experiment_id: str) -> list[str]:
-    rows = conn.execute("SELECT id FROM runs WHERE experiment_id = %s ORDER BY created_seq",
-                        (experiment_id,)).fetchall()
-    return [r[0] for r in rows]
+def experiment_evidence(ledger: Ledger, experiment_id: str) -> dict[str, Any]:
+    """The fields of ExperimentReportEvidence except meta."""
+    experiment = ledger.current("experiments", experiment_id)
+    if experiment is None:
+        raise NotFound(f"experiment {experiment_id!r} not found")
+    runs = sorted((r for _, r in ledger.state.items("runs")
+                   if r["experiment_id"] == experiment_id), key=lambda r: r["created_seq"])
+    found = tuple(run_evidence(ledger, r["id"]) for r in runs)
+    metrics = sorted({m.key for r in found for m in r.metrics})
+    pairs = sorted({(s.metric, s.attribute) for r in found for s in r.group_summaries})
+    return {"experiment_id": experiment["id"], "name": experiment["name"],
+            "description": experiment["description"] or "",
+            "created_seq": experiment["created_seq"], "runs": found,
+            "metrics": tuple(metrics), "pairs": tuple(pairs)}
 
 
 # Model reports
-
-
-def _policy(conn: psycopg.Connection, name: str, as_of: datetime | None
-            ) -> tuple[dict[str, Any], str, int, datetime] | None:
-    rows = conn.execute(
-        "SELECT p.policy, p.set_by, p.seq, e.recorded_at FROM model_policies p "
-        "JOIN ledger_entries e ON e.seq = p.seq WHERE p.model_name = %s "
-        "AND (%s::timestamptz IS NULL OR e.recorded_at <= %s) ORDER BY p.seq DESC LIMIT 1",
-        (name, as_of, as_of)).fetchone()
-    return None if rows is None else (rows[0], rows[1], int(rows[2]), rows[3])
 
 
 def _clauses(policy: Mapping[str, Any]) -> tuple[str, ...]:
@@ -296,102 +319,156 @@ def _gates(evaluation: Mapping[str, Any] | None, seq: int) -> tuple[GateEvidence
 
 _MEANING = {"approved": "approval for release", "rejected": "rejection of the release",
             "refused": "decision refused by the service"}
-# decisions.outcome in the database (the decision asked for) → the report's outcome words
+# decisions.outcome (the decision asked for) -> the report's outcome words
 _OUTCOME = {"approve": "approved", "reject": "rejected", "refused": "refused"}
 
 
-def check_model(conn: psycopg.Connection, name: str, version: int | None) -> None:
-    """NotFound unless the model (and the version, when one is asked for) exists."""
-    if reg.get_model(conn, name) is None:
-        raise NotFound(f"model {name!r} not found")
-    if version is not None and reg.get_version(conn, name, version) is None:
-        raise NotFound(f"model {name!r} has no version {version}")
+def _decisions(ledger: Ledger, promotion_id: str, visible: Any) -> tuple[DecisionEvidence, ...]:
+    out = []
+    for d in sorted((d for d in ledger.rows("decisions") if d["promotion_id"] == promotion_id),
+                    key=lambda d: d["seq"]):
+        if not visible(d["seq"]):
+            continue
+        outcome = _OUTCOME[d["outcome"]]
+        out.append(DecisionEvidence(
+            outcome=outcome, approver=d["approver"], role=d["role"],
+            decided_at=ledger.entries[d["seq"]].recorded_at, meaning=_MEANING[outcome],
+            comment=d["comment"] or "", version_digest=d["version_digest"],
+            exception=(d["exception"] or {}).get("justification") if d["exception"] else None,
+            reason=ledger.entries[d["seq"]].body.get("reason"),
+            gates=_gates(d["gates"], d["seq"]), seq=d["seq"]))
+    return tuple(out)
 
 
-def model_evidence(conn: psycopg.Connection, name: str, version: int | None,
+def _promotions(ledger: Ledger, name: str, version: int,
+                visible: Any) -> tuple[PromotionEvidence, ...]:
+    out = []
+    found = sorted((p for _, p in ledger.state.items("promotions")
+                    if p["model_name"] == name and p["version"] == version),
+                   key=lambda p: p["created_seq"])
+    for p in found:
+        if not visible(p["created_seq"]):
+            continue
+        closed = p["closed_seq"] if visible(p["closed_seq"]) else None
+        status = p["status"] if closed is not None or p["status"] == "pending" else "pending"
+        reason = ledger.entries[closed].body.get("reason") if closed is not None else None
+        out.append(PromotionEvidence(
+            promotion_id=p["id"], target=p["target"], requested_by=p["requested_by"],
+            requested_at=ledger.entries[p["created_seq"]].recorded_at,
+            justification=p["justification"], classification=p["classification"],
+            status=status,
+            status_reason=reason if status in ("withdrawn", "invalidated") else None,
+            request_gates=_gates(p["gates"], p["created_seq"]),
+            decisions=_decisions(ledger, p["id"], visible), seq=p["created_seq"]))
+    return tuple(out)
+
+
+def _policy(ledger: Ledger, name: str, visible: Any) -> tuple[PolicyEvidence | None, Bands]:
+    rows = [p for p in ledger.rows("model_policies")
+            if p["model_name"] == name and visible(p["seq"])]
+    if not rows:
+        return None, {}
+    latest = max(rows, key=lambda p: p["seq"])
+    at = ledger.entries[latest["seq"]].recorded_at
+    return (PolicyEvidence(_clauses(latest["policy"]), latest["set_by"], at, latest["seq"]),
+            _bands(latest["policy"], latest["set_by"], at, latest["seq"]))
+
+
+def model_evidence(ledger: Ledger, name: str, version: int | None,
                    as_of: datetime | None) -> dict[str, Any]:
     """The fields of ModelReportEvidence except meta."""
-    model = reg.get_model(conn, name)
+    model = ledger.current("registered_models", name)
     if model is None:
         raise NotFound(f"model {name!r} not found")
-    rows = reg.list_versions(conn, name)
+    rows = sorted((v for _, v in ledger.state.items("model_versions")
+                   if v["model_name"] == name), key=lambda v: v["version"])
     if version is not None:
-        rows = [r for r in rows if r.version == version]
+        rows = [r for r in rows if r["version"] == version]
         if not rows:
             raise NotFound(f"model {name!r} has no version {version}")
-    promotions = reg.promotions(conn, name)
-    decisions = {p.id: reg.decisions(conn, p.id) for p in promotions}
-    deployments = reg.deployments(conn, name, None)
-    seqs = [r.created_seq for r in rows] + [p.created_seq for p in promotions]
-    seqs += [d.seq for ds in decisions.values() for d in ds] + [d.seq for d in deployments]
-    seqs += [p.closed_seq for p in promotions if p.closed_seq is not None]
-    info = entry_info(conn, seqs)
 
     def visible(seq: int | None) -> bool:
-        return seq is not None and (as_of is None or (seq in info and info[seq][0] <= as_of))
+        return seq is not None and (as_of is None or ledger.at(seq) <= as_of)
 
-    def at(seq: int) -> str:
-        return format_timestamp(info[seq][0]) if seq in info else ""
-
-    policy_row = _policy(conn, name, as_of)
-    policy, bands = None, {}
-    if policy_row is not None:
-        body, set_by, pseq, pat = policy_row
-        policy = PolicyEvidence(_clauses(body), set_by, format_timestamp(pat), pseq)
-        bands = _bands(body, set_by, format_timestamp(pat), pseq)
-    keys = _verifier_keys(conn)
-    alias_map = reg.aliases(conn, name)
+    policy, bands = _policy(ledger, name, visible)
+    aliases = {key[1]: row["version"] for key, row in ledger.state.items("model_aliases")
+               if key[0] == name}
     versions = []
     for row in rows:
-        if not visible(row.created_seq):
+        if not visible(row["created_seq"]):
             continue
-        run = run_evidence(conn, row.run_id, bands, keys)
+        run = run_evidence(ledger, row["run_id"], bands)
         used = {s.band_seq for s in run.group_summaries if s.band_seq is not None}
         if used:
             run = dataclasses.replace(run, cited_seqs=tuple(sorted(set(run.cited_seqs) | used)))
-        proms = []
-        for p in promotions:
-            if p.version != row.version or not visible(p.created_seq):
-                continue
-            closed = p.closed_seq if visible(p.closed_seq) else None
-            decs = []
-            for d in decisions[p.id]:
-                if not visible(d.seq):
-                    continue
-                body = entry_body(conn, d.seq)
-                outcome = _OUTCOME[d.outcome]
-                decs.append(DecisionEvidence(
-                    outcome=outcome, approver=d.approver, role=d.role, decided_at=at(d.seq),
-                    meaning=_MEANING[outcome], comment=d.comment or "",
-                    version_digest=d.version_digest,
-                    exception=(d.exception or {}).get("justification") if d.exception else None,
-                    reason=body.get("reason"), gates=_gates(d.gates, d.seq), seq=d.seq))
-            status = p.status if closed is not None or p.status == "pending" else "pending"
-            reason = entry_body(conn, closed).get("reason") if closed is not None else None
-            proms.append(PromotionEvidence(
-                promotion_id=p.id, target=p.target, requested_by=p.requested_by,
-                requested_at=at(p.created_seq), justification=p.justification,
-                classification=p.classification, status=status,
-                status_reason=reason if status in ("withdrawn", "invalidated") else None,
-                request_gates=_gates(p.gates, p.created_seq), decisions=tuple(decs),
-                seq=p.created_seq))
         versions.append(VersionEvidence(
-            version=row.version, version_digest=row.version_digest,
-            registered_by=row.created_by, registered_at=at(row.created_seq),
-            artifact_path=row.artifact_path, stage=row.stage or None,
-            aliases=tuple(sorted(a for a, v in alias_map.items() if v == row.version)),
-            run=run, promotions=tuple(proms), seq=row.created_seq))
+            version=row["version"], version_digest=row["version_digest"],
+            registered_by=row["created_by"],
+            registered_at=ledger.entries[row["created_seq"]].recorded_at,
+            artifact_path=row["artifact_path"], stage=row["stage"] or None,
+            aliases=tuple(sorted(a for a, v in aliases.items() if v == row["version"])),
+            run=run, promotions=_promotions(ledger, name, row["version"], visible),
+            seq=row["created_seq"]))
     covered = {v.version for v in versions}
     deps = tuple(DeploymentEvidence(
-        deployment_id=d.id, event="rolled back" if d.rollback_of else "deployed",
-        version=d.version, environment=d.environment,
-        endpoint=str((d.target or {}).get("endpoint") or ""),
-        image_digest=(d.target or {}).get("image_digest"), deployed_by=d.deployer,
-        deployed_at=format_timestamp(d.deployed_at), promotion_id=d.promotion_id,
-        reason=d.reason, rollback_of=d.rollback_of, seq=d.seq)
-        for d in deployments if d.version in covered and visible(d.seq))
-    return {"name": model.name, "description": model.description or "", "owner": model.owner,
-            "sensitive_attributes": tuple(model.sensitive_attributes),
-            "protected_targets": tuple(model.protected_targets), "quorum": model.quorum,
+        deployment_id=d["id"], event="rolled back" if d["rollback_of"] else "deployed",
+        version=d["version"], environment=d["environment"],
+        endpoint=str((d["target"] or {}).get("endpoint") or ""),
+        image_digest=(d["target"] or {}).get("image_digest"), deployed_by=d["deployer"],
+        deployed_at=format_timestamp(d["deployed_at"]), promotion_id=d["promotion_id"],
+        reason=d["reason"], rollback_of=d["rollback_of"], seq=d["seq"])
+        for d in sorted(ledger.rows("deployments"), key=lambda d: d["seq"])
+        if d["model_name"] == name and d["version"] in covered and visible(d["seq"]))
+    return {"name": model["name"], "description": model["description"] or "",
+            "owner": model["owner"], "sensitive_attributes": tuple(model["sensitive_attributes"]),
+            "protected_targets": tuple(model["protected_targets"]), "quorum": model["quorum"],
             "policy": policy, "versions": tuple(versions), "deployments": deps,
-            "all_versions": version is None, "created_seq": model.created_seq}
+            "all_versions": version is None, "created_seq": model["created_seq"]}
+
+
+def verifier_keys(texts: Iterable[str]) -> list[VerifierKey]:
+    found = []
+    for text in texts:
+        try:
+            found.append(VerifierKey.from_string(text))
+        except CheckpointError:
+            continue
+    return found
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a report was asked for; the evidence bundle records it, so a verifier can ask the
+    same of the bundle's entries."""
+
+    kind: str  # run | experiment | model
+    subject: str  # run id, experiment id, or model name
+    version: int | None = None
+    as_of: str | None = None  # RFC 3339, model reports only
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "subject": self.subject, "version": self.version,
+                "as_of": self.as_of}
+
+
+Evidence = ModelReportEvidence | RunReportEvidence | ExperimentReportEvidence
+
+
+def compute(ledger: Ledger, request: Request, meta: ReportMeta) -> Evidence:
+    """The report's evidence from its entries: the one function both the report service and
+    `mlaudit verify-report` run."""
+    if request.kind == "run":
+        return RunReportEvidence(meta, run_evidence(ledger, request.subject))
+    if request.kind == "experiment":
+        found = experiment_evidence(ledger, request.subject)
+        return ExperimentReportEvidence(meta, found["experiment_id"], found["name"],
+                                        found["description"], found["created_seq"],
+                                        found["runs"], found["metrics"], found["pairs"])
+    as_of = None if request.as_of is None else kinds.core.instant(request.as_of)
+    return ModelReportEvidence(meta=meta, **model_evidence(ledger, request.subject,
+                                                           request.version, as_of))
+
+
+def needed_envelopes(ledger: Ledger) -> set[str]:
+    """The envelope digests the artifacts the entries recorded name."""
+    return {a["envelope_sha256"] for a in ledger.rows("artifacts")}

@@ -6,6 +6,8 @@ verify_report(pdf, keys, previous) runs every check and returns one Check per li
                 it is filed under, and every seq the evidence shows has an entry in the bundle
   checkpoint    the bundle's checkpoint note is signed by a trusted key, and its tree size and
                 root hash are those of the bundle (and of the checkpoint printed in the report)
+  statements    every figure, status and name in the evidence is what the bundle's own entries
+                give when replayed through the same code the service computed it with
   figures       the PDF is byte for byte what the bundle renders to
   consistency   (with an older report) the older report's checkpoint is a prefix of this one's
 plus an informational line for the ledger verification recorded at generation time.
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Check", "all_passed", "cited_seqs", "key_strings", "verify_report"]
 
-CHECKS = ("bundle_hash", "entries", "checkpoint", "figures")
+CHECKS = ("bundle_hash", "entries", "checkpoint", "statements", "figures")
 
 
 @dataclass(frozen=True)
@@ -45,10 +47,12 @@ class Check:
 
 
 def all_passed(checks: Sequence[Check]) -> bool:
-    """True when no check failed and none of the four core checks was skipped."""
+    """True when no check failed and none of the core checks was skipped (statements may be
+    left unchecked only for a format 1 bundle, which cannot say how to recompute)."""
     if any(c.ok is False for c in checks):
         return False
-    return all(c.ok is True for c in checks if c.name in (*CHECKS, "consistency"))
+    return all(c.ok is True or (c.name == "statements" and c.ok is None)
+               for c in checks if c.name in (*CHECKS, "consistency"))
 
 
 def key_strings(text: str) -> list[str]:
@@ -160,6 +164,44 @@ def _check_checkpoint(bundle: Bundle, keys: Sequence[VerifierKey]) -> Check:
     return Check("checkpoint", True, description)
 
 
+def _first_difference(found: Any, wanted: Any, path: str = "$") -> str:
+    """The JSON path of the first place two JSON values differ."""
+    if isinstance(found, dict) and isinstance(wanted, dict):
+        for key in sorted(set(found) | set(wanted)):
+            if found.get(key) != wanted.get(key):
+                return _first_difference(found.get(key), wanted.get(key), f"{path}.{key}")
+    if isinstance(found, list) and isinstance(wanted, list) and len(found) == len(wanted):
+        for i, (a, b) in enumerate(zip(found, wanted, strict=True)):
+            if a != b:
+                return _first_difference(a, b, f"{path}[{i}]")
+    return path
+
+
+def _check_statements(bundle: Bundle) -> Check:
+    """Replay the bundle's entries and recompute the evidence: it must be the bundle's."""
+    if bundle.request is None:
+        return Check("statements", None, f"not checked: a {bundle.format} bundle does not "
+                     "say how to recompute its evidence")
+    from app.services import report_evidence as ev
+    from reports.bundle import to_json
+
+    request = ev.Request(str(bundle.request["kind"]), str(bundle.request["subject"]),
+                         bundle.request.get("version"), bundle.request.get("as_of"))
+    try:
+        ledger = ev.replay([(e.seq, e.canonical) for e in bundle.entries], bundle.envelopes,
+                           ev.verifier_keys(bundle.keys))
+        recomputed = to_json(ev.compute(ledger, request, bundle.evidence.meta))
+    except (LedgerError, ev.NotFound, ReportError, ValueError, KeyError, TypeError) as exc:
+        return Check("statements", False, f"the evidence cannot be recomputed from the "
+                     f"bundle's entries: {exc}")
+    printed = to_json(bundle.evidence)
+    if recomputed != printed:
+        return Check("statements", False, "the evidence is not what the bundle's entries "
+                     f"give, first at {_first_difference(printed, recomputed)}")
+    return Check("statements", True, f"recomputed from the bundle's {len(bundle.entries)} "
+                 "entries: the same evidence")
+
+
 def _check_figures(pdf: bytes, attachment: bytes, bundle: Bundle) -> Check:
     try:
         rendered = render_bundle(attachment, bundle)
@@ -246,7 +288,7 @@ def verify_report(pdf: bytes, keys: Sequence[VerifierKey],
         return [*checks, Check("entries", False, str(exc)),
                 *(Check(n, None, "not checked") for n in names[2:])]
     checks += [_check_entries(bundle), _check_checkpoint(bundle, keys),
-               _check_figures(pdf, attachment, bundle)]
+               _check_statements(bundle), _check_figures(pdf, attachment, bundle)]
     if previous is not None:
         checks.append(_check_consistency(bundle, previous, keys))
     return checks + _verification_info(bundle)

@@ -11,7 +11,7 @@ import base64
 import dataclasses
 import hashlib
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +22,7 @@ from app import __version__
 from app.ledger import merkle
 from app.ledger.entry import Draft, format_timestamp
 from app.ledger.verify import VerifyResult
-from app.services import proofs
+from app.services import proofs, trust
 from app.services import report_evidence as ev
 from app.services.ledger import LedgerWriter
 from app.services.report_bundle import (
@@ -33,20 +33,14 @@ from app.services.report_bundle import (
     render_bundle,
 )
 from app.services.runtime import Services
-from app.services.verification import verify_database
+from app.services.verification import verify_held
 from app.storage import ledger as ledger_store
-from reports import (
-    CheckpointInfo,
-    ExperimentReportEvidence,
-    ModelReportEvidence,
-    ReportMeta,
-    RunReportEvidence,
-)
-from reports.citations import shown_seqs
+from app.storage import registry as registry_store
+from app.storage import report_entries as picks
+from app.storage import tracking as runs
+from reports import CheckpointInfo, ReportMeta
 
 MAX_CONSISTENCY = 50
-DENSE_FACTOR = 4
-"""Cited seqs spanning at most this many times their count are read as one range."""
 NotFound = ev.NotFound
 
 
@@ -71,9 +65,6 @@ class Issued:
     filename: str
 
 
-Build = Callable[[psycopg.Connection, ReportMeta], Any]
-
-
 def _problem(result: VerifyResult) -> str:
     damage = result.damage
     assert damage is not None
@@ -83,8 +74,18 @@ def _problem(result: VerifyResult) -> str:
 
 
 def _verify(services: Services) -> VerifyResult:
-    with services.pool.connection() as conn:  # verify_database hands it back unchanged
-        return verify_database(conn)
+    """The whole ledger, held to this host's trust file, as `mlaudit verify` checks it."""
+    config = services.config
+    with services.pool.connection() as conn:  # verification hands it back unchanged
+        held = verify_held(conn, config.origin, trust.load(config.trust_path))
+    result = held.result
+    if result.damage is None and held.damage is not None:
+        result = dataclasses.replace(result, damage=held.damage)
+    return result
+
+
+_PLACEHOLDER = CheckpointInfo(0, base64.b64encode(bytes(32)).decode(), "00000000", "AA==",
+                              "x\n0\nAA==\n\n\u2014 x AA==\n")
 
 
 def _checkpoint_info(row: ledger_store.CheckpointRow) -> CheckpointInfo:
@@ -95,29 +96,12 @@ def _checkpoint_info(row: ledger_store.CheckpointRow) -> CheckpointInfo:
 
 
 def _consistency(conn: psycopg.Connection, tree_size: int) -> list[ConsistencyStep]:
-    rows = conn.execute(
-        "SELECT tree_size FROM reports_issued GROUP BY tree_size "
-        "ORDER BY max(issued_at) DESC, tree_size DESC LIMIT %s", (MAX_CONSISTENCY,)).fetchall()
     out = []
-    for size in sorted({int(r[0]) for r in rows}):
+    for size in picks.issued_sizes(conn, MAX_CONSISTENCY):
         if 0 < size <= tree_size:
             proof = proofs.consistency(conn, size, tree_size)
             out.append(ConsistencyStep(size, proof.first_root, tuple(proof.hashes)))
     return out
-
-
-def _canonical(conn: psycopg.Connection, seqs: Sequence[int]) -> dict[int, bytes]:
-    """Canonical bytes of the cited entries: one range read when they are dense (a model's
-    history usually is), else one read per entry."""
-    if not seqs:
-        return {}
-    low, high = min(seqs), max(seqs)
-    if high - low + 1 <= DENSE_FACTOR * len(seqs):
-        rows = ledger_store.list_entries(conn, low - 1, high - low + 1)
-    else:
-        rows = [r for r in (ledger_store.get_entry(conn, s) for s in seqs) if r is not None]
-    wanted = set(seqs)
-    return {r.seq: bytes(r.canonical) for r in rows if r.seq in wanted}
 
 
 def _inclusion_proofs(conn: psycopg.Connection, seqs: Sequence[int],
@@ -141,16 +125,6 @@ def _inclusion_proofs(conn: psycopg.Connection, seqs: Sequence[int],
             for seq in seqs}
 
 
-def _cited_entries(conn: psycopg.Connection, seqs: Sequence[int],
-                   tree_size: int) -> list[CitedEntry]:
-    canonical = _canonical(conn, seqs)
-    missing = [s for s in seqs if s not in canonical]
-    if missing:
-        raise NotFound(f"ledger entry {missing[0]} is missing")
-    proved = _inclusion_proofs(conn, seqs, tree_size)
-    return [CitedEntry(seq, canonical[seq], proved[seq]) for seq in seqs]
-
-
 def _verification_json(result: VerifyResult) -> dict[str, Any]:
     damage = result.damage
     return {"ok": result.ok, "entries": result.entries, "checkpoints": result.checkpoints,
@@ -160,9 +134,46 @@ def _verification_json(result: VerifyResult) -> dict[str, Any]:
                 "checkpoint": damage.checkpoint}}
 
 
-def issue(services: Services, actor: str, kind: str, subject: str, title: str,
-          build: Build, force: bool, as_of: datetime | None = None) -> Issued:
-    """Build, prove, render and record one report; raises LedgerDamaged unless forced."""
+def _select(conn: psycopg.Connection, request: ev.Request) -> set[int]:
+    """The seqs of the entries a report is computed from (404 if its subject is unknown)."""
+    if request.kind == "run":
+        if not picks.run_exists(conn, request.subject):
+            raise NotFound(f"run {request.subject!r} not found")
+        return picks.run_seqs(conn, [request.subject])
+    if request.kind == "experiment":
+        if runs.get_experiment(conn, request.subject) is None:
+            raise NotFound(f"experiment {request.subject!r} not found")
+        return picks.experiment_seqs(conn, request.subject)
+    model = registry_store.get_model(conn, request.subject)
+    if model is None:
+        raise NotFound(f"model {request.subject!r} not found")
+    if request.version is not None and registry_store.get_version(
+            conn, request.subject, request.version) is None:
+        raise NotFound(f"model {request.subject!r} has no version {request.version}")
+    return picks.model_seqs(conn, request.subject)
+
+
+def evidence_of(conn: psycopg.Connection, request: ev.Request,
+                meta: ReportMeta) -> tuple[ev.Evidence, ev.Ledger]:
+    """The report's evidence, computed from the entries it rests on (and those entries)."""
+    keys = ev.verifier_keys(k.verifier_key for k in ledger_store.list_signing_keys(conn))
+    found = picks.entries(conn, _select(conn, request))
+    ledger = ev.replay(found, {}, keys)
+    ledger.envelopes = picks.envelopes(conn, ev.needed_envelopes(ledger))
+    return ev.compute(ledger, request, meta), ledger
+
+
+def _proved(conn: psycopg.Connection, ledger: ev.Ledger, tree_size: int) -> list[CitedEntry]:
+    seqs = sorted(ledger.entries)
+    proved = _inclusion_proofs(conn, seqs, tree_size)
+    canonical = dict(picks.entries(conn, seqs))
+    return [CitedEntry(seq, canonical[seq], proved[seq]) for seq in seqs]
+
+
+def issue(services: Services, actor: str, request: ev.Request, title: str,
+          force: bool) -> Issued:
+    """Verify, compute from entries, prove, render and record one report; raises
+    LedgerDamaged unless forced."""
     result = _verify(services)
     problem = None if result.ok else _problem(result)
     if problem is not None and not force:
@@ -172,12 +183,10 @@ def issue(services: Services, actor: str, kind: str, subject: str, title: str,
     report_id = uuid.uuid4().hex
     with services.pool.connection() as conn:
         # Evidence first, then the checkpoint: everything cited is committed, so below its size.
-        placeholder = _checkpoint_info(ledger_store.CheckpointRow(
-            0, bytes(32), 0, "x\n0\nAA==\n\n\u2014 x AA==\n", datetime.now()))
-        draft_meta = ReportMeta(report_id, kind, title, "", __version__, PLACEHOLDER_HASH,  # type: ignore[arg-type]
-                                placeholder, problem is None, problem, problem is not None,
-                                "")
-        evidence = build(conn, draft_meta)
+        draft_meta = ReportMeta(report_id, request.kind, title, "", __version__,  # type: ignore[arg-type]
+                                PLACEHOLDER_HASH, _PLACEHOLDER, problem is None, problem,
+                                problem is not None, "")
+        evidence, ledger = evidence_of(conn, request, draft_meta)
         try:
             checkpoint = services.checkpointer.sign_now()
         except Exception:
@@ -187,99 +196,77 @@ def issue(services: Services, actor: str, kind: str, subject: str, title: str,
             if latest is None:
                 raise
             checkpoint = latest
-        entries = _cited_entries(conn, shown_seqs(evidence), checkpoint.tree_size)
+        entries = _proved(conn, ledger, checkpoint.tree_size)
         consistency = _consistency(conn, checkpoint.tree_size)
         keys = [k.verifier_key for k in ledger_store.list_signing_keys(conn)]
     summary = (f"{result.entries} entries and {result.checkpoints} checkpoints verified"
                if result.ok else f"verification failed at {problem}")
     meta = ReportMeta(
-        report_id=report_id, kind=kind, title=title,  # type: ignore[arg-type]
-        as_of=format_timestamp(as_of if as_of is not None else checkpoint.signed_at),
+        report_id=report_id, kind=request.kind, title=title,  # type: ignore[arg-type]
+        as_of=request.as_of or format_timestamp(checkpoint.signed_at),
         generator_version=__version__, evidence_sha256=PLACEHOLDER_HASH,
         checkpoint=_checkpoint_info(checkpoint), ledger_verified=problem is None,
         ledger_problem=problem, forced=problem is not None, ledger_summary=summary)
     evidence = dataclasses.replace(evidence, meta=meta)
     bundle = make_bundle(evidence, checkpoint.note, checkpoint.tree_size,
                          bytes(checkpoint.root_hash), keys, entries, consistency,
-                         _verification_json(result))
+                         _verification_json(result), request.to_json(), ledger.envelopes)
     pdf = render_bundle(bundle)
     bundle_sha256 = hashlib.sha256(bundle).hexdigest()
     pdf_sha256 = hashlib.sha256(pdf).hexdigest()
 
     def record(writer: LedgerWriter) -> int:
         (receipt,) = writer.append([Draft("report.issued", actor, {"report": report_id}, {
-            "kind": kind, "subject": subject, "bundle_sha256": bundle_sha256,
-            "pdf_sha256": pdf_sha256, "tree_size": str(checkpoint.tree_size),
+            "kind": request.kind, "subject": _subject_text(request),
+            "bundle_sha256": bundle_sha256, "pdf_sha256": pdf_sha256,
+            "tree_size": str(checkpoint.tree_size),
             "root_hash": base64.b64encode(bytes(checkpoint.root_hash)).decode(),
             "issued_to": actor, "forced": problem is not None})])
-        writer.conn.execute(
-            "INSERT INTO reports_issued (report_id, kind, subject, bundle_sha256, pdf_sha256, "
-            "tree_size, issued_to, seq, issued_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (report_id, kind, subject, bundle_sha256, pdf_sha256, checkpoint.tree_size, actor,
-             receipt.seq, receipt.recorded_at))
         return receipt.seq
 
     seq = services.committer.run(record)
+    subject = _subject_text(request)
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in subject)[:80]
-    return Issued(report_id, kind, subject, pdf, bundle, bundle_sha256, pdf_sha256, seq,
-                  f"mlaudit-{kind}-{safe}-{report_id[:8]}.pdf")
+    return Issued(report_id, request.kind, subject, pdf, bundle, bundle_sha256, pdf_sha256,
+                  seq, f"mlaudit-{request.kind}-{safe}-{report_id[:8]}.pdf")
+
+
+def _subject_text(request: ev.Request) -> str:
+    if request.kind == "model" and request.version is not None:
+        return f"{request.subject}/{request.version}"
+    return request.subject
 
 
 def run_report(services: Services, actor: str, run_id: str, force: bool) -> Issued:
     with services.pool.connection() as conn:
-        run = ev.run_evidence(conn, run_id)  # 404 before any work
-
-    def build(conn: psycopg.Connection, meta: ReportMeta) -> RunReportEvidence:
-        return RunReportEvidence(meta, ev.run_evidence(conn, run_id))
-
-    title = f"Run report: {run.name or run.run_id}"
-    return issue(services, actor, "run", run_id, title, build, force)
+        run = runs.get_run(conn, run_id)
+    if run is None:
+        raise NotFound(f"run {run_id!r} not found")
+    return issue(services, actor, ev.Request("run", run_id),
+                 f"Run report: {run.name or run.id}", force)
 
 
 def experiment_report(services: Services, actor: str, experiment_id: str,
                       force: bool) -> Issued:
-    from app.storage import tracking as runs
-
     with services.pool.connection() as conn:
         experiment = runs.get_experiment(conn, experiment_id)
     if experiment is None:
         raise NotFound(f"experiment {experiment_id!r} not found")
-
-    def build(conn: psycopg.Connection, meta: ReportMeta) -> ExperimentReportEvidence:
-        keys = ev._verifier_keys(conn)
-        found = tuple(ev.run_evidence(conn, r, None, keys)
-                      for r in ev.experiment_runs(conn, experiment_id))
-        metrics = sorted({m.key for r in found for m in r.metrics})
-        pairs = sorted({(s.metric, s.attribute) for r in found for s in r.group_summaries})
-        return ExperimentReportEvidence(
-            meta, experiment.id, experiment.name, experiment.description or "",
-            experiment.created_seq, found, tuple(metrics), tuple(pairs))
-
-    return issue(services, actor, "experiment", experiment_id,
-                 f"Experiment report: {experiment.name}", build, force)
+    return issue(services, actor, ev.Request("experiment", experiment_id),
+                 f"Experiment report: {experiment.name}", force)
 
 
 def model_report(services: Services, actor: str, name: str, version: int | None,
                  as_of: datetime | None, force: bool) -> Issued:
-    with services.pool.connection() as conn:
-        ev.check_model(conn, name, version)  # 404 before any work
-
-    def build(conn: psycopg.Connection, meta: ReportMeta) -> ModelReportEvidence:
-        return ModelReportEvidence(meta=meta, **ev.model_evidence(conn, name, version, as_of))
-
+    request = ev.Request("model", name, version,
+                         None if as_of is None else format_timestamp(as_of))
     title = f"Model report: {name}" + (f" v{version}" if version is not None else "")
-    subject = name if version is None else f"{name}/{version}"
-    return issue(services, actor, "model", subject, title, build, force, as_of)
-
-
+    return issue(services, actor, request, title, force)
 
 
 def lookup(services: Services, sha256: str) -> dict[str, Any]:
     with services.pool.connection() as conn:
-        row = conn.execute(
-            "SELECT report_id, kind, subject, bundle_sha256, tree_size, issued_to, seq, "
-            "issued_at FROM reports_issued WHERE pdf_sha256 = %s OR bundle_sha256 = %s "
-            "ORDER BY seq LIMIT 1", (sha256, sha256)).fetchone()
+        row = picks.issued(conn, sha256)
     if row is None:
         return {"issued": False, "sha256": sha256}
     report_id, kind, subject, bundle_sha256, tree_size, issued_to, seq, issued_at = row

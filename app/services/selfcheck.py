@@ -8,13 +8,15 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
 from app.db import DatabaseError
 from app.ledger.verify import Damage
-from app.services.verification import verify_database
+from app.services import trust
+from app.services.verification import verify_held
 
 log = logging.getLogger(__name__)
 FIRST_RUN_JITTER = 0.1  # the first run waits up to 10 % longer, so workers spread out
@@ -40,8 +42,12 @@ class SelfVerifier:
     verification now, in the caller's thread; tests and the thread both use it.
     """
 
-    def __init__(self, pool: ConnectionPool, interval: float) -> None:
+    def __init__(self, pool: ConnectionPool, interval: float, trust_path: Path | None = None,
+                 origin: str = "") -> None:
+        """trust_path: the trust file each run holds the database to (keys pinned, its kept
+        checkpoint extended), when it exists."""
         self._pool, self._interval = pool, interval
+        self._trust_path, self._origin = trust_path, origin
         self._last: SelfCheckResult | None = None
         self._errors = 0
         self._lock = threading.Lock()  # one run at a time; guards _running
@@ -68,10 +74,11 @@ class SelfVerifier:
         with self._lock:
             started = time.monotonic()
             try:
+                held_to = None if self._trust_path is None else trust.load(self._trust_path)
                 with self._pool.connection() as conn:
                     self._running = conn
                     try:
-                        result = verify_database(conn)
+                        held = verify_held(conn, self._origin, held_to)
                     finally:
                         self._running = None
             except psycopg.Error as exc:  # the pool's own errors (closed, timed out)
@@ -80,8 +87,9 @@ class SelfVerifier:
             except Exception:
                 self._errors += 1
                 raise
-            found = SelfCheckResult(result.ok, result.entries, result.checkpoints,
-                                    datetime.now(UTC), time.monotonic() - started, result.damage)
+            result = held.result
+            found = SelfCheckResult(held.damage is None, result.entries, result.checkpoints,
+                                    datetime.now(UTC), time.monotonic() - started, held.damage)
             self._last = found
         _report(found)
         return found

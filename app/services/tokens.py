@@ -69,6 +69,7 @@ def create_token(writer: LedgerWriter, name: str, role: str, actor: str,
         expires_at = expires_at.astimezone(UTC)
         if expires_at <= datetime.now(UTC):
             raise TokenError("a token's expiry must be in the future")
+    writer.lock()  # names are unique: serialise the check with every other write
     if store.find_by_name(writer.conn, name) is not None:
         raise TokenError(f"a token named {name!r} already exists")
     token_id = secrets.token_hex(8)
@@ -78,8 +79,6 @@ def create_token(writer: LedgerWriter, name: str, role: str, actor: str,
     if expires_at is not None:
         body["expires_at"] = format_timestamp(expires_at)
     [receipt] = writer.append([Draft("token.created", actor, {"token": token_id}, body)])
-    row = store.TokenRow(token_id, name, role, datetime.now(UTC), receipt.seq, expires_at)
-    store.insert_token(writer.conn, row, digest)
     return secret, receipt
 
 
@@ -96,7 +95,6 @@ def revoke_token(writer: LedgerWriter, name: str, actor: str, reason: str = "") 
         raise TokenError(f"a revocation reason has at most {MAX_REASON} characters")
     body = {"name": name, "reason": reason} if reason else {"name": name}
     [receipt] = writer.append([Draft("token.revoked", actor, {"token": token.id}, body)])
-    store.insert_revocation(writer.conn, token.id, datetime.now(UTC), receipt.seq)
     return receipt
 
 

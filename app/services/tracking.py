@@ -7,7 +7,6 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
@@ -17,6 +16,7 @@ from app.services.ledger import LedgerWriter
 from app.storage import tracking as store
 
 RUN_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME = "0", "Default"  # MLflow's, made at init
 END_STATUSES = RUN_STATUSES[1:]
 
 
@@ -120,21 +120,35 @@ def create_experiment(writer: LedgerWriter, actor: str, name: str, description: 
     [receipt] = writer.append([Draft("experiment.created", actor, {"experiment": experiment_id},
                                      {"name": name, "description": description,
                                       "tags": dict(tags)})])
-    row = store.ExperimentRow(experiment_id, name, description, dict(tags), "active", actor,
-                              datetime.now(UTC), receipt.seq, None)
-    store.insert_experiment(conn, row)
+    row = store.get_experiment(conn, experiment_id)
+    assert row is not None  # the entry's reducer made it
     return row, receipt
 
 
+def ensure_default_experiment(writer: LedgerWriter, actor: str) -> Receipt | None:
+    """MLflow's experiment "0", "Default", made once (at init, with an entry); None when it,
+    or an experiment of that name, exists."""
+    writer.lock()
+    conn = writer.conn
+    if (store.get_experiment(conn, DEFAULT_EXPERIMENT_ID) is not None
+            or store.experiment_name_taken(conn, DEFAULT_EXPERIMENT_NAME)):
+        return None
+    [receipt] = writer.append([Draft(
+        "experiment.created", actor, {"experiment": DEFAULT_EXPERIMENT_ID},
+        {"name": DEFAULT_EXPERIMENT_NAME, "description": "MLflow's default experiment",
+         "tags": {}})])
+    return receipt
+
+
 def archive_experiment(writer: LedgerWriter, actor: str, experiment_id: str) -> Receipt:
-    experiment = store.get_experiment(writer.conn, experiment_id, lock=True)
+    writer.lock()
+    experiment = store.get_experiment(writer.conn, experiment_id)
     if experiment is None:
         raise NotFound(f"experiment {experiment_id!r} does not exist")
     if experiment.lifecycle == "archived":
         raise Conflict(f"experiment {experiment_id!r} is already archived")
     [receipt] = writer.append([Draft("experiment.archived", actor,
                                      {"experiment": experiment_id}, {})])
-    store.archive_experiment(writer.conn, experiment_id, receipt.seq)
     return receipt
 
 
@@ -158,9 +172,8 @@ def create_run(writer: LedgerWriter, actor: str, experiment_id: str, name: str |
             "parent_run": parent_run_id}
     [receipt] = writer.append([Draft("run.created", actor,
                                      {"run": run_id, "experiment": experiment_id}, body)])
-    row = store.RunRow(run_id, experiment_id, run_name, "RUNNING", dict(source), parent_run_id,
-                       start, None, actor, receipt.seq, None)
-    store.insert_run(conn, row)
+    row = store.get_run(conn, run_id)
+    assert row is not None  # the entry's reducer made it
     receipts = [receipt]
     if tags:
         receipts.append(_set_tags(writer, actor, row, tags))
@@ -170,7 +183,8 @@ def create_run(writer: LedgerWriter, actor: str, experiment_id: str, name: str |
 def end_run(writer: LedgerWriter, actor: str, run_id: str, status: str,
             end_time: int | None) -> Receipt:
     """End a RUNNING run; the entry records the SHA-256 of its reproducibility manifest."""
-    run = store.get_run(writer.conn, run_id, lock=True)
+    writer.lock()
+    run = store.get_run(writer.conn, run_id)
     if run is None:
         raise NotFound(f"run {run_id!r} does not exist")
     if run.lifecycle != "active":
@@ -184,8 +198,6 @@ def end_run(writer: LedgerWriter, actor: str, run_id: str, status: str,
     [receipt] = writer.append([Draft("run.ended", actor, _subject(run),
                                      {"status": status, "end_time": str(end),
                                       "manifest_sha256": digest})])
-    store.end_run(writer.conn, run_id, status, end, receipt.seq)
-    store.set_manifest_sha256(writer.conn, run_id, digest)
     return receipt
 
 
@@ -218,9 +230,6 @@ def log_inputs(writer: LedgerWriter, actor: str, run_id: str,
     run = _run(writer, run_id)
     body = [{k: _int_as_text(v) for k, v in item.items() if v is not None} for item in inputs]
     [receipt] = writer.append([Draft("inputs.logged", actor, _subject(run), {"datasets": body})])
-    store.insert_inputs(writer.conn, run_id, [store.InputRow(
-        i["name"], i["digest"], i["context"], i.get("source_uri"), i.get("schema"),
-        i.get("row_count"), i.get("group_counts"), receipt.seq) for i in inputs])
     return receipt
 
 
@@ -238,7 +247,8 @@ def _int_as_text(value: Any) -> Any:
 def record_environment(writer: LedgerWriter, actor: str, run_id: str,
                        environment: Mapping[str, Any]) -> Receipt | None:
     """Where the run ran; recorded once (the same record again is a no-op)."""
-    run = usable_run(run_id, store.get_run(writer.conn, run_id, lock=True))
+    writer.lock()
+    run = usable_run(run_id, store.get_run(writer.conn, run_id))
     existing = store.get_environment(writer.conn, run_id)
     if existing is not None:
         if existing == dict(environment):
@@ -246,7 +256,6 @@ def record_environment(writer: LedgerWriter, actor: str, run_id: str,
         raise Conflict(f"run {run_id!r} already has an execution environment recorded")
     [receipt] = writer.append([Draft("environment.recorded", actor, _subject(run),
                                      {"environment": dict(environment)})])
-    store.set_environment(writer.conn, run_id, dict(environment), receipt.seq)
     return receipt
 
 
@@ -268,7 +277,6 @@ def _log_params(writer: LedgerWriter, actor: str, run: store.RunRow,
     if not new:
         return None
     [receipt] = writer.append([Draft("params.logged", actor, _subject(run), {"params": new})])
-    store.insert_params(writer.conn, run_id, new, receipt.seq)
     return receipt
 
 
@@ -294,23 +302,21 @@ def log_metrics(writer: LedgerWriter, actor: str, run_id: str, metrics: Sequence
 
 def _log_metrics(writer: LedgerWriter, actor: str, run: store.RunRow, metrics: Sequence[Metric],
                  *, recheck: bool) -> Receipt:
-    [receipt] = writer.append([Draft("metrics.logged", actor, _subject(run),
-                                     {"metrics": [_metric_body(m) for m in metrics]})])
-    run_id, seq, number = run.id, receipt.seq, metric_number
-    rows = [(run_id, key, "" if group is None else canonicalize(group).decode(),
-             None if group is None else dict(group), n, value, number(value), step, timestamp,
-             seq, position)
-            for position, (key, value, step, timestamp, group, n) in enumerate(metrics)]
+    drafts = [Draft("metrics.logged", actor, _subject(run),
+                    {"metrics": [_metric_body(m) for m in metrics]})]
+    # The rows are the reducer's; they are stored here so that the insert can carry the
+    # run's re-check in its round trip.
+    [receipt] = writer.append(drafts, project=False)
+    [[(_, rows)]] = writer.reduce(drafts, [receipt])
     fresh = store.insert_metrics(writer.conn, rows, reread_run=recheck)
     if recheck:
-        usable_run(run_id, fresh)
+        usable_run(run.id, fresh)
     return receipt
 
 
 def _set_tags(writer: LedgerWriter, actor: str, run: store.RunRow,
               tags: Mapping[str, str]) -> Receipt:
     [receipt] = writer.append([Draft("tags.set", actor, _subject(run), {"tags": dict(tags)})])
-    store.set_tags(writer.conn, run.id, dict(tags), receipt.seq)
     return receipt
 
 
@@ -323,7 +329,6 @@ def delete_tag(writer: LedgerWriter, actor: str, run_id: str, key: str) -> Recei
     if key not in store.get_tags(writer.conn, run_id):
         raise NotFound(f"run {run_id!r} has no tag {key!r}")
     [receipt] = writer.append([Draft("tag.deleted", actor, _subject(run), {"key": key})])
-    store.delete_tag(writer.conn, run_id, key, receipt.seq)
     return receipt
 
 

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import multiprocessing
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg import IsolationLevel
+from psycopg.conninfo import make_conninfo
 
 from app.db import DatabaseError
+from app.kinds import BY_NAME, TABLES
+from app.kinds.check import Mismatch, Replay
+from app.kinds.core import EVENT, FACT, MATERIALIZED, REVISION
 from app.ledger.checkpoint import CheckpointError, VerifierKey
+from app.ledger.jcs import canonicalize
 from app.ledger.verify import (
     PROJECTION_MISMATCH,
     Damage,
@@ -19,10 +27,43 @@ from app.ledger.verify import (
     VerifyResult,
     verify_entries,
 )
+from app.services.rollback import KeptCheckpoint, KeptResult, check_kept
+from app.services.trust import Trust
 from app.storage import ledger as store
 from app.storage import projections
 
 Progress = Callable[[Iterator[Any], int], Iterator[Any]]
+
+
+@dataclass(frozen=True)
+class Held:
+    """A verification of the database held to kept checkpoints (the trust file's, --against)."""
+
+    result: VerifyResult
+    verdicts: list[KeptResult]
+
+    @property
+    def damage(self) -> Damage | None:
+        failed = next((v for v in self.verdicts if v.damage is not None), None)
+        return self.result.damage or (failed.damage if failed else None)
+
+    @property
+    def failed(self) -> KeptResult | None:
+        return next((v for v in self.verdicts if v.damage is not None), None)
+
+
+def verify_held(conn: psycopg.Connection, origin: str, trust: Trust | None = None,
+                keys: Sequence[VerifierKey] | None = None,
+                kept: Sequence[KeptCheckpoint] = (), progress: Progress | None = None) -> Held:
+    """verify_database, with the trust file's keys pinned (unless keys are given) and the
+    database held to its kept checkpoint and to any other kept ones."""
+    trusted = list(keys) if keys is not None else (trust.verifier_keys() if trust else None)
+    held = ([trust.checkpoint] if trust is not None and trust.checkpoint is not None else [])
+    held += list(kept)
+    result = verify_database(conn, progress, trusted)
+    verdicts = check_kept(conn, result, held, trust.origin if trust else origin,
+                          pinned=trusted is not None) if held else []
+    return Held(result, verdicts)
 
 
 def _keys(conn: psycopg.Connection) -> list[VerifierKey]:
@@ -66,94 +107,156 @@ def _verify(conn: psycopg.Connection, progress: Progress | None,
         keys = list(trusted_keys) if trusted_keys is not None else _keys(conn)
         # The projection check is PostgreSQL's work and the chain check is Python's: run
         # them at once, the first on a second connection that shares this snapshot.
-        side = _ProjectionCheck(conn)
+        side = _ProjectionCheck(conn, head.size if head else 0)
         rows: Iterator[Any] = store.stream_entries(conn)
         if progress is not None:
             rows = progress(rows, head.size if head else 0)
+        result = None
         try:
             result = verify_entries(rows, checkpoints, keys, head)
         finally:
-            side.join()
+            side.join(cancel=result is None or not result.ok)
         if result.ok:  # damaged entries are reported first; their rows may not even parse
             result.damage = side.result()
         return result
 
 
-class _ProjectionCheck:
-    """Checks the projections in a thread, on a sibling connection in conn's snapshot; if
-    that connection cannot be opened, result() checks them on conn itself, afterwards."""
+PROCESS_AT = 50_000
+"""Ledgers of at least this many entries have their projections replayed in a process of its
+own, so that the replay (Python) and the chain check (Python) run on two cores at once."""
 
-    def __init__(self, conn: psycopg.Connection) -> None:
+
+class _ProjectionCheck:
+    """Checks the projections beside the chain check, on a connection that shares conn's
+    snapshot: in a thread for a small ledger, in a spawned process for a large one (a thread
+    would share the interpreter's lock with the chain check). If no second connection can be
+    opened, result() checks them on conn itself, afterwards."""
+
+    def __init__(self, conn: psycopg.Connection, size: int) -> None:
         self._conn = conn
-        self._found: Damage | None = None
+        self._found: Mismatch | None = None
         self._error: BaseException | None = None
         self._ready = threading.Event()  # the sibling holds the snapshot (or gave up)
         self._sibling = False
-        self._thread = threading.Thread(target=self._run, args=(
-            projections.export_snapshot(conn),), name="verify-projections", daemon=True)
+        self._process: Any = None
+        snapshot = projections.export_snapshot(conn)
+        if size >= PROCESS_AT:
+            self._spawn(snapshot)
+            return
+        self._thread = threading.Thread(target=self._run, args=(snapshot,),
+                                        name="verify-projections", daemon=True)
         self._thread.start()
         self._ready.wait()  # the exporting transaction must outlive the import
+
+    def _spawn(self, snapshot: str) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._pipe, child = context.Pipe(duplex=False)
+        conninfo = make_conninfo(self._conn.info.dsn, password=self._conn.info.password or None)
+        self._process = context.Process(target=_check_in_process, args=(conninfo, snapshot,
+                                                                        child),
+                                        name="mlaudit-verify-projections", daemon=True)
+        self._process.start()
+        child.close()
+        self._sibling = True
 
     def _run(self, snapshot: str) -> None:
         try:
             with projections.sibling_in_snapshot(self._conn, snapshot) as other:
                 self._sibling = True
                 self._ready.set()
-                self._found = _projection_damage(other)
+                self._found = check_projections(other)
         except BaseException as exc:  # noqa: BLE001 - handed to result()
             self._error = exc
         finally:
             self._ready.set()
 
-    def join(self) -> None:
-        self._thread.join()
+    def join(self, cancel: bool = False) -> None:
+        """Wait for the check; cancel: the chain is damaged, its verdict is not needed."""
+        if self._process is None:
+            self._thread.join()
+            return
+        if cancel:
+            self._process.terminate()
+        else:
+            try:
+                status, found = self._pipe.recv()
+                if status == "ok":
+                    self._found = found
+                else:
+                    self._error = DatabaseError(f"the projection check stopped: {found}")
+            except EOFError:
+                self._error = DatabaseError("the projection check's process ended early")
+        self._process.join()
+        self._pipe.close()
 
     def result(self) -> Damage | None:
-        if not self._sibling:  # no second connection: check here, in the same snapshot
-            return _projection_damage(self._conn)
-        if self._error is not None:
+        found = check_projections(self._conn) if not self._sibling else self._found
+        if self._sibling and self._error is not None:
             raise self._error
-        return self._found
+        return None if found is None else Damage(PROJECTION_MISMATCH, describe(found),
+                                                 found.seq)
 
 
-# Per table: what an entry made (a row of it), the kinds that make its rows, and the verb.
-_MADE = {
-    "metrics": ("logged a metric at position {position}", "metrics.logged", "logged"),
-    "params": ("logged param {key!r}", "params.logged", "logged"),
-    "logged_model_params": ("logged param {key!r} of a logged model",
-                            "logged_model.created or logged_model.params_logged", "logged"),
-    "tag_events": ("changed tag {key!r}", "tags.set or tag.deleted", "recorded"),
-    "run_tags": ("left tag {key!r} current", "tags.set", "left current"),
-    "logged_model_tags": ("left logged-model tag {key!r} current",
-                          "logged_model.created or logged_model.tags_set", "left current"),
-    "decisions": ("recorded a decision",
-                  "decision.approved, decision.rejected or decision.refused", "recorded"),
-    "deployments": ("recorded a deployment", "deployment.recorded or deployment.rolled_back",
-                    "recorded"),
-}
-_PROBLEMS = {
-    "missing": "entry {seq} {made} that the {table} table does not hold",
-    "unbacked": "the {table} table holds a row ({at}) that no {kinds} entry {verb}",
-    "differs": "the {table} row ({at}) differs from what entry {seq} {verb}: {field}",
-}
+def _check_in_process(conninfo: str, snapshot: str, out: Any) -> None:
+    """The spawned process: replay every entry in the snapshot; send the verdict back."""
+    try:
+        with projections.in_snapshot(conninfo, snapshot) as conn:
+            out.send(("ok", check_projections(conn)))
+    except BaseException as exc:  # noqa: BLE001 - reported by the parent
+        first = (str(exc).strip().splitlines() or [""])[0]
+        out.send(("error", f"{type(exc).__name__}: {first}"))
+    finally:
+        out.close()
 
 
-def _detail(found: projections.Mismatch) -> str:
-    """The detail of a projection_mismatch: the table, the seq, the row and the column."""
-    made, kinds, verb = _MADE[found.table]
-    at = f"seq {found.seq}"
-    if found.position is not None:
-        at += f", position {found.position}"
-    elif found.key is not None:
-        at += f", key {found.key!r}"
-    return _PROBLEMS[found.problem].format(
-        seq=found.seq, table=found.table, at=at, kinds=kinds, verb=verb, field=found.field,
-        made=made.format(position=found.position, key=found.key))
+def describe(found: Mismatch) -> str:
+    """The detail of a projection_mismatch: the entry, the table, the row and the column."""
+    if found.problem == "invalid":
+        return f"entry {found.seq} does not fit its kind, so no row can come from it: " \
+               f"{found.detail}"
+    if found.table == "ledger_entries":
+        return (f"the ledger_entries row at seq {found.seq} says a {found.column} its "
+                "canonical bytes do not (a query copy was changed)")
+    row = "" if not found.row else " " + ", ".join(repr(v) for v in found.row)
+    if found.problem == "missing":
+        return f"entry {found.seq} makes the {found.table} row{row}, which the table does not hold"
+    if found.problem == "unbacked":
+        return (f"the {found.table} row{row} names entry {found.seq}, which does not make it"
+                f"{'' if not found.detail else ': ' + found.detail}")
+    return (f"the {found.table} row{row} differs from what entry {found.seq} makes: "
+            f"{found.column}")
 
 
-def _projection_damage(conn: psycopg.Connection) -> Damage | None:
-    """The first projection row that disagrees with the (already verified) entries."""
-    found = projections.first_mismatch(conn)
-    if found is None:
-        return None
-    return Damage(PROJECTION_MISMATCH, _detail(found), found.seq)
+def check_projections(conn: psycopg.Connection) -> Mismatch | None:
+    """Replay every entry (app/kinds/check.py) against every table, in conn's snapshot."""
+    replay = Replay({t.name: projections.table_rows(conn, t.name) for t in TABLES
+                     if t.role in (FACT, REVISION, EVENT)})
+    for row in projections.entry_rows(conn):
+        if not replay.feed(row):
+            break
+    found = replay.finish()
+    for table in TABLES:
+        if found is not None:
+            return found
+        if table.role != MATERIALIZED:
+            continue
+        if BY_NAME[table.source or ""].role == REVISION:
+            found = replay.check_current(table.name, projections.current_rows(conn, table.name))
+        else:
+            kv = projections.kv_mismatch(conn, table.name)
+            found = None if kv is None else Mismatch(table.name, *kv)
+    return found or _envelope_problem(conn)
+
+
+def _envelope_problem(conn: psycopg.Connection) -> Mismatch | None:
+    """An artifact whose envelope is gone, or a stored envelope that is not what its digest
+    names (the entries name envelopes by digest; the store keeps their bytes)."""
+    missing = projections.artifact_without_envelope(conn)
+    if missing is not None:
+        seq, run_id, path = missing
+        return Mismatch("artifact_envelopes", seq, "missing", row=(run_id, path))
+    for digest, envelope in projections.envelopes(conn):
+        if hashlib.sha256(canonicalize(envelope)).hexdigest() != digest:
+            return Mismatch("artifact_envelopes", -1, "unbacked", row=(digest,),
+                            detail="its bytes do not hash to the digest it is stored under")
+    return None

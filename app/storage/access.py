@@ -5,18 +5,6 @@ from __future__ import annotations
 import psycopg
 
 
-def insert_grant(conn: psycopg.Connection, token_id: str, experiment_id: str, seq: int) -> bool:
-    cur = conn.execute("INSERT INTO grants (token_id, experiment_id, seq) VALUES (%s, %s, %s) "
-                       "ON CONFLICT DO NOTHING", (token_id, experiment_id, seq))
-    return cur.rowcount == 1
-
-
-def delete_grant(conn: psycopg.Connection, token_id: str, experiment_id: str) -> bool:
-    cur = conn.execute("DELETE FROM grants WHERE token_id = %s AND experiment_id = %s",
-                       (token_id, experiment_id))
-    return cur.rowcount == 1
-
-
 def has_grant(conn: psycopg.Connection, token_id: str, experiment_id: str) -> bool:
     row = conn.execute("SELECT 1 FROM grants WHERE token_id = %s AND experiment_id = %s",
                        (token_id, experiment_id)).fetchone()
@@ -28,14 +16,6 @@ def list_grants(conn: psycopg.Connection) -> list[tuple[str, str, str, int]]:
     rows = conn.execute("SELECT t.name, g.token_id, g.experiment_id, g.seq FROM grants g "
                         "JOIN tokens t ON t.id = g.token_id ORDER BY g.seq")
     return [(n, t, e, int(s)) for n, t, e, s in rows.fetchall()]
-
-
-def insert_client_key(conn: psycopg.Connection, key_id: str, token_id: str, public_key: bytes,
-                      seq: int) -> bool:
-    cur = conn.execute("INSERT INTO client_keys (key_id, token_id, public_key, seq) "
-                       "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                       (key_id, token_id, public_key, seq))
-    return cur.rowcount == 1
 
 
 def client_key(conn: psycopg.Connection, key_id: str) -> tuple[str, bytes] | None:

@@ -14,12 +14,14 @@ from app.storage.tracking import RunRow
 
 @dataclass
 class ArtifactRow:
+    """A recorded artifact with the service's envelope (None if the store lost it)."""
+
     run_id: str
     path: str
     sha256: str
     size: int
     uri: str | None
-    envelope: dict[str, Any]
+    envelope: dict[str, Any] | None
     client_signature: dict[str, Any] | None
     seq: int
 
@@ -35,22 +37,27 @@ class ArtifactItem:
     seq: int
 
 
-_ARTIFACT = ("SELECT run_id, path, sha256, size, uri, envelope, client_signature, seq "
-             "FROM artifacts")
+_ARTIFACT = ("SELECT a.run_id, a.path, a.sha256, a.size, a.uri, e.envelope, a.client_signature,"
+             " a.seq FROM artifacts a LEFT JOIN artifact_envelopes e ON e.sha256 = "
+             "a.envelope_sha256")
 
 
 def get_artifact(conn: psycopg.Connection, run_id: str, path: str) -> ArtifactRow | None:
     with conn.cursor(row_factory=class_row(ArtifactRow)) as cur:
-        return cur.execute(f"{_ARTIFACT} WHERE run_id = %s AND path = %s",
+        return cur.execute(f"{_ARTIFACT} WHERE a.run_id = %s AND a.path = %s",
                            (run_id, path)).fetchone()
 
 
-def insert_artifact(conn: psycopg.Connection, row: ArtifactRow) -> None:
-    conn.execute(
-        "INSERT INTO artifacts (run_id, path, sha256, size, uri, envelope, client_signature, seq)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-        (row.run_id, row.path, row.sha256, row.size, row.uri, Jsonb(row.envelope),
-         None if row.client_signature is None else Jsonb(row.client_signature), row.seq))
+def keep_envelope(conn: psycopg.Connection, sha256: str, envelope: dict[str, Any]) -> None:
+    """Store an envelope under the SHA-256 of its RFC 8785 bytes (once per content)."""
+    conn.execute("INSERT INTO artifact_envelopes (sha256, envelope) VALUES (%s, %s) "
+                 "ON CONFLICT (sha256) DO NOTHING", (sha256, Jsonb(envelope)))
+
+
+def all_envelopes(conn: psycopg.Connection) -> list[tuple[str, Any]]:
+    """(sha256, envelope) of every stored envelope, by digest (exports and rebuilds)."""
+    rows = conn.execute("SELECT sha256, envelope FROM artifact_envelopes ORDER BY sha256")
+    return [(d, e) for d, e in rows.fetchall()]
 
 
 def list_artifacts(conn: psycopg.Connection, run_id: str, prefix: str, after: str,
@@ -74,11 +81,11 @@ _RUN_COLUMNS = [f.name for f in fields(RunRow)]
 _ARTIFACT_COLUMNS = [f.name for f in fields(ArtifactRow)]
 _TARGET = (
     f"SELECT {', '.join('r.' + c for c in _RUN_COLUMNS)}, e.lifecycle, "
-    f"{', '.join('a.' + c for c in _ARTIFACT_COLUMNS)}, "
-    "(SELECT verifier_key FROM signing_keys ORDER BY activated_at DESC, verifier_key DESC "
-    "LIMIT 1) FROM runs r "
+    f"{', '.join(('v.' if c == 'envelope' else 'a.') + c for c in _ARTIFACT_COLUMNS)}, "
+    "(SELECT verifier_key FROM signing_keys ORDER BY seq DESC LIMIT 1) FROM runs r "
     "LEFT JOIN experiments e ON e.id = r.experiment_id "
-    "LEFT JOIN artifacts a ON a.run_id = r.id AND a.path = %s WHERE r.id = %s")
+    "LEFT JOIN artifacts a ON a.run_id = r.id AND a.path = %s "
+    "LEFT JOIN artifact_envelopes v ON v.sha256 = a.envelope_sha256 WHERE r.id = %s")
 
 
 @dataclass

@@ -191,6 +191,29 @@ def stream_entries(conn: psycopg.Connection, batch: int = 5000) -> Iterator[Stre
                 reader.join(0.05)
 
 
+def entry_pages(conn: psycopg.Connection, after: int = -1,
+                page: int = 5000) -> Iterator[tuple[int, bytes]]:
+    """(seq, canonical) of every entry after a seq, read a page at a time by seq (each page is
+    fetched whole, so the caller may use the connection between them, e.g. to COPY)."""
+    while True:
+        rows = conn.execute("SELECT seq, canonical FROM ledger_entries WHERE seq > %s "
+                            "ORDER BY seq LIMIT %s", (after, page)).fetchall()
+        for seq, canonical in rows:
+            yield int(seq), bytes(canonical)
+        if len(rows) < page:
+            return
+        after = int(rows[-1][0])
+
+
+def entry_hashes(conn: psycopg.Connection, since: int) -> Iterator[StreamRow]:
+    """(seq, canonical, leaf_hash, chain_hash, nodes) of the entries from since on, by seq."""
+    with conn.cursor(name="mlaudit_since", binary=True) as cur:
+        cur.itersize = 2000
+        cur.execute("SELECT seq, canonical, leaf_hash, chain_hash, nodes FROM ledger_entries "
+                    "WHERE seq >= %s ORDER BY seq", (since,))
+        yield from cur
+
+
 def count_entries(conn: psycopg.Connection) -> int:
     row = conn.execute("SELECT count(*) FROM ledger_entries").fetchone()
     return int(row[0]) if row else 0
@@ -247,17 +270,15 @@ def latest_checkpoint(conn: psycopg.Connection) -> CheckpointRow | None:
         return cur.execute(f"{_CHECKPOINT_SELECT} ORDER BY tree_size DESC LIMIT 1").fetchone()
 
 
+def latest_checkpoint_at_most(conn: psycopg.Connection, size: int) -> CheckpointRow | None:
+    with conn.cursor(row_factory=class_row(CheckpointRow)) as cur:
+        return cur.execute(f"{_CHECKPOINT_SELECT} WHERE tree_size <= %s "
+                           "ORDER BY tree_size DESC LIMIT 1", (size,)).fetchone()
+
+
 def list_checkpoints(conn: psycopg.Connection) -> list[CheckpointRow]:
     with conn.cursor(row_factory=class_row(CheckpointRow)) as cur:
         return cur.execute(f"{_CHECKPOINT_SELECT} ORDER BY tree_size").fetchall()
-
-
-def insert_signing_key(conn: psycopg.Connection, row: SigningKeyRow) -> None:
-    conn.execute(
-        "INSERT INTO signing_keys (verifier_key, name, key_id, public_key, activated_at) "
-        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (verifier_key) DO NOTHING",
-        (row.verifier_key, row.name, row.key_id, row.public_key, row.activated_at),
-    )
 
 
 def list_signing_keys(conn: psycopg.Connection) -> list[SigningKeyRow]:
@@ -265,7 +286,7 @@ def list_signing_keys(conn: psycopg.Connection) -> list[SigningKeyRow]:
     with conn.cursor(row_factory=class_row(SigningKeyRow)) as cur:
         return cur.execute(
             "SELECT verifier_key, name, key_id, public_key, activated_at FROM signing_keys "
-            "ORDER BY activated_at, verifier_key"
+            "ORDER BY seq"
         ).fetchall()
 
 

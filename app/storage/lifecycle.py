@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import class_row
-from psycopg.types.json import Jsonb
 
 from app.storage.tracking import _EXPERIMENT, ExperimentRow
 from app.tracking.experiment_search import Clause, Order
-
-
-def set_run_lifecycle(conn: psycopg.Connection, run_id: str, lifecycle: str, seq: int) -> None:
-    conn.execute("UPDATE runs SET lifecycle = %s, lifecycle_seq = %s WHERE id = %s",
-                 (lifecycle, seq, run_id))
 
 
 def runs_in_lifecycle(conn: psycopg.Connection, experiment_id: str, lifecycle: str, *,
@@ -28,47 +21,6 @@ def runs_in_lifecycle(conn: psycopg.Connection, experiment_id: str, lifecycle: s
         "AND (%s::bigint IS NULL OR lifecycle_seq > %s::bigint) ORDER BY created_seq",
         (experiment_id, lifecycle, after_seq, after_seq)).fetchall()
     return [row[0] for row in rows]
-
-
-def rename_run(conn: psycopg.Connection, run_id: str, name: str, seq: int) -> None:
-    conn.execute("UPDATE runs SET name = %s, renamed_seq = %s WHERE id = %s",
-                 (name, seq, run_id))
-
-
-def mark_updated(conn: psycopg.Connection, experiment_id: str, seq: int, at: datetime) -> None:
-    conn.execute("UPDATE experiments SET updated_seq = %s, updated_at = %s WHERE id = %s",
-                 (seq, at, experiment_id))
-
-
-def reopen_run(conn: psycopg.Connection, run_id: str, seq: int) -> None:
-    """An ended run is RUNNING again: its end (time, entry, manifest digest) is cleared here
-    and kept in the ledger (`run.ended`, `run.reopened`)."""
-    conn.execute("UPDATE runs SET status = 'RUNNING', end_time = NULL, ended_seq = NULL, "
-                 "manifest_sha256 = NULL, reopened_seq = %s WHERE id = %s", (seq, run_id))
-
-
-def restore_experiment(conn: psycopg.Connection, experiment_id: str, seq: int,
-                       at: datetime) -> None:
-    conn.execute("UPDATE experiments SET lifecycle = 'active', archived_seq = NULL, "
-                 "updated_seq = %s, updated_at = %s WHERE id = %s", (seq, at, experiment_id))
-
-
-def rename_experiment(conn: psycopg.Connection, experiment_id: str, name: str, seq: int,
-                      at: datetime) -> None:
-    conn.execute("UPDATE experiments SET name = %s, updated_seq = %s, updated_at = %s "
-                 "WHERE id = %s", (name, seq, at, experiment_id))
-
-
-def set_experiment_tags(conn: psycopg.Connection, experiment_id: str, tags: dict[str, str],
-                        seq: int, at: datetime) -> None:
-    conn.execute("UPDATE experiments SET tags = tags || %s, updated_seq = %s, updated_at = %s "
-                 "WHERE id = %s", (Jsonb(tags), seq, at, experiment_id))
-
-
-def delete_experiment_tag(conn: psycopg.Connection, experiment_id: str, key: str, seq: int,
-                          at: datetime) -> None:
-    conn.execute("UPDATE experiments SET tags = tags - %s, updated_seq = %s, updated_at = %s "
-                 "WHERE id = %s", (key, seq, at, experiment_id))
 
 
 _CREATED = sql.SQL("(floor(extract(epoch FROM e.created_at) * 1000))::bigint")

@@ -44,53 +44,11 @@ _MODEL = ("SELECT model_id, experiment_id, name, source_run_id, model_type, stat
           "FROM logged_models")
 
 
-def insert_logged_model(conn: psycopg.Connection, row: LoggedModelRow) -> None:
-    conn.execute(
-        "INSERT INTO logged_models (model_id, experiment_id, name, source_run_id, model_type, "
-        "status, lifecycle, created_by, creation_timestamp, last_updated_timestamp, "
-        "created_seq, updated_seq) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (row.model_id, row.experiment_id, row.name, row.source_run_id, row.model_type,
-         row.status, row.lifecycle, row.created_by, row.creation_timestamp,
-         row.last_updated_timestamp, row.created_seq, row.updated_seq))
-
-
-def get_logged_model(conn: psycopg.Connection, model_id: str, *,
-                     lock: bool = False) -> LoggedModelRow | None:
+def get_logged_model(conn: psycopg.Connection, model_id: str) -> LoggedModelRow | None:
     """The logged model, deleted ones included (check `lifecycle`), or None."""
     with conn.cursor(row_factory=class_row(LoggedModelRow)) as cur:
-        return cur.execute(f"{_MODEL} WHERE model_id = %s{' FOR UPDATE' if lock else ''}",
+        return cur.execute(f"{_MODEL} WHERE model_id = %s",
                            (model_id,)).fetchone()
-
-
-def touch(conn: psycopg.Connection, model_id: str, timestamp: int, seq: int, *,
-          status: str | None = None, lifecycle: str | None = None) -> None:
-    """Record a change: last update time and entry, and optionally a new status or lifecycle."""
-    conn.execute(
-        "UPDATE logged_models SET last_updated_timestamp = %s, updated_seq = %s, "
-        "status = coalesce(%s, status), lifecycle = coalesce(%s, lifecycle) "
-        "WHERE model_id = %s", (timestamp, seq, status, lifecycle, model_id))
-
-
-def insert_params(conn: psycopg.Connection, model_id: str, params: dict[str, str],
-                  seq: int) -> None:
-    with conn.cursor() as cur:
-        cur.executemany("INSERT INTO logged_model_params (model_id, key, value, seq) "
-                        "VALUES (%s, %s, %s, %s)",
-                        [(model_id, k, v, seq) for k, v in params.items()])
-
-
-def set_tags(conn: psycopg.Connection, model_id: str, tags: dict[str, str], seq: int) -> None:
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO logged_model_tags (model_id, key, value, seq) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (model_id, key) DO UPDATE SET value = EXCLUDED.value, seq = EXCLUDED.seq",
-            [(model_id, k, v, seq) for k, v in tags.items()])
-
-
-def delete_tag(conn: psycopg.Connection, model_id: str, key: str) -> bool:
-    done = conn.execute("DELETE FROM logged_model_tags WHERE model_id = %s AND key = %s",
-                        (model_id, key))
-    return done.rowcount > 0
 
 
 def params_for(conn: psycopg.Connection, model_ids: Sequence[str]) -> dict[str, dict[str, str]]:
@@ -109,14 +67,6 @@ def tags_for(conn: psycopg.Connection, model_ids: Sequence[str]) -> dict[str, di
             (list(model_ids),)):
         found[model_id][key] = value
     return found
-
-
-def insert_outputs(conn: psycopg.Connection, run_id: str, outputs: Sequence[tuple[str, int]],
-                   seq: int) -> None:
-    with conn.cursor() as cur:
-        cur.executemany("INSERT INTO run_outputs (run_id, model_id, step, seq) "
-                        "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                        [(run_id, m, s, seq) for m, s in outputs])
 
 
 def outputs_for(conn: psycopg.Connection,

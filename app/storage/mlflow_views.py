@@ -9,7 +9,6 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import class_row
-from psycopg.types.json import Jsonb
 
 from app.storage.tracking import MetricRow
 
@@ -43,17 +42,6 @@ def artifact_children(conn: psycopg.Connection, run_id: str, prefix: str) -> lis
             " FROM (SELECT substr(path, length(%s) + 1) AS rest, size FROM artifacts"
             "       WHERE run_id = %s AND starts_with(path, %s)) AS below"
             " WHERE rest <> '' GROUP BY 1 ORDER BY 1", (prefix, run_id, prefix)).fetchall()
-
-
-def insert_mlflow_inputs(conn: psycopg.Connection, run_id: str,
-                         items: Sequence[tuple[str, str, str, dict[str, Any]]],
-                         seq: int) -> None:
-    """items: (name, digest, context, what the MLflow client sent); first record wins."""
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO run_input_mlflow (run_id, name, digest, context, mlflow, seq)"
-            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            [(run_id, n, d, c, Jsonb(m), seq) for n, d, c, m in items])
 
 
 @dataclass

@@ -10,7 +10,6 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.rows import class_row
-from psycopg.types.json import Jsonb
 
 from app.tracking.registry_search import Condition
 
@@ -98,18 +97,9 @@ _DEPLOYMENT = ("SELECT id, model_name, version, environment, deployer, target, p
                "rollback_of, reason, deployed_at, seq FROM deployments")
 
 
-def insert_model(conn: psycopg.Connection, row: ModelRow) -> None:
-    conn.execute(
-        "INSERT INTO registered_models (name, description, owner, tags, sensitive_attributes, "
-        "protected_targets, quorum, created_by, created_seq) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (row.name, row.description, row.owner, Jsonb(row.tags), Jsonb(row.sensitive_attributes),
-         Jsonb(row.protected_targets), row.quorum, row.created_by, row.created_seq))
-
-
-def get_model(conn: psycopg.Connection, name: str, *, lock: bool = False) -> ModelRow | None:
+def get_model(conn: psycopg.Connection, name: str) -> ModelRow | None:
     with conn.cursor(row_factory=class_row(ModelRow)) as cur:
-        return cur.execute(f"{_MODEL} WHERE name = %s{' FOR UPDATE' if lock else ''}",
+        return cur.execute(f"{_MODEL} WHERE name = %s",
                            (name,)).fetchone()
 
 
@@ -152,15 +142,6 @@ def versions_experiments(conn: psycopg.Connection,
         "JOIN runs r ON r.id = v.run_id WHERE v.model_name = ANY(%s)", (list(names),))}
 
 
-def insert_version(conn: psycopg.Connection, row: VersionRow) -> None:
-    conn.execute(
-        "INSERT INTO model_versions (model_name, version, run_id, artifact_path, evidence, "
-        "version_digest, stage, created_by, created_seq) "
-        "VALUES (%s, %s, %s, %s, %s, %s, 'None', %s, %s)",
-        (row.model_name, row.version, row.run_id, row.artifact_path, Jsonb(row.evidence),
-         row.version_digest, row.created_by, row.created_seq))
-
-
 def next_version(conn: psycopg.Connection, model_name: str) -> int:
     row = conn.execute("SELECT coalesce(max(version), 0) + 1 FROM model_versions "
                        "WHERE model_name = %s", (model_name,)).fetchone()
@@ -168,11 +149,10 @@ def next_version(conn: psycopg.Connection, model_name: str) -> int:
     return int(row[0])
 
 
-def get_version(conn: psycopg.Connection, model_name: str, version: int, *,
-                lock: bool = False) -> VersionRow | None:
+def get_version(conn: psycopg.Connection, model_name: str, version: int) -> VersionRow | None:
     with conn.cursor(row_factory=class_row(VersionRow)) as cur:
         return cur.execute(
-            f"{_VERSION} WHERE model_name = %s AND version = %s{' FOR UPDATE' if lock else ''}",
+            f"{_VERSION} WHERE model_name = %s AND version = %s",
             (model_name, version)).fetchone()
 
 
@@ -188,12 +168,6 @@ def list_versions(conn: psycopg.Connection, model_name: str) -> list[VersionRow]
                            (model_name,)).fetchall()
 
 
-def set_stage(conn: psycopg.Connection, model_name: str, version: int, stage: str,
-              seq: int) -> None:
-    conn.execute("UPDATE model_versions SET stage = %s, stage_seq = %s "
-                 "WHERE model_name = %s AND version = %s", (stage, seq, model_name, version))
-
-
 def versions_in_stage(conn: psycopg.Connection, model_name: str, stage: str) -> list[int]:
     rows = conn.execute("SELECT version FROM model_versions WHERE model_name = %s AND stage = %s",
                         (model_name, stage))
@@ -206,20 +180,6 @@ def aliases(conn: psycopg.Connection, model_name: str) -> dict[str, int]:
     return {a: int(v) for a, v in rows.fetchall()}
 
 
-def set_alias(conn: psycopg.Connection, model_name: str, alias: str, version: int,
-              seq: int) -> None:
-    conn.execute(
-        "INSERT INTO model_aliases (model_name, alias, version, seq) VALUES (%s, %s, %s, %s) "
-        "ON CONFLICT (model_name, alias) DO UPDATE SET version = EXCLUDED.version, "
-        "seq = EXCLUDED.seq", (model_name, alias, version, seq))
-
-
-def insert_policy(conn: psycopg.Connection, model_name: str, policy: dict[str, Any],
-                  set_by: str, seq: int) -> None:
-    conn.execute("INSERT INTO model_policies (model_name, policy, set_by, seq) "
-                 "VALUES (%s, %s, %s, %s)", (model_name, Jsonb(policy), set_by, seq))
-
-
 def current_policy(conn: psycopg.Connection,
                    model_name: str) -> tuple[dict[str, Any], str, int] | None:
     """(policy, who set it, seq) of the latest policy, or None."""
@@ -228,19 +188,9 @@ def current_policy(conn: psycopg.Connection,
     return None if row is None else (row[0], row[1], int(row[2]))
 
 
-def insert_promotion(conn: psycopg.Connection, row: PromotionRow) -> None:
-    conn.execute(
-        "INSERT INTO promotions (id, model_name, version, target, justification, classification,"
-        " requested_by, status, gates, policy_seq, created_seq) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, 'pending', %s, %s, %s)",
-        (row.id, row.model_name, row.version, row.target, row.justification, row.classification,
-         row.requested_by, Jsonb(row.gates), row.policy_seq, row.created_seq))
-
-
-def get_promotion(conn: psycopg.Connection, promotion_id: str, *,
-                  lock: bool = False) -> PromotionRow | None:
+def get_promotion(conn: psycopg.Connection, promotion_id: str) -> PromotionRow | None:
     with conn.cursor(row_factory=class_row(PromotionRow)) as cur:
-        return cur.execute(f"{_PROMOTION} WHERE id = %s{' FOR UPDATE' if lock else ''}",
+        return cur.execute(f"{_PROMOTION} WHERE id = %s",
                            (promotion_id,)).fetchone()
 
 
@@ -253,33 +203,15 @@ def promotions(conn: psycopg.Connection, model_name: str | None = None,
             (model_name, model_name, status, status)).fetchall()
 
 
-def close_promotion(conn: psycopg.Connection, promotion_id: str, status: str, seq: int) -> None:
-    conn.execute("UPDATE promotions SET status = %s, closed_seq = %s WHERE id = %s",
-                 (status, seq, promotion_id))
-
-
-def insert_decision(conn: psycopg.Connection, row: DecisionRow) -> None:
-    conn.execute(
-        "INSERT INTO decisions (promotion_id, seq, approver, role, outcome, comment, exception, "
-        "version_digest, gates) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (row.promotion_id, row.seq, row.approver, row.role, row.outcome, row.comment,
-         None if row.exception is None else Jsonb(row.exception), row.version_digest,
-         Jsonb(row.gates)))
-
-
 def decisions(conn: psycopg.Connection, promotion_id: str) -> list[DecisionRow]:
     with conn.cursor(row_factory=class_row(DecisionRow)) as cur:
         return cur.execute(f"{_DECISION} WHERE promotion_id = %s ORDER BY seq",
                            (promotion_id,)).fetchall()
 
 
-def insert_deployment(conn: psycopg.Connection, row: DeploymentRow) -> None:
-    conn.execute(
-        "INSERT INTO deployments (id, model_name, version, environment, deployer, target, "
-        "promotion_id, rollback_of, reason, deployed_at, seq) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (row.id, row.model_name, row.version, row.environment, row.deployer, Jsonb(row.target),
-         row.promotion_id, row.rollback_of, row.reason, row.deployed_at, row.seq))
+def get_deployment(conn: psycopg.Connection, deployment_id: str) -> DeploymentRow | None:
+    with conn.cursor(row_factory=class_row(DeploymentRow)) as cur:
+        return cur.execute(f"{_DEPLOYMENT} WHERE id = %s", (deployment_id,)).fetchone()
 
 
 def deployments(conn: psycopg.Connection, model_name: str,
@@ -488,42 +420,3 @@ def version_tags_for(conn: psycopg.Connection, names: Sequence[str]
     return found
 
 
-def delete_alias(conn: psycopg.Connection, model_name: str, alias: str) -> None:
-    conn.execute("DELETE FROM model_aliases WHERE model_name = %s AND alias = %s",
-                 (model_name, alias))
-
-
-def update_model(conn: psycopg.Connection, name: str, seq: int, *,
-                 description: str | None = None, set_tags: dict[str, str] | None = None,
-                 delete_tag: str | None = None) -> None:
-    conn.execute(
-        "UPDATE registered_models SET updated_seq = %s, "
-        "description = coalesce(%s, description), tags = (tags || %s) - %s::text "
-        "WHERE name = %s",
-        (seq, description, Jsonb(set_tags or {}), delete_tag or "", name))
-
-
-def update_version(conn: psycopg.Connection, name: str, version: int, seq: int, *,
-                   description: str | None = None, source: str | None = None,
-                   logged_model_id: str | None = None) -> None:
-    conn.execute(
-        "UPDATE model_versions SET updated_seq = %s, description = coalesce(%s, description), "
-        "source = coalesce(%s, source), logged_model_id = coalesce(%s, logged_model_id) "
-        "WHERE model_name = %s AND version = %s",
-        (seq, description, source, logged_model_id, name, version))
-
-
-def set_version_tags(conn: psycopg.Connection, name: str, version: int,
-                     tags: dict[str, str], seq: int) -> None:
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO model_version_tags (model_name, version, key, value, seq) "
-            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (model_name, version, key) "
-            "DO UPDATE SET value = EXCLUDED.value, seq = EXCLUDED.seq",
-            [(name, version, k, v, seq) for k, v in tags.items()])
-
-
-def delete_version_tag(conn: psycopg.Connection, name: str, version: int, key: str) -> bool:
-    done = conn.execute("DELETE FROM model_version_tags WHERE model_name = %s AND version = %s "
-                        "AND key = %s", (name, version, key))
-    return done.rowcount > 0

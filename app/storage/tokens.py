@@ -24,15 +24,6 @@ _SELECT = ("SELECT t.id, t.name, t.role, t.created_at, t.created_seq, t.expires_
            "AS revoked_seq FROM tokens t LEFT JOIN token_revocations r ON r.token_id = t.id")
 
 
-def insert_token(conn: psycopg.Connection, row: TokenRow, token_hash: bytes) -> None:
-    conn.execute(
-        "INSERT INTO tokens (id, name, role, token_hash, created_at, created_seq, expires_at) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        (row.id, row.name, row.role, token_hash, row.created_at, row.created_seq,
-         row.expires_at),
-    )
-
-
 def find_principal(conn: psycopg.Connection,
                    token_hash: bytes) -> tuple[TokenRow, list[str]] | None:
     """The usable token with this hash (not revoked, not expired by the database's clock) and
@@ -46,12 +37,6 @@ def find_principal(conn: psycopg.Connection,
         "AND NOT EXISTS (SELECT 1 FROM token_revocations r WHERE r.token_id = t.id) "
         "GROUP BY t.id", (token_hash,)).fetchone()
     return None if row is None else (TokenRow(*row[:6]), list(row[6]))
-
-
-def insert_revocation(conn: psycopg.Connection, token_id: str, revoked_at: datetime,
-                      seq: int) -> None:
-    conn.execute("INSERT INTO token_revocations (token_id, revoked_at, seq) VALUES (%s, %s, %s)",
-                 (token_id, revoked_at, seq))
 
 
 def list_tokens(conn: psycopg.Connection) -> list[TokenRow]:

@@ -71,22 +71,19 @@ def next_experiment_id(conn: psycopg.Connection) -> str:
     return str(row[0])
 
 
-def insert_experiment(conn: psycopg.Connection, row: ExperimentRow) -> None:
-    conn.execute(
-        "INSERT INTO experiments (id, name, description, tags, lifecycle, created_by, created_at,"
-        " created_seq) VALUES (%s, %s, %s, %s, 'active', %s, %s, %s)",
-        (row.id, row.name, row.description, Jsonb(row.tags), row.created_by, row.created_at,
-         row.created_seq))
+def advance_experiment_ids(conn: psycopg.Connection) -> None:
+    """Move the experiment id sequence past every numeric id in use (after a replay)."""
+    conn.execute("SELECT setval('experiment_ids', greatest(1, coalesce((SELECT max(id::bigint) "
+                 "FROM experiments WHERE id ~ '^[0-9]{1,18}$'), 0) + 1), false)")
 
 
 def experiment_name_taken(conn: psycopg.Connection, name: str) -> bool:
     return conn.execute("SELECT 1 FROM experiments WHERE name = %s", (name,)).fetchone() is not None
 
 
-def get_experiment(conn: psycopg.Connection, experiment_id: str, *,
-                   lock: bool = False) -> ExperimentRow | None:
+def get_experiment(conn: psycopg.Connection, experiment_id: str) -> ExperimentRow | None:
     with conn.cursor(row_factory=class_row(ExperimentRow)) as cur:
-        return cur.execute(f"{_EXPERIMENT} WHERE id = %s{' FOR UPDATE' if lock else ''}",
+        return cur.execute(f"{_EXPERIMENT} WHERE id = %s",
                            (experiment_id,)).fetchone()
 
 
@@ -104,28 +101,10 @@ def list_experiments(conn: psycopg.Connection, after_seq: int, limit: int,
             "ORDER BY created_seq LIMIT %s", (after_seq, include_archived, limit)).fetchall()
 
 
-def archive_experiment(conn: psycopg.Connection, experiment_id: str, seq: int) -> None:
-    conn.execute("UPDATE experiments SET lifecycle = 'archived', archived_seq = %s WHERE id = %s",
-                 (seq, experiment_id))
-
-
-def insert_run(conn: psycopg.Connection, row: RunRow) -> None:
-    conn.execute(
-        "INSERT INTO runs (id, experiment_id, name, status, source, parent_run_id, start_time, "
-        "created_by, created_seq) VALUES (%s, %s, %s, 'RUNNING', %s, %s, %s, %s, %s)",
-        (row.id, row.experiment_id, row.name, Jsonb(row.source), row.parent_run_id,
-         row.start_time, row.created_by, row.created_seq))
-
-
-def get_run(conn: psycopg.Connection, run_id: str, *, lock: bool = False) -> RunRow | None:
+def get_run(conn: psycopg.Connection, run_id: str) -> RunRow | None:
     with conn.cursor(row_factory=class_row(RunRow)) as cur:
-        return cur.execute(f"{_RUN} WHERE id = %s{' FOR UPDATE' if lock else ''}",
+        return cur.execute(f"{_RUN} WHERE id = %s",
                            (run_id,)).fetchone()
-
-
-def end_run(conn: psycopg.Connection, run_id: str, status: str, end_time: int, seq: int) -> None:
-    conn.execute("UPDATE runs SET status = %s, end_time = %s, ended_seq = %s WHERE id = %s",
-                 (status, end_time, seq, run_id))
 
 
 def get_params(conn: psycopg.Connection, run_id: str, keys: Sequence[str] | None = None
@@ -136,13 +115,6 @@ def get_params(conn: psycopg.Connection, run_id: str, keys: Sequence[str] | None
         rows = conn.execute("SELECT key, value FROM params WHERE run_id = %s AND key = ANY(%s)",
                             (run_id, list(keys)))
     return dict(rows.fetchall())
-
-
-def insert_params(conn: psycopg.Connection, run_id: str, params: dict[str, str],
-                  seq: int) -> None:
-    with conn.cursor() as cur:
-        cur.executemany("INSERT INTO params (run_id, key, value, seq) VALUES (%s, %s, %s, %s)",
-                        [(run_id, k, v, seq) for k, v in params.items()])
 
 
 MetricValues = tuple[str, str, str, Any, int | None, str, float, int, int, int, int]
@@ -311,26 +283,6 @@ def get_tags(conn: psycopg.Connection, run_id: str) -> dict[str, str]:
     return dict(rows.fetchall())
 
 
-def set_tags(conn: psycopg.Connection, run_id: str, tags: dict[str, str], seq: int) -> None:
-    with conn.cursor() as cur:
-        values = [(run_id, k, v, seq) for k, v in tags.items()]
-        cur.executemany(
-            "INSERT INTO run_tags (run_id, key, value, seq) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (run_id, key) DO UPDATE SET value = EXCLUDED.value, seq = EXCLUDED.seq",
-            values)
-        cur.executemany(
-            "INSERT INTO tag_events (run_id, key, value, seq) VALUES (%s, %s, %s, %s)", values)
-
-
-def delete_tag(conn: psycopg.Connection, run_id: str, key: str, seq: int) -> bool:
-    cur = conn.execute("DELETE FROM run_tags WHERE run_id = %s AND key = %s", (run_id, key))
-    if cur.rowcount != 1:
-        return False
-    conn.execute("INSERT INTO tag_events (run_id, key, value, seq) VALUES (%s, %s, NULL, %s)",
-                 (run_id, key, seq))
-    return True
-
-
 def tag_history(conn: psycopg.Connection, run_id: str, key: str) -> list[tuple[str | None, int]]:
     """(value, seq) of every change to one tag, oldest first; None marks a deletion."""
     rows = conn.execute("SELECT value, seq FROM tag_events WHERE run_id = %s AND key = %s "
@@ -350,17 +302,6 @@ class InputRow:
     seq: int
 
 
-def insert_inputs(conn: psycopg.Connection, run_id: str, inputs: Sequence[InputRow]) -> None:
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO run_inputs (run_id, name, digest, context, source_uri, schema, row_count,"
-            " group_counts, seq) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (run_id, name, digest, context) DO NOTHING",
-            [(run_id, i.name, i.digest, i.context, i.source_uri,
-              None if i.schema is None else Jsonb(i.schema), i.row_count,
-              None if i.group_counts is None else Jsonb(i.group_counts), i.seq) for i in inputs])
-
-
 def get_inputs(conn: psycopg.Connection, run_id: str) -> list[InputRow]:
     with conn.cursor(row_factory=class_row(InputRow)) as cur:
         return cur.execute(
@@ -368,19 +309,9 @@ def get_inputs(conn: psycopg.Connection, run_id: str) -> list[InputRow]:
             " FROM run_inputs WHERE run_id = %s ORDER BY seq, name", (run_id,)).fetchall()
 
 
-def set_environment(conn: psycopg.Connection, run_id: str, environment: dict[str, Any],
-                    seq: int) -> None:
-    conn.execute("UPDATE runs SET environment = %s, environment_seq = %s WHERE id = %s",
-                 (Jsonb(environment), seq, run_id))
-
-
 def get_environment(conn: psycopg.Connection, run_id: str) -> dict[str, Any] | None:
     row = conn.execute("SELECT environment FROM runs WHERE id = %s", (run_id,)).fetchone()
     return None if row is None else row[0]
-
-
-def set_manifest_sha256(conn: psycopg.Connection, run_id: str, digest: str) -> None:
-    conn.execute("UPDATE runs SET manifest_sha256 = %s WHERE id = %s", (digest, run_id))
 
 
 def artifact_digests(conn: psycopg.Connection,

@@ -60,12 +60,14 @@ def test_public_keys(client: Any) -> None:
 
 
 def test_entries_are_keyset_paged(client: Any, auth: dict[str, str], append: Any) -> None:
-    append(7)  # 2 entries exist from start-up
+    append(7)  # 3 entries exist from start-up: the key, the Default experiment, the admin token
     first = client.get("/api/v1/ledger/entries?limit=4", headers=auth).json
     assert [e["seq"] for e in first["entries"]] == [0, 1, 2, 3] and first["next"] == 3
+    assert [e["kind"] for e in first["entries"][:3]] == [
+        "key.activated", "experiment.created", "token.created"]
     rest = client.get(f"/api/v1/ledger/entries?after={first['next']}&limit=10",
                       headers=auth).json
-    assert [e["seq"] for e in rest["entries"]] == [4, 5, 6, 7, 8] and rest["next"] is None
+    assert [e["seq"] for e in rest["entries"]] == [4, 5, 6, 7, 8, 9] and rest["next"] is None
     for item in first["entries"] + rest["entries"]:
         canonical = b64d(item["canonical"])
         assert b64d(item["leaf_hash"]) == hashlib.sha256(b"\x00" + canonical).digest()
@@ -82,10 +84,10 @@ def test_entry_carries_a_verifiable_inclusion_proof(client: Any, auth: dict[str,
     append(20)
     body = client.get("/api/v1/ledger/entries/13", headers=auth).json
     proof, checkpoint = body["inclusion_proof"], body["checkpoint"]
-    assert body["entry"]["seq"] == 13 and proof["tree_size"] == 22
+    assert body["entry"]["seq"] == 13 and proof["tree_size"] == 23  # 3 from start-up + 20
     note, signers = open_note(checkpoint["note"], published_keys(client))
-    assert note.tree_size == 22 and note.root_hash == b64d(checkpoint["root_hash"])
-    merkle.verify_inclusion(13, 22, b64d(body["leaf_hash"]),
+    assert note.tree_size == 23 and note.root_hash == b64d(checkpoint["root_hash"])
+    merkle.verify_inclusion(13, 23, b64d(body["leaf_hash"]),
                             [b64d(h) for h in proof["hashes"]], note.root_hash)
 
 
@@ -114,9 +116,9 @@ def test_checkpoints_latest_and_by_size(client: Any, auth: dict[str, str], servi
     append(3)
     row = services.checkpointer.sign_now()
     latest = client.get("/api/v1/ledger/checkpoints/latest", headers=auth).json
-    assert latest["tree_size"] == row.tree_size == 5
+    assert latest["tree_size"] == row.tree_size == 6  # 3 from start-up + 3
     assert b64d(latest["root_hash"]) == row.root_hash
-    by_size = client.get("/api/v1/ledger/checkpoints/5", headers=auth).json
+    by_size = client.get("/api/v1/ledger/checkpoints/6", headers=auth).json
     assert by_size["note"] == latest["note"]
     open_note(latest["note"], published_keys(client))
 

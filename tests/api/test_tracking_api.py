@@ -90,8 +90,13 @@ def test_experiments_are_paged(client: Any, writer: dict[str, str]) -> None:
     first = client.get("/api/v1/experiments?limit=2", headers=writer).json
     second = client.get(f"/api/v1/experiments?limit=10&after={first['next']}",
                         headers=writer).json
-    names = [e["name"] for e in first["experiments"] + second["experiments"]]
-    assert names == ["e0", "e1", "e2", "e3", "e4"] and second["next"] is None
+    listed = first["experiments"] + second["experiments"]
+    assert len(first["experiments"]) == 2
+    # Start-up made MLflow's "Default" experiment (id "0", by "system") before any of these.
+    assert (listed[0]["id"], listed[0]["created_by"], listed[0]["created_seq"]) == (
+        "0", "system", 1)
+    names = [e["name"] for e in listed]
+    assert names == ["Default", "e0", "e1", "e2", "e3", "e4"] and second["next"] is None
 
 
 def test_run_records_source_and_ends(client: Any, writer: dict[str, str], auth: dict[str, str],

@@ -15,7 +15,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from app.ledger import dsse
-from app.services import tracking
+from app.services import lifecycle, tracking
 from app.storage import tracking as store
 
 
@@ -42,6 +42,14 @@ def counts(conn: psycopg.Connection, run_id: str) -> tuple[int, int, int, int]:
     return row
 
 
+def delete_run(services: Any, run_id: str) -> None:
+    """Delete the run as a client would: a `run.deleted` entry (runs is kept from the ledger
+    and refuses direct writes)."""
+    receipt = services.committer.run(
+        lambda w: lifecycle.set_run_lifecycle(w, "token:test", run_id, "deleted"))
+    assert receipt is not None
+
+
 def metrics(n: int) -> list[tracking.Metric]:
     return [tracking.Metric(f"m{i % 7}", str(i), i, 1000 + i) for i in range(n)]
 
@@ -51,7 +59,9 @@ def test_a_run_deleted_after_the_lookup_takes_no_metrics(
         services: Any, conn: psycopg.Connection, run_id: str, size: int) -> None:
     stale = store.get_run(conn, run_id)
     assert stale is not None and stale.lifecycle == "active"
-    conn.execute("UPDATE runs SET lifecycle = 'deleted' WHERE id = %s", (run_id,))
+    delete_run(services, run_id)
+    deleted = store.get_run(conn, run_id)
+    assert deleted is not None and deleted.lifecycle == "deleted"
     before = counts(conn, run_id)
     with pytest.raises(tracking.Conflict, match="must be in the 'active' state"):
         services.committer.run(lambda w: tracking.log_metrics(
@@ -65,7 +75,7 @@ def test_a_run_deleted_after_the_lookup_takes_no_metrics(
 def test_a_batch_without_metrics_is_checked_again_too(
         services: Any, conn: psycopg.Connection, run_id: str) -> None:
     stale = store.get_run(conn, run_id)
-    conn.execute("UPDATE runs SET lifecycle = 'deleted' WHERE id = %s", (run_id,))
+    delete_run(services, run_id)
     before = counts(conn, run_id)
     for params, tags in (({"p": "1"}, {}), ({}, {"t": "v"}), ({}, {})):
         with pytest.raises(tracking.Conflict):
@@ -75,8 +85,8 @@ def test_a_batch_without_metrics_is_checked_again_too(
 
 
 def test_a_deleted_run_is_refused_over_http(client: Any, auth: dict[str, str],
-                                            conn: psycopg.Connection, run_id: str) -> None:
-    conn.execute("UPDATE runs SET lifecycle = 'deleted' WHERE id = %s", (run_id,))
+                                            services: Any, run_id: str) -> None:
+    delete_run(services, run_id)
     for path, payload in (("metrics", {"metrics": [{"key": "a", "value": 1}]}),
                           ("batch", {"metrics": [{"key": "a", "value": 1}]})):
         response = post(client, f"/api/v1/runs/{run_id}/{path}", auth, payload)

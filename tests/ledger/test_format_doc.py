@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from app import create_app
+from app import create_app, kinds
 from app.config import load_config
 from app.ledger import entry, merkle, verify
 from app.ledger.checkpoint import (
@@ -45,9 +45,9 @@ from app.ledger.checkpoint import (
 )
 from app.ledger.entry import Draft
 from app.ledger.errors import EntryError
-from app.services import keys, tokens
+from app.services import keys
 from app.storage import ledger as store
-from app.storage import tokens as token_store
+from app.storage import projection
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "ledger-format.md"
@@ -58,7 +58,6 @@ ORIGIN = "example.org/mlaudit"
 T0 = datetime(2026, 1, 15, 9, 30, 0, tzinfo=UTC)
 T1 = datetime(2026, 1, 15, 9, 31, 7, 250000, tzinfo=UTC)
 SIGNED_AT = datetime(2026, 1, 15, 9, 32, 0, tzinfo=UTC)
-TOKEN = "mla_doc-example-token"
 
 Row = tuple[int, bytes, bytes, bytes, bytes]  # what `mlaudit verify` streams per entry
 
@@ -73,14 +72,17 @@ def b64(data: bytes) -> str:
 
 
 def example_drafts(key: VerifierKey) -> list[tuple[Draft, datetime]]:
-    """The three drafts of the worked example and the instants they are recorded at."""
+    """The three drafts of the worked example and the instants they are recorded at. Entries
+    1 and 2 have made-up kinds the registry does not know (they show the encoding, and make no
+    projection rows); entry 0 is a real `key.activated`."""
     return [
         (Draft("key.activated", "system", {"key": f"{key.key_id:08x}"},
                {"verifier_key": key.to_string()}), T0),
-        (Draft("run.created", "token:ci-pipeline", {"experiment": "exp-7", "run": "run-42"},
+        (Draft("example.run_created", "token:ci-pipeline",
+               {"experiment": "exp-7", "run": "run-42"},
                {"name": 'baseline "v2"', "params": {"epochs": 10, "learning_rate": "0.001"},
                 "seed": "9007199254740993"}), T1),
-        (Draft("metrics.logged", "token:ci-pipeline", {"run": "run-42"},
+        (Draft("example.metric_logged", "token:ci-pipeline", {"run": "run-42"},
                {"key": "auc", "value": "0.8123", "n": 1234,
                 "group": {"région": "Île-de-France", "sex": "F"}, "note": "tab\there"}), T1),
     ]
@@ -177,16 +179,15 @@ HTTP_PATHS = [
 
 
 def store_example(url: str, ex: Example) -> None:
-    """Write the example into an empty ledger: 3 entries, the head, its key and checkpoint."""
+    """Write the example into an empty ledger: its 3 entries as recorded (at T0 and T1), the
+    head, the checkpoint, and the key's signing_keys row, which entry 0 (`key.activated`)
+    makes through its kind's reducer, as the write path would."""
     with psycopg.connect(url) as conn, conn.transaction():
         store.insert_entries(conn, [dataclasses.astuple(r) for r in ex.rows])
         store.save_head(conn, store.HeadRow(3, ex.rows[-1].chain_hash, ex.frontier))
-        store.insert_signing_key(conn, store.SigningKeyRow(
-            ex.key.to_string(), ex.key.name, ex.key.key_id, ex.key.public_key, T0))
+        activated = kinds.entry_from_canonical(ex.rows[0].canonical)
+        projection.apply(conn, kinds.reduce(activated, projection.DbState(conn)))
         assert store.insert_checkpoint(conn, ex.checkpoint_row)
-        # An admin token, so that start-up finds one and appends no token.created entry.
-        token_store.insert_token(conn, token_store.TokenRow(
-            "doc0example0001", "doc-example", "admin", T0, 0), tokens.token_hash(TOKEN))
 
 
 def stored_counts(url: str) -> tuple[int, int, int]:
@@ -199,20 +200,23 @@ def stored_counts(url: str) -> tuple[int, int, int]:
 
 def http_responses(url: str, root: Path, ex: Example,
                    paths: Sequence[str] = HTTP_PATHS) -> dict[str, Any]:
-    """GET each path from the real app over the real database, with a real token."""
+    """GET each path from the real app over the real database, with the admin token its
+    first start made."""
     key_dir = root / "keys"
     private_key = Ed25519PrivateKey.from_private_bytes(SEED)
     assert Signer(ORIGIN, private_key).verifier_key == ex.key
     keys.write_private_key(keys.key_path(key_dir, ex.key), private_key)
-    app = create_app(load_config(environ={}, overrides={
+    config = load_config(environ={}, overrides={
         "database_url": url, "home": root / "home", "key_dir": key_dir, "origin": ORIGIN,
         "checkpoint_interval": 3600.0, "checkpoint_every": 1_000_000,
-    }))
+    })
+    app = create_app(config)
+    token = config.admin_token_path.read_text().strip()
     out: dict[str, Any] = {}
     try:
         client = app.test_client()
         for path in paths:
-            response = client.get(path, headers={"Authorization": f"Bearer {TOKEN}"})
+            response = client.get(path, headers={"Authorization": f"Bearer {token}"})
             assert response.status_code == 200, (path, response.data)
             out[path] = response.get_json()
         denied = client.get(HTTP_PATHS[1], headers={"Authorization": "Bearer mla_not-a-token"})
@@ -232,16 +236,24 @@ def example_database(database_url: str) -> str:
 
 @pytest.fixture
 def real_example(example_database: str, tmp_path: Path) -> dict[str, Any]:
-    """The real app's responses over the example database; start-up appended nothing."""
+    """The real app's responses over the example database. Its first start appended MLflow's
+    Default experiment and the admin token (entries 3 and 4), and signed nothing; the
+    example's entries, key and checkpoint are what the responses show."""
     responses = http_responses(example_database, tmp_path, EXAMPLE)
-    assert stored_counts(example_database) == (3, 3, 1)
+    assert stored_counts(example_database) == (5, 5, 1)
+    with psycopg.connect(example_database) as conn:
+        added = [(r.seq, r.kind, r.actor) for r in store.list_entries(conn, 2, 10)]
+    assert added == [(3, "experiment.created", "system"), (4, "token.created", "system")]
     return responses
 
 
-def run_cli_verify(url: str, as_json: bool) -> tuple[int, str]:
-    """Run the real `python -m app.cli verify` in a subprocess against the database."""
+def run_cli_verify(url: str, home: Path, as_json: bool) -> tuple[int, str]:
+    """Run the real `python -m app.cli verify` in a subprocess against the database, from an
+    MLAUDIT_HOME of its own (no trust file: the keys are those the database publishes, as
+    section 11 describes)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLAUDIT_")}
     env["DATABASE_URL"] = url
+    env["MLAUDIT_HOME"] = str(home)
     args = [sys.executable, "-m", "app.cli", "verify", *(["--json"] if as_json else [])]
     done = subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode in (0, 1), done.stderr
@@ -571,12 +583,13 @@ def test_http_examples_are_real_responses(doc: str, real_example: dict[str, Any]
     assert single["checkpoint"]["note"] == EXAMPLE.note
 
 
-def test_cli_verify_output(doc: str, example_database: str, bypass: Any) -> None:
-    url = example_database
-    code, out = run_cli_verify(url, as_json=True)
-    assert code == 0 and json.loads(out)["ok"] is True
+def test_cli_verify_output(doc: str, example_database: str, bypass: Any,
+                           tmp_path: Path) -> None:
+    url, home = example_database, tmp_path / "home"
+    code, out = run_cli_verify(url, home, as_json=True)
+    assert code == 0 and json.loads(out)["ok"] is True, out
     assert_in_doc(doc, out.strip())
-    code, text = run_cli_verify(url, as_json=False)
+    code, text = run_cli_verify(url, home, as_json=False)
     assert code == 0
     assert_in_doc(doc, text.strip())
     # The document's damaged example: entry 1's bytes edited in place, hashes left alone.
@@ -592,10 +605,10 @@ def test_cli_verify_output(doc: str, example_database: str, bypass: Any) -> None
         stored = store.get_entry(conn, 1)
     assert stored is not None and bytes(stored.canonical) == edited
     assert bytes(stored.leaf_hash) == EXAMPLE.rows[1].leaf_hash
-    code, out = run_cli_verify(url, as_json=True)
+    code, out = run_cli_verify(url, home, as_json=True)
     assert code == 1 and json.loads(out)["damage"]["kind"] == "modified"
     assert_in_doc(doc, out.strip())
-    code, text = run_cli_verify(url, as_json=False)
+    code, text = run_cli_verify(url, home, as_json=False)
     assert code == 1
     assert_in_doc(doc, text.strip())
 

@@ -14,6 +14,8 @@ from app import build_services
 from app.config import load_config
 from app.ledger import merkle
 from app.ledger.entry import Draft
+from app.services import incremental, keys
+from app.services.checkpoints import TreeMismatchError, make_checkpoint
 from app.storage import ledger as store
 
 
@@ -56,17 +58,17 @@ def write(services: Any, n: int) -> None:
 
 def test_every_n_entries(make_services: Any, database_url: str) -> None:
     services = make_services(checkpoint_every=5, checkpoint_interval=3600.0)
-    write(services, 4)  # 2 start-up entries + 4 = 6 >= 5
+    write(services, 4)  # 3 start-up entries + 4 = 7 >= 5
     assert wait_for(lambda: bool(sizes(database_url)))
     assert sizes(database_url)[0] >= 5
 
 
 def test_every_t_seconds_while_writes_happen(make_services: Any, database_url: str) -> None:
     services = make_services(checkpoint_every=1_000_000, checkpoint_interval=0.2)
-    write(services, 1)
-    assert wait_for(lambda: 3 in sizes(database_url))
+    write(services, 1)  # 3 start-up entries + 1
+    assert wait_for(lambda: 4 in sizes(database_url))
     write(services, 2)
-    assert wait_for(lambda: 5 in sizes(database_url))
+    assert wait_for(lambda: 6 in sizes(database_url))
     settled = sizes(database_url)
     time.sleep(0.6)  # no writes: no new checkpoints (this waits, it does not time anything)
     assert sizes(database_url) == settled
@@ -76,7 +78,7 @@ def test_on_demand_is_idempotent_per_size(make_services: Any) -> None:
     services = make_services(checkpoint_interval=3600.0)
     first = services.checkpointer.sign_now()
     again = services.checkpointer.sign_now()
-    assert first.note == again.note and first.tree_size == 2
+    assert first.note == again.note and first.tree_size == 3  # the 3 start-up entries
 
 
 def test_checkpoint_root_matches_the_tree(make_services: Any, database_url: str) -> None:
@@ -93,7 +95,17 @@ def test_head_disagreeing_with_tree_is_not_signed(make_services: Any, database_u
     services = make_services(checkpoint_interval=3600.0)
     write(services, 3)
     with bypass as conn:
-        conn.execute("UPDATE ledger_head SET frontier = %s", (bytes(64),))  # size 5 = 2 hashes
-    with pytest.raises(Exception, match="disagrees"):
+        conn.execute("UPDATE ledger_head SET frontier = %s", (bytes(64),))  # size 6 = 2 hashes
+    assert services.checkpointer.refused is None
+    # The service verifies before it signs: it refuses, and remembers why (/readyz says so).
+    with pytest.raises(incremental.Unverified, match="head_mismatch: the head's Merkle "
+                                                     "frontier differs from the entries'"):
         services.checkpointer.sign_now()
+    assert "head_mismatch" in services.checkpointer.refused
+    # A caller that signs the head directly is refused too.
+    config = services.config
+    with psycopg.connect(database_url) as conn:
+        signer = keys.load_signer(conn, config.origin, config.keys_path)
+        with pytest.raises(TreeMismatchError, match="disagrees"):
+            make_checkpoint(conn, signer, config.origin)
     assert sizes(database_url) == []

@@ -20,9 +20,12 @@ from app.services.verification import verify_database
 
 
 def drafts(count: int, start: int = 0) -> list[Draft]:
-    return [Draft("metrics.logged", "token:ci", {"run": f"r{i % 7}"},
-                  {"step": str(i), "group": {"sex": "F"}, "n": i,
-                   "note": "é\U0001f600" if i % 97 == 0 else "x"})
+    """Well-formed metrics.logged drafts: the writer also stores the metrics rows their
+    reducer makes, and verify_database holds those rows to the entries."""
+    return [Draft("metrics.logged", "token:ci", {"experiment": "e1", "run": f"r{i % 7}"},
+                  {"metrics": [{"key": "é\U0001f600" if i % 97 == 0 else "x",
+                                "value": f"0.{i}", "step": str(i), "timestamp": str(i),
+                                "group": {"sex": "F"}, "n": str(i)}]})
             for i in range(start, start + count)]
 
 
@@ -45,6 +48,9 @@ def test_streamed_and_buffered_appends_store_the_documented_entries(database_url
                 receipts, rows, drafts(3 + count + 1), strict=True):
             assert (seq, leaf, chain) == (receipt.seq, receipt.leaf_hash, receipt.chain_hash)
             assert canonical == entry.canonical_bytes(draft, seq, receipt.recorded_at)
+        stored = conn.execute("SELECT count(*) FROM metrics WHERE seq >= %s",
+                              (receipts[0].seq,)).fetchone()[0]
+        assert stored == len(receipts)  # one metric per entry, streamed or buffered
         result = verify_database(conn)
         assert result.ok, result.damage
         assert result.entries == receipts[-1].seq + 1

@@ -1,0 +1,199 @@
+"""What the database itself checks at commit, for the rows that confer authority.
+
+Each guard names a table, the column holding the seq of the entry a row stands on, and per
+entry kind the value every column must have, read from that entry (app/storage/schema_gen.py
+turns this into deferred constraint triggers). A row whose entry is missing, of another kind,
+about another subject, or says other values is refused, so a role that can insert rows still
+cannot grant, approve, stage, alias, deploy or pin anything the ledger does not say.
+
+Sources: `subject.X`, `body.X[.Y]` (text), `json:body.X` (JSON value), `actor`, `recorded_at`,
+`seq`, `hex:body.X` / `base64:body.X` (bytes), `sql:EXPR` (any expression over `doc`, the
+entry's JSON, and `NEW`), `keep` (as the entity's previous revision), or a literal
+(`'active'`, `null`, `true`, `false`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from app.kinds.tables import BY_NAME
+
+
+@dataclass(frozen=True)
+class Guard:
+    table: str
+    seq: str
+    kinds: Mapping[str, Mapping[str, str]]
+    checks: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    """Per kind: (label, SQL condition that must be false) pairs beyond the column values."""
+
+
+def _all(table: str, values: Mapping[str, str]) -> dict[str, str]:
+    """values for the named columns; every other column as the previous revision has it."""
+    columns = BY_NAME[table].names
+    unknown = set(values) - set(columns)
+    if unknown:
+        raise ValueError(f"{table} has no column {sorted(unknown)}")
+    return {c: values.get(c, "keep") for c in columns}
+
+
+def _protected(target: str) -> str:
+    """SQL: the model protects this target and no approved promotion of this version to it
+    is the one the entry cites."""
+    return (
+        "(SELECT m.protected_targets FROM registered_models m WHERE m.name = NEW.model_name) "
+        f"? ({target}) AND NOT EXISTS (SELECT 1 FROM promotions p "
+        "WHERE p.id = doc #>> '{body,promotion}' AND p.status = 'approved' "
+        f"AND p.model_name = NEW.model_name AND p.version = NEW.version AND p.target = {target})")
+
+
+# The parts of a C2SP verifier key string: name, 8 hex digits of key id, base64 of 0x01 ‖ key.
+_VKEY = "(regexp_match(doc #>> '{body,verifier_key}', '^([^+]+)[+]([0-9a-f]{8})[+](.+)$'))"
+# An approval closes a promotion only when the distinct approvers make the model's quorum.
+_QUORUM = ("(SELECT count(DISTINCT d.approver) FROM decisions d WHERE d.promotion_id = NEW.id "
+           "AND d.outcome = 'approve' AND d.seq <= NEW.seq) < (SELECT m.quorum FROM "
+           "registered_models m WHERE m.name = NEW.model_name)")
+_VERSION_CREATED = {
+    "model_name": "subject.model", "version": "subject.version", "run_id": "subject.run",
+    "artifact_path": "body.evidence.artifact_path", "evidence": "json:body.evidence",
+    "version_digest": "body.version_digest", "stage": "'None'", "created_by": "actor",
+    "created_seq": "seq", "stage_seq": "null", "description": "''", "source": "null",
+    "logged_model_id": "null", "updated_seq": "null", "seq": "seq"}
+_VERSION_KEY = {"model_name": "subject.model", "version": "subject.version", "seq": "seq"}
+_MODEL_CREATED = {
+    "name": "subject.model", "description": "body.description", "owner": "body.owner",
+    "tags": "json:body.tags", "sensitive_attributes": "json:body.sensitive_attributes",
+    "protected_targets": "json:body.protected_targets", "quorum": "body.quorum",
+    "created_by": "actor", "created_seq": "seq", "updated_seq": "null", "seq": "seq"}
+_MODEL_KEY = {"name": "subject.model", "updated_seq": "seq", "seq": "seq"}
+_MODEL_CHANGES = {
+    "model.description_set": {**_MODEL_KEY, "description": "body.description"},
+    "model.tags_set": {**_MODEL_KEY, "tags": "sql:prev.tags || (doc -> 'body' -> 'tags')"},
+    "model.tag_deleted": {**_MODEL_KEY, "tags": "sql:prev.tags - (doc #>> '{body,key}')"},
+    "model_version.created": _MODEL_KEY}
+_PROMOTION_CLOSED = {"id": "subject.promotion", "closed_seq": "seq", "seq": "seq"}
+_DECISION = {"promotion_id": "subject.promotion", "seq": "seq", "approver": "body.approver",
+             "role": "body.role", "outcome": "sql:CASE doc ->> 'kind' WHEN 'decision.approved' "
+             "THEN 'approve' WHEN 'decision.rejected' THEN 'reject' ELSE 'refused' END",
+             "comment": "body.comment", "exception": "json:body.exception",
+             "version_digest": "body.version_digest", "gates": "json:body.gates"}
+_DEPLOYMENT = {"id": "subject.deployment", "model_name": "subject.model",
+               "version": "body.version", "environment": "body.environment",
+               "deployer": "actor", "target": "json:body.target",
+               "promotion_id": "body.promotion", "rollback_of": "body.rollback_of",
+               "reason": "body.reason", "deployed_at": "recorded_at", "seq": "seq"}
+_RUN_CHANGE = {"id": "subject.run", "experiment_id": "subject.experiment", "seq": "seq"}
+
+
+def _run_change(**values: str) -> dict[str, str]:
+    return _all("run_revisions", {**_RUN_CHANGE, **values})
+
+
+GUARDS: tuple[Guard, ...] = (
+    Guard("signing_keys", "seq", {"key.activated": {
+        "verifier_key": "body.verifier_key", "name": f"sql:{_VKEY}[1]",
+        "key_id": f"sql:('x' || {_VKEY}[2])::bit(32)::bigint",
+        "public_key": f"sql:substring(decode({_VKEY}[3], 'base64') FROM 2)",
+        "activated_at": "recorded_at", "seq": "seq"}}),
+    Guard("tokens", "created_seq", {"token.created": {
+        "id": "subject.token", "name": "body.name", "role": "body.role",
+        "token_hash": "hex:body.token_sha256", "created_at": "recorded_at",
+        "created_seq": "seq", "expires_at": "body.expires_at"}}),
+    Guard("token_revocations", "seq", {"token.revoked": {
+        "token_id": "subject.token", "revoked_at": "recorded_at", "seq": "seq"}}),
+    Guard("grant_events", "seq", {
+        "grant.created": {"token_id": "subject.token", "experiment_id": "subject.experiment",
+                          "granted": "true", "seq": "seq"},
+        "grant.revoked": {"token_id": "subject.token", "experiment_id": "subject.experiment",
+                          "granted": "false", "seq": "seq"}}),
+    Guard("client_keys", "seq", {"client_key.registered": {
+        "key_id": "subject.key", "token_id": "subject.token",
+        "public_key": "base64:body.public_key", "seq": "seq"}}),
+    Guard("registered_model_revisions", "seq", {
+        "model.created": _MODEL_CREATED,
+        **{kind: _all("registered_model_revisions", values)
+           for kind, values in _MODEL_CHANGES.items()}}),
+    Guard("model_version_revisions", "seq", {
+        "model_version.created": _VERSION_CREATED,
+        "model_version.stage_set": _all("model_version_revisions", {
+            **_VERSION_KEY, "stage": "body.stage", "stage_seq": "seq"}),
+        "model_version.source_set": _all("model_version_revisions", {
+            **_VERSION_KEY, "updated_seq": "seq", "source": "body.source",
+            "logged_model_id": "sql:coalesce(doc #>> '{body,logged_model}', "
+                               "prev.logged_model_id)"}),
+        "model_version.description_set": _all("model_version_revisions", {
+            **_VERSION_KEY, "updated_seq": "seq", "description": "body.description"}),
+        **{kind: _all("model_version_revisions", {**_VERSION_KEY, "updated_seq": "seq"})
+           for kind in ("model_version.tags_set", "model_version.tag_deleted")}},
+        {"model_version.stage_set": (("an approved promotion", _protected(
+            "'stage:' || NEW.stage")),)}),
+    Guard("alias_events", "seq", {
+        "model_alias.set": {"model_name": "subject.model", "alias": "body.alias",
+                            "version": "subject.version", "promotion_id": "body.promotion",
+                            "seq": "seq"},
+        "model_alias.deleted": {"model_name": "subject.model", "alias": "body.alias",
+                                "version": "null", "promotion_id": "null", "seq": "seq"}},
+        {"model_alias.set": (("an approved promotion", _protected("'alias:' || NEW.alias")),),
+         "model_alias.deleted": (("an unprotected alias", (
+             "(SELECT m.protected_targets FROM registered_models m "
+             "WHERE m.name = NEW.model_name) ? ('alias:' || NEW.alias)")),)}),
+    Guard("model_policies", "seq", {"policy.set": {
+        "model_name": "subject.model", "policy": "json:body.policy", "set_by": "actor",
+        "seq": "seq"}}),
+    Guard("promotion_revisions", "seq", {
+        "promotion.requested": {
+            "id": "subject.promotion", "model_name": "subject.model",
+            "version": "subject.version", "target": "body.target",
+            "justification": "body.justification", "classification": "body.classification",
+            "requested_by": "actor", "status": "'pending'", "gates": "json:body.gates",
+            "policy_seq": "body.gates.policy_seq", "created_seq": "seq", "closed_seq": "null",
+            "seq": "seq"},
+        "decision.approved": _all("promotion_revisions", {**_PROMOTION_CLOSED,
+                                                          "status": "'approved'"}),
+        "decision.rejected": _all("promotion_revisions", {**_PROMOTION_CLOSED,
+                                                          "status": "'rejected'"}),
+        "promotion.withdrawn": _all("promotion_revisions", {**_PROMOTION_CLOSED,
+                                                            "status": "'withdrawn'"}),
+        "promotion.invalidated": _all("promotion_revisions", {**_PROMOTION_CLOSED,
+                                                              "status": "'invalidated'"})},
+        {kind: (("a pending promotion", "prev.status IS DISTINCT FROM 'pending'"),
+                *((("the quorum", _QUORUM),) if kind == "decision.approved" else ()))
+         for kind in ("decision.approved", "decision.rejected", "promotion.withdrawn",
+                      "promotion.invalidated")}),
+    Guard("decisions", "seq", {kind: _DECISION for kind in (
+        "decision.approved", "decision.rejected", "decision.refused")},
+        {"decision.approved": (("an approver who did not request it", (
+            "NEW.approver = (SELECT p.requested_by FROM promotions p "
+            "WHERE p.id = NEW.promotion_id)")),)}),
+    Guard("deployments", "seq", {kind: _DEPLOYMENT for kind in (
+        "deployment.recorded", "deployment.rolled_back")},
+        {kind: (("an approved promotion of the version", (
+            "NEW.promotion_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM promotions p "
+            "WHERE p.id = NEW.promotion_id AND p.status = 'approved' "
+            "AND p.model_name = NEW.model_name AND p.version = NEW.version)")),)
+         for kind in ("deployment.recorded", "deployment.rolled_back")}),
+    Guard("run_revisions", "seq", {
+        "run.created": {"id": "subject.run", "experiment_id": "subject.experiment",
+                        "name": "body.name", "status": "'RUNNING'", "source": "json:body.source",
+                        "parent_run_id": "body.parent_run", "start_time": "body.start_time",
+                        "end_time": "null", "created_by": "actor", "created_seq": "seq",
+                        "ended_seq": "null", "environment": "null", "environment_seq": "null",
+                        "manifest_sha256": "null", "lifecycle": "'active'",
+                        "lifecycle_seq": "null", "renamed_seq": "null", "reopened_seq": "null",
+                        "seq": "seq"},
+        "run.ended": _run_change(status="body.status", end_time="body.end_time",
+                                 ended_seq="seq", manifest_sha256="body.manifest_sha256"),
+        "run.reopened": _run_change(status="'RUNNING'", end_time="null", ended_seq="null",
+                                    manifest_sha256="null", reopened_seq="seq"),
+        "run.renamed": _run_change(name="body.name", renamed_seq="seq"),
+        "run.deleted": _run_change(lifecycle="'deleted'", lifecycle_seq="seq"),
+        "run.restored": _run_change(lifecycle="'active'", lifecycle_seq="seq"),
+        "environment.recorded": _run_change(environment="json:body.environment",
+                                            environment_seq="seq")}),
+    Guard("reports_issued", "seq", {"report.issued": {
+        "report_id": "subject.report", "kind": "body.kind", "subject": "body.subject",
+        "bundle_sha256": "body.bundle_sha256", "pdf_sha256": "body.pdf_sha256",
+        "tree_size": "body.tree_size", "issued_to": "body.issued_to", "seq": "seq",
+        "issued_at": "recorded_at"}}),
+)

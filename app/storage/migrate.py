@@ -1,0 +1,61 @@
+"""Upgrading a database of schema version 1 to 4 to version 5: projections rebuilt from the ledger.
+
+Version 5 keeps current state only in tables the database maintains from insert-only
+revisions and events, and stores artifact envelopes content-addressed. Rather than transform
+each old table, the upgrade keeps the ledger (entries, checkpoints, head), keeps the artifact
+envelopes (they are named by their entries' envelope_sha256 but not held in them), drops every
+other table, applies schema.sql and replays every entry through the reducers (the rebuild's
+replay): the projections are then exactly what the ledger says.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from app.ledger.jcs import canonicalize
+from app.storage.tracking import advance_experiment_ids
+
+# Every table a version 2-4 database has besides the ledger's own.
+OLD_PROJECTIONS = (
+    "signing_keys", "tokens", "token_revocations", "grants", "client_keys", "experiments",
+    "runs", "params", "metrics", "tag_events", "run_tags", "artifacts", "run_inputs",
+    "run_input_mlflow", "registered_models", "model_versions", "model_aliases",
+    "model_policies", "promotions", "decisions", "deployments", "model_version_tags",
+    "logged_models", "logged_model_params", "logged_model_tags", "run_outputs",
+    "reports_issued")
+
+
+def keep_envelopes(conn: psycopg.Connection) -> int:
+    """Copy the old artifacts table's envelopes into artifact_envelopes, each under the
+    SHA-256 of its RFC 8785 bytes (the digest its entry names)."""
+    conn.execute("CREATE TABLE IF NOT EXISTS artifact_envelopes (sha256 text PRIMARY KEY "
+                 "CHECK (sha256 ~ '^[0-9a-f]{64}$'), envelope jsonb NOT NULL)")
+    kept = 0
+    for (envelope,) in conn.execute("SELECT envelope FROM artifacts").fetchall():
+        digest = hashlib.sha256(canonicalize(envelope)).hexdigest()
+        conn.execute("INSERT INTO artifact_envelopes (sha256, envelope) VALUES (%s, %s) "
+                     "ON CONFLICT DO NOTHING", (digest, Jsonb(envelope)))
+        kept += 1
+    return kept
+
+
+def drop_projections(conn: psycopg.Connection) -> None:
+    for table in OLD_PROJECTIONS:
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(table)))
+
+
+def upgrade(conn: psycopg.Connection, apply_schema: Callable[[], None],
+            replay: Callable[[psycopg.Connection], object]) -> None:
+    """In the caller's transaction (holding the schema lock): keep the envelopes, drop the old
+    projections, apply schema.sql, replay the ledger, and move the experiment id sequence
+    past every numeric id the ledger gave out."""
+    keep_envelopes(conn)
+    drop_projections(conn)
+    apply_schema()
+    replay(conn)
+    advance_experiment_ids(conn)

@@ -1,0 +1,13 @@
+"""Names shared by the fixtures and the tests that make databases of their own."""
+
+from __future__ import annotations
+
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+TEMPLATE = "mlaudit_test_template"
+
+
+def with_dbname(url: str, name: str) -> str:
+    params = conninfo_to_dict(url)
+    params["dbname"] = name
+    return make_conninfo(**params)
