@@ -193,8 +193,6 @@ CREATE TABLE IF NOT EXISTS run_revisions (
     created_by       text NOT NULL,
     created_seq      bigint NOT NULL,
     ended_seq        bigint,
-    environment      jsonb,
-    environment_seq  bigint,
     manifest_sha256  text,
     lifecycle        text NOT NULL CHECK (lifecycle IN ('active', 'deleted')),
     lifecycle_seq    bigint,
@@ -216,8 +214,6 @@ CREATE TABLE IF NOT EXISTS runs (
     created_by       text NOT NULL,
     created_seq      bigint NOT NULL,
     ended_seq        bigint,
-    environment      jsonb,
-    environment_seq  bigint,
     manifest_sha256  text,
     lifecycle        text NOT NULL CHECK (lifecycle IN ('active', 'deleted')),
     lifecycle_seq    bigint,
@@ -226,6 +222,13 @@ CREATE TABLE IF NOT EXISTS runs (
     seq              bigint NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_experiment ON runs (experiment_id, start_time DESC, id);
+
+-- Where a run ran (one environment.recorded entry per run).
+CREATE TABLE IF NOT EXISTS run_environments (
+    run_id       text PRIMARY KEY REFERENCES runs (id),
+    environment  jsonb NOT NULL,
+    seq          bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED
+);
 
 CREATE TABLE IF NOT EXISTS params (
     run_id  text NOT NULL REFERENCES runs (id),
@@ -672,6 +675,14 @@ CREATE OR REPLACE TRIGGER run_revisions_no_truncate BEFORE TRUNCATE ON run_revis
     FOR EACH STATEMENT EXECUTE FUNCTION mlaudit_refuse_mutation();
 ALTER TABLE run_revisions ENABLE ALWAYS TRIGGER run_revisions_no_truncate;
 
+CREATE INDEX IF NOT EXISTS run_environments_by_seq ON run_environments (seq);
+CREATE OR REPLACE TRIGGER run_environments_no_update_delete BEFORE UPDATE OR DELETE ON run_environments
+    FOR EACH ROW EXECUTE FUNCTION mlaudit_refuse_mutation();
+ALTER TABLE run_environments ENABLE ALWAYS TRIGGER run_environments_no_update_delete;
+CREATE OR REPLACE TRIGGER run_environments_no_truncate BEFORE TRUNCATE ON run_environments
+    FOR EACH STATEMENT EXECUTE FUNCTION mlaudit_refuse_mutation();
+ALTER TABLE run_environments ENABLE ALWAYS TRIGGER run_environments_no_truncate;
+
 CREATE INDEX IF NOT EXISTS params_by_seq ON params (seq);
 CREATE OR REPLACE TRIGGER params_no_update_delete BEFORE UPDATE OR DELETE ON params
     FOR EACH ROW EXECUTE FUNCTION mlaudit_refuse_mutation();
@@ -877,9 +888,9 @@ ALTER TABLE grants ENABLE ALWAYS TRIGGER grants_no_truncate;
 CREATE OR REPLACE FUNCTION mlaudit_keep_runs() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 BEGIN
-    INSERT INTO runs AS t (id, experiment_id, name, status, source, parent_run_id, start_time, end_time, created_by, created_seq, ended_seq, environment, environment_seq, manifest_sha256, lifecycle, lifecycle_seq, renamed_seq, reopened_seq, seq)
-        VALUES (NEW.id, NEW.experiment_id, NEW.name, NEW.status, NEW.source, NEW.parent_run_id, NEW.start_time, NEW.end_time, NEW.created_by, NEW.created_seq, NEW.ended_seq, NEW.environment, NEW.environment_seq, NEW.manifest_sha256, NEW.lifecycle, NEW.lifecycle_seq, NEW.renamed_seq, NEW.reopened_seq, NEW.seq)
-        ON CONFLICT (id) DO UPDATE SET experiment_id = EXCLUDED.experiment_id, name = EXCLUDED.name, status = EXCLUDED.status, source = EXCLUDED.source, parent_run_id = EXCLUDED.parent_run_id, start_time = EXCLUDED.start_time, end_time = EXCLUDED.end_time, created_by = EXCLUDED.created_by, created_seq = EXCLUDED.created_seq, ended_seq = EXCLUDED.ended_seq, environment = EXCLUDED.environment, environment_seq = EXCLUDED.environment_seq, manifest_sha256 = EXCLUDED.manifest_sha256, lifecycle = EXCLUDED.lifecycle, lifecycle_seq = EXCLUDED.lifecycle_seq, renamed_seq = EXCLUDED.renamed_seq, reopened_seq = EXCLUDED.reopened_seq, seq = EXCLUDED.seq
+    INSERT INTO runs AS t (id, experiment_id, name, status, source, parent_run_id, start_time, end_time, created_by, created_seq, ended_seq, manifest_sha256, lifecycle, lifecycle_seq, renamed_seq, reopened_seq, seq)
+        VALUES (NEW.id, NEW.experiment_id, NEW.name, NEW.status, NEW.source, NEW.parent_run_id, NEW.start_time, NEW.end_time, NEW.created_by, NEW.created_seq, NEW.ended_seq, NEW.manifest_sha256, NEW.lifecycle, NEW.lifecycle_seq, NEW.renamed_seq, NEW.reopened_seq, NEW.seq)
+        ON CONFLICT (id) DO UPDATE SET experiment_id = EXCLUDED.experiment_id, name = EXCLUDED.name, status = EXCLUDED.status, source = EXCLUDED.source, parent_run_id = EXCLUDED.parent_run_id, start_time = EXCLUDED.start_time, end_time = EXCLUDED.end_time, created_by = EXCLUDED.created_by, created_seq = EXCLUDED.created_seq, ended_seq = EXCLUDED.ended_seq, manifest_sha256 = EXCLUDED.manifest_sha256, lifecycle = EXCLUDED.lifecycle, lifecycle_seq = EXCLUDED.lifecycle_seq, renamed_seq = EXCLUDED.renamed_seq, reopened_seq = EXCLUDED.reopened_seq, seq = EXCLUDED.seq
         WHERE t.seq < EXCLUDED.seq;
     RETURN NULL;
 END
@@ -1773,8 +1784,6 @@ BEGIN
             WHEN NEW.created_by IS DISTINCT FROM (doc ->> 'actor') THEN 'created_by'
             WHEN NEW.created_seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'created_seq'
             WHEN NEW.ended_seq IS DISTINCT FROM NULL THEN 'ended_seq'
-            WHEN NEW.environment IS DISTINCT FROM NULL THEN 'environment'
-            WHEN NEW.environment_seq IS DISTINCT FROM NULL THEN 'environment_seq'
             WHEN NEW.manifest_sha256 IS DISTINCT FROM NULL THEN 'manifest_sha256'
             WHEN NEW.lifecycle IS DISTINCT FROM 'active' THEN 'lifecycle'
             WHEN NEW.lifecycle_seq IS DISTINCT FROM NULL THEN 'lifecycle_seq'
@@ -1795,8 +1804,6 @@ BEGIN
             WHEN NEW.created_by IS DISTINCT FROM prev.created_by THEN 'created_by'
             WHEN NEW.created_seq IS DISTINCT FROM prev.created_seq THEN 'created_seq'
             WHEN NEW.ended_seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'ended_seq'
-            WHEN NEW.environment IS DISTINCT FROM prev.environment THEN 'environment'
-            WHEN NEW.environment_seq IS DISTINCT FROM prev.environment_seq THEN 'environment_seq'
             WHEN NEW.manifest_sha256 IS DISTINCT FROM (doc #>> '{body,manifest_sha256}') THEN 'manifest_sha256'
             WHEN NEW.lifecycle IS DISTINCT FROM prev.lifecycle THEN 'lifecycle'
             WHEN NEW.lifecycle_seq IS DISTINCT FROM prev.lifecycle_seq THEN 'lifecycle_seq'
@@ -1817,8 +1824,6 @@ BEGIN
             WHEN NEW.created_by IS DISTINCT FROM prev.created_by THEN 'created_by'
             WHEN NEW.created_seq IS DISTINCT FROM prev.created_seq THEN 'created_seq'
             WHEN NEW.ended_seq IS DISTINCT FROM NULL THEN 'ended_seq'
-            WHEN NEW.environment IS DISTINCT FROM prev.environment THEN 'environment'
-            WHEN NEW.environment_seq IS DISTINCT FROM prev.environment_seq THEN 'environment_seq'
             WHEN NEW.manifest_sha256 IS DISTINCT FROM NULL THEN 'manifest_sha256'
             WHEN NEW.lifecycle IS DISTINCT FROM prev.lifecycle THEN 'lifecycle'
             WHEN NEW.lifecycle_seq IS DISTINCT FROM prev.lifecycle_seq THEN 'lifecycle_seq'
@@ -1839,8 +1844,6 @@ BEGIN
             WHEN NEW.created_by IS DISTINCT FROM prev.created_by THEN 'created_by'
             WHEN NEW.created_seq IS DISTINCT FROM prev.created_seq THEN 'created_seq'
             WHEN NEW.ended_seq IS DISTINCT FROM prev.ended_seq THEN 'ended_seq'
-            WHEN NEW.environment IS DISTINCT FROM prev.environment THEN 'environment'
-            WHEN NEW.environment_seq IS DISTINCT FROM prev.environment_seq THEN 'environment_seq'
             WHEN NEW.manifest_sha256 IS DISTINCT FROM prev.manifest_sha256 THEN 'manifest_sha256'
             WHEN NEW.lifecycle IS DISTINCT FROM prev.lifecycle THEN 'lifecycle'
             WHEN NEW.lifecycle_seq IS DISTINCT FROM prev.lifecycle_seq THEN 'lifecycle_seq'
@@ -1861,8 +1864,6 @@ BEGIN
             WHEN NEW.created_by IS DISTINCT FROM prev.created_by THEN 'created_by'
             WHEN NEW.created_seq IS DISTINCT FROM prev.created_seq THEN 'created_seq'
             WHEN NEW.ended_seq IS DISTINCT FROM prev.ended_seq THEN 'ended_seq'
-            WHEN NEW.environment IS DISTINCT FROM prev.environment THEN 'environment'
-            WHEN NEW.environment_seq IS DISTINCT FROM prev.environment_seq THEN 'environment_seq'
             WHEN NEW.manifest_sha256 IS DISTINCT FROM prev.manifest_sha256 THEN 'manifest_sha256'
             WHEN NEW.lifecycle IS DISTINCT FROM 'deleted' THEN 'lifecycle'
             WHEN NEW.lifecycle_seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'lifecycle_seq'
@@ -1883,8 +1884,6 @@ BEGIN
             WHEN NEW.created_by IS DISTINCT FROM prev.created_by THEN 'created_by'
             WHEN NEW.created_seq IS DISTINCT FROM prev.created_seq THEN 'created_seq'
             WHEN NEW.ended_seq IS DISTINCT FROM prev.ended_seq THEN 'ended_seq'
-            WHEN NEW.environment IS DISTINCT FROM prev.environment THEN 'environment'
-            WHEN NEW.environment_seq IS DISTINCT FROM prev.environment_seq THEN 'environment_seq'
             WHEN NEW.manifest_sha256 IS DISTINCT FROM prev.manifest_sha256 THEN 'manifest_sha256'
             WHEN NEW.lifecycle IS DISTINCT FROM 'active' THEN 'lifecycle'
             WHEN NEW.lifecycle_seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'lifecycle_seq'
@@ -1892,29 +1891,7 @@ BEGIN
             WHEN NEW.reopened_seq IS DISTINCT FROM prev.reopened_seq THEN 'reopened_seq'
             WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
             END
-        WHEN 'environment.recorded' THEN CASE
-            WHEN NOT earlier THEN 'an earlier revision'
-            WHEN NEW.id IS DISTINCT FROM (doc #>> '{subject,run}') THEN 'id'
-            WHEN NEW.experiment_id IS DISTINCT FROM (doc #>> '{subject,experiment}') THEN 'experiment_id'
-            WHEN NEW.name IS DISTINCT FROM prev.name THEN 'name'
-            WHEN NEW.status IS DISTINCT FROM prev.status THEN 'status'
-            WHEN NEW.source IS DISTINCT FROM prev.source THEN 'source'
-            WHEN NEW.parent_run_id IS DISTINCT FROM prev.parent_run_id THEN 'parent_run_id'
-            WHEN NEW.start_time IS DISTINCT FROM prev.start_time THEN 'start_time'
-            WHEN NEW.end_time IS DISTINCT FROM prev.end_time THEN 'end_time'
-            WHEN NEW.created_by IS DISTINCT FROM prev.created_by THEN 'created_by'
-            WHEN NEW.created_seq IS DISTINCT FROM prev.created_seq THEN 'created_seq'
-            WHEN NEW.ended_seq IS DISTINCT FROM prev.ended_seq THEN 'ended_seq'
-            WHEN NEW.environment IS DISTINCT FROM nullif(doc #> '{body,environment}', 'null'::jsonb) THEN 'environment'
-            WHEN NEW.environment_seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'environment_seq'
-            WHEN NEW.manifest_sha256 IS DISTINCT FROM prev.manifest_sha256 THEN 'manifest_sha256'
-            WHEN NEW.lifecycle IS DISTINCT FROM prev.lifecycle THEN 'lifecycle'
-            WHEN NEW.lifecycle_seq IS DISTINCT FROM prev.lifecycle_seq THEN 'lifecycle_seq'
-            WHEN NEW.renamed_seq IS DISTINCT FROM prev.renamed_seq THEN 'renamed_seq'
-            WHEN NEW.reopened_seq IS DISTINCT FROM prev.reopened_seq THEN 'reopened_seq'
-            WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
-            END
-        ELSE 'an entry of kind run.created, run.ended, run.reopened, run.renamed, run.deleted, run.restored, environment.recorded' END;
+        ELSE 'an entry of kind run.created, run.ended, run.reopened, run.renamed, run.deleted, run.restored' END;
     IF bad IS NOT NULL THEN
         RAISE EXCEPTION 'mlaudit: refused: a % row names ledger entry %, which does not say the same (%)',
             TG_TABLE_NAME, NEW.seq, bad USING ERRCODE = 'check_violation';

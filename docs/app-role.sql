@@ -16,7 +16,7 @@ GRANT SELECT, INSERT ON ledger_entries, checkpoints TO mlaudit_app;
 GRANT SELECT, UPDATE ON ledger_head TO mlaudit_app;
 -- Facts, revisions and events: insert-only.
 GRANT SELECT, INSERT ON signing_keys, tokens, token_revocations, grant_events, client_keys,
-    experiment_revisions, run_revisions, params, metrics, tag_events, artifacts,
+    experiment_revisions, run_revisions, run_environments, params, metrics, tag_events, artifacts,
     artifact_envelopes, run_inputs, run_input_mlflow, logged_model_revisions,
     logged_model_params, logged_model_tag_events, run_outputs, registered_model_revisions,
     model_version_revisions, model_version_tag_events, alias_events, model_policies,

@@ -20,12 +20,13 @@ import heapq
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Protocol
 
 from app.kinds import reduce
-from app.kinds.core import MATERIALIZED, ReduceError, Row, Rows, Table, entry_from_object, instant
+from app.kinds.core import MATERIALIZED, ReduceError, Row, Rows, Table, entry_from_object
 from app.kinds.memory import MemoryState
-from app.kinds.tables import BY_NAME
+from app.kinds.tables import BY_NAME, TABLES
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,22 @@ def _column(table: Table, expected: Row, found: Row) -> str:
 def _within(table: Table) -> Callable[[Row], tuple[Any, ...]]:
     columns = [table.index[c] for c in table.within]
     return lambda row: tuple(row[i] for i in columns)
+
+
+_KEYS: dict[str, Callable[[Row], Any] | None] = {
+    t.name: (itemgetter(*[t.index[c] for c in t.within]) if t.within else None)
+    for t in TABLES}
+
+
+def _agree(table: str, expected: list[Row], found: list[Row]) -> bool:
+    """The common case, at C speed: the rows an entry made are the rows stored for it."""
+    if len(expected) != len(found):
+        return False
+    if len(expected) > 1:
+        key = _KEYS[table]
+        if key is not None:
+            expected = sorted(expected, key=key)
+    return expected == found
 
 
 def _compare(table: Table, seq: int, expected: list[Row], found: list[Row]) -> Mismatch | None:
@@ -140,12 +157,11 @@ class Replay:
             entry = entry_from_object(document)
         except (ValueError, ReduceError) as exc:
             return self._stop(Mismatch("ledger_entries", seq, "invalid", detail=str(exc)))
-        for column, stored, says in (("kind", kind, entry.kind), ("actor", actor, entry.actor)):
-            if stored != says:
+        for column, stored, says in (("kind", kind, entry.kind), ("actor", actor, entry.actor),
+                                     ("recorded_at", recorded_at, entry.recorded_at)):
+            if stored != says:  # recorded_at: the column formatted as the entry writes it
                 return self._stop(Mismatch("ledger_entries", seq, "differs", column))
         try:
-            if recorded_at != instant(entry.recorded_at):
-                return self._stop(Mismatch("ledger_entries", seq, "differs", "recorded_at"))
             self.state.advance(seq)
             made = self.state.apply(reduce(entry, self.state))
         except ReduceError as exc:
@@ -173,10 +189,12 @@ class Replay:
             if cursor.seq is not None:
                 heapq.heappush(heap, (cursor.seq, cursor.table.rank, name))
         for name in set(made) | set(stored):
-            table = BY_NAME[name]
             if name not in self._cursors:
                 continue  # a table not checked here (made rows of a current table: none)
-            problem = _compare(table, seq, made.get(name, []), stored.get(name, []))
+            expected, found = made.get(name, []), stored.get(name, [])
+            if _agree(name, expected, found):
+                continue
+            problem = _compare(BY_NAME[name], seq, expected, found)
             if problem is not None:
                 problems.append(problem)
         return min(problems, key=Mismatch.order, default=None)

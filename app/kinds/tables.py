@@ -30,9 +30,8 @@ _EXPERIMENT = (("id", T), ("name", T), ("description", T), ("tags", J), ("lifecy
                ("updated_seq", B), ("updated_at", TS), ("seq", B))
 _RUN = (("id", T), ("experiment_id", T), ("name", T), ("status", T), ("source", J),
         ("parent_run_id", T), ("start_time", B), ("end_time", B), ("created_by", T),
-        ("created_seq", B), ("ended_seq", B), ("environment", J), ("environment_seq", B),
-        ("manifest_sha256", T), ("lifecycle", T), ("lifecycle_seq", B), ("renamed_seq", B),
-        ("reopened_seq", B), ("seq", B))
+        ("created_seq", B), ("ended_seq", B), ("manifest_sha256", T), ("lifecycle", T),
+        ("lifecycle_seq", B), ("renamed_seq", B), ("reopened_seq", B), ("seq", B))
 _MODEL = (("name", T), ("description", T), ("owner", T), ("tags", J),
           ("sensitive_attributes", J), ("protected_targets", J), ("quorum", INT_),
           ("created_by", T), ("created_seq", B), ("updated_seq", B), ("seq", B))
@@ -77,6 +76,8 @@ TABLES: tuple[Table, ...] = (
     Table("grants", MATERIALIZED, (("token_id", T), ("experiment_id", T), ("seq", B)),
           ("token_id", "experiment_id"), source="grant_events"),
     *_entity("runs", _RUN, ("id",)),
+    Table("run_environments", FACT, (("run_id", T), ("environment", J), ("seq", B)),
+          ("run_id",)),
     Table("params", FACT, (("run_id", T), ("key", T), ("value", T), ("seq", B)),
           ("run_id", "key"), within=("key",)),
     Table("metrics", FACT, (("run_id", T), ("key", T), ("group_key", T), ("group_values", J),

@@ -73,8 +73,7 @@ def _run_created(entry: Entry, state: State) -> Rows:
         "parent_run_id": body["parent_run"], "start_time": integer(body["start_time"],
                                                                    "start_time"),
         "end_time": None, "created_by": entry.actor, "created_seq": entry.seq,
-        "ended_seq": None, "environment": None, "environment_seq": None,
-        "manifest_sha256": None, "lifecycle": "active", "lifecycle_seq": None,
+        "ended_seq": None, "manifest_sha256": None, "lifecycle": "active", "lifecycle_seq": None,
         "renamed_seq": None, "reopened_seq": None, "seq": entry.seq})])]
 
 
@@ -83,6 +82,11 @@ def _run_change(change: Any):  # type: ignore[no-untyped-def]
         return [revision(state, RUNS, RUN_REVISIONS, (entry.subject["run"],), entry.seq,
                          change(entry))]
     return reduce
+
+
+def _environment(entry: Entry, state: State) -> Rows:
+    return [("run_environments", [(entry.subject["run"], entry.body["environment"],
+                                   entry.seq)])]
 
 
 def _params(entry: Entry, state: State) -> Rows:
@@ -273,12 +277,10 @@ KINDS = (
          _run_change(lambda e: {"lifecycle": "active", "lifecycle_seq": e.seq}),
          "as `run.deleted`, for `runs/restore` (`with_experiment`: the seq of the "
          "`experiment.restored` entry)", ("run_revisions",)),
-    Kind("environment.recorded", RUN_SUBJECT, (Field("environment", OBJ),),
-         _run_change(lambda e: {"environment": e.body["environment"],
-                                "environment_seq": e.seq}),
+    Kind("environment.recorded", RUN_SUBJECT, (Field("environment", OBJ),), _environment,
          "`environment`: `{python_version, os, architecture, hardware, "
-         "container_image_digest, packages: [{name, version}], lockfile_sha256}`",
-         ("run_revisions",)),
+         "container_image_digest, packages: [{name, version}], lockfile_sha256}`; a run has one",
+         ("run_environments",)),
     Kind("params.logged", RUN_SUBJECT, (Field("params", OBJ),), _params,
          "`params`: `{key: value}` (only keys new to the run; params never change)",
          ("params",)),

@@ -209,17 +209,18 @@ def _artifacts(ledger: Ledger, run_id: str) -> list[ArtifactEvidence]:
     return out
 
 
-def _environment(run: Mapping[str, Any]) -> EnvironmentEvidence | None:
-    env = run["environment"]
-    if env is None or run["environment_seq"] is None:
+def _environment(ledger: Ledger, run_id: str) -> EnvironmentEvidence | None:
+    found = [r for r in ledger.rows("run_environments") if r["run_id"] == run_id]
+    if not found:
         return None
+    env = found[0]["environment"]
     packages = tuple((str(p.get("name", "")), str(p.get("version", "")))
                      for p in env.get("packages") or [])
     return EnvironmentEvidence(
         str(env.get("python_version", "")), str(env.get("os", "")),
         str(env.get("architecture", "")), str(env.get("hardware") or ""),
         env.get("container_image_digest"), env.get("lockfile_sha256"), packages,
-        int(run["environment_seq"]))
+        int(found[0]["seq"]))
 
 
 def _parents(ledger: Ledger, run: Mapping[str, Any]) -> list[RunRef]:
@@ -256,7 +257,7 @@ def run_evidence(ledger: Ledger, run_id: str, bands: Bands | None = None) -> Run
         parents=tuple(_parents(ledger, run)), params=tuple(p for _, _, p in params),
         metrics=tuple(metrics), group_summaries=tuple(_summaries(latest, bands or {})),
         datasets=tuple(_datasets(ledger, run_id)), artifacts=tuple(_artifacts(ledger, run_id)),
-        environment=_environment(run), manifest_sha256=run["manifest_sha256"],
+        environment=_environment(ledger, run_id), manifest_sha256=run["manifest_sha256"],
         created_seq=run["created_seq"], ended_seq=run["ended_seq"], cited_seqs=())
     return dataclasses.replace(evidence, cited_seqs=tuple(shown_seqs(evidence)))
 

@@ -23,7 +23,7 @@ from psycopg.conninfo import make_conninfo
 from app.kinds import BY_NAME, Row
 from app.kinds.core import TEXT, Table
 
-FETCH = 5000  # rows a server-side cursor fetches at a time
+FETCH = 2000  # rows a server-side cursor fetches at a time
 _names = itertools.count()
 
 
@@ -44,9 +44,9 @@ def _select(name: str, order: tuple[str, ...]) -> sql.Composed:
 def _stream(conn: psycopg.Connection, statement: sql.Composed | str,
             params: tuple[Any, ...] = ()) -> Iterator[Any]:
     with conn.cursor(name=f"mlaudit_check_{next(_names)}", binary=True) as cur:
-        cur.itersize = FETCH
         cur.execute(statement, params)
-        yield from cur
+        while rows := cur.fetchmany(FETCH):
+            yield from rows
 
 
 def table_rows(conn: psycopg.Connection, name: str, since: int = 0) -> Iterator[Row]:
@@ -73,8 +73,10 @@ def current_rows(conn: psycopg.Connection, name: str) -> Iterator[Row]:
 
 def entry_rows(conn: psycopg.Connection,
                since: int = 0) -> Iterator[tuple[int, bytes, str, str, Any]]:
-    """(seq, canonical, kind, actor, recorded_at) of every entry from since on, by seq."""
-    return _stream(conn, "SELECT seq, canonical, kind, actor, recorded_at FROM ledger_entries "
+    """(seq, canonical, kind, actor, recorded_at) of every entry from since on, by seq;
+    recorded_at as the entry's own text (RFC 3339, six digits, Z), so it compares as text."""
+    return _stream(conn, "SELECT seq, canonical, kind, actor, to_char(recorded_at AT TIME ZONE "
+                         "'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM ledger_entries "
                          "WHERE seq >= %s ORDER BY seq", (since,))
 
 

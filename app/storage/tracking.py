@@ -310,7 +310,8 @@ def get_inputs(conn: psycopg.Connection, run_id: str) -> list[InputRow]:
 
 
 def get_environment(conn: psycopg.Connection, run_id: str) -> dict[str, Any] | None:
-    row = conn.execute("SELECT environment FROM runs WHERE id = %s", (run_id,)).fetchone()
+    row = conn.execute("SELECT environment FROM run_environments WHERE run_id = %s",
+                       (run_id,)).fetchone()
     return None if row is None else row[0]
 
 
@@ -357,5 +358,6 @@ def inputs_for(conn: psycopg.Connection, run_ids: Sequence[str]) -> dict[str, li
 
 
 def environments_for(conn: psycopg.Connection, run_ids: Sequence[str]) -> dict[str, Any]:
-    rows = conn.execute("SELECT id, environment FROM runs WHERE id = ANY(%s)", (list(run_ids),))
+    rows = conn.execute("SELECT run_id, environment FROM run_environments WHERE run_id = ANY(%s)",
+                        (list(run_ids),))
     return dict(rows.fetchall())
