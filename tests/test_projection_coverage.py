@@ -178,3 +178,30 @@ def test_the_detail_names_table_row_column_and_entry(tamper: psycopg.Connection)
     assert describe(found) == (f"the params row {found.row[0]!r} differs from what entry "  # type: ignore[index]
                                f"{found.seq} makes: value")
 
+
+
+def test_every_entry_makes_rows_only_of_the_tables_its_kind_declares(surface: str) -> None:
+    """What lets the check run in shares (app/kinds/check.py): a table one share checks is
+    made by that share's kinds alone, as the kinds declare."""
+    from app.kinds import KINDS, MemoryState, entry_from_canonical, reduce
+
+    state = MemoryState()
+    with psycopg.connect(surface) as conn:
+        for (canonical,) in conn.execute("SELECT canonical FROM ledger_entries ORDER BY seq"):
+            entry = entry_from_canonical(bytes(canonical))
+            state.advance(entry.seq)
+            made = state.apply(reduce(entry, state))
+            if entry.kind in KINDS:
+                assert {name for name, _ in made} <= set(KINDS[entry.kind].tables), entry.kind
+
+
+@pytest.mark.parametrize(("kind", "to"), [("metrics.logged", "params.logged"),
+                                          ("params.logged", "metrics.logged"),
+                                          ("metrics.logged", "example.unknown")])
+def test_an_entry_moved_between_shares_by_its_kind_column_is_found(
+        tamper: psycopg.Connection, kind: str, to: str) -> None:
+    tamper.execute("ALTER TABLE ledger_entries DISABLE TRIGGER USER")
+    seq = tamper.execute("UPDATE ledger_entries SET kind = %s WHERE seq = (SELECT max(seq) FROM "
+                         "ledger_entries WHERE kind = %s) RETURNING seq", (to, kind)).fetchone()
+    assert seq is not None
+    assert check_projections(tamper) == Mismatch("ledger_entries", seq[0], "differs", "kind")

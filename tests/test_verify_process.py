@@ -51,3 +51,19 @@ def test_chain_damage_stops_the_process(services: Any, in_process: None, bypass:
         tamper.execute("UPDATE ledger_entries SET canonical = canonical || ' ' WHERE seq = 3")
     damage = verification.verify_database(conn).damage
     assert damage is not None and (damage.kind, damage.seq) == ("modified", 3)
+
+
+def test_damage_in_each_share_is_reported_from_its_process(
+        services: Any, in_process: None, conn: psycopg.Connection) -> None:
+    run = _run(services)
+    services.committer.run(lambda w: tracking.log_metrics(
+        w, "token:t", run, [tracking.Metric("loss", "0.5", 0, 1, None, None)]))
+    conn.execute("ALTER TABLE metrics DISABLE TRIGGER USER")
+    conn.execute("UPDATE metrics SET value = '0.25', value_number = 0.25 WHERE run_id = %s",
+                 (run,))
+    damage = verification.verify_database(conn).damage
+    assert damage is not None and damage.detail.startswith("the metrics row")
+    conn.execute("ALTER TABLE params DISABLE TRIGGER USER")
+    conn.execute("UPDATE params SET value = '2' WHERE run_id = %s", (run,))
+    damage = verification.verify_database(conn).damage  # params (seq 3) before metrics (4)
+    assert damage is not None and damage.detail.startswith("the params row")

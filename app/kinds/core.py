@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
+from operator import itemgetter
 from typing import Any, NamedTuple, Protocol
 
 from app.ledger.errors import LedgerError
@@ -53,11 +55,20 @@ def entry_from_object(document: Any) -> Entry:
     return Entry(seq, kind, at, actor, subject, body)
 
 
+_DECODER = json.JSONDecoder()
+
+
 def entry_from_canonical(canonical: bytes) -> Entry:
+    """An Entry from its canonical bytes: UTF-8 JSON with nothing before or after the value
+    (what RFC 8785 writes); ReduceError otherwise."""
     try:
-        return entry_from_object(json.loads(canonical))
-    except ValueError as exc:
+        text = canonical.decode("utf-8")
+        document, end = _DECODER.raw_decode(text)
+        if end != len(text):
+            raise ValueError(f"bytes follow the JSON value at offset {end}")
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise ReduceError(f"the entry bytes are not JSON: {exc}") from exc
+    return entry_from_object(document)
 
 
 _STAMP = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.(\d{6})Z")
@@ -117,18 +128,19 @@ class Table:
     present: str | None = None
     rank: int = 0  # the report order among tables (set by the registry)
     index: Mapping[str, int] = field(default_factory=dict, compare=False)
+    names: tuple[str, ...] = field(default=(), compare=False)
+    _values: Callable[[Mapping[str, Any]], Row] = field(default=tuple, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "index", {c: i for i, (c, _) in enumerate(self.columns)})
+        names = tuple(c for c, _ in self.columns)
+        object.__setattr__(self, "index", {c: i for i, c in enumerate(names)})
+        object.__setattr__(self, "names", names)
+        object.__setattr__(self, "_values", itemgetter(*names))  # every table has 2+ columns
 
     @property
     def seq(self) -> str:
         """The column naming the entry a row stands on (tokens: created_seq)."""
         return "seq" if "seq" in self.index else "created_seq"
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(c for c, _ in self.columns)
 
     def type_of(self, column: str) -> str:
         return self.columns[self.index[column]][1]
@@ -139,7 +151,7 @@ class Table:
             extra = set(values) - set(self.index)
             missing = [c for c in self.names if c not in values]
             raise ReduceError(f"{self.name}: row has unknown {sorted(extra)} or lacks {missing}")
-        return tuple(values[c] for c in self.names)
+        return self._values(values)
 
     def as_dict(self, row: Row) -> dict[str, Any]:
         return dict(zip(self.names, row, strict=True))
@@ -205,20 +217,26 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
 
 
 def _fits(value: Any, spec: str) -> bool:
-    for name in spec.split(" or "):
-        name = name.strip()
+    return _fitter(spec)(value)
+
+
+@cache
+def _fitter(spec: str) -> Callable[[Any], bool]:
+    """The test that a value has one of the JSON types of a Field's spec ("string or null")."""
+    tests: list[Callable[[Any], bool]] = []
+    for name in (part.strip() for part in spec.split(" or ")):
         if name == "decimal string":
-            if type(value) is str and _is_decimal(value):
-                return True
-            continue
-        if name == "integer" and type(value) is bool:
-            continue
-        types = _JSON_TYPES.get(name)
-        if types is None:
+            tests.append(lambda v: type(v) is str and _is_decimal(v))
+        elif name == "integer":
+            tests.append(lambda v: isinstance(v, int) and type(v) is not bool)
+        elif name in _JSON_TYPES:
+            types = _JSON_TYPES[name]
+            tests.append(lambda v, types=types: isinstance(v, types))  # type: ignore[misc]
+        else:
             raise ValueError(f"unknown field type {name!r}")
-        if isinstance(value, types):
-            return True
-    return False
+    if len(tests) == 1:
+        return tests[0]
+    return lambda v: any(test(v) for test in tests)
 
 
 def _is_decimal(text: str) -> bool:
@@ -226,11 +244,22 @@ def _is_decimal(text: str) -> bool:
     return digits.isdigit() and digits.isascii() and (digits == "0" or digits[0] != "0")
 
 
+_INTEGERS: dict[str, int] = {}  # decimal strings seen, and their values (steps, timestamps)
+
+
 def integer(text: Any, what: str) -> int:
     """A decimal string (or integer) from an entry as an int."""
+    found = _INTEGERS.get(text) if type(text) is str else None
+    if found is not None:
+        return found
     if type(text) is str and text.isdigit() and text.isascii() and (
             text[0] != "0" or len(text) == 1):  # the usual case, in C
-        return int(text)
+        value = int(text)
+        if len(text) < 20:
+            if len(_INTEGERS) >= 50_000:
+                _INTEGERS.clear()
+            _INTEGERS[text] = value
+        return value
     if type(text) is int:
         return text
     if type(text) is str and _is_decimal(text):

@@ -95,18 +95,31 @@ def _params(entry: Entry, state: State) -> Rows:
                             strings(entry.body["params"], "params").items()]))
 
 
+_GROUP_KEYS: dict[tuple[tuple[str, str], ...], str] = {}  # RFC 8785 text of groups seen
+
+
+def _group_key(group: Any, position: int) -> str:
+    """A metric's group as the RFC 8785 text that keys it (groups repeat: kept once made)."""
+    items = tuple(strings(group, f"metric {position}'s group").items())
+    found = _GROUP_KEYS.get(items)
+    if found is None:
+        found = canonicalize(group).decode()
+        if len(_GROUP_KEYS) >= 10_000:
+            _GROUP_KEYS.clear()
+        _GROUP_KEYS[items] = found
+    return found
+
+
 def _metrics(entry: Entry, state: State) -> Rows:
     """One row per metric: the decimal text as hashed, and the double it stands for."""
     run, seq = entry.subject["run"], entry.seq
     out: list[Row] = []
     add = out.append
     for position, metric in enumerate(sequence_of(entry.body["metrics"], "metrics")):
-        value, group, n = metric["value"], metric.get("group"), metric.get("n")
-        if type(value) is not str or type(metric["key"]) is not str:
+        value, key, group, n = metric["value"], metric["key"], metric.get("group"), metric.get("n")
+        if type(value) is not str or type(key) is not str:
             raise ReduceError(f"metric {position} has no key or value string")
-        if group is not None:
-            group = strings(group, f"metric {position}'s group")
-        add((run, metric["key"], "" if group is None else canonicalize(group).decode(), group,
+        add((run, key, "" if group is None else _group_key(group, position), group,
              None if n is None else integer(n, "n"), value, float(value),
              integer(metric["step"], "step"), integer(metric["timestamp"], "timestamp"), seq,
              position))

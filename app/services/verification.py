@@ -14,9 +14,9 @@ from psycopg import IsolationLevel
 from psycopg.conninfo import make_conninfo
 
 from app.db import DatabaseError
-from app.kinds import BY_NAME, TABLES
-from app.kinds.check import Mismatch, Replay
-from app.kinds.core import EVENT, FACT, MATERIALIZED, REVISION
+from app.kinds import BY_NAME
+from app.kinds.check import SHARES, Mismatch, Replay, Share, first
+from app.kinds.memory import MemoryState
 from app.ledger.checkpoint import CheckpointError, VerifierKey
 from app.ledger.jcs import canonicalize
 from app.ledger.verify import (
@@ -30,7 +30,7 @@ from app.ledger.verify import (
 from app.services.rollback import KeptCheckpoint, KeptResult, check_kept
 from app.services.trust import Trust
 from app.storage import ledger as store
-from app.storage import projections
+from app.storage import projection, projections
 
 Progress = Callable[[Iterator[Any], int], Iterator[Any]]
 
@@ -122,15 +122,16 @@ def _verify(conn: psycopg.Connection, progress: Progress | None,
 
 
 PROCESS_AT = 50_000
-"""Ledgers of at least this many entries have their projections replayed in a process of its
-own, so that the replay (Python) and the chain check (Python) run on two cores at once."""
+"""Ledgers of at least this many entries have their projections replayed in processes of their
+own (one per share, app/kinds/check.py), so that the replay and the chain check, both Python,
+use every core."""
 
 
 class _ProjectionCheck:
-    """Checks the projections beside the chain check, on a connection that shares conn's
-    snapshot: in a thread for a small ledger, in a spawned process for a large one (a thread
-    would share the interpreter's lock with the chain check). If no second connection can be
-    opened, result() checks them on conn itself, afterwards."""
+    """Checks the projections beside the chain check, on connections that share conn's
+    snapshot: in a thread for a small ledger, in spawned processes (one per share) for a large
+    one (a thread would share the interpreter's lock with the chain check). If no second
+    connection can be opened, result() checks them on conn itself, afterwards."""
 
     def __init__(self, conn: psycopg.Connection, size: int) -> None:
         self._conn = conn
@@ -138,7 +139,7 @@ class _ProjectionCheck:
         self._error: BaseException | None = None
         self._ready = threading.Event()  # the sibling holds the snapshot (or gave up)
         self._sibling = False
-        self._process: Any = None
+        self._processes: list[tuple[Any, Any]] = []
         snapshot = projections.export_snapshot(conn)
         if size >= PROCESS_AT:
             self._spawn(snapshot)
@@ -150,13 +151,15 @@ class _ProjectionCheck:
 
     def _spawn(self, snapshot: str) -> None:
         context = multiprocessing.get_context("spawn")
-        self._pipe, child = context.Pipe(duplex=False)
         conninfo = make_conninfo(self._conn.info.dsn, password=self._conn.info.password or None)
-        self._process = context.Process(target=_check_in_process, args=(conninfo, snapshot,
-                                                                        child),
-                                        name="mlaudit-verify-projections", daemon=True)
-        self._process.start()
-        child.close()
+        for share in SHARES:
+            pipe, child = context.Pipe(duplex=False)
+            process = context.Process(target=_check_in_process,
+                                      args=(conninfo, snapshot, share, child),
+                                      name="mlaudit-verify-projections", daemon=True)
+            process.start()
+            child.close()
+            self._processes.append((process, pipe))
         self._sibling = True
 
     def _run(self, snapshot: str) -> None:
@@ -172,22 +175,27 @@ class _ProjectionCheck:
 
     def join(self, cancel: bool = False) -> None:
         """Wait for the check; cancel: the chain is damaged, its verdict is not needed."""
-        if self._process is None:
+        if not self._processes:
             self._thread.join()
             return
-        if cancel:
-            self._process.terminate()
-        else:
+        verdicts: list[tuple[Mismatch | None, Mismatch | None]] = []
+        for process, pipe in self._processes:
+            if cancel:
+                process.terminate()
+                continue
             try:
-                status, found = self._pipe.recv()
+                status, found = pipe.recv()
                 if status == "ok":
-                    self._found = found
-                else:
+                    verdicts.append(found)
+                elif self._error is None:
                     self._error = DatabaseError(f"the projection check stopped: {found}")
             except EOFError:
-                self._error = DatabaseError("the projection check's process ended early")
-        self._process.join()
-        self._pipe.close()
+                self._error = self._error or DatabaseError(
+                    "a projection check's process ended early")
+        for process, pipe in self._processes:
+            process.join()
+            pipe.close()
+        self._found = _verdict(verdicts)
 
     def result(self) -> Damage | None:
         found = check_projections(self._conn) if not self._sibling else self._found
@@ -197,14 +205,14 @@ class _ProjectionCheck:
                                                  found.seq)
 
 
-def _check_in_process(conninfo: str, snapshot: str, out: Any) -> None:
-    """The spawned process: replay every entry in the snapshot; send the verdict back."""
+def _check_in_process(conninfo: str, snapshot: str, share: Share, out: Any) -> None:
+    """A spawned process: check one share in the snapshot; send the verdict back."""
     try:
         with projections.in_snapshot(conninfo, snapshot) as conn:
-            out.send(("ok", check_projections(conn)))
+            out.send(("ok", check_share(conn, share)))
     except BaseException as exc:  # noqa: BLE001 - reported by the parent
-        first = (str(exc).strip().splitlines() or [""])[0]
-        out.send(("error", f"{type(exc).__name__}: {first}"))
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        out.send(("error", f"{type(exc).__name__}: {first_line}"))
     finally:
         out.close()
 
@@ -228,24 +236,46 @@ def describe(found: Mismatch) -> str:
 
 
 def check_projections(conn: psycopg.Connection) -> Mismatch | None:
-    """Replay every entry (app/kinds/check.py) against every table, in conn's snapshot."""
-    replay = Replay({t.name: projections.table_rows(conn, t.name) for t in TABLES
-                     if t.role in (FACT, REVISION, EVENT)})
-    for row in projections.entry_rows(conn):
+    """Replay every entry (app/kinds/check.py) against every table, in conn's snapshot: each
+    share in turn (a large ledger's verify runs them side by side)."""
+    return _verdict([check_share(conn, share) for share in SHARES])
+
+
+Verdict = tuple[Mismatch | None, Mismatch | None]
+KEEP = 20_000
+"""Current rows of each entity table a replay keeps in memory, the most recently changed (runs
+are created and ended a few thousand entries apart); older ones are read back from their
+revisions in the database when an entry changes them (app/kinds/memory.py)."""
+
+
+def check_share(conn: psycopg.Connection, share: Share) -> Verdict:
+    """(the first disagreement of the share's entries and insert-only tables, the first of
+    its current tables and stored envelopes): the second is only looked for when the first
+    is None, and only counts when no share has a first (_verdict)."""
+    state = MemoryState(fold_events=False, limit=KEEP, earlier=projection.earlier(conn))
+    replay = Replay({name: projections.table_rows(conn, name) for name in share.tables}, state)
+    for row in projections.entry_rows(conn, kinds=share.kinds, rest=share.rest):
         if not replay.feed(row):
             break
     found = replay.finish()
-    for table in TABLES:
-        if found is not None:
-            return found
-        if table.role != MATERIALIZED:
-            continue
-        if BY_NAME[table.source or ""].role == REVISION:
-            found = replay.check_current(table.name, projections.current_rows(conn, table.name))
-        else:
-            kv = projections.kv_mismatch(conn, table.name)
-            found = None if kv is None else Mismatch(table.name, *kv)
-    return found or _envelope_problem(conn)
+    if found is not None:
+        return found, None
+    for name in share.current:  # their revisions and events are held to the entries now
+        later = projections.current_mismatch(conn, name)
+        if later is not None:
+            return None, Mismatch(name, *later)
+    return None, _envelope_problem(conn) if share.rest else None
+
+
+def _verdict(verdicts: Sequence[Verdict]) -> Mismatch | None:
+    """The first disagreement: of the entries and insert-only tables (any share's), else of
+    the current tables (in registry order) and envelopes."""
+    found = first(f for f, _ in verdicts)
+    if found is not None:
+        return found
+    later = [m for _, m in verdicts if m is not None]
+    return min(later, key=lambda m: (m.table == "artifact_envelopes", BY_NAME[m.table].rank),
+               default=None)
 
 
 def _envelope_problem(conn: psycopg.Connection) -> Mismatch | None:

@@ -8,7 +8,7 @@ first-wins keys skip a row whose key is already stored.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -135,6 +135,16 @@ class AsOfState:
         spec = BY_NAME[table]
         key = tuple(row[spec.index[c]] for c in spec.first_wins)
         return self._conn.execute(_first(table), (*key, self._before)).fetchone() is not None
+
+
+def earlier(conn: psycopg.Connection) -> Callable[[str, tuple[Any, ...], int],
+                                                  dict[str, Any] | None]:
+    """A MemoryState's `earlier` (app/kinds/memory.py): an entity's row as its revisions
+    below a seq leave it, read from the database."""
+    def ask(table: str, key: tuple[Any, ...], before: int) -> dict[str, Any] | None:
+        with conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute(_as_of(table), (*key, before)).fetchone()
+    return ask
 
 
 @cache

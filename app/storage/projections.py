@@ -10,6 +10,7 @@ against the digests that name them.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,11 +20,13 @@ from typing import Any
 import psycopg
 from psycopg import IsolationLevel, sql
 from psycopg.conninfo import make_conninfo
+from psycopg.types.json import set_json_loads
 
 from app.kinds import BY_NAME, Row
 from app.kinds.core import TEXT, Table
 
 FETCH = 2000  # rows a server-side cursor fetches at a time
+WIDE = {"run_environments": 50}  # tables whose rows run to kilobytes (memory stays bounded)
 _names = itertools.count()
 
 
@@ -41,21 +44,38 @@ def _select(name: str, order: tuple[str, ...]) -> sql.Composed:
         _ordered(table, order))
 
 
+_JSON: dict[str | bytes, Any] = {}
+
+
+def _json(data: str | bytes) -> Any:
+    """json.loads, remembering small documents (metric groups, tags): they repeat by the
+    thousand, and the rows they are read into are only compared, never changed."""
+    found = _JSON.get(data)
+    if found is None:
+        found = json.loads(data)
+        if len(data) <= 256:
+            if len(_JSON) >= 10_000:
+                _JSON.clear()
+            _JSON[data] = found
+    return found
+
+
 def _stream(conn: psycopg.Connection, statement: sql.Composed | str,
-            params: tuple[Any, ...] = ()) -> Iterator[Any]:
+            params: tuple[Any, ...] = (), size: int = FETCH) -> Iterator[Any]:
     with conn.cursor(name=f"mlaudit_check_{next(_names)}", binary=True) as cur:
+        set_json_loads(_json, cur)
         cur.execute(statement, params)
-        while rows := cur.fetchmany(FETCH):
+        while rows := cur.fetchmany(size):
             yield from rows
 
 
 def table_rows(conn: psycopg.Connection, name: str, since: int = 0) -> Iterator[Row]:
     """An insert-only table's rows by seq (from since on), then by the columns that tell one
     entry's apart."""
-    table = BY_NAME[name]
+    table, size = BY_NAME[name], WIDE.get(name, FETCH)
     if not since:
-        return _stream(conn, _select(name, (table.seq, *table.within)))
-    return _stream(conn, _since(name), (since,))
+        return _stream(conn, _select(name, (table.seq, *table.within)), size=size)
+    return _stream(conn, _since(name), (since,), size)
 
 
 @cache
@@ -66,31 +86,34 @@ def _since(name: str) -> sql.Composed:
         sql.Identifier(table.seq), _ordered(table, (table.seq, *table.within)))
 
 
-def current_rows(conn: psycopg.Connection, name: str) -> Iterator[Row]:
-    """A current table's rows by key."""
-    return _stream(conn, _select(name, BY_NAME[name].key))
+_ENTRY_COLUMNS = ("SELECT seq, canonical, kind, actor, to_char(recorded_at AT TIME ZONE 'UTC', "
+                  "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM ledger_entries WHERE seq >= %s")
 
 
-def entry_rows(conn: psycopg.Connection,
-               since: int = 0) -> Iterator[tuple[int, bytes, str, str, Any]]:
+def entry_rows(conn: psycopg.Connection, since: int = 0, kinds: frozenset[str] | None = None,
+               rest: bool = False) -> Iterator[tuple[int, bytes, str, str, Any]]:
     """(seq, canonical, kind, actor, recorded_at) of every entry from since on, by seq;
-    recorded_at as the entry's own text (RFC 3339, six digits, Z), so it compares as text."""
-    return _stream(conn, "SELECT seq, canonical, kind, actor, to_char(recorded_at AT TIME ZONE "
-                         "'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM ledger_entries "
-                         "WHERE seq >= %s ORDER BY seq", (since,))
+    recorded_at as the entry's own text (RFC 3339, six digits, Z), so it compares as text.
+    kinds: only entries whose kind column is one of them (rest: none of them)."""
+    if kinds is None:
+        return _stream(conn, _ENTRY_COLUMNS + " ORDER BY seq", (since,))
+    test = "kind <> ALL(%s)" if rest else "kind = ANY(%s)"
+    return _stream(conn, f"{_ENTRY_COLUMNS} AND {test} ORDER BY seq", (since, sorted(kinds)))
 
 
 @cache
-def _kv_check(name: str) -> sql.Composed:
-    """A key/value current table against its events: each key's latest event, when it does
-    not remove the key, must be its row exactly."""
+def _current_check(name: str) -> sql.Composed:
+    """A current table against the revisions or events it is kept from: each key's latest,
+    unless it is an event that removes the key, must be its row exactly."""
     target = BY_NAME[name]
     source = BY_NAME[target.source or ""]
     key = sql.SQL(", ").join(map(sql.Identifier, target.key))
     columns = sql.SQL(", ").join(sql.SQL("e.{}").format(sql.Identifier(c)) for c in target.names)
     present = sql.Identifier(source.present or "")
-    kept = (sql.SQL("e.{} IS NOT FALSE").format(present) if source.type_of(source.present or "")
-            == "boolean" else sql.SQL("e.{} IS NOT NULL").format(present))
+    kept = (sql.SQL("TRUE") if source.present is None
+            else sql.SQL("e.{} IS NOT FALSE").format(present)
+            if source.type_of(source.present) == "boolean"
+            else sql.SQL("e.{} IS NOT NULL").format(present))
     join = sql.SQL(" AND ").join(sql.SQL("x.{0} = t.{0}").format(sql.Identifier(c))
                                  for c in target.key)
     return sql.SQL(
@@ -113,11 +136,12 @@ def _kv_check(name: str) -> sql.Composed:
         target=sql.Identifier(name), join=join)
 
 
-def kv_mismatch(conn: psycopg.Connection,
-                name: str) -> tuple[int, str, str | None, tuple[Any, ...]] | None:
+def current_mismatch(conn: psycopg.Connection,
+                     name: str) -> tuple[int, str, str | None, tuple[Any, ...]] | None:
     """(seq, missing | unbacked | differs, the first column that differs, key) of the first
-    row of a key/value current table that is not what its events leave, or None."""
-    row = conn.execute(_kv_check(name)).fetchone()
+    row of a current table that is not what its revisions or events leave, or None. Sound
+    once the revisions and events are held to their entries (they are checked first)."""
+    row = conn.execute(_current_check(name)).fetchone()
     if row is None:
         return None
     return int(row[0]), str(row[1]), row[2] if row[1] == "differs" else None, tuple(row[3:])
