@@ -68,6 +68,7 @@ class Checkpointer:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._beside = incremental.Beside()
 
     def start(self) -> None:
         with self._pool.connection() as conn:
@@ -84,6 +85,7 @@ class Checkpointer:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        self._beside.close()
 
     def notify(self, size: int) -> None:
         """Called after each commit with the new tree size."""
@@ -102,9 +104,12 @@ class Checkpointer:
             try:
                 with conn.transaction():  # one snapshot: the head and what it covers
                     trusted = held.verifier_keys() if held else keys.verifier_keys(conn)
+                    head = store.read_head(conn)
+                    backlog = (head.size if head else 0) - max(self._signed_size, 0)
+                    check = (self._beside.verify_since if backlog >= incremental.BESIDE_AT
+                             else incremental.verify_since)
                     try:
-                        size, root = incremental.verify_since(
-                            conn, trusted, held.checkpoint if held else None)
+                        size, root = check(conn, trusted, held.checkpoint if held else None)
                     except incremental.Unverified as exc:
                         self.refused = str(exc)
                         log.error("no checkpoint signed: %s", exc)

@@ -12,10 +12,16 @@ The current tables are left to the full verification (`mlaudit verify`, the self
 
 from __future__ import annotations
 
+import multiprocessing
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
+from app.db import DatabaseError
 from app.kinds import TABLES
 from app.kinds.check import Mismatch, Replay
 from app.kinds.core import EVENT, FACT, REVISION
@@ -113,3 +119,51 @@ def _check_rows(conn: psycopg.Connection, size: int) -> None:
         from app.services.verification import describe
 
         raise Unverified(describe(found))
+
+
+BESIDE_AT = 500
+"""A backlog of at least this many entries is checked in a helper process (Beside): checking a
+large one in a thread would hold the interpreter lock the process's request threads need."""
+
+
+class Beside:
+    """verify_since in a process of its own, in the caller's snapshot (exported to it). The
+    process is started on first use and kept for the next checkpoint; close() ends it."""
+
+    def __init__(self) -> None:
+        self._executor: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def verify_since(self, conn: psycopg.Connection, keys: Sequence[VerifierKey],
+                     kept: KeptCheckpoint | None) -> tuple[int, bytes]:
+        snapshot = projections.export_snapshot(conn)
+        conninfo = make_conninfo(conn.info.dsn, password=conn.info.password or None)
+        with self._lock:
+            if self._executor is None:
+                self._executor = ProcessPoolExecutor(
+                    1, mp_context=multiprocessing.get_context("spawn"))
+            executor = self._executor
+        try:
+            return executor.submit(_verify_in_snapshot, conninfo, snapshot,
+                                   [k.to_string() for k in keys], kept).result()
+        except BrokenProcessPool as exc:
+            self.close()  # a new process next time
+            raise DatabaseError(f"the checkpoint's verification process ended early: {exc}"
+                                ) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _verify_in_snapshot(conninfo: str, snapshot: str, keys: list[str],
+                        kept: KeptCheckpoint | None) -> tuple[int, bytes]:
+    """The helper process's side of Beside.verify_since."""
+    try:
+        with projections.in_snapshot(conninfo, snapshot) as conn:
+            return verify_since(conn, [VerifierKey.from_string(k) for k in keys], kept)
+    except psycopg.Error as exc:  # psycopg's errors do not cross processes intact
+        raise DatabaseError(f"verification stopped: {str(exc).strip().splitlines()[0]}"
+                            ) from None

@@ -109,3 +109,21 @@ def test_head_disagreeing_with_tree_is_not_signed(make_services: Any, database_u
         with pytest.raises(TreeMismatchError, match="disagrees"):
             make_checkpoint(conn, signer, config.origin)
     assert sizes(database_url) == []
+
+
+def test_a_large_backlog_is_verified_in_a_helper_process(
+        make_services: Any, database_url: str, bypass: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beside: what a thread would check, a process checks, in the same snapshot; its verdict,
+    either way, comes back (a signature, or the refusal naming what disagrees)."""
+    monkeypatch.setattr(incremental, "BESIDE_AT", 1)
+    services = make_services(checkpoint_interval=3600.0)
+    write(services, 3)
+    row = services.checkpointer.sign_now()
+    assert sizes(database_url) == [row.tree_size]
+    write(services, 2)
+    with bypass as conn:
+        conn.execute("UPDATE ledger_head SET frontier = %s", (bytes(64),))
+    with pytest.raises(incremental.Unverified, match="head_mismatch"):
+        services.checkpointer.sign_now()
+    assert "head_mismatch" in services.checkpointer.refused
