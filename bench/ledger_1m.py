@@ -15,7 +15,10 @@ by default, then
   4. runs the same chain check without the projections, `python bench/_pg.py verify-chain`
      (app.ledger.verify.verify_entries over app.storage.ledger.stream_entries in one snapshot,
      as verify_database does), measured the same way;
-  5. times app.services.proofs.inclusion / consistency (DB reads included) over random inputs.
+  5. times app.services.proofs.inclusion / consistency (DB reads included) over random inputs;
+  6. runs the real `python -m app.cli rebuild --from <the ledger's URL>` into an empty sibling
+     database (the source verified as it is copied, every row replayed, one transaction),
+     measuring wall time and the child's peak RSS.
 
 --mix realistic (the default): bench/_mix.py, the entries the service itself writes, in a
 team's proportions. --mix synthetic: _pg.make_drafts, the ~300-byte entries of the earlier
@@ -143,6 +146,25 @@ def rebuild(url: str) -> None:
     sys.stdout.flush()
 
 
+def cli_rebuild(url: str) -> None:
+    """Time `mlaudit rebuild --from url` into an empty database on the same server."""
+    with _pg.sibling_database(url, "mlaudit_rebuilt") as target, _pg.CpuMeter(url) as cpu:
+        env = dict(os.environ, DATABASE_URL=target)
+        t0 = time.perf_counter()
+        child = subprocess.Popen([sys.executable, "-m", "app.cli", "rebuild", "--from", url],
+                                 cwd=_pg.REPO, env=env, stderr=subprocess.PIPE)
+        assert child.stderr is not None
+        said = child.stderr.read().decode().strip().splitlines()
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - t0
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"mlaudit rebuild failed: {said[-5:]}")
+    print(f"info      mlaudit rebuild --from <the ledger>: {seconds:.1f} s wall "
+          f"({said[-1] if said else ''}); child peak RSS {usage.ru_maxrss / 1024:.1f} MB; "
+          f"{cpu.summary()}")
+    sys.stdout.flush()
+
+
 def vacuum(url: str) -> None:
     t0 = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
@@ -266,6 +288,8 @@ def main() -> int:
     ap.add_argument("--verify-runs", type=int, default=3)
     ap.add_argument("--proof-samples", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--no-cli-rebuild", dest="cli_rebuild", action="store_false",
+                    help="skip step 6 (the real `mlaudit rebuild` into a second database)")
     args = ap.parse_args()
 
     with _pg.database("ledger") as url, tempfile.TemporaryDirectory(prefix="mlaudit-keys-") as kd:
@@ -286,6 +310,8 @@ def main() -> int:
         sys.stdout.flush()
         if args.proof_samples > 0:
             bench_proofs(url, args.proof_samples, args.seed)
+        if realistic and args.cli_rebuild:
+            cli_rebuild(url)
     return 0
 
 

@@ -34,6 +34,7 @@ from app.storage import projection
 from app.storage import tracking as tracking_store
 
 BATCH = 10_000  # entries whose rows are stored per round of COPYs
+KEEP = 20_000  # current rows per entity table the replay keeps in memory
 Progress = Callable[[Iterator[Any], int, str], Iterator[Any]]  # rows, total, what is done
 
 
@@ -72,13 +73,21 @@ class Source:
 def replay(conn: psycopg.Connection, entries: Iterable[tuple[int, bytes]]) -> Replayed:
     """Store the rows every entry (seq, canonical bytes) makes, in the caller's transaction;
     the projection tables must be empty. ReduceError names an entry that does not fit."""
-    state = MemoryState(fold_events=False)
     pending: dict[str, list[kinds.Row]] = {}
+    ask = projection.earlier(conn)
+
+    def earlier(table: str, key: tuple[Any, ...], before: int) -> dict[str, Any] | None:
+        _flush(conn, pending)  # the rows of the entries before `before` are all stored
+        return ask(table, key, before)
+
+    # Memory stays bounded: current rows let go of are read back from what is stored.
+    state = MemoryState(fold_events=False, limit=KEEP, earlier=earlier)
     count = stored = 0
     for seq, canonical in entries:
         entry = kinds.entry_from_canonical(canonical)
         if entry.seq != seq:
             raise kinds.ReduceError(f"the entry at {seq} says it is entry {entry.seq}")
+        state.advance(seq)
         for table, rows in state.apply(kinds.reduce(entry, state)):
             pending.setdefault(table, []).extend(rows)
             stored += len(rows)
