@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from databases import TEMPLATE, with_dbname
+from databases import APP_ROLE, TEMPLATE, as_app, with_dbname
 from psycopg import sql
 
 from app import create_app
@@ -63,9 +63,25 @@ def pg_server() -> Iterator[str]:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(TEMPLATE)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
     ensure_schema(with_dbname(url, TEMPLATE))
+    _grant_app_role(url)
     yield url
     for stop in reversed(stack):
         stop()
+
+
+ROLE_SQL = Path(__file__).resolve().parent.parent / "docs" / "app-role.sql"
+
+
+def _grant_app_role(url: str) -> None:
+    """docs/app-role.sql, as written, applied to the template for APP_ROLE: every test database
+    copied from it grants the service exactly what the documented least-privilege role holds,
+    and the app fixtures connect as that role (the `conn` fixture stays the owner)."""
+    script = ROLE_SQL.read_text().replace("mlaudit_app", APP_ROLE).replace(
+        "DATABASE mlaudit", f'DATABASE "{TEMPLATE}"')
+    with psycopg.connect(with_dbname(url, TEMPLATE), autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,)).fetchone():
+            script = script.replace("CREATE ROLE", "ALTER ROLE", 1)  # a previous session's
+        conn.execute(script)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -83,8 +99,9 @@ def database_url(pg_server: str) -> Iterator[str]:
 
 @pytest.fixture
 def config(tmp_path: Path, database_url: str) -> Config:
+    """The service's configuration: it connects as the least-privilege role (APP_ROLE)."""
     return load_config(environ={}, overrides={
-        "database_url": database_url, "home": tmp_path / "home",
+        "database_url": as_app(database_url), "home": tmp_path / "home",
         "checkpoint_interval": 3600.0, "checkpoint_every": 1_000_000,
     })
 

@@ -96,7 +96,8 @@ def _run(argv: Sequence[str | Path]) -> None:
 
 
 def backup(tools: PgTools, url: str, path: Path) -> Path:
-    """What an operator runs: a custom-format dump of the whole database."""
+    """What an operator runs, as the schema owner (the service's role may not read the state
+    of the experiment id sequence): a custom-format dump of the whole database."""
     _run([tools.pg_dump, "--format=custom", f"--file={path}", f"--dbname={url}"])
     return path
 
@@ -204,14 +205,14 @@ def test_choose_prefers_the_servers_major_version_then_a_newer_one() -> None:
 
 
 def test_a_restored_backup_verifies_against_a_checkpoint_kept_before_it(
-        config: Config, services: Any, client: Any, auth: dict[str, str], tools: PgTools,
-        fresh_database: Callable[[], str], run_cli: Any, tmp_path: Path) -> None:
+        config: Config, database_url: str, services: Any, client: Any, auth: dict[str, str],
+        tools: PgTools, fresh_database: Callable[[], str], run_cli: Any, tmp_path: Path) -> None:
     track(client, auth, "credit")
     note = keep(services, client, auth, tmp_path / "kept.note")
     as_json = keep(services, client, auth, tmp_path / "kept.json", as_json=True)
     track(client, auth, "churn")  # entries after the last checkpoint are in the backup too
     written = size(config.database_url or "")
-    dump = backup(tools, config.database_url or "", tmp_path / "ledger.dump")
+    dump = backup(tools, database_url, tmp_path / "ledger.dump")
     restored = fresh_database()
     restore(tools, dump, restored)
 
@@ -237,12 +238,12 @@ def test_a_restored_backup_verifies_against_a_checkpoint_kept_before_it(
 
 
 def test_restoring_an_older_backup_is_caught_as_a_rollback(
-        config: Config, services: Any, client: Any, auth: dict[str, str], tools: PgTools,
-        fresh_database: Callable[[], str], run_cli: Any, tmp_path: Path) -> None:
+        config: Config, database_url: str, services: Any, client: Any, auth: dict[str, str],
+        tools: PgTools, fresh_database: Callable[[], str], run_cli: Any, tmp_path: Path) -> None:
     track(client, auth, "credit")
     early = keep(services, client, auth, tmp_path / "early.note")
     old_size = size(config.database_url or "")
-    dump = backup(tools, config.database_url or "", tmp_path / "old.dump")
+    dump = backup(tools, database_url, tmp_path / "old.dump")
     track(client, auth, "churn")
     later = keep(services, client, auth, tmp_path / "later.note")
     new_size = size(config.database_url or "")
@@ -275,11 +276,11 @@ def test_restoring_an_older_backup_is_caught_as_a_rollback(
 
 
 def test_a_rollback_past_a_key_rotation_needs_the_pinned_keys_to_say_so(
-        config: Config, services: Any, client: Any, auth: dict[str, str], tools: PgTools,
-        fresh_database: Callable[[], str], run_cli: Any, tmp_path: Path) -> None:
+        config: Config, database_url: str, services: Any, client: Any, auth: dict[str, str],
+        tools: PgTools, fresh_database: Callable[[], str], run_cli: Any, tmp_path: Path) -> None:
     track(client, auth, "credit")
     old_size = size(config.database_url or "")
-    dump = backup(tools, config.database_url or "", tmp_path / "old.dump")
+    dump = backup(tools, database_url, tmp_path / "old.dump")
     assert run_cli("key", "rotate").returncode == 0
     track(client, auth, "churn")
     later = keep(services, client, auth, tmp_path / "later.note")
@@ -297,11 +298,11 @@ def test_a_rollback_past_a_key_rotation_needs_the_pinned_keys_to_say_so(
 
 
 def test_history_rewritten_after_a_restore_is_caught_as_a_fork(
-        config: Config, services: Any, client: Any, auth: dict[str, str], tools: PgTools,
-        fresh_database: Callable[[], str], run_cli: Any, tmp_path: Path) -> None:
+        config: Config, database_url: str, services: Any, client: Any, auth: dict[str, str],
+        tools: PgTools, fresh_database: Callable[[], str], run_cli: Any, tmp_path: Path) -> None:
     track(client, auth, "credit")
     fork_point = size(config.database_url or "")
-    dump = backup(tools, config.database_url or "", tmp_path / "old.dump")
+    dump = backup(tools, database_url, tmp_path / "old.dump")
     track(client, auth, "churn")
     published = keep(services, client, auth, tmp_path / "published.note")
     published_size = size(config.database_url or "")

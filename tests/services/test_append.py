@@ -9,6 +9,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from databases import APP_ROLE
 
 from app.ledger.entry import Draft
 from app.ledger.errors import EntryError
@@ -52,6 +53,7 @@ def test_receipts_are_gapless_and_verify(services: Any, append: Any, database_ur
 
 def test_fact_and_entry_roll_back_together(services: Any, conn: psycopg.Connection) -> None:
     conn.execute("CREATE TABLE facts (id int PRIMARY KEY)")
+    conn.execute(f"GRANT SELECT, INSERT ON facts TO {APP_ROLE}")  # type: ignore[arg-type]
     before = head_size(conn)
 
     def unit(writer: Any) -> None:
