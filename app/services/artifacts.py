@@ -31,6 +31,7 @@ from typing import Any
 import psycopg
 
 from app.artifacts.store import ArtifactStoreError, BlobStore, DigestMismatchError, StoredBlob
+from app.kinds.tracking import client_envelope
 from app.ledger import dsse
 from app.ledger.checkpoint import Signer, VerifierKey
 from app.ledger.entry import Draft, Receipt, canonicalize, format_timestamp
@@ -96,10 +97,8 @@ def check_client_signature(artifact: Artifact) -> dict[str, Any] | None:
     if not dsse.verify_detached(dsse.pae(dsse.PAYLOAD_TYPE, payload), signature, key):
         raise BadSignature("the client signature does not verify for this path, sha256, size "
                            "and uri with the given key")
-    return {"payload": base64.b64encode(payload).decode("ascii"),
-            "payloadType": dsse.PAYLOAD_TYPE,
-            "signatures": [{"keyid": key.to_string(),
-                            "sig": base64.b64encode(signature).decode("ascii")}]}
+    return client_envelope(artifact.path, artifact.sha256, artifact.size, artifact.uri,
+                           key.to_string(), base64.b64encode(signature).decode("ascii"))
 
 
 def _target(conn: psycopg.Connection, run_id: str, path: str) -> store.Target:
@@ -140,7 +139,8 @@ def _entry_body(artifact: Artifact, envelope: Mapping[str, Any],
 
 def _record(writer: LedgerWriter, signer: Signer, actor: str, run: runs.RunRow,
             artifact: Artifact, client: dict[str, Any] | None) -> Recorded:
-    """Sign the digest statement, append the entry and insert the row."""
+    """Sign the digest statement, keep the envelope and append the entry (its reducer stores
+    the row)."""
     predicate = dsse.artifact_predicate(run_id=run.id, size=artifact.size, actor=actor,
                                         recorded_at=format_timestamp(datetime.now(UTC)),
                                         uri=artifact.uri)
@@ -151,9 +151,9 @@ def _record(writer: LedgerWriter, signer: Signer, actor: str, run: runs.RunRow,
     store.keep_envelope(writer.conn, body["envelope_sha256"], envelope)
     [receipt] = writer.append([Draft(kind, actor, {"run": run.id, "experiment": run.experiment_id},
                                      body)])
-    row = store.get_artifact(writer.conn, run.id, artifact.path)
-    assert row is not None  # the entry's reducer made it
-    return Recorded(row, receipt)
+    # The row the entry's reducer stored (app.kinds.tracking), with the envelope it names.
+    return Recorded(store.ArtifactRow(run.id, artifact.path, artifact.sha256, artifact.size,
+                                      artifact.uri, envelope, client, receipt.seq), receipt)
 
 
 def _existing(existing: store.ArtifactRow | None, artifact: Artifact) -> Recorded | None:

@@ -19,7 +19,7 @@ import base64
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -86,13 +86,14 @@ def _export(conn: psycopg.Connection, out: Path, origin: str) -> ExportSummary:
         head = store.read_head(conn)
         checkpoints = store.list_checkpoints(conn)
         keys = [row.verifier_key for row in store.list_signing_keys(conn)]
-        count, entries_digest = _write_entries(conn, out / ENTRIES)
-        envelopes = artifact_store.all_envelopes(conn)
+        count, entries_digest = _write_lines(out / ENTRIES, _entry_lines(conn), sync=True)
+        _, envelopes_digest = _write_lines(out / ENVELOPES, (
+            json.dumps({"sha256": d, "envelope": e}, separators=(",", ":"),
+                       sort_keys=True).encode() + b"\n"
+            for d, e in artifact_store.all_envelopes(conn)))
     digests = {ENTRIES: entries_digest,
                KEYS: _write(out / KEYS, "".join(f"{key}\n" for key in keys).encode()),
-               ENVELOPES: _write(out / ENVELOPES, "".join(
-                   json.dumps({"sha256": d, "envelope": e}, separators=(",", ":"),
-                              sort_keys=True) + "\n" for d, e in envelopes).encode())}
+               ENVELOPES: envelopes_digest}
     digests.update(_write_notes(out, checkpoints))
     manifest: dict[str, Any] = {
         "format": EXPORT_FORMAT,
@@ -110,14 +111,19 @@ def _export(conn: psycopg.Connection, out: Path, origin: str) -> ExportSummary:
     return ExportSummary(count, len(checkpoints), len(keys))
 
 
-def _write_entries(conn: psycopg.Connection, path: Path) -> tuple[int, str]:
-    """Stream every entry to entries.jsonl; return the count and the file's SHA-256."""
+def _entry_lines(conn: psycopg.Connection) -> Iterator[bytes]:
+    """Every entry as a line of entries.jsonl, streamed."""
+    for seq, canonical, leaf, chain, nodes in store.stream_entries(conn):
+        yield json.dumps({"seq": seq, "canonical": _b64(canonical), "leaf_hash": _b64(leaf),
+                          "chain_hash": _b64(chain), "nodes": _b64(nodes)},
+                         separators=(",", ":")).encode() + b"\n"
+
+
+def _write_lines(path: Path, lines: Iterable[bytes], sync: bool = False) -> tuple[int, str]:
+    """Stream the lines to the file; return their count and the file's SHA-256."""
     digest, count = hashlib.sha256(), 0
-    with _atomic(path, sync=True) as out:
-        for seq, canonical, leaf, chain, nodes in store.stream_entries(conn):
-            line = json.dumps({"seq": seq, "canonical": _b64(canonical), "leaf_hash": _b64(leaf),
-                               "chain_hash": _b64(chain), "nodes": _b64(nodes)},
-                              separators=(",", ":")).encode() + b"\n"
+    with _atomic(path, sync) as out:
+        for line in lines:
             out.write(line)
             digest.update(line)
             count += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -54,10 +55,14 @@ def keep_envelope(conn: psycopg.Connection, sha256: str, envelope: dict[str, Any
                  "ON CONFLICT (sha256) DO NOTHING", (sha256, Jsonb(envelope)))
 
 
-def all_envelopes(conn: psycopg.Connection) -> list[tuple[str, Any]]:
-    """(sha256, envelope) of every stored envelope, by digest (exports and rebuilds)."""
-    rows = conn.execute("SELECT sha256, envelope FROM artifact_envelopes ORDER BY sha256")
-    return [(d, e) for d, e in rows.fetchall()]
+def all_envelopes(conn: psycopg.Connection) -> Iterator[tuple[str, Any]]:
+    """(sha256, envelope) of every stored envelope, by digest (exports and rebuilds), read
+    in pages by a cursor of the caller's transaction, which must stay open while they are
+    read."""
+    with conn.cursor(name="mlaudit_envelopes") as cur:
+        cur.execute("SELECT sha256, envelope FROM artifact_envelopes ORDER BY sha256")
+        while rows := cur.fetchmany(1000):
+            yield from rows
 
 
 def list_artifacts(conn: psycopg.Connection, run_id: str, prefix: str, after: str,
