@@ -13,6 +13,7 @@ The current tables are left to the full verification (`mlaudit verify`, the self
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -124,6 +125,7 @@ def _check_rows(conn: psycopg.Connection, size: int) -> None:
 BESIDE_AT = 500
 """A backlog of at least this many entries is checked in a helper process (Beside): checking a
 large one in a thread would hold the interpreter lock the process's request threads need."""
+BACKGROUND_NICE = 10  # the helper process's niceness: requests come first on busy cores
 
 
 class Beside:
@@ -138,11 +140,7 @@ class Beside:
                      kept: KeptCheckpoint | None) -> tuple[int, bytes]:
         snapshot = projections.export_snapshot(conn)
         conninfo = make_conninfo(conn.info.dsn, password=conn.info.password or None)
-        with self._lock:
-            if self._executor is None:
-                self._executor = ProcessPoolExecutor(
-                    1, mp_context=multiprocessing.get_context("spawn"))
-            executor = self._executor
+        executor = self.executor()
         try:
             return executor.submit(_verify_in_snapshot, conninfo, snapshot,
                                    [k.to_string() for k in keys], kept).result()
@@ -151,11 +149,25 @@ class Beside:
             raise DatabaseError(f"the checkpoint's verification process ended early: {exc}"
                                 ) from exc
 
+    def executor(self) -> ProcessPoolExecutor:
+        """The helper process (started on first use)."""
+        with self._lock:
+            if self._executor is None:
+                self._executor = ProcessPoolExecutor(
+                    1, mp_context=multiprocessing.get_context("spawn"), initializer=_background)
+            return self._executor
+
     def close(self) -> None:
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _background() -> None:
+    """The helper yields the cores to the request threads and PostgreSQL: the check is off
+    the request path, and only the checkpoint waits for it."""
+    os.nice(BACKGROUND_NICE)
 
 
 def _verify_in_snapshot(conninfo: str, snapshot: str, keys: list[str],

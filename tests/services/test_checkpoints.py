@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -127,3 +128,15 @@ def test_a_large_backlog_is_verified_in_a_helper_process(
     with pytest.raises(incremental.Unverified, match="head_mismatch"):
         services.checkpointer.sign_now()
     assert "head_mismatch" in services.checkpointer.refused
+
+
+def test_the_helper_process_runs_below_the_requests_priority() -> None:
+    """The check is background work: on busy cores the request threads come first."""
+    beside = incremental.Beside()
+    try:
+        ours = os.nice(0)
+        assert beside.executor().submit(os.nice, 0).result() == min(
+            ours + incremental.BACKGROUND_NICE, 19)
+        assert os.nice(0) == ours  # this process is left as it was
+    finally:
+        beside.close()
