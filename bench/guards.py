@@ -11,7 +11,7 @@ It prints, for every kind whose rows a guard checks, the median time per unit wi
 the guards and the difference; and the same for all other kinds together, which no guard
 touches (the noise floor). A checkpoint is signed every 1,000 entries in both, untimed.
 
-Run from the repository root:  .venv/bin/python bench/guards.py  [--entries 50000] [--help]
+Run from the repository root:  .venv/bin/python bench/guards.py  [--entries 30000] [--help]
 Uses DATABASE_URL's server when set (fresh databases in it), else an embedded server.
 """
 
@@ -69,13 +69,14 @@ def unit(conn: psycopg.Connection, draft: Draft,
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--entries", type=int, default=50_000)
+    ap.add_argument("--entries", type=int, default=30_000)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
 
     with (_pg.database("guards_on") as on_url, _pg.database("guards_off") as off_url,
           tempfile.TemporaryDirectory() as keys_dir,
-          psycopg.connect(on_url) as on, psycopg.connect(off_url) as off):
+          psycopg.connect(on_url, autocommit=True) as on,
+          psycopg.connect(off_url, autocommit=True) as off):
         found = guards(on)
         disable(off, found)
         still = off.execute("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '%\\_guard' "

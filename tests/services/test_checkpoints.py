@@ -130,13 +130,16 @@ def test_a_large_backlog_is_verified_in_a_helper_process(
     assert "head_mismatch" in services.checkpointer.refused
 
 
-def test_the_helper_process_runs_below_the_requests_priority() -> None:
-    """The check is background work: on busy cores the request threads come first."""
+def test_the_helper_process_runs_below_the_requests_priority_and_once() -> None:
+    """The check is background work: on busy cores the request threads come first; and each
+    check has a new process, so what one held is given back."""
     beside = incremental.Beside()
     try:
         ours = os.nice(0)
         assert beside.executor().submit(os.nice, 0).result() == min(
             ours + incremental.BACKGROUND_NICE, 19)
         assert os.nice(0) == ours  # this process is left as it was
+        first = beside.executor().submit(os.getpid).result()
+        assert beside.executor().submit(os.getpid).result() not in (first, os.getpid())
     finally:
         beside.close()
