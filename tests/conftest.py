@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from databases import APP_ROLE, TEMPLATE, as_app, with_dbname
+from databases import APP_ROLE, TEMPLATE, as_app, role_script, with_dbname
 from psycopg import sql
 
 from app import create_app
@@ -69,15 +69,11 @@ def pg_server() -> Iterator[str]:
         stop()
 
 
-ROLE_SQL = Path(__file__).resolve().parent.parent / "docs" / "app-role.sql"
-
-
 def _grant_app_role(url: str) -> None:
     """docs/app-role.sql, as written, applied to the template for APP_ROLE: every test database
     copied from it grants the service exactly what the documented least-privilege role holds,
     and the app fixtures connect as that role (the `conn` fixture stays the owner)."""
-    script = ROLE_SQL.read_text().replace("mlaudit_app", APP_ROLE).replace(
-        "DATABASE mlaudit", f'DATABASE "{TEMPLATE}"')
+    script = role_script(APP_ROLE, TEMPLATE)
     with psycopg.connect(with_dbname(url, TEMPLATE), autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,)).fetchone():
             script = script.replace("CREATE ROLE", "ALTER ROLE", 1)  # a previous session's

@@ -12,19 +12,18 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from databases import as_app, role_script
+from psycopg.conninfo import conninfo_to_dict
 
 from app.ledger.entry import Draft
 from app.services import access, artifacts, keys, promotions, registry, tokens, tracking
 from app.services.tokens import Principal
 from app.services.verification import verify_database
 
-ROLE_SQL = Path(__file__).resolve().parent.parent / "docs" / "app-role.sql"
 REFUSED = (psycopg.errors.InsufficientPrivilege, psycopg.errors.CheckViolation)
 
 
@@ -33,11 +32,8 @@ def role(database_url: str, conn: psycopg.Connection) -> Iterator[str]:
     """A URL that connects as the role docs/app-role.sql creates."""
     name = f"mlaudit_app_{uuid.uuid4().hex[:8]}"
     dbname = conninfo_to_dict(database_url)["dbname"]
-    conn.execute(ROLE_SQL.read_text().replace("mlaudit_app", name).replace(  # type: ignore[arg-type]
-        "DATABASE mlaudit", f'DATABASE "{dbname}"'))
-    params = conninfo_to_dict(database_url)
-    params.update(user=name, password="change-me")
-    yield make_conninfo(**params)
+    conn.execute(role_script(name, dbname))  # type: ignore[arg-type]
+    yield as_app(database_url, name)
     conn.execute(f'DROP OWNED BY "{name}"')  # type: ignore[arg-type]
     conn.execute(f'DROP ROLE "{name}"')  # type: ignore[arg-type]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from operator import itemgetter
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from app.ledger.errors import LedgerError
 
@@ -244,7 +244,26 @@ def _is_decimal(text: str) -> bool:
     return digits.isdigit() and digits.isascii() and (digits == "0" or digits[0] != "0")
 
 
-_INTEGERS: dict[str, int] = {}  # decimal strings seen, and their values (steps, timestamps)
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Memo(dict[K, V]):
+    """Values worked out once for keys that repeat by the thousand (a replay's steps, metric
+    groups, small JSON documents); emptied whenever it holds `limit`, so it stays small."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def keep(self, key: K, value: V) -> V:
+        if len(self) >= self.limit:
+            self.clear()
+        self[key] = value
+        return value
+
+
+_INTEGERS: Memo[str, int] = Memo(50_000)  # decimal strings seen (steps, timestamps)
 
 
 def integer(text: Any, what: str) -> int:
@@ -256,9 +275,7 @@ def integer(text: Any, what: str) -> int:
             text[0] != "0" or len(text) == 1):  # the usual case, in C
         value = int(text)
         if len(text) < 20:
-            if len(_INTEGERS) >= 50_000:
-                _INTEGERS.clear()
-            _INTEGERS[text] = value
+            _INTEGERS.keep(text, value)
         return value
     if type(text) is int:
         return text

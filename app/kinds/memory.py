@@ -41,6 +41,11 @@ def fold(source: Table, row: Row) -> tuple[Table, tuple[Any, ...], Row | None]:
     return target, key_of(row), project(row)
 
 
+KEEP = 20_000
+"""Current rows of each entity table a replay (verify, rebuild) keeps in memory, the most
+recently changed (runs are created and ended a few thousand entries apart); older ones are
+asked of `earlier` when an entry changes them."""
+
 Earlier = Callable[[str, tuple[Any, ...], int], "dict[str, Any] | None"]
 """(materialized table, key, seq) -> the entity's row as entries before seq left it."""
 

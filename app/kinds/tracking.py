@@ -14,6 +14,7 @@ from app.kinds.core import (
     Entry,
     Field,
     Kind,
+    Memo,
     ReduceError,
     Row,
     Rows,
@@ -95,7 +96,7 @@ def _params(entry: Entry, state: State) -> Rows:
                             strings(entry.body["params"], "params").items()]))
 
 
-_GROUP_KEYS: dict[tuple[tuple[str, str], ...], str] = {}  # RFC 8785 text of groups seen
+_GROUP_KEYS: Memo[tuple[tuple[str, str], ...], str] = Memo(10_000)  # RFC 8785 text of groups
 
 
 def _group_key(group: Any, position: int) -> str:
@@ -103,10 +104,7 @@ def _group_key(group: Any, position: int) -> str:
     items = tuple(strings(group, f"metric {position}'s group").items())
     found = _GROUP_KEYS.get(items)
     if found is None:
-        found = canonicalize(group).decode()
-        if len(_GROUP_KEYS) >= 10_000:
-            _GROUP_KEYS.clear()
-        _GROUP_KEYS[items] = found
+        found = _GROUP_KEYS.keep(items, canonicalize(group).decode())
     return found
 
 

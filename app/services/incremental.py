@@ -20,7 +20,6 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 import psycopg
-from psycopg.conninfo import make_conninfo
 
 from app.db import DatabaseError
 from app.kinds import TABLES
@@ -140,7 +139,7 @@ class Beside:
     def verify_since(self, conn: psycopg.Connection, keys: Sequence[VerifierKey],
                      kept: KeptCheckpoint | None) -> tuple[int, bytes]:
         snapshot = projections.export_snapshot(conn)
-        conninfo = make_conninfo(conn.info.dsn, password=conn.info.password or None)
+        conninfo = projections.conninfo_of(conn)
         executor = self.executor()
         try:
             return executor.submit(_verify_in_snapshot, conninfo, snapshot,

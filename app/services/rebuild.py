@@ -24,6 +24,7 @@ import psycopg
 
 from app import kinds
 from app.kinds import TABLES, MemoryState
+from app.kinds.memory import KEEP
 from app.ledger.checkpoint import CheckpointError, VerifierKey, parse_checkpoint
 from app.ledger.entry import decode, parse_timestamp
 from app.ledger.errors import LedgerError
@@ -34,7 +35,6 @@ from app.storage import projection
 from app.storage import tracking as tracking_store
 
 BATCH = 10_000  # entries whose rows are stored per round of COPYs
-KEEP = 20_000  # current rows per entity table the replay keeps in memory
 Progress = Callable[[Iterator[Any], int, str], Iterator[Any]]  # rows, total, what is done
 
 

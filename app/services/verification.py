@@ -11,12 +11,11 @@ from typing import Any
 
 import psycopg
 from psycopg import IsolationLevel
-from psycopg.conninfo import make_conninfo
 
 from app.db import DatabaseError
 from app.kinds import BY_NAME
 from app.kinds.check import SHARES, Mismatch, Replay, Share, first
-from app.kinds.memory import MemoryState
+from app.kinds.memory import KEEP, MemoryState
 from app.ledger.checkpoint import CheckpointError, VerifierKey
 from app.ledger.jcs import canonicalize
 from app.ledger.verify import (
@@ -151,7 +150,7 @@ class _ProjectionCheck:
 
     def _spawn(self, snapshot: str) -> None:
         context = multiprocessing.get_context("spawn")
-        conninfo = make_conninfo(self._conn.info.dsn, password=self._conn.info.password or None)
+        conninfo = projections.conninfo_of(self._conn)
         for share in SHARES:
             pipe, child = context.Pipe(duplex=False)
             process = context.Process(target=_check_in_process,
@@ -242,10 +241,6 @@ def check_projections(conn: psycopg.Connection) -> Mismatch | None:
 
 
 Verdict = tuple[Mismatch | None, Mismatch | None]
-KEEP = 20_000
-"""Current rows of each entity table a replay keeps in memory, the most recently changed (runs
-are created and ended a few thousand entries apart); older ones are read back from their
-revisions in the database when an entry changes them (app/kinds/memory.py)."""
 
 
 def check_share(conn: psycopg.Connection, share: Share) -> Verdict:

@@ -9,7 +9,7 @@ first-wins keys skip a row whose key is already stored.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import psycopg
@@ -110,8 +110,7 @@ class AsOfState:
         self._before = seq
 
     def current(self, table: str, key: tuple[Any, ...]) -> dict[str, Any] | None:
-        with self._conn.cursor(row_factory=dict_row) as cur:
-            return cur.execute(_as_of(table), (*key, self._before)).fetchone()
+        return as_of(self._conn, table, key, self._before)
 
     def approvers(self, promotion_id: str) -> set[str]:
         rows = self._conn.execute(
@@ -137,14 +136,17 @@ class AsOfState:
         return self._conn.execute(_first(table), (*key, self._before)).fetchone() is not None
 
 
+def as_of(conn: psycopg.Connection, table: str, key: tuple[Any, ...],
+          before: int) -> dict[str, Any] | None:
+    """An entity's row of a current table as its revisions below a seq leave it."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(_as_of(table), (*key, before)).fetchone()
+
+
 def earlier(conn: psycopg.Connection) -> Callable[[str, tuple[Any, ...], int],
                                                   dict[str, Any] | None]:
-    """A MemoryState's `earlier` (app/kinds/memory.py): an entity's row as its revisions
-    below a seq leave it, read from the database."""
-    def ask(table: str, key: tuple[Any, ...], before: int) -> dict[str, Any] | None:
-        with conn.cursor(row_factory=dict_row) as cur:
-            return cur.execute(_as_of(table), (*key, before)).fetchone()
-    return ask
+    """A MemoryState's `earlier` (app/kinds/memory.py), read from conn's database."""
+    return partial(as_of, conn)
 
 
 @cache

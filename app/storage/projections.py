@@ -23,7 +23,7 @@ from psycopg.conninfo import make_conninfo
 from psycopg.types.json import set_json_loads
 
 from app.kinds import BY_NAME, Row
-from app.kinds.core import TEXT, Table
+from app.kinds.core import TEXT, Memo, Table
 
 FETCH = 2000  # rows a server-side cursor fetches at a time
 WIDE = {"run_environments": 50}  # tables whose rows run to kilobytes (memory stays bounded)
@@ -44,7 +44,7 @@ def _select(name: str, order: tuple[str, ...]) -> sql.Composed:
         _ordered(table, order))
 
 
-_JSON: dict[str | bytes, Any] = {}
+_JSON: Memo[str | bytes, Any] = Memo(10_000)
 
 
 def _json(data: str | bytes) -> Any:
@@ -54,9 +54,7 @@ def _json(data: str | bytes) -> Any:
     if found is None:
         found = json.loads(data)
         if len(data) <= 256:
-            if len(_JSON) >= 10_000:
-                _JSON.clear()
-            _JSON[data] = found
+            _JSON.keep(data, found)
     return found
 
 
@@ -172,12 +170,16 @@ def export_snapshot(conn: psycopg.Connection) -> str:
     return str(row[0])
 
 
+def conninfo_of(conn: psycopg.Connection) -> str:
+    """What another session (or process) needs to connect as conn did, password included."""
+    return make_conninfo(conn.info.dsn, password=conn.info.password or None)
+
+
 @contextmanager
 def sibling_in_snapshot(conn: psycopg.Connection, snapshot: str) -> Iterator[psycopg.Connection]:
     """A second connection to conn's database, inside a read-only transaction that sees
     exactly the exported snapshot."""
-    with in_snapshot(make_conninfo(conn.info.dsn, password=conn.info.password or None),
-                     snapshot) as other:
+    with in_snapshot(conninfo_of(conn), snapshot) as other:
         yield other
 
 
