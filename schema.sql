@@ -2053,4 +2053,4 @@ CREATE CONSTRAINT TRIGGER reports_issued_guard AFTER INSERT ON reports_issued
 ALTER TABLE reports_issued ENABLE ALWAYS TRIGGER reports_issued_guard;
 -- END GENERATED
 
-INSERT INTO mlaudit_schema (version) VALUES (5) ON CONFLICT (version) DO NOTHING;
+INSERT INTO mlaudit_schema (version) VALUES (6) ON CONFLICT (version) DO NOTHING;
