@@ -117,6 +117,34 @@ CREATE TABLE IF NOT EXISTS tokens (
     expires_at   timestamptz
 );
 
+-- People and service accounts. Separation of duties and quorums compare principals: a person
+-- may hold writer and approver tokens and still not approve what they requested or built.
+CREATE TABLE IF NOT EXISTS principals (
+    id            text PRIMARY KEY,
+    name          text NOT NULL UNIQUE,
+    display_name  text NOT NULL,
+    kind          text NOT NULL CHECK (kind IN ('person', 'service')),
+    created_at    timestamptz NOT NULL,
+    seq           bigint NOT NULL UNIQUE REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED
+);
+
+-- The principal each token belongs to, once and for good (token.created, or token.assigned
+-- for a token made before principals existed).
+CREATE TABLE IF NOT EXISTS token_principals (
+    token_id      text PRIMARY KEY REFERENCES tokens (id),
+    principal_id  text NOT NULL REFERENCES principals (id),
+    seq           bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED
+);
+CREATE INDEX IF NOT EXISTS token_principals_by_principal ON token_principals (principal_id);
+
+-- The principal an actor `token:<name>[ principal:<name>]` acts for: its token's, by an entry
+-- before `before` when given. NULL for other actors and for tokens not (yet) assigned one.
+CREATE OR REPLACE FUNCTION mlaudit_principal_of(actor text, before bigint) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
+    SELECT tp.principal_id FROM tokens t JOIN token_principals tp ON tp.token_id = t.id
+    WHERE t.name = substring(actor FROM '^token:([^ ]+)') AND (before IS NULL OR tp.seq < before)
+$$;
+
 CREATE TABLE IF NOT EXISTS token_revocations (
     token_id    text PRIMARY KEY REFERENCES tokens (id),
     revoked_at  timestamptz NOT NULL,
@@ -563,6 +591,7 @@ CREATE TABLE IF NOT EXISTS decisions (
     exception       jsonb,
     version_digest  text NOT NULL,
     gates           jsonb NOT NULL,
+    principal_id    text REFERENCES principals (id),
     PRIMARY KEY (promotion_id, seq)
 );
 
@@ -635,6 +664,22 @@ ALTER TABLE tokens ENABLE ALWAYS TRIGGER tokens_no_update_delete;
 CREATE OR REPLACE TRIGGER tokens_no_truncate BEFORE TRUNCATE ON tokens
     FOR EACH STATEMENT EXECUTE FUNCTION mlaudit_refuse_mutation();
 ALTER TABLE tokens ENABLE ALWAYS TRIGGER tokens_no_truncate;
+
+CREATE INDEX IF NOT EXISTS principals_by_seq ON principals (seq);
+CREATE OR REPLACE TRIGGER principals_no_update_delete BEFORE UPDATE OR DELETE ON principals
+    FOR EACH ROW EXECUTE FUNCTION mlaudit_refuse_mutation();
+ALTER TABLE principals ENABLE ALWAYS TRIGGER principals_no_update_delete;
+CREATE OR REPLACE TRIGGER principals_no_truncate BEFORE TRUNCATE ON principals
+    FOR EACH STATEMENT EXECUTE FUNCTION mlaudit_refuse_mutation();
+ALTER TABLE principals ENABLE ALWAYS TRIGGER principals_no_truncate;
+
+CREATE INDEX IF NOT EXISTS token_principals_by_seq ON token_principals (seq);
+CREATE OR REPLACE TRIGGER token_principals_no_update_delete BEFORE UPDATE OR DELETE ON token_principals
+    FOR EACH ROW EXECUTE FUNCTION mlaudit_refuse_mutation();
+ALTER TABLE token_principals ENABLE ALWAYS TRIGGER token_principals_no_update_delete;
+CREATE OR REPLACE TRIGGER token_principals_no_truncate BEFORE TRUNCATE ON token_principals
+    FOR EACH STATEMENT EXECUTE FUNCTION mlaudit_refuse_mutation();
+ALTER TABLE token_principals ENABLE ALWAYS TRIGGER token_principals_no_truncate;
 
 CREATE OR REPLACE TRIGGER token_revocations_no_update_delete BEFORE UPDATE OR DELETE ON token_revocations
     FOR EACH ROW EXECUTE FUNCTION mlaudit_refuse_mutation();
@@ -1151,6 +1196,68 @@ CREATE CONSTRAINT TRIGGER tokens_guard AFTER INSERT ON tokens
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION mlaudit_guard_tokens();
 ALTER TABLE tokens ENABLE ALWAYS TRIGGER tokens_guard;
 
+CREATE OR REPLACE FUNCTION mlaudit_guard_principals() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+DECLARE
+    doc jsonb;
+    bad text;
+BEGIN
+    SELECT convert_from(e.canonical, 'UTF8')::jsonb INTO doc FROM ledger_entries e
+        WHERE e.seq = NEW.seq;
+    bad := CASE doc ->> 'kind'
+        WHEN 'principal.created' THEN CASE
+            WHEN NEW.id IS DISTINCT FROM (doc #>> '{subject,principal}') THEN 'id'
+            WHEN NEW.name IS DISTINCT FROM (doc #>> '{body,name}') THEN 'name'
+            WHEN NEW.display_name IS DISTINCT FROM (doc #>> '{body,display_name}') THEN 'display_name'
+            WHEN NEW.kind IS DISTINCT FROM (doc #>> '{body,kind}') THEN 'kind'
+            WHEN NEW.created_at IS DISTINCT FROM (doc ->> 'recorded_at')::timestamptz THEN 'created_at'
+            WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
+            END
+        ELSE 'an entry of kind principal.created' END;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'mlaudit: refused: a % row names ledger entry %, which does not say the same (%)',
+            TG_TABLE_NAME, NEW.seq, bad USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NULL;
+END
+$$;
+DROP TRIGGER IF EXISTS principals_guard ON principals;
+CREATE CONSTRAINT TRIGGER principals_guard AFTER INSERT ON principals
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION mlaudit_guard_principals();
+ALTER TABLE principals ENABLE ALWAYS TRIGGER principals_guard;
+
+CREATE OR REPLACE FUNCTION mlaudit_guard_token_principals() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+DECLARE
+    doc jsonb;
+    bad text;
+BEGIN
+    SELECT convert_from(e.canonical, 'UTF8')::jsonb INTO doc FROM ledger_entries e
+        WHERE e.seq = NEW.seq;
+    bad := CASE doc ->> 'kind'
+        WHEN 'token.created' THEN CASE
+            WHEN NEW.token_id IS DISTINCT FROM (doc #>> '{subject,token}') THEN 'token_id'
+            WHEN NEW.principal_id IS DISTINCT FROM (doc #>> '{body,principal}') THEN 'principal_id'
+            WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
+            END
+        WHEN 'token.assigned' THEN CASE
+            WHEN NEW.token_id IS DISTINCT FROM (doc #>> '{subject,token}') THEN 'token_id'
+            WHEN NEW.principal_id IS DISTINCT FROM (doc #>> '{subject,principal}') THEN 'principal_id'
+            WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
+            END
+        ELSE 'an entry of kind token.created, token.assigned' END;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'mlaudit: refused: a % row names ledger entry %, which does not say the same (%)',
+            TG_TABLE_NAME, NEW.seq, bad USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NULL;
+END
+$$;
+DROP TRIGGER IF EXISTS token_principals_guard ON token_principals;
+CREATE CONSTRAINT TRIGGER token_principals_guard AFTER INSERT ON token_principals
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION mlaudit_guard_token_principals();
+ALTER TABLE token_principals ENABLE ALWAYS TRIGGER token_principals_guard;
+
 CREATE OR REPLACE FUNCTION mlaudit_guard_token_revocations() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
 DECLARE
@@ -1585,7 +1692,7 @@ BEGIN
             WHEN NEW.closed_seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'closed_seq'
             WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
             WHEN prev.status IS DISTINCT FROM 'pending' THEN 'a pending promotion'
-            WHEN (SELECT count(DISTINCT d.approver) FROM decisions d WHERE d.promotion_id = NEW.id AND d.outcome = 'approve' AND d.seq <= NEW.seq) < (SELECT m.quorum FROM registered_models m WHERE m.name = NEW.model_name) THEN 'the quorum'
+            WHEN (SELECT count(DISTINCT coalesce(d.principal_id, d.approver)) FROM decisions d WHERE d.promotion_id = NEW.id AND d.outcome = 'approve' AND d.seq <= NEW.seq) < (SELECT m.quorum FROM registered_models m WHERE m.name = NEW.model_name) THEN 'the quorum'
             END
         WHEN 'decision.rejected' THEN CASE
             WHEN NOT earlier THEN 'an earlier revision'
@@ -1670,7 +1777,11 @@ BEGIN
             WHEN NEW.exception IS DISTINCT FROM nullif(doc #> '{body,exception}', 'null'::jsonb) THEN 'exception'
             WHEN NEW.version_digest IS DISTINCT FROM (doc #>> '{body,version_digest}') THEN 'version_digest'
             WHEN NEW.gates IS DISTINCT FROM nullif(doc #> '{body,gates}', 'null'::jsonb) THEN 'gates'
-            WHEN NEW.approver = (SELECT p.requested_by FROM promotions p WHERE p.id = NEW.promotion_id) THEN 'an approver who did not request it'
+            WHEN NEW.principal_id IS DISTINCT FROM (doc #>> '{body,principal}') THEN 'principal_id'
+            WHEN coalesce(NEW.principal_id, mlaudit_principal_of(NEW.approver, NULL), NEW.approver) = (SELECT coalesce(mlaudit_principal_of(p.requested_by, NULL), p.requested_by) FROM promotions p WHERE p.id = NEW.promotion_id) THEN 'an approver who did not request it'
+            WHEN coalesce(NEW.principal_id, mlaudit_principal_of(NEW.approver, NULL), NEW.approver) IN (SELECT coalesce(mlaudit_principal_of(v.created_by, NULL), v.created_by) FROM promotions p JOIN model_versions v ON v.model_name = p.model_name AND v.version = p.version WHERE p.id = NEW.promotion_id UNION SELECT coalesce(mlaudit_principal_of(r.created_by, NULL), r.created_by) FROM promotions p JOIN model_versions v ON v.model_name = p.model_name AND v.version = p.version JOIN runs r ON r.id = v.run_id WHERE p.id = NEW.promotion_id) THEN 'an approver who did not build it'
+            WHEN EXISTS (SELECT 1 FROM principals x WHERE x.id = NEW.principal_id AND x.kind <> 'person') THEN 'an approver who is a person'
+            WHEN NEW.principal_id IS DISTINCT FROM mlaudit_principal_of(NEW.approver, NEW.seq) THEN 'the principal its token belongs to'
             END
         WHEN 'decision.rejected' THEN CASE
             WHEN NEW.promotion_id IS DISTINCT FROM (doc #>> '{subject,promotion}') THEN 'promotion_id'
@@ -1682,6 +1793,8 @@ BEGIN
             WHEN NEW.exception IS DISTINCT FROM nullif(doc #> '{body,exception}', 'null'::jsonb) THEN 'exception'
             WHEN NEW.version_digest IS DISTINCT FROM (doc #>> '{body,version_digest}') THEN 'version_digest'
             WHEN NEW.gates IS DISTINCT FROM nullif(doc #> '{body,gates}', 'null'::jsonb) THEN 'gates'
+            WHEN NEW.principal_id IS DISTINCT FROM (doc #>> '{body,principal}') THEN 'principal_id'
+            WHEN NEW.principal_id IS DISTINCT FROM mlaudit_principal_of(NEW.approver, NEW.seq) THEN 'the principal its token belongs to'
             END
         WHEN 'decision.refused' THEN CASE
             WHEN NEW.promotion_id IS DISTINCT FROM (doc #>> '{subject,promotion}') THEN 'promotion_id'
@@ -1693,6 +1806,8 @@ BEGIN
             WHEN NEW.exception IS DISTINCT FROM nullif(doc #> '{body,exception}', 'null'::jsonb) THEN 'exception'
             WHEN NEW.version_digest IS DISTINCT FROM (doc #>> '{body,version_digest}') THEN 'version_digest'
             WHEN NEW.gates IS DISTINCT FROM nullif(doc #> '{body,gates}', 'null'::jsonb) THEN 'gates'
+            WHEN NEW.principal_id IS DISTINCT FROM (doc #>> '{body,principal}') THEN 'principal_id'
+            WHEN NEW.principal_id IS DISTINCT FROM mlaudit_principal_of(NEW.approver, NEW.seq) THEN 'the principal its token belongs to'
             END
         ELSE 'an entry of kind decision.approved, decision.rejected, decision.refused' END;
     IF bad IS NOT NULL THEN
@@ -1938,4 +2053,4 @@ CREATE CONSTRAINT TRIGGER reports_issued_guard AFTER INSERT ON reports_issued
 ALTER TABLE reports_issued ENABLE ALWAYS TRIGGER reports_issued_guard;
 -- END GENERATED
 
-INSERT INTO mlaudit_schema (version) VALUES (5) ON CONFLICT (version) DO NOTHING;
+INSERT INTO mlaudit_schema (version) VALUES (6) ON CONFLICT (version) DO NOTHING;

@@ -52,6 +52,7 @@ def build_services(config: Config, *, start_checkpointer: bool = True,
             keys.load_signer(conn, config.origin, config.keys_path)  # fails fast on a bad key
             with ledger_transaction(conn) as writer:
                 tracking.ensure_default_experiment(writer, "system")
+                tokens.ensure_principals(writer)  # tokens from before principals existed
                 written = tokens.ensure_admin_token(writer, config.admin_token_path)
             if trust.load(config.trust_path) is None:  # trusted on first use only
                 trust.update(config.trust_path, config.origin,

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TextIO
 
-from app import registry_cli
+from app import principal_cli, registry_cli
 from app.config import Config, ConfigError, load_config
 from app.ledger.checkpoint import VerifierKey
 from app.ledger.errors import LedgerError
@@ -68,10 +68,11 @@ def cmd_token_create(config: Config, args: argparse.Namespace) -> int:
         expires_at = datetime.now(UTC) + timedelta(days=args.expires_in_days)
     with db.connect(url) as conn, ledger_transaction(conn) as writer:
         secret, receipt = tokens.create_token(writer, args.name, args.role, _actor(),
-                                              expires_at)
+                                              expires_at, args.principal)
     until = f", valid until {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else ""
-    print(f"created token {args.name!r} (role {args.role}{until}) in ledger entry "
-          f"{receipt.seq}; it is shown once:", file=sys.stderr)
+    holder = args.principal or args.name
+    print(f"created token {args.name!r} (role {args.role}{until}) for principal {holder!r} in "
+          f"ledger entry {receipt.seq}; it is shown once:", file=sys.stderr)
     print(secret)
     return 0
 
@@ -420,6 +421,10 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=["admin", "writer", "approver", "auditor"])
     create.add_argument("--expires-in-days", type=float, metavar="DAYS",
                         help="the token stops working this many days from now (recorded)")
+    create.add_argument("--principal", metavar="NAME",
+                        help="the person or service account holding it (`mlaudit principal "
+                        "create`); default: the principal of the token's own name, made as a "
+                        "person if missing")
     create.set_defaults(func=cmd_token_create)
     revoke = token.add_parser("revoke", help="revoke a token at once (a token.revoked entry)")
     revoke.add_argument("name")
@@ -522,6 +527,7 @@ def parser() -> argparse.ArgumentParser:
     reports.add_argument("--token", help="admin or auditor token (default: MLAUDIT_TOKEN)")
     reports.set_defaults(func=cmd_report)
     registry_cli.add_commands(sub)
+    principal_cli.add_commands(sub)
     return top
 
 

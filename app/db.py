@@ -17,7 +17,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from app.config import Config
 from app.ledger.errors import LedgerError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema.sql"
 EMBEDDED_DATABASE = "mlaudit"
 _SCHEMA_LOCK = 0x6D6C6175  # "mlau": advisory lock id serialising concurrent schema application
@@ -136,7 +136,7 @@ def ensure_schema(url: str) -> int:
                         f"({SCHEMA_VERSION}); upgrade mlaudit"
                     )
                 if current is not None and current < SCHEMA_VERSION:
-                    _upgrade(conn)
+                    _upgrade(conn, current)
                 elif current != SCHEMA_VERSION:
                     conn.execute(SCHEMA_PATH.read_bytes())
         except psycopg.Error as exc:
@@ -144,7 +144,7 @@ def ensure_schema(url: str) -> int:
     return SCHEMA_VERSION
 
 
-def _upgrade(conn: psycopg.Connection) -> None:
+def _upgrade(conn: psycopg.Connection, current: int) -> None:
     """An older schema: every projection is rebuilt from the ledger (app/storage/migrate.py)."""
     from app.services.rebuild import replay
     from app.storage import migrate
@@ -155,7 +155,7 @@ def _upgrade(conn: psycopg.Connection) -> None:
     def apply_schema() -> None:
         conn.execute(SCHEMA_PATH.read_bytes())
 
-    migrate.upgrade(conn, apply_schema, lambda c: replay(c, entry_pages(c)))
+    migrate.upgrade(conn, apply_schema, lambda c: replay(c, entry_pages(c)), current)
 
 
 def _first_line(exc: BaseException) -> str:

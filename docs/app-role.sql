@@ -15,7 +15,8 @@ GRANT SELECT, INSERT ON ledger_entries, checkpoints TO mlaudit_app;
 -- The head row is the one row that moves: appends lock it (SELECT ... FOR UPDATE) and advance it.
 GRANT SELECT, UPDATE ON ledger_head TO mlaudit_app;
 -- Facts, revisions and events: insert-only.
-GRANT SELECT, INSERT ON signing_keys, tokens, token_revocations, grant_events, client_keys,
+GRANT SELECT, INSERT ON signing_keys, tokens, principals, token_principals, token_revocations,
+    grant_events, client_keys,
     experiment_revisions, run_revisions, run_environments, params, metrics, tag_events, artifacts,
     artifact_envelopes, run_inputs, run_input_mlflow, logged_model_revisions,
     logged_model_params, logged_model_tag_events, run_outputs, registered_model_revisions,

@@ -62,7 +62,8 @@ class DecisionEvidence:
     Attributes:
         outcome: "approved", "rejected" or "refused" (refused: the service would not record
             the decision, e.g. because the approver authored the run).
-        approver: printed name of the person deciding.
+        approver: the actor deciding (`token:<name>`, naming its principal when that has
+            another name).
         role: their role, e.g. "model-risk-officer".
         decided_at: RFC 3339 time of the decision.
         meaning: what the signature means (21 CFR 11.50), e.g. "approval for release".
@@ -72,6 +73,9 @@ class DecisionEvidence:
         reason: why the service refused the decision, or None.
         gates: the gate results at decision time.
         seq: seq of the decision entry.
+        person: whom separation of duties compares: `principal:<name>` of the approving
+            token, else the actor ("" in bundles made before principals existed).
+        printed_name: the printed name of the person deciding (21 CFR 11.50).
     """
 
     outcome: str
@@ -85,6 +89,8 @@ class DecisionEvidence:
     reason: str | None
     gates: tuple[GateEvidence, ...]
     seq: int
+    person: str = ""
+    printed_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,7 @@ class PromotionEvidence:
         request_gates: the gate results at request time.
         decisions: the decisions in the order they were made.
         seq: seq of the `promotion.requested` entry.
+        requested_by_person: `principal:<name>` of the requesting token, else the actor.
     """
 
     promotion_id: str
@@ -116,6 +123,7 @@ class PromotionEvidence:
     request_gates: tuple[GateEvidence, ...]
     decisions: tuple[DecisionEvidence, ...]
     seq: int
+    requested_by_person: str = ""
 
 
 @dataclass(frozen=True)
@@ -166,6 +174,7 @@ class VersionEvidence:
         run: the run that produced it.
         promotions: its promotions in request order.
         seq: seq of the `model_version.created` entry.
+        registered_by_person: `principal:<name>` of the registering token, else the actor.
     """
 
     version: int
@@ -178,6 +187,7 @@ class VersionEvidence:
     run: RunEvidence
     promotions: tuple[PromotionEvidence, ...]
     seq: int
+    registered_by_person: str = ""
 
 
 @dataclass(frozen=True)

@@ -168,6 +168,7 @@ class RunEvidence:
         experiment_name: the experiment's name.
         status: "RUNNING", "FINISHED", "FAILED" or "KILLED".
         created_by: the actor of the `run.created` entry (for the separation-of-duties check).
+        created_by_person: `principal:<name>` of that actor's token, else the actor.
         start_time: RFC 3339 start time.
         end_time: RFC 3339 end time, or None while running.
         source: (key, value) pairs of the code source (git_commit, repository, pipeline_id, ...).
@@ -205,6 +206,7 @@ class RunEvidence:
     created_seq: int
     ended_seq: int | None
     cited_seqs: tuple[int, ...]
+    created_by_person: str = ""
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,8 @@ def gates_table(gates: Sequence[GateEvidence], when: str) -> list[Flowable]:
 def _decision(d: DecisionEvidence, n: int, about: str) -> list[Flowable]:
     facts: list[tuple[str, Cell]] = [
         ("Outcome", d.outcome),
-        ("Who", f"{d.approver} ({d.role})"),
+        ("Who", f"{d.printed_name} ({d.approver}, {d.role})" if d.printed_name
+         else f"{d.approver} ({d.role})"),
         ("When", d.decided_at),
         ("Meaning", d.meaning),
         ("Comment", d.comment or "(none)"),

@@ -13,16 +13,18 @@ __all__ = ["separation_of_duties"]
 
 
 def _conflicts(v: VersionEvidence, p: PromotionEvidence, d: DecisionEvidence) -> list[str]:
+    """The duties the approver also held, comparing people (principals), never tokens; a
+    bundle from before principals compares actors."""
     duties = [
-        (p.requested_by, "requested the promotion"),
-        (v.registered_by, "registered the version"),
-        (v.run.created_by, "authored the run"),
+        (p.requested_by_person or p.requested_by, "requested the promotion"),
+        (v.registered_by_person or v.registered_by, "registered the version"),
+        (v.run.created_by_person or v.run.created_by, "authored the run"),
     ]
-    return [duty for person, duty in duties if person == d.approver]
+    return [duty for person, duty in duties if person == (d.person or d.approver)]
 
 
 def _quorum(model: ModelReportEvidence, p: PromotionEvidence) -> str | None:
-    approvers = {d.approver for d in p.decisions if d.outcome == "approved"}
+    approvers = {d.person or d.approver for d in p.decisions if d.outcome == "approved"}
     if p.status == "approved" and len(approvers) < model.quorum:
         return (f"promotion {p.promotion_id} was approved by {len(approvers)} distinct "
                 f"approver(s); the model requires {model.quorum}")
@@ -39,6 +41,10 @@ def _refusals(model: ModelReportEvidence) -> str:
     return f"The service refused {len(refused)} decision(s) and recorded them: {reasons}."
 
 
+def _signer(d: DecisionEvidence) -> str:
+    return f"{d.printed_name} ({d.approver})" if d.printed_name else d.approver
+
+
 def separation_of_duties(model: ModelReportEvidence) -> tuple[str, list[str]]:
     """A statement about every approval, and problems to flag for review."""
     problems: list[str] = []
@@ -50,7 +56,7 @@ def separation_of_duties(model: ModelReportEvidence) -> tuple[str, list[str]]:
                     continue
                 approvals += 1
                 for duty in _conflicts(v, p, d):
-                    problems.append(f"approval at seq {d.seq} by {d.approver}, who also {duty}")
+                    problems.append(f"approval at seq {d.seq} by {_signer(d)}, who also {duty}")
             quorum = _quorum(model, p)
             if quorum:
                 problems.append(quorum)
@@ -59,8 +65,9 @@ def separation_of_duties(model: ModelReportEvidence) -> tuple[str, list[str]]:
     elif problems:
         checked = f"Checked {approvals} approval(s); the problems below need review."
     else:
-        checked = (f"Checked {approvals} approval(s): each approver is a person other than the "
-                   "promotion's requester, the version's registrant and the run's author, and "
-                   "every approved promotion has the required number of distinct approvers.")
+        checked = (f"Checked {approvals} approval(s), comparing people rather than tokens: "
+                   "each approver is a person other than the promotion's requester, the "
+                   "version's registrant and the run's author (with any of their tokens), and "
+                   "every approved promotion has the required number of distinct people.")
     quorum = f"The model requires {model.quorum} approval(s) per promotion."
     return f"{checked} {quorum} {_refusals(model)}", problems

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from app.ledger import dsse
 from app.ledger.checkpoint import VerifierKey
+from app.ledger.entry import Draft
 from app.services import tokens
 from app.services.artifacts import client_statement
 
@@ -77,11 +78,24 @@ def _make_token(app: Any, run_cli: Callable[..., Any] | None, name: str, role: s
     return str(done.stdout.split()[-1])
 
 
+def _legacy_token(writer: Any, name: str, role: str) -> str:
+    """A token as made before principals existed (no principal in its entry)."""
+    secret = f"{tokens.TOKEN_PREFIX}legacy-{name}"
+    writer.append([Draft("token.created", "test:surface", {"token": f"legacy{len(name):04d}"},
+                         {"name": name, "role": role,
+                          "token_sha256": tokens.token_hash(secret).hex()})])
+    return secret
+
+
 def _people(app: Any, run_cli: Callable[..., Any] | None, admin_token: str) -> dict[str, str]:
     secrets = {"admin": admin_token}
     for name, role in PEOPLE.items():  # the contractor's token lapses (expires_at recorded)
         secrets[name] = _make_token(app, run_cli, name, role,
                                     30 if name == "contractor" else None)
+    # A token from before principals, given one on upgrade (token.assigned).
+    committer = app.extensions["mlaudit"].committer
+    secrets["legacy"] = committer.run(lambda w: _legacy_token(w, "legacy", "auditor"))
+    committer.run(tokens.ensure_principals)
     return secrets
 
 

@@ -251,8 +251,11 @@ def test_the_service_still_works_as_the_role_and_verifies(role: str, state: dict
         "database_url": role, "home": services.config.home, "checkpoint_interval": 3600.0}))
     try:
         services = app.extensions["mlaudit"]
-        approver = Principal("a", "a", "approver")
-        services.committer.run(lambda w: tokens.create_token(w, "a", "approver", "cli:t"))
+        secret, _ = services.committer.run(
+            lambda w: tokens.create_token(w, "a", "approver", "cli:t"))
+        with services.pool.connection() as conn:
+            approver = tokens.authenticate(conn, secret)
+        assert approver is not None and approver.principal_name == "a"
         decided = services.committer.run(lambda w: promotions.decide(
             w, approver, state["promotion"], "approve", "ok", None))
         assert decided.status == "approved"

@@ -30,7 +30,7 @@ ALLOWED = ("RUNNING", "FINISHED", "FAILED", "KILLED", "active", "archived", "del
            "admin", "writer", "approver", "auditor", "approve", "reject", "refused", "pending",
            "approved", "rejected", "withdrawn", "invalidated", "None", "Staging", "Production",
            "Archived", "LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY",
-           "LOGGED_MODEL_UPLOAD_FAILED")
+           "LOGGED_MODEL_UPLOAD_FAILED", "person", "service")
 HEX_SHIFT = "translate({c}, '0123456789abcdef', '123456789abcdef0')"
 
 

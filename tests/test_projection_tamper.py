@@ -391,7 +391,7 @@ def as_of_version(conn: psycopg.Connection, version: int) -> None:
 def test_a_version_1_database_is_upgraded(logged: dict[str, Any], database_url: str,
                                           conn: psycopg.Connection) -> None:
     """Version 1 had foreign keys on metrics and no metrics_latest index. Start-up drops the
-    old projections, applies version 5 and replays the ledger: the metrics come back from
+    old projections, applies the current version and replays the ledger: the metrics come back from
     their entries, without the keys, with the index, and everything verifies clean."""
     from app.db import SCHEMA_VERSION, ensure_schema, schema_version
 
@@ -402,7 +402,7 @@ def test_a_version_1_database_is_upgraded(logged: dict[str, Any], database_url: 
     conn.execute("ALTER TABLE metrics ADD CONSTRAINT metrics_seq_fkey FOREIGN KEY (seq) "
                  "REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED")
     as_of_version(conn, 1)
-    assert SCHEMA_VERSION == 5
+    assert SCHEMA_VERSION == 6
     assert ensure_schema(database_url) == SCHEMA_VERSION
     assert schema_version(conn) == SCHEMA_VERSION
     keys = conn.execute("SELECT count(*) FROM pg_constraint WHERE conrelid = 'metrics'::regclass"
@@ -431,6 +431,26 @@ def test_a_version_3_database_stops_compressing_entries_with_pglz(
     conn.execute("ALTER TABLE ledger_entries ALTER COLUMN canonical SET COMPRESSION default")
     as_of_version(conn, 3)
     assert storage() == ("x", "")
-    assert ensure_schema(database_url) == 5
+    assert ensure_schema(database_url) == 6
     assert storage() in (("x", "l"), ("e", ""))
+    assert verified(database_url) is None
+
+
+def test_a_version_5_database_is_upgraded(database_url: str, conn: psycopg.Connection) -> None:
+    """Version 5 had no principals. The upgrade keeps the ledger and the artifact envelopes,
+    drops every projection, applies the current schema and replays: every table is back and
+    verifies clean."""
+    from app.db import SCHEMA_VERSION, ensure_schema, schema_version
+
+    before = {t.name: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
+        sql.Identifier(t.name))).fetchone() for t in TABLES}
+    conn.execute("DROP TABLE token_principals, principals CASCADE")
+    conn.execute("ALTER TABLE decisions DROP COLUMN principal_id")
+    conn.execute("DELETE FROM mlaudit_schema")
+    conn.execute("INSERT INTO mlaudit_schema (version) VALUES (5)")
+    assert ensure_schema(database_url) == SCHEMA_VERSION == 6
+    assert schema_version(conn) == SCHEMA_VERSION
+    after = {t.name: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
+        sql.Identifier(t.name))).fetchone() for t in TABLES}
+    assert after == before
     assert verified(database_url) is None

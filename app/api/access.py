@@ -50,7 +50,18 @@ def list_tokens() -> Response:
     return jsonify(tokens=[{
         "name": r.name, "id": r.id, "role": r.role, "created_seq": r.created_seq,
         "expires_at": None if r.expires_at is None else format_timestamp(r.expires_at),
-        "revoked_seq": r.revoked_seq} for r in rows])
+        "revoked_seq": r.revoked_seq, "principal": r.principal} for r in rows])
+
+
+@bp.get("/principals")
+@require("admin", "auditor")
+def list_principals() -> Response:
+    """Every person and service account: its printed name, kind, the entry that made it and
+    the names of its tokens. Separation of duties compares these, never tokens."""
+    rows = read(token_store.list_principals)
+    return jsonify(principals=[{
+        "name": p.name, "id": p.id, "display_name": p.display_name, "kind": p.kind,
+        "created_seq": p.seq, "tokens": names} for p, names in rows])
 
 
 @bp.post("/tokens/<name>/revoke")

@@ -353,10 +353,26 @@ class TokenSchema(_Out):
                                metadata={"description": "RFC 3339 UTC, or null: no expiry"})
     revoked_seq = fields.Integer(required=True, allow_none=True,
                                  metadata={"description": "the token.revoked entry, or null"})
+    principal = fields.String(required=True, allow_none=True, metadata={
+        "description": "the name of the person or service account holding it"})
 
 
 class TokenListSchema(_Out):
     tokens = _list(TokenSchema)
+
+
+class PrincipalSchema(_Out):
+    name = _str()
+    id = _str()
+    display_name = _str("the printed name reports and signatures show")
+    kind = _str("person or service; only a person may decide a promotion")
+    created_seq = _int()
+    tokens = fields.List(fields.String(), required=True,
+                         metadata={"description": "names of its tokens, revoked ones included"})
+
+
+class PrincipalListSchema(_Out):
+    principals = _list(PrincipalSchema)
 
 
 class GrantSchema(_Out):
@@ -738,6 +754,9 @@ ROUTES: dict[tuple[str, str], Op] = {
     ("GET", "/api/v1/tokens"): Op(
         "Every token, oldest first: role, expiry and revocation (never a secret or hash)",
         {200: ok(TokenListSchema)}),
+    ("GET", "/api/v1/principals"): Op(
+        "Every person and service account, oldest first, with its tokens' names; separation "
+        "of duties compares principals, never tokens", {200: ok(PrincipalListSchema)}),
     ("POST", "/api/v1/tokens/<name>/revoke"): Op(
         "Revoke a token at once (a token.revoked entry); its next request is a 401",
         {200: ok(ReceiptOnlySchema)}, body=access_api.RevokeBody, problems=(404, 409),

@@ -37,9 +37,26 @@ def _token_created(entry: Entry, state: State) -> Rows:
     except ValueError as exc:
         raise ReduceError("token_sha256 is not hex") from exc
     expires = body.get("expires_at")
-    return [("tokens", [(entry.subject["token"], body["name"], body["role"], digest,
-                         instant(entry.recorded_at), entry.seq,
-                         None if expires is None else instant(expires))])]
+    made: Rows = [("tokens", [(entry.subject["token"], body["name"], body["role"], digest,
+                               instant(entry.recorded_at), entry.seq,
+                               None if expires is None else instant(expires))])]
+    if "principal" in body:  # tokens made before principals are assigned one later
+        made.append(("token_principals", [(entry.subject["token"], body["principal"],
+                                           entry.seq)]))
+    return made
+
+
+def _principal_created(entry: Entry, state: State) -> Rows:
+    body = entry.body
+    if body["kind"] not in PRINCIPAL_KINDS:
+        raise ReduceError(f"principal kind must be one of {', '.join(PRINCIPAL_KINDS)}")
+    return [("principals", [(entry.subject["principal"], body["name"], body["display_name"],
+                             body["kind"], instant(entry.recorded_at), entry.seq)])]
+
+
+def _token_assigned(entry: Entry, state: State) -> Rows:
+    return [("token_principals", [(entry.subject["token"], entry.subject["principal"],
+                                   entry.seq)])]
 
 
 def _token_revoked(entry: Entry, state: State) -> Rows:
@@ -72,15 +89,31 @@ def _report_issued(entry: Entry, state: State) -> Rows:
 
 
 
+PRINCIPAL_KINDS = ("person", "service")
+
 KINDS = (
+    Kind("principal.created", ("principal",),
+         (Field("name", STR), Field("display_name", STR), Field("kind", STR)),
+         _principal_created,
+         "`name` (unique, as in `token:<token> principal:<name>` actors), `display_name` (the "
+         "printed name reports and signatures show), `kind` (`person` or `service`; only a "
+         "person may approve)", ("principals",)),
+    Kind("token.assigned", ("token", "principal"),
+         (Field("token_name", STR), Field("principal_name", STR)), _token_assigned,
+         "`token_name`, `principal_name`: a token made before principals existed now belongs "
+         "to this principal (written once per such token when a database is upgraded)",
+         ("token_principals",)),
     Kind("key.activated", ("key",), (Field("verifier_key", STR),), _key_activated,
          "`verifier_key`: the C2SP verifier key string of the new active signing key "
          "(subject `key`: its 8-hex-digit key id)", ("signing_keys",)),
     Kind("token.created", ("token",),
          (Field("name", STR), Field("role", STR), Field("token_sha256", STR),
-          Field("expires_at", STR, optional=True)), _token_created,
+          Field("expires_at", STR, optional=True), Field("principal", STR, optional=True),
+          Field("principal_name", STR, optional=True)), _token_created,
          "`name`, `role`, `token_sha256` (hex SHA-256 of the secret); `expires_at` (RFC 3339 "
-         "UTC, as `recorded_at`) only when the token expires", ("tokens",)),
+         "UTC, as `recorded_at`) only when the token expires; `principal` (id) and "
+         "`principal_name` of the person or service account holding it (absent only in "
+         "tokens made before principals existed)", ("tokens", "token_principals")),
     Kind("token.revoked", ("token",), (Field("name", STR), Field("reason", STR, optional=True)),
          _token_revoked,
          "`name`; `reason` only when one was given. From this entry on, the token "

@@ -167,7 +167,8 @@ class State(Protocol):
         """The current row of an entity (a materialized table) by its key, as a dict."""
 
     def approvers(self, promotion_id: str) -> set[str]:
-        """Who has approved a promotion so far (approve decisions, not refusals)."""
+        """Who has approved a promotion so far (approve decisions, not refusals): principal
+        ids, or the approving actor for decisions recorded before principals existed."""
 
 
 Reducer = Callable[[Entry, State], Rows]

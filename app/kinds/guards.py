@@ -50,8 +50,10 @@ def _protected(target: str) -> str:
 
 # The parts of a C2SP verifier key string: name, 8 hex digits of key id, base64 of 0x01 ‖ key.
 _VKEY = "(regexp_match(doc #>> '{body,verifier_key}', '^([^+]+)[+]([0-9a-f]{8})[+](.+)$'))"
-# An approval closes a promotion only when the distinct approvers make the model's quorum.
-_QUORUM = ("(SELECT count(DISTINCT d.approver) FROM decisions d WHERE d.promotion_id = NEW.id "
+# An approval closes a promotion only when the distinct approvers (people; tokens for decisions
+# recorded before principals existed) make the model's quorum.
+_QUORUM = ("(SELECT count(DISTINCT coalesce(d.principal_id, d.approver)) FROM decisions d "
+           "WHERE d.promotion_id = NEW.id "
            "AND d.outcome = 'approve' AND d.seq <= NEW.seq) < (SELECT m.quorum FROM "
            "registered_models m WHERE m.name = NEW.model_name)")
 _VERSION_CREATED = {
@@ -77,7 +79,33 @@ _DECISION = {"promotion_id": "subject.promotion", "seq": "seq", "approver": "bod
              "role": "body.role", "outcome": "sql:CASE doc ->> 'kind' WHEN 'decision.approved' "
              "THEN 'approve' WHEN 'decision.rejected' THEN 'reject' ELSE 'refused' END",
              "comment": "body.comment", "exception": "json:body.exception",
-             "version_digest": "body.version_digest", "gates": "json:body.gates"}
+             "version_digest": "body.version_digest", "gates": "json:body.gates",
+             "principal_id": "body.principal"}
+
+
+def _person(actor: str) -> str:
+    """SQL: who an actor is, as separation of duties compares: its token's principal (by the
+    token.created or token.assigned entry), else the actor itself (`cli:`, `system`)."""
+    return f"coalesce(mlaudit_principal_of({actor}, NULL), {actor})"
+
+
+_APPROVER = "coalesce(NEW.principal_id, mlaudit_principal_of(NEW.approver, NULL), NEW.approver)"
+# Every decision since principals exist names the principal its token belonged to then.
+_OWN_PRINCIPAL = ("the principal its token belongs to",
+                  "NEW.principal_id IS DISTINCT FROM mlaudit_principal_of(NEW.approver, NEW.seq)")
+_SEPARATION = (
+    ("an approver who did not request it",
+     f"{_APPROVER} = (SELECT {_person('p.requested_by')} FROM promotions p "
+     "WHERE p.id = NEW.promotion_id)"),
+    ("an approver who did not build it",
+     f"{_APPROVER} IN (SELECT {_person('v.created_by')} FROM promotions p JOIN model_versions v "
+     "ON v.model_name = p.model_name AND v.version = p.version WHERE p.id = NEW.promotion_id "
+     f"UNION SELECT {_person('r.created_by')} FROM promotions p JOIN model_versions v "
+     "ON v.model_name = p.model_name AND v.version = p.version JOIN runs r ON r.id = v.run_id "
+     "WHERE p.id = NEW.promotion_id)"),
+    ("an approver who is a person",
+     "EXISTS (SELECT 1 FROM principals x WHERE x.id = NEW.principal_id AND x.kind <> 'person')"),
+    _OWN_PRINCIPAL)
 _DEPLOYMENT = {"id": "subject.deployment", "model_name": "subject.model",
                "version": "body.version", "environment": "body.environment",
                "deployer": "actor", "target": "json:body.target",
@@ -100,6 +128,14 @@ GUARDS: tuple[Guard, ...] = (
         "id": "subject.token", "name": "body.name", "role": "body.role",
         "token_hash": "hex:body.token_sha256", "created_at": "recorded_at",
         "created_seq": "seq", "expires_at": "body.expires_at"}}),
+    Guard("principals", "seq", {"principal.created": {
+        "id": "subject.principal", "name": "body.name", "display_name": "body.display_name",
+        "kind": "body.kind", "created_at": "recorded_at", "seq": "seq"}}),
+    Guard("token_principals", "seq", {
+        "token.created": {"token_id": "subject.token", "principal_id": "body.principal",
+                          "seq": "seq"},
+        "token.assigned": {"token_id": "subject.token", "principal_id": "subject.principal",
+                           "seq": "seq"}}),
     Guard("token_revocations", "seq", {"token.revoked": {
         "token_id": "subject.token", "revoked_at": "recorded_at", "seq": "seq"}}),
     Guard("grant_events", "seq", {
@@ -163,9 +199,8 @@ GUARDS: tuple[Guard, ...] = (
                       "promotion.invalidated")}),
     Guard("decisions", "seq", {kind: _DECISION for kind in (
         "decision.approved", "decision.rejected", "decision.refused")},
-        {"decision.approved": (("an approver who did not request it", (
-            "NEW.approver = (SELECT p.requested_by FROM promotions p "
-            "WHERE p.id = NEW.promotion_id)")),)}),
+        {"decision.approved": _SEPARATION, "decision.rejected": (_OWN_PRINCIPAL,),
+         "decision.refused": (_OWN_PRINCIPAL,)}),
     Guard("deployments", "seq", {kind: _DEPLOYMENT for kind in (
         "deployment.recorded", "deployment.rolled_back")},
         {kind: (("an approved promotion of the version", (

@@ -109,10 +109,10 @@ class MemoryState:
                         if self._limit is not None and len(kept) > self._limit:
                             del kept[next(iter(kept))]  # the least recently changed
             elif name == "decisions":
-                outcome = source.index["outcome"]
+                outcome, principal = source.index["outcome"], source.index["principal_id"]
                 for row in found:
-                    if row[outcome] == "approve":
-                        self._approvers.setdefault(row[0], set()).add(row[2])
+                    if row[outcome] == "approve":  # the person, or the token before people
+                        self._approvers.setdefault(row[0], set()).add(row[principal] or row[2])
         return stored
 
     def _first_only(self, table: Table, found: list[Row]) -> list[Row]:

@@ -158,16 +158,17 @@ def _decision(entry: Entry, state: State) -> Rows:
         found = "no entry requested it" if promotion is None else f"it is {promotion['status']}"
         raise ReduceError(f"a decision on promotion {promotion_id}, but {found}")
     exception = body["exception"]
+    principal = body.get("principal")  # absent in decisions recorded before principals
     decided = ("decisions", [(promotion_id, entry.seq, body["approver"], body["role"], outcome,
                               body["comment"], exception, body["version_digest"],
-                              body["gates"])])
+                              body["gates"], principal)])
     if outcome == "refused":
         return [decided]
     if outcome == "reject":
         return [decided, _close(state, entry, "rejected")]
     model = state.current(MODELS.name, (promotion["model_name"],))
     quorum = 1 if model is None else int(model["quorum"])
-    if quorum_reached(state.approvers(promotion_id) | {body["approver"]}, quorum):
+    if quorum_reached(state.approvers(promotion_id) | {principal or body["approver"]}, quorum):
         return [decided, _close(state, entry, "approved")]
     return [decided]
 
@@ -191,10 +192,13 @@ VERSION = ("model", "version")
 DECISION_FIELDS = (Field("decision", STR), Field("outcome", STR), Field("comment", STR),
                    Field("role", STR), Field("approver", STR), Field("version_digest", STR),
                    Field("exception", f"{OBJ} or {NUL}"), Field("gates", OBJ),
-                   Field("reason", f"{STR} or {NUL}"))
+                   Field("reason", f"{STR} or {NUL}"), Field("principal", STR, optional=True),
+                   Field("printed_name", STR, optional=True))
 DECISION_DOC = ("`decision`, `outcome`, `comment`, `role`, `approver`, `version_digest` (what "
                 "the decision covers), `exception` (`{justification}` or null), `gates` "
-                "(evaluation at decision time), `reason` (why it was refused, else null)")
+                "(evaluation at decision time), `reason` (why it was refused, else null); "
+                "`principal` (the id of the person deciding) and `printed_name` (their display "
+                "name, 21 CFR 11.50), in every decision since principals exist")
 DEPLOYMENT_FIELDS = (Field("version", DEC), Field("environment", STR), Field("target", OBJ),
                      Field("promotion", f"{STR} or {NUL}"), Field("reason", f"{STR} or {NUL}"),
                      Field("rollback_of", f"{STR} or {NUL}"))

@@ -64,6 +64,12 @@ TABLES: tuple[Table, ...] = (
           ("verifier_key",)),
     Table("tokens", FACT, (("id", T), ("name", T), ("role", T), ("token_hash", BY),
                            ("created_at", TS), ("created_seq", B), ("expires_at", TS)), ("id",)),
+    # People and service accounts; each token belongs to one principal (separation of duties
+    # compares principals, never tokens).
+    Table("principals", FACT, (("id", T), ("name", T), ("display_name", T), ("kind", T),
+                               ("created_at", TS), ("seq", B)), ("id",)),
+    Table("token_principals", FACT, (("token_id", T), ("principal_id", T), ("seq", B)),
+          ("token_id",)),
     Table("token_revocations", FACT, (("token_id", T), ("revoked_at", TS), ("seq", B)),
           ("token_id",)),
     Table("client_keys", FACT, (("key_id", T), ("token_id", T), ("public_key", BY),
@@ -133,7 +139,8 @@ TABLES: tuple[Table, ...] = (
     *_entity("promotions", _PROMOTION, ("id",)),
     Table("decisions", FACT, (("promotion_id", T), ("seq", B), ("approver", T), ("role", T),
                               ("outcome", T), ("comment", T), ("exception", J),
-                              ("version_digest", T), ("gates", J)), ("promotion_id", "seq")),
+                              ("version_digest", T), ("gates", J), ("principal_id", T)),
+          ("promotion_id", "seq")),
     Table("deployments", FACT, (("id", T), ("model_name", T), ("version", INT_),
                                 ("environment", T), ("deployer", T), ("target", J),
                                 ("promotion_id", T), ("rollback_of", T), ("reason", T),

@@ -26,6 +26,7 @@ from app.storage import artifacts as artifact_store
 from app.storage import ledger as ledger_store
 from app.storage import logged_models as logged_store
 from app.storage import registry as store
+from app.storage import tokens as token_store
 from app.storage import tracking as runs
 
 
@@ -90,16 +91,38 @@ def _builders(conn: Any, version: store.VersionRow) -> list[tuple[str | None, st
     return found
 
 
+def _person(conn: Any, actor: str | None) -> str | None:
+    """Whom separation of duties compares for an actor: its token's principal, else itself."""
+    if actor is None:
+        return None
+    return token_store.principal_of_actor(conn, actor) or actor
+
+
 def _conflict_of_interest(conn: Any, principal: Principal, promotion: store.PromotionRow,
                           version: store.VersionRow) -> str | None:
+    """Why this person may not decide, comparing people, never tokens: they requested or
+    built the version (with any of their tokens), already approved it, or are a service
+    account."""
+    me = principal.person
+    if principal.principal_kind != "person":
+        return (f"{principal.actor} belongs to a service account; only a person may decide a "
+                "promotion")
     for who, what in ((promotion.requested_by, "requested this promotion"),
                       *_builders(conn, version)):
-        if principal.actor == who:
-            return f"{principal.actor} {what}; an independent approver must decide"
-    earlier = [d.approver for d in store.decisions(conn, promotion.id) if d.outcome == "approve"]
-    if principal.actor in earlier:
-        return f"{principal.actor} already approved this promotion; the quorum needs others"
+        if _person(conn, who) == me:
+            return f"{_who(principal, who)} {what}; an independent approver must decide"
+    for d in store.decisions(conn, promotion.id):
+        if d.outcome == "approve" and (d.principal_id or _person(conn, d.approver)) == me:
+            return (f"{_who(principal, d.approver)} already approved this promotion; the "
+                    "quorum needs other people")
     return None
+
+
+def _who(principal: Principal, actor: str | None) -> str:
+    """The caller, and the person behind both tokens when an earlier act used another."""
+    if actor == principal.actor:
+        return principal.actor
+    return (f"{principal.actor} belongs to {principal.printed_name}, who as {actor}")
 
 
 def decide(writer: LedgerWriter, principal: Principal, promotion_id: str, decision: str,
@@ -119,6 +142,8 @@ def decide(writer: LedgerWriter, principal: Principal, promotion_id: str, decisi
             "approver": principal.actor, "version_digest": version.version_digest,
             "exception": dict(exception) if exception else None, "gates": evaluation,
             "reason": reason}
+    if principal.principal_id is not None:  # the person signing, by id and printed name
+        body |= {"principal": principal.principal_id, "printed_name": principal.printed_name}
     kind = "decision.refused" if reason else {"approve": "decision.approved",
                                                "reject": "decision.rejected"}[decision]
     [receipt] = writer.append([Draft(kind, principal.actor, subject, body)])
@@ -142,7 +167,8 @@ def _close(writer: LedgerWriter, principal: Principal, promotion: store.Promotio
 
 def withdraw(writer: LedgerWriter, principal: Principal, promotion_id: str) -> Receipt:
     promotion = _pending(writer, promotion_id)
-    if principal.actor != promotion.requested_by and principal.role != "admin":
+    if (principal.person != _person(writer.conn, promotion.requested_by)
+            and principal.role != "admin"):
         raise Forbidden("only the requester or an admin may withdraw a promotion")
     [receipt] = writer.append([Draft("promotion.withdrawn", principal.actor,
                                      {"promotion": promotion_id, "model": promotion.model_name},

@@ -200,11 +200,17 @@ def _frontier(head: dict[str, Any]) -> bytes:
 
 def _export_rows(lines: Any) -> Iterator[tuple[int, bytes, bytes, bytes, bytes]]:
     with lines:
-        for line in lines:
-            item = json.loads(line)
-            yield (int(item["seq"]), base64.b64decode(item["canonical"]),
-                   base64.b64decode(item["leaf_hash"]), base64.b64decode(item["chain_hash"]),
-                   base64.b64decode(item["nodes"]))
+        for number, line in enumerate(lines):
+            try:
+                item = json.loads(line)
+                yield (int(item["seq"]), base64.b64decode(item["canonical"], validate=True),
+                       base64.b64decode(item["leaf_hash"], validate=True),
+                       base64.b64decode(item["chain_hash"], validate=True),
+                       base64.b64decode(item["nodes"], validate=True))
+            except (ValueError, KeyError, TypeError) as exc:  # binascii.Error is a ValueError
+                raise SourceDamaged(Damage(  # entries.jsonl holds seq 0, 1, ... in order
+                    "modified", f"line {number + 1} of entries.jsonl does not parse: {exc}",
+                    seq=number)) from exc
 
 
 def _export_envelopes(path: Path) -> Iterator[tuple[str, Any]]:

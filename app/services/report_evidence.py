@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from app import kinds
@@ -79,6 +80,30 @@ class Ledger:
 
     def at(self, seq: int) -> datetime:
         return kinds.core.instant(self.entries[seq].recorded_at)
+
+    @cached_property
+    def _people(self) -> dict[str, tuple[str, str]]:
+        """Token name -> (principal name, printed name), from the replayed entries."""
+        principals = {p["id"]: (p["name"], p["display_name"]) for p in self.rows("principals")}
+        holders = {b["token_id"]: principals.get(b["principal_id"])
+                   for b in self.rows("token_principals")}
+        return {t["name"]: held for t in self.rows("tokens")
+                if (held := holders.get(t["id"])) is not None}
+
+    def person(self, actor: str) -> str:
+        """Whom separation of duties compares for an actor: `principal:<name>` of its token,
+        else the actor itself (a `cli:` or `system` actor, or a token with no principal)."""
+        held = self._people.get(_token_name(actor))
+        return actor if held is None else f"principal:{held[0]}"
+
+    def printed_name(self, actor: str) -> str:
+        """The principal's display name, or "" when the actor has none."""
+        held = self._people.get(_token_name(actor))
+        return "" if held is None else held[1]
+
+
+def _token_name(actor: str) -> str:
+    return actor.removeprefix("token:").split(" ", 1)[0] if actor.startswith("token:") else ""
 
 
 def replay(entries: Iterable[tuple[int, bytes]], envelopes: Mapping[str, Any],
@@ -252,7 +277,8 @@ def run_evidence(ledger: Ledger, run_id: str, bands: Bands | None = None) -> Run
     evidence = RunEvidence(
         run_id=run["id"], name=run["name"] or "", experiment_id=run["experiment_id"],
         experiment_name=experiment["name"] if experiment else "", status=run["status"],
-        created_by=run["created_by"], start_time=ms_time(run["start_time"]) or "",
+        created_by=run["created_by"], created_by_person=ledger.person(run["created_by"]),
+        start_time=ms_time(run["start_time"]) or "",
         end_time=ms_time(run["end_time"]), source=source,
         parents=tuple(_parents(ledger, run)), params=tuple(p for _, _, p in params),
         metrics=tuple(metrics), group_summaries=tuple(_summaries(latest, bands or {})),
@@ -332,7 +358,9 @@ def _decisions(ledger: Ledger, promotion_id: str, visible: Any) -> tuple[Decisio
             continue
         outcome = _OUTCOME[d["outcome"]]
         out.append(DecisionEvidence(
-            outcome=outcome, approver=d["approver"], role=d["role"],
+            outcome=outcome, approver=d["approver"], person=ledger.person(d["approver"]),
+            printed_name=ledger.entries[d["seq"]].body.get(
+                "printed_name", ledger.printed_name(d["approver"])), role=d["role"],
             decided_at=ledger.entries[d["seq"]].recorded_at, meaning=_MEANING[outcome],
             comment=d["comment"] or "", version_digest=d["version_digest"],
             exception=(d["exception"] or {}).get("justification") if d["exception"] else None,
@@ -355,6 +383,7 @@ def _promotions(ledger: Ledger, name: str, version: int,
         reason = ledger.entries[closed].body.get("reason") if closed is not None else None
         out.append(PromotionEvidence(
             promotion_id=p["id"], target=p["target"], requested_by=p["requested_by"],
+            requested_by_person=ledger.person(p["requested_by"]),
             requested_at=ledger.entries[p["created_seq"]].recorded_at,
             justification=p["justification"], classification=p["classification"],
             status=status,
@@ -405,6 +434,7 @@ def model_evidence(ledger: Ledger, name: str, version: int | None,
         versions.append(VersionEvidence(
             version=row["version"], version_digest=row["version_digest"],
             registered_by=row["created_by"],
+            registered_by_person=ledger.person(row["created_by"]),
             registered_at=ledger.entries[row["created_seq"]].recorded_at,
             artifact_path=row["artifact_path"], stage=row["stage"] or None,
             aliases=tuple(sorted(a for a, v in aliases.items() if v == row["version"])),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 
+from app.kinds.access import PRINCIPAL_KINDS
 from app.ledger.entry import Draft, Receipt, format_timestamp
 from app.ledger.errors import LedgerError
 from app.services.ledger import LedgerWriter
@@ -21,6 +22,7 @@ ROLES = ("admin", "writer", "approver", "auditor")
 TOKEN_PREFIX = "mla_"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 MAX_REASON = 1000
+MAX_DISPLAY_NAME = 200
 
 
 class TokenError(LedgerError):
@@ -31,14 +33,23 @@ class UnknownToken(TokenError):
     """No token has this name."""
 
 
+class UnknownPrincipal(TokenError):
+    """No principal has this name."""
+
+
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the authenticated token's name and role."""
+    """Who is calling: the authenticated token (name, role, scope) and the person or service
+    account it belongs to (separation of duties compares `person`, never tokens)."""
 
     token_id: str
     name: str
     role: str
     scope: frozenset[str] | None = None  # experiment ids when the token holds grants
+    principal_id: str | None = None
+    principal_name: str | None = None
+    display_name: str | None = None
+    principal_kind: str = "person"
 
     def may_use(self, experiment_id: str) -> bool:
         """Admins and unscoped tokens reach every experiment; scoped ones only their own."""
@@ -46,7 +57,58 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        return f"token:{self.name}"
+        """`token:<token>`, naming its principal when that has another name."""
+        return actor_of(self.name, self.principal_name)
+
+    @property
+    def person(self) -> str:
+        """Whom separation of duties compares: the principal, else the actor."""
+        return self.principal_id or self.actor
+
+    @property
+    def printed_name(self) -> str:
+        return self.display_name or self.principal_name or self.name
+
+
+def actor_of(token_name: str, principal_name: str | None) -> str:
+    if principal_name is None or principal_name == token_name:
+        return f"token:{token_name}"
+    return f"token:{token_name} principal:{principal_name}"
+
+
+def create_principal(writer: LedgerWriter, name: str, display_name: str, kind: str,
+                     actor: str) -> tuple[str, Receipt]:
+    """A person or service account: a `principal.created` entry; returns its id."""
+    if not NAME_PATTERN.match(name):
+        raise TokenError("principal name must be 1-128 characters of letters, digits, . _ @ -")
+    display_name = display_name.strip()
+    if not display_name or len(display_name) > MAX_DISPLAY_NAME:
+        raise TokenError(f"a display name has 1-{MAX_DISPLAY_NAME} characters")
+    if kind not in PRINCIPAL_KINDS:
+        raise TokenError(f"principal kind must be one of {', '.join(PRINCIPAL_KINDS)}")
+    writer.lock()  # names are unique: serialise the check with every other write
+    if store.principal_by_name(writer.conn, name) is not None:
+        raise TokenError(f"a principal named {name!r} already exists")
+    principal_id = secrets.token_hex(8)
+    [receipt] = writer.append([Draft("principal.created", actor, {"principal": principal_id},
+                                     {"name": name, "display_name": display_name,
+                                      "kind": kind})])
+    return principal_id, receipt
+
+
+def _principal_for(writer: LedgerWriter, principal: str | None, token_name: str,
+                   actor: str) -> store.PrincipalRow:
+    """The named principal; with none named, the one named after the token (made, as a
+    person, when missing)."""
+    found = store.principal_by_name(writer.conn, principal or token_name)
+    if found is None and principal is not None:
+        raise UnknownPrincipal(f"no principal is named {principal!r}; create it first with "
+                               f"`mlaudit principal create {principal} --display-name ...`")
+    if found is None:
+        create_principal(writer, token_name, token_name, "person", actor)
+        found = store.principal_by_name(writer.conn, token_name)
+        assert found is not None  # the entry's reducer made it
+    return found
 
 
 def token_hash(token: str) -> bytes:
@@ -54,11 +116,13 @@ def token_hash(token: str) -> bytes:
 
 
 def create_token(writer: LedgerWriter, name: str, role: str, actor: str,
-                 expires_at: datetime | None = None) -> tuple[str, Receipt]:
+                 expires_at: datetime | None = None,
+                 principal: str | None = None) -> tuple[str, Receipt]:
     """Create a token inside the writer's transaction; returns the secret (shown once).
 
     expires_at (timezone-aware, in the future) is fixed at creation and recorded in the entry;
-    the token is refused from that moment on."""
+    the token is refused from that moment on. The token belongs to the named principal, or
+    (none named) to the principal of the token's own name, made as a person if missing."""
     if not NAME_PATTERN.match(name):
         raise TokenError("token name must be 1-128 characters of letters, digits, . _ @ -")
     if role not in ROLES:
@@ -72,10 +136,12 @@ def create_token(writer: LedgerWriter, name: str, role: str, actor: str,
     writer.lock()  # names are unique: serialise the check with every other write
     if store.find_by_name(writer.conn, name) is not None:
         raise TokenError(f"a token named {name!r} already exists")
+    holder = _principal_for(writer, principal, name, actor)
     token_id = secrets.token_hex(8)
     secret = f"{TOKEN_PREFIX}{secrets.token_urlsafe(32)}"
     digest = token_hash(secret)
-    body = {"name": name, "role": role, "token_sha256": digest.hex()}
+    body = {"name": name, "role": role, "token_sha256": digest.hex(), "principal": holder.id,
+            "principal_name": holder.name}
     if expires_at is not None:
         body["expires_at"] = format_timestamp(expires_at)
     [receipt] = writer.append([Draft("token.created", actor, {"token": token_id}, body)])
@@ -104,8 +170,28 @@ def authenticate(conn: psycopg.Connection, token: str) -> Principal | None:
     found = store.find_principal(conn, token_hash(token))
     if found is None:
         return None
-    row, granted = found
-    return Principal(row.id, row.name, row.role, frozenset(granted) or None)
+    row, holder, granted = found
+    return Principal(row.id, row.name, row.role, frozenset(granted) or None, holder.id,
+                     holder.name, holder.display_name, holder.kind)
+
+
+def ensure_principals(writer: LedgerWriter) -> list[Receipt]:
+    """Give every token made before principals existed a principal of its own name (one
+    `principal.created` and one `token.assigned` entry each); such a token authenticates
+    nothing until then."""
+    writer.lock()
+    receipts = []
+    for token in store.unassigned_tokens(writer.conn):
+        holder = store.principal_by_name(writer.conn, token.name)
+        if holder is None:
+            _, made = create_principal(writer, token.name, token.name, "person", "system")
+            receipts.append(made)
+            holder = store.principal_by_name(writer.conn, token.name)
+            assert holder is not None  # the entry's reducer made it
+        receipts += writer.append([Draft(
+            "token.assigned", "system", {"token": token.id, "principal": holder.id},
+            {"token_name": token.name, "principal_name": holder.name})])
+    return receipts
 
 
 def ensure_admin_token(writer: LedgerWriter, path: Path) -> Path | None:

@@ -1,4 +1,7 @@
-"""Upgrading a database of schema version 1 to 4 to version 5: projections rebuilt from the ledger.
+"""Upgrading a database of schema version 1 to 5 to version 6: projections rebuilt from the ledger.
+
+Version 6 adds principals (people and service accounts) and the principal of each token and
+decision.
 
 Version 5 keeps current state only in tables the database maintains from insert-only
 revisions and events, and stores artifact envelopes content-addressed. Rather than transform
@@ -17,6 +20,8 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from app.kinds.core import STORE
+from app.kinds.tables import TABLES
 from app.ledger.jcs import canonicalize
 from app.storage.tracking import advance_experiment_ids
 
@@ -45,16 +50,22 @@ def keep_envelopes(conn: psycopg.Connection) -> int:
 
 
 def drop_projections(conn: psycopg.Connection) -> None:
-    for table in OLD_PROJECTIONS:
+    """Every projection an older version may have: version 2-4's, and every table the registry
+    knows but the content-addressed stores (artifact envelopes), which are kept."""
+    kept = {t.name for t in TABLES if t.role == STORE}
+    names = [*OLD_PROJECTIONS, *(t.name for t in reversed(TABLES) if t.name not in kept)]
+    for table in dict.fromkeys(names):
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(table)))
 
 
 def upgrade(conn: psycopg.Connection, apply_schema: Callable[[], None],
-            replay: Callable[[psycopg.Connection], object]) -> None:
-    """In the caller's transaction (holding the schema lock): keep the envelopes, drop the old
-    projections, apply schema.sql, replay the ledger, and move the experiment id sequence
-    past every numeric id the ledger gave out."""
-    keep_envelopes(conn)
+            replay: Callable[[psycopg.Connection], object], current: int) -> None:
+    """In the caller's transaction (holding the schema lock): keep the envelopes (held in the
+    artifacts table before version 5), drop the old projections, apply schema.sql, replay the
+    ledger, and move the experiment id sequence past every numeric id the ledger gave out.
+    Tokens from before version 6 get their principals when the service next starts."""
+    if current < 5:
+        keep_envelopes(conn)
     drop_projections(conn)
     apply_schema()
     replay(conn)

@@ -82,7 +82,8 @@ class DbState:
 
     def approvers(self, promotion_id: str) -> set[str]:
         rows = self._conn.execute(
-            "SELECT DISTINCT approver FROM decisions WHERE promotion_id = %s "
+            "SELECT DISTINCT coalesce(principal_id, approver) FROM decisions "
+            "WHERE promotion_id = %s "
             "AND outcome = 'approve'", (promotion_id,)).fetchall()
         return {r[0] for r in rows}
 
@@ -114,7 +115,8 @@ class AsOfState:
 
     def approvers(self, promotion_id: str) -> set[str]:
         rows = self._conn.execute(
-            "SELECT DISTINCT approver FROM decisions WHERE promotion_id = %s "
+            "SELECT DISTINCT coalesce(principal_id, approver) FROM decisions "
+            "WHERE promotion_id = %s "
             "AND outcome = 'approve' AND seq < %s", (promotion_id, self._before)).fetchall()
         return {r[0] for r in rows}
 

@@ -68,6 +68,7 @@ class DecisionRow:
     exception: dict[str, Any] | None
     version_digest: str
     gates: dict[str, Any]
+    principal_id: str | None = None
 
 
 @dataclass
@@ -92,7 +93,7 @@ _VERSION = ("SELECT model_name, version, run_id, artifact_path, evidence, versio
 _PROMOTION = ("SELECT id, model_name, version, target, justification, classification, "
               "requested_by, status, gates, policy_seq, created_seq, closed_seq FROM promotions")
 _DECISION = ("SELECT promotion_id, seq, approver, role, outcome, comment, exception, "
-             "version_digest, gates FROM decisions")
+             "version_digest, gates, principal_id FROM decisions")
 _DEPLOYMENT = ("SELECT id, model_name, version, environment, deployer, target, promotion_id, "
                "rollback_of, reason, deployed_at, seq FROM deployments")
 

@@ -79,7 +79,19 @@ def model_seqs(conn: psycopg.Connection, name: str) -> set[int]:
                         "p.id = d.promotion_id WHERE p.model_name = %s", name)
     runs = [r[0] for r in conn.execute(
         "SELECT DISTINCT run_id FROM model_versions WHERE model_name = %s", (name,))]
-    return seqs | run_seqs(conn, runs)
+    seqs |= run_seqs(conn, runs)
+    return seqs | people_seqs(conn, seqs)
+
+
+def people_seqs(conn: psycopg.Connection, seqs: Iterable[int]) -> set[int]:
+    """Who acted in these entries, as people: the token.created entry of each acting token,
+    the entry that gave it its principal and that principal's principal.created entry
+    (separation of duties compares principals; reports print their names)."""
+    return _seqs(conn, "SELECT unnest(ARRAY[t.created_seq, tp.seq, p.seq]) FROM tokens t "
+                       "JOIN token_principals tp ON tp.token_id = t.id "
+                       "JOIN principals p ON p.id = tp.principal_id WHERE t.name IN "
+                       "(SELECT substring(e.actor FROM '^token:([^ ]+)') FROM ledger_entries e "
+                       "WHERE e.seq = ANY(%s))", sorted(set(seqs)))
 
 
 def entries(conn: psycopg.Connection, seqs: Iterable[int]) -> list[tuple[int, bytes]]:

@@ -102,7 +102,8 @@ def test_promotions_decisions_and_exceptions(model: Rendered) -> None:
 
 
 def test_separation_of_duties_statement(model: Rendered) -> None:
-    assert "Checked 2 approval(s): each approver is a person other than" in model.text
+    assert "Checked 2 approval(s), comparing people rather than tokens: each approver is a " \
+        "person other than" in model.text
     assert "The service refused 1 decision(s)" in model.text
 
 
