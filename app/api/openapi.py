@@ -558,12 +558,14 @@ class DeploymentListSchema(_Out):
 
 
 class DeployedSchema(_Out):
-    version = _int()
+    """`version`, `deployment` and `model_version` are null when nothing was live then."""
+
+    version = _int(allow_none=True)
     environment = _str()
     at = _str("the instant asked about (ISO 8601)")
-    deployment = fields.Nested(DeploymentSchema, required=True)
+    deployment = fields.Nested(DeploymentSchema, required=True, allow_none=True)
     promotion = fields.Nested(PromotionSchema, required=True, allow_none=True)
-    model_version = fields.Nested(ModelVersionSchema, required=True)
+    model_version = fields.Nested(ModelVersionSchema, required=True, allow_none=True)
 
 
 class LineageRunSchema(_Out):
