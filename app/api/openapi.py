@@ -823,7 +823,9 @@ ROUTES: dict[tuple[str, str], Op] = {
                                          query=registry_api.EnvironmentQuery, problems=(404,)),
     ("GET", f"{_MODEL}/deployed"): Op(
         "Which version was live in an environment at an instant, under which approval",
-        {200: ok(DeployedSchema)}, query=registry_api.DeployedQuery, problems=(404,)),
+        {200: ok(DeployedSchema, "version, deployment and model_version are null when no "
+                 "version was live then (404 only for an unknown model)")},
+        query=registry_api.DeployedQuery, problems=(404,)),
     ("GET", f"{_MODEL}/versions/<int:version>/lineage"): Op(
         "A version's runs, datasets, artifacts, promotions, decisions and deployments",
         {200: ok(LineageSchema)}, problems=(404,)),
