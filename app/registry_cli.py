@@ -326,8 +326,8 @@ def _decision_parser(models: Subparsers, decision: str, help_text: str) -> argpa
 
 def add_models(sub: Subparsers) -> None:
     models = sub.add_parser("models", help="promotions: request, withdraw, review, decide; "
-                            "what was deployed when").add_subparsers(dest="models_command",
-                                                               required=True)
+                            "what was live when").add_subparsers(dest="models_command",
+                                                                 required=True)
     pending = models.add_parser("pending", help="list pending promotions")
     pending.add_argument("--model", help="only this model's promotions")
     _common(pending, cmd_pending)
@@ -347,7 +347,7 @@ def add_models(sub: Subparsers) -> None:
                          help="a stage (Production) or an alias (@champion)")
     request.add_argument("--justification", required=True, help="why this version, in words")
     request.add_argument("--classification", choices=("material", "non-material"),
-                         help="the change's classification, if your policy asks for one")
+                         help="how material the change is; recorded with the request")
     _common(request, cmd_request_promotion)
     withdraw = models.add_parser("withdraw", help="withdraw a pending promotion (its "
                                  "requester or an admin)")
