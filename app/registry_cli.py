@@ -1,4 +1,5 @@
-"""`mlaudit models`, `deploy` and `rollback`: the model registry's REST API on the command line."""
+"""`mlaudit models`, `deployments`, `deploy` and `rollback`: the model registry's REST API on
+the command line."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import argparse
 import functools
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
 from urllib import parse
 
@@ -188,6 +191,30 @@ def cmd_decide(client: Client, args: argparse.Namespace) -> int:
     return _emit(args, {"promotion_id": args.promotion_id, **done}, lines)
 
 
+# -- models request-promotion / withdraw ------------------------------------------------------
+
+@_command
+def cmd_request_promotion(client: Client, args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"target": args.target, "justification": args.justification}
+    if args.classification:
+        body["classification"] = args.classification
+    done = client.call("POST", f"/api/v1/models/{_q(args.name)}/versions/{args.version}"
+                       "/promotions", body)
+    p = done["promotion"]
+    lines = [f"promotion {p['id']}: {p['status']}, {p['model']} version {p['version']} to "
+             f"{p['target']}", f"  gates  {gates_word(p['gates'])}",
+             *receipt_lines([done["receipt"]])]
+    return _emit(args, done, lines)
+
+
+@_command
+def cmd_withdraw(client: Client, args: argparse.Namespace) -> int:
+    """Only the requester (or an admin) may withdraw, and only while the promotion is pending."""
+    done = client.call("POST", f"/api/v1/promotions/{_q(args.promotion_id)}/withdraw", {})
+    lines = [f"promotion {args.promotion_id}: withdrawn", *receipt_lines([done["receipt"]])]
+    return _emit(args, {"promotion_id": args.promotion_id, "status": "withdrawn", **done}, lines)
+
+
 # -- deployments -----------------------------------------------------------------------------
 
 def deployment_lines(d: dict[str, Any]) -> list[str]:
@@ -198,11 +225,35 @@ def deployment_lines(d: dict[str, Any]) -> list[str]:
                     ("rollback of", d["rollback_of"]), ("reason", d["reason"])], "  ")]
 
 
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+AT_HELP = ("YYYY-MM-DD (the end of that day, UTC: after that day's deployments) or an RFC 3339 "
+           "instant such as 2026-03-01T12:00:00Z (default: now)")
+
+
+def instant(text: str) -> str:
+    """--at as the RFC 3339 instant the server takes: a bare date means the last microsecond
+    of that day in UTC, so "what was live on 1 March" counts every deployment made that day."""
+    try:
+        if _DATE.fullmatch(text):
+            return datetime.combine(date.fromisoformat(text), time.max, UTC).isoformat()
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None or not re.search(r"[Tt ][0-9]{2}:", text):
+        raise RegistryCliError(f"--at {text!r} is neither a date (YYYY-MM-DD) nor an RFC 3339 "
+                               "instant with its offset (2026-03-01T12:00:00Z)")
+    return parsed.isoformat()
+
+
 @_command
 def cmd_deployed(client: Client, args: argparse.Namespace) -> int:
-    query = {"environment": args.environment, **({"at": args.at} if args.at else {})}
+    """That nothing was live then is an answer (exit 0); only a missing model is an error."""
+    query = {"environment": args.environment, **({"at": instant(args.at)} if args.at else {})}
     found = client.call("GET", f"/api/v1/models/{_q(args.name)}/deployed?"
                         + parse.urlencode(query))
+    if found["version"] is None:
+        return _emit(args, found, [f"no version of {args.name} was live in "
+                                   f"{found['environment']} at {found['at']}"])
     promotion = found.get("promotion")
     lines = [f"{args.name} version {found['version']} was live in {found['environment']} at "
              f"{found['at']}", *deployment_lines(found["deployment"])]
@@ -240,6 +291,22 @@ def cmd_rollback(client: Client, args: argparse.Namespace) -> int:
                               *receipt_lines([done["receipt"]])])
 
 
+@_command
+def cmd_deployments(client: Client, args: argparse.Namespace) -> int:
+    """Every deployment and rollback of a model, oldest first, with the promotion it cites."""
+    query = f"?{parse.urlencode({'environment': args.environment})}" if args.environment else ""
+    found = client.call("GET", f"/api/v1/models/{_q(args.name)}/deployments{query}")
+    version_of = {d["id"]: d["version"] for d in found["deployments"]}
+    rows = [(d["seq"], d["deployed_at"], d["environment"], d["version"],
+             f"rollback from {version_of.get(d['rollback_of'], '?')}" if d["rollback_of"]
+             else "deploy", d["deployer"], d["promotion_id"], d["reason"])
+            for d in found["deployments"]]
+    where = f" in {args.environment}" if args.environment else ""
+    lines = table(("SEQ", "WHEN", "ENVIRONMENT", "VERSION", "ACTION", "BY", "PROMOTION",
+                   "REASON"), rows) if rows else [f"no deployments of {args.name}{where}"]
+    return _emit(args, found, lines)
+
+
 # -- the parsers -----------------------------------------------------------------------------
 
 def _common(command: argparse.ArgumentParser, func: Command, **defaults: Any) -> None:
@@ -258,9 +325,9 @@ def _decision_parser(models: Subparsers, decision: str, help_text: str) -> argpa
 
 
 def add_models(sub: Subparsers) -> None:
-    models = sub.add_parser("models", help="promotions awaiting a decision, decisions and "
-                            "what is deployed").add_subparsers(dest="models_command",
-                                                               required=True)
+    models = sub.add_parser("models", help="promotions: request, withdraw, review, decide; "
+                            "what was live when").add_subparsers(dest="models_command",
+                                                                 required=True)
     pending = models.add_parser("pending", help="list pending promotions")
     pending.add_argument("--model", help="only this model's promotions")
     _common(pending, cmd_pending)
@@ -272,16 +339,41 @@ def add_models(sub: Subparsers) -> None:
     approve.add_argument("--exception", metavar="JUSTIFICATION",
                          help="approve despite failing gates, recording this justification")
     _decision_parser(models, "reject", "reject a promotion (approver or admin)")
+    request = models.add_parser("request-promotion", help="ask for a version to reach a "
+                                "protected stage or alias (writer or admin)")
+    request.add_argument("name", metavar="NAME")
+    request.add_argument("version", metavar="VERSION", type=int)
+    request.add_argument("--target", required=True,
+                         help="a stage (Production) or an alias (@champion)")
+    request.add_argument("--justification", required=True, help="why this version, in words")
+    request.add_argument("--classification", choices=("material", "non-material"),
+                         help="how material the change is; recorded with the request")
+    _common(request, cmd_request_promotion)
+    withdraw = models.add_parser("withdraw", help="withdraw a pending promotion (its "
+                                 "requester or an admin)")
+    withdraw.add_argument("promotion_id", metavar="PROMOTION_ID")
+    _common(withdraw, cmd_withdraw)
     deployed = models.add_parser("deployed", help="which version was live in an environment")
     deployed.add_argument("name", metavar="NAME")
     deployed.add_argument("--environment", required=True)
-    deployed.add_argument("--at", metavar="RFC3339", help="the instant (default: now)")
+    deployed.add_argument("--at", metavar="DATE_OR_RFC3339", help=AT_HELP)
     _common(deployed, cmd_deployed)
 
 
+def add_deployments(sub: Subparsers) -> None:
+    deployments = sub.add_parser("deployments", help="a model's deployment history").add_subparsers(
+        dest="deployments_command", required=True)
+    listed = deployments.add_parser("list", help="every deployment and rollback of a model: "
+                                    "version, environment, who, when, the promotion it cites")
+    listed.add_argument("name", metavar="MODEL")
+    listed.add_argument("--environment", help="only this environment")
+    _common(listed, cmd_deployments)
+
+
 def add_commands(sub: Subparsers) -> None:
-    """`models ...`, `deploy` and `rollback` on the top-level subparsers."""
+    """`models ...`, `deployments ...`, `deploy` and `rollback` on the top-level subparsers."""
     add_models(sub)
+    add_deployments(sub)
     deploy = sub.add_parser("deploy", help="record a deployment of a model version")
     deploy.add_argument("name", metavar="NAME")
     deploy.add_argument("--version", type=int, required=True)

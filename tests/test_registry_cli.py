@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -256,7 +257,9 @@ def test_errors_are_one_line(client: Any, people: Any, model: Any, mlaudit: Mlau
         (writer, ("rollback", "scorecard", "--version", "1", "--environment", "dev",
                   "--reason", "r"), "nothing is deployed to dev"),
         (approver, ("models", "deployed", "scorecard", "--environment", "dev", "--at", "noon"),
-         "HTTP 400 Bad Request"),
+         "--at 'noon' is neither a date (YYYY-MM-DD) nor an RFC 3339 instant"),
+        (approver, ("models", "deployed", "scorecard", "--environment", "dev", "--at",
+                    "2026-03-01T12:00:00"), "instant with its offset"),
         (None, ("models", "pending"), "MLAUDIT_TOKEN is not set (or pass --token)"),
         ("wrong", ("models", "pending"), "HTTP 401 Unauthorized: the token is not valid"),
     ]
@@ -282,3 +285,128 @@ def test_entry_point_reads_the_environment(client: Any, people: Any, model: Any,
     missing = run("models", "approve", "nope", "--comment", "ok")
     assert one_line_error(Done(missing.returncode, missing.stdout, missing.stderr)) == (
         "mlaudit: error: HTTP 404 Not Found: promotion 'nope' does not exist")
+
+
+# -- request-promotion, withdraw, deployments list, and "nothing was live" (issue 16) ---------
+
+def test_request_promotion_then_withdraw_it(client: Any, people: Any, model: Any,
+                                            mlaudit: Mlaudit) -> None:
+    requester = people["requester"]
+    done = mlaudit(requester, "models", "request-promotion", "scorecard", "1", "--target",
+                   "Production", "--justification", "passed validation", "--classification",
+                   "material")
+    assert done.code == 0, done.err
+    first, gates, *_ = done.out.splitlines()
+    promotion = first.split()[1].rstrip(":")
+    assert first == f"promotion {promotion}: pending, scorecard version 1 to stage:Production"
+    assert gates.split() == ["gates", "passed", "(3)"]
+    assert kinds(client, people["admin"], done.out) == ["promotion.requested"]
+    stored = call(client, people["admin"], "GET", f"/api/v1/promotions/{promotion}")
+    assert (stored["requested_by"], stored["justification"], stored["classification"]) == (
+        "token:requester", "passed validation", "material")
+    assert promotion in mlaudit(people["risk1"], "models", "pending").out
+
+    other = mlaudit(people["builder"], "models", "withdraw", promotion)
+    assert one_line_error(other).endswith("only the requester or an admin may withdraw a "
+                                          "promotion")
+    approver = mlaudit(people["risk1"], "models", "withdraw", promotion)
+    assert one_line_error(approver).endswith("role 'approver' may not do this")
+    withdrawn = mlaudit(requester, "models", "withdraw", promotion)
+    assert withdrawn.out.splitlines()[0] == f"promotion {promotion}: withdrawn", withdrawn.err
+    assert kinds(client, people["admin"], withdrawn.out) == ["promotion.withdrawn"]
+    assert call(client, people["admin"], "GET", f"/api/v1/promotions/{promotion}")[
+        "status"] == "withdrawn"
+    assert mlaudit(people["risk1"], "models", "pending").out.strip() == "no pending promotions"
+    again = mlaudit(requester, "models", "withdraw", promotion)
+    assert one_line_error(again).endswith(f"promotion {promotion!r} is already withdrawn")
+
+
+def test_request_promotion_json_and_refusals(client: Any, people: Any, model: Any,
+                                             mlaudit: Mlaudit) -> None:
+    requester = people["requester"]
+    answer = mlaudit(requester, "models", "request-promotion", "scorecard", "2", "--target",
+                     "@champion", "--justification", "challenger", "--json").json()
+    assert (answer["promotion"]["target"], answer["promotion"]["gates"]["passed"]) == (
+        "alias:champion", False)
+    assert answer["receipt"]["kind"] == "promotion.requested"
+    cases = [(("scorecard", "1", "--target", "Staging"), "HTTP 400 Bad Request: Staging is not "
+              "protected for 'scorecard': move it directly"),
+             (("scorecard", "9", "--target", "Production"), "HTTP 404 Not Found"),
+             (("nope", "1", "--target", "Production"), "HTTP 404 Not Found")]
+    for args, expected in cases:
+        done = mlaudit(requester, "models", "request-promotion", *args, "--justification", "j")
+        assert expected in one_line_error(done), args
+    refused = mlaudit(people["risk1"], "models", "request-promotion", "scorecard", "1",
+                      "--target", "Production", "--justification", "j")
+    assert one_line_error(refused).endswith("role 'approver' may not do this")
+
+
+def approve_and_deploy(client: Any, people: Any, version: int, environment: str) -> str:
+    promotion = promote(client, people["requester"], version)
+    call(client, people["risk1"], "POST", f"/api/v1/promotions/{promotion}/decisions",
+         {"decision": "approve", "comment": "ok", "exception": {"justification": "monitored"}})
+    call(client, people["requester"], "POST", "/api/v1/models/scorecard/deployments",
+         {"version": version, "environment": environment})
+    return promotion
+
+
+def test_deployments_list_shows_deployments_and_rollbacks(client: Any, people: Any, model: Any,
+                                                          mlaudit: Mlaudit) -> None:
+    empty = mlaudit(people["risk1"], "deployments", "list", "scorecard")
+    assert (empty.code, empty.out.strip()) == (0, "no deployments of scorecard")
+    first = approve_and_deploy(client, people, 1, "prod-eu")
+    second = approve_and_deploy(client, people, 2, "prod-eu")
+    call(client, people["requester"], "POST", "/api/v1/models/scorecard/deployments",
+         {"version": 2, "environment": "staging"})
+    call(client, people["requester"], "POST", "/api/v1/models/scorecard/rollbacks",
+         {"version": 1, "environment": "prod-eu", "reason": "drift in v2"})
+    done = mlaudit(people["risk2"], "deployments", "list", "scorecard")
+    assert done.code == 0, done.err
+    header, *rows = done.out.splitlines()
+    assert header.split() == ["SEQ", "WHEN", "ENVIRONMENT", "VERSION", "ACTION", "BY",
+                              "PROMOTION", "REASON"]
+    assert [row.split()[2:] for row in rows] == [
+        ["prod-eu", "1", "deploy", "token:requester", first, "-"],
+        ["prod-eu", "2", "deploy", "token:requester", second, "-"],
+        ["staging", "2", "deploy", "token:requester", second, "-"],
+        ["prod-eu", "1", "rollback", "from", "2", "token:requester", first, "drift", "in", "v2"]]
+    assert header.index("PROMOTION") == rows[0].index(first)  # aligned columns
+    seqs = [int(row.split()[0]) for row in rows]
+    for row, seq in zip(rows, seqs, strict=True):
+        entry = call(client, people["admin"], "GET", f"/api/v1/ledger/entries/{seq}")
+        assert entry["kind"] == ("deployment.rolled_back" if "rollback" in row
+                                 else "deployment.recorded")
+    staging = mlaudit(people["risk2"], "deployments", "list", "scorecard", "--environment",
+                      "staging", "--json").json()
+    assert [(d["version"], d["environment"]) for d in staging["deployments"]] == [(2, "staging")]
+    none = mlaudit(people["risk2"], "deployments", "list", "scorecard", "--environment", "dev")
+    assert none.out.strip() == "no deployments of scorecard in dev"
+    missing = mlaudit(people["risk2"], "deployments", "list", "nope")
+    assert one_line_error(missing) == ("mlaudit: error: HTTP 404 Not Found: model 'nope' does "
+                                       "not exist")
+
+
+def test_nothing_live_is_an_answer_and_at_takes_a_date(client: Any, people: Any, model: Any,
+                                                        mlaudit: Mlaudit) -> None:
+    asked = ("models", "deployed", "scorecard", "--environment", "prod-eu")
+    nothing = mlaudit(people["risk1"], *asked)
+    assert nothing.code == 0, nothing.err
+    [line] = nothing.out.splitlines()
+    assert line.startswith("no version of scorecard was live in prod-eu at ")
+    assert mlaudit(people["risk1"], *asked, "--json").json()["version"] is None
+    approve_and_deploy(client, people, 1, "prod-eu")
+    [deployment] = call(client, people["admin"], "GET",
+                        "/api/v1/models/scorecard/deployments")["deployments"]
+    day = date.fromisoformat(deployment["deployed_at"][:10])
+    that_day = mlaudit(people["risk1"], *asked, "--at", day.isoformat())
+    assert that_day.out.splitlines()[0] == (  # the end of that day, UTC
+        f"scorecard version 1 was live in prod-eu at {day.isoformat()}T23:59:59.999999+00:00")
+    day_before = mlaudit(people["risk1"], *asked, "--at", (day - timedelta(days=1)).isoformat())
+    assert day_before.code == 0 and day_before.out.strip() == (
+        f"no version of scorecard was live in prod-eu at "
+        f"{day - timedelta(days=1)}T23:59:59.999999+00:00")
+    exact = mlaudit(people["risk1"], *asked, "--at", deployment["deployed_at"], "--json").json()
+    assert (exact["version"], exact["deployment"]["id"]) == (1, deployment["id"])
+    missing = mlaudit(people["risk1"], "models", "deployed", "nope", "--environment", "prod-eu")
+    assert one_line_error(missing) == ("mlaudit: error: HTTP 404 Not Found: model 'nope' does "
+                                       "not exist")

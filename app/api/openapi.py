@@ -574,12 +574,14 @@ class DeploymentListSchema(_Out):
 
 
 class DeployedSchema(_Out):
-    version = _int()
+    """`version`, `deployment` and `model_version` are null when nothing was live then."""
+
+    version = _int(allow_none=True)
     environment = _str()
     at = _str("the instant asked about (ISO 8601)")
-    deployment = fields.Nested(DeploymentSchema, required=True)
+    deployment = fields.Nested(DeploymentSchema, required=True, allow_none=True)
     promotion = fields.Nested(PromotionSchema, required=True, allow_none=True)
-    model_version = fields.Nested(ModelVersionSchema, required=True)
+    model_version = fields.Nested(ModelVersionSchema, required=True, allow_none=True)
 
 
 class LineageRunSchema(_Out):
@@ -840,7 +842,9 @@ ROUTES: dict[tuple[str, str], Op] = {
                                          query=registry_api.EnvironmentQuery, problems=(404,)),
     ("GET", f"{_MODEL}/deployed"): Op(
         "Which version was live in an environment at an instant, under which approval",
-        {200: ok(DeployedSchema)}, query=registry_api.DeployedQuery, problems=(404,)),
+        {200: ok(DeployedSchema, "version, deployment and model_version are null when no "
+                 "version was live then (404 only for an unknown model)")},
+        query=registry_api.DeployedQuery, problems=(404,)),
     ("GET", f"{_MODEL}/versions/<int:version>/lineage"): Op(
         "A version's runs, datasets, artifacts, promotions, decisions and deployments",
         {200: ok(LineageSchema)}, problems=(404,)),

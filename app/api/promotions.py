@@ -132,7 +132,8 @@ def deployment_history(name: str) -> Response:
 @bp.get("/models/<name>/deployed")
 @require()
 def deployed(name: str) -> Response:
-    """Which version was live in an environment at an instant, under which approval."""
+    """Which version was live in an environment at an instant, under which approval; that
+    none was is an answer too (version null), not a 404 (which means: no such model)."""
     query = load(DeployedQuery(), request.args)
     authorize_model(name)
     at = query["at"] or datetime.now(UTC)
@@ -141,8 +142,9 @@ def deployed(name: str) -> Response:
         _found(store.get_model(conn, name), f"model {name!r}")
         row = store.deployed_at(conn, name, query["environment"], at)
         if row is None:
-            raise ApiError(404, "Not Found", f"no version of {name!r} was live in "
-                           f"{query['environment']} at {at.isoformat()}")
+            return {"version": None, "environment": query["environment"],
+                    "at": at.isoformat(), "deployment": None, "promotion": None,
+                    "model_version": None}
         promotion = store.get_promotion(conn, row.promotion_id) if row.promotion_id else None
         return {"version": row.version, "environment": row.environment,
                 "at": at.isoformat(), "deployment": deployment_json(row),
