@@ -1,8 +1,8 @@
 """Per request: an X-Request-ID, its Prometheus counts, and one access log line.
 
-The log line names the method, route, path, status, duration, request id, the token's name
-and role when one was accepted, and the peer address. It never carries headers, query
-strings or bodies, so no token secret or submitted value reaches the log.
+The log line names the method, route, path, status, duration, request id, the token's name,
+role and principal when one was accepted, and the peer address. It never carries headers,
+query strings or bodies, so no token secret or submitted value reaches the log.
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ def _log(route: str, status: int, elapsed: float, rid: str) -> None:
     principal = g.get("principal")
     if principal is not None:
         fields["token"], fields["role"] = principal.name, principal.role
+        fields["principal"] = principal.principal_name or principal.name
     fields["remote_addr"] = request.remote_addr
     emit(access, logging.INFO, f"{request.method} {path} {status}", fields)
 
