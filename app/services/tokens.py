@@ -38,7 +38,7 @@ class Principal:
     token_id: str
     name: str
     role: str
-    scope: frozenset[str] | None = None  # experiment ids when the token holds grants
+    scope: frozenset[str] | None = None  # experiment ids once the token ever held a grant
 
     def may_use(self, experiment_id: str) -> bool:
         """Admins and unscoped tokens reach every experiment; scoped ones only their own."""
@@ -104,8 +104,8 @@ def authenticate(conn: psycopg.Connection, token: str) -> Principal | None:
     found = store.find_principal(conn, token_hash(token))
     if found is None:
         return None
-    row, granted = found
-    return Principal(row.id, row.name, row.role, frozenset(granted) or None)
+    row, granted = found  # None: never scoped; empty: scoped to nothing (fails closed)
+    return Principal(row.id, row.name, row.role, None if granted is None else frozenset(granted))
 
 
 def ensure_admin_token(writer: LedgerWriter, path: Path) -> Path | None:

@@ -25,18 +25,23 @@ _SELECT = ("SELECT t.id, t.name, t.role, t.created_at, t.created_seq, t.expires_
 
 
 def find_principal(conn: psycopg.Connection,
-                   token_hash: bytes) -> tuple[TokenRow, list[str]] | None:
+                   token_hash: bytes) -> tuple[TokenRow, list[str] | None] | None:
     """The usable token with this hash (not revoked, not expired by the database's clock) and
     the experiments it is granted, in one query (every request authenticates, so this is a
-    hot path)."""
+    hot path). The experiments are None for a token that never held a grant; a token that
+    ever held one stays scoped, to what it holds now (perhaps nothing): its grant events, in
+    the ledger, say so, and revoking its last grant does not unscope it."""
     row = conn.execute(
         "SELECT t.id, t.name, t.role, t.created_at, t.created_seq, t.expires_at, "
+        "CASE WHEN EXISTS (SELECT 1 FROM grant_events e WHERE e.token_id = t.id) THEN "
         "coalesce(array_agg(g.experiment_id) FILTER (WHERE g.experiment_id IS NOT NULL), '{}') "
-        "FROM tokens t LEFT JOIN grants g ON g.token_id = t.id WHERE t.token_hash = %s "
+        "END FROM tokens t LEFT JOIN grants g ON g.token_id = t.id WHERE t.token_hash = %s "
         "AND (t.expires_at IS NULL OR t.expires_at > now()) "
         "AND NOT EXISTS (SELECT 1 FROM token_revocations r WHERE r.token_id = t.id) "
         "GROUP BY t.id", (token_hash,)).fetchone()
-    return None if row is None else (TokenRow(*row[:6]), list(row[6]))
+    if row is None:
+        return None
+    return TokenRow(*row[:6]), None if row[6] is None else list(row[6])
 
 
 def list_tokens(conn: psycopg.Connection) -> list[TokenRow]:
