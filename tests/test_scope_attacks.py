@@ -274,3 +274,12 @@ def test_report_lookup_reveals_nothing_out_of_scope(world: World) -> None:
     digest_a = hashlib.sha256(mine.data).hexdigest()
     assert ok(send(w.client, scoped, "GET", f"/api/v1/reports/lookup?sha256={digest_a}"))[
         "issued"] is True
+
+
+def test_a_scoped_auditor_lists_only_the_grants_on_its_experiments(world: World) -> None:
+    make_token(world.services, "contractor", "writer")
+    world.grant("contractor", world.exp["B"])
+    everyone = ok(send(world.client, world.admin, "GET", "/api/v1/grants"))["grants"]
+    assert world.exp["B"] in {g["experiment_id"] for g in everyone}
+    mine = ok(send(world.client, world.scoped["auditor"], "GET", "/api/v1/grants"))["grants"]
+    assert mine and {g["experiment_id"] for g in mine} == {world.exp["A"]}
