@@ -240,8 +240,9 @@ ACCESS = Unscoped("tokens, grants and client keys: principals, not experiment da
 SERVICE = Unscoped("a description of the service, no experiment data")
 NEW_MODEL = Unscoped("creates an empty registered model: no experiment's data until a version "
                      "is registered from a run")
-LOOKUP = Unscoped("answers whether a report with a given SHA-256 was issued here: the caller "
-                  "already holds the report")
+LOOKUP = Unscoped("answers whether a report with a given SHA-256 was issued here; to a scoped "
+                  "token, a report on another experiment answers as an unknown digest (200, "
+                  "issued false: tests/test_scope_attacks.py)")
 
 
 def get(path: str) -> Req:
