@@ -12,6 +12,7 @@ from marshmallow import fields, validate
 from app.api.auth import current_principal, require
 from app.api.errors import ApiError
 from app.api.schemas import _Strict
+from app.api.scope import granted
 from app.api.tracking import body, commit, read, receipt_json
 from app.ledger.entry import format_timestamp
 from app.services import access, tokens
@@ -100,6 +101,8 @@ def revoke_grant(token_name: str, experiment_id: str) -> Response:
 @require("admin", "auditor")
 def list_grants() -> Response:
     rows = read(store.list_grants)
+    allowed = granted()  # a scoped auditor sees only the grants on its own experiments
+    rows = [r for r in rows if allowed is None or r[2] in allowed]
     return jsonify(grants=[{"token_name": n, "token_id": t, "experiment_id": e, "seq": s}
                            for n, t, e, s in rows])
 

@@ -30,6 +30,17 @@ class ApiError(Exception):
         self.status, self.title, self.detail, self.extra = status, title, detail, extra
 
 
+class OutOfScope(ApiError):
+    """An object the caller's scope does not reach. It answers exactly as a missing one does
+    (404 and the same message, in each adapter's format), so that a scoped token learns
+    nothing of what exists outside its scope: `detail` is /api/v1's message, `mlflow` the
+    MLflow routes' one."""
+
+    def __init__(self, detail: str, mlflow: str) -> None:
+        super().__init__(404, "Not Found", detail)
+        self.mlflow = mlflow
+
+
 def problem(status: int, title: str, detail: str = "", **extra: Any) -> Response:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:

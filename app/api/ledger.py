@@ -1,4 +1,8 @@
-"""/api/v1/ledger: public keys, checkpoints, entries with inclusion proofs, consistency proofs."""
+"""/api/v1/ledger: public keys, checkpoints, entries with inclusion proofs, consistency proofs.
+
+A token scoped to experiments is served only the entries whose subjects all lie in its
+experiments (app/services/entry_scope.py); any other entry answers as a missing one.
+Checkpoints and consistency proofs hold hashes and sizes only, and are served to every token."""
 
 from __future__ import annotations
 
@@ -11,8 +15,9 @@ from app.api import schemas
 from app.api.auth import require
 from app.api.context import services
 from app.api.errors import ApiError
+from app.api.scope import granted
 from app.ledger import entry as entries
-from app.services import keys, proofs
+from app.services import entry_scope, keys, proofs
 from app.storage import ledger as store
 
 bp = Blueprint("ledger", __name__, url_prefix="/api/v1/ledger")
@@ -65,13 +70,41 @@ def checkpoint(tree_size: int) -> Response:
 @bp.get("/entries")
 @require()
 def list_entries() -> Response:
+    """Entries in seq order: `limit` of them with seq > after, and `next` when more follow.
+    A scoped token's page holds only its entries: the server reads at most SCOPED_SCAN pages'
+    worth of entries for it, so a page may hold fewer than `limit` (even none) while `next`
+    is not null; the end is `next` = null."""
     query = schemas.load(schemas.EntryListQuery(), request.args)
+    scope, after, limit = granted(), query["after"], query["limit"]
     with services().pool.connection() as conn:
-        rows = store.list_entries(conn, query["after"], query["limit"] + 1)
-    more = len(rows) > query["limit"]
-    rows = rows[: query["limit"]]
+        if scope is not None:
+            rows, next_seq = _scoped_page(conn, scope, after, limit)
+            return jsonify(entries=[entry_json(r) for r in rows], next=next_seq)
+        rows = store.list_entries(conn, after, limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
     return jsonify(entries=[entry_json(r) for r in rows],
                    next=rows[-1].seq if more and rows else None)
+
+
+SCOPED_SCAN = 10  # a scoped token's page reads at most this many times `limit` entries
+
+
+def _scoped_page(conn: Any, scope: frozenset[str], after: int,
+                 limit: int) -> tuple[list[store.EntryRow], int | None]:
+    """Up to `limit` of the scope's entries after `after`, and where to go on from (None at
+    the end of the ledger). Reads `limit` entries at a time, SCOPED_SCAN times at most."""
+    served: list[store.EntryRow] = []
+    for _ in range(SCOPED_SCAN):
+        rows = store.list_entries(conn, after, limit)
+        for row in entry_scope.visible(conn, scope, rows, lambda r: r.canonical):
+            served.append(row)
+            if len(served) == limit:
+                return served, row.seq
+        if len(rows) < limit:
+            return served, None
+        after = rows[-1].seq
+    return served, after
 
 
 def _covering_checkpoint(seq: int, tree_size: int | None) -> store.CheckpointRow:
@@ -94,8 +127,12 @@ def _covering_checkpoint(seq: int, tree_size: int | None) -> store.CheckpointRow
 @require()
 def get_entry(seq: int) -> Response:
     query = schemas.load(schemas.EntryQuery(), request.args)
+    scope = granted()
     with services().pool.connection() as conn:
         row = store.get_entry(conn, seq)
+        if row is not None and scope is not None and not entry_scope.visible(
+                conn, scope, [row], lambda r: r.canonical):
+            row = None  # out of scope: exactly as a missing entry
     if row is None:
         raise ApiError(404, "Not Found", f"no entry with seq {seq}")
     cp = _covering_checkpoint(seq, query["tree_size"])

@@ -27,6 +27,7 @@ from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError
 
 from app.api import mlflow_compat as mf
+from app.api import tracking as api
 from app.api.artifacts import check_path, hides_traversal
 from app.api.context import services
 from app.artifacts.store import CHUNK_SIZE, TooLargeError
@@ -69,15 +70,14 @@ def _segments(path: str) -> list[str]:
 
 def _run_of(experiment_id: str, run_id: str) -> runs.RunRow:
     run = mf.read(lambda c: runs.get_run(c, run_id))
-    if run is None or run.experiment_id != experiment_id:
-        raise mf.not_found(f"no run {run_id} in experiment {experiment_id}")
-    mf.authorize_run(run.id)
+    if run is None or run.experiment_id != experiment_id or not api.reaches(experiment_id):
+        raise mf.not_found(f"no run {run_id} in experiment {experiment_id}")  # or out of scope
     return run
 
 
 def _model_run(experiment_id: str, model_id: str) -> runs.RunRow:
     model = mf.read(lambda c: logged_models.get_logged_model(c, model_id))
-    if model is None or model.experiment_id != experiment_id:
+    if model is None or model.experiment_id != experiment_id or not api.reaches(experiment_id):
         raise mf.not_found(f"no logged model {model_id} in experiment {experiment_id}")
     if model.source_run_id is None:
         raise mf.invalid(f"logged model {model_id} has no source run, so it cannot hold files")

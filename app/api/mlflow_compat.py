@@ -25,7 +25,7 @@ from werkzeug.exceptions import HTTPException
 from app.api import tracking as api
 from app.api.auth import current_principal, reading
 from app.api.context import services
-from app.api.errors import ApiError
+from app.api.errors import ApiError, OutOfScope
 from app.db import DatabaseError
 from app.ledger.errors import LedgerError
 from app.services import tokens, tracking
@@ -79,6 +79,8 @@ def register_error_handlers(blueprint: Blueprint) -> None:
 
     @blueprint.errorhandler(ApiError)
     def _api(exc: ApiError) -> Response:
+        if isinstance(exc, OutOfScope):  # the MLflow text a missing object gets
+            return error_response(404, "RESOURCE_DOES_NOT_EXIST", exc.mlflow)
         status = exc.status if exc.status in (401, 403, 404) else 400
         return error_response(status, _STATUS_CODES.get(exc.status, "INVALID_PARAMETER_VALUE"),
                               exc.detail or exc.title)

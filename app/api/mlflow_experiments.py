@@ -85,9 +85,8 @@ def get_experiment_by_name() -> Response:
     found = read(lambda c: store.get_experiment_by_name(c, name))
     if found is None and name == DEFAULT_NAME:
         found = ensure_default()
-    if found is None:
+    if found is None or not api.reaches(found.id):  # out of scope: as missing
         raise not_found(f"Could not find experiment with name '{name}'")
-    authorize_experiment(found.id)
     return jsonify(experiment=experiment_json(found))
 
 

@@ -53,9 +53,9 @@ def model_json(conn: Any, rows: list[store.LoggedModelRow]) -> list[dict[str, An
 def found(model_id: str, allow_deleted: bool = False) -> store.LoggedModelRow:
     row = None if not service.MODEL_ID.fullmatch(model_id) else mf.read(
         lambda c: store.get_logged_model(c, model_id))
-    if row is None or (row.lifecycle != "active" and not allow_deleted):
+    if row is None or (row.lifecycle != "active" and not allow_deleted) \
+            or not api.reaches(row.experiment_id):  # out of scope: as missing
         raise mf.not_found(f"Logged model with ID '{model_id}' not found.")
-    mf.authorize_experiment(row.experiment_id)
     return row
 
 
@@ -215,8 +215,10 @@ def log_outputs() -> Response:
         if not service.MODEL_ID.fullmatch(model_id):
             raise mf.not_found(f"Logged model with ID '{model_id}' not found.")
         linked = mf.read(partial(store.get_logged_model, model_id=model_id))
-        if linked is not None:  # linking another experiment's model needs that grant too
-            mf.authorize_experiment(linked.experiment_id)
+        # linking another experiment's model needs that grant too; out of scope: as missing
+        if (linked is None and api.scoped()) or (
+                linked is not None and not api.reaches(linked.experiment_id)):
+            raise mf.not_found(f"Logged model with ID '{model_id}' not found.")
     who = mf.actor()
     commit(lambda w: service.log_outputs(w, who, run_id, outputs))
     return jsonify({})

@@ -381,14 +381,13 @@ def _logged(model_id: str, run_id: Any) -> tuple[str, str, str]:
     if not logged_models.MODEL_ID.fullmatch(model_id):
         raise mf.not_found(f"Logged model with id={model_id} not found")
     row = mf.read(lambda c: lm_store.get_logged_model(c, model_id))
-    if row is None or row.lifecycle != "active":
-        raise mf.not_found(f"Logged model with id={model_id} not found")
+    if row is None or row.lifecycle != "active" or not api.reaches(row.experiment_id):
+        raise mf.not_found(f"Logged model with id={model_id} not found")  # or out of scope
     if row.source_run_id is None:
         raise mf.invalid(f"logged model {model_id} has no source run, so it holds no files "
                          "to register")
     if run_id is not None and run_id != row.source_run_id:
         raise mf.invalid(f"run_id {run_id!r} is not the source run of logged model {model_id}")
-    mf.authorize_experiment(row.experiment_id)
     return row.source_run_id, logged_models.files_path(model_id), model_id
 
 

@@ -665,6 +665,23 @@ _LOOKUP = {"type": "object", "properties": {
     "seq": {"type": "integer"}, "issued_at": {"type": "string", "format": "date-time"}},
     "required": ["issued", "sha256"]}
 
+SCOPE_NOTE = (
+    "Scopes: a token that was ever granted an experiment is scoped, to the experiments it holds "
+    "grants on now (none, once its last grant is revoked: it then reaches nothing). Admin "
+    "tokens and tokens never granted one reach every experiment. To a scoped token, an object "
+    "outside its experiments (or a missing one) answers exactly as a missing object does: 404 "
+    "(MLflow: RESOURCE_DOES_NOT_EXIST) with the same message, before anything else about the "
+    "request is checked; lists and searches leave such objects out. A run, logged model or "
+    "dataset lies in its experiment, a model version in its run's experiment, a registered "
+    "model in every experiment its versions come from (a model without versions in none), a "
+    "promotion or deployment with its model, a report with its subject.")
+LEDGER_SCOPE = (
+    "A scoped token is served only the entries whose subject ids all lie in its experiments "
+    "(see the API description; subject ids of any other kind, such as token or key, and ids "
+    "that cannot be placed, hide the entry); any other entry answers as a missing one. "
+    "Checkpoints and consistency proofs hold hashes and sizes only and are served to every "
+    "token. Checking the whole ledger (docs/ledger-format.md 10.4) needs an unscoped token.")
+
 ROUTES: dict[tuple[str, str], Op] = {
     ("GET", "/healthz"): Op("Liveness probe", {200: ok(HealthSchema)}),
     ("GET", "/readyz"): Op(
@@ -689,12 +706,16 @@ ROUTES: dict[tuple[str, str], Op] = {
         {200: ok(CheckpointSchema)}),
     ("GET", "/api/v1/ledger/checkpoints/<int:tree_size>"): Op(
         "The checkpoint signed at a tree size", {200: ok(CheckpointSchema)}, problems=(404,)),
-    ("GET", "/api/v1/ledger/entries"): Op("Ledger entries in seq order, paged",
-                                          {200: ok(EntryPageSchema)},
-                                          query=ledger_schemas.EntryListQuery),
+    ("GET", "/api/v1/ledger/entries"): Op(
+        "Ledger entries in seq order, paged", {200: ok(EntryPageSchema)},
+        query=ledger_schemas.EntryListQuery,
+        description=LEDGER_SCOPE + " A scoped token's page holds only such entries, found "
+        "among at most 10 x limit entries read after `after`: it may hold fewer than limit, "
+        "even none, while `next` is not null; pass `next` as `after` until it is null."),
     ("GET", "/api/v1/ledger/entries/<int:seq>"): Op(
         "One entry with its inclusion proof in a covering checkpoint",
-        {200: ok(EntryWithProofSchema)}, query=ledger_schemas.EntryQuery, problems=(404,)),
+        {200: ok(EntryWithProofSchema)}, query=ledger_schemas.EntryQuery, problems=(404,),
+        description=LEDGER_SCOPE),
     ("GET", "/api/v1/ledger/consistency"): Op(
         "A consistency proof between two tree sizes (to defaults to the latest checkpoint)",
         {200: ok(ConsistencyProofSchema)}, query=ledger_schemas.ConsistencyQuery,
@@ -707,9 +728,9 @@ ROUTES: dict[tuple[str, str], Op] = {
         "Experiments in creation order, paged (only those the token may use)",
         {200: ok(ExperimentPageSchema)}, query=ts.ExperimentListQuery),
     ("GET", "/api/v1/experiments/<experiment_id>"): Op(
-        "One experiment", {200: ok(ExperimentSchema)}, problems=(403, 404)),
+        "One experiment", {200: ok(ExperimentSchema)}, problems=(404,)),
     ("GET", "/api/v1/experiments/by-name/<path:name>"): Op(
-        "One experiment by name", {200: ok(ExperimentSchema)}, problems=(403, 404)),
+        "One experiment by name", {200: ok(ExperimentSchema)}, problems=(404,)),
     ("POST", "/api/v1/experiments/<experiment_id>/archive"): Op(
         "Archive an experiment", {200: ok(ReceiptOnlySchema)}, problems=(403, 404, 409),
         signed=True),
@@ -719,9 +740,10 @@ ROUTES: dict[tuple[str, str], Op] = {
         description="receipt is the run.created entry; receipts also holds the tags entry."),
     ("GET", "/api/v1/runs"): Op(
         "Search runs: MLflow filter grammar and order_by, opaque page tokens",
-        {200: ok(RunPageSchema)}, query=ts.RunSearchQuery, problems=(403,)),
+        {200: ok(RunPageSchema)}, query=ts.RunSearchQuery, problems=(404,),
+        description="To a scoped token, an experiment_id outside its experiments is a 404."),
     ("GET", _RUNS): Op("One run with everything logged so far", {200: ok(RunSchema)},
-                       problems=(403, 404)),
+                       problems=(404,)),
     ("POST", f"{_RUNS}/end"): Op("End a RUNNING run", {200: ok(ReceiptOnlySchema)},
                                  body=ts.RunEnd, problems=(404, 409), signed=True),
     ("POST", f"{_RUNS}/params"): Op(
@@ -738,13 +760,13 @@ ROUTES: dict[tuple[str, str], Op] = {
                                                problems=(400, 404), signed=True),
     ("GET", f"{_RUNS}/tags/<path:key>/history"): Op(
         "Every value a tag has had, oldest first", {200: ok(TagHistorySchema)},
-        problems=(400, 403, 404)),
+        problems=(400, 404)),
     ("GET", f"{_RUNS}/metrics/<path:key>/history"): Op(
         "A metric's values in logging order, paged", {200: ok(MetricHistorySchema)},
-        query=ts.HistoryQuery, problems=(403, 404)),
+        query=ts.HistoryQuery, problems=(404,)),
     ("GET", f"{_RUNS}/metrics/<path:key>/groups"): Op(
         "Per-group disparity figures for the latest value of each group",
-        {200: ok(GroupSummarySchema)}, query=ts.GroupQuery, problems=(403, 404)),
+        {200: ok(GroupSummarySchema)}, query=ts.GroupQuery, problems=(404,)),
     ("POST", f"{_RUNS}/inputs"): Op("Log the datasets a run used", {200: ok(ReceiptOnlySchema)},
                                     body=ts.InputsBody, problems=(404,), signed=True),
     ("PUT", f"{_RUNS}/environment"): Op(
@@ -752,7 +774,7 @@ ROUTES: dict[tuple[str, str], Op] = {
         {200: ok(MaybeReceiptSchema)}, body=ts.EnvironmentBody, problems=(404, 409),
         signed=True),
     ("GET", f"{_RUNS}/manifest"): Op("The run's reproducibility manifest", {200: _MANIFEST},
-                                     problems=(403, 404)),
+                                     problems=(404,)),
     ("GET", "/api/v1/tokens"): Op(
         "Every token, oldest first: role, expiry and revocation (never a secret or hash)",
         {200: ok(TokenListSchema)}),
@@ -864,7 +886,8 @@ ROUTES: dict[tuple[str, str], Op] = {
     ("GET", "/api/v1/reports/lookup"): Op(
         "Whether a PDF (or evidence bundle) with this SHA-256 was issued here, when, for whom",
         {200: ok(_LOOKUP)}, query=reports_api.LookupQuery,
-        description='An unknown digest answers 200 {"issued": false}.'),
+        description='An unknown digest answers 200 {"issued": false}; so does, to a scoped '
+        "token, the digest of a report whose subject lies outside its experiments."),
 }
 
 
@@ -1001,7 +1024,7 @@ def _new_spec(version: str) -> APISpec:
                                         "message} as application/json). Every "
                                         "response carries an X-Request-ID header: the "
                                         "request's own, if it sent a valid one (1-64 of "
-                                        "A-Z a-z 0-9 . _ : -), else a new one."},
+                                        "A-Z a-z 0-9 . _ : -), else a new one. " + SCOPE_NOTE},
                    security=[{"bearerAuth": []}])
     assert plugin.converter is not None
     plugin.converter.add_attribute_function(_custom_fields)  # type: ignore[no-untyped-call]

@@ -12,9 +12,9 @@ from app.api.auth import current_principal, require
 from app.api.context import services
 from app.api.errors import ApiError
 from app.api.schemas import _Strict, load
-from app.api.scope import authorize_model
-from app.api.tracking import authorize_experiment, authorize_run
-from app.services import reports
+from app.api.scope import authorize_model, granted
+from app.api.tracking import authorize_experiment, authorize_run, read
+from app.services import entry_scope, reports
 
 bp = Blueprint("reports", __name__, url_prefix="/api/v1")
 READERS = ("admin", "auditor")
@@ -90,6 +90,12 @@ def model_report(name: str) -> Response:
 @bp.get("/reports/lookup")
 @require(*READERS)
 def lookup() -> Response:
-    """Whether a PDF (or bundle) with this SHA-256 was issued here; {"issued": false} if not."""
-    query = load(LookupQuery(), request.args)
-    return jsonify(reports.lookup(services(), query["sha256"]))
+    """Whether a PDF (or bundle) with this SHA-256 was issued here; {"issued": false} if not,
+    and also, to a scoped token, if its subject lies outside the token's experiments."""
+    sha256 = load(LookupQuery(), request.args)["sha256"]
+    found = reports.lookup(services(), sha256)
+    scope = granted()
+    if found["issued"] and scope is not None and not read(
+            lambda c: entry_scope.reaches(c, scope, found["kind"], found["subject"])):
+        found = {"issued": False, "sha256": sha256}  # exactly what an unknown digest gets
+    return jsonify(found)

@@ -3,8 +3,9 @@
 A token with grants reaches only its experiments. Registry objects take their scope from runs:
 a model version is in the experiment of the run it was built from, and a model is reachable
 when every one of its versions is (a model without versions reaches everyone: it holds
-nothing yet). A refusal is 403 (ApiError; the MLflow routes turn it into PERMISSION_DENIED);
-an unknown model or version is left to the route, which answers 404.
+nothing yet). To a scoped token, an object out of its scope answers exactly as a missing one
+(OutOfScope: 404 and the message a missing object gets, in each adapter's format), and so does
+a missing one, before anything else is looked at: the answer says nothing of what exists.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from app.api.auth import current_principal
-from app.api.tracking import authorize_experiment, read
+from app.api.errors import OutOfScope
+from app.api.tracking import read
 from app.storage import registry as store
+from app.storage import scope as places
 
 T = TypeVar("T")
 
@@ -25,24 +28,40 @@ def granted() -> frozenset[str] | None:
     return None if principal.role == "admin" or principal.scope is None else principal.scope
 
 
+def hidden_model(name: str) -> OutOfScope:
+    return OutOfScope(f"model {name!r} does not exist",
+                      f"Registered Model with name={name} not found")
+
+
+def hidden_version(name: str, version: int) -> OutOfScope:
+    return OutOfScope(f"version {version} of {name!r} does not exist",
+                      f"Model Version (name={name}, version={version}) not found")
+
+
 def authorize_model(name: str) -> None:
-    if granted() is not None:
-        for experiment_id in read(lambda c: store.model_experiments(c, name)):
-            authorize_experiment(experiment_id)
+    allowed = granted()
+    if allowed is not None:
+        span = read(lambda c: places.model_spans(c, [name])).get(name)
+        if span is None or not span <= allowed:
+            raise hidden_model(name)
 
 
 def authorize_version(name: str, version: int) -> None:
-    if granted() is not None:
-        experiment_id = read(lambda c: store.version_experiment(c, name, version))
-        if experiment_id is not None:
-            authorize_experiment(experiment_id)
+    allowed = granted()
+    if allowed is not None:
+        experiment_id = read(lambda c: places.versions(c, [(name, version)])).get((name, version))
+        if experiment_id not in allowed:
+            raise hidden_version(name, version)
 
 
 def authorize_promotion(promotion_id: str) -> None:
-    if granted() is not None:
+    allowed = granted()
+    if allowed is not None:
         row = read(lambda c: store.get_promotion(c, promotion_id))
-        if row is not None:
-            authorize_version(row.model_name, row.version)
+        key = None if row is None else (row.model_name, row.version)
+        if key is None or read(lambda c: places.versions(c, [key])).get(key) not in allowed:
+            message = f"promotion {promotion_id!r} does not exist"
+            raise OutOfScope(message, message)
 
 
 def visible_models(items: Iterable[T], name_of: Callable[[T], str]) -> list[T]:

@@ -15,7 +15,7 @@ from marshmallow import ValidationError
 from app.api import tracking_schemas as ts
 from app.api.auth import current_principal, reading, require
 from app.api.context import services
-from app.api.errors import ApiError
+from app.api.errors import ApiError, OutOfScope
 from app.api.schemas import load
 from app.ledger.entry import Receipt, format_timestamp
 from app.services import access, tracking
@@ -82,30 +82,48 @@ def commit(unit: Callable[[LedgerWriter], T], check: Callable[[], object] | None
         raise ApiError(409, "Conflict", str(exc)) from exc
 
 
+def reaches(experiment_id: str) -> bool:
+    """Whether the caller's scope reaches the experiment (admins and unscoped tokens: all)."""
+    return current_principal().may_use(experiment_id)
+
+
+def scoped() -> bool:
+    principal = current_principal()
+    return principal.role != "admin" and principal.scope is not None
+
+
+def hidden_experiment(experiment_id: str) -> OutOfScope:
+    return OutOfScope(f"experiment {experiment_id!r} does not exist",
+                      f"No Experiment with id={experiment_id} exists")
+
+
+def hidden_run(run_id: str) -> OutOfScope:
+    return OutOfScope(f"run {run_id!r} does not exist", f"Run with id={run_id} not found")
+
+
 def authorize_experiment(experiment_id: str) -> None:
-    if not current_principal().may_use(experiment_id):
-        raise ApiError(403, "Forbidden", f"this token holds no grant on experiment "
-                       f"{experiment_id!r}")
+    """A scoped token reaches only its experiments: any other, existing or not, answers as a
+    missing one, before anything else is looked at (so the answer cannot depend on it)."""
+    if not reaches(experiment_id):
+        raise hidden_experiment(experiment_id)
 
 
 def authorize_run(run_id: str) -> None:
-    """Scoped tokens reach runs of their granted experiments only (unknown runs fall to 404)."""
-    principal = current_principal()
-    if principal.role == "admin" or principal.scope is None:
-        return
-    run = read(lambda c: store.get_run(c, run_id))
-    if run is not None:
-        authorize_experiment(run.experiment_id)
+    """Scoped tokens reach runs of their granted experiments only: any other run, existing or
+    not, is a missing one. (For unscoped tokens, an unknown run falls to the route's 404.)"""
+    if scoped():
+        authorized_run(run_id)
 
 
 def authorized_run(run_id: str) -> store.RunRow | None:
     """The run, looked up before a write's unit (so not under the head lock) and authorized
-    as authorize_run does; None if unknown. The unit checks it again (`known=`)."""
+    as authorize_run does; None if unknown (to a scoped token, a missing run is out of scope).
+    The unit checks it again (`known=`)."""
     prefetched = g.get("runs", {})  # read with the token: require(..., run_arg=)
     run = (prefetched[run_id] if run_id in prefetched
            else read(lambda c: store.get_run(c, run_id)))
-    if run is not None:
-        authorize_experiment(run.experiment_id)
+    if (run is None and scoped()) or (run is not None and not reaches(run.experiment_id)):
+        raise hidden_run(run_id)
     return run
 
 
@@ -187,9 +205,8 @@ def list_experiments() -> Response:
 
 
 def _experiment(found: store.ExperimentRow | None, what: str) -> Response:
-    if found is None:
+    if found is None or not reaches(found.id):  # out of scope: as missing, the same words
         raise ApiError(404, "Not Found", f"experiment {what} does not exist")
-    authorize_experiment(found.id)
     return jsonify(experiment_json(found))
 
 

@@ -45,7 +45,7 @@ class Principal:
     token_id: str
     name: str
     role: str
-    scope: frozenset[str] | None = None  # experiment ids when the token holds grants
+    scope: frozenset[str] | None = None  # experiment ids once the token ever held a grant
     principal_id: str | None = None
     principal_name: str | None = None
     display_name: str | None = None
@@ -170,9 +170,9 @@ def authenticate(conn: psycopg.Connection, token: str) -> Principal | None:
     found = store.find_principal(conn, token_hash(token))
     if found is None:
         return None
-    row, holder, granted = found
-    return Principal(row.id, row.name, row.role, frozenset(granted) or None, holder.id,
-                     holder.name, holder.display_name, holder.kind)
+    row, holder, granted = found  # None: never scoped; empty: scoped to nothing (fails closed)
+    return Principal(row.id, row.name, row.role, None if granted is None else frozenset(granted),
+                     holder.id, holder.name, holder.display_name, holder.kind)
 
 
 def ensure_principals(writer: LedgerWriter) -> list[Receipt]:

@@ -39,15 +39,19 @@ class PrincipalRow:
 
 
 def find_principal(conn: psycopg.Connection, token_hash: bytes
-                   ) -> tuple[TokenRow, PrincipalRow, list[str]] | None:
+                   ) -> tuple[TokenRow, PrincipalRow, list[str] | None] | None:
     """The usable token with this hash (not revoked, not expired by the database's clock, and
     belonging to a principal), its principal and the experiments it is granted, in one query
-    (every request authenticates, so this is a hot path)."""
+    (every request authenticates, so this is a hot path). The experiments are None for a token
+    that never held a grant; a token that ever held one stays scoped, to what it holds now
+    (perhaps nothing): its grant events, in the ledger, say so, and revoking its last grant
+    does not unscope it."""
     row = conn.execute(
         "SELECT t.id, t.name, t.role, t.created_at, t.created_seq, t.expires_at, "
         "p.id, p.name, p.display_name, p.kind, p.created_at, p.seq, "
+        "CASE WHEN EXISTS (SELECT 1 FROM grant_events e WHERE e.token_id = t.id) THEN "
         "coalesce(array_agg(g.experiment_id) FILTER (WHERE g.experiment_id IS NOT NULL), '{}') "
-        "FROM tokens t JOIN token_principals tp ON tp.token_id = t.id "
+        "END FROM tokens t JOIN token_principals tp ON tp.token_id = t.id "
         "JOIN principals p ON p.id = tp.principal_id "
         "LEFT JOIN grants g ON g.token_id = t.id WHERE t.token_hash = %s "
         "AND (t.expires_at IS NULL OR t.expires_at > now()) "
@@ -55,7 +59,8 @@ def find_principal(conn: psycopg.Connection, token_hash: bytes
         "GROUP BY t.id, p.id", (token_hash,)).fetchone()
     if row is None:
         return None
-    return TokenRow(*row[:6]), PrincipalRow(*row[6:12]), list(row[12])
+    return (TokenRow(*row[:6]), PrincipalRow(*row[6:12]),
+            None if row[12] is None else list(row[12]))
 
 
 _PRINCIPAL = "SELECT id, name, display_name, kind, created_at, seq FROM principals"

@@ -56,11 +56,12 @@ def test_scoped_writer_reaches_only_its_experiment(client: Any,
     scoped, (mine, theirs) = setup["scoped"], setup["runs"]
     params = {"params": {"a": "1"}}
     assert send(client, "POST", f"/api/v1/runs/{mine}/params", scoped, params).status_code == 200
-    assert send(client, "POST", f"/api/v1/runs/{theirs}/params", scoped, params).status_code == 403
+    # out of scope answers as missing (404), never 403: no existence oracle
+    assert send(client, "POST", f"/api/v1/runs/{theirs}/params", scoped, params).status_code == 404
     assert send(client, "POST", "/api/v1/runs", scoped,
-                {"experiment_id": setup["experiments"][1]}).status_code == 403
+                {"experiment_id": setup["experiments"][1]}).status_code == 404
     assert send(client, "POST", "/api/v1/experiments", scoped, {"name": "new"}).status_code == 403
-    assert client.get(f"/api/v1/runs/{theirs}", headers=scoped).status_code == 403
+    assert client.get(f"/api/v1/runs/{theirs}", headers=scoped).status_code == 404
     listed = client.get("/api/v1/experiments", headers=scoped).json["experiments"]
     assert [e["id"] for e in listed] == [setup["experiments"][0]]
     free = setup["free"]
@@ -76,7 +77,7 @@ def test_revoking_a_grant_takes_effect(client: Any, auth: dict[str, str],
     run = setup["runs"][0]
     denied = send(client, "POST", f"/api/v1/runs/{run}/params", setup["scoped"],
                   {"params": {"a": "1"}})
-    assert denied.status_code == 403
+    assert denied.status_code == 404
 
 
 def test_only_admins_grant(client: Any, setup: dict[str, Any]) -> None:
@@ -133,5 +134,5 @@ def test_scoped_writer_and_artifacts(client: Any, setup: dict[str, Any]) -> None
     assert client.put(f"/api/v1/runs/{mine}/artifacts/a.txt", headers=scoped,
                       data=b"ok").status_code == 201
     assert client.put(f"/api/v1/runs/{theirs}/artifacts/a.txt", headers=scoped,
-                      data=b"no").status_code == 403
-    assert client.get(f"/api/v1/runs/{theirs}/artifacts", headers=scoped).status_code == 403
+                      data=b"no").status_code == 404
+    assert client.get(f"/api/v1/runs/{theirs}/artifacts", headers=scoped).status_code == 404

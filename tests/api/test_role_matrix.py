@@ -4,6 +4,7 @@ names the roles that may call a route, SCOPE how a token scoped to an experiment
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import re
@@ -167,9 +168,11 @@ POLICY: dict[tuple[str, str], set[str]] = {
 # A case builds the same request on experiment A's real objects (side "A", in scope) and on
 # B's (side "B", out of scope). For each role the route's POLICY allows, a writer, auditor or
 # approver token scoped to A must succeed on A and be refused on B with the status stated
-# here (403 unless said otherwise; in the route's error format; writing nothing), while an
-# unscoped token of the same role succeeds on B: so the refusal is the scope check, not a
-# malformed request. A role POLICY refuses is refused (403) on both sides, grants or not.
+# here (404 unless said otherwise: B's objects answer as missing ones, so that a scoped token
+# cannot learn what exists; in the route's error format; writing nothing), while an unscoped
+# token of the same role succeeds on B: so the refusal is the scope check, not a malformed
+# request. A role POLICY refuses is refused (403) on both sides, grants or not. The ledger's
+# entries are served to a scoped token only when all their subjects lie in its experiments.
 
 Req = tuple[str, str, Any]  # method, path with query, JSON body (None: {}) or raw bytes
 SIDES = ("A", "B")
@@ -197,7 +200,7 @@ class Case:
     """The route on A's objects and on B's; build may make fresh objects (it runs per call)."""
 
     build: Callable[[World, str], Req]
-    refused: int = 403  # what a token scoped to A gets for B's objects
+    refused: int = 404  # what a token scoped to A gets for B's objects: "missing"
     ok: int | None = None  # what it gets for A's (None: any 2xx)
     unscoped: int | None = None  # what an unscoped token gets for B's, if not `ok`
     defect: str | None = None  # a missing scope check: the case is xfail(strict)
@@ -222,16 +225,25 @@ class NewExperiment:
     label: str = "scoped tokens refused"
 
 
-Rule = Unscoped | Case | Listed | NewExperiment
+@dataclass(frozen=True)
+class Entries:
+    """GET /api/v1/ledger/entries, paged to the end: a scoped token is served A's entries and
+    none whose canonical bytes name B's objects (its word or its run)."""
+
+    label: str = "every page"
+
+
+Rule = Unscoped | Case | Listed | NewExperiment | Entries
 PROBE = Unscoped("a probe: no token, no experiment data")
-LEDGER = Unscoped("the ledger, its keys and proofs: every entry is served to every token, so "
-                  "that anyone can verify the whole log")
+LEDGER = Unscoped("the ledger's keys, checkpoints and consistency proofs: hashes and sizes "
+                  "only, served to every token so that anyone can check the log's history")
 ACCESS = Unscoped("tokens, grants and client keys: principals, not experiment data")
 SERVICE = Unscoped("a description of the service, no experiment data")
 NEW_MODEL = Unscoped("creates an empty registered model: no experiment's data until a version "
                      "is registered from a run")
-LOOKUP = Unscoped("answers whether a report with a given SHA-256 was issued here: the caller "
-                  "already holds the report")
+LOOKUP = Unscoped("answers whether a report with a given SHA-256 was issued here; to a scoped "
+                  "token, a report on another experiment answers as an unknown digest (200, "
+                  "issued false: tests/test_scope_attacks.py)")
 
 
 def get(path: str) -> Req:
@@ -292,8 +304,14 @@ SCOPE: dict[tuple[str, str], Rule | tuple[Rule, ...]] = {
     ("GET", "/api/v1/ledger/keys"): LEDGER,
     ("GET", "/api/v1/ledger/checkpoints/latest"): LEDGER,
     ("GET", "/api/v1/ledger/checkpoints/<int:tree_size>"): LEDGER,
-    ("GET", "/api/v1/ledger/entries"): LEDGER,
-    ("GET", "/api/v1/ledger/entries/<int:seq>"): LEDGER,
+    ("GET", "/api/v1/ledger/entries"): Entries(),
+    ("GET", "/api/v1/ledger/entries/<int:seq>"): (
+        Case(lambda w, s: get(f"/api/v1/ledger/entries/{w.entry(s, 'promotion.requested')}"),
+             label="promotion.requested"),
+        Case(lambda w, s: get(f"/api/v1/ledger/entries/{w.entry(s, 'params.logged')}"),
+             label="params.logged"),
+        Case(lambda w, s: get(f"/api/v1/ledger/entries/{w.entry(s, 'artifact.recorded')}"),
+             label="artifact.recorded")),
     ("GET", "/api/v1/ledger/consistency"): LEDGER,
     ("GET", "/api/v1/tokens"): ACCESS,
     ("GET", "/api/v1/principals"): ACCESS,
@@ -729,6 +747,20 @@ class World:
                   {"tags": [{"key": "tmp", "value": "x"}]})
         return self.lm[side]
 
+    def entry(self, side: str, kind: str) -> int:
+        """The seq of the side's first entry of this kind (on its seeded run or model)."""
+        keys = {self.run[side], self.model[side], self.promotion[side]}
+        after = -1
+        while True:
+            page = self.call("admin", "GET", f"/api/v1/ledger/entries?after={after}&limit=1000")
+            for item in page["entries"]:
+                if item["kind"] == kind:
+                    subject = json.loads(base64.b64decode(item["canonical"]))["subject"]
+                    if keys & set(subject.values()):
+                        return int(item["seq"])
+            assert page["next"] is not None, (side, kind)
+            after = page["next"]
+
     def ledger_size(self) -> int:
         with self.services.pool.connection() as conn:
             row = conn.execute("SELECT size FROM ledger_head").fetchone()
@@ -882,6 +914,33 @@ def check_listed(w: World, listed: Listed, role: str) -> None:
         assert not sees_b or listed.marker(w, "B") in text, (who, "does not list B's object")
 
 
+def served_entries(w: World, who: str) -> list[str]:
+    """The canonical text of every entry `who` is served, following `next` to the end."""
+    found, after = [], -1
+    while True:
+        response = send(w, who, get(f"/api/v1/ledger/entries?after={after}&limit=50"))
+        assert response.status_code == 200, (who, response.data[:300])
+        found += [base64.b64decode(e["canonical"]).decode() for e in response.json["entries"]]
+        if response.json["next"] is None:
+            return found
+        after = response.json["next"]
+
+
+def check_entries(w: World, role: str) -> None:
+    markers = {s: (WORDS[s], w.run[s]) for s in SIDES}
+    for who, sees_b in ((f"s-{role}", False), (f"u-{role}", True)):
+        served = served_entries(w, who)
+        for side in SIDES:
+            naming = [text for text in served if any(m in text for m in markers[side])]
+            if side == "A":
+                assert naming, (who, "is served none of A's entries")
+            elif not sees_b and naming:
+                raise ScopeLeak(f"a {role} token scoped to A was served B's entries: "
+                                f"{[t[:120] for t in naming[:3]]}")
+            else:
+                assert not sees_b or naming, (who, "is served none of B's entries")
+
+
 def check_new_experiment(w: World, case: NewExperiment, role: str) -> None:
     req, scoped, before = act(w, f"s-{role}", case.build)
     refusal(w, req, scoped, 403)
@@ -890,8 +949,9 @@ def check_new_experiment(w: World, case: NewExperiment, role: str) -> None:
 
 
 @pytest.mark.parametrize(("method", "rule", "case"), scope_cases())
-def test_scoped_tokens_reach_only_their_experiments(world: World, method: str, rule: str,
-                                                   case: Case | Listed | NewExperiment) -> None:
+def test_scoped_tokens_reach_only_their_experiments(
+        world: World, method: str, rule: str,
+        case: Case | Listed | NewExperiment | Entries) -> None:
     allowed = POLICY[(method, rule)]
     for role in SCOPED_ROLES:
         if role not in allowed:  # the role check comes first, whatever the grants
@@ -904,5 +964,7 @@ def test_scoped_tokens_reach_only_their_experiments(world: World, method: str, r
             check_case(world, method, rule, case, role)
         elif isinstance(case, Listed):
             check_listed(world, case, role)
+        elif isinstance(case, Entries):
+            check_entries(world, role)
         else:
             check_new_experiment(world, case, role)

@@ -238,8 +238,9 @@ def test_scope_grants_apply_to_the_proxy(client: Any, auth: dict[str, str],
     assert granted.status_code in (200, 201), granted.json
     scoped = {"Authorization": f"Bearer {secret}"}
     base = f"{PROXY}/{experiment}/{run_id}/artifacts"
-    _error(client.put(f"{base}/x", data=b"x", headers=scoped), 403, "PERMISSION_DENIED")
+    # out of scope answers as a missing run folder: no existence oracle
+    _error(client.put(f"{base}/x", data=b"x", headers=scoped), 404, "RESOURCE_DOES_NOT_EXIST")
     assert client.put(f"{base}/x", data=b"x", headers=auth).status_code == 200
-    _error(client.get(f"{base}/x", headers=scoped), 403, "PERMISSION_DENIED")
+    _error(client.get(f"{base}/x", headers=scoped), 404, "RESOURCE_DOES_NOT_EXIST")
     _error(client.get(PROXY, query_string={"path": base[len(PROXY) + 1:]}, headers=scoped),
-           403, "PERMISSION_DENIED")
+           404, "RESOURCE_DOES_NOT_EXIST")
