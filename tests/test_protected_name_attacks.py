@@ -139,7 +139,7 @@ def test_an_approved_promotion_uses_the_protected_spelling(
     ci = people["ci"]
     asked = ok(send(client, ci, "POST", f"{V1}/models/credit/versions/1/promotions",
                     {"target": "@Champion", "justification": "retrained"}))
-    assert asked["target"] == "alias:champion"
+    assert asked["promotion"]["target"] == "alias:champion"
     ok(send(client, people["risk"], "POST", f"{V1}/promotions/{asked['id']}/decisions",
             {"decision": "approve", "comment": "fine"}))
     assert aliases(client, ci) == {"champion": 1}
@@ -173,7 +173,7 @@ def test_the_protected_set_is_configurable_and_each_change_is_an_entry(
     path = f"{V1}/models/credit/protected-targets"
     # A writer may add a name...
     added = ok(send(client, ci, "PUT", path, {"protected_targets": [
-        "Production", "@champion", "@prod", "@production", "@live", "@Gold"]}))
+        "Production", "@champion", "@prod", "@production", "@live", "@gold"]}))
     assert added["protected_targets"] == ["alias:champion", "alias:gold", "alias:live",
                                           "alias:prod", "alias:production", "stage:Production"]
     made = entry(client, admin, added["receipt"]["seq"])
@@ -223,7 +223,7 @@ POLICY_WITH_NUMBERS = (
 
 def test_no_policy_is_shown_as_no_policy_not_as_passed(
         client: Any, people: dict[str, str], rejected: dict[str, Any]) -> None:
-    gates_seen = rejected["promotion"]["gates"]
+    gates_seen = rejected["promotion"]["promotion"]["gates"]
     assert gates_seen["policy_seq"] is None and gates_seen["passed"] is None
     assert gates_word(gates_seen) == "no policy"
     # Entries written before the fix said passed: true; they still read as no policy.
@@ -258,8 +258,9 @@ def test_policy_and_sensitive_attributes_on_a_model_registered_through_mlflow(
     assert model["sensitive_attributes"] == ["sex"] and model["policy"]["policy"] == policy
     asked = ok(send(client, ci, "POST", f"{V1}/models/credit/versions/1/promotions",
                     {"target": "@champion", "justification": "with a policy now"}))
-    assert asked["gates"]["passed"] is True and asked["gates"]["policy_seq"] == made["seq"]
-    assert len(asked["gates"]["results"]) == 4
+    seen = asked["promotion"]["gates"]
+    assert seen["passed"] is True and seen["policy_seq"] == made["seq"]
+    assert len(seen["results"]) == 4
 
 
 def test_policy_numbers_are_read_from_their_json_text_never_from_a_float() -> None:
@@ -296,3 +297,26 @@ def test_the_protection_rule_is_one_function() -> None:
     model = type("M", (), {"protected_targets": ["alias:champion", "stage:Production"]})()
     assert registry.protected_as(model, "alias:CHAMPION") == "alias:champion"  # type: ignore[arg-type]
     assert registry.protected_as(model, "alias:challenger") is None  # type: ignore[arg-type]
+
+
+def test_a_report_never_prints_a_look_alike_as_the_protected_name() -> None:
+    """An alias carrying a protected name without an approved promotion (only a ledger
+    written before these rules can hold one) is printed as what it is."""
+    from app.services.report_evidence import _alias_label
+
+    class Events:
+        def rows(self, table: str) -> list[dict[str, Any]]:
+            assert table == "alias_events"
+            return [{"model_name": "m", "alias": "CHAMPION", "version": 1, "promotion_id": None,
+                     "seq": 5},
+                    {"model_name": "m", "alias": "champion", "version": 1,
+                     "promotion_id": "p1", "seq": 6},
+                    {"model_name": "m", "alias": "prod", "version": 1, "promotion_id": None,
+                     "seq": 7}]
+
+    model = {"name": "m", "protected_targets": ["alias:champion", "alias:prod"]}
+    label = _alias_label(Events(), model, "CHAMPION")  # type: ignore[arg-type]
+    assert label == "CHAMPION (no approved promotion: protected name @champion)"
+    assert _alias_label(Events(), model, "champion") == "champion"  # type: ignore[arg-type]
+    assert _alias_label(Events(), model, "prod").startswith("prod (no approved")  # type: ignore[arg-type]
+    assert _alias_label(Events(), model, "challenger") == "challenger"  # type: ignore[arg-type]

@@ -461,6 +461,25 @@ class PolicyRecordSchema(_Out):
     seq = _int()
 
 
+class PolicySetSchema(_Out):
+    receipt = fields.Nested(ReceiptSchema, required=True)
+    policy = fields.Dict(required=True, metadata=_meta(
+        "the policy as stored and hashed: every key, sorted lists, thresholds as decimal "
+        "strings"))
+
+
+class ProtectedTargetsSetSchema(_Out):
+    protected_targets = _list(fields.String())
+    receipt = fields.Nested(ReceiptSchema, required=True, allow_none=True)
+    unchanged = fields.Boolean(required=True)
+
+
+class SensitiveAttributesSetSchema(_Out):
+    sensitive_attributes = _list(fields.String())
+    receipt = fields.Nested(ReceiptSchema, required=True, allow_none=True)
+    unchanged = fields.Boolean(required=True)
+
+
 class ModelDetailSchema(ModelSchema):
     versions = _list(ModelVersionSchema)
     aliases = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
@@ -790,9 +809,26 @@ ROUTES: dict[tuple[str, str], Op] = {
     ("POST", f"{_MODEL}/versions/<int:version>/transition"): Op(
         "Move a version to a stage or @alias", {200: ok(ReceiptListSchema)},
         body=registry_api.Transition, problems=_REGISTRY, signed=True),
-    ("PUT", f"{_MODEL}/policy"): Op("Set the model's promotion policy",
-                                    {200: ok(ReceiptOnlySchema)}, body=registry_api.PolicyBody,
-                                    problems=_REGISTRY, signed=True),
+    ("PUT", f"{_MODEL}/policy"): Op(
+        "Set the model's promotion gate policy (admin)", {200: ok(PolicySetSchema)},
+        body=registry_api.PolicyBody, problems=_REGISTRY, signed=True,
+        description=registry_api.POLICY_FORMAT + " A model without a policy is shown as "
+        "\"no policy\" (gates passed: null), never as passed."),
+    ("PUT", f"{_MODEL}/protected-targets"): Op(
+        "Set the stages and @aliases that need an approved promotion",
+        {200: ok(ProtectedTargetsSetSchema)}, body=registry_api.ProtectedTargetsBody,
+        problems=_REGISTRY, signed=True,
+        description="Protected names compare ignoring ASCII case (@Champion is @champion). "
+                    "The default set is Production, @champion, @production, @prod, @live. A "
+                    "writer may add names; removing one needs an admin (403). A name cannot "
+                    "become protected while an alias of it stands unapproved (409). Each "
+                    "change is a model.protection_set entry; an unchanged set writes none."),
+    ("PUT", f"{_MODEL}/sensitive-attributes"): Op(
+        "Set the attributes per-group metrics and gates are judged by",
+        {200: ok(SensitiveAttributesSetSchema)}, body=registry_api.SensitiveAttributesBody,
+        problems=_REGISTRY, signed=True,
+        description="A writer may add attributes; removing one needs an admin (403). Each "
+                    "change is a model.sensitive_attributes_set entry."),
     ("POST", f"{_MODEL}/versions/<int:version>/promotions"): Op(
         "Request a promotion", {201: ok(PromotionCreatedSchema, "Created")},
         body=registry_api.PromotionCreate, problems=_REGISTRY, signed=True),
@@ -978,7 +1014,10 @@ def _new_spec(version: str) -> APISpec:
                                         "message} as application/json). Every "
                                         "response carries an X-Request-ID header: the "
                                         "request's own, if it sent a valid one (1-64 of "
-                                        "A-Z a-z 0-9 . _ : -), else a new one."},
+                                        "A-Z a-z 0-9 . _ : -), else a new one. Promotion "
+                                        "gate policies (PUT /api/v1/models/{name}/policy) "
+                                        "are documented with examples in docs/policies.md "
+                                        "of the mlaudit source."},
                    security=[{"bearerAuth": []}])
     assert plugin.converter is not None
     plugin.converter.add_attribute_function(_custom_fields)  # type: ignore[no-untyped-call]
