@@ -291,6 +291,17 @@ def test_cli_set_policy(server: str, client: Any, people: dict[str, str],
     assert code == 0, capsys.readouterr()
     assert ok(send(client, people["ci"], "GET", f"{V1}/models/credit"))[
         "sensitive_attributes"] == ["region", "sex"]
+    code = cli.main(["models", "set-protected", "credit", "Production", "@champion",
+                     "@production", "@prod", "@live", "@gold", "--url", server,
+                     "--token", people["ci"]])
+    assert code == 0 and "@gold" not in capsys.readouterr().err
+    assert "alias:gold" in ok(send(client, people["ci"], "GET", f"{V1}/models/credit"))[
+        "protected_targets"]
+    # A file that is not a JSON object is one line and exit 2, and nothing is sent.
+    policy.write_text("[0.8]")
+    assert cli.main(["models", "set-policy", "credit", "--file", str(policy), "--url", server,
+                     "--token", people["admin"]]) == 2
+    assert "must hold a JSON object" in capsys.readouterr().err
 
 
 def test_the_protection_rule_is_one_function() -> None:
@@ -320,3 +331,21 @@ def test_a_report_never_prints_a_look_alike_as_the_protected_name() -> None:
     assert _alias_label(Events(), model, "champion") == "champion"  # type: ignore[arg-type]
     assert _alias_label(Events(), model, "prod").startswith("prod (no approved")  # type: ignore[arg-type]
     assert _alias_label(Events(), model, "challenger") == "challenger"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("number", ["1E+999999999999999999999", "-1e-99999999999999999999999"])
+def test_a_number_beyond_decimal_range_is_a_400_not_a_500(
+        client: Any, people: dict[str, str], number: str) -> None:
+    """Found while accepting JSON numbers in policies: the parser's Decimal raised
+    InvalidOperation (HTTP 500) for an exponent out of its range, on every JSON route."""
+    named = '{"name": ' + number + "}"
+    policy = '{"policy": {"minimums": [{"metric": "a", "at_least": ' + number + "}]}}"
+    for method, path, body in (("PUT", f"{V1}/models/credit/policy", policy),
+                               ("POST", f"{V1}/experiments", named)):
+        done = client.open(path, method=method, data=body, content_type="application/json",
+                           headers={"Authorization": f"Bearer {people['admin']}"})
+        assert done.status_code == 400, (path, done.json)
+    mlflow = client.post(f"{MLFLOW}/experiments/create", data=named,
+                         content_type="application/json",
+                         headers={"Authorization": f"Bearer {people['admin']}"})
+    assert mlflow.status_code == 400 and mlflow.json["error_code"] == "INVALID_PARAMETER_VALUE"

@@ -429,6 +429,9 @@ class ArtifactPageSchema(_Out):
 # Model registry and promotions (app/api/registry.py, app/api/promotions.py).
 
 _OPEN = "an open JSON object"
+_GATES = ("the gate evaluation: {policy_seq, policy_set_by, passed, results: [{gate, passed, "
+          "detail, figures}]}; with no policy, policy_seq and passed are null: no policy, not "
+          "a pass (docs/policies.md)")
 
 
 class ModelSchema(_Out):
@@ -511,7 +514,7 @@ class DecisionSchema(_Out):
     comment = _str()
     exception = fields.Dict(required=True, allow_none=True)
     version_digest = _str()
-    gates = fields.Dict(required=True, metadata=_meta(_OPEN))
+    gates = fields.Dict(required=True, metadata=_meta(_GATES))
 
 
 class PromotionSchema(_Out):
@@ -524,7 +527,7 @@ class PromotionSchema(_Out):
     requested_by = _str()
     status = _str(validate=validate.OneOf(["pending", "approved", "rejected", "withdrawn",
                                            "invalidated"]))
-    gates = fields.Dict(required=True, metadata=_meta(_OPEN))
+    gates = fields.Dict(required=True, metadata=_meta(_GATES))
     created_seq = _int()
     closed_seq = _int(allow_none=True)
     decisions = fields.List(fields.Nested(DecisionSchema),
