@@ -125,13 +125,13 @@ def group_figures(client: Client, name: str, version: int) -> tuple[str, list[di
 
 def promotion_lines(p: dict[str, Any]) -> list[str]:
     gates = p["gates"]
-    policy = (f"policy seq {gates['policy_seq']} set by {gates.get('policy_set_by')}"
-              if gates.get("policy_seq") is not None else "no policy")
+    policy = (f"; policy seq {gates['policy_seq']} set by {gates.get('policy_set_by')}"
+              if gates.get("policy_seq") is not None else "")
     lines = pairs([
         ("promotion", p["id"]), ("model", f"{p['model']} version {p['version']}"),
         ("target", p["target"]), ("status", p["status"]),
         ("requested by", p["requested_by"]), ("justification", p["justification"]),
-        ("classification", p["classification"]), ("gates", f"{gates_word(gates)}; {policy}")])
+        ("classification", p["classification"]), ("gates", f"{gates_word(gates)}{policy}")])
     gate_rows = [("pass" if r["passed"] else "FAIL", r["gate"], r["detail"])
                  for r in gates.get("results") or []]
     if gate_rows:

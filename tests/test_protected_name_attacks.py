@@ -19,7 +19,7 @@ from databases import as_app
 
 from app import cli
 from app.ledger.entry import Draft
-from app.registry_cli import gates_word
+from app.registry_cli import gates_word, promotion_lines
 from app.services import registry
 from app.services.verification import verify_database
 from app.tracking import gates
@@ -228,6 +228,8 @@ def test_no_policy_is_shown_as_no_policy_not_as_passed(
     assert gates_word(gates_seen) == "no policy"
     # Entries written before the fix said passed: true; they still read as no policy.
     assert gates_word({"policy_seq": None, "passed": True, "results": []}) == "no policy"
+    shown = "\n".join(promotion_lines(rejected["promotion"]["promotion"]))
+    assert shown.count("no policy") == 1 and "passed" not in shown
 
 
 def test_policy_and_sensitive_attributes_on_a_model_registered_through_mlflow(
