@@ -1417,6 +1417,34 @@ BEGIN
             WHEN NEW.updated_seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'updated_seq'
             WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
             END
+        WHEN 'model.protection_set' THEN CASE
+            WHEN NOT earlier THEN 'an earlier revision'
+            WHEN NEW.name IS DISTINCT FROM (doc #>> '{subject,model}') THEN 'name'
+            WHEN NEW.description IS DISTINCT FROM prev.description THEN 'description'
+            WHEN NEW.owner IS DISTINCT FROM prev.owner THEN 'owner'
+            WHEN NEW.tags IS DISTINCT FROM prev.tags THEN 'tags'
+            WHEN NEW.sensitive_attributes IS DISTINCT FROM prev.sensitive_attributes THEN 'sensitive_attributes'
+            WHEN NEW.protected_targets IS DISTINCT FROM nullif(doc #> '{body,protected_targets}', 'null'::jsonb) THEN 'protected_targets'
+            WHEN NEW.quorum IS DISTINCT FROM prev.quorum THEN 'quorum'
+            WHEN NEW.created_by IS DISTINCT FROM prev.created_by THEN 'created_by'
+            WHEN NEW.created_seq IS DISTINCT FROM prev.created_seq THEN 'created_seq'
+            WHEN NEW.updated_seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'updated_seq'
+            WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
+            END
+        WHEN 'model.sensitive_attributes_set' THEN CASE
+            WHEN NOT earlier THEN 'an earlier revision'
+            WHEN NEW.name IS DISTINCT FROM (doc #>> '{subject,model}') THEN 'name'
+            WHEN NEW.description IS DISTINCT FROM prev.description THEN 'description'
+            WHEN NEW.owner IS DISTINCT FROM prev.owner THEN 'owner'
+            WHEN NEW.tags IS DISTINCT FROM prev.tags THEN 'tags'
+            WHEN NEW.sensitive_attributes IS DISTINCT FROM nullif(doc #> '{body,sensitive_attributes}', 'null'::jsonb) THEN 'sensitive_attributes'
+            WHEN NEW.protected_targets IS DISTINCT FROM prev.protected_targets THEN 'protected_targets'
+            WHEN NEW.quorum IS DISTINCT FROM prev.quorum THEN 'quorum'
+            WHEN NEW.created_by IS DISTINCT FROM prev.created_by THEN 'created_by'
+            WHEN NEW.created_seq IS DISTINCT FROM prev.created_seq THEN 'created_seq'
+            WHEN NEW.updated_seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'updated_seq'
+            WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
+            END
         WHEN 'model_version.created' THEN CASE
             WHEN NOT earlier THEN 'an earlier revision'
             WHEN NEW.name IS DISTINCT FROM (doc #>> '{subject,model}') THEN 'name'
@@ -1431,7 +1459,7 @@ BEGIN
             WHEN NEW.updated_seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'updated_seq'
             WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
             END
-        ELSE 'an entry of kind model.created, model.description_set, model.tags_set, model.tag_deleted, model_version.created' END;
+        ELSE 'an entry of kind model.created, model.description_set, model.tags_set, model.tag_deleted, model.protection_set, model.sensitive_attributes_set, model_version.created' END;
     IF bad IS NOT NULL THEN
         RAISE EXCEPTION 'mlaudit: refused: a % row names ledger entry %, which does not say the same (%)',
             TG_TABLE_NAME, NEW.seq, bad USING ERRCODE = 'check_violation';
@@ -1493,7 +1521,7 @@ BEGIN
             WHEN NEW.logged_model_id IS DISTINCT FROM prev.logged_model_id THEN 'logged_model_id'
             WHEN NEW.updated_seq IS DISTINCT FROM prev.updated_seq THEN 'updated_seq'
             WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
-            WHEN (SELECT m.protected_targets FROM registered_models m WHERE m.name = NEW.model_name) ? ('stage:' || NEW.stage) AND NOT EXISTS (SELECT 1 FROM promotions p WHERE p.id = doc #>> '{body,promotion}' AND p.status = 'approved' AND p.model_name = NEW.model_name AND p.version = NEW.version AND p.target = 'stage:' || NEW.stage) THEN 'an approved promotion'
+            WHEN EXISTS (SELECT 1 FROM registered_models m, jsonb_array_elements_text(m.protected_targets) t (target) WHERE m.name = NEW.model_name AND lower((t.target) COLLATE "C") = lower(('stage:' || NEW.stage) COLLATE "C")) AND NOT EXISTS (SELECT 1 FROM promotions p WHERE p.id = doc #>> '{body,promotion}' AND p.status = 'approved' AND p.model_name = NEW.model_name AND p.version = NEW.version AND p.target = 'stage:' || NEW.stage) THEN 'an approved promotion'
             END
         WHEN 'model_version.source_set' THEN CASE
             WHEN NOT earlier THEN 'an earlier revision'
@@ -1595,7 +1623,7 @@ BEGIN
             WHEN NEW.version::text IS DISTINCT FROM (doc #>> '{subject,version}') THEN 'version'
             WHEN NEW.promotion_id IS DISTINCT FROM (doc #>> '{body,promotion}') THEN 'promotion_id'
             WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
-            WHEN (SELECT m.protected_targets FROM registered_models m WHERE m.name = NEW.model_name) ? ('alias:' || NEW.alias) AND NOT EXISTS (SELECT 1 FROM promotions p WHERE p.id = doc #>> '{body,promotion}' AND p.status = 'approved' AND p.model_name = NEW.model_name AND p.version = NEW.version AND p.target = 'alias:' || NEW.alias) THEN 'an approved promotion'
+            WHEN EXISTS (SELECT 1 FROM registered_models m, jsonb_array_elements_text(m.protected_targets) t (target) WHERE m.name = NEW.model_name AND lower((t.target) COLLATE "C") = lower(('alias:' || NEW.alias) COLLATE "C")) AND NOT EXISTS (SELECT 1 FROM promotions p WHERE p.id = doc #>> '{body,promotion}' AND p.status = 'approved' AND p.model_name = NEW.model_name AND p.version = NEW.version AND p.target = 'alias:' || NEW.alias) THEN 'an approved promotion'
             END
         WHEN 'model_alias.deleted' THEN CASE
             WHEN NEW.model_name IS DISTINCT FROM (doc #>> '{subject,model}') THEN 'model_name'

@@ -81,9 +81,12 @@ def receipt_lines(receipts: Sequence[dict[str, Any] | None]) -> list[str]:
 
 
 def gates_word(gates: dict[str, Any]) -> str:
+    """'no policy' when none applied (entries before issue 16 said passed: true then)."""
+    if gates.get("policy_seq") is None:
+        return "no policy"
     results = gates.get("results") or []
     if not results:
-        return "passed (no policy)" if gates.get("passed") else "failed"
+        return "passed (the policy has no gates)" if gates.get("passed") else "failed"
     failed = sum(1 for r in results if not r["passed"])
     return f"failed ({failed} of {len(results)})" if failed else f"passed ({len(results)})"
 
@@ -125,13 +128,13 @@ def group_figures(client: Client, name: str, version: int) -> tuple[str, list[di
 
 def promotion_lines(p: dict[str, Any]) -> list[str]:
     gates = p["gates"]
-    policy = (f"policy seq {gates['policy_seq']} set by {gates.get('policy_set_by')}"
-              if gates.get("policy_seq") is not None else "no policy")
+    policy = (f"; policy seq {gates['policy_seq']} set by {gates.get('policy_set_by')}"
+              if gates.get("policy_seq") is not None else "")
     lines = pairs([
         ("promotion", p["id"]), ("model", f"{p['model']} version {p['version']}"),
         ("target", p["target"]), ("status", p["status"]),
         ("requested by", p["requested_by"]), ("justification", p["justification"]),
-        ("classification", p["classification"]), ("gates", f"{gates_word(gates)}; {policy}")])
+        ("classification", p["classification"]), ("gates", f"{gates_word(gates)}{policy}")])
     gate_rows = [("pass" if r["passed"] else "FAIL", r["gate"], r["detail"])
                  for r in gates.get("results") or []]
     if gate_rows:
@@ -307,6 +310,74 @@ def cmd_deployments(client: Client, args: argparse.Namespace) -> int:
     return _emit(args, found, lines)
 
 
+# -- models set-policy / set-sensitive-attributes / set-protected (issue 16) -------------------
+
+def read_policy(path: str) -> Any:
+    """The policy file's JSON, its numbers kept as the decimal text written (never a float)."""
+    from app.api.jsonio import strict_loads
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = strict_loads(handle.read())
+    except OSError as exc:
+        raise RegistryCliError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise RegistryCliError(f"{path} is not JSON: {exc}") from exc
+    if isinstance(document, dict) and set(document) == {"policy"}:
+        document = document["policy"]  # the PUT body itself is accepted too
+    if not isinstance(document, dict):
+        raise RegistryCliError(f"{path} must hold a JSON object (see docs/policies.md)")
+    return document
+
+
+@_command
+def cmd_set_policy(client: Client, args: argparse.Namespace) -> int:
+    done = client.call("PUT", f"/api/v1/models/{_q(args.name)}/policy",
+                       {"policy": read_policy(args.file)})
+    lines = [f"policy of {args.name} set", *receipt_lines([done["receipt"]])]
+    return _emit(args, done, lines)
+
+
+def _set_list(client: Client, args: argparse.Namespace, what: str, field: str) -> int:
+    done = client.call("PUT", f"/api/v1/models/{_q(args.name)}/{what}",
+                       {field: list(args.values)})
+    state = "unchanged" if done["unchanged"] else "set"
+    lines = [f"{what.replace('-', ' ')} of {args.name} {state}: "
+             f"{', '.join(done[field]) or 'none'}", *receipt_lines([done["receipt"]])]
+    return _emit(args, done, lines)
+
+
+@_command
+def cmd_set_sensitive_attributes(client: Client, args: argparse.Namespace) -> int:
+    return _set_list(client, args, "sensitive-attributes", "sensitive_attributes")
+
+
+@_command
+def cmd_set_protected(client: Client, args: argparse.Namespace) -> int:
+    return _set_list(client, args, "protected-targets", "protected_targets")
+
+
+def add_model_settings(models: Subparsers) -> None:
+    """`models set-policy`, `set-sensitive-attributes` and `set-protected`."""
+    policy = models.add_parser("set-policy", help="set a model's promotion gate policy from a "
+                               "JSON file (admin; the format is docs/policies.md)")
+    policy.add_argument("name", metavar="NAME")
+    policy.add_argument("--file", required=True, metavar="POLICY.json")
+    _common(policy, cmd_set_policy)
+    attributes = models.add_parser("set-sensitive-attributes", help="the attributes a model's "
+                                   "per-group metrics and gates use (writers may add; "
+                                   "removing one needs an admin)")
+    attributes.add_argument("name", metavar="NAME")
+    attributes.add_argument("values", metavar="ATTRIBUTE", nargs="*")
+    _common(attributes, cmd_set_sensitive_attributes)
+    protected = models.add_parser("set-protected", help="the stages and @aliases that need an "
+                                  "approved promotion, e.g. Production @champion @prod "
+                                  "(writers may add; removing one needs an admin)")
+    protected.add_argument("name", metavar="NAME")
+    protected.add_argument("values", metavar="TARGET", nargs="*")
+    _common(protected, cmd_set_protected)
+
+
 # -- the parsers -----------------------------------------------------------------------------
 
 def _common(command: argparse.ArgumentParser, func: Command, **defaults: Any) -> None:
@@ -358,6 +429,7 @@ def add_models(sub: Subparsers) -> None:
     deployed.add_argument("--environment", required=True)
     deployed.add_argument("--at", metavar="DATE_OR_RFC3339", help=AT_HELP)
     _common(deployed, cmd_deployed)
+    add_model_settings(models)
 
 
 def add_deployments(sub: Subparsers) -> None:

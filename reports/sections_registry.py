@@ -73,8 +73,9 @@ def _figures(gate: GateEvidence) -> str:
 
 def gates_table(gates: Sequence[GateEvidence], when: str) -> list[Flowable]:
     """Gate results, with failures marked as flags for review."""
-    if not gates:
-        return [empty(f"No gates were evaluated {when}.")]
+    if not gates:  # no policy (or one without gates): nothing was judged, nothing passed
+        return [empty(f"No gates were evaluated {when} (no gate policy, or one without "
+                      "gates, was in force): nothing was judged, which is not a pass.")]
     rows: list[list[Cell]] = [
         [g.gate, "passed" if g.passed else "not passed: flag for review", g.detail,
          _figures(g), str(g.seq)]

@@ -307,6 +307,11 @@ def _mlflow_model(c: Caller) -> None:
            {"name": "scorer", "key": "domain"})
     c.call("admin", "PUT", f"{V1}/models/scorer/policy",
            {"policy": {"minimums": [{"metric": "auc", "at_least": "0.75"}]}})
+    # Issue 16: an MLflow-registered model's attributes and protected names, set afterwards.
+    c.call("builder", "PUT", f"{V1}/models/scorer/sensitive-attributes",
+           {"sensitive_attributes": ["sex"]})
+    c.call("builder", "PUT", f"{V1}/models/scorer/protected-targets", {"protected_targets": [
+        "Production", "@champion", "@production", "@prod", "@live", "@gold"]})
     first = c.call("builder", "POST", f"{MLFLOW}/model-versions/create", {
         "name": "scorer", "source": f"runs:/{run}/model", "run_id": run,
         "tags": _kv(validated="pending"), "description": "from the challenger run"})

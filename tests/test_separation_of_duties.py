@@ -193,9 +193,11 @@ def test_an_approval_covers_its_version_and_target_only(reg: Registry) -> None:
                                 {"name": "credit", "alias": "champion"}), "cannot be deleted")
     # archive_existing_versions archived nobody: version 1 is still the one in Production
     assert [reg.stage("credit", v) for v in (1, 2)] == ["Production", "None"]
-    # Another spelling of the alias is another, unprotected alias: @champion is unchanged.
-    reg.call("requester", "POST", f"{MLFLOW}/registered-models/alias",
-             {"name": "credit", "version": "2", "alias": "Champion"})
+    # Another spelling of the alias is the same protected name (issue 16), and refused.
+    with reg.nothing_written():
+        mlflow_refused(reg.send("requester", "POST", f"{MLFLOW}/registered-models/alias",
+                                {"name": "credit", "version": "2", "alias": "Champion"}),
+                       "use @champion")
     got = reg.call("requester", "GET",
                    f"{MLFLOW}/registered-models/alias?name=credit&alias=champion")
     assert got["model_version"]["version"] == "1"
@@ -439,7 +441,8 @@ def test_only_an_admin_creates_a_model_that_needs_no_approval(
         assert refused.status_code == 403, (targets, refused.json)
         assert "only an admin" in refused.json["detail"]
     stricter = client.post("/api/v1/models", headers=writer, json={
-        "name": "strict", "protected_targets": ["Production", "@champion", "Staging"]})
+        "name": "strict", "protected_targets": ["Production", "@champion", "@production",
+                                                "@prod", "@live", "Staging"]})
     assert stricter.status_code == 201, stricter.json
     assert client.post("/api/v1/models", headers=auth, json={
         "name": "sandbox", "protected_targets": []}).status_code == 201

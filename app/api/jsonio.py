@@ -46,6 +46,8 @@ def strict_loads(s: str | bytes, **kwargs: Any) -> Any:
         return json.loads(s, **kwargs)
     except RecursionError:
         raise ValueError("the JSON document is nested too deeply") from None
+    except ArithmeticError:  # decimal.InvalidOperation: an exponent beyond what Decimal holds
+        raise ValueError("a JSON number's exponent is out of range") from None
 
 
 class StrictJSONProvider(DefaultJSONProvider):

@@ -1,8 +1,9 @@
 """MLflow-compatible model registry (/api/2.0/mlflow/registered-models, model-versions).
 
 The same services as /api/v1/models make the same entries. A protected stage or alias (by
-default Production and @champion) is reached only under an approved promotion of that version
-to that target, requested and decided through /api/v1; otherwise 403 PERMISSION_DENIED says how.
+default Production, @champion, @production, @prod and @live, in any case) is reached only
+under an approved promotion of that version to that target, requested and decided through
+/api/v1; otherwise 403 PERMISSION_DENIED says how.
 Rename and delete are refused with 400: the ledger never erases a model's history.
 """
 
@@ -33,7 +34,7 @@ WRITERS = mf.WRITERS
 T = TypeVar("T")
 MAX_MODELS, MAX_VERSIONS = 1000, 200_000
 MAX_TAG_KEY, MAX_TAG_VALUE, MAX_NAME = 250, 100_000, 256
-ALIAS = re.compile(r"^[\w\-]{1,255}$")
+ALIAS = registry.ALIAS_NAME  # ASCII only, so that no two aliases print alike
 UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 NO_ERASE = ("the audit ledger never erases or renames a registered model or version, so "
             "that its history stays provable. Leave it in place: archive a version with "
@@ -109,7 +110,7 @@ def stage_of(text: str) -> str:
 def alias_of(data: dict[str, Any]) -> str:
     alias = str(mf.text(data, "alias"))
     if not ALIAS.fullmatch(alias):
-        raise mf.invalid(f"Invalid alias name {alias!r}: 1-255 letters, digits, _ or -")
+        raise mf.invalid(f"Invalid alias name {alias!r}: 1-255 ASCII letters, digits, _ or -")
     if alias.lower() == "latest" or re.fullmatch(r"v\d+", alias, re.IGNORECASE):
         raise mf.invalid(f"Version alias name '{alias}' is reserved.")
     return alias

@@ -445,6 +445,9 @@ class ArtifactPageSchema(_Out):
 # Model registry and promotions (app/api/registry.py, app/api/promotions.py).
 
 _OPEN = "an open JSON object"
+_GATES = ("the gate evaluation: {policy_seq, policy_set_by, passed, results: [{gate, passed, "
+          "detail, figures}]}; with no policy, policy_seq and passed are null: no policy, not "
+          "a pass (docs/policies.md)")
 
 
 class ModelSchema(_Out):
@@ -475,6 +478,25 @@ class PolicyRecordSchema(_Out):
     policy = fields.Dict(required=True, metadata=_meta(_OPEN))
     set_by = _str()
     seq = _int()
+
+
+class PolicySetSchema(_Out):
+    receipt = fields.Nested(ReceiptSchema, required=True)
+    policy = fields.Dict(required=True, metadata=_meta(
+        "the policy as stored and hashed: every key, sorted lists, thresholds as decimal "
+        "strings"))
+
+
+class ProtectedTargetsSetSchema(_Out):
+    protected_targets = _list(fields.String())
+    receipt = fields.Nested(ReceiptSchema, required=True, allow_none=True)
+    unchanged = fields.Boolean(required=True)
+
+
+class SensitiveAttributesSetSchema(_Out):
+    sensitive_attributes = _list(fields.String())
+    receipt = fields.Nested(ReceiptSchema, required=True, allow_none=True)
+    unchanged = fields.Boolean(required=True)
 
 
 class ModelDetailSchema(ModelSchema):
@@ -508,7 +530,7 @@ class DecisionSchema(_Out):
     comment = _str()
     exception = fields.Dict(required=True, allow_none=True)
     version_digest = _str()
-    gates = fields.Dict(required=True, metadata=_meta(_OPEN))
+    gates = fields.Dict(required=True, metadata=_meta(_GATES))
 
 
 class PromotionSchema(_Out):
@@ -521,7 +543,7 @@ class PromotionSchema(_Out):
     requested_by = _str()
     status = _str(validate=validate.OneOf(["pending", "approved", "rejected", "withdrawn",
                                            "invalidated"]))
-    gates = fields.Dict(required=True, metadata=_meta(_OPEN))
+    gates = fields.Dict(required=True, metadata=_meta(_GATES))
     created_seq = _int()
     closed_seq = _int(allow_none=True)
     decisions = fields.List(fields.Nested(DecisionSchema),
@@ -833,9 +855,26 @@ ROUTES: dict[tuple[str, str], Op] = {
     ("POST", f"{_MODEL}/versions/<int:version>/transition"): Op(
         "Move a version to a stage or @alias", {200: ok(ReceiptListSchema)},
         body=registry_api.Transition, problems=_REGISTRY, signed=True),
-    ("PUT", f"{_MODEL}/policy"): Op("Set the model's promotion policy",
-                                    {200: ok(ReceiptOnlySchema)}, body=registry_api.PolicyBody,
-                                    problems=_REGISTRY, signed=True),
+    ("PUT", f"{_MODEL}/policy"): Op(
+        "Set the model's promotion gate policy (admin)", {200: ok(PolicySetSchema)},
+        body=registry_api.PolicyBody, problems=_REGISTRY, signed=True,
+        description=registry_api.POLICY_FORMAT + " A model without a policy is shown as "
+        "\"no policy\" (gates passed: null), never as passed."),
+    ("PUT", f"{_MODEL}/protected-targets"): Op(
+        "Set the stages and @aliases that need an approved promotion",
+        {200: ok(ProtectedTargetsSetSchema)}, body=registry_api.ProtectedTargetsBody,
+        problems=_REGISTRY, signed=True,
+        description="Protected names compare ignoring ASCII case (@Champion is @champion). "
+                    "The default set is Production, @champion, @production, @prod, @live. A "
+                    "writer may add names; removing one needs an admin (403). A name cannot "
+                    "become protected while an alias of it stands unapproved (409). Each "
+                    "change is a model.protection_set entry; an unchanged set writes none."),
+    ("PUT", f"{_MODEL}/sensitive-attributes"): Op(
+        "Set the attributes per-group metrics and gates are judged by",
+        {200: ok(SensitiveAttributesSetSchema)}, body=registry_api.SensitiveAttributesBody,
+        problems=_REGISTRY, signed=True,
+        description="A writer may add attributes; removing one needs an admin (403). Each "
+                    "change is a model.sensitive_attributes_set entry."),
     ("POST", f"{_MODEL}/versions/<int:version>/promotions"): Op(
         "Request a promotion", {201: ok(PromotionCreatedSchema, "Created")},
         body=registry_api.PromotionCreate, problems=_REGISTRY, signed=True),
@@ -1024,7 +1063,10 @@ def _new_spec(version: str) -> APISpec:
                                         "message} as application/json). Every "
                                         "response carries an X-Request-ID header: the "
                                         "request's own, if it sent a valid one (1-64 of "
-                                        "A-Z a-z 0-9 . _ : -), else a new one. " + SCOPE_NOTE},
+                                        "A-Z a-z 0-9 . _ : -), else a new one. Promotion "
+                                        "gate policies (PUT /api/v1/models/{name}/policy) "
+                                        "are documented with examples in docs/policies.md "
+                                        "of the mlaudit source. " + SCOPE_NOTE},
                    security=[{"bearerAuth": []}])
     assert plugin.converter is not None
     plugin.converter.add_attribute_function(_custom_fields)  # type: ignore[no-untyped-call]

@@ -18,6 +18,10 @@ from app.services import registry
 from app.storage import registry as store
 
 bp = Blueprint("registry", __name__, url_prefix="/api/v1")
+POLICY_FORMAT = ("The gate policy: required_params, required_tags, required_dataset_contexts, "
+                 "require_group_metrics, fairness, minimums, maximums; thresholds as decimal "
+                 "strings or JSON numbers (stored as decimal strings). The format, with "
+                 "examples, is docs/policies.md in the mlaudit source.")
 NAME = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,249}$")
 
 
@@ -43,7 +47,17 @@ class Transition(_Strict):
 
 
 class PolicyBody(_Strict):
-    policy = fields.Dict(required=True)
+    policy = fields.Dict(required=True, metadata={"description": POLICY_FORMAT})
+
+
+class ProtectedTargetsBody(_Strict):
+    protected_targets = fields.List(fields.String(validate=validate.Length(1, 256)),
+                                    required=True, validate=validate.Length(max=16))
+
+
+class SensitiveAttributesBody(_Strict):
+    sensitive_attributes = fields.List(fields.String(validate=validate.Regexp(
+        ATTRIBUTE_PATTERN.pattern)), required=True, validate=validate.Length(max=16))
 
 
 class PromotionCreate(_Strict):
@@ -140,10 +154,10 @@ def create_model() -> tuple[Response, int]:
     principal = current_principal()
     if data["protected_targets"] is not None and principal.role != "admin":
         try:
-            given = {registry.parse_target(t) for t in data["protected_targets"]}
+            given = registry.protected_set(data["protected_targets"])
         except registry.Invalid as exc:
             raise ApiError(400, "Bad Request", str(exc)) from exc
-        left_open = sorted(set(registry.DEFAULT_PROTECTED) - given)
+        left_open = registry.left_open(sorted(registry.DEFAULT_PROTECTED), given)
         if left_open:  # a builder must not choose to need no approval
             raise ApiError(403, "Forbidden", "only an admin may create a model that leaves "
                            f"{', '.join(left_open)} unprotected")
@@ -214,6 +228,35 @@ def transition(name: str, version: int) -> Response:
 @require("admin")
 def set_policy(name: str) -> Response:
     policy = body(PolicyBody())["policy"]
+    authorize_model(name)
     actor = current_principal().actor
     receipt = run_unit(lambda w: registry.set_policy(w, actor, name, policy))
-    return jsonify(receipt=receipt_json(receipt))
+    stored = read(lambda c: store.current_policy(c, name))
+    return jsonify(receipt=receipt_json(receipt), policy=stored[0] if stored else None)
+
+
+# A model's protected names and sensitive attributes, after creation (issue 16): a writer
+# may add, only an admin may take away (see registry.set_protected_targets).
+
+@bp.put("/models/<name>/protected-targets")
+@require(*WRITERS)
+def set_protected_targets(name: str) -> Response:
+    texts = body(ProtectedTargetsBody())["protected_targets"]
+    authorize_model(name)
+    principal = current_principal()
+    targets, receipt = run_unit(lambda w: registry.set_protected_targets(
+        w, principal.actor, name, texts, principal.role == "admin"))
+    return jsonify(protected_targets=targets, receipt=receipt_json(receipt),
+                   unchanged=receipt is None)
+
+
+@bp.put("/models/<name>/sensitive-attributes")
+@require(*WRITERS)
+def set_sensitive_attributes(name: str) -> Response:
+    attributes = body(SensitiveAttributesBody())["sensitive_attributes"]
+    authorize_model(name)
+    principal = current_principal()
+    chosen, receipt = run_unit(lambda w: registry.set_sensitive_attributes(
+        w, principal.actor, name, attributes, principal.role == "admin"))
+    return jsonify(sensitive_attributes=chosen, receipt=receipt_json(receipt),
+                   unchanged=receipt is None)

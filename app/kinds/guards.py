@@ -38,12 +38,19 @@ def _all(table: str, values: Mapping[str, str]) -> dict[str, str]:
     return {c: values.get(c, "keep") for c in columns}
 
 
+def _fold(text: str) -> str:
+    """SQL: ASCII letters in lower case, whatever the database's locale (as the app's
+    registry.fold: protected names compare ignoring case)."""
+    return f'lower(({text}) COLLATE "C")'
+
+
 def _protected(target: str) -> str:
-    """SQL: the model protects this target and no approved promotion of this version to it
-    is the one the entry cites."""
+    """SQL: the model protects this target, in any case, and no approved promotion of this
+    version to it (as spelled) is the one the entry cites."""
     return (
-        "(SELECT m.protected_targets FROM registered_models m WHERE m.name = NEW.model_name) "
-        f"? ({target}) AND NOT EXISTS (SELECT 1 FROM promotions p "
+        "EXISTS (SELECT 1 FROM registered_models m, jsonb_array_elements_text("
+        f"m.protected_targets) t (target) WHERE m.name = NEW.model_name AND "
+        f"{_fold('t.target')} = {_fold(target)}) AND NOT EXISTS (SELECT 1 FROM promotions p "
         "WHERE p.id = doc #>> '{body,promotion}' AND p.status = 'approved' "
         f"AND p.model_name = NEW.model_name AND p.version = NEW.version AND p.target = {target})")
 
@@ -73,6 +80,10 @@ _MODEL_CHANGES = {
     "model.description_set": {**_MODEL_KEY, "description": "body.description"},
     "model.tags_set": {**_MODEL_KEY, "tags": "sql:prev.tags || (doc -> 'body' -> 'tags')"},
     "model.tag_deleted": {**_MODEL_KEY, "tags": "sql:prev.tags - (doc #>> '{body,key}')"},
+    "model.protection_set": {**_MODEL_KEY,
+                             "protected_targets": "json:body.protected_targets"},
+    "model.sensitive_attributes_set": {
+        **_MODEL_KEY, "sensitive_attributes": "json:body.sensitive_attributes"},
     "model_version.created": _MODEL_KEY}
 _PROMOTION_CLOSED = {"id": "subject.promotion", "closed_seq": "seq", "seq": "seq"}
 _DECISION = {"promotion_id": "subject.promotion", "seq": "seq", "approver": "body.approver",

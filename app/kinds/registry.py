@@ -222,6 +222,15 @@ KINDS = (
          _model_change(lambda e, c: {"tags": {k: v for k, v in c.get("tags", {}).items()
                                               if k != e.body["key"]}}),
          "`key`", ("registered_model_revisions",)),
+    # Protected names and sensitive attributes changed after creation (issue 16).
+    Kind("model.protection_set", ("model",), (Field("protected_targets", ARR),),
+         _model_change(lambda e, c: {"protected_targets": e.body["protected_targets"]}),
+         "`protected_targets`: the whole new set, sorted (`stage:Production`, "
+         "`alias:champion`, ...); protection compares names ignoring ASCII case",
+         ("registered_model_revisions",)),
+    Kind("model.sensitive_attributes_set", ("model",), (Field("sensitive_attributes", ARR),),
+         _model_change(lambda e, c: {"sensitive_attributes": e.body["sensitive_attributes"]}),
+         "`sensitive_attributes`: the whole new list, sorted", ("registered_model_revisions",)),
     Kind("model_version.created", ("model", "version", "run"),
          (Field("evidence", OBJ), Field("version_digest", STR)), _version_created,
          "`evidence` (`run`, `artifact_path`, `artifacts: [{path, sha256, size}]`, "
@@ -259,7 +268,8 @@ KINDS = (
          "`alias` (unprotected aliases only); subject `version` is the version it pointed at",
          ("alias_events",)),
     Kind("policy.set", ("model",), (Field("policy", OBJ),), _policy,
-         "`policy`: the normalised gate policy (see `app/tracking/gates.py`)",
+         "`policy`: the normalised gate policy (every threshold a decimal string; the "
+         "format is docs/policies.md)",
          ("model_policies",)),
     Kind("promotion.requested", ("promotion", "model", "version"),
          (Field("target", STR), Field("justification", STR),

@@ -19,6 +19,7 @@ from app.services.registry import (
     _version,
     evaluate_gates,
     parse_target,
+    protected_as,
 )
 from app.services.tokens import Principal
 from app.services.tracking import Conflict, NotFound
@@ -45,8 +46,9 @@ def request_promotion(writer: LedgerWriter, principal: Principal, name: str, ver
                       classification: str | None) -> tuple[store.PromotionRow, Receipt]:
     model = _model(writer, name, lock=True)
     row = _version(writer.conn, name, version)
-    target = parse_target(target_text)
-    if target not in model.protected_targets:
+    # The protected name as the model spells it ('@Champion' asks for @champion).
+    target = protected_as(model, parse_target(target_text))
+    if target is None:
         raise Invalid(f"{target_text} is not protected for {name!r}: move it directly")
     evaluation = evaluate_gates(writer.conn, model, row)
     promotion_id = uuid.uuid4().hex
@@ -134,7 +136,9 @@ def decide(writer: LedgerWriter, principal: Principal, promotion_id: str, decisi
     subject = {"promotion": promotion_id, "model": model.name, "version": str(version.version)}
     reason = _conflict_of_interest(writer.conn, principal, promotion, version)
     evaluation = evaluate_gates(writer.conn, model, version)
-    if reason is None and decision == "approve" and not evaluation["passed"] and not exception:
+    # passed is None when no policy applies: nothing failed, so no exception is needed.
+    if reason is None and decision == "approve" and evaluation["passed"] is False \
+            and not exception:
         reason = ("policy gates fail; approve only with an explicit exception and its "
                   "justification")
     outcome = "refused" if reason else decision

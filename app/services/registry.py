@@ -4,6 +4,7 @@ policy gates, deployments and rollbacks. Every change is an entry written with i
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,8 +16,15 @@ from app.storage import tracking as runs
 from app.tracking import gates
 
 STAGES = ("None", "Staging", "Production", "Archived")
-DEFAULT_PROTECTED = ("stage:Production", "alias:champion")
+# Protected names (issue 16): every model protects these unless an admin says otherwise.
+DEFAULT_PROTECTED = ("alias:champion", "alias:live", "alias:prod", "alias:production",
+                     "stage:Production")
 APPROVAL_TARGETS = ("stage:Production", "alias:champion")
+# Alias names are ASCII, so that no two names print alike (a Cyrillic "с", a fullwidth
+# letter, a zero-width space), and protection compares them with ASCII case folded: the
+# database's guards fold the same way (lower(... COLLATE "C")), whatever its locale.
+ALIAS_NAME = re.compile(r"[A-Za-z0-9_\-]{1,255}")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 class Forbidden(TrackingError):
@@ -30,6 +38,8 @@ class Invalid(TrackingError):
 def parse_target(text: str) -> str:
     """'Production' → 'stage:Production'; '@champion' → 'alias:champion'."""
     if text.startswith("@") and len(text) > 1:
+        if not ALIAS_NAME.fullmatch(text[1:]):
+            raise Invalid(f"alias {text!r}: 1-255 ASCII letters, digits, _ or -")
         return f"alias:{text[1:]}"
     for stage in STAGES:
         if text.lower() == stage.lower():
@@ -61,8 +71,8 @@ def create_model(writer: LedgerWriter, actor: str, name: str, description: str, 
     writer.lock()
     if store.get_model(writer.conn, name) is not None:
         raise Conflict(f"a model named {name!r} already exists")
-    targets = sorted({parse_target(t) for t in protected_targets} if protected_targets
-                     is not None else DEFAULT_PROTECTED)
+    targets = (protected_set(protected_targets) if protected_targets is not None
+               else sorted(DEFAULT_PROTECTED))
     body = {"description": description, "owner": owner, "tags": dict(tags),
             "sensitive_attributes": list(sensitive_attributes), "protected_targets": targets,
             "quorum": quorum}
@@ -130,8 +140,8 @@ def set_policy(writer: LedgerWriter, actor: str, name: str,
 def evaluate_gates(conn: Any, model: store.ModelRow, version: store.VersionRow) -> dict[str, Any]:
     """The model's current policy judged on the version's run; with who set it and when."""
     found = store.current_policy(conn, model.name)
-    if found is None:
-        return {"policy_seq": None, "passed": True, "results": []}
+    if found is None:  # nothing was judged: not a pass (policy_seq null says "no policy")
+        return {"policy_seq": None, "passed": None, "results": []}
     policy, set_by, seq = found
     evaluation = gates.evaluate(policy, _gate_evidence(conn, model, version.run_id))
     return {"policy_seq": seq, "policy_set_by": set_by, "passed": evaluation.passed,
@@ -153,8 +163,34 @@ def _gate_evidence(conn: Any, model: store.ModelRow, run_id: str) -> gates.Evide
         grouped=grouped, sensitive_attributes=model.sensitive_attributes)
 
 
+def fold(target: str) -> str:
+    """A target as protection compares it: ASCII letters in lower case."""
+    return target.translate(_ASCII_LOWER)
+
+
+def shown(target: str) -> str:
+    """'alias:champion' → '@champion'; 'stage:Production' → 'stage Production'."""
+    kind, _, value = target.partition(":")
+    return f"@{value}" if kind == "alias" else f"stage {value}"
+
+
+def protected_as(model: store.ModelRow, target: str) -> str | None:
+    """The model's protected target that target names, ignoring case; None if unprotected."""
+    key = fold(target)
+    return next((p for p in model.protected_targets if fold(p) == key), None)
+
+
 def _protected(model: store.ModelRow, target: str) -> bool:
-    return target in model.protected_targets
+    return protected_as(model, target) is not None
+
+
+def _one_spelling(model: store.ModelRow, target: str) -> None:
+    """A protected name has one spelling: another is refused, never stored beside it."""
+    canonical = protected_as(model, target)
+    if canonical is not None and canonical != target:
+        raise Forbidden(f"{shown(target)} is {shown(canonical)}, protected for model "
+                        f"{model.name!r}, spelled differently (protected names compare "
+                        f"ignoring case): use {shown(canonical)}, through a promotion")
 
 
 def _apply_target(writer: LedgerWriter, actor: str, model: store.ModelRow,
@@ -177,6 +213,7 @@ def move(writer: LedgerWriter, actor: str, name: str, version: int, target_text:
     model = _model(writer, name, lock=True)
     row = _version(writer.conn, name, version)
     target = parse_target(target_text)
+    _one_spelling(model, target)
     if _protected(model, target):
         raise Conflict(f"{target_text} is protected for model {name!r}: request a promotion "
                        f"(POST /api/v1/models/{name}/versions/{version}/promotions) and have "
@@ -284,6 +321,7 @@ def reach_target(writer: LedgerWriter, actor: str, name: str, version: int,
     model = _model(writer, name)
     row = _version(writer.conn, name, version)
     target = parse_target(target_text)
+    _one_spelling(model, target)
     if not _protected(model, target):
         return move(writer, actor, name, version, target_text)
     kind, _, value = target.partition(":")
@@ -319,9 +357,77 @@ def delete_alias(writer: LedgerWriter, actor: str, name: str, alias: str) -> Rec
     current = store.aliases(writer.conn, name).get(alias)
     if current is None:
         raise Invalid(f"Registered model alias {alias} not found.")
-    if _protected(model, f"alias:{alias}"):
+    # Exactly the protected spelling: another spelling of a protected name (set before
+    # protection compared case-insensitively) may be deleted, which only tidies it away.
+    if f"alias:{alias}" in model.protected_targets:
         raise Forbidden(f"alias @{alias} is protected for model {name!r}; it moves only through "
                         "an approved promotion and cannot be deleted")
     [receipt] = writer.append([Draft("model_alias.deleted", actor,
                                      {"model": name, "version": str(current)}, {"alias": alias})])
     return receipt
+
+
+# Protected names and sensitive attributes after creation (issue 16): anyone who may write
+# may protect more or declare more attributes; only an admin may take one away, as only an
+# admin may create a model that leaves a default name unprotected.
+
+def protected_set(texts: Sequence[str]) -> list[str]:
+    """Targets as stored: parsed, sorted, each name once (two spellings of one are refused)."""
+    targets: dict[str, str] = {}
+    for text in texts:
+        target = parse_target(text)
+        seen = targets.setdefault(fold(target), target)
+        if seen != target:
+            raise Invalid(f"{shown(seen)} and {shown(target)} are one protected name "
+                          "(protected names compare ignoring case): give it once")
+    return sorted(targets.values())
+
+
+def left_open(before: Sequence[str], after: Sequence[str]) -> list[str]:
+    """The targets of before that after no longer protects, in any spelling."""
+    kept = {fold(t) for t in after}
+    return [t for t in before if fold(t) not in kept]
+
+
+def set_protected_targets(writer: LedgerWriter, actor: str, name: str, texts: Sequence[str],
+                          may_narrow: bool) -> tuple[list[str], Receipt | None]:
+    """The model's protected set (a `model.protection_set` entry), or nothing if unchanged.
+    A name is not newly protected while an alias of it stands without an approval."""
+    model = _model(writer, name, lock=True)
+    targets = protected_set(texts)
+    if targets == sorted(model.protected_targets):
+        return targets, None
+    dropped = left_open(model.protected_targets, targets)
+    if dropped and not may_narrow:
+        raise Forbidden(f"only an admin may stop protecting "
+                        f"{', '.join(shown(t) for t in dropped)} for model {name!r}")
+    current = store.aliases(writer.conn, name)
+    for target in targets:
+        if target in model.protected_targets:
+            continue
+        held = sorted(a for a in current if fold(f"alias:{a}") == fold(target))
+        if held:
+            raise Conflict(f"@{held[0]} points at version {current[held[0]]} of {name!r}, set "
+                           f"while {shown(target)} was not protected: delete that alias first "
+                           "(then promote a version to it), so that no unapproved alias "
+                           "carries a protected name")
+    [receipt] = writer.append([Draft("model.protection_set", actor, {"model": name},
+                                     {"protected_targets": targets})])
+    return targets, receipt
+
+
+def set_sensitive_attributes(writer: LedgerWriter, actor: str, name: str,
+                             attributes: Sequence[str], may_narrow: bool
+                             ) -> tuple[list[str], Receipt | None]:
+    """The attributes the gates and reports group by (`model.sensitive_attributes_set`)."""
+    model = _model(writer, name, lock=True)
+    chosen = sorted(set(attributes))
+    if chosen == list(model.sensitive_attributes):
+        return chosen, None
+    dropped = sorted(set(model.sensitive_attributes) - set(chosen))
+    if dropped and not may_narrow:
+        raise Forbidden(f"only an admin may remove sensitive attributes ({', '.join(dropped)}) "
+                        f"of model {name!r}: the gates judge groups by them")
+    [receipt] = writer.append([Draft("model.sensitive_attributes_set", actor, {"model": name},
+                                     {"sensitive_attributes": chosen})])
+    return chosen, receipt

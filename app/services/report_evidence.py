@@ -404,6 +404,24 @@ def _policy(ledger: Ledger, name: str, visible: Any) -> tuple[PolicyEvidence | N
             _bands(latest["policy"], latest["set_by"], at, latest["seq"]))
 
 
+def _alias_label(ledger: Ledger, model: Mapping[str, Any], alias: str) -> str:
+    """An alias as the report prints it. One that carries a protected name (in any case) but
+    stands on no approved promotion, set before protection compared names ignoring case or
+    before the name was protected, says so: no look-alike passes for the protected name."""
+    from app.services.registry import fold, shown
+
+    protected = {fold(t): t for t in model["protected_targets"]}
+    canonical = protected.get(fold(f"alias:{alias}"))
+    if canonical is None:
+        return alias
+    events = [e for e in ledger.rows("alias_events")
+              if e["model_name"] == model["name"] and e["alias"] == alias]
+    latest = max(events, key=lambda e: e["seq"], default=None)
+    if canonical == f"alias:{alias}" and latest is not None and latest["promotion_id"]:
+        return alias
+    return f"{alias} (no approved promotion: protected name {shown(canonical)})"
+
+
 def model_evidence(ledger: Ledger, name: str, version: int | None,
                    as_of: datetime | None) -> dict[str, Any]:
     """The fields of ModelReportEvidence except meta."""
@@ -437,7 +455,8 @@ def model_evidence(ledger: Ledger, name: str, version: int | None,
             registered_by_person=ledger.person(row["created_by"]),
             registered_at=ledger.entries[row["created_seq"]].recorded_at,
             artifact_path=row["artifact_path"], stage=row["stage"] or None,
-            aliases=tuple(sorted(a for a, v in aliases.items() if v == row["version"])),
+            aliases=tuple(sorted(_alias_label(ledger, model, a) for a, v in aliases.items()
+                                 if v == row["version"])),
             run=run, promotions=_promotions(ledger, name, row["version"], visible),
             seq=row["created_seq"]))
     covered = {v.version for v in versions}

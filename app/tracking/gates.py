@@ -138,9 +138,20 @@ def _contexts(value: object, where: str) -> list[str]:
     return contexts
 
 
+def _decimal_text(value: object, where: str) -> str:
+    """A threshold's decimal text: a string as given, or a JSON number as its JSON text said
+    it (the API parses fractions as Decimal, never float). A float is refused: its repr is
+    not what the client wrote, and a float is never hashed."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Decimal) or (isinstance(value, int) and not isinstance(value, bool)):
+        return str(value)
+    raise PolicyError(f'{where}: must be a decimal string such as "0.8" or a JSON number, '
+                      f"not {value!r}")
+
+
 def _threshold(value: object, where: str) -> Decimal:
-    if not isinstance(value, str):
-        raise PolicyError(f'{where}: must be a decimal string such as "0.8", not {value!r}')
+    value = _decimal_text(value, where)
     if not _FINITE.fullmatch(value):
         raise PolicyError(f"{where}: {value!r} is not a finite decimal string")
     try:

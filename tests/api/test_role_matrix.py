@@ -78,6 +78,8 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/models/<name>/versions/<int:version>"): ALL,
     ("POST", "/api/v1/models/<name>/versions/<int:version>/transition"): WRITE,
     ("PUT", "/api/v1/models/<name>/policy"): ADMIN,
+    ("PUT", "/api/v1/models/<name>/protected-targets"): WRITE,
+    ("PUT", "/api/v1/models/<name>/sensitive-attributes"): WRITE,
     ("POST", "/api/v1/models/<name>/versions/<int:version>/promotions"): WRITE,
     ("GET", "/api/v1/promotions"): ALL,
     ("GET", "/api/v1/promotions/<promotion_id>"): ALL,
@@ -389,6 +391,13 @@ SCOPE: dict[tuple[str, str], Rule | tuple[Rule, ...]] = {
                           {"target": "Staging"})),
     ("PUT", "/api/v1/models/<name>/policy"): Case(  # admin only: no scoped role may call it
         lambda w, s: ("PUT", model_path(w, s, "/policy"), {"policy": {"required_params": []}})),
+    # issue 16: a writer may add protected names and sensitive attributes (never remove)
+    ("PUT", "/api/v1/models/<name>/protected-targets"): Case(
+        lambda w, s: ("PUT", model_path(w, s, "/protected-targets"), {"protected_targets": [
+            "Production", "@champion", "@production", "@prod", "@live", "@gold"]})),
+    ("PUT", "/api/v1/models/<name>/sensitive-attributes"): Case(
+        lambda w, s: ("PUT", model_path(w, s, "/sensitive-attributes"),
+                      {"sensitive_attributes": ["sex"]})),
     ("POST", "/api/v1/models/<name>/versions/<int:version>/promotions"): Case(
         lambda w, s: post(f"/api/v1/models/{w.fresh_version(s)}/versions/1/promotions",
                           {"target": "Production", "justification": "validated"})),
