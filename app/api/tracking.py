@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -53,11 +54,14 @@ def client_signature() -> access.ClientSignature | None:
     header = request.headers.get(access.SIGNATURE_HEADER)
     if header is None:
         return None
-    if request.mimetype != "application/json":
+    if request.mimetype != "application/json" and (request.content_length or 0) > 0:
         raise ApiError(400, "Bad Request", f"{access.SIGNATURE_HEADER} signs JSON bodies only")
-    raw = request.get_data(cache=True)
+    sent = access.SignedRequest(request.method, request.script_root + request.path,
+                                request.query_string.decode("latin-1"),
+                                request.get_data(cache=True))
     try:
-        return read(lambda c: access.verify_request(c, current_principal(), header, raw))
+        return read(lambda c: access.verify_request(c, current_principal(), header, sent,
+                                                    time.time()))
     except access.SignatureRejected as exc:
         raise ApiError(401, "Unauthorized", str(exc)) from exc
 
@@ -65,13 +69,15 @@ def client_signature() -> access.ClientSignature | None:
 def commit(unit: Callable[[LedgerWriter], T], check: Callable[[], object] | None = None) -> T:
     """Run one request's writes as a unit of group commit; map domain errors to HTTP.
 
-    A client-signed request has its signature (key id, signature, request SHA-256) put into
-    the body of every entry it makes. check, if given, runs first (after the signature), with
-    its domain errors mapped the same way: a cheap refusal before joining the queue.
+    A client-signed request spends its signature in the unit's transaction (a replay is a
+    401, whichever replica it reaches) and has it (key id, signature and every signed field)
+    put into the body of every entry it makes. check, if given, runs first (after the
+    signature), with its domain errors mapped the same way: a cheap refusal before joining
+    the queue.
     """
     signature = client_signature()
-    work: Callable[[LedgerWriter], T] = unit if signature is None else (
-        lambda writer: unit(access.SignedWriter(writer, signature)))  # type: ignore[arg-type]
+    work: Callable[[LedgerWriter], T] = unit if signature is None else access.signed(
+        signature, unit)  # type: ignore[arg-type]
     try:
         if check is not None:
             check()
@@ -80,6 +86,8 @@ def commit(unit: Callable[[LedgerWriter], T], check: Callable[[], object] | None
         raise ApiError(404, "Not Found", str(exc)) from exc
     except tracking.Conflict as exc:
         raise ApiError(409, "Conflict", str(exc)) from exc
+    except access.SignatureRejected as exc:
+        raise ApiError(401, "Unauthorized", str(exc)) from exc
 
 
 def authorize_experiment(experiment_id: str) -> None:
