@@ -85,8 +85,8 @@ def seeded(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     try:
         client = app.test_client()
         auth = {"Authorization": f"Bearer {config.admin_token_path.read_text().strip()}"}
-        _seed(client, auth)
-        yield client, auth
+        run = _seed(client, auth)
+        yield client, auth, run
     finally:
         app.extensions["mlaudit"].close()
         with psycopg.connect(pg_server, autocommit=True) as conn:
@@ -94,7 +94,7 @@ def seeded(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                 sql.Identifier(name)))
 
 
-def _seed(client: Any, auth: dict[str, str]) -> None:
+def _seed(client: Any, auth: dict[str, str]) -> str:
     def call(method: str, path: str, body: Any) -> Any:
         response = client.open(path, method=method, json=body, headers=auth)
         assert response.status_code in (200, 201), (path, response.json)
@@ -122,6 +122,7 @@ def _seed(client: Any, auth: dict[str, str]) -> None:
         {"key": "lr", "value": "0.1"}]})
     call("PATCH", f"{MF}/logged-models/{model_id}/tags", {"tags": [
         {"key": "team", "value": "risk"}]})
+    return str(run)
 
 
 def search(client: Any, auth: dict[str, str], endpoint: Endpoint, filter_text: str | None,
@@ -163,7 +164,7 @@ LIKE_FILTERS = {
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=IDS)
 def test_a_like_pattern_ending_in_a_backslash_is_a_400(seeded: Any, endpoint: Endpoint) -> None:
     """Was: 500 (PostgreSQL refuses a LIKE pattern that ends with its escape character)."""
-    client, auth = seeded
+    client, auth, _ = seeded
     response = search(client, auth, endpoint, LIKE_FILTERS[endpoint.name])
     assert response.status_code == 400, response.data
     assert_refused(endpoint, response)
@@ -176,7 +177,7 @@ def test_a_like_pattern_ending_in_a_backslash_is_a_400(seeded: Any, endpoint: En
 def test_a_page_token_holding_json_true_is_a_400(seeded: Any, endpoint: Endpoint,
                                                  token: str) -> None:
     """Was: 500 (`true` is an int to Python, so the offset went to SQL as a boolean)."""
-    client, auth = seeded
+    client, auth, _ = seeded
     response = search(client, auth, endpoint, None, token)
     assert response.status_code == 400, response.data
     assert_refused(endpoint, response)
@@ -263,7 +264,7 @@ HOSTILE = settings(max_examples=40, deadline=2000, database=None,
 @given(data=st.data())
 def test_hostile_filters_are_refused_with_a_4xx(seeded: Any, endpoint: Endpoint,
                                                  data: st.DataObject) -> None:
-    client, auth = seeded
+    client, auth, _ = seeded
     text = data.draw(filters(endpoint), label="filter")
     assert_refused(endpoint, search(client, auth, endpoint, text))
 
@@ -273,7 +274,26 @@ def test_hostile_filters_are_refused_with_a_4xx(seeded: Any, endpoint: Endpoint,
 @given(token=_tokens())
 def test_hostile_page_tokens_are_refused_with_a_4xx(seeded: Any, endpoint: Endpoint,
                                                     token: Any) -> None:
-    client, auth = seeded
+    client, auth, _ = seeded
     if not endpoint.mlflow or endpoint.method == "GET":
         token = token if isinstance(token, str) else json.dumps(token)  # a query string
     assert_refused(endpoint, search(client, auth, endpoint, None, token))
+
+
+@HOSTILE
+@given(token=_tokens().filter(lambda t: isinstance(t, str)))
+def test_hostile_metric_history_tokens_are_refused_with_a_4xx(seeded: Any, token: str) -> None:
+    """MLflow's metric history pages with its own token (`<seq>:<position>`, base64url)."""
+    client, auth, run = seeded
+    query = parse.urlencode({"run_id": run, "metric_key": "acc", "page_token": token},
+                            errors="surrogatepass")
+    response = client.get(f"{MF}/metrics/get-history", query_string=query, headers=auth)
+    assert_refused(Endpoint("metric history", "GET", "", None, True, list), response)
+
+
+@pytest.mark.parametrize("token", ["9" * 30 + ":0", "-5:0", "1:2:3", "١:٢", " 1:1", "+1:1"])
+def test_odd_metric_history_positions_are_a_400(seeded: Any, token: str) -> None:
+    client, auth, run = seeded
+    response = client.get(f"{MF}/metrics/get-history", headers=auth, query_string={
+        "run_id": run, "metric_key": "acc", "page_token": _b64(token.encode())})
+    assert response.status_code == 400, response.data

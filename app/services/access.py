@@ -178,8 +178,11 @@ class SignedWriter:
 
 def signed(signature: ClientSignature,
            unit: Callable[[SignedWriter], T]) -> Callable[[LedgerWriter], T]:
-    """A unit that spends the signature, then runs with its entries carrying it."""
+    """A unit that spends the signature, then runs with its entries carrying it. The head is
+    locked first, as every append locks it, so that two replicas spending one signature
+    queue on the head row rather than deadlock on it and the cache row."""
     def run(writer: LedgerWriter) -> T:
+        writer.lock()
         spend(writer.conn, signature)
         return unit(SignedWriter(writer, signature))
     return run
