@@ -25,6 +25,8 @@ import pytest
 import rfc8785
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from app import create_app
 from app.ledger import request_signature as rs
@@ -258,3 +260,41 @@ def test_mlaudit_record_signs_every_write(server: str, client: Any, auth: dict[s
         kinds.add(entry["kind"])
         assert rs.verify_recorded(entry["body"]["client_signature"], public), entry["kind"]
     assert {"run.created", "params.logged", "metrics.logged", "run.ended"} <= kinds
+
+
+def test_an_unusable_signing_key_is_one_line_before_any_request(tmp_path: Path) -> None:
+    (tmp_path / "run.yaml").write_text("params: {lr: 0.1}\n")
+    (tmp_path / "key.pem").write_text("not a key\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLAUDIT_")}
+    env.update({"MLAUDIT_HOME": str(tmp_path / "home"), "MLAUDIT_URL": "http://127.0.0.1:9",
+                "MLAUDIT_TOKEN": "x", "MLAUDIT_SIGNING_KEY": "key.pem",
+                "PYTHONPATH": str(Path(__file__).parents[1])})
+    done = subprocess.run([sys.executable, "-m", "app.cli", "record", "run.yaml", "--experiment",
+                           "e"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "cannot read the signing key key.pem" in lines[0], lines
+
+
+HEADERS = st.one_of(
+    st.text(max_size=200),
+    st.builds(lambda k, t, s: f"keyid={k},t={t},sig={s}",
+              st.text("0123456789abcdefg", min_size=15, max_size=17),
+              st.one_of(st.integers(min_value=-(10**15), max_value=10**15).map(str),
+                        st.text("0123456789 +-_", max_size=14)),
+              st.text("ABCDEFabcdef0123456789+/=_-", min_size=78, max_size=102)))
+
+
+@settings(max_examples=40, deadline=5000, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(header=HEADERS)
+def test_hostile_signature_headers_are_401s(client: Any, signer: dict[str, Any],
+                                            header: str) -> None:
+    path = f"{V1}/runs/{signer['runs'][0]}/metrics"
+    response = client.open(path, method="POST", data=BODY, content_type="application/json",
+                           headers={"Authorization": f"Bearer {signer['token']}",
+                                    HEADER: header.encode("utf-8", "surrogatepass")
+                                    .decode("latin-1")})
+    assert response.status_code == 401, (header, response.data)
+    assert response.mimetype == "application/problem+json"
