@@ -394,10 +394,12 @@ def cmd_report(config: Config, args: argparse.Namespace) -> int:
 def cmd_record(config: Config, args: argparse.Namespace) -> int:
     from app import record
 
+    signing_key = args.signing_key or os.environ.get("MLAUDIT_SIGNING_KEY")
     result = record.record_file(
         Path(args.file), args.experiment, args.url or os.environ.get("MLAUDIT_URL"),
         args.token or os.environ.get("MLAUDIT_TOKEN"), os.environ.get("MLAUDIT_IMAGE_DIGEST"),
-        progress=sys.stderr if sys.stderr.isatty() else None)
+        progress=sys.stderr if sys.stderr.isatty() else None,
+        signing_key=Path(signing_key) if signing_key else None)
     if args.json:
         print(json.dumps(record.result_json(result)))
     else:
@@ -512,6 +514,9 @@ def parser() -> argparse.ArgumentParser:
     record.add_argument("--experiment", required=True, help="experiment name (created if missing)")
     record.add_argument("--url", help="server base URL (default: MLAUDIT_URL)")
     record.add_argument("--token", help="writer token (default: MLAUDIT_TOKEN)")
+    record.add_argument("--signing-key", metavar="PEM",
+                        help="sign every write with this Ed25519 private key (PKCS #8 PEM; "
+                        "registered for the token on first use; default: MLAUDIT_SIGNING_KEY)")
     record.add_argument("--json", action="store_true", help="machine-readable output")
     record.set_defaults(func=cmd_record)
     reports = sub.add_parser("report", help="fetch a signed PDF audit report over HTTP "

@@ -24,12 +24,14 @@ YAML, so metric values are never rounded through binary floats.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.client
 import json
 import os
 import platform
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -40,13 +42,17 @@ from typing import Any, BinaryIO, TextIO, TypeVar
 from urllib import error, parse, request
 
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from marshmallow import Schema, ValidationError
 
 from app.api import tracking_schemas as ts
 from app.api.artifacts import check_path
+from app.ledger import request_signature
 from app.ledger.errors import LedgerError
 
 T = TypeVar("T")
+SIGNATURE_HEADER = "MLaudit-Signature"  # as app.services.access names it (a client stays apart)
 TIMEOUT = 300.0
 MAX_INPUTS = 100
 IMAGE_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
@@ -416,16 +422,63 @@ class _Reader:
         return chunk
 
 
-class Client:
-    """The /api/v1 REST API over urllib: JSON in and out, errors as one-line RecordErrors."""
+class RequestSigner:
+    """Signs requests with the client's Ed25519 key: `MLaudit-Signature: keyid=..,t=..,sig=..`
+    over the method, path and query, timestamp and body SHA-256 (docs/ledger-format.md,
+    "Client request signatures"). The server records the signature in every entry the
+    request makes, and refuses it if it is replayed or older than the replay window."""
 
-    def __init__(self, url: str, token: str) -> None:
-        self.base, self.token = url.rstrip("/"), token
+    def __init__(self, key: Ed25519PrivateKey) -> None:
+        self.key = key
+        self.public_key = key.public_key().public_bytes_raw()
+        self.key_id = request_signature.key_id(self.public_key)
+
+    @classmethod
+    def from_file(cls, path: Path) -> RequestSigner:
+        """A PEM (PKCS #8) Ed25519 private key, as `openssl genpkey -algorithm ed25519` writes."""
+        try:
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        except (OSError, ValueError, TypeError) as exc:
+            raise RecordError(f"cannot read the signing key {path}: {_reason(exc)}") from exc
+        if not isinstance(key, Ed25519PrivateKey):
+            raise RecordError(f"{path} is not an Ed25519 private key")
+        return cls(key)
+
+    def header(self, method: str, url: str, body: bytes, now: float | None = None) -> str:
+        """The header value for a request to `url` (its path and query as sent) with `body`."""
+        parts = parse.urlsplit(url)
+        target = request_signature.canonical_target(parse.unquote(parts.path), parts.query)
+        timestamp = str(int(time.time() if now is None else now))
+        message = request_signature.signing_input(method, target, timestamp,
+                                                  request_signature.body_digest(body))
+        sig = base64.b64encode(self.key.sign(message)).decode()
+        return f"keyid={self.key_id},t={timestamp},sig={sig}"
+
+
+class Client:
+    """The /api/v1 REST API over urllib: JSON in and out, errors as one-line RecordErrors.
+    With a signer, every request that writes (not GET) is signed anew."""
+
+    def __init__(self, url: str, token: str, signer: RequestSigner | None = None) -> None:
+        self.base, self.token, self.signer = url.rstrip("/"), token, signer
 
     def call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
         data = None if body is None else dumps(body).encode()
+        headers = self._headers("application/json")
+        if self.signer is not None and method != "GET":
+            headers[SIGNATURE_HEADER] = self.signer.header(method, self.base + path, data or b"")
         return self._send(request.Request(self.base + path, data=data, method=method,
-                                           headers=self._headers("application/json")))
+                                           headers=headers))
+
+    def register_key(self) -> str:
+        """Register the signer's public key for this token (nothing changes if it already
+        is); returns its key id."""
+        assert self.signer is not None
+        public = base64.b64encode(self.signer.public_key).decode()
+        registered = self._send(request.Request(
+            self.base + "/api/v1/client-keys", data=dumps({"public_key": public}).encode(),
+            method="POST", headers=self._headers("application/json")))
+        return str(registered["key_id"])
 
     def upload(self, run_id: str, upload: Upload, progress: Progress) -> tuple[dict[str, Any], str]:
         """PUT the file's bytes streamed from disk; returns the response and their SHA-256."""
@@ -571,14 +624,19 @@ def _abandon(client: Client, out: Recorded, status: str, reason: str) -> RecordE
 
 
 def record_file(path: Path, experiment: str, url: str | None, token: str | None,
-                image_digest: str | None = None, progress: TextIO | None = None) -> Recorded:
+                image_digest: str | None = None, progress: TextIO | None = None,
+                signing_key: Path | None = None) -> Recorded:
     """Validate the file, then create the run and post everything in it, ending FINISHED
-    (or the file's status); a failure after the run exists ends it as FAILED."""
+    (or the file's status); a failure after the run exists ends it as FAILED. With a
+    signing key, its public key is registered for the token and every write is signed."""
     if not url:
         raise RecordError("MLAUDIT_URL is not set (or pass --url)")
     if not token:
         raise RecordError("MLAUDIT_TOKEN is not set (or pass --token)")
-    client, run_plan, out = Client(url, token), plan(path, image_digest), Recorded()
+    signer = None if signing_key is None else RequestSigner.from_file(signing_key)
+    client, run_plan, out = Client(url, token, signer), plan(path, image_digest), Recorded()
+    if signer is not None:
+        _step("register the signing key", client.register_key)
     try:
         out.experiment_id = _step("find experiment", lambda: _experiment(client, experiment, out))
         run = _step("create run", lambda: client.call(

@@ -1,6 +1,7 @@
 -- Least-privilege role for the mlaudit service. Run as the schema owner after `mlaudit init`.
 -- The service then writes only by INSERT: ledger entries, and the rows their reducers make
--- (app/kinds/). It cannot UPDATE, DELETE or TRUNCATE anything but the head row, and cannot
+-- (app/kinds/). It cannot UPDATE, DELETE or TRUNCATE anything but the head row (and DELETE
+-- the expired rows of the replay cache, which is not part of the ledger), and cannot
 -- write the current-state tables at all: the database keeps those from the revisions and
 -- events (SECURITY DEFINER triggers owned by the schema owner), and refuses at commit any
 -- authority row (token, grant, revocation, key, model, version pin, stage, alias, promotion,
@@ -26,5 +27,8 @@ GRANT SELECT, INSERT ON signing_keys, tokens, principals, token_principals, toke
 GRANT SELECT ON experiments, grants, runs, run_tags, logged_models, logged_model_tags,
     registered_models, model_versions, model_version_tags, model_aliases, promotions
     TO mlaudit_app;
+-- The replay cache of client signatures (outside the projection set, see schema.sql): rows
+-- are added as signed requests commit and removed once out of the replay window.
+GRANT SELECT, INSERT, DELETE ON request_signatures_seen TO mlaudit_app;
 -- Experiment ids are names handed out by a sequence, not ledger positions.
 GRANT USAGE ON SEQUENCE experiment_ids TO mlaudit_app;

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from app.ledger import dsse
 from app.ledger.checkpoint import VerifierKey
 from app.ledger.entry import Draft
+from app.record import RequestSigner
 from app.services import tokens
 from app.services.artifacts import client_statement
 
@@ -133,11 +133,11 @@ def _access(c: Caller) -> None:
 
 
 def _signed(c: Caller, who: str, path: str, payload: Any) -> Any:
-    """A request signed with the registered client key (MLaudit-Signature over RFC 8785)."""
+    """A request signed with the registered client key (MLaudit-Signature over the method,
+    path, timestamp and body SHA-256; docs/ledger-format.md)."""
     key = c.ids["client_key"]
-    sig = base64.b64encode(key["private"].sign(rfc8785.dumps(payload))).decode()
-    header = {"MLaudit-Signature": f"keyid={key['key_id']},sig={sig}"}
-    return c.call(who, "POST", path, payload, headers=header)
+    header = RequestSigner(key["private"]).header("POST", path, json.dumps(payload).encode())
+    return c.call(who, "POST", path, payload, headers={"MLaudit-Signature": header})
 
 
 def _runs(c: Caller) -> None:

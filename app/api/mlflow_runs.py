@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 from decimal import Decimal
 from typing import Any
@@ -363,11 +364,21 @@ def metric_history() -> Response:
     return jsonify(out)
 
 
-def _decode_position(token: str | None) -> tuple[int, int]:
+_POSITION = re.compile(r"(0|[1-9][0-9]{0,18}):(0|[1-9][0-9]{0,9})")
+
+
+def _decode_position(token: object) -> tuple[int, int]:
+    """(seq, position) of the last metric a page held, from `<seq>:<position>` in base64url;
+    anything else is INVALID_PARAMETER_VALUE."""
     if token is None:
         return (-1, -1)
+    refused = mf.invalid("page_token is not a token this server issued")
+    if not isinstance(token, str) or len(token) > api.MAX_PAGE_TOKEN:
+        raise refused
     try:
-        seq, position = base64.urlsafe_b64decode(token.encode()).decode().split(":")
-        return int(seq), int(position)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise mf.invalid("page_token is not a token this server issued") from exc
+        found = _POSITION.fullmatch(base64.urlsafe_b64decode(token.encode()).decode("ascii"))
+    except ValueError as exc:  # binascii.Error and UnicodeError are ValueErrors
+        raise refused from exc
+    if found is None or int(found[1]) > 2**63 - 1:
+        raise refused
+    return int(found[1]), int(found[2])

@@ -19,6 +19,7 @@ from app.api import reports as reports_api
 from app.api import schemas as ledger_schemas
 from app.api import tracking_schemas as ts
 from app.api.auth import ALL_ROLES, require
+from app.ledger.request_signature import WINDOW_SECONDS
 from app.services.access import SIGNATURE_HEADER
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
@@ -1128,10 +1129,14 @@ def _components(spec: APISpec) -> None:
                                              "content": {"application/json": mlflow}})
     spec.components.parameter("ClientSignatureHeader", "header", {
         "name": SIGNATURE_HEADER, "required": False,
-        "schema": {"type": "string", "pattern": r"^\s*keyid=[0-9a-f]{16}\s*,\s*sig=\S+\s*$"},
-        "description": "Optional client signature over the JSON body with a key registered at "
-                       "/api/v1/client-keys; recorded in every entry the request makes. A bad "
-                       "one is 401; on a request whose body is not JSON it is 400."})
+        "schema": {"type": "string", "pattern": r"^\s*keyid=[0-9a-f]{16}\s*,\s*t=[0-9]{1,12}"
+                                                r"\s*,\s*sig=\S+\s*$"},
+        "description": "Optional client signature with a key registered at /api/v1/client-keys: "
+                       "Ed25519 over the method, path and query, timestamp `t` (Unix seconds, "
+                       f"within {WINDOW_SECONDS} s of the server's clock) and body SHA-256 "
+                       "(docs/ledger-format.md, Client request signatures); recorded in every "
+                       "entry the request makes, and usable once. A bad, stale or replayed one "
+                       "is 401; on a request with a body that is not JSON it is 400."})
 
 
 # Building the document from app.url_map.

@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -53,11 +54,14 @@ def client_signature() -> access.ClientSignature | None:
     header = request.headers.get(access.SIGNATURE_HEADER)
     if header is None:
         return None
-    if request.mimetype != "application/json":
+    if request.mimetype != "application/json" and (request.content_length or 0) > 0:
         raise ApiError(400, "Bad Request", f"{access.SIGNATURE_HEADER} signs JSON bodies only")
-    raw = request.get_data(cache=True)
+    sent = access.SignedRequest(request.method, request.script_root + request.path,
+                                request.query_string.decode("latin-1"),
+                                request.get_data(cache=True))
     try:
-        return read(lambda c: access.verify_request(c, current_principal(), header, raw))
+        return read(lambda c: access.verify_request(c, current_principal(), header, sent,
+                                                    time.time()))
     except access.SignatureRejected as exc:
         raise ApiError(401, "Unauthorized", str(exc)) from exc
 
@@ -65,13 +69,15 @@ def client_signature() -> access.ClientSignature | None:
 def commit(unit: Callable[[LedgerWriter], T], check: Callable[[], object] | None = None) -> T:
     """Run one request's writes as a unit of group commit; map domain errors to HTTP.
 
-    A client-signed request has its signature (key id, signature, request SHA-256) put into
-    the body of every entry it makes. check, if given, runs first (after the signature), with
-    its domain errors mapped the same way: a cheap refusal before joining the queue.
+    A client-signed request spends its signature in the unit's transaction (a replay is a
+    401, whichever replica it reaches) and has it (key id, signature and every signed field)
+    put into the body of every entry it makes. check, if given, runs first (after the
+    signature), with its domain errors mapped the same way: a cheap refusal before joining
+    the queue.
     """
     signature = client_signature()
-    work: Callable[[LedgerWriter], T] = unit if signature is None else (
-        lambda writer: unit(access.SignedWriter(writer, signature)))  # type: ignore[arg-type]
+    work: Callable[[LedgerWriter], T] = unit if signature is None else access.signed(
+        signature, unit)  # type: ignore[arg-type]
     try:
         if check is not None:
             check()
@@ -80,6 +86,8 @@ def commit(unit: Callable[[LedgerWriter], T], check: Callable[[], object] | None
         raise ApiError(404, "Not Found", str(exc)) from exc
     except tracking.Conflict as exc:
         raise ApiError(409, "Conflict", str(exc)) from exc
+    except access.SignatureRejected as exc:
+        raise ApiError(401, "Unauthorized", str(exc)) from exc
 
 
 def reaches(experiment_id: str) -> bool:
@@ -471,17 +479,29 @@ def _visible_experiments(requested: list[str] | None) -> list[str] | None:
     return requested
 
 
+MAX_PAGE_TOKEN = 200
+"""Longest page token accepted, in characters (the ones issued are under 40)."""
+MAX_OFFSET = 10**9
+
+
 def encode_page_token(offset: int) -> str:
     return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
 
 
-def decode_page_token(token: str | None) -> int:
+def decode_page_token(token: object) -> int:
+    """The offset in a page token this server issued: base64url of {"offset": <int>}. Anything
+    else (not a string, too long, not base64 or JSON, JSON of another shape, `true` where the
+    int goes) is a 400, never a value handed on to SQL."""
     if token is None:
         return 0
+    refused = ApiError(400, "Bad Request", "page_token is not a token this server issued")
+    if not isinstance(token, str) or len(token) > MAX_PAGE_TOKEN:
+        raise refused
     try:
-        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ApiError(400, "Bad Request", "page_token is not a token this server issued") from exc
-    if not isinstance(offset, int) or not 0 <= offset <= 10**9:
-        raise ApiError(400, "Bad Request", "page_token is not a token this server issued")
+        document = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except ValueError as exc:  # binascii.Error, UnicodeError and JSONDecodeError included
+        raise refused from exc
+    offset = document.get("offset") if isinstance(document, dict) else None
+    if type(offset) is not int or not 0 <= offset <= MAX_OFFSET:  # bool is an int subclass
+        raise refused
     return offset

@@ -28,8 +28,12 @@ values are the decimal text that was sent (`"NaN"`, `"Infinity"` and `"-Infinity
 included). Timestamps in bodies are milliseconds since the Unix epoch, as strings.
 
 When a request carries a verified client signature (`MLaudit-Signature` header), every entry it
-makes has `body.client_signature = {"key_id", "sig", "request_sha256"}`: the signing key's id,
-the base64 Ed25519 signature, and the SHA-256 of the RFC 8785 request body it covers.
+makes has `body.client_signature = {"scheme", "key_id", "sig", "method", "target", "timestamp",
+"body_sha256"}`: `scheme` is `mlaudit-request-signature/v1`, then the signing key's id, the
+base64 Ed25519 signature, and every field of the bytes it signs, so that it verifies from the
+ledger alone with the key's `client_key.registered` entry (ledger-format.md, "Client request
+signatures"). Entries written before issue 16 hold `{"key_id", "sig", "request_sha256"}`
+instead: a signature over the RFC 8785 request body, whose SHA-256 that is.
 
 A kind this page does not list makes no rows (tests and later versions may write others); an
 entry of a listed kind whose subject or body does not have the members below, of the types
@@ -40,8 +44,11 @@ TAIL = """
 ## The tables
 
 Every table but the ledger's own (`ledger_entries`, `ledger_head`, `checkpoints`,
-`mlaudit_schema`) is one of these; `mlaudit verify` checks every row and column of each, and
-`tests/test_schema_coverage.py` fails for a table schema.sql has and this registry does not.
+`mlaudit_schema`) and the replay cache of client signatures (`request_signatures_seen`, outside
+the projection set: it states no fact, confers no authority, and forgets signatures once they
+are out of the replay window) is one of these; `mlaudit verify` checks every row and column of
+each, and `tests/test_projection_coverage.py` fails for a table schema.sql has and this
+registry does not.
 
 | table | what it is | made by |
 | --- | --- | --- |

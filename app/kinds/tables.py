@@ -157,6 +157,10 @@ BY_NAME = {t.name: t for t in TABLES}
 # Tables of the ledger itself (verified by the chain check), and of the schema's version.
 LEDGER_TABLES = ("mlaudit_schema", "ledger_head", "ledger_entries", "checkpoints")
 
+# Caches outside the projection set: no entry makes their rows and verify does not hold them
+# to the ledger; they state no fact and confer no authority (schema.sql says why each exists).
+CACHE_TABLES = ("request_signatures_seen",)
+
 
 def table(name: str) -> Table:
     return BY_NAME[name]

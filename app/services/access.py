@@ -5,17 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
-
-import rfc8785
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from typing import Any, TypeVar
 
 from app.kinds import Rows
+from app.ledger import request_signature as rs
 from app.ledger.entry import Draft, Receipt
 from app.ledger.errors import LedgerError
 from app.services.ledger import LedgerWriter
@@ -25,7 +21,9 @@ from app.storage import tokens as token_store
 from app.storage import tracking as tracking_store
 
 SIGNATURE_HEADER = "MLaudit-Signature"
-_HEADER = re.compile(r"\s*keyid=([0-9a-f]{16})\s*,\s*sig=([A-Za-z0-9+/=_-]{80,100})\s*")
+T = TypeVar("T")
+_HEADER = re.compile(r"\s*keyid=([0-9a-f]{16})\s*,\s*t=(0|[1-9][0-9]{0,11})\s*,"
+                     r"\s*sig=([A-Za-z0-9+/=_-]{80,100})\s*")
 
 
 class AccessError(LedgerError):
@@ -38,7 +36,7 @@ class SignatureRejected(LedgerError):
 
 def client_key_id(public_key: bytes) -> str:
     """16 hex digits: the first 8 bytes of SHA-256(public key)."""
-    return hashlib.sha256(public_key).hexdigest()[:16]
+    return rs.key_id(public_key)
 
 
 def grant(writer: LedgerWriter, actor: str, token_name: str, experiment_id: str) -> Receipt | None:
@@ -87,40 +85,78 @@ def register_client_key(writer: LedgerWriter, principal: Principal,
 
 
 @dataclass(frozen=True)
+class SignedRequest:
+    """What the server knows of a request a client signature may cover."""
+
+    method: str
+    path: str  # percent-decoded, as routed (with the application's mount point)
+    query: str  # the query string as sent
+    body: bytes
+
+
+@dataclass(frozen=True)
 class ClientSignature:
-    """A verified detached signature over a request's RFC 8785 body."""
+    """A verified signature over a request (app.ledger.request_signature): every field the
+    signed bytes are made of, so an entry that records it can be checked from the ledger."""
 
     key_id: str
-    signature: str
-    request_sha256: str
+    signature: str  # base64
+    method: str
+    target: str
+    timestamp: str
+    body_sha256: str
 
     def as_json(self) -> dict[str, str]:
-        return {"key_id": self.key_id, "sig": self.signature,
-                "request_sha256": self.request_sha256}
+        return {"scheme": rs.SCHEME, "key_id": self.key_id, "sig": self.signature,
+                "method": self.method, "target": self.target, "timestamp": self.timestamp,
+                "body_sha256": self.body_sha256}
+
+    def expires_at(self) -> int:
+        """When the replay cache may forget it (Unix seconds): twice the window after its
+        timestamp, so a replica whose clock is up to a window off still finds it."""
+        return int(self.timestamp) + 2 * rs.WINDOW_SECONDS
 
 
-def verify_request(conn: Any, principal: Principal, header: str,
-                   raw_body: bytes) -> ClientSignature:
-    """Check `keyid=<16 hex>,sig=<base64>` over RFC 8785 of the body, with the caller's key."""
+def verify_request(conn: Any, principal: Principal, header: str, sent: SignedRequest,
+                   now: float) -> ClientSignature:
+    """Check `keyid=<16 hex>,t=<seconds>,sig=<base64>` over the request's method, target,
+    timestamp and body SHA-256, with the caller's key, within the replay window of `now`."""
     match = _HEADER.fullmatch(header)
     if match is None:
-        raise SignatureRejected(f"{SIGNATURE_HEADER} must be keyid=<16 hex>,sig=<base64>")
-    key_id, encoded = match.groups()
+        raise SignatureRejected(f"{SIGNATURE_HEADER} must be keyid=<16 hex>,t=<Unix seconds>,"
+                                "sig=<base64 Ed25519 signature> (docs/ledger-format.md)")
+    key_id, timestamp, encoded = match.groups()
+    if abs(now - int(timestamp)) > rs.WINDOW_SECONDS:
+        raise SignatureRejected(f"the signature's timestamp {timestamp} is more than "
+                                f"{rs.WINDOW_SECONDS} s from the server's clock ({int(now)}); "
+                                "sign each request when it is sent")
     found = store.client_key(conn, key_id)
     if found is None or found[0] != principal.token_id:
         raise SignatureRejected(f"key {key_id} is not registered to this token")
     try:
         signature = base64.b64decode(encoded.replace("-", "+").replace("_", "/"), validate=True)
-        canonical = rfc8785.dumps(json.loads(raw_body or b"null"))
-        Ed25519PublicKey.from_public_bytes(found[1]).verify(signature, canonical)
-    except (binascii.Error, ValueError, rfc8785.CanonicalizationError, InvalidSignature) as exc:
-        raise SignatureRejected("the client signature does not verify") from exc
-    return ClientSignature(key_id, base64.b64encode(signature).decode(),
-                           hashlib.sha256(canonical).hexdigest())
+        target = rs.canonical_target(sent.path, sent.query)
+        message = rs.signing_input(sent.method, target, timestamp, rs.body_digest(sent.body))
+    except (binascii.Error, rs.SignatureFormatError) as exc:
+        raise SignatureRejected(f"the client signature does not verify: {exc}") from exc
+    if not rs.verifies(found[1], signature, message):
+        raise SignatureRejected("the client signature does not verify (it covers the method, "
+                                "path and query, timestamp and body SHA-256)")
+    return ClientSignature(key_id, base64.b64encode(signature).decode(), sent.method, target,
+                           timestamp, rs.body_digest(sent.body))
+
+
+def spend(conn: Any, signature: ClientSignature) -> None:
+    """Use the signature up, in the unit's transaction; SignatureRejected if it was used."""
+    digest = hashlib.sha256(base64.b64decode(signature.signature)).digest()
+    if not store.spend_signature(conn, digest, signature.expires_at()):
+        raise SignatureRejected("this signature was used already: a signed request is "
+                                "carried out once (sign each request anew)")
 
 
 class SignedWriter:
-    """A LedgerWriter whose entries carry the request's client signature in body."""
+    """A LedgerWriter whose entries carry the request's client signature in body; made by
+    `signed`, after the signature was spent in the same transaction."""
 
     def __init__(self, writer: LedgerWriter, signature: ClientSignature) -> None:
         self._writer, self._signature = writer, signature
@@ -138,3 +174,15 @@ class SignedWriter:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._writer, name)
+
+
+def signed(signature: ClientSignature,
+           unit: Callable[[SignedWriter], T]) -> Callable[[LedgerWriter], T]:
+    """A unit that spends the signature, then runs with its entries carrying it. The head is
+    locked first, as every append locks it, so that two replicas spending one signature
+    queue on the head row rather than deadlock on it and the cache row."""
+    def run(writer: LedgerWriter) -> T:
+        writer.lock()
+        spend(writer.conn, signature)
+        return unit(SignedWriter(writer, signature))
+    return run

@@ -29,3 +29,14 @@ def client_keys_of(conn: psycopg.Connection, token_id: str) -> list[tuple[str, b
     rows = conn.execute("SELECT key_id, public_key, seq FROM client_keys WHERE token_id = %s "
                         "ORDER BY seq", (token_id,))
     return [(k, bytes(p), int(s)) for k, p, s in rows.fetchall()]
+
+
+def spend_signature(conn: psycopg.Connection, sig_sha256: bytes, expires_at: int) -> bool:
+    """Record a client signature as used, in the caller's transaction; False if it already
+    was (a replay). Rows whose expiry (Unix seconds) has passed by the database's clock are
+    removed first, so the cache holds only the replay window's signatures."""
+    conn.execute("DELETE FROM request_signatures_seen WHERE expires_at < now()")
+    row = conn.execute("INSERT INTO request_signatures_seen (sig_sha256, expires_at) "
+                       "VALUES (%s, to_timestamp(%s)) ON CONFLICT DO NOTHING RETURNING 1",
+                       (sig_sha256, expires_at)).fetchone()
+    return row is not None

@@ -97,6 +97,9 @@ def _clause(sc: runs._Scanner) -> Clause:
     if (op in ("IN", "NOT IN")) != isinstance(literal, tuple):
         raise sc.fail(f"{op} needs a list ('a', 'b')" if op in ("IN", "NOT IN")
                       else f"{op!r} takes a single quoted string", at)
+    problem = runs.like_pattern_problem(op, literal)
+    if problem is not None:
+        raise sc.fail(problem, at)
     return Clause(kind, key, op, literal)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from app.tracking.search import SearchError
+from app.tracking.search import SearchError, like_pattern_problem
 
 MAX_FILTER_LENGTH: Final = 100_000
 """Longest filter accepted, in characters."""
@@ -107,6 +107,9 @@ def _one(match: re.Match[str], attributes: Mapping[str, str], params: bool) -> C
         raise SearchError(f"the value for {key!r} must be a quoted string")
     else:
         value = _unquote(raw)
+    problem = like_pattern_problem(op, value)
+    if problem is not None:
+        raise SearchError(f"Invalid filter: {problem}")
     return Condition(field, op, value, key if field in ("tag", "param") else None)
 
 

@@ -161,6 +161,22 @@ def _check_text(text: str, where: str) -> None:
         )
 
 
+LIKE_OPS: Final = ("LIKE", "ILIKE")
+
+
+def like_pattern_problem(op: str, value: object) -> str | None:
+    """Why a value cannot be a LIKE/ILIKE pattern, or None. The one rule every search grammar
+    applies: backslash escapes the next character (`\\%`, `\\_`, `\\\\`), so a pattern may not
+    end with a lone backslash (PostgreSQL refuses it at query time)."""
+    if op not in LIKE_OPS or not isinstance(value, str):
+        return None
+    trailing = len(value) - len(value.rstrip("\\"))
+    if trailing % 2:
+        return (f"{op} pattern {_short(value)} ends with an escape character (backslash); "
+                "write \\\\ for a literal backslash")
+    return None
+
+
 def _short(text: str) -> str:
     """Quote user text for a message, cut to a readable length."""
     return repr(text if len(text) <= 40 else text[:40] + "…")
@@ -338,6 +354,9 @@ def _convert(sc: _Scanner, kind: str, key: str, op: str, literal: _Literal, at: 
         raise sc.fail(f"{op} needs a parenthesised list of quoted strings, e.g. ('a', 'b')", at)
     if op not in _LIST_OPS and isinstance(literal, tuple):
         raise sc.fail(f"{op!r} takes a single quoted string; use IN for a list", at)
+    problem = like_pattern_problem(op, literal)
+    if problem is not None:
+        raise sc.fail(problem, at)
     return literal
 
 

@@ -7,8 +7,9 @@ import json
 from typing import Any
 
 import pytest
-import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from app.record import RequestSigner
 
 
 def token(run_cli: Any, name: str, role: str) -> dict[str, str]:
@@ -86,9 +87,11 @@ def test_only_admins_grant(client: Any, setup: dict[str, Any]) -> None:
     assert send(client, "POST", "/api/v1/grants", setup["auditor"], body).status_code == 403
 
 
-def signed(private: Ed25519PrivateKey, key_id: str, payload: Any) -> dict[str, str]:
-    signature = private.sign(rfc8785.dumps(payload))
-    return {"MLaudit-Signature": f"keyid={key_id},sig={base64.b64encode(signature).decode()}"}
+def signed(private: Ed25519PrivateKey, key_id: str, payload: Any, path: str = "/",
+           method: str = "POST") -> dict[str, str]:
+    header = RequestSigner(private).header(method, path, json.dumps(payload).encode())
+    assert header.startswith(f"keyid={key_id},")
+    return {"MLaudit-Signature": header}
 
 
 def test_client_signed_submission(client: Any, auth: dict[str, str], setup: dict[str, Any],
@@ -100,18 +103,23 @@ def test_client_signed_submission(client: Any, auth: dict[str, str], setup: dict
         "key_id"]
     payload = {"metrics": [{"key": "auc", "value": 0.91, "step": 3}]}
     path = f"/api/v1/runs/{run}/metrics"
-    accepted = send(client, "POST", path, {**writer, **signed(private, key_id, payload)}, payload)
+    accepted = send(client, "POST", path, {**writer, **signed(private, key_id, payload, path)},
+                    payload)
     assert accepted.status_code == 200, accepted.json
     entry = client.get(f"/api/v1/ledger/entries/{accepted.json['receipt']['seq']}",
                        headers=auth).json["entry"]
     assert entry["body"]["client_signature"]["key_id"] == key_id
     forged = dict(payload, metrics=[{"key": "auc", "value": 0.99, "step": 3}])
     before = conn.execute("SELECT size FROM ledger_head").fetchone()[0]
-    rejected = send(client, "POST", path, {**writer, **signed(private, key_id, payload)}, forged)
+    rejected = send(client, "POST", path, {**writer, **signed(private, key_id, payload, path)},
+                    forged)
     assert rejected.status_code == 401 and rejected.mimetype == "application/problem+json"
     assert conn.execute("SELECT size FROM ledger_head").fetchone()[0] == before
     other = Ed25519PrivateKey.generate()
-    wrong_key = send(client, "POST", path, {**writer, **signed(other, key_id, payload)}, payload)
+    other_header = RequestSigner(other).header("POST", path, json.dumps(payload).encode())
+    other_header = other_header.split(",", 1)[1]  # t=..,sig=.. by a key not registered
+    wrong_key = send(client, "POST", path,
+                     {**writer, "MLaudit-Signature": f"keyid={key_id},{other_header}"}, payload)
     assert wrong_key.status_code == 401
     garbled = send(client, "POST", path, {**writer, "MLaudit-Signature": "sig=nope"}, payload)
     assert garbled.status_code == 401
@@ -124,8 +132,9 @@ def test_someone_elses_key_is_refused(client: Any, setup: dict[str, Any]) -> Non
                   {"public_key": public}).json["key_id"]
     payload = {"params": {"x": "1"}}
     run = setup["runs"][0]
-    response = send(client, "POST", f"/api/v1/runs/{run}/params",
-                    {**setup["scoped"], **signed(private, key_id, payload)}, payload)
+    path = f"/api/v1/runs/{run}/params"
+    response = send(client, "POST", path, {**setup["scoped"], **signed(private, key_id, payload,
+                                                                        path)}, payload)
     assert response.status_code == 401
 
 
