@@ -145,6 +145,13 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
     WHERE t.name = substring(actor FROM '^token:([^ ]+)') AND (before IS NULL OR tp.seq < before)
 $$;
 
+-- Stricter rules, each adopted once by a rule.adopted entry; guards enforce a rule on the
+-- entries after its adoption (app/services/rules.py).
+CREATE TABLE IF NOT EXISTS rules_adopted (
+    rule  text PRIMARY KEY,
+    seq   bigint NOT NULL UNIQUE REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED
+);
+
 CREATE TABLE IF NOT EXISTS token_revocations (
     token_id    text PRIMARY KEY REFERENCES tokens (id),
     revoked_at  timestamptz NOT NULL,
@@ -714,6 +721,14 @@ CREATE OR REPLACE TRIGGER client_keys_no_truncate BEFORE TRUNCATE ON client_keys
     FOR EACH STATEMENT EXECUTE FUNCTION mlaudit_refuse_mutation();
 ALTER TABLE client_keys ENABLE ALWAYS TRIGGER client_keys_no_truncate;
 
+CREATE INDEX IF NOT EXISTS rules_adopted_by_seq ON rules_adopted (seq);
+CREATE OR REPLACE TRIGGER rules_adopted_no_update_delete BEFORE UPDATE OR DELETE ON rules_adopted
+    FOR EACH ROW EXECUTE FUNCTION mlaudit_refuse_mutation();
+ALTER TABLE rules_adopted ENABLE ALWAYS TRIGGER rules_adopted_no_update_delete;
+CREATE OR REPLACE TRIGGER rules_adopted_no_truncate BEFORE TRUNCATE ON rules_adopted
+    FOR EACH STATEMENT EXECUTE FUNCTION mlaudit_refuse_mutation();
+ALTER TABLE rules_adopted ENABLE ALWAYS TRIGGER rules_adopted_no_truncate;
+
 CREATE INDEX IF NOT EXISTS experiment_revisions_by_seq ON experiment_revisions (seq);
 CREATE OR REPLACE TRIGGER experiment_revisions_no_update_delete BEFORE UPDATE OR DELETE ON experiment_revisions
     FOR EACH ROW EXECUTE FUNCTION mlaudit_refuse_mutation();
@@ -1276,6 +1291,32 @@ CREATE CONSTRAINT TRIGGER token_principals_guard AFTER INSERT ON token_principal
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION mlaudit_guard_token_principals();
 ALTER TABLE token_principals ENABLE ALWAYS TRIGGER token_principals_guard;
 
+CREATE OR REPLACE FUNCTION mlaudit_guard_rules_adopted() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+DECLARE
+    doc jsonb;
+    bad text;
+BEGIN
+    SELECT convert_from(e.canonical, 'UTF8')::jsonb INTO doc FROM ledger_entries e
+        WHERE e.seq = NEW.seq;
+    bad := CASE doc ->> 'kind'
+        WHEN 'rule.adopted' THEN CASE
+            WHEN NEW.rule IS DISTINCT FROM (doc #>> '{subject,rule}') THEN 'rule'
+            WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
+            END
+        ELSE 'an entry of kind rule.adopted' END;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'mlaudit: refused: a % row names ledger entry %, which does not say the same (%)',
+            TG_TABLE_NAME, NEW.seq, bad USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NULL;
+END
+$$;
+DROP TRIGGER IF EXISTS rules_adopted_guard ON rules_adopted;
+CREATE CONSTRAINT TRIGGER rules_adopted_guard AFTER INSERT ON rules_adopted
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION mlaudit_guard_rules_adopted();
+ALTER TABLE rules_adopted ENABLE ALWAYS TRIGGER rules_adopted_guard;
+
 CREATE OR REPLACE FUNCTION mlaudit_guard_token_revocations() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
 DECLARE
@@ -1539,7 +1580,7 @@ BEGIN
             WHEN NEW.logged_model_id IS DISTINCT FROM prev.logged_model_id THEN 'logged_model_id'
             WHEN NEW.updated_seq IS DISTINCT FROM prev.updated_seq THEN 'updated_seq'
             WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
-            WHEN EXISTS (SELECT 1 FROM registered_models m, jsonb_array_elements_text(m.protected_targets) t (target) WHERE m.name = NEW.model_name AND lower((t.target) COLLATE "C") = lower(('stage:' || NEW.stage) COLLATE "C")) AND NOT EXISTS (SELECT 1 FROM promotions p WHERE p.id = doc #>> '{body,promotion}' AND p.status = 'approved' AND p.model_name = NEW.model_name AND p.version = NEW.version AND p.target = 'stage:' || NEW.stage) THEN 'an approved promotion'
+            WHEN EXISTS (SELECT 1 FROM jsonb_array_elements_text((SELECT r.protected_targets FROM registered_model_revisions r WHERE r.name = NEW.model_name AND r.seq < NEW.seq ORDER BY r.seq DESC LIMIT 1)) t (target) WHERE t.target = 'stage:' || NEW.stage OR (EXISTS (SELECT 1 FROM rules_adopted a WHERE a.rule = 'protected-names-ignore-case' AND a.seq < NEW.seq) AND lower((t.target) COLLATE "C") = lower(('stage:' || NEW.stage) COLLATE "C"))) AND NOT EXISTS (SELECT 1 FROM promotions p WHERE p.id = doc #>> '{body,promotion}' AND p.status = 'approved' AND p.model_name = NEW.model_name AND p.version = NEW.version AND p.target = 'stage:' || NEW.stage) THEN 'an approved promotion'
             END
         WHEN 'model_version.source_set' THEN CASE
             WHEN NOT earlier THEN 'an earlier revision'
@@ -1641,7 +1682,7 @@ BEGIN
             WHEN NEW.version::text IS DISTINCT FROM (doc #>> '{subject,version}') THEN 'version'
             WHEN NEW.promotion_id IS DISTINCT FROM (doc #>> '{body,promotion}') THEN 'promotion_id'
             WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
-            WHEN EXISTS (SELECT 1 FROM registered_models m, jsonb_array_elements_text(m.protected_targets) t (target) WHERE m.name = NEW.model_name AND lower((t.target) COLLATE "C") = lower(('alias:' || NEW.alias) COLLATE "C")) AND NOT EXISTS (SELECT 1 FROM promotions p WHERE p.id = doc #>> '{body,promotion}' AND p.status = 'approved' AND p.model_name = NEW.model_name AND p.version = NEW.version AND p.target = 'alias:' || NEW.alias) THEN 'an approved promotion'
+            WHEN EXISTS (SELECT 1 FROM jsonb_array_elements_text((SELECT r.protected_targets FROM registered_model_revisions r WHERE r.name = NEW.model_name AND r.seq < NEW.seq ORDER BY r.seq DESC LIMIT 1)) t (target) WHERE t.target = 'alias:' || NEW.alias OR (EXISTS (SELECT 1 FROM rules_adopted a WHERE a.rule = 'protected-names-ignore-case' AND a.seq < NEW.seq) AND lower((t.target) COLLATE "C") = lower(('alias:' || NEW.alias) COLLATE "C"))) AND NOT EXISTS (SELECT 1 FROM promotions p WHERE p.id = doc #>> '{body,promotion}' AND p.status = 'approved' AND p.model_name = NEW.model_name AND p.version = NEW.version AND p.target = 'alias:' || NEW.alias) THEN 'an approved promotion'
             END
         WHEN 'model_alias.deleted' THEN CASE
             WHEN NEW.model_name IS DISTINCT FROM (doc #>> '{subject,model}') THEN 'model_name'
@@ -1649,7 +1690,7 @@ BEGIN
             WHEN NEW.version IS DISTINCT FROM NULL THEN 'version'
             WHEN NEW.promotion_id IS DISTINCT FROM NULL THEN 'promotion_id'
             WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
-            WHEN (SELECT m.protected_targets FROM registered_models m WHERE m.name = NEW.model_name) ? ('alias:' || NEW.alias) THEN 'an unprotected alias'
+            WHEN EXISTS (SELECT 1 FROM jsonb_array_elements_text((SELECT r.protected_targets FROM registered_model_revisions r WHERE r.name = NEW.model_name AND r.seq < NEW.seq ORDER BY r.seq DESC LIMIT 1)) t (target) WHERE t.target = 'alias:' || NEW.alias OR (EXISTS (SELECT 1 FROM rules_adopted a WHERE a.rule = 'protected-names-ignore-case' AND a.seq < NEW.seq) AND lower((t.target) COLLATE "C") = lower(('alias:' || NEW.alias) COLLATE "C"))) THEN 'an unprotected alias'
             END
         ELSE 'an entry of kind model_alias.set, model_alias.deleted' END;
     IF bad IS NOT NULL THEN

@@ -36,7 +36,7 @@ def build_services(config: Config, *, start_checkpointer: bool = True,
     # verify-export) do not pay for psycopg and the services at start-up.
     from app import db
     from app.artifacts.store import LocalBlobStore
-    from app.services import keys, tokens, tracking, trust
+    from app.services import keys, rules, tokens, tracking, trust
     from app.services.checkpoints import Checkpointer
     from app.services.ledger import GroupCommitter, ledger_transaction
     from app.services.runtime import Services
@@ -52,6 +52,7 @@ def build_services(config: Config, *, start_checkpointer: bool = True,
             keys.load_signer(conn, config.origin, config.keys_path)  # fails fast on a bad key
             with ledger_transaction(conn) as writer:
                 tracking.ensure_default_experiment(writer, "system")
+                rules.ensure_rules(writer)  # stricter guards, from this entry on
                 tokens.ensure_principals(writer)  # tokens from before principals existed
                 written = tokens.ensure_admin_token(writer, config.admin_token_path)
             if trust.load(config.trust_path) is None:  # trusted on first use only

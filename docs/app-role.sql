@@ -22,7 +22,7 @@ GRANT SELECT, INSERT ON signing_keys, tokens, principals, token_principals, toke
     artifact_envelopes, run_inputs, run_input_mlflow, logged_model_revisions,
     logged_model_params, logged_model_tag_events, run_outputs, registered_model_revisions,
     model_version_revisions, model_version_tag_events, alias_events, model_policies,
-    promotion_revisions, decisions, deployments, reports_issued TO mlaudit_app;
+    promotion_revisions, decisions, deployments, reports_issued, rules_adopted TO mlaudit_app;
 -- Current state, kept by the database: read only.
 GRANT SELECT ON experiments, grants, runs, run_tags, logged_models, logged_model_tags,
     registered_models, model_versions, model_version_tags, model_aliases, promotions

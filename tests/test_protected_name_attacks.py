@@ -351,3 +351,56 @@ def test_a_number_beyond_decimal_range_is_a_400_not_a_500(
                          content_type="application/json",
                          headers={"Authorization": f"Bearer {people['admin']}"})
     assert mlflow.status_code == 400 and mlflow.json["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+# -- history: judged by the rules and the protected set in force when it was written -----------
+
+
+def _guarded_insert(conn: Any, alias: str, seq: int) -> None:
+    """Insert an alias_events row for an entry and run its deferred guard at once."""
+    conn.execute("INSERT INTO alias_events (model_name, alias, version, promotion_id, seq) "
+                 "VALUES ('credit', %s, 1, NULL, %s)", (alias, seq))
+    conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+def test_an_alias_is_judged_by_the_protected_set_as_of_its_entry(
+        client: Any, people: dict[str, str], rejected: dict[str, Any], conn: Any) -> None:
+    """@gold was set and removed while unprotected, then protected: replaying the old entry
+    (a rebuild, an upgrade) must not refuse it."""
+    ci, admin = people["ci"], people["admin"]
+    made = ok(send(client, ci, "POST", f"{V1}/models/credit/versions/1/transition",
+                   {"target": "@gold"}))
+    seq = made["receipts"][0]["seq"] if "receipts" in made else made["receipt"]["seq"]
+    ok(send(client, ci, "DELETE", f"{MLFLOW}/registered-models/alias",
+            {"name": "credit", "alias": "gold"}))
+    ok(send(client, admin, "PUT", f"{V1}/models/credit/protected-targets",
+            {"protected_targets": ["Production", "@champion", "@gold"]}))
+    with conn.transaction(force_rollback=True):  # replay that one row, as a rebuild does
+        conn.execute("ALTER TABLE alias_events DISABLE TRIGGER alias_events_no_update_delete")
+        conn.execute("DELETE FROM alias_events WHERE seq = %s", (seq,))
+        _guarded_insert(conn, "gold", seq)  # as of its entry, @gold was not protected
+
+
+def test_ignoring_case_holds_from_the_entry_that_adopted_it(
+        services: Any, rejected: dict[str, Any], conn: Any) -> None:
+    """Entries before the rule.adopted entry are judged by exact names (as the version that
+    wrote them did), so a ledger an older version accepted still replays; after it, a case
+    variant of a protected name is refused."""
+    from app.services import rules
+
+    assert services.committer.run(rules.ensure_rules) == []  # adopted once, at first start
+    [receipt] = services.committer.run(lambda w: w.append([Draft(
+        "model_alias.set", "token:ci", {"model": "credit", "version": "1"},
+        {"alias": "CHAMPION", "previous": None, "promotion": None})], project=False))
+
+    def adopted_at(seq: int) -> None:
+        conn.execute("ALTER TABLE rules_adopted DISABLE TRIGGER USER")  # as a superuser can
+        conn.execute("UPDATE rules_adopted SET seq = %s", (seq,))
+
+    with conn.transaction(force_rollback=True):
+        adopted_at(receipt.seq)  # not before the entry: judged by exact names
+        _guarded_insert(conn, "CHAMPION", receipt.seq)
+    with conn.transaction(force_rollback=True):
+        adopted_at(0)
+        with pytest.raises(psycopg.errors.CheckViolation, match="an approved promotion"):
+            _guarded_insert(conn, "CHAMPION", receipt.seq)

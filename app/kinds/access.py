@@ -59,6 +59,12 @@ def _token_assigned(entry: Entry, state: State) -> Rows:
                                    entry.seq)])]
 
 
+def _rule_adopted(entry: Entry, state: State) -> Rows:
+    if entry.subject["rule"] not in RULES:
+        raise ReduceError(f"no rule is named {entry.subject['rule']!r}")
+    return [("rules_adopted", [(entry.subject["rule"], entry.seq)])]
+
+
 def _token_revoked(entry: Entry, state: State) -> Rows:
     return [("token_revocations", [(entry.subject["token"], instant(entry.recorded_at),
                                     entry.seq)])]
@@ -90,6 +96,10 @@ def _report_issued(entry: Entry, state: State) -> Rows:
 
 
 PRINCIPAL_KINDS = ("person", "service")
+# Rules a database adopts once, by a rule.adopted entry, and enforces on entries after it.
+RULES = {"protected-names-ignore-case": (
+    "protected stage and alias names compare ignoring ASCII case, and a protected name is "
+    "judged by the model's protected set as of the entry")}
 
 KINDS = (
     Kind("principal.created", ("principal",),
@@ -103,6 +113,11 @@ KINDS = (
          "`token_name`, `principal_name`: a token made before principals existed now belongs "
          "to this principal (written once per such token when a database is upgraded)",
          ("token_principals",)),
+    Kind("rule.adopted", ("rule",), (Field("description", STR),), _rule_adopted,
+         "`description` of the rule (subject `rule`: its name, e.g. "
+         "`protected-names-ignore-case`). Written once per rule, at the first start of a "
+         "version that enforces it; the database enforces it on every later entry",
+         ("rules_adopted",)),
     Kind("key.activated", ("key",), (Field("verifier_key", STR),), _key_activated,
          "`verifier_key`: the C2SP verifier key string of the new active signing key "
          "(subject `key`: its 8-hex-digit key id)", ("signing_keys",)),

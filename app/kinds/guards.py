@@ -44,13 +44,29 @@ def _fold(text: str) -> str:
     return f'lower(({text}) COLLATE "C")'
 
 
+# The model's protected set as of the entry (its latest revision before it), so a rebuild
+# judges each entry by the set in force when it was written.
+_PROTECTED_SET = ("(SELECT r.protected_targets FROM registered_model_revisions r "
+                  "WHERE r.name = NEW.model_name AND r.seq < NEW.seq ORDER BY r.seq DESC LIMIT 1)")
+# Since the database adopted the rule (a rule.adopted entry), names compare ignoring case;
+# entries written before it are judged as they were then, by exact names.
+_IGNORE_CASE = ("EXISTS (SELECT 1 FROM rules_adopted a WHERE a.rule = "
+                "'protected-names-ignore-case' AND a.seq < NEW.seq)")
+
+
+def _is_protected(target: str) -> str:
+    """SQL: the model's protected set as of the entry holds this target (ignoring case once
+    the rule is adopted)."""
+    return (f"EXISTS (SELECT 1 FROM jsonb_array_elements_text({_PROTECTED_SET}) t (target) "
+            f"WHERE t.target = {target} OR ({_IGNORE_CASE} AND "
+            f"{_fold('t.target')} = {_fold(target)}))")
+
+
 def _protected(target: str) -> str:
-    """SQL: the model protects this target, in any case, and no approved promotion of this
-    version to it (as spelled) is the one the entry cites."""
+    """SQL: the target is protected (above) and no approved promotion of this version to it
+    (as spelled) is the one the entry cites."""
     return (
-        "EXISTS (SELECT 1 FROM registered_models m, jsonb_array_elements_text("
-        f"m.protected_targets) t (target) WHERE m.name = NEW.model_name AND "
-        f"{_fold('t.target')} = {_fold(target)}) AND NOT EXISTS (SELECT 1 FROM promotions p "
+        f"{_is_protected(target)} AND NOT EXISTS (SELECT 1 FROM promotions p "
         "WHERE p.id = doc #>> '{body,promotion}' AND p.status = 'approved' "
         f"AND p.model_name = NEW.model_name AND p.version = NEW.version AND p.target = {target})")
 
@@ -147,6 +163,7 @@ GUARDS: tuple[Guard, ...] = (
                           "seq": "seq"},
         "token.assigned": {"token_id": "subject.token", "principal_id": "subject.principal",
                            "seq": "seq"}}),
+    Guard("rules_adopted", "seq", {"rule.adopted": {"rule": "subject.rule", "seq": "seq"}}),
     Guard("token_revocations", "seq", {"token.revoked": {
         "token_id": "subject.token", "revoked_at": "recorded_at", "seq": "seq"}}),
     Guard("grant_events", "seq", {
@@ -182,9 +199,8 @@ GUARDS: tuple[Guard, ...] = (
         "model_alias.deleted": {"model_name": "subject.model", "alias": "body.alias",
                                 "version": "null", "promotion_id": "null", "seq": "seq"}},
         {"model_alias.set": (("an approved promotion", _protected("'alias:' || NEW.alias")),),
-         "model_alias.deleted": (("an unprotected alias", (
-             "(SELECT m.protected_targets FROM registered_models m "
-             "WHERE m.name = NEW.model_name) ? ('alias:' || NEW.alias)")),)}),
+         "model_alias.deleted": (("an unprotected alias", _is_protected(
+             "'alias:' || NEW.alias")),)}),
     Guard("model_policies", "seq", {"policy.set": {
         "model_name": "subject.model", "policy": "json:body.policy", "set_by": "actor",
         "seq": "seq"}}),

@@ -74,6 +74,9 @@ TABLES: tuple[Table, ...] = (
           ("token_id",)),
     Table("client_keys", FACT, (("key_id", T), ("token_id", T), ("public_key", BY),
                                 ("seq", B)), ("key_id",)),
+    # Stricter rules the database enforces from the entry that adopted them on (history
+    # written before stays as it was accepted).
+    Table("rules_adopted", FACT, (("rule", T), ("seq", B)), ("rule",)),
     # Tracking.
     *_entity("experiments", _EXPERIMENT, ("id",)),
     Table("grant_events", EVENT, (("token_id", T), ("experiment_id", T), ("granted", BO),

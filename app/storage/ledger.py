@@ -305,3 +305,9 @@ def ledger_stats(conn: psycopg.Connection) -> LedgerStats | None:
             "FROM ledger_head h LEFT JOIN LATERAL (SELECT tree_size, signed_at FROM checkpoints "
             "ORDER BY tree_size DESC LIMIT 1) c ON true WHERE h.id = 1"
         ).fetchone()
+
+
+def rule_adopted(conn: psycopg.Connection, rule: str) -> int | None:
+    """The seq of the entry that adopted a rule, or None."""
+    row = conn.execute("SELECT seq FROM rules_adopted WHERE rule = %s", (rule,)).fetchone()
+    return None if row is None else int(row[0])

@@ -1,0 +1,24 @@
+"""Stricter rules the database adopts once, each by a `rule.adopted` entry.
+
+A guard that a newer version makes stricter (protected names compare ignoring case) judges
+only the entries after its adoption: history an older version accepted is replayed as it was
+accepted, so an upgrade or a rebuild never refuses the past, and the ledger says from which
+entry on the rule holds.
+"""
+
+from __future__ import annotations
+
+from app.kinds.access import RULES
+from app.ledger.entry import Draft, Receipt
+from app.services.ledger import LedgerWriter
+from app.storage import ledger as store
+
+
+def ensure_rules(writer: LedgerWriter) -> list[Receipt]:
+    """Adopt every rule this version enforces that the database has not adopted yet."""
+    writer.lock()
+    missing = [rule for rule in RULES if not store.rule_adopted(writer.conn, rule)]
+    if not missing:
+        return []
+    return writer.append([Draft("rule.adopted", "system", {"rule": rule},
+                                {"description": RULES[rule]}) for rule in missing])
