@@ -15,10 +15,10 @@ from typing import Any
 
 import psycopg
 import pytest
+import requests
 from psycopg import sql
 
 mlflow = pytest.importorskip("mlflow")
-from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from app.services.verification import verify_database  # noqa: E402
@@ -129,10 +129,14 @@ def test_files_added_to_the_pinned_directory_are_refused_and_never_served(
         conn: psycopg.Connection) -> None:
     run_id = approved_m1(ml, client, people, tmp_path)
     for name, data in (("backdoor.py", EVIL), ("requirements.txt", b"evil-package==6.6.6\n")):
-        with pytest.raises(MlflowException) as refused:
+        with pytest.raises(requests.HTTPError) as refused:  # the client's error for uploads
             ml.log_artifact(run_id, _file(tmp_path, name, data), "model")
-        assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
-        assert "model/ is sealed by m1 version 1" in refused.value.message
+        assert refused.value.response.status_code == 400
+        assert refused.value.response.json() == {
+            "error_code": "INVALID_PARAMETER_VALUE",
+            "message": "model/ is sealed by m1 version 1: a registered version is exactly the "
+                       "files it pinned; record new files under another path, or register a "
+                       "new version from a new run"}
     for uri in ("models:/m1/1", "models:/m1/Production"):
         files = downloaded(uri, tmp_path / uri.replace(":", "").replace("/", "_"))
         assert files == {"model.pkl": MODEL_BYTES}, uri
