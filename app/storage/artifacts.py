@@ -180,3 +180,48 @@ def external_uri(conn: psycopg.Connection, run_id: str, path: str, sha256: str) 
     row = conn.execute("SELECT uri FROM artifacts WHERE run_id = %s AND path = %s "
                        "AND sha256 = %s AND uri IS NOT NULL", (run_id, path, sha256)).fetchone()
     return None if row is None else str(row[0])
+
+
+# The ledger's artifact digests, for re-hashing the stored blobs (`mlaudit verify --artifacts`
+# and the self-check's sample): read from the entries, not from the artifacts rows.
+
+@dataclass
+class RecordedDigest:
+    """What an artifact.recorded entry says was stored."""
+
+    seq: int
+    run_id: str
+    path: str
+    sha256: str
+    size: int
+
+
+_RECORDED = ("SELECT seq, doc #>> '{subject,run}' AS run_id, doc #>> '{body,path}' AS path, "
+             "doc #>> '{body,sha256}' AS sha256, (doc #>> '{body,size}')::bigint AS size "
+             "FROM (SELECT seq, convert_from(canonical, 'UTF8')::jsonb AS doc "
+             "FROM ledger_entries WHERE kind = 'artifact.recorded'")
+
+
+def count_recorded(conn: psycopg.Connection) -> int:
+    row = conn.execute("SELECT count(*) FROM ledger_entries "
+                       "WHERE kind = 'artifact.recorded'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def recorded_by_digest(conn: psycopg.Connection) -> Iterator[RecordedDigest]:
+    """Every stored artifact's entry, by digest then seq (so each blob is read once), read in
+    pages by a cursor of the caller's transaction, which must stay open while they are read."""
+    with conn.cursor(name="mlaudit_recorded_digests",
+                     row_factory=class_row(RecordedDigest)) as cur:
+        cur.execute(f"{_RECORDED}) e ORDER BY sha256, seq")
+        while rows := cur.fetchmany(1000):
+            yield from rows
+
+
+def sample_recorded(conn: psycopg.Connection, count: int) -> list[RecordedDigest]:
+    """Up to count stored artifacts picked at random (by their rows' seq, indexed), as their
+    entries say them."""
+    with conn.cursor(row_factory=class_row(RecordedDigest)) as cur:
+        return cur.execute(
+            f"{_RECORDED} AND seq IN (SELECT seq FROM artifacts WHERE uri IS NULL "
+            "ORDER BY random() LIMIT %s)) e ORDER BY sha256, seq", (count,)).fetchall()
