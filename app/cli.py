@@ -208,7 +208,7 @@ def cmd_verify(config: Config, args: argparse.Namespace) -> int:
     with db.connect(url) as conn:
         wrap = (lambda rows, total: _progress(rows, total, sys.stderr)) if shown else None
         held = verify_held(conn, args.origin or config.origin, held_to, trusted, kept, wrap)
-        blobs = _check_blobs(config, conn, shown) if args.artifacts else None
+    blobs = _check_blobs(config, url, shown) if args.artifacts else None
     if held_to is None and trusted is None and not args.no_trust:
         _untrusted_note(config, args)
     result, failed, damage = held.result, held.failed, held.damage
@@ -231,13 +231,15 @@ def cmd_verify(config: Config, args: argparse.Namespace) -> int:
     return 0 if damage is None and (blobs is None or blobs.ok) else 1
 
 
-def _check_blobs(config: Config, conn: Any, shown: bool) -> Any:
+def _check_blobs(config: Config, url: str, shown: bool) -> Any:
     """verify --artifacts: every stored blob re-hashed against its entry's digest."""
+    from app import db
     from app.artifacts.store import LocalBlobStore
     from app.services import blob_check
 
     wrap = (lambda rows, total: _blob_progress(rows, total, sys.stderr)) if shown else None
-    return blob_check.check_all(conn, LocalBlobStore(config.artifacts_path), wrap)
+    with db.connect(url, autocommit=True) as conn:
+        return blob_check.check_all(conn, LocalBlobStore(config.artifacts_path), wrap)
 
 
 def _blob_progress(rows: Iterator[Any], total: int, out: TextIO) -> Iterator[Any]:

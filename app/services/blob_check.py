@@ -2,11 +2,15 @@
 few (each self-check round) re-hashed, streaming, against the SHA-256 and size that their
 `artifact.recorded` entries record. Entries are read by digest, so each blob is read once
 however many entries name it; memory stays bounded by one chunk and one page of entries.
+The entries are first spooled to a temporary file, so no database transaction stays open
+while the blobs are read (hours, for a large store).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -93,15 +97,25 @@ def _check(blobs: BlobStore, entries: Iterable[store.RecordedDigest]) -> BlobChe
 
 
 def check_all(conn: psycopg.Connection, blobs: BlobStore, wrap: Wrap | None = None) -> BlobCheck:
-    """Every stored artifact the ledger records (external ones have no bytes here)."""
-    total = store.count_recorded(conn)
-    with conn.transaction():  # the entries' cursor lives in it
-        entries = store.recorded_by_digest(conn)
+    """Every stored artifact the ledger records (external ones have no bytes here). On an
+    autocommit connection the entries are read in a transaction of their own, which ends
+    before the first blob is read."""
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+        with conn.transaction():  # the entries' cursor lives in it
+            total = store.count_recorded(conn)
+            for entry in store.recorded_by_digest(conn):
+                spool.write(json.dumps([entry.seq, entry.run_id, entry.path, entry.sha256,
+                                        entry.size]) + "\n")
+        spool.seek(0)
+        entries = (store.RecordedDigest(*json.loads(line)) for line in spool)
         return _check(blobs, wrap(entries, total) if wrap is not None else entries)
 
 
-def check_sample(conn: psycopg.Connection, blobs: BlobStore, count: int) -> BlobCheck:
-    """count stored artifacts picked at random (none when count is 0)."""
-    if count <= 0:
-        return BlobCheck(0, 0, 0, 0, None)
-    return _check(blobs, store.sample_recorded(conn, count))
+def pick(conn: psycopg.Connection, count: int) -> list[store.RecordedDigest]:
+    """count stored artifacts picked at random, as their entries say them (none for 0)."""
+    return store.sample_recorded(conn, count) if count > 0 else []
+
+
+def check(blobs: BlobStore, entries: list[store.RecordedDigest]) -> BlobCheck:
+    """Re-hash the blobs of picked entries (no database needed)."""
+    return _check(blobs, sorted(entries, key=lambda e: (e.sha256, e.seq)))

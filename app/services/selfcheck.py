@@ -86,9 +86,12 @@ class SelfVerifier:
                     self._running = conn
                     try:
                         held = verify_held(conn, self._origin, held_to)
-                        sampled = self._sample_blobs(conn)
+                        picked = blob_check.pick(conn, 0 if self._blobs is None else self._sample)
                     finally:
                         self._running = None
+                # the blobs are read with the connection back in the pool
+                sampled = (blob_check.check(self._blobs, picked)
+                           if self._blobs is not None and picked else None)
             except psycopg.Error as exc:  # the pool's own errors (closed, timed out)
                 self._errors += 1
                 raise DatabaseError(f"self-verification could not run: {exc}") from exc
@@ -103,11 +106,6 @@ class SelfVerifier:
             self._last = found
         _report(found)
         return found
-
-    def _sample_blobs(self, conn: psycopg.Connection) -> blob_check.BlobCheck | None:
-        if self._blobs is None or self._sample <= 0:
-            return None
-        return blob_check.check_sample(conn, self._blobs, self._sample)
 
     def start(self) -> None:
         """Start the thread; the first run comes one interval (plus jitter) after start."""
