@@ -194,7 +194,6 @@ def test_a_swapped_blob_and_row_is_refused_not_served(
     evil = services.blobs.put_stream([EVIL], 1 << 20)
     services.blobs.path(pinned).write_bytes(EVIL)  # the pinned blob's bytes replaced...
     swap_row(conn, run_id, "model/model.pkl", evil.sha256, evil.size)  # ...and its row
-    # the run path is served against the (swapped) row: that is what a row says today
     with pytest.raises(Exception) as refused:
         downloaded("models:/m1/Production", tmp_path / "out")
     assert "no longer match the sha256 pinned by m1 version 1" in str(refused.value)
@@ -202,6 +201,13 @@ def test_a_swapped_blob_and_row_is_refused_not_served(
                      headers=bearer(people["writer"]))
     assert got.status_code == 409, got.status_code
     assert f"no longer match the sha256 pinned by m1 version 1 ({pinned})" in got.json["detail"]
+    # the run's own path is held to its entry too, not to the swapped row
+    for path in (f"{V1}/runs/{run_id}/artifacts/model/model.pkl",
+                 f"/api/2.0/mlflow-artifacts/artifacts/{ml.get_run(run_id).info.experiment_id}/"
+                 f"{run_id}/artifacts/model/model.pkl"):
+        by_run = client.get(path, headers=bearer(people["writer"]))
+        assert by_run.status_code == 409, (path, by_run.status_code)
+        assert "differs from its ledger entry" in by_run.get_data(as_text=True)
 
 
 def test_a_swapped_row_alone_still_serves_the_pinned_bytes(

@@ -254,7 +254,8 @@ def download(run_id: str, path: str) -> Response:
     """
     _check_path(path)
     query = load(ReadQuery(), request.args)
-    row = read(lambda conn: store.get_artifact(conn, run_id, path))
+    with _mapped():
+        row = read(lambda conn: artifacts.recorded(conn, run_id, path))
     if row is None:
         _require_run(run_id)
         raise ApiError(404, "Not Found", f"run {run_id!r} has no artifact {path!r}")

@@ -40,7 +40,6 @@ from app.artifacts.store import CHUNK_SIZE, TooLargeError
 from app.ledger.checkpoint import Signer
 from app.services import artifacts, keys, pinned
 from app.services.tracking import Conflict, NotFound
-from app.storage import artifacts as store
 from app.storage import logged_models, mlflow_views
 from app.storage import tracking as runs
 
@@ -197,7 +196,10 @@ def download(path: str) -> Response:
     if version is not None:
         return _serve_pinned(version)
     where = _file(path)
-    row = mf.read(lambda c: store.get_artifact(c, where.run.id, where.path))
+    try:
+        row = mf.read(lambda c: artifacts.recorded(c, where.run.id, where.path))
+    except artifacts.Tampered as exc:
+        raise mf.MlflowError(409, "RESOURCE_CONFLICT", str(exc)) from exc
     if row is None:
         raise mf.not_found(f"no artifact {path!r}")
     if row.uri is not None:

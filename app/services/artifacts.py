@@ -280,6 +280,22 @@ def upload(committer: GroupCommitter, blobs: BlobStore, signer: SignerSource, ac
         raise
 
 
+def recorded(conn: psycopg.Connection, run_id: str, path: str) -> store.ArtifactRow | None:
+    """The artifact at path, held to the entry its row names: a row whose digest, size, run
+    or path differ from what that entry records (a swapped row) is Tampered (logged), so a
+    download never re-hashes against a digest the ledger does not say."""
+    row = store.get_artifact(conn, run_id, path)
+    if row is None:
+        return None
+    said = store.entry_digest(conn, row.seq)
+    if said is None or (said.run_id, said.path, said.sha256, said.size) != (
+            row.run_id, row.path, row.sha256, row.size):
+        log.error("artifact %r of run %s: its row differs from entry %s", path, run_id, row.seq)
+        raise Tampered(f"the record of {path!r} differs from its ledger entry (seq {row.seq}); "
+                       "it is not served; run `mlaudit verify`")
+    return row
+
+
 def check_stored(blobs: BlobStore, row: store.ArtifactRow) -> None:
     """Re-hash the stored bytes of a record before serving them; Tampered (logged) if not."""
     try:

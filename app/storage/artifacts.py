@@ -202,6 +202,17 @@ _RECORDED = ("SELECT seq, doc #>> '{subject,run}' AS run_id, doc #>> '{body,path
              "FROM ledger_entries WHERE kind = 'artifact.recorded'")
 
 
+def entry_digest(conn: psycopg.Connection, seq: int) -> RecordedDigest | None:
+    """What the artifact entry at seq records (None if that entry is not an artifact's)."""
+    with conn.cursor(row_factory=class_row(RecordedDigest)) as cur:
+        return cur.execute(
+            "SELECT seq, doc #>> '{subject,run}' AS run_id, doc #>> '{body,path}' AS path, "
+            "doc #>> '{body,sha256}' AS sha256, (doc #>> '{body,size}')::bigint AS size "
+            "FROM (SELECT seq, convert_from(canonical, 'UTF8')::jsonb AS doc "
+            "FROM ledger_entries WHERE seq = %s AND kind IN ('artifact.recorded', "
+            "'artifact.registered')) e", (seq,)).fetchone()
+
+
 def count_recorded(conn: psycopg.Connection) -> int:
     row = conn.execute("SELECT count(*) FROM ledger_entries "
                        "WHERE kind = 'artifact.recorded'").fetchone()
