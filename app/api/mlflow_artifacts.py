@@ -217,9 +217,7 @@ def _serve_pinned(where: VersionLocation) -> Response:
     try:
         found = pin.file(pin.run_path(where.relative))
         mf.read(lambda c: pinned.check_served(c, blobs, pin, found))
-    except pinned.NotPinned as exc:
-        raise mf.not_found(str(exc)) from exc
-    except pinned.External as exc:
+    except NotFound as exc:  # not pinned, or external
         raise mf.not_found(str(exc)) from exc
     except artifacts.Tampered as exc:
         raise mf.MlflowError(409, "RESOURCE_CONFLICT", str(exc)) from exc
