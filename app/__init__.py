@@ -71,11 +71,12 @@ def build_services(config: Config, *, start_checkpointer: bool = True,
     checkpointer = Checkpointer(pool, config.origin, config.keys_path, config.checkpoint_every,
                                 config.checkpoint_interval, config.trust_path)
     committer = GroupCommitter(pool, config.group_commit_max, on_commit=checkpointer.notify)
-    selfcheck = SelfVerifier(pool, config.self_verify_interval, config.trust_path, config.origin)
+    blobs = LocalBlobStore(config.artifacts_path)
+    selfcheck = SelfVerifier(pool, config.self_verify_interval, config.trust_path, config.origin,
+                             blobs, config.self_verify_blobs)
     if start_checkpointer:
         checkpointer.start()
         selfcheck.start()
-    blobs = LocalBlobStore(config.artifacts_path)
     # Partial uploads left by a process that died mid-stream (an hour old: no live upload is
     # that idle). Stored bytes whose entry never committed: `mlaudit artifacts sweep`.
     removed = blobs.cleanup_tmp(STALE_UPLOAD_SECONDS)

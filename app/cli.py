@@ -205,16 +205,21 @@ def cmd_verify(config: Config, args: argparse.Namespace) -> int:
     trusted = _trusted_keys(args.key)
     held_to = _trust(config, args)
     url = db.database_url(config)
+    shown = sys.stderr.isatty() and not args.json
     with db.connect(url) as conn:
-        wrap = (lambda rows, total: _progress(rows, total, sys.stderr)) if (
-            sys.stderr.isatty() and not args.json) else None
+        wrap = (lambda rows, total: _progress(rows, total, sys.stderr)) if shown else None
         held = verify_held(conn, args.origin or config.origin, held_to, trusted, kept, wrap)
+    blobs = _check_blobs(config, url, shown) if args.artifacts else None
     if held_to is None and trusted is None and not args.no_trust:
         _untrusted_note(config, args)
     result, failed, damage = held.result, held.failed, held.damage
     verdicts = held.verdicts[1:] if held_to is not None and held_to.checkpoint else held.verdicts
     if args.json:
-        print(json.dumps(_verify_json(result, damage, verdicts, failed, bool(kept))))
+        report = _verify_json(result, damage, verdicts, failed, bool(kept))
+        if blobs is not None:
+            report["ok"] = report["ok"] and blobs.ok
+            report["artifacts"] = _blobs_json(blobs)
+        print(json.dumps(report))
     elif damage is None:
         consistent = (f" ({len(verdicts):,} kept checkpoints consistent)" if verdicts else "")
         print(f"OK: {result.entries:,} entries and {result.checkpoints:,} checkpoints verified"
@@ -222,7 +227,53 @@ def cmd_verify(config: Config, args: argparse.Namespace) -> int:
     else:
         where = f"seq {damage.seq}" if damage.seq is not None else f"checkpoint {damage.checkpoint}"
         print(f"DAMAGED at {where}: {damage.kind}: {damage.detail}")
-    return 0 if damage is None else 1
+    if blobs is not None and not args.json:
+        print(_blobs_line(blobs))
+    return 0 if damage is None and (blobs is None or blobs.ok) else 1
+
+
+def _check_blobs(config: Config, url: str, shown: bool) -> Any:
+    """verify --artifacts: every stored blob re-hashed against its entry's digest."""
+    from app import db
+    from app.artifacts.store import LocalBlobStore
+    from app.services import blob_check
+
+    wrap = (lambda rows, total: _blob_progress(rows, total, sys.stderr)) if shown else None
+    with db.connect(url, autocommit=True) as conn:
+        return blob_check.check_all(conn, LocalBlobStore(config.artifacts_path), wrap)
+
+
+def _blob_progress(rows: Iterator[Any], total: int, out: TextIO) -> Iterator[Any]:
+    """A progress line at most twice a second (blobs take long, however few)."""
+    import time
+
+    shown_at = 0.0
+    for count, row in enumerate(rows, 1):
+        if time.monotonic() - shown_at >= 0.5:
+            shown_at = time.monotonic()
+            out.write(f"\rre-hashing artifacts: {count:,} / {total:,} "
+                      f"({100 * count // max(total, 1)}%)")
+            out.flush()
+        yield row
+    out.write("\r" + " " * 60 + "\r")
+
+
+def _blobs_line(blobs: Any) -> str:
+    if blobs.damage is None:
+        return (f"OK: {blobs.entries:,} stored artifacts ({blobs.blobs:,} blobs, "
+                f"{blobs.bytes:,} bytes) re-hashed against the ledger's digests")
+    more = f" ({blobs.damaged - 1:,} more damaged)" if blobs.damaged > 1 else ""
+    return f"DAMAGED {blobs.damage.detail}{more}"
+
+
+def _blobs_json(blobs: Any) -> dict[str, Any]:
+    damage = blobs.damage
+    return {"ok": blobs.ok, "entries": blobs.entries, "blobs": blobs.blobs,
+            "bytes": blobs.bytes, "damaged": blobs.damaged,
+            "damage": None if damage is None else {
+                "seq": damage.artifact.seq, "run_id": damage.artifact.run_id,
+                "path": damage.artifact.path, "expected_sha256": damage.artifact.sha256,
+                "found_sha256": damage.found.sha256, "detail": damage.detail}}
 
 
 def _verify_json(result: VerifyResult, damage: Damage | None, verdicts: Sequence[KeptResult],
@@ -458,6 +509,10 @@ def parser() -> argparse.ArgumentParser:
                         "trusted, and the database must extend its kept checkpoint")
     verify.add_argument("--no-trust", action="store_true",
                         help="ignore the trust file (keys from the database or --key)")
+    verify.add_argument("--artifacts", action="store_true",
+                        help="also re-hash every stored artifact blob against the SHA-256 its "
+                             "ledger entry records (reads every blob; names the first damaged "
+                             "one)")
     verify.set_defaults(func=cmd_verify)
     export = sub.add_parser("export", help="write the whole ledger (entries, checkpoints, "
                             "public keys) to a directory, for offline verification")

@@ -39,6 +39,7 @@ class Config:
     log_format: str = "json"
     log_level: str = "INFO"
     self_verify_interval: float = 3600.0
+    self_verify_blobs: int = 8
     rate_limit: str = ""
     metrics_multiproc_dir: Path | None = None
     database_wait: float = 20.0
@@ -104,6 +105,7 @@ _ENVIRONMENT: tuple[tuple[str, str, Any], ...] = (
     ("MLAUDIT_LOG_FORMAT", "log_format", str.lower),
     ("MLAUDIT_LOG_LEVEL", "log_level", str.upper),
     ("MLAUDIT_SELF_VERIFY_INTERVAL", "self_verify_interval", float),
+    ("MLAUDIT_SELF_VERIFY_BLOBS", "self_verify_blobs", int),
     ("MLAUDIT_RATE_LIMIT", "rate_limit", str),
     ("MLAUDIT_DATABASE_WAIT", "database_wait", float),
     # prometheus-client reads this variable itself; the app reads it to scrape every worker
@@ -151,6 +153,8 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"MLAUDIT_LOG_LEVEL {config.log_level!r} is not a logging level")
     if not config.self_verify_interval >= 0:  # also refuses NaN
         raise ConfigError("self_verify_interval must be 0 (off) or positive")
+    if config.self_verify_blobs < 0:
+        raise ConfigError("self_verify_blobs must be 0 (none) or positive")
     if not config.database_wait >= 0:
         raise ConfigError("database_wait must be 0 (do not wait) or positive")
     parse_rate_limit(config.rate_limit)

@@ -1,4 +1,5 @@
-"""/api/v1 artifact routes: streamed uploads, external URIs, verified downloads, listings."""
+"""/api/v1 artifact routes: streamed uploads, external URIs, verified downloads, listings; and
+a registered version's files: exactly those it pinned, re-hashed against the pinned digests."""
 
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ from app.api.auth import current_principal, require
 from app.api.context import services
 from app.api.errors import ApiError
 from app.api.schemas import DEFAULT_PAGE, MAX_PAGE, _Strict, load
+from app.api.scope import authorize_version
 from app.api.tracking import WRITERS, authorize_run, authorized_run, body, read, receipt_json
 from app.api.tracking_schemas import MAX_INT64
 from app.artifacts.store import CHUNK_SIZE, TooLargeError
 from app.ledger.checkpoint import InvalidKeyError, Signer, VerifierKey
-from app.services import artifacts, keys
+from app.services import artifacts, keys, pinned
 from app.services.artifacts import Recorded
 from app.services.tracking import Conflict, NotFound
 from app.storage import artifacts as store
@@ -125,6 +127,8 @@ def _mapped() -> Iterator[None]:
     """Map the artifact use cases' errors to problem+json statuses."""
     try:
         yield
+    except pinned.External as exc:
+        raise ApiError(404, "Not Found", str(exc), uri=exc.uri, sha256=exc.sha256) from exc
     except NotFound as exc:
         raise ApiError(404, "Not Found", str(exc)) from exc
     except (Conflict, artifacts.Tampered) as exc:
@@ -166,13 +170,16 @@ def upload(run_id: str, path: str) -> tuple[Response, int]:
     201 with the record (run_id, path, sha256, size, uri null, seq, envelope: the service's
     DSSE statement, client_signature null), receipt and unchanged=false; 200 with receipt
     null and unchanged=true when the same bytes are already recorded at path; 409 naming the
-    recorded digest when different ones are; 413 over MLAUDIT_MAX_UPLOAD_BYTES.
+    recorded digest when different ones are, or naming the version when a registered
+    version pins the path or a folder above it (sealed); 413 over MLAUDIT_MAX_UPLOAD_BYTES.
     """
     svc = services()
     request.max_content_length = svc.config.max_upload_bytes
     _check_path(path)
     if run is None:  # refuse before reading the body; the unit checks again under the lock
         raise ApiError(404, "Not Found", f"run {run_id!r} does not exist")
+    with _mapped():  # so is a path a registered version pins (sealed)
+        read(lambda conn: artifacts.refuse_sealed_early(conn, run_id, path))
     # the active key is read inside the unit (with the run), not by a query of its own
     signer = functools.partial(keys.signer_for, svc.config.keys_path)
     actor, stream = current_principal().actor, request.stream
@@ -247,7 +254,8 @@ def download(run_id: str, path: str) -> Response:
     """
     _check_path(path)
     query = load(ReadQuery(), request.args)
-    row = read(lambda conn: store.get_artifact(conn, run_id, path))
+    with _mapped():
+        row = read(lambda conn: artifacts.recorded(conn, run_id, path))
     if row is None:
         _require_run(run_id)
         raise ApiError(404, "Not Found", f"run {run_id!r} has no artifact {path!r}")
@@ -256,18 +264,50 @@ def download(run_id: str, path: str) -> Response:
     if row.uri is not None:
         raise ApiError(404, "Not Found", f"external artifact; fetch it from {row.uri}",
                        uri=row.uri, sha256=row.sha256)
-    return _serve(row)
-
-
-def _serve(row: store.ArtifactRow) -> Response:
     blobs = services().blobs
     with _mapped():
         artifacts.check_stored(blobs, row)
-    response = Response(artifacts.stream_stored(blobs, row), mimetype="application/octet-stream",
-                        direct_passthrough=True)
-    response.content_length = row.size
-    response.set_etag(row.sha256)
-    response.headers["X-Content-SHA256"] = row.sha256
-    digest = base64.b64encode(bytes.fromhex(row.sha256)).decode("ascii")
+    return _bytes(artifacts.stream_stored(blobs, row), row.sha256, row.size)
+
+
+def _bytes(chunks: Iterator[bytes], sha256: str, size: int) -> Response:
+    response = Response(chunks, mimetype="application/octet-stream", direct_passthrough=True)
+    response.content_length = size
+    response.set_etag(sha256)
+    response.headers["X-Content-SHA256"] = sha256
+    digest = base64.b64encode(bytes.fromhex(sha256)).decode("ascii")
     response.headers["Repr-Digest"] = f"sha-256=:{digest}:"
     return response
+
+
+def _pin(name: str, version: int) -> pinned.Pin:
+    authorize_version(name, version)
+    with _mapped():
+        return read(lambda conn: pinned.pin_of(conn, name, version))
+
+
+@bp.get("/models/<name>/versions/<int:version>/artifacts")
+@require()
+def version_artifacts(name: str, version: int) -> Response:
+    """The files the version pinned, as its creation entry records them, in path order:
+    {model, version, run_id, artifact_path, version_digest, artifacts: [{path, sha256,
+    size}]}; nothing recorded in its run afterwards is part of it."""
+    pin = _pin(name, version)
+    return jsonify(model=pin.model, version=pin.version, run_id=pin.run_id,
+                   artifact_path=pin.artifact_path, version_digest=pin.version_digest,
+                   artifacts=[{"path": f.path, "sha256": f.sha256, "size": f.size}
+                              for f in pin.files])
+
+
+@bp.get("/models/<name>/versions/<int:version>/artifacts/<path:path>", merge_slashes=False)
+@require()
+def version_artifact(name: str, version: int, path: str) -> Response:
+    """A pinned file's bytes by its run path, re-hashed against the pinned SHA-256 before
+    and while served: 409 (logged, nothing served) if they differ or are missing; 404 for a
+    path the version does not pin, or with its uri for an external one."""
+    _check_path(path)
+    pin, blobs = _pin(name, version), services().blobs
+    with _mapped():
+        found = pin.file(path)
+        read(lambda conn: pinned.check_served(conn, blobs, pin, found))
+    return _bytes(pinned.stream_pinned(blobs, pin, found), found.sha256, found.size)

@@ -7,19 +7,25 @@ these routes. Path scheme (after `artifacts/`):
 
 - `<exp>/<run>/artifacts/<rel>`: run `<run>`, artifact path `<rel>`;
 - `<exp>/models/<model_id>/artifacts/<rel>`: an MLflow 3 logged model's files, recorded on its
-  source run at the run path `models/<model_id>/<rel>` (a model without a source run: 400).
+  source run at the run path `models/<model_id>/<rel>` (a model without a source run: 400);
+- `<exp>/model-versions/<version_digest>/artifacts/<rel>`: a registered version's root, which
+  get-download-uri hands out for models:/ URIs. It lists and serves exactly the files the
+  version pinned (`<rel>` relative to its artifact path), each re-hashed against the pinned
+  digest (409 RESOURCE_CONFLICT, never the bytes, on a mismatch); it takes no uploads.
 
 The experiment in the path must be the run's (or model's). An upload takes the same service
 path as `PUT /api/v1/runs/<run>/artifacts/<rel>`: streamed into the content-addressed store and
 recorded with a signed digest entry (`artifact.recorded`). Downloads re-hash the stored bytes.
-Recorded artifacts never change or disappear: a different upload to a recorded path and every
-DELETE are refused with INVALID_PARAMETER_VALUE.
+Recorded artifacts never change or disappear: a different upload to a recorded path, an upload
+into a path a registered version pins (sealed) and every DELETE are refused with
+INVALID_PARAMETER_VALUE.
 """
 
 from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,11 +36,11 @@ from app.api import mlflow_compat as mf
 from app.api import tracking as api
 from app.api.artifacts import check_path, hides_traversal
 from app.api.context import services
+from app.api.scope import authorize_version
 from app.artifacts.store import CHUNK_SIZE, TooLargeError
 from app.ledger.checkpoint import Signer
-from app.services import artifacts, keys
+from app.services import artifacts, keys, pinned
 from app.services.tracking import Conflict, NotFound
-from app.storage import artifacts as store
 from app.storage import logged_models, mlflow_views
 from app.storage import tracking as runs
 
@@ -45,6 +51,8 @@ mf.register_error_handlers(probes)
 
 MAX_PATH = 2000
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\\]")
+VERSIONS = "model-versions"
+_DIGEST = re.compile("[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,40 @@ def locate(path: str) -> Location | None:
     return None
 
 
+def sealed_uri(pin: pinned.Pin) -> str:
+    """The version root get-download-uri hands out: the pinned files and nothing else."""
+    return f"mlflow-artifacts:/{pin.experiment_id}/{VERSIONS}/{pin.version_digest}/artifacts"
+
+
+@dataclass(frozen=True)
+class VersionLocation:
+    """A path under a registered version's root: relative to its artifact path."""
+
+    pin: pinned.Pin
+    relative: str
+
+
+def _pin(experiment_id: str, digest: str) -> pinned.Pin:
+    try:
+        pin = mf.read(lambda c: pinned.pin_by_digest(c, digest)) if _DIGEST.fullmatch(
+            digest) else None
+    except artifacts.Tampered as exc:
+        raise mf.MlflowError(409, "RESOURCE_CONFLICT", str(exc)) from exc
+    if pin is None or pin.experiment_id != experiment_id:
+        raise mf.not_found(f"no registered model version {digest[:70]} in experiment "
+                           f"{experiment_id}")
+    authorize_version(pin.model, pin.version)
+    return pin
+
+
+def locate_version(path: str) -> VersionLocation | None:
+    """The version a `<exp>/model-versions/<digest>/artifacts[/<rel>]` path names, or None."""
+    parts = _segments(path)
+    if len(parts) >= 4 and parts[1] == VERSIONS and parts[3] == "artifacts":
+        return VersionLocation(_pin(parts[0], parts[2]), "/".join(parts[4:]))
+    return None
+
+
 def _file(path: str) -> Location:
     found = locate(path)
     if found is None or not found.relative:
@@ -119,9 +161,17 @@ def upload(path: str) -> Response:
     """The raw body becomes the artifact, with its signed digest entry; 200 `{}`."""
     svc = services()
     request.max_content_length = svc.config.max_upload_bytes
+    sealed = locate_version(path)
+    if sealed is not None:
+        raise mf.invalid(f"{sealed.pin.label} is sealed: its files are exactly those it "
+                         "pinned, and nothing is uploaded into them")
     where = _file(path)
     if where.run.lifecycle != "active":
         raise mf.invalid(f"The run {where.run.id} must be in the 'active' state")
+    try:  # refused before the body is read; the unit checks again under the head lock
+        mf.read(lambda c: artifacts.refuse_sealed_early(c, where.run.id, where.path))
+    except artifacts.Sealed as exc:
+        raise mf.invalid(str(exc)) from exc
     signer, who, stream = _signer(), mf.actor(), request.stream
     chunks = iter(lambda: stream.read(CHUNK_SIZE), b"")
     try:
@@ -140,9 +190,16 @@ def upload(path: str) -> Response:
 @bp.get("/artifacts/<path:path>", merge_slashes=False)
 @mf.require()
 def download(path: str) -> Response:
-    """The bytes (attachment), re-hashed against the recorded SHA-256 before and while sent."""
+    """The bytes (attachment), re-hashed against the recorded SHA-256 before and while sent
+    (under a version root: against the pinned SHA-256)."""
+    version = locate_version(path)
+    if version is not None:
+        return _serve_pinned(version)
     where = _file(path)
-    row = mf.read(lambda c: store.get_artifact(c, where.run.id, where.path))
+    try:
+        row = mf.read(lambda c: artifacts.recorded(c, where.run.id, where.path))
+    except artifacts.Tampered as exc:
+        raise mf.MlflowError(409, "RESOURCE_CONFLICT", str(exc)) from exc
     if row is None:
         raise mf.not_found(f"no artifact {path!r}")
     if row.uri is not None:
@@ -152,12 +209,27 @@ def download(path: str) -> Response:
         artifacts.check_stored(blobs, row)
     except artifacts.Tampered as exc:
         raise mf.MlflowError(409, "RESOURCE_CONFLICT", str(exc)) from exc
-    response = Response(artifacts.stream_stored(blobs, row), direct_passthrough=True,
-                        mimetype="application/octet-stream")
-    response.content_length = row.size
+    return _attachment(artifacts.stream_stored(blobs, row), row.sha256, row.size)
+
+
+def _serve_pinned(where: VersionLocation) -> Response:
+    pin, blobs = where.pin, services().blobs
+    try:
+        found = pin.file(pin.run_path(where.relative))
+        mf.read(lambda c: pinned.check_served(c, blobs, pin, found))
+    except NotFound as exc:  # not pinned, or external
+        raise mf.not_found(str(exc)) from exc
+    except artifacts.Tampered as exc:
+        raise mf.MlflowError(409, "RESOURCE_CONFLICT", str(exc)) from exc
+    return _attachment(pinned.stream_pinned(blobs, pin, found), found.sha256, found.size)
+
+
+def _attachment(chunks: Iterator[bytes], sha256: str, size: int) -> Response:
+    response = Response(chunks, direct_passthrough=True, mimetype="application/octet-stream")
+    response.content_length = size
     response.headers["Content-Disposition"] = "attachment"
-    response.headers["X-Content-SHA256"] = row.sha256
-    digest = base64.b64encode(bytes.fromhex(row.sha256)).decode("ascii")
+    response.headers["X-Content-SHA256"] = sha256
+    digest = base64.b64encode(bytes.fromhex(sha256)).decode("ascii")
     response.headers["Repr-Digest"] = f"sha-256=:{digest}:"
     return response
 
@@ -167,16 +239,22 @@ def download(path: str) -> Response:
 def list_artifacts() -> Response:
     """Immediate children of ?path= as basenames; `{}` for a file, or nothing there."""
     path = request.args.get("path", "")
-    found = locate(path[:-1] if path.endswith("/") else path)
-    if found is None:
-        return jsonify({})
-    prefix = f"{found.path}/" if found.path else ""
-    children = mf.read(lambda c: mlflow_views.artifact_children(c, found.run.id, prefix))
+    folder = path[:-1] if path.endswith("/") else path
+    version = locate_version(folder)
+    if version is not None:
+        children = version.pin.children(version.relative)
+    else:
+        found = locate(folder)
+        if found is None:
+            return jsonify({})
+        prefix = f"{found.path}/" if found.path else ""
+        children = [(c.name, c.is_dir, c.size) for c in mf.read(
+            lambda c: mlflow_views.artifact_children(c, found.run.id, prefix))]
     if not children:
         return jsonify({})
     files: list[dict[str, Any]] = [
-        {"path": c.name, "is_dir": True} if c.is_dir else
-        {"path": c.name, "is_dir": False, "file_size": c.size} for c in children]
+        {"path": name, "is_dir": True} if is_dir else
+        {"path": name, "is_dir": False, "file_size": size} for name, is_dir, size in children]
     return jsonify(files=files)
 
 

@@ -19,8 +19,10 @@ from marshmallow import ValidationError
 from app.api import mlflow_compat as mf
 from app.api import tracking as api
 from app.api import tracking_schemas as ts
+from app.api.mlflow_artifacts import sealed_uri
 from app.api.scope import authorize_model, authorize_version, granted
-from app.services import logged_models, registry
+from app.services import logged_models, pinned, registry
+from app.services.artifacts import Tampered
 from app.services.ledger import LedgerWriter
 from app.storage import logged_models as lm_store
 from app.storage import registry as store
@@ -482,7 +484,13 @@ def download_uri_of() -> Response:
     data = mf.args()
     name, version = name_of(data), version_of(data)
     authorize_version(name, version)
-    return jsonify(artifact_uri=download_uri(mf.read(lambda c: version_row(c, name, version))))
+    mf.read(lambda c: version_row(c, name, version))  # MLflow's errors when there is none
+    try:
+        pin = mf.read(lambda c: pinned.pin_of(c, name, version))
+    except Tampered as exc:
+        raise mf.MlflowError(409, "RESOURCE_CONFLICT", str(exc)) from exc
+    # the version's root (exactly its pinned files), not the run's folder, which can hold more
+    return jsonify(artifact_uri=sealed_uri(pin))
 
 
 @bp.get("/model-versions/search")

@@ -89,8 +89,10 @@ class MlflowErrorSchema(_Out):
 
 
 class MlflowArtifactListQuery(_Out):
-    path = fields.String(metadata=_meta("the folder, <exp>/<run>/artifacts[/<path>] or "
-                                        "<exp>/models/<model_id>/artifacts[/<path>]; an empty "
+    path = fields.String(metadata=_meta("the folder, <exp>/<run>/artifacts[/<path>], "
+                                        "<exp>/models/<model_id>/artifacts[/<path>] or a "
+                                        "version's root <exp>/model-versions/<version_digest>"
+                                        "/artifacts[/<path>] (its pinned files only); an empty "
                                         "or unknown folder answers {}"))
 
 
@@ -443,6 +445,21 @@ class ArtifactPageSchema(_Out):
     next = _str("pass as ?after= for the next page", allow_none=True)
 
 
+class PinnedFileSchema(_Out):
+    path = _str("the run path, as the version's creation entry pins it")
+    sha256 = _str()
+    size = _int()
+
+
+class VersionArtifactsSchema(_Out):
+    model = _str()
+    version = _int()
+    run_id = _str()
+    artifact_path = _str()
+    version_digest = _str()
+    artifacts = _list(PinnedFileSchema)
+
+
 # Model registry and promotions (app/api/registry.py, app/api/promotions.py).
 
 _OPEN = "an open JSON object"
@@ -657,6 +674,12 @@ def _written(what: str) -> Responses:
                                            "(receipt null, unchanged true)")}
 
 
+_PINNED_DOWNLOAD = {"description": "the pinned bytes (re-hashed against the pinned SHA-256)",
+                   "content": {"application/octet-stream": {"schema": BINARY}},
+                   "headers": {h: {"description": d, "schema": {"type": "string"}} for h, d in (
+                       ("ETag", "the pinned SHA-256"),
+                       ("X-Content-SHA256", "hex SHA-256 of the bytes"),
+                       ("Repr-Digest", "RFC 9530 sha-256 digest"))}}
 _DOWNLOAD = {"description": "the bytes (re-hashed before serving), or the record with ?meta=1",
              "content": {"application/octet-stream": {"schema": BINARY},
                          "application/json": {"schema": ArtifactRecordSchema}},
@@ -907,6 +930,17 @@ ROUTES: dict[tuple[str, str], Op] = {
         {200: ok(DeployedSchema, "version, deployment and model_version are null when no "
                  "version was live then (404 only for an unknown model)")},
         query=registry_api.DeployedQuery, problems=(404,)),
+    ("GET", f"{_MODEL}/versions/<int:version>/artifacts"): Op(
+        "The files the version pinned (nothing its run recorded afterwards)",
+        {200: ok(VersionArtifactsSchema)}, problems=(404, 409)),
+    ("GET", f"{_MODEL}/versions/<int:version>/artifacts/<path:path>"): Op(
+        "Download a pinned file by its run path, re-hashed against the pinned SHA-256",
+        {200: _PINNED_DOWNLOAD,
+         404: ok(ExternalArtifactProblemSchema, "Not Found", media=PROBLEM)},
+        problems=(400, 404, 409),
+        description="A path the version does not pin is 404; an external pinned file is 404 "
+                    "naming its uri and sha256; stored bytes that no longer match the pinned "
+                    "SHA-256 are 409 and nothing is served."),
     ("GET", f"{_MODEL}/versions/<int:version>/lineage"): Op(
         "A version's runs, datasets, artifacts, promotions, decisions and deployments",
         {200: ok(LineageSchema)}, problems=(404,)),

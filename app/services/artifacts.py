@@ -56,6 +56,29 @@ class Tampered(TrackingError):
     """Stored bytes are missing or no longer hash to their recorded digest."""
 
 
+class Sealed(Conflict):
+    """The path is pinned by a registered version: nothing more is recorded there."""
+
+
+def check_unsealed(conn: psycopg.Connection, run_id: str, path: str) -> None:
+    """Sealed when a registered version pins path: its artifact path is path or a folder
+    above it (so no new file joins a pinned folder). Called under the head lock, which
+    registering a version takes too."""
+    seal = store.seal_of(conn, run_id, path)
+    if seal is not None:
+        shown = f"{seal.artifact_path}/" if seal.directory else seal.artifact_path
+        raise Sealed(f"{shown} is sealed by {seal.model_name} version {seal.version}: a "
+                     "registered version is exactly the files it pinned; record new files "
+                     "under another path, or register a new version from a new run")
+
+
+def refuse_sealed_early(conn: psycopg.Connection, run_id: str, path: str) -> None:
+    """check_unsealed before an upload's body is read, unless path is recorded already (the
+    unit then answers: the same bytes change nothing, other bytes are refused)."""
+    if store.get_artifact(conn, run_id, path) is None:
+        check_unsealed(conn, run_id, path)
+
+
 @dataclass(frozen=True)
 class Artifact:
     """What is recorded, as validated at the edge: uri is None for stored bytes; a client
@@ -176,6 +199,7 @@ def record_upload(writer: LedgerWriter, blobs: BlobStore, signer: SignerSource, 
     found = _existing(target.existing, artifact)
     if found is not None:
         return found
+    check_unsealed(writer.conn, run_id, path)
     if not blobs.exists(blob.sha256):  # a concurrent failed upload of the same bytes undid it
         raise Conflict(f"the bytes of {path!r} were removed meanwhile; upload them again")
     return _record(writer, _signer(signer, target), actor, target.run, artifact, None)
@@ -187,8 +211,10 @@ def register_external(writer: LedgerWriter, signer: SignerSource, actor: str, ru
     writer.lock()
     target = _target(writer.conn, run_id, artifact.path)
     found = _existing(target.existing, artifact)
-    return found if found is not None else _record(writer, _signer(signer, target), actor,
-                                                   target.run, artifact, client)
+    if found is not None:
+        return found
+    check_unsealed(writer.conn, run_id, artifact.path)
+    return _record(writer, _signer(signer, target), actor, target.run, artifact, client)
 
 
 def forget_blobs(writer: LedgerWriter, blobs: BlobStore, digests: list[str]) -> int:
@@ -252,6 +278,22 @@ def upload(committer: GroupCommitter, blobs: BlobStore, signer: SignerSource, ac
             except Exception:
                 log.exception("could not remove unrecorded blob %s", blob.sha256)
         raise
+
+
+def recorded(conn: psycopg.Connection, run_id: str, path: str) -> store.ArtifactRow | None:
+    """The artifact at path, held to the entry its row names: a row whose digest, size, run
+    or path differ from what that entry records (a swapped row) is Tampered (logged), so a
+    download never re-hashes against a digest the ledger does not say."""
+    row = store.get_artifact(conn, run_id, path)
+    if row is None:
+        return None
+    said = store.entry_digest(conn, row.seq)
+    if said is None or (said.run_id, said.path, said.sha256, said.size) != (
+            row.run_id, row.path, row.sha256, row.size):
+        log.error("artifact %r of run %s: its row differs from entry %s", path, run_id, row.seq)
+        raise Tampered(f"the record of {path!r} differs from its ledger entry (seq {row.seq}); "
+                       "it is not served; run `mlaudit verify`")
+    return row
 
 
 def check_stored(blobs: BlobStore, row: store.ArtifactRow) -> None:

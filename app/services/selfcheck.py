@@ -1,4 +1,6 @@
-"""Periodic self-verification: `mlaudit verify`'s check, run by each service process."""
+"""Periodic self-verification: `mlaudit verify`'s check, run by each service process, plus a
+random sample of stored artifact blobs re-hashed against their entries' digests (each round
+reads MLAUDIT_SELF_VERIFY_BLOBS of them; `mlaudit verify --artifacts` reads them all)."""
 
 from __future__ import annotations
 
@@ -13,9 +15,10 @@ from pathlib import Path
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from app.artifacts.store import BlobStore
 from app.db import DatabaseError
 from app.ledger.verify import Damage
-from app.services import trust
+from app.services import blob_check, trust
 from app.services.verification import verify_held
 
 log = logging.getLogger(__name__)
@@ -24,7 +27,8 @@ FIRST_RUN_JITTER = 0.1  # the first run waits up to 10 % longer, so workers spre
 
 @dataclass(frozen=True)
 class SelfCheckResult:
-    """One completed verification of the stored ledger."""
+    """One completed verification of the stored ledger and a sample of its blobs; ok when
+    both are intact."""
 
     ok: bool
     entries: int
@@ -32,6 +36,7 @@ class SelfCheckResult:
     finished_at: datetime
     duration: float  # seconds
     damage: Damage | None
+    blobs: blob_check.BlobCheck | None = None  # None when no blob was sampled
 
 
 class SelfVerifier:
@@ -43,10 +48,12 @@ class SelfVerifier:
     """
 
     def __init__(self, pool: ConnectionPool, interval: float, trust_path: Path | None = None,
-                 origin: str = "") -> None:
+                 origin: str = "", blobs: BlobStore | None = None, sample: int = 0) -> None:
         """trust_path: the trust file each run holds the database to (keys pinned, its kept
-        checkpoint extended), when it exists."""
+        checkpoint extended), when it exists; blobs and sample: how many stored artifacts
+        each run re-hashes, picked at random."""
         self._pool, self._interval = pool, interval
+        self._blobs, self._sample = blobs, sample
         self._trust_path, self._origin = trust_path, origin
         self._last: SelfCheckResult | None = None
         self._errors = 0
@@ -79,8 +86,12 @@ class SelfVerifier:
                     self._running = conn
                     try:
                         held = verify_held(conn, self._origin, held_to)
+                        picked = blob_check.pick(conn, 0 if self._blobs is None else self._sample)
                     finally:
                         self._running = None
+                # the blobs are read with the connection back in the pool
+                sampled = (blob_check.check(self._blobs, picked)
+                           if self._blobs is not None and picked else None)
             except psycopg.Error as exc:  # the pool's own errors (closed, timed out)
                 self._errors += 1
                 raise DatabaseError(f"self-verification could not run: {exc}") from exc
@@ -88,8 +99,10 @@ class SelfVerifier:
                 self._errors += 1
                 raise
             result = held.result
-            found = SelfCheckResult(held.damage is None, result.entries, result.checkpoints,
-                                    datetime.now(UTC), time.monotonic() - started, held.damage)
+            intact = held.damage is None and (sampled is None or sampled.ok)
+            found = SelfCheckResult(intact, result.entries, result.checkpoints,
+                                    datetime.now(UTC), time.monotonic() - started, held.damage,
+                                    sampled)
             self._last = found
         _report(found)
         return found
@@ -129,8 +142,15 @@ class SelfVerifier:
 def _report(result: SelfCheckResult) -> None:
     fields = {"entries": result.entries, "checkpoints": result.checkpoints,
               "duration_ms": round(result.duration * 1000, 1)}
+    if result.blobs is not None:
+        fields["blobs_checked"] = result.blobs.entries
+        broken = result.blobs.damage
+        if broken is not None:
+            log.error("self-verification found a damaged artifact: %s", broken.detail,
+                      extra={**fields, "damage": "artifact", "seq": broken.artifact.seq})
     if result.damage is None:
-        log.info("self-verification passed", extra=fields)
+        if result.ok:
+            log.info("self-verification passed", extra=fields)
         return
     damage = result.damage
     log.error("self-verification found damage: %s", damage.detail,

@@ -114,3 +114,125 @@ def get_target(conn: psycopg.Connection, run_id: str, path: str) -> Target | Non
     n, m = len(_RUN_COLUMNS), len(_ARTIFACT_COLUMNS)
     existing = None if row[n + 1] is None else ArtifactRow(*row[n + 1:n + 1 + m])
     return Target(RunRow(*row[:n]), row[n], existing, row[n + 1 + m])
+
+
+# Registered versions as their pins: what a version's downloads serve and what its run may no
+# longer record. The pinned files are read from the version's model_version.created entry
+# (its canonical bytes, which the chain hashes), never from the artifacts rows.
+
+@dataclass
+class PinnedVersion:
+    """A version, its run and the canonical bytes of the entry that pinned it."""
+
+    model_name: str
+    version: int
+    run_id: str
+    experiment_id: str
+    artifact_path: str
+    version_digest: str
+    created_seq: int
+    canonical: bytes
+
+
+_PINNED = ("SELECT v.model_name, v.version, v.run_id, r.experiment_id, v.artifact_path, "
+           "v.version_digest, v.created_seq, e.canonical FROM model_versions v "
+           "JOIN runs r ON r.id = v.run_id JOIN ledger_entries e ON e.seq = v.created_seq ")
+
+
+def pinned_version(conn: psycopg.Connection, name: str, version: int) -> PinnedVersion | None:
+    with conn.cursor(row_factory=class_row(PinnedVersion)) as cur:
+        return cur.execute(f"{_PINNED} WHERE v.model_name = %s AND v.version = %s",
+                           (name, version)).fetchone()
+
+
+def pinned_by_digest(conn: psycopg.Connection, digest: str) -> PinnedVersion | None:
+    """The version whose version_digest this is (it covers the model's name: one at most)."""
+    with conn.cursor(row_factory=class_row(PinnedVersion)) as cur:
+        return cur.execute(f"{_PINNED} WHERE v.version_digest = %s ORDER BY v.created_seq "
+                           "LIMIT 1", (digest,)).fetchone()
+
+
+@dataclass
+class Seal:
+    """The first registered version whose pinned path covers a run path; directory: its
+    pin holds files below artifact_path (rather than being that one file)."""
+
+    model_name: str
+    version: int
+    artifact_path: str
+    directory: bool
+
+
+def seal_of(conn: psycopg.Connection, run_id: str, path: str) -> Seal | None:
+    """The earliest version of any model that pins path of run_id: its artifact path is path
+    or a directory above it."""
+    with conn.cursor(row_factory=class_row(Seal)) as cur:
+        return cur.execute(
+            "SELECT model_name, version, artifact_path, EXISTS (SELECT 1 FROM "
+            "jsonb_array_elements(evidence -> 'artifacts') a WHERE a ->> 'path' <> "
+            "artifact_path) AS directory FROM model_versions WHERE run_id = %s "
+            "AND (artifact_path = %s OR starts_with(%s, artifact_path || '/')) "
+            "ORDER BY created_seq LIMIT 1", (run_id, path, path)).fetchone()
+
+
+def external_uri(conn: psycopg.Connection, run_id: str, path: str, sha256: str) -> str | None:
+    """The URI of the external artifact recorded at path with this digest, if it is one."""
+    row = conn.execute("SELECT uri FROM artifacts WHERE run_id = %s AND path = %s "
+                       "AND sha256 = %s AND uri IS NOT NULL", (run_id, path, sha256)).fetchone()
+    return None if row is None else str(row[0])
+
+
+# The ledger's artifact digests, for re-hashing the stored blobs (`mlaudit verify --artifacts`
+# and the self-check's sample): read from the entries, not from the artifacts rows.
+
+@dataclass
+class RecordedDigest:
+    """What an artifact.recorded entry says was stored."""
+
+    seq: int
+    run_id: str
+    path: str
+    sha256: str
+    size: int
+
+
+_RECORDED = ("SELECT seq, doc #>> '{subject,run}' AS run_id, doc #>> '{body,path}' AS path, "
+             "doc #>> '{body,sha256}' AS sha256, (doc #>> '{body,size}')::bigint AS size "
+             "FROM (SELECT seq, convert_from(canonical, 'UTF8')::jsonb AS doc "
+             "FROM ledger_entries WHERE kind = 'artifact.recorded'")
+
+
+def entry_digest(conn: psycopg.Connection, seq: int) -> RecordedDigest | None:
+    """What the artifact entry at seq records (None if that entry is not an artifact's)."""
+    with conn.cursor(row_factory=class_row(RecordedDigest)) as cur:
+        return cur.execute(
+            "SELECT seq, doc #>> '{subject,run}' AS run_id, doc #>> '{body,path}' AS path, "
+            "doc #>> '{body,sha256}' AS sha256, (doc #>> '{body,size}')::bigint AS size "
+            "FROM (SELECT seq, convert_from(canonical, 'UTF8')::jsonb AS doc "
+            "FROM ledger_entries WHERE seq = %s AND kind IN ('artifact.recorded', "
+            "'artifact.registered')) e", (seq,)).fetchone()
+
+
+def count_recorded(conn: psycopg.Connection) -> int:
+    row = conn.execute("SELECT count(*) FROM ledger_entries "
+                       "WHERE kind = 'artifact.recorded'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def recorded_by_digest(conn: psycopg.Connection) -> Iterator[RecordedDigest]:
+    """Every stored artifact's entry, by digest then seq (so each blob is read once), read in
+    pages by a cursor of the caller's transaction, which must stay open while they are read."""
+    with conn.cursor(name="mlaudit_recorded_digests",
+                     row_factory=class_row(RecordedDigest)) as cur:
+        cur.execute(f"{_RECORDED}) e ORDER BY sha256, seq")
+        while rows := cur.fetchmany(1000):
+            yield from rows
+
+
+def sample_recorded(conn: psycopg.Connection, count: int) -> list[RecordedDigest]:
+    """Up to count stored artifacts picked at random (by their rows' seq, indexed), as their
+    entries say them."""
+    with conn.cursor(row_factory=class_row(RecordedDigest)) as cur:
+        return cur.execute(
+            f"{_RECORDED} AND seq IN (SELECT seq FROM artifacts WHERE uri IS NULL "
+            "ORDER BY random() LIMIT %s)) e ORDER BY sha256, seq", (count,)).fetchall()

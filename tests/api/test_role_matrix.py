@@ -90,6 +90,8 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/models/<name>/deployments"): ALL,
     ("GET", "/api/v1/models/<name>/deployed"): ALL,
     ("GET", "/api/v1/models/<name>/versions/<int:version>/lineage"): ALL,
+    ("GET", "/api/v1/models/<name>/versions/<int:version>/artifacts"): ALL,
+    ("GET", "/api/v1/models/<name>/versions/<int:version>/artifacts/<path:path>"): ALL,
     ("GET", "/api/v1/openapi.json"): ALL,
     ("GET", "/metrics"): {"admin", "auditor"},
     ("GET", "/api/v1/reports/runs/<run_id>.pdf"): {"admin", "auditor"},
@@ -286,6 +288,13 @@ def lm_artifact(w: World, s: str, tail: str) -> str:
     return f"{ARTIFACTS}/{w.exp[s]}/models/{w.lm[s]}/artifacts/{tail}"
 
 
+def version_root(w: World, s: str) -> str:
+    """The side's version 1 as get-download-uri names it: its pinned files only."""
+    found = w.call("admin", "GET", f"{MLFLOW}/model-versions/get-download-uri?"
+                   f"name={w.model[s]}&version=1")
+    return str(found["artifact_uri"]).removeprefix("mlflow-artifacts:/")
+
+
 DATASET = {"name": "train", "digest": "ab" * 32, "context": "training"}
 MLFLOW_DATASET = {"tags": [{"key": "mlflow.data.context", "value": "training"}],
                   "dataset": {"name": "train", "digest": "1a2b3c4d", "source_type": "local",
@@ -421,6 +430,10 @@ SCOPE: dict[tuple[str, str], Rule | tuple[Rule, ...]] = {
         lambda w, s: get(model_path(w, s, "/deployed?environment=dev"))),
     ("GET", "/api/v1/models/<name>/versions/<int:version>/lineage"): Case(
         lambda w, s: get(model_path(w, s, "/versions/1/lineage"))),
+    ("GET", "/api/v1/models/<name>/versions/<int:version>/artifacts"): Case(
+        lambda w, s: get(model_path(w, s, "/versions/1/artifacts"))),
+    ("GET", "/api/v1/models/<name>/versions/<int:version>/artifacts/<path:path>"): Case(
+        lambda w, s: get(model_path(w, s, "/versions/1/artifacts/model/file.bin"))),
     # reports (admin and auditor)
     ("GET", "/api/v1/reports/runs/<run_id>.pdf"): Case(
         lambda w, s: get(f"/api/v1/reports/runs/{w.run[s]}.pdf")),
@@ -493,16 +506,22 @@ SCOPE: dict[tuple[str, str], Rule | tuple[Rule, ...]] = {
         Case(lambda w, s: ("PUT", lm_artifact(w, s, "extra.bin"), b"the same bytes"),
              label="logged model"),
         Case(lambda w, s: ("PUT", crossed_artifact(w, s, "extra.txt"), b"the same bytes"),
-             refused=404, unscoped=404, label="A's experiment, the side's run")),
+             refused=404, unscoped=404, label="A's experiment, the side's run"),
+        Case(lambda w, s: ("PUT", f"{ARTIFACTS}/{version_root(w, s)}/x.bin", b"bytes"),
+             ok=400, unscoped=400, label="version root (sealed)")),
     ("GET", f"{ARTIFACTS}/<path:path>"): (
         Case(lambda w, s: get(run_artifact(w, s, "model/file.bin"))),
         Case(lambda w, s: get(lm_artifact(w, s, "model.bin")), label="logged model"),
         Case(lambda w, s: get(crossed_artifact(w, s, "model/file.bin")), refused=404,
-             unscoped=404, label="A's experiment, the side's run")),
+             unscoped=404, label="A's experiment, the side's run"),
+        Case(lambda w, s: get(f"{ARTIFACTS}/{version_root(w, s)}/file.bin"),
+             label="version root")),
     ("GET", ARTIFACTS): (
         Case(lambda w, s: get(f"{ARTIFACTS}?path={w.exp[s]}/{w.run[s]}/artifacts")),
         Case(lambda w, s: get(f"{ARTIFACTS}?path={w.exp[s]}/models/{w.lm[s]}/artifacts"),
-             label="logged model")),
+             label="logged model"),
+        Case(lambda w, s: get(f"{ARTIFACTS}?path={version_root(w, s)}"),
+             label="version root")),
     ("DELETE", f"{ARTIFACTS}/<path:path>"): Case(  # refused to everyone, reveals nothing
         lambda w, s: ("DELETE", run_artifact(w, s, "model/file.bin"), None), ok=400,
         refused=400),

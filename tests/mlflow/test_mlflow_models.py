@@ -144,7 +144,11 @@ def test_registering_a_logged_model_pins_its_files(
     assert version.source == f"models:/{model.model_id}"
     got = raw(client, "GET", "model-versions/get?name=from-logged&version=1", writer)
     assert got.json["model_version"]["model_id"] == model.model_id  # the client drops it
-    assert ml.get_model_version_download_uri("from-logged", "1") == model.artifact_location
+    # the version's own root (its pinned files only; tests/test_sealed_versions.py)
+    digest = client.get(f"{V1}/models/from-logged/versions/1", headers={
+        "Authorization": f"Bearer {writer}"}).json["version_digest"]
+    assert ml.get_model_version_download_uri("from-logged", "1") == \
+        f"mlflow-artifacts:/{experiment}/model-versions/{digest}/artifacts"
     tags = ml.get_logged_model(model.model_id).tags  # the client writes mlflow.modelVersions
     assert json.loads(tags["mlflow.modelVersions"]) == [{"name": "from-logged", "version": "1"}]
     ours = client.get(f"{V1}/models/from-logged/versions/1",

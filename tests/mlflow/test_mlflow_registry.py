@@ -124,8 +124,12 @@ def test_model_versions_sources_stages_tags_and_search(
     assert (v1.version, v1.current_stage, v1.status) == ("1", "None", "READY")
     assert v1.run_id == run_id and v1.tags == {"framework": "sklearn"}
     assert v1.description == "first" and v1.source == f"runs:/{run_id}/model"
+    # the version's own root (its pinned files only; tests/test_sealed_versions.py)
+    digest = client.get(f"{V1}/models/m1/versions/1",
+                        headers=bearer(people["writer"])).json["version_digest"]
     assert ml.get_model_version_download_uri("m1", "1") == \
-        f"mlflow-artifacts:/{ml.get_run(run_id).info.experiment_id}/{run_id}/artifacts/model"
+        f"mlflow-artifacts:/{ml.get_run(run_id).info.experiment_id}/model-versions/{digest}" \
+        "/artifacts"
 
     # The version pins the digests of the files under the path, as /api/v1 shows.
     ours = client.get(f"{V1}/models/m1/versions/1", headers=bearer(people["writer"])).json
