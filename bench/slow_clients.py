@@ -104,7 +104,7 @@ def nginx_site(listen: int, upstream: int, access_log: Path) -> str:
     text = NGINX_SITE.read_text()
     for old, new in (("listen 80;", f"listen 127.0.0.1:{listen};"),
                      ("server mlaudit:8000;", f"server 127.0.0.1:{upstream};"),
-                     ("access_log /var/log/nginx/mlaudit.access.log", f"access_log {access_log}")):
+                     ("access_log /var/log/nginx/access.log ", f"access_log {access_log} ")):
         assert text.count(old) == 1, f"deploy/nginx.conf must hold {old!r} once"
         text = text.replace(old, new)
     return text
