@@ -8,7 +8,9 @@ ends) and half sending complete headers of a 1 MB artifact upload and then its b
 socket sends one byte every 1/--rate seconds, and a socket the server closes is opened again, so
 that --connections stay open for --seconds. Meanwhile /healthz and /readyz are probed every
 second on fresh connections (1 s timeout), and a metric is written with a token every 2 s on a
-fresh connection (10 s timeout); before the attack, 10 such writes give the baseline.
+fresh connection (10 s timeout); before the attack, 10 such writes back to back. The default
+--fronts: behind nginx without an attack (the same probes and writes, for comparison), then
+bare gunicorn attacked, then behind nginx attacked; one gunicorn serves all three.
 PostgreSQL: the embedded server (or DATABASE_URL's), as in the other benchmarks. nginx: Debian's
 (apt-get install nginx), started here on a free loopback port with a configuration written to a
 temporary directory around deploy/nginx.conf. tests/test_slow_clients.py uses the same pieces.
@@ -246,7 +248,7 @@ class SlowClients:
 
     def __init__(self, port: int, n: int, upload: tuple[str, str] | None = None,
                  rate: float = 1.0) -> None:
-        assert 0 < n <= MAX_CONNECTIONS and rate > 0
+        assert 0 <= n <= MAX_CONNECTIONS and rate > 0
         self.port, self.n, self.upload, self.rate = port, n, upload, rate
         self.selector = selectors.DefaultSelector()
         # slot -> (socket, what it sends, how much of that it has sent)
@@ -321,7 +323,8 @@ class SlowClients:
 
     def stop(self) -> None:
         self._done.set()
-        self._thread.join(10)
+        if self._thread.is_alive():
+            self._thread.join(10)
         for slot in list(self.sockets):
             self._close(slot)
         self.selector.close()
@@ -395,7 +398,9 @@ def attack(port: int, token: str, run: str, *, connections: int, seconds: float,
         for _ in range(10):
             step[0] += 1
             outcome.baseline.values.append(write(port, token, run, step[0], write_timeout))
-    clients = SlowClients(port, connections, (run, token) if slow_bodies else None, rate).start()
+    clients = SlowClients(port, connections, (run, token) if slow_bodies else None, rate)
+    if connections:  # 0: the same probes and writes without an attack, for comparison
+        clients.start()
     try:
         time.sleep(min(2.0, seconds))  # every connection has sent its first bytes
         done, began = threading.Event(), time.monotonic()
@@ -418,8 +423,8 @@ def report(label: str, connections: int, rate: float, outcome: Outcome) -> None:
           f"connections opened; closed by the server: "
           f"{dict(outcome.closed_by_server) or 'none'})", flush=True)
     print(f"  health probes (/healthz and /readyz, 1 s timeout): {outcome.probes.describe()}")
-    print(f"  writes before the attack:  {outcome.baseline.describe()}")
-    print(f"  writes during the attack:  {outcome.writes.describe()}", flush=True)
+    print(f"  writes before, back to back: {outcome.baseline.describe()}")
+    print(f"  writes meanwhile, every 2 s: {outcome.writes.describe()}", flush=True)
 
 
 # --- the benchmark -------------------------------------------------------------------------
@@ -438,7 +443,8 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=200)
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--rate", type=float, default=1.0, help="bytes per second per connection")
-    ap.add_argument("--fronts", default="gunicorn,nginx", help="which setups, in order")
+    ap.add_argument("--fronts", default="nginx:quiet,gunicorn,nginx",
+                    help="setups in order; nginx:quiet = behind nginx with no attack")
     args = ap.parse_args()
     sys.path.insert(0, str(REPO / "bench"))
     import _pg
@@ -452,16 +458,18 @@ def main() -> int:
         env = server_env(url, tmp / "home", tmp / "metrics")
         port = stack.enter_context(gunicorn(env, tmp / "gunicorn.log"))
         token = (tmp / "home" / "admin-token").read_text().strip()
+        front_port = 0
         for front in args.fronts.split(","):
-            target = port
-            if front == "nginx":
-                (tmp / "nginx").mkdir(exist_ok=True)
-                target = stack.enter_context(nginx(tmp / "nginx", port))
+            if front.startswith("nginx") and not front_port:
+                (tmp / "nginx").mkdir()
+                front_port = stack.enter_context(nginx(tmp / "nginx", port))
+            target = front_port if front.startswith("nginx") else port
             run = new_run(target, token)
-            outcome = attack(target, token, run, connections=args.connections,
+            connections = 0 if front.endswith(":quiet") else args.connections
+            outcome = attack(target, token, run, connections=connections,
                              seconds=args.seconds, rate=args.rate)
-            report("bare gunicorn" if front == "gunicorn" else "nginx in front", args.connections,
-                   args.rate, outcome)
+            report({"gunicorn": "bare gunicorn", "nginx": "nginx in front"}.get(
+                front, "nginx in front, no attack"), connections, args.rate, outcome)
             time.sleep(3)  # the server settles: queued requests of the attack are answered
     return 0
 
