@@ -67,23 +67,23 @@ def run(gunicorn: int, admin_token: str) -> str:
 
 
 @pytest.mark.parametrize("front", ["gunicorn", "nginx"])
-def test_sixty_slow_connections(front: str, request: pytest.FixtureRequest, admin_token: str,
-                                run: str) -> None:
-    """The issue's attack, bounded: 60 connections at 1 byte/s (slow headers and slow upload
-    bodies) for 8 s. Bare gunicorn: every probe times out, and answers again once the
+def test_a_hundred_slow_connections(front: str, request: pytest.FixtureRequest,
+                                    admin_token: str, run: str) -> None:
+    """The issue's attack, bounded: 100 connections at 1 byte/s (slow headers and slow upload
+    bodies) for 8 s, enough to hold both workers' 8 threads however the kernel shares the
+    connections between them. Bare gunicorn: every probe times out, and answers again once the
     connections close. Behind nginx: every probe answers within the second."""
     port = request.getfixturevalue(front)
-    outcome = slow.attack(port, admin_token, run, connections=60, seconds=8, writes=False)
+    outcome = slow.attack(port, admin_token, run, connections=100, seconds=8, writes=False)
     probes = outcome.probes
-    assert len(probes.values) >= 6
+    assert len(probes.values) >= 6, probes.values
     if front == "gunicorn":
-        assert probes.failed == len(probes.values), probes.describe()
+        assert probes.failed == len(probes.values), probes.values
         deadline = time.monotonic() + 30  # the connections closed: the threads are free
         while slow.probe(port, "/healthz") is None:
             assert time.monotonic() < deadline
     else:
-        assert probes.failed == 0, probes.describe()
-        assert probes.quantile(1.0) < 1.0
+        assert probes.failed == 0, probes.values
 
 
 @pytest.mark.slow
