@@ -52,17 +52,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def raise_fd_limit(needed: int) -> int:
-    """Raise this process's soft limit on open files (children inherit it) to at least
-    `needed`, up to the hard limit; the limit in force."""
+def raise_fd_limit(wanted: int, required: int) -> int:
+    """Raise this process's soft limit on open files (children inherit it) towards `wanted`,
+    up to the hard limit; fail below `required`. The limit in force."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < needed:
-        target = needed if hard == resource.RLIM_INFINITY else min(hard, needed)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        soft = target
-    if soft != resource.RLIM_INFINITY and soft < needed:
-        raise RuntimeError(f"open files limit {soft} < {needed} (raise it: ulimit -n {needed})")
-    return needed if soft == resource.RLIM_INFINITY else soft
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        soft = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    if soft != resource.RLIM_INFINITY and soft < required:
+        raise RuntimeError(f"open files limit {soft} < {required}: ulimit -n {wanted}")
+    return wanted if soft == resource.RLIM_INFINITY else soft
 
 
 # --- the servers ---------------------------------------------------------------------------
@@ -449,7 +448,7 @@ def main() -> int:
     sys.path.insert(0, str(REPO / "bench"))
     import _pg
 
-    limit = raise_fd_limit(4 * args.connections + 1024)
+    limit = raise_fd_limit(4 * args.connections + 1024, 2 * args.connections + 100)
     print(f"# gunicorn as in the Dockerfile: {' '.join(production_gunicorn_argv(0)[3:])}; "
           f"nginx {nginx_version()} with deploy/nginx.conf; open files limit {limit}", flush=True)
     with ExitStack() as stack:
