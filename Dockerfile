@@ -1,5 +1,7 @@
 # mlaudit service image: gunicorn serving app:create_app() against DATABASE_URL.
-# Build: docker build -t mlaudit .   Run: see the compose example in README.md.
+# Build: docker build -t mlaudit .   Run: deploy/compose.yaml, with nginx in front
+# (deploy/nginx.conf): never publish gunicorn's port to clients, since clients sending a
+# byte a second hold its threads (docs/reliability.md, "Slow clients").
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -6,6 +6,8 @@ that worker's services: queued writes commit, the checkpointer signs what was co
 self-verification is cancelled, and the pool closes. With PROMETHEUS_MULTIPROC_DIR set the
 master empties that directory at start and tells prometheus-client when a worker dies.
 Command-line flags (--workers, --threads, --bind, ...) override what is set here.
+In production gunicorn sits behind nginx (deploy/nginx.conf, deploy/compose.yaml): its
+threads read requests themselves, so clients that send a byte a second would hold them all.
 """
 
 from __future__ import annotations
