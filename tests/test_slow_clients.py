@@ -188,3 +188,26 @@ def test_nginx_forwards_no_truncated_upload(nginx: int, gunicorn: int, admin_tok
                     "Content-Length: 1000\r\n\r\n0123456789", half_close=True)
     status, listing = slow.call(gunicorn, "GET", f"/api/v1/runs/{run}/artifacts", admin_token)
     assert status == 200 and listing["artifacts"] == []
+
+
+@pytest.mark.parametrize("route", ["v1", "mlflow"])
+def test_the_app_refuses_a_truncated_upload(gunicorn: int, admin_token: str, run: str,
+                                            route: str) -> None:
+    """Bare gunicorn hands the app the 10 bytes that arrived as if they were the whole body;
+    the app holds the body to its Content-Length: 400 in the route's format, nothing stored
+    or recorded (before, a 10-byte artifact was recorded with 201)."""
+    status, found = slow.call(gunicorn, "GET", f"/api/v1/runs/{run}", admin_token)
+    assert status == 200
+    experiment = found["experiment_id"]  # type: ignore[index]
+    target = (f"/api/v1/runs/{run}/artifacts/cut/model.bin" if route == "v1" else
+              f"/api/2.0/mlflow-artifacts/artifacts/{experiment}/{run}/artifacts/cut/model.bin")
+    answer = _raw(gunicorn, f"PUT {target} HTTP/1.1\r\nHost: x\r\n"
+                            f"Authorization: Bearer {admin_token}\r\n"
+                            "Content-Length: 1000\r\n\r\n0123456789", half_close=True)
+    assert answer.status == 400, (answer.status, answer.body)
+    said = answer.json.get("detail") or answer.json.get("message")
+    assert "ended after 10 of the 1000 bytes" in said, answer.json
+    if route == "mlflow":
+        assert answer.json["error_code"] == "INVALID_PARAMETER_VALUE", answer.json
+    status, listing = slow.call(gunicorn, "GET", f"/api/v1/runs/{run}/artifacts", admin_token)
+    assert status == 200 and listing["artifacts"] == []  # type: ignore[index]

@@ -18,6 +18,7 @@ from marshmallow import ValidationError, fields, post_load, validate
 from app.api.auth import current_principal, require
 from app.api.context import services
 from app.api.errors import ApiError
+from app.api.hygiene import body_chunks
 from app.api.schemas import DEFAULT_PAGE, MAX_PAGE, _Strict, load
 from app.api.scope import authorize_version
 from app.api.tracking import WRITERS, authorize_run, authorized_run, body, read, receipt_json
@@ -182,8 +183,7 @@ def upload(run_id: str, path: str) -> tuple[Response, int]:
         read(lambda conn: artifacts.refuse_sealed_early(conn, run_id, path))
     # the active key is read inside the unit (with the run), not by a query of its own
     signer = functools.partial(keys.signer_for, svc.config.keys_path)
-    actor, stream = current_principal().actor, request.stream
-    chunks = iter(lambda: stream.read(CHUNK_SIZE), b"")
+    actor, chunks = current_principal().actor, body_chunks(CHUNK_SIZE)
     with _mapped():
         recorded = artifacts.upload(svc.committer, svc.blobs, signer, actor, run_id, path,
                                     chunks, svc.config.max_upload_bytes)

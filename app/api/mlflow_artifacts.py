@@ -36,6 +36,7 @@ from app.api import mlflow_compat as mf
 from app.api import tracking as api
 from app.api.artifacts import check_path, hides_traversal
 from app.api.context import services
+from app.api.hygiene import body_chunks
 from app.api.scope import authorize_version
 from app.artifacts.store import CHUNK_SIZE, TooLargeError
 from app.ledger.checkpoint import Signer
@@ -172,8 +173,7 @@ def upload(path: str) -> Response:
         mf.read(lambda c: artifacts.refuse_sealed_early(c, where.run.id, where.path))
     except artifacts.Sealed as exc:
         raise mf.invalid(str(exc)) from exc
-    signer, who, stream = _signer(), mf.actor(), request.stream
-    chunks = iter(lambda: stream.read(CHUNK_SIZE), b"")
+    signer, who, chunks = _signer(), mf.actor(), body_chunks(CHUNK_SIZE)
     try:
         artifacts.upload(svc.committer, svc.blobs, signer, who, where.run.id, where.path,
                          chunks, svc.config.max_upload_bytes)
