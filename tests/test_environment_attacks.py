@@ -1,0 +1,163 @@
+"""Protected environments cannot be dodged, demotions carry a reason, and the registry follows
+deployments (issue 16, section 4).
+
+The attacks: unapproved versions deployed to `eu-prod`, `us_prod`, `prd` and `live` (only
+names starting with `prod` were protected); a version moved out of Production with no reason;
+after a rollback in a protected environment the stock MLflow client's
+`get_latest_versions(stages=["Production"])` named the version rolled back from.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from app.services import tokens
+
+V1 = "/api/v1"
+DECIDE = {"decision": "approve", "comment": "independent review"}
+
+
+class Registry:
+    """The test client, a few tokens, and the ledger's head."""
+
+    def __init__(self, client: Any, conn: Any, secrets: dict[str, str]) -> None:
+        self.client, self.conn, self.secrets = client, conn, secrets
+
+    def send(self, who: str, method: str, path: str, payload: Any = None) -> Any:
+        return self.client.open(path, method=method,
+                                headers={"Authorization": f"Bearer {self.secrets[who]}"},
+                                data=json.dumps(payload or {}), content_type="application/json")
+
+    def call(self, who: str, method: str, path: str, payload: Any = None) -> Any:
+        response = self.send(who, method, path, payload)
+        assert response.status_code < 300, (path, response.get_data(as_text=True))
+        return response.json
+
+    def size(self) -> int:
+        return int(self.conn.execute("SELECT size FROM ledger_head").fetchone()[0])
+
+    def kinds_since(self, size: int) -> list[str]:
+        rows = self.conn.execute("SELECT kind FROM ledger_entries WHERE seq >= %s ORDER BY seq",
+                                 (size,)).fetchall()
+        return [kind for (kind,) in rows]
+
+    def model(self, name: str, versions: int = 1) -> None:
+        """A model with `versions` versions, each from its own run with a model file."""
+        self.call("builder", "POST", f"{V1}/models", {"name": name})
+        for number in range(versions):
+            experiment = self.call("builder", "POST", f"{V1}/experiments",
+                                   {"name": f"{name}-{number}"})["id"]
+            run = self.call("builder", "POST", f"{V1}/runs", {"experiment_id": experiment})["id"]
+            response = self.client.put(
+                f"{V1}/runs/{run}/artifacts/model/weights.bin", data=f"w {run}".encode(),
+                headers={"Authorization": f"Bearer {self.secrets['builder']}"})
+            assert response.status_code == 201, response.json
+            self.call("builder", "POST", f"{V1}/models/{name}/versions",
+                      {"run_id": run, "artifact_path": "model"})
+
+    def approve(self, model: str, version: int, target: str = "Production") -> str:
+        promotion = str(self.call("requester", "POST",
+                                  f"{V1}/models/{model}/versions/{version}/promotions",
+                                  {"target": target, "justification": "validated"})["id"])
+        self.call("risk1", "POST", f"{V1}/promotions/{promotion}/decisions", DECIDE)
+        return promotion
+
+
+@pytest.fixture
+def reg(client: Any, conn: Any, services: Any, admin_token: str) -> Registry:
+    def token(name: str, role: str) -> str:
+        secret, _ = services.committer.run(
+            lambda writer: tokens.create_token(writer, name, role, "test"))
+        return str(secret)
+
+    return Registry(client, conn, {"admin": admin_token, "builder": token("builder", "writer"),
+                                   "requester": token("requester", "writer"),
+                                   "risk1": token("risk1", "approver")})
+
+
+def refused(response: Any, status: int, says: str = "") -> str:
+    text = response.get_data(as_text=True)
+    assert response.status_code == status, (response.status_code, text)
+    assert says in text, text
+    return text
+
+
+# ---- environments are declared, and protection is the declaration's, not the name's ----------
+
+
+def test_prod_like_environments_take_no_unapproved_version(reg: Registry) -> None:
+    """Today: 201 for each of these; none starts with `prod`."""
+    reg.model("credit")
+    for environment in ("eu-prod", "us_prod", "prd", "live"):
+        before = reg.size()
+        refused(reg.send("requester", "POST", f"{V1}/models/credit/deployments",
+                         {"version": 1, "environment": environment}), 409)
+        assert reg.kinds_since(before) == []
+
+
+def test_the_database_refuses_a_deployment_its_environment_does_not_allow(
+        reg: Registry, services: Any) -> None:
+    """A holder of the service's role writes a deployment entry and its row itself: refused at
+    commit for an undeclared environment, and for a protected one without an approval."""
+    import psycopg
+
+    from app.ledger.entry import Draft
+
+    reg.model("credit")
+    body = {"version": "1", "environment": "live", "target": {}, "promotion": None,
+            "reason": None, "rollback_of": None}
+    forged = Draft("deployment.recorded", "token:mallory", {"deployment": "d1",
+                                                             "model": "credit"}, body)
+    with pytest.raises(psycopg.errors.CheckViolation, match="declared environment"):
+        services.committer.run(lambda w: w.append([forged]))
+
+
+# ---- demotions need a reason ----------------------------------------------------------------
+
+
+def test_leaving_production_needs_a_reason(reg: Registry) -> None:
+    """Today: v1 leaves Production through the v1 transition route, no reason asked."""
+    reg.model("credit")
+    reg.approve("credit", 1)
+    before = reg.size()
+    refused(reg.send("requester", "POST", f"{V1}/models/credit/versions/1/transition",
+                     {"target": "Archived"}), 400, says="/demotions")
+    assert reg.kinds_since(before) == []
+
+
+# ---- the registry follows deployments -------------------------------------------------------
+
+
+def _point_mlflow(monkeypatch: pytest.MonkeyPatch, server: str, secret: str) -> Any:
+    mlflow = pytest.importorskip("mlflow")
+    for name, value in {"MLFLOW_TRACKING_URI": server, "MLFLOW_TRACKING_TOKEN": secret,
+                        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+                        "MLFLOW_DISABLE_TELEMETRY": "true"}.items():
+        monkeypatch.setenv(name, value)
+    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    return mlflow.MlflowClient(tracking_uri=server, registry_uri=server)
+
+
+def test_after_a_rollback_production_is_what_is_live(reg: Registry, server: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Today: v1 and v2 both stay in Production after prod is rolled back to v1, and
+    get_latest_versions(stages=["Production"]) answers v2."""
+    reg.model("credit", versions=2)
+    first, second = reg.approve("credit", 1), reg.approve("credit", 2)
+    deploy = f"{V1}/models/credit/deployments"
+    reg.call("requester", "POST", deploy, {"version": 1, "environment": "prod",
+                                           "promotion_id": first})
+    reg.call("requester", "POST", deploy, {"version": 2, "environment": "prod",
+                                           "promotion_id": second})
+    reg.call("requester", "POST", f"{V1}/models/credit/rollbacks",
+             {"version": 1, "environment": "prod", "reason": "v2 mis-scores thin files"})
+    client = _point_mlflow(monkeypatch, server, reg.secrets["admin"])
+    live = client.get_latest_versions("credit", stages=["Production"])
+    assert [v.version for v in live] == ["1"]
+    assert client.get_model_version("credit", "2").current_stage != "Production"
+    deployed = reg.call("admin", "GET", f"{V1}/models/credit/deployed?environment=prod")
+    assert deployed["version"] == 1
