@@ -257,7 +257,7 @@ def _decision_parser(models: Subparsers, decision: str, help_text: str) -> argpa
     return command
 
 
-def add_models(sub: Subparsers) -> None:
+def add_models(sub: Subparsers) -> Subparsers:
     models = sub.add_parser("models", help="promotions awaiting a decision, decisions and "
                             "what is deployed").add_subparsers(dest="models_command",
                                                                required=True)
@@ -277,11 +277,14 @@ def add_models(sub: Subparsers) -> None:
     deployed.add_argument("--environment", required=True)
     deployed.add_argument("--at", metavar="RFC3339", help="the instant (default: now)")
     _common(deployed, cmd_deployed)
+    return models
 
 
 def add_commands(sub: Subparsers) -> None:
     """`models ...`, `deploy` and `rollback` on the top-level subparsers."""
-    add_models(sub)
+    from app import protection_cli
+
+    protection_cli.add_commands(sub, add_models(sub))
     deploy = sub.add_parser("deploy", help="record a deployment of a model version")
     deploy.add_argument("name", metavar="NAME")
     deploy.add_argument("--version", type=int, required=True)

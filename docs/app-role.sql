@@ -4,7 +4,7 @@
 -- write the current-state tables at all: the database keeps those from the revisions and
 -- events (SECURITY DEFINER triggers owned by the schema owner), and refuses at commit any
 -- authority row (token, grant, revocation, key, model, version pin, stage, alias, promotion,
--- decision, deployment, policy) that the entry it names does not say (schema.sql).
+-- decision, deployment, environment, policy) that the entry it names does not say (schema.sql).
 -- Replace the password, and the database name in GRANT CONNECT, with your own.
 -- tests/test_least_privilege.py holds this list to the registry's tables.
 CREATE ROLE mlaudit_app LOGIN PASSWORD 'change-me';
@@ -25,5 +25,8 @@ GRANT SELECT, INSERT ON signing_keys, tokens, token_revocations, grant_events, c
 GRANT SELECT ON experiments, grants, runs, run_tags, logged_models, logged_model_tags,
     registered_models, model_versions, model_version_tags, model_aliases, promotions
     TO mlaudit_app;
+-- Declared environments: revisions insert-only, current state kept by the database.
+GRANT SELECT, INSERT ON environment_revisions TO mlaudit_app;
+GRANT SELECT ON environments TO mlaudit_app;
 -- Experiment ids are names handed out by a sequence, not ledger positions.
 GRANT USAGE ON SEQUENCE experiment_ids TO mlaudit_app;

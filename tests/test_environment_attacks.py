@@ -75,7 +75,8 @@ def reg(client: Any, conn: Any, services: Any, admin_token: str) -> Registry:
 
     return Registry(client, conn, {"admin": admin_token, "builder": token("builder", "writer"),
                                    "requester": token("requester", "writer"),
-                                   "risk1": token("risk1", "approver")})
+                                   "risk1": token("risk1", "approver"),
+                                   "auditor": token("examiner", "auditor")})
 
 
 def refused(response: Any, status: int, says: str = "") -> str:
@@ -88,14 +89,58 @@ def refused(response: Any, status: int, says: str = "") -> str:
 # ---- environments are declared, and protection is the declaration's, not the name's ----------
 
 
+PROD_LIKE = ("eu-prod", "us_prod", "prd", "live")
+
+
 def test_prod_like_environments_take_no_unapproved_version(reg: Registry) -> None:
-    """Today: 201 for each of these; none starts with `prod`."""
-    reg.model("credit")
-    for environment in ("eu-prod", "us_prod", "prd", "live"):
+    """Today: 201 for each of these; none starts with `prod`. Now an undeclared environment
+    is refused with how to declare it, and a declared protected one needs an approval."""
+    reg.model("credit", versions=2)
+    deploy = f"{V1}/models/credit/deployments"
+    for environment in PROD_LIKE:
         before = reg.size()
-        refused(reg.send("requester", "POST", f"{V1}/models/credit/deployments",
-                         {"version": 1, "environment": environment}), 409)
+        says = refused(reg.send("requester", "POST", deploy,
+                                {"version": 1, "environment": environment}), 409,
+                       says=f"environment '{environment}' is not declared")
+        assert "POST /api/v1/environments" in says
+        assert f"mlaudit environments declare {environment} --protected" in says
         assert reg.kinds_since(before) == []
+    for environment in PROD_LIKE:
+        done = reg.call("admin", "POST", f"{V1}/environments", {"name": environment})
+        assert done["environment"]["protected"] is True  # protected unless said otherwise
+        assert done["receipt"]["kind"] == "environment.declared"
+    approval = reg.approve("credit", 2)
+    for environment in PROD_LIKE:
+        for who in ("requester", "builder", "admin"):
+            before = reg.size()
+            refused(reg.send(who, "POST", deploy, {"version": 1, "environment": environment}),
+                    409, says=f"{environment} is protected")
+            assert reg.kinds_since(before) == []
+        reg.call("requester", "POST", deploy, {"version": 2, "environment": environment,
+                                               "promotion_id": approval})
+    # An unprotected one takes any version; a name differing only in case is not a new one.
+    reg.call("admin", "POST", f"{V1}/environments", {"name": "dev", "protected": False})
+    reg.call("requester", "POST", deploy, {"version": 1, "environment": "dev"})
+    refused(reg.send("admin", "POST", f"{V1}/environments", {"name": "LIVE",
+                                                             "protected": False}), 409,
+            says="differs from it only in letter case")
+    refused(reg.send("requester", "POST", deploy, {"version": 1, "environment": "LIVE"}), 409,
+            says="is not declared")
+
+
+def test_only_an_admin_declares_and_protection_changes_are_entries(reg: Registry) -> None:
+    for who in ("requester", "risk1"):
+        refused(reg.send(who, "POST", f"{V1}/environments", {"name": "prd"}), 403)
+    first = reg.send("admin", "POST", f"{V1}/environments", {"name": "prd"})
+    assert first.status_code == 201
+    again = reg.send("admin", "POST", f"{V1}/environments", {"name": "prd"})
+    assert again.status_code == 200 and again.json["unchanged"] is True
+    before = reg.size()
+    reg.call("admin", "POST", f"{V1}/environments",
+             {"name": "prd", "protected": False, "reason": "retired; kept for history"})
+    assert reg.kinds_since(before) == ["environment.protection_set"]
+    listed = reg.call("auditor", "GET", f"{V1}/environments")["environments"]
+    assert [(e["name"], e["protected"]) for e in listed] == [("prd", False)]
 
 
 def test_the_database_refuses_a_deployment_its_environment_does_not_allow(
@@ -113,6 +158,22 @@ def test_the_database_refuses_a_deployment_its_environment_does_not_allow(
                                                              "model": "credit"}, body)
     with pytest.raises(psycopg.errors.CheckViolation, match="declared environment"):
         services.committer.run(lambda w: w.append([forged]))
+    reg.call("admin", "POST", f"{V1}/environments", {"name": "live"})
+    with pytest.raises(psycopg.errors.CheckViolation,
+                       match="approved promotion for a protected environment"):
+        services.committer.run(lambda w: w.append([forged]))
+    # Its protection is the environment's as of the deployment: unprotected later, accepted.
+    reg.call("admin", "POST", f"{V1}/environments", {"name": "live", "protected": False})
+    services.committer.run(lambda w: w.append([forged]))
+    # Nor can a demotion entry put a version into a protected stage, or leave without reason.
+    for stage, reason, says in (("Production", "why", "an unprotected stage"),
+                                ("Archived", " ", "a reason")):
+        draft = Draft("model_version.demoted", "token:mallory",
+                      {"model": "credit", "version": "1"},
+                      {"stage": stage, "previous": "None", "reason": reason,
+                       "promotion": None, "deployment": None})
+        with pytest.raises(psycopg.errors.CheckViolation, match=says):
+            services.committer.run(lambda w, d=draft: w.append([d]))
 
 
 # ---- demotions need a reason ----------------------------------------------------------------
@@ -147,6 +208,7 @@ def test_after_a_rollback_production_is_what_is_live(reg: Registry, server: str,
     """Today: v1 and v2 both stay in Production after prod is rolled back to v1, and
     get_latest_versions(stages=["Production"]) answers v2."""
     reg.model("credit", versions=2)
+    reg.call("admin", "POST", f"{V1}/environments", {"name": "prod"})
     first, second = reg.approve("credit", 1), reg.approve("credit", 2)
     deploy = f"{V1}/models/credit/deployments"
     reg.call("requester", "POST", deploy, {"version": 1, "environment": "prod",

@@ -50,12 +50,16 @@ def drop_projections(conn: psycopg.Connection) -> None:
 
 
 def upgrade(conn: psycopg.Connection, apply_schema: Callable[[], None],
-            replay: Callable[[psycopg.Connection], object]) -> None:
+            replay: Callable[[psycopg.Connection], object],
+            adopt: Callable[[psycopg.Connection], object] | None = None) -> None:
     """In the caller's transaction (holding the schema lock): keep the envelopes, drop the old
-    projections, apply schema.sql, replay the ledger, and move the experiment id sequence
-    past every numeric id the ledger gave out."""
+    projections, apply schema.sql, replay the ledger, adopt the environments its deployments
+    used (entries appended after them, before the deferred guards look), and move the
+    experiment id sequence past every numeric id the ledger gave out."""
     keep_envelopes(conn)
     drop_projections(conn)
     apply_schema()
     replay(conn)
+    if adopt is not None:
+        adopt(conn)
     advance_experiment_ids(conn)
