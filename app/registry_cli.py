@@ -237,7 +237,7 @@ def cmd_rollback(client: Client, args: argparse.Namespace) -> int:
     body = {"version": args.version, "environment": args.environment, "reason": args.reason}
     done = client.call("POST", f"/api/v1/models/{_q(args.name)}/rollbacks", body)
     return _emit(args, done, [*deployment_lines(done["deployment"]),
-                              *receipt_lines([done["receipt"]])])
+                              *receipt_lines([done["receipt"], *done.get("registry", [])])])
 
 
 # -- the parsers -----------------------------------------------------------------------------

@@ -223,3 +223,73 @@ def test_after_a_rollback_production_is_what_is_live(reg: Registry, server: str,
     assert client.get_model_version("credit", "2").current_stage != "Production"
     deployed = reg.call("admin", "GET", f"{V1}/models/credit/deployed?environment=prod")
     assert deployed["version"] == 1
+
+
+# ---- history written before environments were declared ---------------------------------------
+
+
+def test_deployments_recorded_before_environments_were_declared_still_verify_and_rebuild(
+        reg: Registry, services: Any, conn: Any, config: Any, pg_server: str) -> None:
+    """A database the old code wrote: deployments to environments nobody declared (its guard
+    knew no environments). It verifies as it is; a rebuild replays it and adopts those
+    environments after it; the next start adopts them in place, the old prefix rule deciding
+    protection. Nothing recorded is refused or rewritten."""
+    import uuid
+
+    import psycopg
+    from databases import with_dbname
+    from ledger_surface import drop_database
+    from psycopg import sql
+
+    from app import create_app
+    from app.db import ensure_schema
+    from app.ledger.entry import Draft
+    from app.services import rebuild
+    from app.services.verification import verify_database
+
+    reg.model("credit", versions=2)
+    approval = reg.approve("credit", 1)
+    legacy = (("production", approval), ("eu-prod", None), ("staging", None))
+    drafts = [Draft("deployment.recorded", "token:requester",
+                    {"deployment": f"legacy-{env}", "model": "credit"},
+                    {"version": "1", "environment": env, "target": {}, "promotion": promotion,
+                     "reason": None, "rollback_of": None}) for env, promotion in legacy]
+    conn.execute("ALTER TABLE deployments DISABLE TRIGGER deployments_guard")
+    services.committer.run(lambda w: w.append(drafts))
+    conn.execute("ALTER TABLE deployments ENABLE ALWAYS TRIGGER deployments_guard")
+    assert verify_database(conn).damage is None
+    size = reg.size()
+
+    name = f"mlaudit_legacy_{uuid.uuid4().hex[:12]}"
+    target_url = with_dbname(pg_server, name)
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        ensure_schema(target_url)
+        with psycopg.connect(conn.info.dsn) as source_conn, psycopg.connect(target_url) as target:
+            with source_conn.transaction():
+                rebuild.rebuild(target, rebuild.database_source(source_conn, None))
+        with psycopg.connect(target_url, autocommit=True) as target:
+            assert verify_database(target).damage is None
+            kinds = [k for (k,) in target.execute(
+                "SELECT kind FROM ledger_entries WHERE seq >= %s ORDER BY seq", (size,))]
+            assert kinds == ["environment.adopted"] * 3
+    finally:
+        drop_database(pg_server, target_url)
+
+    restarted = create_app(config)  # the next start adopts them in the database itself
+    restarted.extensions["mlaudit"].close()
+    assert reg.kinds_since(size) == ["environment.adopted"] * 3
+    listed = {e["name"]: (e["protected"], e["adopted"])
+              for e in reg.call("admin", "GET", f"{V1}/environments")["environments"]}
+    assert listed == {"eu-prod": (False, True), "production": (True, True),
+                      "staging": (False, True)}
+    assert verify_database(conn).damage is None
+    deploy = f"{V1}/models/credit/deployments"
+    reg.call("requester", "POST", deploy, {"version": 2, "environment": "eu-prod"})
+    refused(reg.send("requester", "POST", deploy, {"version": 2, "environment": "production"}),
+            409, says="production is protected")
+    reg.call("admin", "POST", f"{V1}/environments",
+             {"name": "eu-prod", "reason": "serves EU customers"})
+    refused(reg.send("requester", "POST", deploy, {"version": 2, "environment": "eu-prod"}),
+            409, says="eu-prod is protected")

@@ -61,7 +61,7 @@ def list_environments() -> Response:
 
 
 @bp.post("/models/<name>/versions/<int:version>/demotions")
-@require(*WRITERS)
+@require(*WRITERS, "approver")  # a risk officer may take a version out of Production
 def demote(name: str, version: int) -> tuple[Response, int]:
     data = body(DemotionCreate())
     authorize_version(name, version)

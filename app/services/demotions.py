@@ -65,6 +65,13 @@ def demote(writer: LedgerWriter, actor: str, name: str, version: int, left_text:
         store.aliases(writer.conn, name).get(value) == version)
     if not holds:
         raise Conflict(f"version {version} of {name!r} is not in {left_text}")
+    live = sorted(env for env, v in environment_store.live_versions(writer.conn, name).items()
+                  if v == version)
+    if live and left in registry.APPROVAL_TARGETS:
+        raise Conflict(f"version {version} of {name!r} is live in the protected environment"
+                       f"{'s' if len(live) > 1 else ''} {', '.join(live)}: the registry follows "
+                       "what is deployed there; roll back or deploy another version first "
+                       "(a rollback moves it out of Production and @champion)")
     if kind == "stage" and (not to.startswith("stage:") or registry._protected(model, to)
                             or to == left):
         raise registry.Invalid(f"a version leaving {value} moves to an unprotected stage, "
@@ -79,13 +86,17 @@ def demote(writer: LedgerWriter, actor: str, name: str, version: int, left_text:
 def archive_replaced(writer: LedgerWriter, actor: str, name: str, version: int, stage: str,
                      promotion: str | None) -> list[Receipt]:
     """MLflow's archive_existing_versions: the others in the stage a version just reached
-    are archived; out of a protected stage, citing the approval that replaced them."""
+    are archived; out of a protected stage, citing the approval that replaced them, except a
+    version still live in a protected environment (the registry follows deployments)."""
     model = registry._model(writer, name)
+    live = set(environment_store.live_versions(writer.conn, name).values())
     receipts: list[Receipt] = []
     for other in store.versions_in_stage(writer.conn, name, stage):
         if other == version:
             continue
         if registry._protected(model, f"stage:{stage}"):
+            if other in live:  # still what a protected environment runs: it stays
+                continue
             receipts.append(_leave(writer, actor, model, other, f"stage:{stage}",
                                    f"archived: version {version} reached {stage}",
                                    promotion=promotion))
