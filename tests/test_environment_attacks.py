@@ -186,6 +186,62 @@ def test_leaving_production_needs_a_reason(reg: Registry) -> None:
     before = reg.size()
     refused(reg.send("requester", "POST", f"{V1}/models/credit/versions/1/transition",
                      {"target": "Archived"}), 400, says="/demotions")
+    # MLflow's transition-stage and delete-alias have no reason field: refused, pointing here.
+    mlflow = "/api/2.0/mlflow"
+    for stage in ("Archived", "Staging", "None"):
+        said = refused(reg.send("requester", "POST", f"{mlflow}/model-versions/transition-stage",
+                                {"name": "credit", "version": "1", "stage": stage}), 400,
+                       says="INVALID_PARAMETER_VALUE")
+        assert "mlaudit models demote credit 1 --from Production --reason" in said
+    reg.approve("credit", 1, "@champion")
+    said = refused(reg.send("requester", "DELETE", f"{mlflow}/registered-models/alias",
+                            {"name": "credit", "alias": "champion"}), 403,
+                   says="PERMISSION_DENIED")
+    assert "/api/v1/models/credit/versions/1/demotions" in said
+    assert reg.kinds_since(before)[-1] == "model_alias.set"  # the approval's; nothing else
+    demotions = f"{V1}/models/credit/versions/1/demotions"
+    for payload, status, says in (({"from": "Production", "reason": "  "}, 400, "needs a reason"),
+                                  ({"from": "Production"}, 400, "reason"),
+                                  ({"from": "Staging", "reason": "r"}, 400, "not protected"),
+                                  ({"from": "Production", "to": "Production", "reason": "r"},
+                                   400, "an unprotected stage")):
+        before = reg.size()
+        refused(reg.send("requester", "POST", demotions, payload), status, says=says)
+        assert reg.kinds_since(before) == []
+    # With a reason: recorded, and in the model report.
+    before = reg.size()
+    reg.call("risk1", "POST", demotions, {"from": "Production", "reason": "bias drift in Q3"})
+    reg.call("requester", "POST", demotions, {"from": "@champion", "reason": "bias drift in Q3"})
+    assert reg.kinds_since(before) == ["model_version.demoted", "model_alias.removed"]
+    model = reg.call("admin", "GET", f"{V1}/models/credit")
+    assert model["versions"][0]["stage"] == "Archived" and model["aliases"] == {}
+    text = report_text(reg, "credit")
+    assert "Demotions" in text and text.count("bias drift in Q3") == 2, text
+
+
+def report_text(reg: Registry, model: str) -> str:
+    import io
+    import re
+
+    from pypdf import PdfReader
+
+    response = reg.client.get(f"{V1}/reports/models/{model}.pdf",
+                              headers={"Authorization": f"Bearer {reg.secrets['auditor']}"})
+    assert response.status_code == 200, response.data[:300]
+    return re.sub(r"\s+", " ", " ".join(p.extract_text() or ""
+                                        for p in PdfReader(io.BytesIO(response.data)).pages))
+
+
+def test_a_version_live_in_a_protected_environment_is_not_demoted(reg: Registry) -> None:
+    reg.model("credit")
+    approval = reg.approve("credit", 1)
+    reg.call("admin", "POST", f"{V1}/environments", {"name": "live"})
+    reg.call("requester", "POST", f"{V1}/models/credit/deployments",
+             {"version": 1, "environment": "live", "promotion_id": approval})
+    before = reg.size()
+    refused(reg.send("risk1", "POST", f"{V1}/models/credit/versions/1/demotions",
+                     {"from": "Production", "reason": "r"}), 409,
+            says="is live in the protected environment live")
     assert reg.kinds_since(before) == []
 
 
@@ -223,6 +279,18 @@ def test_after_a_rollback_production_is_what_is_live(reg: Registry, server: str,
     assert client.get_model_version("credit", "2").current_stage != "Production"
     deployed = reg.call("admin", "GET", f"{V1}/models/credit/deployed?environment=prod")
     assert deployed["version"] == 1
+    # The report says the same, and why version 2 left Production.
+    text = report_text(reg, "credit")
+    assert "rolled back in prod to version 1: v2 mis-scores thin files" in text, text
+    assert "Environment: prod (protected" in text
+    # A rollback in an unprotected environment leaves the registry alone.
+    reg.call("admin", "POST", f"{V1}/environments", {"name": "dev", "protected": False})
+    for version in (2, 1):
+        reg.call("requester", "POST", deploy, {"version": version, "environment": "dev"})
+    before = reg.size()
+    reg.call("requester", "POST", f"{V1}/models/credit/rollbacks",
+             {"version": 2, "environment": "dev", "reason": "compare"})
+    assert reg.kinds_since(before) == ["deployment.rolled_back"]
 
 
 # ---- history written before environments were declared ---------------------------------------
@@ -293,3 +361,49 @@ def test_deployments_recorded_before_environments_were_declared_still_verify_and
              {"name": "eu-prod", "reason": "serves EU customers"})
     refused(reg.send("requester", "POST", deploy, {"version": 2, "environment": "eu-prod"}),
             409, says="eu-prod is protected")
+
+
+# ---- the command line -----------------------------------------------------------------------
+
+
+def test_environments_and_demotions_on_the_command_line(
+        reg: Registry, server: str, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import cli
+
+    for name in ("MLAUDIT_URL", "MLAUDIT_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+
+    def mlaudit(who: str, *args: str) -> tuple[int, str, str]:
+        code = cli.main([*args, "--url", server, "--token", reg.secrets[who]])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, out, _ = mlaudit("admin", "environments", "list")
+    assert (code, out.strip()) == (0, "no environments are declared: mlaudit environments "
+                                      "declare NAME --protected")
+    code, out, _ = mlaudit("admin", "environments", "declare", "eu-prod")
+    assert code == 0 and out.splitlines()[0] == "environment eu-prod: protected"
+    assert "environment.declared" in out
+    code, out, _ = mlaudit("admin", "environments", "declare", "eu-prod", "--protected")
+    assert out.strip() == "environment eu-prod is already declared protected; nothing written"
+    code, out, _ = mlaudit("admin", "environments", "declare", "sandbox", "--unprotected")
+    assert out.splitlines()[0] == "environment sandbox: unprotected"
+    code, out, err = mlaudit("requester", "environments", "declare", "prd")
+    assert code != 0 and "403" in err
+    code, out, _ = mlaudit("risk1", "environments", "list")
+    assert [line.split()[:2] for line in out.splitlines()] == [
+        ["NAME", "PROTECTED"], ["eu-prod", "yes"], ["sandbox", "no"]]
+    code, out, err = mlaudit("requester", "deploy", "nothing", "--version", "1",
+                             "--environment", "us_prod")
+    assert code != 0
+    reg.model("credit")
+    code, out, err = mlaudit("requester", "deploy", "credit", "--version", "1",
+                             "--environment", "us_prod")
+    assert code != 0 and "mlaudit environments declare us_prod --protected" in err, err
+    reg.approve("credit", 1)
+    code, out, err = mlaudit("risk1", "models", "demote", "credit", "1", "--from", "Production",
+                             "--reason", "superseded")
+    assert code == 0, err
+    assert out.splitlines()[0] == "credit version 1 left Production"
+    assert "model_version.demoted" in out
