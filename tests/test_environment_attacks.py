@@ -162,6 +162,14 @@ def test_the_database_refuses_a_deployment_its_environment_does_not_allow(
     with pytest.raises(psycopg.errors.CheckViolation,
                        match="approved promotion for a protected environment"):
         services.committer.run(lambda w: w.append([forged]))
+    # Nor is the environment's protection dropped by a row no entry of its kind backs.
+    def unprotect(w: Any) -> None:
+        [receipt] = w.append([Draft("test.appended", "token:mallory", {}, {})])
+        w.conn.execute("INSERT INTO environment_revisions SELECT name, false, adopted, "
+                       "declared_by, declared_seq, %s FROM environments WHERE name = 'live'",
+                       (receipt.seq,))
+    with pytest.raises(psycopg.errors.CheckViolation, match="environment_revisions row names"):
+        services.committer.run(unprotect)
     # Its protection is the environment's as of the deployment: unprotected later, accepted.
     reg.call("admin", "POST", f"{V1}/environments", {"name": "live", "protected": False})
     services.committer.run(lambda w: w.append([forged]))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import psycopg
+
 from app.ledger.entry import Draft, Receipt
 from app.services.ledger import LedgerWriter
 from app.services.tracking import Conflict
@@ -43,9 +45,9 @@ def declare(writer: LedgerWriter, actor: str, name: str, protected: bool,
     return row, receipt
 
 
-def deployable(conn: object, name: str) -> store.EnvironmentRow:
+def deployable(conn: psycopg.Connection, name: str) -> store.EnvironmentRow:
     """The declared environment a deployment names; Conflict saying how to declare it."""
-    found = store.get_environment(conn, name)  # type: ignore[arg-type]
+    found = store.get_environment(conn, name)
     if found is None:
         raise Conflict(f"environment {name!r} is not declared: {how_to_declare(name)}")
     return found
@@ -74,11 +76,11 @@ def adopt_in_use(writer: LedgerWriter, prefixes: Sequence[str]) -> list[Receipt]
     return writer.append(drafts) if drafts else []
 
 
-def adopt_after_replay(conn: object, prefixes: Sequence[str]) -> int:
+def adopt_after_replay(conn: psycopg.Connection, prefixes: Sequence[str]) -> int:
     """adopt_in_use in the caller's transaction, right after a replay (the upgrade's, or a
     rebuild's of a ledger written before environments were declared): the deferred guards
     then find every environment the replayed deployments name. Returns how many."""
-    writer = LedgerWriter(conn)  # type: ignore[arg-type]
+    writer = LedgerWriter(conn)
     adopted = adopt_in_use(writer, prefixes)
     writer.flush()
     return len(adopted)
