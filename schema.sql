@@ -618,6 +618,29 @@ CREATE TABLE IF NOT EXISTS deployments (
 );
 CREATE INDEX IF NOT EXISTS deployments_history ON deployments (model_name, environment, seq);
 
+-- Environments are declared objects: a deployment names a declared environment, and one to a
+-- protected environment needs an approved promotion (as the environment was at the
+-- deployment's seq). adopted: declared by the upgrade for an environment that deployments
+-- recorded before environments were declared already used (their history stays as it was).
+CREATE TABLE IF NOT EXISTS environment_revisions (
+    name          text NOT NULL,
+    protected     boolean NOT NULL,
+    adopted       boolean NOT NULL,
+    declared_by   text NOT NULL,
+    declared_seq  bigint NOT NULL,
+    seq           bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED,
+    PRIMARY KEY (name, seq)
+);
+
+CREATE TABLE IF NOT EXISTS environments (
+    name          text PRIMARY KEY,
+    protected     boolean NOT NULL,
+    adopted       boolean NOT NULL,
+    declared_by   text NOT NULL,
+    declared_seq  bigint NOT NULL,
+    seq           bigint NOT NULL
+);
+
 -- Issued PDF reports (each a `report.issued` entry), looked up by the PDF's SHA-256.
 CREATE TABLE IF NOT EXISTS reports_issued (
     report_id      text PRIMARY KEY,
@@ -903,6 +926,14 @@ CREATE OR REPLACE TRIGGER decisions_no_truncate BEFORE TRUNCATE ON decisions
     FOR EACH STATEMENT EXECUTE FUNCTION mlaudit_refuse_mutation();
 ALTER TABLE decisions ENABLE ALWAYS TRIGGER decisions_no_truncate;
 
+CREATE INDEX IF NOT EXISTS environment_revisions_by_seq ON environment_revisions (seq);
+CREATE OR REPLACE TRIGGER environment_revisions_no_update_delete BEFORE UPDATE OR DELETE ON environment_revisions
+    FOR EACH ROW EXECUTE FUNCTION mlaudit_refuse_mutation();
+ALTER TABLE environment_revisions ENABLE ALWAYS TRIGGER environment_revisions_no_update_delete;
+CREATE OR REPLACE TRIGGER environment_revisions_no_truncate BEFORE TRUNCATE ON environment_revisions
+    FOR EACH STATEMENT EXECUTE FUNCTION mlaudit_refuse_mutation();
+ALTER TABLE environment_revisions ENABLE ALWAYS TRIGGER environment_revisions_no_truncate;
+
 CREATE OR REPLACE TRIGGER deployments_no_update_delete BEFORE UPDATE OR DELETE ON deployments
     FOR EACH ROW EXECUTE FUNCTION mlaudit_refuse_mutation();
 ALTER TABLE deployments ENABLE ALWAYS TRIGGER deployments_no_update_delete;
@@ -1167,6 +1198,27 @@ ALTER TABLE promotions ENABLE ALWAYS TRIGGER promotions_kept;
 CREATE OR REPLACE TRIGGER promotions_no_truncate BEFORE TRUNCATE ON promotions
     FOR EACH STATEMENT EXECUTE FUNCTION mlaudit_refuse_mutation();
 ALTER TABLE promotions ENABLE ALWAYS TRIGGER promotions_no_truncate;
+
+CREATE OR REPLACE FUNCTION mlaudit_keep_environments() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+    INSERT INTO environments AS t (name, protected, adopted, declared_by, declared_seq, seq)
+        VALUES (NEW.name, NEW.protected, NEW.adopted, NEW.declared_by, NEW.declared_seq, NEW.seq)
+        ON CONFLICT (name) DO UPDATE SET protected = EXCLUDED.protected, adopted = EXCLUDED.adopted, declared_by = EXCLUDED.declared_by, declared_seq = EXCLUDED.declared_seq, seq = EXCLUDED.seq
+        WHERE t.seq < EXCLUDED.seq;
+    RETURN NULL;
+END
+$$;
+CREATE OR REPLACE TRIGGER environment_revisions_keep AFTER INSERT ON environment_revisions
+    FOR EACH ROW EXECUTE FUNCTION mlaudit_keep_environments();
+ALTER TABLE environment_revisions ENABLE ALWAYS TRIGGER environment_revisions_keep;
+CREATE OR REPLACE TRIGGER environments_kept
+    BEFORE INSERT OR UPDATE OR DELETE ON environments
+    FOR EACH ROW EXECUTE FUNCTION mlaudit_refuse_direct_change();
+ALTER TABLE environments ENABLE ALWAYS TRIGGER environments_kept;
+CREATE OR REPLACE TRIGGER environments_no_truncate BEFORE TRUNCATE ON environments
+    FOR EACH STATEMENT EXECUTE FUNCTION mlaudit_refuse_mutation();
+ALTER TABLE environments ENABLE ALWAYS TRIGGER environments_no_truncate;
 
 CREATE OR REPLACE FUNCTION mlaudit_guard_signing_keys() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
@@ -1654,7 +1706,27 @@ BEGIN
             WHEN NEW.updated_seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'updated_seq'
             WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
             END
-        ELSE 'an entry of kind model_version.created, model_version.stage_set, model_version.source_set, model_version.description_set, model_version.tags_set, model_version.tag_deleted' END;
+        WHEN 'model_version.demoted' THEN CASE
+            WHEN NOT earlier THEN 'an earlier revision'
+            WHEN NEW.model_name IS DISTINCT FROM (doc #>> '{subject,model}') THEN 'model_name'
+            WHEN NEW.version::text IS DISTINCT FROM (doc #>> '{subject,version}') THEN 'version'
+            WHEN NEW.run_id IS DISTINCT FROM prev.run_id THEN 'run_id'
+            WHEN NEW.artifact_path IS DISTINCT FROM prev.artifact_path THEN 'artifact_path'
+            WHEN NEW.evidence IS DISTINCT FROM prev.evidence THEN 'evidence'
+            WHEN NEW.version_digest IS DISTINCT FROM prev.version_digest THEN 'version_digest'
+            WHEN NEW.stage IS DISTINCT FROM (doc #>> '{body,stage}') THEN 'stage'
+            WHEN NEW.created_by IS DISTINCT FROM prev.created_by THEN 'created_by'
+            WHEN NEW.created_seq IS DISTINCT FROM prev.created_seq THEN 'created_seq'
+            WHEN NEW.stage_seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'stage_seq'
+            WHEN NEW.description IS DISTINCT FROM prev.description THEN 'description'
+            WHEN NEW.source IS DISTINCT FROM prev.source THEN 'source'
+            WHEN NEW.logged_model_id IS DISTINCT FROM prev.logged_model_id THEN 'logged_model_id'
+            WHEN NEW.updated_seq IS DISTINCT FROM prev.updated_seq THEN 'updated_seq'
+            WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
+            WHEN coalesce(btrim(doc #>> '{body,reason}'), '') = '' THEN 'a reason'
+            WHEN coalesce((SELECT m.protected_targets FROM registered_models m WHERE m.name = NEW.model_name) ? ('stage:' || NEW.stage), false) THEN 'an unprotected stage'
+            END
+        ELSE 'an entry of kind model_version.created, model_version.stage_set, model_version.source_set, model_version.description_set, model_version.tags_set, model_version.tag_deleted, model_version.demoted' END;
     IF bad IS NOT NULL THEN
         RAISE EXCEPTION 'mlaudit: refused: a % row names ledger entry %, which does not say the same (%)',
             TG_TABLE_NAME, NEW.seq, bad USING ERRCODE = 'check_violation';
@@ -1692,7 +1764,15 @@ BEGIN
             WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
             WHEN EXISTS (SELECT 1 FROM jsonb_array_elements_text((SELECT r.protected_targets FROM registered_model_revisions r WHERE r.name = NEW.model_name AND r.seq < NEW.seq ORDER BY r.seq DESC LIMIT 1)) t (target) WHERE t.target = 'alias:' || NEW.alias OR (EXISTS (SELECT 1 FROM rules_adopted a WHERE a.rule = 'protected-names-ignore-case' AND a.seq < NEW.seq) AND lower((t.target) COLLATE "C") = lower(('alias:' || NEW.alias) COLLATE "C"))) THEN 'an unprotected alias'
             END
-        ELSE 'an entry of kind model_alias.set, model_alias.deleted' END;
+        WHEN 'model_alias.removed' THEN CASE
+            WHEN NEW.model_name IS DISTINCT FROM (doc #>> '{subject,model}') THEN 'model_name'
+            WHEN NEW.alias IS DISTINCT FROM (doc #>> '{body,alias}') THEN 'alias'
+            WHEN NEW.version IS DISTINCT FROM NULL THEN 'version'
+            WHEN NEW.promotion_id IS DISTINCT FROM NULL THEN 'promotion_id'
+            WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
+            WHEN coalesce(btrim(doc #>> '{body,reason}'), '') = '' THEN 'a reason'
+            END
+        ELSE 'an entry of kind model_alias.set, model_alias.deleted, model_alias.removed' END;
     IF bad IS NOT NULL THEN
         RAISE EXCEPTION 'mlaudit: refused: a % row names ledger entry %, which does not say the same (%)',
             TG_TABLE_NAME, NEW.seq, bad USING ERRCODE = 'check_violation';
@@ -1931,6 +2011,8 @@ BEGIN
             WHEN NEW.deployed_at IS DISTINCT FROM (doc ->> 'recorded_at')::timestamptz THEN 'deployed_at'
             WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
             WHEN NEW.promotion_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM promotions p WHERE p.id = NEW.promotion_id AND p.status = 'approved' AND p.model_name = NEW.model_name AND p.version = NEW.version) THEN 'an approved promotion of the version'
+            WHEN NOT EXISTS (SELECT 1 FROM environment_revisions e WHERE e.name = NEW.environment AND (e.seq < NEW.seq OR e.adopted)) THEN 'a declared environment'
+            WHEN NEW.promotion_id IS NULL AND coalesce((SELECT e.protected FROM environment_revisions e WHERE e.name = NEW.environment AND e.seq < NEW.seq ORDER BY e.seq DESC LIMIT 1), false) THEN 'an approved promotion for a protected environment'
             END
         WHEN 'deployment.rolled_back' THEN CASE
             WHEN NEW.id IS DISTINCT FROM (doc #>> '{subject,deployment}') THEN 'id'
@@ -1945,6 +2027,8 @@ BEGIN
             WHEN NEW.deployed_at IS DISTINCT FROM (doc ->> 'recorded_at')::timestamptz THEN 'deployed_at'
             WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
             WHEN NEW.promotion_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM promotions p WHERE p.id = NEW.promotion_id AND p.status = 'approved' AND p.model_name = NEW.model_name AND p.version = NEW.version) THEN 'an approved promotion of the version'
+            WHEN NOT EXISTS (SELECT 1 FROM environment_revisions e WHERE e.name = NEW.environment AND (e.seq < NEW.seq OR e.adopted)) THEN 'a declared environment'
+            WHEN NEW.promotion_id IS NULL AND coalesce((SELECT e.protected FROM environment_revisions e WHERE e.name = NEW.environment AND e.seq < NEW.seq ORDER BY e.seq DESC LIMIT 1), false) THEN 'an approved promotion for a protected environment'
             END
         ELSE 'an entry of kind deployment.recorded, deployment.rolled_back' END;
     IF bad IS NOT NULL THEN
@@ -2138,6 +2222,60 @@ DROP TRIGGER IF EXISTS reports_issued_guard ON reports_issued;
 CREATE CONSTRAINT TRIGGER reports_issued_guard AFTER INSERT ON reports_issued
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION mlaudit_guard_reports_issued();
 ALTER TABLE reports_issued ENABLE ALWAYS TRIGGER reports_issued_guard;
+
+CREATE OR REPLACE FUNCTION mlaudit_guard_environment_revisions() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+DECLARE
+    doc jsonb;
+    prev environment_revisions%ROWTYPE;
+    earlier boolean;
+    bad text;
+BEGIN
+    SELECT convert_from(e.canonical, 'UTF8')::jsonb INTO doc FROM ledger_entries e
+        WHERE e.seq = NEW.seq;
+    SELECT * INTO prev FROM environment_revisions r WHERE r.name = NEW.name AND r.seq < NEW.seq
+        ORDER BY r.seq DESC LIMIT 1;
+    earlier := FOUND;
+    bad := CASE doc ->> 'kind'
+        WHEN 'environment.declared' THEN CASE
+            WHEN earlier THEN 'no earlier revision'
+            WHEN NEW.name IS DISTINCT FROM (doc #>> '{subject,environment}') THEN 'name'
+            WHEN NEW.protected IS DISTINCT FROM ((doc #>> '{body,protected}')::boolean) THEN 'protected'
+            WHEN NEW.declared_by IS DISTINCT FROM (doc ->> 'actor') THEN 'declared_by'
+            WHEN NEW.declared_seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'declared_seq'
+            WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
+            WHEN NEW.adopted IS DISTINCT FROM false THEN 'adopted'
+            END
+        WHEN 'environment.adopted' THEN CASE
+            WHEN earlier THEN 'no earlier revision'
+            WHEN NEW.name IS DISTINCT FROM (doc #>> '{subject,environment}') THEN 'name'
+            WHEN NEW.protected IS DISTINCT FROM ((doc #>> '{body,protected}')::boolean) THEN 'protected'
+            WHEN NEW.declared_by IS DISTINCT FROM (doc ->> 'actor') THEN 'declared_by'
+            WHEN NEW.declared_seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'declared_seq'
+            WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
+            WHEN NEW.adopted IS DISTINCT FROM true THEN 'adopted'
+            END
+        WHEN 'environment.protection_set' THEN CASE
+            WHEN NOT earlier THEN 'an earlier revision'
+            WHEN NEW.name IS DISTINCT FROM (doc #>> '{subject,environment}') THEN 'name'
+            WHEN NEW.protected IS DISTINCT FROM ((doc #>> '{body,protected}')::boolean) THEN 'protected'
+            WHEN NEW.adopted IS DISTINCT FROM prev.adopted THEN 'adopted'
+            WHEN NEW.declared_by IS DISTINCT FROM prev.declared_by THEN 'declared_by'
+            WHEN NEW.declared_seq IS DISTINCT FROM prev.declared_seq THEN 'declared_seq'
+            WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
+            END
+        ELSE 'an entry of kind environment.declared, environment.adopted, environment.protection_set' END;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'mlaudit: refused: a % row names ledger entry %, which does not say the same (%)',
+            TG_TABLE_NAME, NEW.seq, bad USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NULL;
+END
+$$;
+DROP TRIGGER IF EXISTS environment_revisions_guard ON environment_revisions;
+CREATE CONSTRAINT TRIGGER environment_revisions_guard AFTER INSERT ON environment_revisions
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION mlaudit_guard_environment_revisions();
+ALTER TABLE environment_revisions ENABLE ALWAYS TRIGGER environment_revisions_guard;
 -- END GENERATED
 
 INSERT INTO mlaudit_schema (version) VALUES (6) ON CONFLICT (version) DO NOTHING;

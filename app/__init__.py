@@ -36,7 +36,7 @@ def build_services(config: Config, *, start_checkpointer: bool = True,
     # verify-export) do not pay for psycopg and the services at start-up.
     from app import db
     from app.artifacts.store import LocalBlobStore
-    from app.services import keys, rules, tokens, tracking, trust
+    from app.services import environments, keys, rules, tokens, tracking, trust
     from app.services.checkpoints import Checkpointer
     from app.services.ledger import GroupCommitter, ledger_transaction
     from app.services.runtime import Services
@@ -44,7 +44,7 @@ def build_services(config: Config, *, start_checkpointer: bool = True,
 
     url = db.database_url(config)
     wait = config.database_wait if wait_for_database else 0.0
-    db.retrying(lambda: db.ensure_schema(url), wait)
+    db.retrying(lambda: db.ensure_schema(url, config.protected_environments), wait)
     pool = db.retrying(lambda: db.make_pool(url, config.pool_size), wait)
 
     def first_use() -> Path | None:
@@ -55,6 +55,7 @@ def build_services(config: Config, *, start_checkpointer: bool = True,
                 rules.ensure_rules(writer)  # stricter guards, from this entry on
                 tokens.ensure_principals(writer)  # tokens from before principals existed
                 written = tokens.ensure_admin_token(writer, config.admin_token_path)
+                environments.adopt_in_use(writer, config.protected_environments)
             if trust.load(config.trust_path) is None:  # trusted on first use only
                 trust.update(config.trust_path, config.origin,
                              [k.to_string() for k in keys.verifier_keys(conn)])
@@ -136,6 +137,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(registry_api.bp)
     app.register_blueprint(promotions_api.bp)
+    from app.api import protection as protection_api
+    app.register_blueprint(protection_api.bp)
     from app.api import reports as reports_api
     app.register_blueprint(reports_api.bp)
     from app.api import mlflow_compat

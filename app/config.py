@@ -35,6 +35,8 @@ class Config:
     trust_file: Path | None = None
     artifact_dir: Path | None = None
     max_upload_bytes: int = 1024**3
+    # Only for environments adopted from history (app/services/environments.py): which of
+    # those earlier deployments used count as protected. New ones are declared by an admin.
     protected_environments: tuple[str, ...] = ("prod",)
     log_format: str = "json"
     log_level: str = "INFO"

@@ -6,7 +6,7 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -123,8 +123,10 @@ def schema_version(conn: psycopg.Connection) -> int | None:
     return found[0] if found else None
 
 
-def ensure_schema(url: str) -> int:
-    """Apply schema.sql unless the database already has the current version; return it."""
+def ensure_schema(url: str, legacy_protected: Sequence[str] = ("prod",)) -> int:
+    """Apply schema.sql unless the database already has the current version; return it.
+    legacy_protected: the prefixes (MLAUDIT_PROTECTED_ENVIRONMENTS) that decide the
+    protection of environments an upgrade adopts (app/services/environments.py)."""
     with connect(url) as conn:
         try:
             with conn.transaction():
@@ -136,7 +138,7 @@ def ensure_schema(url: str) -> int:
                         f"({SCHEMA_VERSION}); upgrade mlaudit"
                     )
                 if current is not None and current < SCHEMA_VERSION:
-                    _upgrade(conn, current)
+                    _upgrade(conn, current, legacy_protected)
                 elif current != SCHEMA_VERSION:
                     conn.execute(SCHEMA_PATH.read_bytes())
         except psycopg.Error as exc:
@@ -144,8 +146,10 @@ def ensure_schema(url: str) -> int:
     return SCHEMA_VERSION
 
 
-def _upgrade(conn: psycopg.Connection, current: int) -> None:
+def _upgrade(conn: psycopg.Connection, current: int,
+             legacy_protected: Sequence[str]) -> None:
     """An older schema: every projection is rebuilt from the ledger (app/storage/migrate.py)."""
+    from app.services.environments import adopt_after_replay
     from app.services.rebuild import replay
     from app.storage import migrate
     from app.storage.ledger import entry_pages
@@ -155,7 +159,8 @@ def _upgrade(conn: psycopg.Connection, current: int) -> None:
     def apply_schema() -> None:
         conn.execute(SCHEMA_PATH.read_bytes())
 
-    migrate.upgrade(conn, apply_schema, lambda c: replay(c, entry_pages(c)), current)
+    migrate.upgrade(conn, apply_schema, lambda c: replay(c, entry_pages(c)), current,
+                    lambda c: adopt_after_replay(c, legacy_protected))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -291,7 +291,7 @@ def cmd_rollback(client: Client, args: argparse.Namespace) -> int:
     body = {"version": args.version, "environment": args.environment, "reason": args.reason}
     done = client.call("POST", f"/api/v1/models/{_q(args.name)}/rollbacks", body)
     return _emit(args, done, [*deployment_lines(done["deployment"]),
-                              *receipt_lines([done["receipt"]])])
+                              *receipt_lines([done["receipt"], *done.get("registry", [])])])
 
 
 @_command
@@ -395,7 +395,7 @@ def _decision_parser(models: Subparsers, decision: str, help_text: str) -> argpa
     return command
 
 
-def add_models(sub: Subparsers) -> None:
+def add_models(sub: Subparsers) -> Subparsers:
     models = sub.add_parser("models", help="promotions: request, withdraw, review, decide; "
                             "what was live when").add_subparsers(dest="models_command",
                                                                  required=True)
@@ -430,6 +430,7 @@ def add_models(sub: Subparsers) -> None:
     deployed.add_argument("--at", metavar="DATE_OR_RFC3339", help=AT_HELP)
     _common(deployed, cmd_deployed)
     add_model_settings(models)
+    return models
 
 
 def add_deployments(sub: Subparsers) -> None:
@@ -443,8 +444,11 @@ def add_deployments(sub: Subparsers) -> None:
 
 
 def add_commands(sub: Subparsers) -> None:
-    """`models ...`, `deployments ...`, `deploy` and `rollback` on the top-level subparsers."""
-    add_models(sub)
+    """`models ...`, `deployments ...`, `environments ...`, `deploy` and `rollback` on the
+    top-level subparsers."""
+    from app import protection_cli
+
+    protection_cli.add_commands(sub, add_models(sub))
     add_deployments(sub)
     deploy = sub.add_parser("deploy", help="record a deployment of a model version")
     deploy.add_argument("name", metavar="NAME")

@@ -196,7 +196,8 @@ class Mix:
 
     def _bootstrap(self) -> list[Draft]:
         """What a new deployment writes first: MLflow's Default experiment, tokens for the
-        team and its approvers, a first experiment and a first registered model."""
+        team and its approvers, the declared environments, a first experiment and a first
+        registered model."""
         drafts = [Draft("experiment.created", "system", {"experiment": "0"},
                         {"name": "Default", "description": "MLflow's default experiment",
                          "tags": {}})]
@@ -204,6 +205,9 @@ class Mix:
         for name in USERS + APPROVERS:
             drafts.append(self._token_draft(name, "approver" if name in APPROVERS else
                                             "writer"))
+        drafts += [Draft("environment.declared", "token:admin", {"environment": name},
+                         {"protected": name != "staging"})
+                   for name in ("prod-eu", "prod-us", "staging")]
         drafts += self._experiment() + self._model()
         for _ in range(MIN_ACTIVE):
             drafts += self._run()

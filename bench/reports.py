@@ -82,7 +82,7 @@ def make_tokens(url: str) -> dict[str, dict[str, str]]:
     with psycopg.connect(url) as conn:
         for name, role in (("builder", "writer"), ("requester", "writer"),
                            ("risk1", "approver"), ("risk2", "approver"),
-                           ("auditor", "auditor")):
+                           ("auditor", "auditor"), ("ops", "admin")):
             with ledger_transaction(conn) as writer:
                 secret, _ = tokens.create_token(writer, name, role, "bench")
             out[name] = {"Authorization": f"Bearer {secret}"}
@@ -137,6 +137,8 @@ def setup(client: Any, who: dict[str, dict[str, str]], runs: int, versions: int,
              who["risk1" if n % 2 else "risk2"], {"decision": "approve", "comment": "reviewed"})
         promotions[version] = promotion
     envs = ["prod-eu", "prod-us"]
+    for env in envs:
+        send(client, "POST", "/api/v1/environments", who["ops"], {"name": env})
     done = rollbacks = 0
     history: dict[str, list[int]] = {e: [] for e in envs}
     version = 0

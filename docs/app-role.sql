@@ -5,7 +5,7 @@
 -- write the current-state tables at all: the database keeps those from the revisions and
 -- events (SECURITY DEFINER triggers owned by the schema owner), and refuses at commit any
 -- authority row (token, grant, revocation, key, model, version pin, stage, alias, promotion,
--- decision, deployment, policy) that the entry it names does not say (schema.sql).
+-- decision, deployment, environment, policy) that the entry it names does not say (schema.sql).
 -- Replace the password, and the database name in GRANT CONNECT, with your own.
 -- tests/test_least_privilege.py holds this list to the registry's tables.
 CREATE ROLE mlaudit_app LOGIN PASSWORD 'change-me';
@@ -30,5 +30,8 @@ GRANT SELECT ON experiments, grants, runs, run_tags, logged_models, logged_model
 -- The replay cache of client signatures (outside the projection set, see schema.sql): rows
 -- are added as signed requests commit and removed once out of the replay window.
 GRANT SELECT, INSERT, DELETE ON request_signatures_seen TO mlaudit_app;
+-- Declared environments: revisions insert-only, current state kept by the database.
+GRANT SELECT, INSERT ON environment_revisions TO mlaudit_app;
+GRANT SELECT ON environments TO mlaudit_app;
 -- Experiment ids are names handed out by a sequence, not ledger positions.
 GRANT USAGE ON SEQUENCE experiment_ids TO mlaudit_app;

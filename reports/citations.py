@@ -76,6 +76,8 @@ def model_citations(model: ModelReportEvidence) -> list[int]:
             for d in p.decisions:
                 seqs |= {d.seq} | _gates(d.gates)
     seqs.update(d.seq for d in model.deployments)
+    seqs.update(e.seq for e in model.environments)
+    seqs.update(d.seq for d in model.demotions)
     return _check_tree(model.meta, seqs)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reports.evidence_meta import ReportMeta
+from reports.evidence_protection import DeclaredEnvironmentEvidence, DemotionEvidence
 from reports.evidence_run import RunEvidence
 
 __all__ = [
@@ -207,6 +208,8 @@ class ModelReportEvidence:
         deployments: deployments and rollbacks of the covered versions, in time order.
         all_versions: True for a whole-model report, False for a one-version report.
         created_seq: seq of the `model.created` entry.
+        environments: the declared environments the deployments name, in name order.
+        demotions: versions moved out of a protected stage or alias, in seq order.
     """
 
     meta: ReportMeta
@@ -221,3 +224,5 @@ class ModelReportEvidence:
     deployments: tuple[DeploymentEvidence, ...]
     all_versions: bool
     created_seq: int
+    environments: tuple[DeclaredEnvironmentEvidence, ...] = ()
+    demotions: tuple[DemotionEvidence, ...] = ()

@@ -14,6 +14,7 @@ from reports.evidence import (
     PromotionEvidence,
     VersionEvidence,
 )
+from reports.sections_protection import demotions, environment_title
 from reports.sod import separation_of_duties
 from reports.style import (
     Cell,
@@ -158,13 +159,13 @@ def deployments(model: ModelReportEvidence) -> list[Flowable]:
     """A timeline per environment, rollbacks included with their reasons."""
     out: list[Flowable] = [heading("Deployments")]
     if not model.deployments:
-        return out + [empty("No deployments were recorded.")]
+        return out + [empty("No deployments were recorded."), *demotions(model)]
     environments = sorted({e.environment for e in model.deployments})
     for env in environments:
         events = sorted((e for e in model.deployments if e.environment == env),
                         key=lambda e: (e.deployed_at, e.seq))
-        out += [heading(f"Environment: {env}", 2), _timeline(events)]
+        out += [heading(environment_title(model, env), 2), _timeline(events)]
         for e in events:
             if e.event != "deployed" and not e.reason:
                 out.append(flag(f"rollback at seq {e.seq} gives no reason"))
-    return out
+    return out + demotions(model)

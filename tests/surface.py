@@ -392,6 +392,7 @@ def _closed_promotions(c: Caller) -> dict[str, str]:
 def _deployments(c: Caller) -> None:
     """'scorer' v1 to prod (under its approval) and staging; v2 to staging; rolled back."""
     base = f"{V1}/models/scorer"
+    _environments(c)
     prod = c.call("requester", "POST", f"{base}/deployments", {
         "version": 1, "environment": "prod", "promotion_id": c.ids["promotions"]["scorer_approved"],
         "target": {"endpoint": "https://scoring.example/v1",
@@ -405,6 +406,40 @@ def _deployments(c: Caller) -> None:
     assert rolled["deployment"]["rollback_of"] is not None, rolled
     c.ids["deployments"] = {"prod": prod["deployment"]["id"],
                             "rollback": rolled["deployment"]["id"]}
+    _protected_rollback(c)
+
+
+def _environments(c: Caller) -> None:
+    """prod declared protected, staging unprotected; canary unprotected, then protected."""
+    for name, protected in (("prod", True), ("staging", False), ("canary", False)):
+        c.call("admin", "POST", f"{V1}/environments", {"name": name, "protected": protected},
+               201)
+    c.call("admin", "POST", f"{V1}/environments", {"name": "canary", "protected": True,
+                                                   "reason": "serves real traffic now"}, 201)
+
+
+def _protected_rollback(c: Caller) -> None:
+    """'scorer' v2 approved for @champion and deployed to prod, prod rolled back to v1 (v2
+    loses @champion, with the reason); 'scorecard' v1 demoted out of Production."""
+    champion = _promote(c, "requester", "scorer", 2, "@champion")
+    _decide(c, "risk1", champion, exception={"justification": "challenger, monitored weekly"})
+    c.call("requester", "POST", f"{V1}/models/scorer/deployments", {
+        "version": 2, "environment": "prod", "promotion_id": champion}, 201)
+    rolled = c.call("requester", "POST", f"{V1}/models/scorer/rollbacks", {
+        "version": 1, "environment": "prod", "reason": "v2 mis-scores thin files"}, 201)
+    assert [r["kind"] for r in rolled["registry"]] == ["model_alias.removed"], rolled
+    c.call("risk1", "POST", f"{V1}/models/scorecard/versions/1/demotions", {
+        "from": "Production", "reason": "superseded by the 2026 scorecard"}, 201)
+
+
+def adopt_legacy_environment(app: Any) -> None:
+    """The entry the upgrade writes for an environment deployments used before environments
+    were declared (no route writes it): here for one no deployment used."""
+    from app.ledger.entry import Draft
+
+    draft = Draft("environment.adopted", "system", {"environment": "legacy"},
+                  {"protected": False, "rule": "protected when the name starts with 'prod'"})
+    app.extensions["mlaudit"].committer.run(lambda w: w.append([draft]))
 
 
 def _reports(c: Caller) -> None:
@@ -437,6 +472,7 @@ def exercise(app: Any, client: Any, admin_token: str,
         step(c)
     c.ids["promotions"] = {**_quorum_promotions(c), **_closed_promotions(c)}
     _deployments(c)
+    adopt_legacy_environment(app)
     _reports(c)
     key = c.ids.pop("client_key")
     return {**c.ids, "tokens": dict(c.secrets), "models": {"scorecard": [1], "scorer": [1, 2]},

@@ -113,6 +113,10 @@ def _registry(client: Any, secret: dict[str, str], run: str) -> dict[str, Any]:
     approved = decide(risk, approved_promotion, "approve", "ok",
                       exception={"justification": "monitored weekly ✓"})
 
+    for name, protected in (("prod-eu", True), ("staging-eu", False)):
+        send(client, "POST", "/api/v1/environments", admin, {"name": name,
+                                                             "protected": protected})
+
     def deploy(path: str, payload: dict[str, Any]) -> int:
         done = send(client, "POST", f"{base}/{path}", requester, payload)
         assert done.status_code == 201, done.json

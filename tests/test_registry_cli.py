@@ -98,6 +98,9 @@ def model(client: Any, people: dict[str, str]) -> list[str]:
         call(client, builder, "POST", "/api/v1/models/scorecard/versions",
              {"run_id": run, "artifact_path": "model.bin"})
     call(client, people["admin"], "PUT", "/api/v1/models/scorecard/policy", {"policy": POLICY})
+    for name, protected in (("prod-eu", True), ("dev", False)):
+        call(client, people["admin"], "POST", "/api/v1/environments",
+             {"name": name, "protected": protected})
     return runs
 
 
@@ -241,7 +244,9 @@ def test_rollback_to_an_earlier_approved_version(client: Any, people: Any, model
                    "--environment", "prod-eu", "--reason", "drift in v2")
     assert done.code == 0, done.err
     assert "reason       drift in v2" in done.out
-    assert kinds(client, people["admin"], done.out) == ["deployment.rolled_back"]
+    # prod-eu is protected: version 2, rolled back from, leaves Production with the reason.
+    assert kinds(client, people["admin"], done.out) == ["deployment.rolled_back",
+                                                        "model_version.demoted"]
     answer = mlaudit(people["risk1"], "models", "deployed", "scorecard", "--environment",
                      "prod-eu", "--json").json()
     assert answer["version"] == 1 and answer["deployment"]["rollback_of"] is not None

@@ -1,7 +1,7 @@
 """Separation of duties holds on every path: /api/v1, the MLflow routes, batches, tags, the CLI.
 
 The rule (app/services/promotions.py): a version reaches a protected stage or alias (by default
-Production and @champion), or a protected environment (prod*), only under an approved
+Production and @champion), or a protected environment (as declared), only under an approved
 promotion, and a promotion is approved only by `quorum` distinct approvers, none of whom
 requested it or built the version: registered it, created its run, recorded a file it pins, or
 created the MLflow logged model it was registered from. Each attempt below is refused with a
@@ -110,7 +110,12 @@ def reg(client: Any, conn: Any, services: Any, admin_token: str) -> Registry:
     secrets = {"admin": admin_token, "builder": token("builder", "writer"),
                "requester": token("requester", "writer"), "risk1": token("risk1", "approver"),
                "risk2": token("risk2", "approver"), "auditor": token("examiner", "auditor")}
-    return Registry(client, conn, secrets)
+    registry = Registry(client, conn, secrets)
+    for name, protected in (("prod", True), ("prod-eu", True), ("production", True),
+                            ("dev", False)):  # environments are declared by an admin
+        registry.call("admin", "POST", f"{V1}/environments", {"name": name,
+                                                              "protected": protected})
+    return registry
 
 
 def refused(response: Any, status: int, code: str | None = None, says: str = "") -> None:
@@ -190,7 +195,8 @@ def test_an_approval_covers_its_version_and_target_only(reg: Registry) -> None:
                                 {"name": "credit", "version": "2", "alias": "champion"}),
                        "is for version 1")
         mlflow_refused(reg.send("admin", "DELETE", f"{MLFLOW}/registered-models/alias",
-                                {"name": "credit", "alias": "champion"}), "cannot be deleted")
+                                {"name": "credit", "alias": "champion"}),
+                       "leaves a version only with a reason")
     # archive_existing_versions archived nobody: version 1 is still the one in Production
     assert [reg.stage("credit", v) for v in (1, 2)] == ["Production", "None"]
     # Another spelling of the alias is the same protected name (issue 16), and refused.
@@ -448,9 +454,12 @@ def test_only_an_admin_creates_a_model_that_needs_no_approval(
         "name": "sandbox", "protected_targets": []}).status_code == 201
 
 
-def test_protected_environment_prefixes_ignore_letter_case() -> None:
-    from app.services.promotions import is_protected
+def test_the_old_prefix_rule_decides_only_adopted_environments() -> None:
+    """Environments are declared objects now; the old rule (MLAUDIT_PROTECTED_ENVIRONMENTS,
+    prefixes in any letter case) decides only how the upgrade adopts the environments
+    earlier deployments used (tests/test_environment_attacks.py)."""
+    from app.services.environments import legacy_protected
 
-    for name in ("prod", "prod-eu", "PROD-eu", "Prod", "production"):
-        assert is_protected(name, ("prod",)), name
-    assert not is_protected("dev", ("prod",)) and not is_protected("preprod", ("prod",))
+    for name in ("prod", "PROD-eu", "Production"):
+        assert legacy_protected(name, ("prod",)), name
+    assert not legacy_protected("dev", ("prod",)) and not legacy_protected("preprod", ("prod",))

@@ -14,6 +14,7 @@ from werkzeug.routing import Rule
 
 from app.api import access as access_api
 from app.api import artifacts as artifacts_api
+from app.api import protection as protection_api
 from app.api import registry as registry_api
 from app.api import reports as reports_api
 from app.api import schemas as ledger_schemas
@@ -1032,6 +1033,62 @@ ROUTES.update({
     ("GET", "/health"): Op("MLflow's health probe: plain OK", {200: _MLFLOW_TEXT}),
     ("GET", "/version"): Op("The server version as plain text (MLflow's probe)",
                             {200: _MLFLOW_TEXT}),
+})
+
+# Declared environments and demotions (app/api/protection.py).
+
+
+class EnvironmentSchema(_Out):
+    name = _str()
+    protected = fields.Boolean(required=True, metadata=_meta(
+        "a deployment there needs an approved promotion"))
+    adopted = fields.Boolean(required=True, metadata=_meta(
+        "declared by the upgrade for an environment deployments used before environments "
+        "were declared (environment.adopted)"))
+    declared_by = _str()
+    declared_seq = _int()
+    seq = _int()
+
+
+class EnvironmentDeclaredSchema(_Out):
+    environment = fields.Nested(EnvironmentSchema, required=True)
+    receipt = fields.Nested(ReceiptSchema, required=True, allow_none=True)
+    unchanged = fields.Boolean(required=True)
+
+
+class EnvironmentListSchema(_Out):
+    environments = _list(EnvironmentSchema)
+
+
+class ReceiptsSchema(_Out):
+    receipts = _list(ReceiptSchema)
+
+
+class RolledBackSchema(DeploymentCreatedSchema):
+    registry = fields.List(fields.Nested(ReceiptSchema), required=True, metadata=_meta(
+        "in a protected environment, the stage and alias changes that make the registry "
+        "follow the rollback"))
+
+
+ROUTES[("POST", f"{_MODEL}/rollbacks")] = Op(
+    "Record a rollback; in a protected environment the version rolled back from leaves "
+    "Production and @champion, with the reason", {201: ok(RolledBackSchema, "Created")},
+    body=registry_api.RollbackCreate, problems=_REGISTRY, signed=True)
+ROUTES.update({
+    ("POST", "/api/v1/environments"): Op(
+        "Declare an environment (protected by default), or change its protection",
+        {201: ok(EnvironmentDeclaredSchema, "Created"),
+         200: ok(EnvironmentDeclaredSchema, "the same declaration: nothing written")},
+        body=protection_api.EnvironmentDeclare, problems=(400, 409), signed=True,
+        description="A deployment to an undeclared environment is refused (409)."),
+    ("GET", "/api/v1/environments"): Op("Every declared environment",
+                                        {200: ok(EnvironmentListSchema)}),
+    ("POST", f"{_MODEL}/versions/<int:version>/demotions"): Op(
+        "Move a version out of a protected stage or alias, with the reason",
+        {201: ok(ReceiptsSchema, "Created")}, body=protection_api.DemotionCreate,
+        problems=_REGISTRY, signed=True,
+        description="MLflow's transition-stage and delete-alias have no field for a reason: "
+        "they refuse such a move and point here."),
 })
 
 # Field conversions apispec cannot infer from the project's custom fields and validators.

@@ -8,7 +8,6 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from app.api.auth import current_principal, require
-from app.api.context import services
 from app.api.errors import ApiError
 from app.api.registry import (
     DecisionCreate,
@@ -103,7 +102,7 @@ def deploy(name: str) -> tuple[Response, int]:
     principal = current_principal()
     row, receipt = run_unit(lambda w: promotions.deploy(
         w, principal, name, data["version"], data["environment"], data["promotion_id"],
-        data["target"], services().config.protected_environments))
+        data["target"]))
     return jsonify(deployment=deployment_json(row), receipt=receipt_json(receipt)), 201
 
 
@@ -113,10 +112,10 @@ def rollback(name: str) -> tuple[Response, int]:
     data = body(RollbackCreate())
     authorize_version(name, data["version"])
     principal = current_principal()
-    row, receipt = run_unit(lambda w: promotions.rollback(
-        w, principal, name, data["environment"], data["version"], data["reason"],
-        services().config.protected_environments))
-    return jsonify(deployment=deployment_json(row), receipt=receipt_json(receipt)), 201
+    row, receipts = run_unit(lambda w: promotions.rollback(
+        w, principal, name, data["environment"], data["version"], data["reason"]))
+    return jsonify(deployment=deployment_json(row), receipt=receipt_json(receipts[0]),
+                   registry=[receipt_json(r) for r in receipts[1:]]), 201
 
 
 @bp.get("/models/<name>/deployments")

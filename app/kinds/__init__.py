@@ -4,7 +4,7 @@ it). The write path stores exactly these rows; verify, rebuild and reports repla
 
 from __future__ import annotations
 
-from app.kinds import access, registry, tracking
+from app.kinds import access, protection, registry, tracking
 from app.kinds.core import (
     Entry,
     Kind,
@@ -19,7 +19,8 @@ from app.kinds.core import (
 from app.kinds.memory import MemoryState
 from app.kinds.tables import BY_NAME, TABLES, table
 
-KINDS: dict[str, Kind] = {k.name: k for k in (*access.KINDS, *tracking.KINDS, *registry.KINDS)}
+KINDS: dict[str, Kind] = {k.name: k for k in (*access.KINDS, *tracking.KINDS, *registry.KINDS,
+                                              *protection.KINDS)}
 
 __all__ = ["BY_NAME", "KINDS", "TABLES", "Entry", "Kind", "MemoryState", "ReduceError", "Row",
            "Rows", "State", "Table", "entry_from_canonical", "entry_from_object", "reduce",

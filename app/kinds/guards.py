@@ -256,3 +256,56 @@ GUARDS: tuple[Guard, ...] = (
         "tree_size": "body.tree_size", "issued_to": "body.issued_to", "seq": "seq",
         "issued_at": "recorded_at"}}),
 )
+
+
+# Declared environments and demotions (app/kinds/protection.py): the environments' own guard,
+# and the kinds and checks they add to the guards above.
+
+def _protects(target: str) -> str:
+    """SQL: the model protects this target."""
+    return ("coalesce((SELECT m.protected_targets FROM registered_models m "
+            f"WHERE m.name = NEW.model_name) ? ({target}), false)")
+
+
+_REASON = ("a reason", "coalesce(btrim(doc #>> '{body,reason}'), '') = ''")
+_ENVIRONMENT_DECLARED = {"name": "subject.environment",
+                         "protected": "sql:(doc #>> '{body,protected}')::boolean",
+                         "declared_by": "actor", "declared_seq": "seq", "seq": "seq"}
+# A deployment names an environment declared before it, or adopted by the upgrade (which
+# declares, after them, the environments earlier deployments used); a protected one, as it
+# was at the deployment's seq, needs the approved promotion the entry cites.
+_DECLARED = ("NOT EXISTS (SELECT 1 FROM environment_revisions e WHERE e.name = NEW.environment "
+             "AND (e.seq < NEW.seq OR e.adopted))")
+_UNAPPROVED = ("NEW.promotion_id IS NULL AND coalesce((SELECT e.protected FROM "
+               "environment_revisions e WHERE e.name = NEW.environment AND e.seq < NEW.seq "
+               "ORDER BY e.seq DESC LIMIT 1), false)")
+_ADDED: dict[str, tuple[dict[str, dict[str, str]], dict[str, tuple[tuple[str, str], ...]]]] = {
+    "deployments": ({}, {kind: (("a declared environment", _DECLARED),
+                                ("an approved promotion for a protected environment",
+                                 _UNAPPROVED))
+                         for kind in ("deployment.recorded", "deployment.rolled_back")}),
+    "model_version_revisions": (
+        {"model_version.demoted": _all("model_version_revisions", {
+            **_VERSION_KEY, "stage": "body.stage", "stage_seq": "seq"})},
+        {"model_version.demoted": (_REASON, ("an unprotected stage", _protects(
+            "'stage:' || NEW.stage")))}),
+    "alias_events": (
+        {"model_alias.removed": {"model_name": "subject.model", "alias": "body.alias",
+                                 "version": "null", "promotion_id": "null", "seq": "seq"}},
+        {"model_alias.removed": (_REASON,)}),
+}
+
+
+def _extended(guard: Guard) -> Guard:
+    kinds, checks = _ADDED.get(guard.table, ({}, {}))
+    merged = {kind: (*guard.checks.get(kind, ()), *checks.get(kind, ()))
+              for kind in {*guard.checks, *checks}}
+    return Guard(guard.table, guard.seq, {**guard.kinds, **kinds}, merged)
+
+
+GUARDS = (*(_extended(g) for g in GUARDS), Guard("environment_revisions", "seq", {
+    "environment.declared": {**_ENVIRONMENT_DECLARED, "adopted": "false"},
+    "environment.adopted": {**_ENVIRONMENT_DECLARED, "adopted": "true"},
+    "environment.protection_set": _all("environment_revisions", {
+        "name": "subject.environment", "seq": "seq",
+        "protected": "sql:(doc #>> '{body,protected}')::boolean"})}))

@@ -43,6 +43,9 @@ _PROMOTION = (("id", T), ("model_name", T), ("version", INT_), ("target", T),
               ("justification", T), ("classification", T), ("requested_by", T), ("status", T),
               ("gates", J), ("policy_seq", B), ("created_seq", B), ("closed_seq", B),
               ("seq", B))
+# Declared environments (app/kinds/protection.py).
+_ENVIRONMENT = (("name", T), ("protected", BO), ("adopted", BO), ("declared_by", T),
+                ("declared_seq", B), ("seq", B))
 _LOGGED_MODEL = (("model_id", T), ("experiment_id", T), ("name", T), ("source_run_id", T),
                  ("model_type", T), ("status", T), ("lifecycle", T), ("created_by", T),
                  ("creation_timestamp", B), ("last_updated_timestamp", B), ("created_seq", B),
@@ -144,6 +147,7 @@ TABLES: tuple[Table, ...] = (
                               ("outcome", T), ("comment", T), ("exception", J),
                               ("version_digest", T), ("gates", J), ("principal_id", T)),
           ("promotion_id", "seq")),
+    *_entity("environments", _ENVIRONMENT, ("name",)),
     Table("deployments", FACT, (("id", T), ("model_name", T), ("version", INT_),
                                 ("environment", T), ("deployer", T), ("target", J),
                                 ("promotion_id", T), ("rollback_of", T), ("reason", T),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from app import kinds
 from app.ledger.entry import Draft, Receipt
+from app.services import demotions, environments
 from app.services.ledger import LedgerWriter
 from app.services.registry import (
     APPROVAL_TARGETS,
@@ -190,24 +191,18 @@ def _approval(conn: Any, name: str, version: int,
     return None
 
 
-def is_protected(environment: str, protected: Sequence[str]) -> bool:
-    """Whether an environment name starts with a protected prefix, ignoring case ("PROD-eu"
-    is as protected as "prod-eu")."""
-    name = environment.casefold()
-    return any(name.startswith(prefix.casefold()) for prefix in protected)
-
-
 def deploy(writer: LedgerWriter, principal: Principal, name: str, version: int,
            environment: str, promotion_id: str | None, target: Mapping[str, str],
-           protected: Sequence[str], reason: str | None = None,
+           reason: str | None = None,
            rollback_of: str | None = None) -> tuple[store.DeploymentRow, Receipt]:
     _model(writer, name, lock=True)
     _version(writer.conn, name, version)
+    declared = environments.deployable(writer.conn, environment)
     approval = _approval(writer.conn, name, version, promotion_id)
     if promotion_id is not None and approval is None:
         raise Conflict(f"promotion {promotion_id!r} is not an approved promotion of version "
                        f"{version} to Production or @champion")
-    if is_protected(environment, protected) and approval is None:
+    if declared.protected and approval is None:
         raise Conflict(f"{environment} is protected: version {version} needs an approved "
                        "promotion to Production or @champion before it is deployed there")
     deployment_id = uuid.uuid4().hex
@@ -225,9 +220,11 @@ def deploy(writer: LedgerWriter, principal: Principal, name: str, version: int,
 
 
 def rollback(writer: LedgerWriter, principal: Principal, name: str, environment: str,
-             version: int, reason: str, protected: Sequence[str]
-             ) -> tuple[store.DeploymentRow, Receipt]:
-    """Redeploy an earlier, approved version; linked to the deployment it replaces."""
+             version: int, reason: str) -> tuple[store.DeploymentRow, list[Receipt]]:
+    """Redeploy an earlier, approved version; linked to the deployment it replaces. In a
+    protected environment the registry follows: the version rolled back from leaves
+    Production and @champion, the restored one regains those its approvals name
+    (app/services/demotions.py); receipts: the deployment's first."""
     writer.lock()
     current = store.latest_deployment(writer.conn, name, environment)
     if current is None:
@@ -239,5 +236,10 @@ def rollback(writer: LedgerWriter, principal: Principal, name: str, environment:
         raise Conflict(f"version {version} was never deployed to {environment}")
     if _approval(writer.conn, name, version, None) is None:
         raise Conflict(f"version {version} holds no approved promotion; it cannot be restored")
-    return deploy(writer, principal, name, version, environment, None, {}, protected,
-                  reason=reason, rollback_of=current.id)
+    row, receipt = deploy(writer, principal, name, version, environment, None, {},
+                          reason=reason, rollback_of=current.id)
+    receipts = [receipt]
+    if environments.deployable(writer.conn, environment).protected:
+        receipts += demotions.follow_rollback(writer, principal.actor, name, current.version,
+                                              version, environment, reason, row.id)
+    return row, receipts

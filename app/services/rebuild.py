@@ -29,6 +29,7 @@ from app.ledger.checkpoint import CheckpointError, VerifierKey, parse_checkpoint
 from app.ledger.entry import decode, parse_timestamp
 from app.ledger.errors import LedgerError
 from app.ledger.verify import Damage, Head, StoredCheckpoint, verify_entries
+from app.services.environments import adopt_after_replay
 from app.storage import artifacts as artifact_store
 from app.storage import ledger as store
 from app.storage import projection
@@ -106,7 +107,8 @@ def _flush(conn: psycopg.Connection, pending: dict[str, list[kinds.Row]]) -> Non
 
 
 def rebuild(target: psycopg.Connection, source: Source,
-            progress: Progress | None = None, total: int = 0) -> Replayed:
+            progress: Progress | None = None, total: int = 0,
+            legacy_protected: Sequence[str] = ("prod",)) -> Replayed:
     """Copy the verified source ledger into the empty target and replay it, in one
     transaction (nothing is left behind if anything fails)."""
     with target.transaction():
@@ -124,6 +126,9 @@ def rebuild(target: psycopg.Connection, source: Source,
         if progress is not None:
             entries = progress(entries, total, "replaying")
         done = replay(target, entries)
+        # A ledger written before environments were declared: its deployments' environments
+        # are adopted by entries appended after it, as the upgrade does.
+        adopt_after_replay(target, legacy_protected)
         tracking_store.advance_experiment_ids(target)
     return done
 

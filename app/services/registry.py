@@ -218,6 +218,7 @@ def move(writer: LedgerWriter, actor: str, name: str, version: int, target_text:
         raise Conflict(f"{target_text} is protected for model {name!r}: request a promotion "
                        f"(POST /api/v1/models/{name}/versions/{version}/promotions) and have "
                        "an approver decide it")
+    _demotions().refuse_silent_exit(model, row, target)
     receipts = [_apply_target(writer, actor, model, row, target, None)]
     if target.startswith("stage:"):
         receipts += _invalidate_pending(writer, actor, name, version)
@@ -343,12 +344,19 @@ def transition(writer: LedgerWriter, actor: str, name: str, version: int, stage:
                archive_existing: bool) -> list[Receipt]:
     """MLflow's transition-stage; archiving the others is checked like any other move."""
     receipts = reach_target(writer, actor, name, version, stage)
-    canonical = parse_target(stage).partition(":")[2]
+    target = parse_target(stage)
+    canonical = target.partition(":")[2]
     if archive_existing and canonical in ("Staging", "Production"):
-        for other in store.versions_in_stage(writer.conn, name, canonical):
-            if other != version:
-                receipts += reach_target(writer, actor, name, other, "Archived")
+        approval = _latest_approval(writer.conn, name, target)
+        receipts += _demotions().archive_replaced(writer, actor, name, version, canonical,
+                                                  approval.id if approval else None)
     return receipts
+
+
+def _demotions() -> Any:
+    """app/services/demotions.py, which builds on this module (imported when first used)."""
+    from app.services import demotions
+    return demotions
 
 
 def delete_alias(writer: LedgerWriter, actor: str, name: str, alias: str) -> Receipt:
@@ -361,7 +369,8 @@ def delete_alias(writer: LedgerWriter, actor: str, name: str, alias: str) -> Rec
     # protection compared case-insensitively) may be deleted, which only tidies it away.
     if f"alias:{alias}" in model.protected_targets:
         raise Forbidden(f"alias @{alias} is protected for model {name!r}; it moves only through "
-                        "an approved promotion and cannot be deleted")
+                        "an approved promotion, and leaves a version only with a reason: "
+                        + _demotions().how_to_demote(name, current, f"@{alias}"))
     [receipt] = writer.append([Draft("model_alias.deleted", actor,
                                      {"model": name, "version": str(current)}, {"alias": alias})])
     return receipt

@@ -56,6 +56,7 @@ from reports import (
     VersionEvidence,
 )
 from reports.citations import shown_seqs
+from reports.evidence_protection import DeclaredEnvironmentEvidence, DemotionEvidence
 
 
 class NotFound(LookupError):
@@ -473,7 +474,47 @@ def model_evidence(ledger: Ledger, name: str, version: int | None,
             "owner": model["owner"], "sensitive_attributes": tuple(model["sensitive_attributes"]),
             "protected_targets": tuple(model["protected_targets"]), "quorum": model["quorum"],
             "policy": policy, "versions": tuple(versions), "deployments": deps,
-            "all_versions": version is None, "created_seq": model["created_seq"]}
+            "all_versions": version is None, "created_seq": model["created_seq"],
+            "environments": _environments(ledger, {d.environment for d in deps}, visible),
+            "demotions": _demotions(ledger, name, covered, visible)}
+
+
+# Declared environments and demotions (app/kinds/protection.py).
+
+def _environments(ledger: Ledger, names: set[str],
+                  visible: Any) -> tuple[DeclaredEnvironmentEvidence, ...]:
+    """The environments the deployments name, as their latest visible revision says."""
+    latest: dict[str, dict[str, Any]] = {}
+    for row in ledger.rows("environment_revisions"):
+        if row["name"] in names and visible(row["seq"]) and (
+                row["name"] not in latest or row["seq"] > latest[row["name"]]["seq"]):
+            latest[row["name"]] = row
+    return tuple(DeclaredEnvironmentEvidence(r["name"], r["protected"], r["adopted"],
+                                             r["declared_by"], r["seq"])
+                 for _, r in sorted(latest.items()))
+
+
+LEAVING_KINDS = ("model_version.demoted", "model_alias.removed")
+
+
+def _demotions(ledger: Ledger, name: str, covered: set[int],
+               visible: Any) -> tuple[DemotionEvidence, ...]:
+    out = []
+    for seq, entry in sorted(ledger.entries.items()):
+        if entry.kind not in LEAVING_KINDS or entry.subject.get("model") != name:
+            continue
+        version = int(entry.subject["version"])
+        if version not in covered or not visible(seq):
+            continue
+        body = entry.body
+        stage = entry.kind == "model_version.demoted"
+        out.append(DemotionEvidence(
+            version=version,
+            left=f"stage:{body['previous']}" if stage else f"alias:{body['alias']}",
+            moved_to=body["stage"] if stage else None, reason=body["reason"],
+            demoted_by=entry.actor, demoted_at=entry.recorded_at,
+            promotion_id=body["promotion"], deployment_id=body["deployment"], seq=seq))
+    return tuple(out)
 
 
 def verifier_keys(texts: Iterable[str]) -> list[VerifierKey]:

@@ -59,14 +59,19 @@ def drop_projections(conn: psycopg.Connection) -> None:
 
 
 def upgrade(conn: psycopg.Connection, apply_schema: Callable[[], None],
-            replay: Callable[[psycopg.Connection], object], current: int) -> None:
+            replay: Callable[[psycopg.Connection], object], current: int,
+            adopt: Callable[[psycopg.Connection], object] | None = None) -> None:
     """In the caller's transaction (holding the schema lock): keep the envelopes (held in the
     artifacts table before version 5), drop the old projections, apply schema.sql, replay the
-    ledger, and move the experiment id sequence past every numeric id the ledger gave out.
-    Tokens from before version 6 get their principals when the service next starts."""
+    ledger, adopt the environments its deployments used (entries appended after them, before
+    the deferred guards look), and move the experiment id sequence past every numeric id the
+    ledger gave out. Tokens from before version 6 get their principals when the service next
+    starts."""
     if current < 5:
         keep_envelopes(conn)
     drop_projections(conn)
     apply_schema()
     replay(conn)
+    if adopt is not None:
+        adopt(conn)
     advance_experiment_ids(conn)

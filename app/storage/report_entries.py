@@ -77,6 +77,9 @@ def model_seqs(conn: psycopg.Connection, name: str) -> set[int]:
         seqs |= _seqs(conn, _of(table, column), [name])
     seqs |= _seqs(conn, "SELECT d.seq FROM decisions d JOIN promotions p ON "
                         "p.id = d.promotion_id WHERE p.model_name = %s", name)
+    # Every revision of the declared environments its deployments name.
+    seqs |= _seqs(conn, "SELECT r.seq FROM environment_revisions r WHERE r.name IN "
+                        "(SELECT environment FROM deployments WHERE model_name = %s)", name)
     runs = [r[0] for r in conn.execute(
         "SELECT DISTINCT run_id FROM model_versions WHERE model_name = %s", (name,))]
     seqs |= run_seqs(conn, runs)

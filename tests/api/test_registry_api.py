@@ -50,6 +50,9 @@ def model(client: Any, people: dict[str, dict[str, str]]) -> dict[str, Any]:
                         {"key": "selection_rate", "value": "0.5", "group": {"sex": "F"}, "n": 80}]})
         client.put(f"/api/v1/runs/{run}/artifacts/model/model.bin", headers=builder, data=payload)
         versions.append(run)
+    for name, protected in (("prod-eu", True), ("staging-eu", False)):
+        send(client, "POST", "/api/v1/environments", people["admin"],
+             {"name": name, "protected": protected})
     created = send(client, "POST", "/api/v1/models", builder, {
         "name": "scorecard", "sensitive_attributes": ["sex"], "owner": "risk-team"})
     assert created.status_code == 201, created.json

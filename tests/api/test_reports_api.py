@@ -155,6 +155,7 @@ def test_model_report(client: Any, people: Any, data: dict[str, Any]) -> None:
     decided = send(client, "POST", f"/api/v1/promotions/{promotion.json['id']}/decisions",
                    people["risk1"], {"decision": "approve", "comment": "reviewed"})
     assert decided.status_code == 200, decided.json
+    send(client, "POST", "/api/v1/environments", admin, {"name": "prod-eu"})
     deployed = send(client, "POST", "/api/v1/models/scorecard/deployments", builder, {
         "version": 1, "environment": "prod-eu", "promotion_id": promotion.json["id"]})
     assert deployed.status_code == 201, deployed.json

@@ -92,6 +92,10 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/models/<name>/versions/<int:version>/lineage"): ALL,
     ("GET", "/api/v1/models/<name>/versions/<int:version>/artifacts"): ALL,
     ("GET", "/api/v1/models/<name>/versions/<int:version>/artifacts/<path:path>"): ALL,
+    ("POST", "/api/v1/environments"): ADMIN,
+    ("GET", "/api/v1/environments"): ALL,
+    ("POST", "/api/v1/models/<name>/versions/<int:version>/demotions"): {"admin", "writer",
+                                                                        "approver"},
     ("GET", "/api/v1/openapi.json"): ALL,
     ("GET", "/metrics"): {"admin", "auditor"},
     ("GET", "/api/v1/reports/runs/<run_id>.pdf"): {"admin", "auditor"},
@@ -434,6 +438,12 @@ SCOPE: dict[tuple[str, str], Rule | tuple[Rule, ...]] = {
         lambda w, s: get(model_path(w, s, "/versions/1/artifacts"))),
     ("GET", "/api/v1/models/<name>/versions/<int:version>/artifacts/<path:path>"): Case(
         lambda w, s: get(model_path(w, s, "/versions/1/artifacts/model/file.bin"))),
+    ("POST", "/api/v1/environments"): Unscoped(
+        "declares a deployment environment: no experiment's data"),
+    ("GET", "/api/v1/environments"): Unscoped("the declared environments: no experiment's data"),
+    ("POST", "/api/v1/models/<name>/versions/<int:version>/demotions"): Case(
+        lambda w, s: post(f"/api/v1/models/{w.fresh_in_production(s)}/versions/1/demotions",
+                          {"from": "Production", "reason": "superseded"}), ok=201),
     # reports (admin and auditor)
     ("GET", "/api/v1/reports/runs/<run_id>.pdf"): Case(
         lambda w, s: get(f"/api/v1/reports/runs/{w.run[s]}.pdf")),
@@ -639,6 +649,7 @@ class World:
         self.lm: dict[str, str] = {}
         self.model: dict[str, str] = {}
         self.promotion: dict[str, str] = {}
+        self.call("admin", "POST", "/api/v1/environments", {"name": "dev", "protected": False})
         for side in SIDES:
             self._seed(side)
         for role in SCOPED_ROLES:
@@ -729,6 +740,15 @@ class World:
         promotion, _ = self.services.committer.run(lambda w: promotions.request_promotion(
             w, principal, model, 1, "Production", "validated", None))
         return str(promotion.id)
+
+    def fresh_in_production(self, side: str) -> str:
+        """A fresh model whose version 1 the admin approved into Production."""
+        model = self.fresh_version(side)
+        promotion = self.call("builder", "POST", f"/api/v1/models/{model}/versions/1/promotions",
+                              {"target": "Production", "justification": "validated"})["id"]
+        self.call("admin", "POST", f"/api/v1/promotions/{promotion}/decisions",
+                  {"decision": "approve", "comment": "ok"})
+        return model
 
     def fresh_deployed(self, side: str) -> str:
         """Versions 1 and 2, both approved by the admin, deployed to dev in turn."""

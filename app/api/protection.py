@@ -1,0 +1,71 @@
+"""/api/v1 declared environments, and demotions out of a protected stage or alias."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+from marshmallow import fields, validate
+
+from app.api.auth import current_principal, require
+from app.api.registry import NAME, run_unit
+from app.api.schemas import _Strict
+from app.api.scope import authorize_version
+from app.api.tracking import WRITERS, body, read, receipt_json
+from app.services import demotions, environments
+from app.storage import environments as store
+
+bp = Blueprint("protection", __name__, url_prefix="/api/v1")
+MAX_REASON = 10_000
+
+
+class EnvironmentDeclare(_Strict):
+    name = fields.String(required=True, validate=NAME)
+    protected = fields.Boolean(load_default=True, metadata={
+        "description": "whether a deployment there needs an approved promotion (default true)"})
+    reason = fields.String(load_default=None, validate=validate.Length(1, MAX_REASON),
+                           metadata={"description": "why its protection changes (recorded)"})
+
+
+class DemotionCreate(_Strict):
+    from_ = fields.String(required=True, data_key="from", validate=validate.Length(1, 256),
+                          metadata={"description": "the protected stage or @alias it leaves"})
+    to = fields.String(load_default=demotions.ARCHIVED, validate=validate.Length(1, 256),
+                       metadata={"description": "the unprotected stage it moves to (stage "
+                                                "demotions only; default Archived)"})
+    reason = fields.String(required=True, validate=validate.Length(1, MAX_REASON))
+
+
+def environment_json(row: store.EnvironmentRow) -> dict[str, Any]:
+    return {"name": row.name, "protected": row.protected, "adopted": row.adopted,
+            "declared_by": row.declared_by, "declared_seq": row.declared_seq, "seq": row.seq}
+
+
+@bp.post("/environments")
+@require("admin")
+def declare() -> tuple[Response, int]:
+    """Declare an environment, or change its protection (the same declaration: 200, nothing
+    written)."""
+    data = body(EnvironmentDeclare())
+    actor = current_principal().actor
+    row, receipt = run_unit(lambda w: environments.declare(
+        w, actor, data["name"], data["protected"], data["reason"]))
+    return jsonify(environment=environment_json(row), receipt=receipt_json(receipt),
+                   unchanged=receipt is None), (200 if receipt is None else 201)
+
+
+@bp.get("/environments")
+@require()
+def list_environments() -> Response:
+    return jsonify(environments=[environment_json(r) for r in read(store.list_environments)])
+
+
+@bp.post("/models/<name>/versions/<int:version>/demotions")
+@require(*WRITERS, "approver")  # a risk officer may take a version out of Production
+def demote(name: str, version: int) -> tuple[Response, int]:
+    data = body(DemotionCreate())
+    authorize_version(name, version)
+    actor = current_principal().actor
+    receipts = run_unit(lambda w: demotions.demote(w, actor, name, version, data["from_"],
+                                                   data["to"], data["reason"]))
+    return jsonify(receipts=[receipt_json(r) for r in receipts]), 201

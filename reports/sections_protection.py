@@ -1,0 +1,35 @@
+"""Sections for declared environments and demotions out of protected stages and aliases."""
+
+from __future__ import annotations
+
+from reportlab.platypus import Flowable
+
+from reports.evidence import ModelReportEvidence
+from reports.style import Cell, data_table, empty, flag, heading, mono
+
+__all__ = ["demotions", "environment_title"]
+
+
+def environment_title(model: ModelReportEvidence, name: str) -> str:
+    """"Environment: prod (protected, seq 12)", as the environment was declared."""
+    found = next((e for e in model.environments if e.name == name), None)
+    if found is None:
+        return f"Environment: {name} (no declaration in this report)"
+    word = "protected" if found.protected else "unprotected"
+    adopted = "; adopted by the upgrade" if found.adopted else ""
+    return f"Environment: {name} ({word}{adopted}, seq {found.seq})"
+
+
+def demotions(model: ModelReportEvidence) -> list[Flowable]:
+    """Every move of a version out of a protected stage or alias, with its reason."""
+    out: list[Flowable] = [heading("Demotions")]
+    if not model.demotions:
+        return out + [empty("No version left a protected stage or alias.")]
+    rows: list[list[Cell]] = [
+        [d.demoted_at, str(d.version), d.left, d.moved_to or "removed", d.demoted_by,
+         d.reason, mono(d.deployment_id or d.promotion_id or "none"), str(d.seq)]
+        for d in model.demotions]
+    header = ["When", "Ver.", "Left", "To", "By", "Reason", "Rollback / promotion", "Seq"]
+    out.append(data_table(header, rows, [1.85, 0.5, 1.4, 0.9, 0.9, 2.6, 1.5, 0.45]))
+    return out + [flag(f"demotion at seq {d.seq} gives no reason")
+                  for d in model.demotions if not d.reason.strip()]
