@@ -299,6 +299,18 @@ def test_after_a_rollback_production_is_what_is_live(reg: Registry, server: str,
     reg.call("requester", "POST", f"{V1}/models/credit/rollbacks",
              {"version": 2, "environment": "dev", "reason": "compare"})
     assert reg.kinds_since(before) == ["deployment.rolled_back"]
+    # The approval version 2 left is spent: its builder cannot put it back in Production
+    # through MLflow (found by running the README's example), nor through /api/v1.
+    back = reg.send("builder", "POST", "/api/2.0/mlflow/model-versions/transition-stage",
+                    {"name": "credit", "version": "2", "stage": "production",
+                     "archive_existing_versions": False})
+    assert back.status_code == 403, back.get_data(as_text=True)
+    assert "left stage Production at entry" in back.json["message"]
+    again = reg.send("requester", "POST", f"{V1}/models/credit/versions/2/transition",
+                     {"target": "Production"})
+    assert again.status_code == 409 and "is protected" in again.json["detail"], again.json
+    assert [v.version for v in client.get_latest_versions("credit", stages=["Production"])] \
+        == ["1"]
 
 
 # ---- history written before environments were declared ---------------------------------------

@@ -53,6 +53,7 @@ class World:
         self.lm: dict[str, str] = {}
         self.model: dict[str, str] = {}
         self.promotion: dict[str, str] = {}
+        self.call(admin, "POST", "/api/v1/environments", {"name": "dev", "protected": False})
         for side in ("A", "B"):
             self._seed(side)
         self.scoped = {role: make_token(services, f"s-{role}", role)

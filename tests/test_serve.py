@@ -109,10 +109,12 @@ def test_serve_starts_embedded_postgres_and_reuses_it(home: Path,
     token = (home / "admin-token").read_text().strip()
     status, body = get(f"{first.base}/api/v1/ledger/entries?limit=10", token)
     assert status == 200
-    # First start: the key, MLflow's Default experiment, the admin token.
+    # First start: the key, MLflow's Default experiment, the rule adopted, the admin's
+    # principal and token.
     assert [(e["seq"], e["kind"], e["actor"]) for e in body["entries"]] == [
         (0, "key.activated", "system"), (1, "experiment.created", "system"),
-        (2, "token.created", "system")]
+        (2, "rule.adopted", "system"), (3, "principal.created", "system"),
+        (4, "token.created", "system")]
     server_pid = postmaster_pid(home)
     output = first.stop()
     assert "admin token was written to" in output
@@ -122,5 +124,5 @@ def test_serve_starts_embedded_postgres_and_reuses_it(home: Path,
     assert postmaster_pid(home) == server_pid  # the same embedded server, reused
     status, body = get(f"{second.base}/api/v1/ledger/entries?limit=10", token)
     # No second key, Default experiment or admin token.
-    assert status == 200 and len(body["entries"]) == 3
+    assert status == 200 and len(body["entries"]) == 5
     assert "admin token was written" not in second.stop()

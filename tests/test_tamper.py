@@ -14,9 +14,9 @@ from app.ledger.entry import Draft
 
 @pytest.fixture
 def ledger(services: Any, append: Any) -> Any:
-    """Entries 0..2 from start-up (the key, MLflow's Default experiment, the admin token),
-    29 appended, a checkpoint at 32, then 8 more (size 40)."""
-    append(29)
+    """Entries 0..4 from start-up (the key, MLflow's Default experiment, the rule adopted,
+    the admin's principal and token), 27 appended, a checkpoint at 32, then 8 more (size 40)."""
+    append(27)
     services.checkpointer.sign_now()
     append(8)
     return services

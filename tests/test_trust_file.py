@@ -85,7 +85,7 @@ def test_a_full_rewrite_passes_its_own_keys_but_not_the_trust_file(
         client: Any) -> None:
     append(4)
     services.checkpointer.sign_now()
-    rewrite(conn, 4, b'"i":1', b'"i":7')
+    rewrite(conn, 6, b'"i":1', b'"i":7')
     alone = run_cli("verify", "--json", "--no-trust")
     assert alone.returncode == 0, alone.stdout  # the database agrees with itself
     held = run_cli("verify", "--json")
@@ -103,7 +103,7 @@ def test_a_rewrite_that_deletes_every_checkpoint_is_held_to_the_kept_one(
         services: Any, append: Any, conn: psycopg.Connection, run_cli: Any) -> None:
     append(4)
     services.checkpointer.sign_now()
-    rewrite(conn, 4, b'"i":1', b'"i":7')
+    rewrite(conn, 6, b'"i":1', b'"i":7')
     conn.execute("DELETE FROM checkpoints")
     held = run_cli("verify", "--json")
     assert held.returncode == 1
@@ -116,7 +116,7 @@ def test_signing_refuses_a_rewritten_past(services: Any, append: Any, client: An
                                           conn: psycopg.Connection) -> None:
     append(4)
     services.checkpointer.sign_now()
-    rewrite(conn, 4, b'"i":1', b'"i":7')
+    rewrite(conn, 6, b'"i":1', b'"i":7')
     conn.execute("DELETE FROM checkpoints")
     append(1)
     token = services.config.admin_token_path.read_text().strip()

@@ -337,6 +337,11 @@ def reach_target(writer: LedgerWriter, actor: str, name: str, version: int,
     current = row.stage if kind == "stage" else store.aliases(writer.conn, name).get(value)
     if current == (value if kind == "stage" else version):
         return []
+    left = store.left_target_after(writer.conn, name, version, target, approval.closed_seq or 0)
+    if left is not None:  # demoted or rolled back since: that approval is spent
+        raise Forbidden(f"version {version} left {shown} at entry {left}, after promotion "
+                        f"{approval.id} approved it; returning needs a new approval: "
+                        + how_to_request(name, version, target_text))
     return [_apply_target(writer, actor, model, row, target, approval.id)]
 
 

@@ -181,6 +181,26 @@ def aliases(conn: psycopg.Connection, model_name: str) -> dict[str, int]:
     return {a: int(v) for a, v in rows.fetchall()}
 
 
+def left_target_after(conn: psycopg.Connection, model_name: str, version: int, target: str,
+                      after: int) -> int | None:
+    """The seq of the first entry after `after` that took this version out of a stage or an
+    alias (`stage:X` / `alias:X`), or None: an approval it left is spent."""
+    kind, _, value = target.partition(":")
+    if kind == "stage":
+        row = conn.execute(
+            "SELECT min(seq) FROM model_version_revisions WHERE model_name = %s AND version = %s "
+            "AND stage_seq = seq AND stage IS DISTINCT FROM %s AND seq > %s",
+            (model_name, version, value, after)).fetchone()
+    else:
+        row = conn.execute(
+            "SELECT min(e.seq) FROM alias_events e WHERE e.model_name = %s AND e.alias = %s "
+            "AND e.seq > %s AND e.version IS DISTINCT FROM %s AND EXISTS (SELECT 1 FROM "
+            "alias_events b WHERE b.model_name = e.model_name AND b.alias = e.alias "
+            "AND b.version = %s AND b.seq > %s AND b.seq < e.seq)",
+            (model_name, value, after, version, version, after)).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
 def current_policy(conn: psycopg.Connection,
                    model_name: str) -> tuple[dict[str, Any], str, int] | None:
     """(policy, who set it, seq) of the latest policy, or None."""

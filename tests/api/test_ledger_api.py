@@ -60,11 +60,12 @@ def test_public_keys(client: Any) -> None:
 
 
 def test_entries_are_keyset_paged(client: Any, auth: dict[str, str], append: Any) -> None:
-    append(7)  # 3 entries exist from start-up: the key, the Default experiment, the admin token
+    append(5)  # 5 entries exist from start-up: the key, the Default experiment, the rule
+    # adopted, the admin's principal and token
     first = client.get("/api/v1/ledger/entries?limit=4", headers=auth).json
     assert [e["seq"] for e in first["entries"]] == [0, 1, 2, 3] and first["next"] == 3
     assert [e["kind"] for e in first["entries"][:3]] == [
-        "key.activated", "experiment.created", "token.created"]
+        "key.activated", "experiment.created", "rule.adopted"]
     rest = client.get(f"/api/v1/ledger/entries?after={first['next']}&limit=10",
                       headers=auth).json
     assert [e["seq"] for e in rest["entries"]] == [4, 5, 6, 7, 8, 9] and rest["next"] is None
@@ -81,10 +82,10 @@ def test_bad_paging_is_a_problem(client: Any, auth: dict[str, str], query: str) 
 
 def test_entry_carries_a_verifiable_inclusion_proof(client: Any, auth: dict[str, str],
                                                     append: Any) -> None:
-    append(20)
+    append(18)
     body = client.get("/api/v1/ledger/entries/13", headers=auth).json
     proof, checkpoint = body["inclusion_proof"], body["checkpoint"]
-    assert body["entry"]["seq"] == 13 and proof["tree_size"] == 23  # 3 from start-up + 20
+    assert body["entry"]["seq"] == 13 and proof["tree_size"] == 23  # 5 from start-up + 18
     note, signers = open_note(checkpoint["note"], published_keys(client))
     assert note.tree_size == 23 and note.root_hash == b64d(checkpoint["root_hash"])
     merkle.verify_inclusion(13, 23, b64d(body["leaf_hash"]),
@@ -113,10 +114,10 @@ def test_unknown_entry_is_404(client: Any, auth: dict[str, str]) -> None:
 
 def test_checkpoints_latest_and_by_size(client: Any, auth: dict[str, str], services: Any,
                                         append: Any) -> None:
-    append(3)
+    append(1)
     row = services.checkpointer.sign_now()
     latest = client.get("/api/v1/ledger/checkpoints/latest", headers=auth).json
-    assert latest["tree_size"] == row.tree_size == 6  # 3 from start-up + 3
+    assert latest["tree_size"] == row.tree_size == 6  # 5 from start-up + 1
     assert b64d(latest["root_hash"]) == row.root_hash
     by_size = client.get("/api/v1/ledger/checkpoints/6", headers=auth).json
     assert by_size["note"] == latest["note"]
@@ -151,5 +152,5 @@ def test_a_checkpoint_that_does_not_cover_the_entry_is_404(client: Any, auth: di
                                                            services: Any, append: Any) -> None:
     old = services.checkpointer.sign_now()
     append(3)
-    response = client.get(f"/api/v1/ledger/entries/3?tree_size={old.tree_size}", headers=auth)
+    response = client.get(f"/api/v1/ledger/entries/6?tree_size={old.tree_size}", headers=auth)
     assert "does not cover" in assert_problem(response, 404)["detail"]

@@ -237,13 +237,15 @@ def example_database(database_url: str) -> str:
 @pytest.fixture
 def real_example(example_database: str, tmp_path: Path) -> dict[str, Any]:
     """The real app's responses over the example database. Its first start appended MLflow's
-    Default experiment and the admin token (entries 3 and 4), and signed nothing; the
-    example's entries, key and checkpoint are what the responses show."""
+    Default experiment, the rule it enforces, the admin's principal and token (entries 3 to
+    6), and signed nothing; the example's entries, key and checkpoint are what the responses
+    show."""
     responses = http_responses(example_database, tmp_path, EXAMPLE)
-    assert stored_counts(example_database) == (5, 5, 1)
+    assert stored_counts(example_database) == (7, 7, 1)
     with psycopg.connect(example_database) as conn:
         added = [(r.seq, r.kind, r.actor) for r in store.list_entries(conn, 2, 10)]
-    assert added == [(3, "experiment.created", "system"), (4, "token.created", "system")]
+    assert added == [(3, "experiment.created", "system"), (4, "rule.adopted", "system"),
+                     (5, "principal.created", "system"), (6, "token.created", "system")]
     return responses
 
 

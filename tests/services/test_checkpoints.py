@@ -59,17 +59,17 @@ def write(services: Any, n: int) -> None:
 
 def test_every_n_entries(make_services: Any, database_url: str) -> None:
     services = make_services(checkpoint_every=5, checkpoint_interval=3600.0)
-    write(services, 4)  # 3 start-up entries + 4 = 7 >= 5
+    write(services, 4)  # 5 start-up entries + 4 = 9 >= 5
     assert wait_for(lambda: bool(sizes(database_url)))
     assert sizes(database_url)[0] >= 5
 
 
 def test_every_t_seconds_while_writes_happen(make_services: Any, database_url: str) -> None:
     services = make_services(checkpoint_every=1_000_000, checkpoint_interval=0.2)
-    write(services, 1)  # 3 start-up entries + 1
-    assert wait_for(lambda: 4 in sizes(database_url))
-    write(services, 2)
+    write(services, 1)  # 5 start-up entries + 1
     assert wait_for(lambda: 6 in sizes(database_url))
+    write(services, 2)
+    assert wait_for(lambda: 8 in sizes(database_url))
     settled = sizes(database_url)
     time.sleep(0.6)  # no writes: no new checkpoints (this waits, it does not time anything)
     assert sizes(database_url) == settled
@@ -79,7 +79,7 @@ def test_on_demand_is_idempotent_per_size(make_services: Any) -> None:
     services = make_services(checkpoint_interval=3600.0)
     first = services.checkpointer.sign_now()
     again = services.checkpointer.sign_now()
-    assert first.note == again.note and first.tree_size == 3  # the 3 start-up entries
+    assert first.note == again.note and first.tree_size == 5  # the 5 start-up entries
 
 
 def test_checkpoint_root_matches_the_tree(make_services: Any, database_url: str) -> None:
@@ -94,7 +94,7 @@ def test_checkpoint_root_matches_the_tree(make_services: Any, database_url: str)
 def test_head_disagreeing_with_tree_is_not_signed(make_services: Any, database_url: str,
                                                   bypass: Any) -> None:
     services = make_services(checkpoint_interval=3600.0)
-    write(services, 3)
+    write(services, 1)
     with bypass as conn:
         conn.execute("UPDATE ledger_head SET frontier = %s", (bytes(64),))  # size 6 = 2 hashes
     assert services.checkpointer.refused is None
