@@ -145,11 +145,11 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
     WHERE t.name = substring(actor FROM '^token:([^ ]+)') AND (before IS NULL OR tp.seq < before)
 $$;
 
--- Stricter rules, each adopted once by a rule.adopted entry; guards enforce a rule on the
+-- Stricter rules, each adopted once by a rules.adopted entry; guards enforce a rule on the
 -- entries after its adoption (app/services/rules.py).
 CREATE TABLE IF NOT EXISTS rules_adopted (
     rule  text PRIMARY KEY,
-    seq   bigint NOT NULL UNIQUE REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED
+    seq   bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED
 );
 
 CREATE TABLE IF NOT EXISTS token_revocations (
@@ -1352,11 +1352,11 @@ BEGIN
     SELECT convert_from(e.canonical, 'UTF8')::jsonb INTO doc FROM ledger_entries e
         WHERE e.seq = NEW.seq;
     bad := CASE doc ->> 'kind'
-        WHEN 'rule.adopted' THEN CASE
-            WHEN NEW.rule IS DISTINCT FROM (doc #>> '{subject,rule}') THEN 'rule'
+        WHEN 'rules.adopted' THEN CASE
+            WHEN NEW.rule IS DISTINCT FROM (CASE WHEN (doc -> 'body' -> 'rules') ? NEW.rule THEN NEW.rule END) THEN 'rule'
             WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
             END
-        ELSE 'an entry of kind rule.adopted' END;
+        ELSE 'an entry of kind rules.adopted' END;
     IF bad IS NOT NULL THEN
         RAISE EXCEPTION 'mlaudit: refused: a % row names ledger entry %, which does not say the same (%)',
             TG_TABLE_NAME, NEW.seq, bad USING ERRCODE = 'check_violation';
@@ -1632,7 +1632,7 @@ BEGIN
             WHEN NEW.logged_model_id IS DISTINCT FROM prev.logged_model_id THEN 'logged_model_id'
             WHEN NEW.updated_seq IS DISTINCT FROM prev.updated_seq THEN 'updated_seq'
             WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
-            WHEN EXISTS (SELECT 1 FROM jsonb_array_elements_text((SELECT r.protected_targets FROM registered_model_revisions r WHERE r.name = NEW.model_name AND r.seq < NEW.seq ORDER BY r.seq DESC LIMIT 1)) t (target) WHERE t.target = 'stage:' || NEW.stage OR (EXISTS (SELECT 1 FROM rules_adopted a WHERE a.rule = 'protected-names-ignore-case' AND a.seq < NEW.seq) AND lower((t.target) COLLATE "C") = lower(('stage:' || NEW.stage) COLLATE "C"))) AND NOT EXISTS (SELECT 1 FROM promotions p WHERE p.id = doc #>> '{body,promotion}' AND p.status = 'approved' AND p.model_name = NEW.model_name AND p.version = NEW.version AND p.target = 'stage:' || NEW.stage) THEN 'an approved promotion'
+            WHEN EXISTS (SELECT 1 FROM jsonb_array_elements_text((SELECT r.protected_targets FROM registered_model_revisions r WHERE r.name = NEW.model_name AND r.seq < NEW.seq ORDER BY r.seq DESC LIMIT 1)) t (target) WHERE t.target = 'stage:' || NEW.stage OR (EXISTS (SELECT 1 FROM rules_adopted a WHERE a.rule = 'protected-names-ignore-case' AND a.seq < NEW.seq) AND lower((t.target) COLLATE "C") = lower(('stage:' || NEW.stage) COLLATE "C"))) AND NOT EXISTS (SELECT 1 FROM promotions p WHERE p.id = doc #>> '{body,promotion}' AND p.status = 'approved' AND p.model_name = NEW.model_name AND p.version = NEW.version AND p.target = 'stage:' || NEW.stage AND NOT (EXISTS (SELECT 1 FROM rules_adopted a WHERE a.rule = 'approvals-spent-on-leaving' AND a.seq < NEW.seq) AND NOT EXISTS (SELECT 1 FROM deployments d WHERE d.id = doc #>> '{body,deployment}' AND d.rollback_of IS NOT NULL AND d.model_name = NEW.model_name AND d.version = NEW.version AND d.seq < NEW.seq) AND EXISTS (SELECT 1 FROM model_version_revisions r WHERE r.model_name = NEW.model_name AND r.version = NEW.version AND r.stage_seq = r.seq AND r.stage IS DISTINCT FROM NEW.stage AND r.seq > p.closed_seq AND r.seq < NEW.seq))) THEN 'an approved promotion'
             END
         WHEN 'model_version.source_set' THEN CASE
             WHEN NOT earlier THEN 'an earlier revision'
@@ -1754,7 +1754,7 @@ BEGIN
             WHEN NEW.version::text IS DISTINCT FROM (doc #>> '{subject,version}') THEN 'version'
             WHEN NEW.promotion_id IS DISTINCT FROM (doc #>> '{body,promotion}') THEN 'promotion_id'
             WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
-            WHEN EXISTS (SELECT 1 FROM jsonb_array_elements_text((SELECT r.protected_targets FROM registered_model_revisions r WHERE r.name = NEW.model_name AND r.seq < NEW.seq ORDER BY r.seq DESC LIMIT 1)) t (target) WHERE t.target = 'alias:' || NEW.alias OR (EXISTS (SELECT 1 FROM rules_adopted a WHERE a.rule = 'protected-names-ignore-case' AND a.seq < NEW.seq) AND lower((t.target) COLLATE "C") = lower(('alias:' || NEW.alias) COLLATE "C"))) AND NOT EXISTS (SELECT 1 FROM promotions p WHERE p.id = doc #>> '{body,promotion}' AND p.status = 'approved' AND p.model_name = NEW.model_name AND p.version = NEW.version AND p.target = 'alias:' || NEW.alias) THEN 'an approved promotion'
+            WHEN EXISTS (SELECT 1 FROM jsonb_array_elements_text((SELECT r.protected_targets FROM registered_model_revisions r WHERE r.name = NEW.model_name AND r.seq < NEW.seq ORDER BY r.seq DESC LIMIT 1)) t (target) WHERE t.target = 'alias:' || NEW.alias OR (EXISTS (SELECT 1 FROM rules_adopted a WHERE a.rule = 'protected-names-ignore-case' AND a.seq < NEW.seq) AND lower((t.target) COLLATE "C") = lower(('alias:' || NEW.alias) COLLATE "C"))) AND NOT EXISTS (SELECT 1 FROM promotions p WHERE p.id = doc #>> '{body,promotion}' AND p.status = 'approved' AND p.model_name = NEW.model_name AND p.version = NEW.version AND p.target = 'alias:' || NEW.alias AND NOT (EXISTS (SELECT 1 FROM rules_adopted a WHERE a.rule = 'approvals-spent-on-leaving' AND a.seq < NEW.seq) AND NOT EXISTS (SELECT 1 FROM deployments d WHERE d.id = doc #>> '{body,deployment}' AND d.rollback_of IS NOT NULL AND d.model_name = NEW.model_name AND d.version = NEW.version AND d.seq < NEW.seq) AND EXISTS (SELECT 1 FROM alias_events e WHERE e.model_name = NEW.model_name AND e.alias = NEW.alias AND e.seq > p.closed_seq AND e.seq < NEW.seq AND e.version IS DISTINCT FROM NEW.version AND EXISTS (SELECT 1 FROM alias_events b WHERE b.model_name = e.model_name AND b.alias = e.alias AND b.version = NEW.version AND b.seq > p.closed_seq AND b.seq < e.seq)))) THEN 'an approved promotion'
             END
         WHEN 'model_alias.deleted' THEN CASE
             WHEN NEW.model_name IS DISTINCT FROM (doc #>> '{subject,model}') THEN 'model_name'

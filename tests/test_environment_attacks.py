@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import psycopg
 import pytest
 
+from app.ledger.entry import Draft
 from app.services import tokens
 
 V1 = "/api/v1"
@@ -427,3 +429,23 @@ def test_environments_and_demotions_on_the_command_line(
     assert code == 0, err
     assert out.splitlines()[0] == "credit version 1 left Production"
     assert "model_version.demoted" in out
+
+
+def test_the_database_refuses_a_spent_approval(reg: Registry, services: Any) -> None:
+    """After a rollback took version 2 out of Production, an entry putting it back that cites
+    its old approval is refused at commit (the service refuses first; this is the role
+    writing past it). The rollback's own restoring entry, citing its deployment, passes."""
+    reg.model("credit", versions=2)
+    reg.call("admin", "POST", f"{V1}/environments", {"name": "prod"})
+    first, second = reg.approve("credit", 1), reg.approve("credit", 2)
+    deploy = f"{V1}/models/credit/deployments"
+    for version, promotion in ((1, first), (2, second)):
+        reg.call("requester", "POST", deploy, {"version": version, "environment": "prod",
+                                               "promotion_id": promotion})
+    reg.call("requester", "POST", f"{V1}/models/credit/rollbacks",
+             {"version": 1, "environment": "prod", "reason": "drift"})
+    with pytest.raises(psycopg.errors.CheckViolation, match="an approved promotion"):
+        services.committer.run(lambda w: w.append([Draft(
+            "model_version.stage_set", "token:builder", {"model": "credit", "version": "2"},
+            {"stage": "Production", "previous": "Archived", "promotion": second})]))
+    assert reg.call("admin", "GET", f"{V1}/models/credit/versions/2")["stage"] != "Production"

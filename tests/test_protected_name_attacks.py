@@ -383,7 +383,7 @@ def test_an_alias_is_judged_by_the_protected_set_as_of_its_entry(
 
 def test_ignoring_case_holds_from_the_entry_that_adopted_it(
         services: Any, rejected: dict[str, Any], conn: Any) -> None:
-    """Entries before the rule.adopted entry are judged by exact names (as the version that
+    """Entries before the rules.adopted entry are judged by exact names (as the version that
     wrote them did), so a ledger an older version accepted still replays; after it, a case
     variant of a protected name is refused."""
     from app.services import rules
@@ -395,7 +395,8 @@ def test_ignoring_case_holds_from_the_entry_that_adopted_it(
 
     def adopted_at(seq: int) -> None:
         conn.execute("ALTER TABLE rules_adopted DISABLE TRIGGER USER")  # as a superuser can
-        conn.execute("UPDATE rules_adopted SET seq = %s", (seq,))
+        conn.execute("UPDATE rules_adopted SET seq = %s "
+                     "WHERE rule = 'protected-names-ignore-case'", (seq,))
 
     with conn.transaction(force_rollback=True):
         adopted_at(receipt.seq)  # not before the entry: judged by exact names

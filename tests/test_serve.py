@@ -113,7 +113,7 @@ def test_serve_starts_embedded_postgres_and_reuses_it(home: Path,
     # principal and token.
     assert [(e["seq"], e["kind"], e["actor"]) for e in body["entries"]] == [
         (0, "key.activated", "system"), (1, "experiment.created", "system"),
-        (2, "rule.adopted", "system"), (3, "principal.created", "system"),
+        (2, "rules.adopted", "system"), (3, "principal.created", "system"),
         (4, "token.created", "system")]
     server_pid = postmaster_pid(home)
     output = first.stop()

@@ -8,6 +8,7 @@ import binascii
 from app.kinds.core import (
     BOOL,
     DEC,
+    OBJ,
     STR,
     Entry,
     Field,
@@ -17,6 +18,7 @@ from app.kinds.core import (
     State,
     instant,
     integer,
+    strings,
 )
 from app.ledger.checkpoint import CheckpointError, VerifierKey
 
@@ -59,10 +61,12 @@ def _token_assigned(entry: Entry, state: State) -> Rows:
                                    entry.seq)])]
 
 
-def _rule_adopted(entry: Entry, state: State) -> Rows:
-    if entry.subject["rule"] not in RULES:
-        raise ReduceError(f"no rule is named {entry.subject['rule']!r}")
-    return [("rules_adopted", [(entry.subject["rule"], entry.seq)])]
+def _rules_adopted(entry: Entry, state: State) -> Rows:
+    names = sorted(strings(entry.body["rules"], "rules"))  # rows of one seq, by key
+    unknown = [name for name in names if name not in RULES]
+    if unknown or not names:
+        raise ReduceError(f"rules.adopted names no rule or unknown rules {unknown}")
+    return [("rules_adopted", [(name, entry.seq) for name in names])]
 
 
 def _token_revoked(entry: Entry, state: State) -> Rows:
@@ -96,10 +100,14 @@ def _report_issued(entry: Entry, state: State) -> Rows:
 
 
 PRINCIPAL_KINDS = ("person", "service")
-# Rules a database adopts once, by a rule.adopted entry, and enforces on entries after it.
+# Rules a database adopts once, by a rules.adopted entry, and enforces on entries after it.
 RULES = {"protected-names-ignore-case": (
     "protected stage and alias names compare ignoring ASCII case, and a protected name is "
-    "judged by the model's protected set as of the entry")}
+    "judged by the model's protected set as of the entry"),
+    "approvals-spent-on-leaving": (
+    "an approved promotion takes its version to the protected target once: after the version "
+    "left it (a demotion, a rollback), returning needs a new approval, or a rollback in a "
+    "protected environment that restores it")}
 
 KINDS = (
     Kind("principal.created", ("principal",),
@@ -113,10 +121,10 @@ KINDS = (
          "`token_name`, `principal_name`: a token made before principals existed now belongs "
          "to this principal (written once per such token when a database is upgraded)",
          ("token_principals",)),
-    Kind("rule.adopted", ("rule",), (Field("description", STR),), _rule_adopted,
-         "`description` of the rule (subject `rule`: its name, e.g. "
-         "`protected-names-ignore-case`). Written once per rule, at the first start of a "
-         "version that enforces it; the database enforces it on every later entry",
+    Kind("rules.adopted", (), (Field("rules", OBJ),), _rules_adopted,
+         "`rules`: each rule adopted, by name (e.g. `protected-names-ignore-case`), with its "
+         "description. Written at the first start of a version that enforces rules the "
+         "database has not adopted yet; the database enforces each on every later entry",
          ("rules_adopted",)),
     Kind("key.activated", ("key",), (Field("verifier_key", STR),), _key_activated,
          "`verifier_key`: the C2SP verifier key string of the new active signing key "

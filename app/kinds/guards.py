@@ -48,7 +48,7 @@ def _fold(text: str) -> str:
 # judges each entry by the set in force when it was written.
 _PROTECTED_SET = ("(SELECT r.protected_targets FROM registered_model_revisions r "
                   "WHERE r.name = NEW.model_name AND r.seq < NEW.seq ORDER BY r.seq DESC LIMIT 1)")
-# Since the database adopted the rule (a rule.adopted entry), names compare ignoring case;
+# Since the database adopted the rule (a rules.adopted entry), names compare ignoring case;
 # entries written before it are judged as they were then, by exact names.
 _IGNORE_CASE = ("EXISTS (SELECT 1 FROM rules_adopted a WHERE a.rule = "
                 "'protected-names-ignore-case' AND a.seq < NEW.seq)")
@@ -62,13 +62,39 @@ def _is_protected(target: str) -> str:
             f"{_fold('t.target')} = {_fold(target)}))")
 
 
-def _protected(target: str) -> str:
+# Since the rule is adopted, an approval is spent once its version left the target after it.
+_SPENDING = ("EXISTS (SELECT 1 FROM rules_adopted a WHERE a.rule = "
+             "'approvals-spent-on-leaving' AND a.seq < NEW.seq)")
+# ...unless the entry restores the version after a rollback of it (its deployment cited).
+_RESTORES = ("EXISTS (SELECT 1 FROM deployments d WHERE d.id = doc #>> '{body,deployment}' "
+             "AND d.rollback_of IS NOT NULL AND d.model_name = NEW.model_name "
+             "AND d.version = NEW.version AND d.seq < NEW.seq)")
+
+
+def _left(left: str) -> str:
+    """SQL: after promotion p closed and before this entry, the version left the target."""
+    return f"({_SPENDING} AND NOT {_RESTORES} AND {left})"
+
+
+def _protected(target: str, left: str = "false") -> str:
     """SQL: the target is protected (above) and no approved promotion of this version to it
-    (as spelled) is the one the entry cites."""
+    (as spelled) is the one the entry cites, or that approval is spent (left)."""
     return (
         f"{_is_protected(target)} AND NOT EXISTS (SELECT 1 FROM promotions p "
         "WHERE p.id = doc #>> '{body,promotion}' AND p.status = 'approved' "
-        f"AND p.model_name = NEW.model_name AND p.version = NEW.version AND p.target = {target})")
+        f"AND p.model_name = NEW.model_name AND p.version = NEW.version AND p.target = {target} "
+        f"AND NOT {_left(left)})")
+
+
+_LEFT_STAGE = ("EXISTS (SELECT 1 FROM model_version_revisions r WHERE r.model_name = "
+               "NEW.model_name AND r.version = NEW.version AND r.stage_seq = r.seq "
+               "AND r.stage IS DISTINCT FROM NEW.stage AND r.seq > p.closed_seq "
+               "AND r.seq < NEW.seq)")
+_LEFT_ALIAS = ("EXISTS (SELECT 1 FROM alias_events e WHERE e.model_name = NEW.model_name "
+               "AND e.alias = NEW.alias AND e.seq > p.closed_seq AND e.seq < NEW.seq "
+               "AND e.version IS DISTINCT FROM NEW.version AND EXISTS (SELECT 1 FROM "
+               "alias_events b WHERE b.model_name = e.model_name AND b.alias = e.alias "
+               "AND b.version = NEW.version AND b.seq > p.closed_seq AND b.seq < e.seq))")
 
 
 # The parts of a C2SP verifier key string: name, 8 hex digits of key id, base64 of 0x01 ‖ key.
@@ -163,7 +189,9 @@ GUARDS: tuple[Guard, ...] = (
                           "seq": "seq"},
         "token.assigned": {"token_id": "subject.token", "principal_id": "subject.principal",
                            "seq": "seq"}}),
-    Guard("rules_adopted", "seq", {"rule.adopted": {"rule": "subject.rule", "seq": "seq"}}),
+    Guard("rules_adopted", "seq", {"rules.adopted": {
+        "rule": "sql:CASE WHEN (doc -> 'body' -> 'rules') ? NEW.rule THEN NEW.rule END",
+        "seq": "seq"}}),
     Guard("token_revocations", "seq", {"token.revoked": {
         "token_id": "subject.token", "revoked_at": "recorded_at", "seq": "seq"}}),
     Guard("grant_events", "seq", {
@@ -191,14 +219,15 @@ GUARDS: tuple[Guard, ...] = (
         **{kind: _all("model_version_revisions", {**_VERSION_KEY, "updated_seq": "seq"})
            for kind in ("model_version.tags_set", "model_version.tag_deleted")}},
         {"model_version.stage_set": (("an approved promotion", _protected(
-            "'stage:' || NEW.stage")),)}),
+            "'stage:' || NEW.stage", _LEFT_STAGE)),)}),
     Guard("alias_events", "seq", {
         "model_alias.set": {"model_name": "subject.model", "alias": "body.alias",
                             "version": "subject.version", "promotion_id": "body.promotion",
                             "seq": "seq"},
         "model_alias.deleted": {"model_name": "subject.model", "alias": "body.alias",
                                 "version": "null", "promotion_id": "null", "seq": "seq"}},
-        {"model_alias.set": (("an approved promotion", _protected("'alias:' || NEW.alias")),),
+        {"model_alias.set": (("an approved promotion", _protected("'alias:' || NEW.alias",
+                                                                  _LEFT_ALIAS)),),
          "model_alias.deleted": (("an unprotected alias", _is_protected(
              "'alias:' || NEW.alias")),)}),
     Guard("model_policies", "seq", {"policy.set": {

@@ -238,10 +238,12 @@ KINDS = (
          "`{\"model\", …evidence}`); the model's `updated_seq` moves to it",
          ("registered_model_revisions", "model_version_revisions")),
     Kind("model_version.stage_set", VERSION,
-         (Field("stage", STR), Field("previous", STR), Field("promotion", f"{STR} or {NUL}")),
+         (Field("stage", STR), Field("previous", STR), Field("promotion", f"{STR} or {NUL}"),
+          Field("deployment", STR, optional=True)),
          _version_change(lambda e, c: {"stage": e.body["stage"], "stage_seq": e.seq}),
          "`stage`, `previous`, `promotion` (the approved promotion's id, or null for an "
-         "unprotected move)", ("model_version_revisions",)),
+         "unprotected move); `deployment` only when a rollback in a protected environment "
+         "restores the version (the rollback's deployment id)", ("model_version_revisions",)),
     Kind("model_version.source_set", VERSION,
          (Field("source", STR), Field("logged_model", f"{STR} or {NUL}")),
          _version_change(lambda e, c: {
@@ -262,8 +264,10 @@ KINDS = (
          ("model_version_revisions", "model_version_tag_events")),
     Kind("model_alias.set", VERSION,
          (Field("alias", STR), Field("previous", f"{INT} or {NUL}"),
-          Field("promotion", f"{STR} or {NUL}")), _alias_set,
-         "`alias`, `previous` (version or null), `promotion`", ("alias_events",)),
+          Field("promotion", f"{STR} or {NUL}"), Field("deployment", STR, optional=True)),
+         _alias_set,
+         "`alias`, `previous` (version or null), `promotion`; `deployment` only when a "
+         "rollback in a protected environment restores the version", ("alias_events",)),
     Kind("model_alias.deleted", VERSION, (Field("alias", STR),), _alias_deleted,
          "`alias` (unprotected aliases only); subject `version` is the version it pointed at",
          ("alias_events",)),

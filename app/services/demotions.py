@@ -124,7 +124,7 @@ def follow_rollback(writer: LedgerWriter, actor: str, name: str, left: int, rest
         if approval is not None and not _holds(writer.conn, name, restored, target):
             row = registry._version(writer.conn, name, restored)
             receipts.append(registry._apply_target(writer, actor, model, row, target,
-                                                   approval))
+                                                   approval, deployment))
     return receipts
 
 

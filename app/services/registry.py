@@ -194,10 +194,15 @@ def _one_spelling(model: store.ModelRow, target: str) -> None:
 
 
 def _apply_target(writer: LedgerWriter, actor: str, model: store.ModelRow,
-                  version: store.VersionRow, target: str, via: str | None) -> Receipt:
+                  version: store.VersionRow, target: str, via: str | None,
+                  deployment: str | None = None) -> Receipt:
+    """Put the version at a stage or alias, citing the approval (via) and, when a rollback
+    restores it, the rollback's deployment."""
     kind, _, value = target.partition(":")
     subject = {"model": model.name, "version": str(version.version)}
     body: dict[str, Any] = {kind: value, "previous": None, "promotion": via}
+    if deployment is not None:
+        body["deployment"] = deployment
     if kind == "stage":
         body["previous"] = version.stage
         [receipt] = writer.append([Draft("model_version.stage_set", actor, subject, body)])

@@ -1,4 +1,4 @@
-"""Stricter rules the database adopts once, each by a `rule.adopted` entry.
+"""Stricter rules the database adopts once, by a `rules.adopted` entry.
 
 A guard that a newer version makes stricter (protected names compare ignoring case) judges
 only the entries after its adoption: history an older version accepted is replayed as it was
@@ -20,5 +20,5 @@ def ensure_rules(writer: LedgerWriter) -> list[Receipt]:
     missing = [rule for rule in RULES if not store.rule_adopted(writer.conn, rule)]
     if not missing:
         return []
-    return writer.append([Draft("rule.adopted", "system", {"rule": rule},
-                                {"description": RULES[rule]}) for rule in missing])
+    return writer.append([Draft("rules.adopted", "system", {},
+                                {"rules": {rule: RULES[rule] for rule in missing}})])

@@ -65,7 +65,7 @@ def test_entries_are_keyset_paged(client: Any, auth: dict[str, str], append: Any
     first = client.get("/api/v1/ledger/entries?limit=4", headers=auth).json
     assert [e["seq"] for e in first["entries"]] == [0, 1, 2, 3] and first["next"] == 3
     assert [e["kind"] for e in first["entries"][:3]] == [
-        "key.activated", "experiment.created", "rule.adopted"]
+        "key.activated", "experiment.created", "rules.adopted"]
     rest = client.get(f"/api/v1/ledger/entries?after={first['next']}&limit=10",
                       headers=auth).json
     assert [e["seq"] for e in rest["entries"]] == [4, 5, 6, 7, 8, 9] and rest["next"] is None

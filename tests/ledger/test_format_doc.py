@@ -244,7 +244,7 @@ def real_example(example_database: str, tmp_path: Path) -> dict[str, Any]:
     assert stored_counts(example_database) == (7, 7, 1)
     with psycopg.connect(example_database) as conn:
         added = [(r.seq, r.kind, r.actor) for r in store.list_entries(conn, 2, 10)]
-    assert added == [(3, "experiment.created", "system"), (4, "rule.adopted", "system"),
+    assert added == [(3, "experiment.created", "system"), (4, "rules.adopted", "system"),
                      (5, "principal.created", "system"), (6, "token.created", "system")]
     return responses
 
