@@ -256,8 +256,8 @@ def test_metrics_count_requests_by_rule_method_and_status_class(
     assert sample(found, "mlaudit_http_request_duration_seconds_count", method="GET",
                   route="/api/v1/experiments/<experiment_id>", status="4xx") == 3
     assert sample(found, "mlaudit_database_up") == 1
-    assert sample(found, "mlaudit_ledger_entries") == 9  # 4 from start-up, 5 appended
-    assert sample(found, "mlaudit_checkpoint_tree_size") == 9
+    assert sample(found, "mlaudit_ledger_entries") == 10  # 5 from start-up, 5 appended
+    assert sample(found, "mlaudit_checkpoint_tree_size") == 10
     age = sample(found, "mlaudit_checkpoint_age_seconds")
     assert age is not None and 0 <= age < 3600
     assert sample(found, "mlaudit_self_verify_interval_seconds") == 3600
@@ -282,16 +282,16 @@ def test_self_verification_passes_then_reports_tampering(
     services.checkpointer.sign_now()
     assert client.get("/readyz").json == {"status": "ready", "schema_version": SCHEMA_VERSION}
     result = services.selfcheck.run_once()
-    assert result.ok and result.entries == 24 and result.checkpoints == 1  # 4 from start-up
+    assert result.ok and result.entries == 25 and result.checkpoints == 1  # 5 from start-up
     ready = client.get("/readyz")
     assert ready.status_code == 200
     verification = ready.json["verification"]
-    assert verification == {**verification, "ok": True, "entries": 24, "checkpoints": 1,
+    assert verification == {**verification, "ok": True, "entries": 25, "checkpoints": 1,
                             "damage": None}
     assert verification["finished_at"].endswith("Z")
     found = scrape(client, auth)
     assert sample(found, "mlaudit_self_verify_ok") == 1
-    assert sample(found, "mlaudit_self_verify_entries") == 24
+    assert sample(found, "mlaudit_self_verify_entries") == 25
 
     with bypass as conn:
         conn.execute("UPDATE ledger_entries SET canonical = "

@@ -98,7 +98,7 @@ def model(client: Any, people: dict[str, str]) -> list[str]:
         call(client, builder, "POST", "/api/v1/models/scorecard/versions",
              {"run_id": run, "artifact_path": "model.bin"})
     call(client, people["admin"], "PUT", "/api/v1/models/scorecard/policy", {"policy": POLICY})
-    for name, protected in (("prod-eu", True), ("dev", False)):
+    for name, protected in (("prod-eu", True), ("dev", False), ("staging", False)):
         call(client, people["admin"], "POST", "/api/v1/environments",
              {"name": name, "protected": protected})
     return runs
