@@ -9,11 +9,11 @@ after a rollback in a protected environment the stock MLflow client's
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import psycopg
 import pytest
+import test_separation_of_duties as sod
 
 from app.ledger.entry import Draft
 from app.services import tokens
@@ -22,31 +22,11 @@ V1 = "/api/v1"
 DECIDE = {"decision": "approve", "comment": "independent review"}
 
 
-class Registry:
-    """The test client, a few tokens, and the ledger's head."""
+class Registry(sod.Registry):
+    """The separation-of-duties tests' client, tokens and ledger reads, with models of several
+    versions and approvals in one call."""
 
-    def __init__(self, client: Any, conn: Any, secrets: dict[str, str]) -> None:
-        self.client, self.conn, self.secrets = client, conn, secrets
-
-    def send(self, who: str, method: str, path: str, payload: Any = None) -> Any:
-        return self.client.open(path, method=method,
-                                headers={"Authorization": f"Bearer {self.secrets[who]}"},
-                                data=json.dumps(payload or {}), content_type="application/json")
-
-    def call(self, who: str, method: str, path: str, payload: Any = None) -> Any:
-        response = self.send(who, method, path, payload)
-        assert response.status_code < 300, (path, response.get_data(as_text=True))
-        return response.json
-
-    def size(self) -> int:
-        return int(self.conn.execute("SELECT size FROM ledger_head").fetchone()[0])
-
-    def kinds_since(self, size: int) -> list[str]:
-        rows = self.conn.execute("SELECT kind FROM ledger_entries WHERE seq >= %s ORDER BY seq",
-                                 (size,)).fetchall()
-        return [kind for (kind,) in rows]
-
-    def model(self, name: str, versions: int = 1) -> None:
+    def model(self, name: str, versions: int = 1) -> None:  # type: ignore[override]
         """A model with `versions` versions, each from its own run with a model file."""
         self.call("builder", "POST", f"{V1}/models", {"name": name})
         for number in range(versions):
@@ -60,7 +40,8 @@ class Registry:
             self.call("builder", "POST", f"{V1}/models/{name}/versions",
                       {"run_id": run, "artifact_path": "model"})
 
-    def approve(self, model: str, version: int, target: str = "Production") -> str:
+    def approve(self, model: str, version: int,  # type: ignore[override]
+                target: str = "Production") -> str:
         promotion = str(self.call("requester", "POST",
                                   f"{V1}/models/{model}/versions/{version}/promotions",
                                   {"target": target, "justification": "validated"})["id"])
