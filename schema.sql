@@ -502,6 +502,10 @@ CREATE TABLE IF NOT EXISTS model_versions (
     seq              bigint NOT NULL,
     PRIMARY KEY (model_name, version)
 );
+-- Uploads look up the versions that seal their run's paths; the mlflow-artifacts proxy finds a
+-- version by its digest (a version root): both on every such request.
+CREATE INDEX IF NOT EXISTS model_versions_by_run ON model_versions (run_id);
+CREATE INDEX IF NOT EXISTS model_versions_by_digest ON model_versions (version_digest);
 
 CREATE TABLE IF NOT EXISTS model_version_tag_events (
     model_name  text NOT NULL,
@@ -1724,7 +1728,7 @@ BEGIN
             WHEN NEW.updated_seq IS DISTINCT FROM prev.updated_seq THEN 'updated_seq'
             WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
             WHEN coalesce(btrim(doc #>> '{body,reason}'), '') = '' THEN 'a reason'
-            WHEN coalesce((SELECT m.protected_targets FROM registered_models m WHERE m.name = NEW.model_name) ? ('stage:' || NEW.stage), false) THEN 'an unprotected stage'
+            WHEN EXISTS (SELECT 1 FROM jsonb_array_elements_text((SELECT r.protected_targets FROM registered_model_revisions r WHERE r.name = NEW.model_name AND r.seq < NEW.seq ORDER BY r.seq DESC LIMIT 1)) t (target) WHERE t.target = 'stage:' || NEW.stage OR (EXISTS (SELECT 1 FROM rules_adopted a WHERE a.rule = 'protected-names-ignore-case' AND a.seq < NEW.seq) AND lower((t.target) COLLATE "C") = lower(('stage:' || NEW.stage) COLLATE "C"))) THEN 'an unprotected stage'
             END
         ELSE 'an entry of kind model_version.created, model_version.stage_set, model_version.source_set, model_version.description_set, model_version.tags_set, model_version.tag_deleted, model_version.demoted' END;
     IF bad IS NOT NULL THEN
@@ -1762,7 +1766,7 @@ BEGIN
             WHEN NEW.version IS DISTINCT FROM NULL THEN 'version'
             WHEN NEW.promotion_id IS DISTINCT FROM NULL THEN 'promotion_id'
             WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
-            WHEN EXISTS (SELECT 1 FROM jsonb_array_elements_text((SELECT r.protected_targets FROM registered_model_revisions r WHERE r.name = NEW.model_name AND r.seq < NEW.seq ORDER BY r.seq DESC LIMIT 1)) t (target) WHERE t.target = 'alias:' || NEW.alias OR (EXISTS (SELECT 1 FROM rules_adopted a WHERE a.rule = 'protected-names-ignore-case' AND a.seq < NEW.seq) AND lower((t.target) COLLATE "C") = lower(('alias:' || NEW.alias) COLLATE "C"))) THEN 'an unprotected alias'
+            WHEN ((SELECT r.protected_targets FROM registered_model_revisions r WHERE r.name = NEW.model_name AND r.seq < NEW.seq ORDER BY r.seq DESC LIMIT 1)) ? ('alias:' || NEW.alias) THEN 'an unprotected alias'
             END
         WHEN 'model_alias.removed' THEN CASE
             WHEN NEW.model_name IS DISTINCT FROM (doc #>> '{subject,model}') THEN 'model_name'

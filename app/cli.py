@@ -60,7 +60,7 @@ def cmd_token_create(config: Config, args: argparse.Namespace) -> int:
     from app.services.ledger import ledger_transaction
 
     url = db.database_url(config)
-    db.ensure_schema(url)
+    db.ensure_schema(url, config.protected_environments)
     expires_at = None
     if args.expires_in_days is not None:
         if args.expires_in_days <= 0:
@@ -83,7 +83,7 @@ def cmd_token_revoke(config: Config, args: argparse.Namespace) -> int:
     from app.services.ledger import ledger_transaction
 
     url = db.database_url(config)
-    db.ensure_schema(url)
+    db.ensure_schema(url, config.protected_environments)
     with db.connect(url) as conn, ledger_transaction(conn) as writer:
         receipt = tokens.revoke_token(writer, args.name, _actor(), args.reason or "")
     print(f"revoked token {args.name!r} in ledger entry {receipt.seq}; it authenticates "
@@ -113,7 +113,7 @@ def cmd_key_rotate(config: Config, args: argparse.Namespace) -> int:
     from app.services import keys
 
     url = db.database_url(config)
-    db.ensure_schema(url)
+    db.ensure_schema(url, config.protected_environments)
     with db.connect(url) as conn:
         signer = keys.rotate(conn, config.origin, config.keys_path, _actor())
     from app.services import trust
@@ -321,7 +321,7 @@ def cmd_rebuild(config: Config, args: argparse.Namespace) -> int:
 
     keys = _trusted_keys(args.key)
     target_url = db.database_url(config)
-    db.ensure_schema(target_url)
+    db.ensure_schema(target_url, config.protected_environments)
     wrap = (lambda rows, total, doing: _progress(rows, total, sys.stderr, doing)) if (
         sys.stderr.isatty()) else None
     started = time.monotonic()

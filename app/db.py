@@ -123,7 +123,7 @@ def schema_version(conn: psycopg.Connection) -> int | None:
     return found[0] if found else None
 
 
-def ensure_schema(url: str, legacy_protected: Sequence[str] = ("prod",)) -> int:
+def ensure_schema(url: str, legacy_protected: Sequence[str]) -> int:
     """Apply schema.sql unless the database already has the current version; return it.
     legacy_protected: the prefixes (MLAUDIT_PROTECTED_ENVIRONMENTS) that decide the
     protection of environments an upgrade adopts (app/services/environments.py)."""

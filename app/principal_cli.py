@@ -19,7 +19,7 @@ def cmd_principal_create(config: Config, args: argparse.Namespace) -> int:
     from app.services.ledger import ledger_transaction
 
     url = db.database_url(config)
-    db.ensure_schema(url)
+    db.ensure_schema(url, config.protected_environments)
     with db.connect(url) as conn, ledger_transaction(conn) as writer:
         _, receipt = tokens.create_principal(writer, args.name, args.display_name, args.kind,
                                              _actor())
@@ -34,7 +34,7 @@ def cmd_principal_list(config: Config, args: argparse.Namespace) -> int:
     from app.storage import tokens as store
 
     url = db.database_url(config)
-    db.ensure_schema(url)
+    db.ensure_schema(url, config.protected_environments)
     with db.connect(url) as conn:
         found = store.list_principals(conn)
     print(f"{'NAME':<24} {'KIND':<8} {'SEQ':>6}  DISPLAY NAME / TOKENS")

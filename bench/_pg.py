@@ -92,7 +92,7 @@ def _created(admin: str, prefix: str) -> Iterator[str]:
 def database(label: str = "bench") -> Iterator[str]:
     """URL of a fresh database holding the mlaudit schema; dropped when the block ends."""
     with _server() as (admin, where), _created(admin, f"mlaudit_{label}") as url:
-        ensure_schema(url)
+        ensure_schema(url, ("prod",))
         describe(url, where)
         yield url
 

@@ -62,7 +62,7 @@ def pg_server() -> Iterator[str]:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(TEMPLATE)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
-    ensure_schema(with_dbname(url, TEMPLATE))
+    ensure_schema(with_dbname(url, TEMPLATE), ("prod",))
     _grant_app_role(url)
     yield url
     for stop in reversed(stack):

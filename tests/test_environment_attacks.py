@@ -336,7 +336,7 @@ def test_deployments_recorded_before_environments_were_declared_still_verify_and
     with psycopg.connect(pg_server, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        ensure_schema(target_url)
+        ensure_schema(target_url, ("prod",))
         with psycopg.connect(conn.info.dsn) as source_conn, psycopg.connect(target_url) as target:
             with source_conn.transaction():
                 rebuild.rebuild(target, rebuild.database_source(source_conn, None))

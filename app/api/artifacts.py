@@ -309,5 +309,6 @@ def version_artifact(name: str, version: int, path: str) -> Response:
     pin, blobs = _pin(name, version), services().blobs
     with _mapped():
         found = pin.file(path)
-        read(lambda conn: pinned.check_served(conn, blobs, pin, found))
+        pinned.check_served(blobs, pin, found, lambda: read(
+            lambda conn: pinned.external_uri_of(conn, pin, found)))
     return _bytes(pinned.stream_pinned(blobs, pin, found), found.sha256, found.size)

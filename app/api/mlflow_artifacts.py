@@ -37,7 +37,6 @@ from app.api import tracking as api
 from app.api.artifacts import check_path, hides_traversal
 from app.api.context import services
 from app.api.hygiene import body_chunks
-from app.api.scope import authorize_version
 from app.artifacts.store import CHUNK_SIZE, TooLargeError
 from app.ledger.checkpoint import Signer
 from app.services import artifacts, keys, pinned
@@ -119,15 +118,18 @@ class VersionLocation:
 
 
 def _pin(experiment_id: str, digest: str) -> pinned.Pin:
+    """The version under this root; one out of the caller's scope answers as a missing one."""
+    def here(found: str) -> bool:
+        return found == experiment_id and api.reaches(found)
+
     try:
-        pin = mf.read(lambda c: pinned.pin_by_digest(c, digest)) if _DIGEST.fullmatch(
+        pin = mf.read(lambda c: pinned.pin_by_digest(c, digest, here)) if _DIGEST.fullmatch(
             digest) else None
     except artifacts.Tampered as exc:
         raise mf.MlflowError(409, "RESOURCE_CONFLICT", str(exc)) from exc
-    if pin is None or pin.experiment_id != experiment_id:
+    if pin is None:
         raise mf.not_found(f"no registered model version {digest[:70]} in experiment "
                            f"{experiment_id}")
-    authorize_version(pin.model, pin.version)
     return pin
 
 
@@ -216,7 +218,8 @@ def _serve_pinned(where: VersionLocation) -> Response:
     pin, blobs = where.pin, services().blobs
     try:
         found = pin.file(pin.run_path(where.relative))
-        mf.read(lambda c: pinned.check_served(c, blobs, pin, found))
+        pinned.check_served(blobs, pin, found, lambda: mf.read(
+            lambda c: pinned.external_uri_of(c, pin, found)))
     except NotFound as exc:  # not pinned, or external
         raise mf.not_found(str(exc)) from exc
     except artifacts.Tampered as exc:

@@ -100,6 +100,22 @@ def _report_issued(entry: Entry, state: State) -> Rows:
 
 
 PRINCIPAL_KINDS = ("person", "service")
+
+
+def actor_of(token_name: str, principal_name: str | None) -> str:
+    """An API caller's actor: `token:<token>`, then ` principal:<name>` when the token's
+    principal has another name (docs/ledger-format.md)."""
+    if principal_name is None or principal_name == token_name:
+        return f"token:{token_name}"
+    return f"token:{token_name} principal:{principal_name}"
+
+
+def token_name_of(actor: str) -> str | None:
+    """The token an actor names (as actor_of writes it), or None for `cli:`/`system`."""
+    if not actor.startswith("token:"):
+        return None
+    return actor.removeprefix("token:").split(" ", 1)[0]
+
 # Rules a database adopts once, by a rules.adopted entry, and enforces on entries after it.
 RULES = {"protected-names-ignore-case": (
     "protected stage and alias names compare ignoring ASCII case, and a protected name is "

@@ -228,8 +228,10 @@ GUARDS: tuple[Guard, ...] = (
                                 "version": "null", "promotion_id": "null", "seq": "seq"}},
         {"model_alias.set": (("an approved promotion", _protected("'alias:' || NEW.alias",
                                                                   _LEFT_ALIAS)),),
-         "model_alias.deleted": (("an unprotected alias", _is_protected(
-             "'alias:' || NEW.alias")),)}),
+         # Exact names: a case variant of a protected alias (left by an older version)
+         # can be deleted, as registry.delete_alias allows; the protected name itself not.
+         "model_alias.deleted": (("an unprotected alias",
+                                  f"({_PROTECTED_SET}) ? ('alias:' || NEW.alias)"),)}),
     Guard("model_policies", "seq", {"policy.set": {
         "model_name": "subject.model", "policy": "json:body.policy", "set_by": "actor",
         "seq": "seq"}}),
@@ -290,12 +292,6 @@ GUARDS: tuple[Guard, ...] = (
 # Declared environments and demotions (app/kinds/protection.py): the environments' own guard,
 # and the kinds and checks they add to the guards above.
 
-def _protects(target: str) -> str:
-    """SQL: the model protects this target."""
-    return ("coalesce((SELECT m.protected_targets FROM registered_models m "
-            f"WHERE m.name = NEW.model_name) ? ({target}), false)")
-
-
 _REASON = ("a reason", "coalesce(btrim(doc #>> '{body,reason}'), '') = ''")
 _ENVIRONMENT_DECLARED = {"name": "subject.environment",
                          "protected": "sql:(doc #>> '{body,protected}')::boolean",
@@ -316,7 +312,7 @@ _ADDED: dict[str, tuple[dict[str, dict[str, str]], dict[str, tuple[tuple[str, st
     "model_version_revisions": (
         {"model_version.demoted": _all("model_version_revisions", {
             **_VERSION_KEY, "stage": "body.stage", "stage_seq": "seq"})},
-        {"model_version.demoted": (_REASON, ("an unprotected stage", _protects(
+        {"model_version.demoted": (_REASON, ("an unprotected stage", _is_protected(
             "'stage:' || NEW.stage")))}),
     "alias_events": (
         {"model_alias.removed": {"model_name": "subject.model", "alias": "body.alias",

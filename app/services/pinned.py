@@ -9,7 +9,7 @@ models:/ downloads see them, or by their run path (as the pin records them) on /
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,19 +114,28 @@ def pin_of(conn: psycopg.Connection, name: str, version: int) -> Pin:
     return _pin(row)
 
 
-def pin_by_digest(conn: psycopg.Connection, digest: str) -> Pin | None:
+def pin_by_digest(conn: psycopg.Connection, digest: str,
+                  reaches: Callable[[str], bool]) -> Pin | None:
+    """The version with this digest, if its experiment is one the caller reaches (checked
+    before its entry is read, so an unreachable version answers as a missing one)."""
     row = store.pinned_by_digest(conn, digest)
-    return None if row is None else _pin(row)
+    return None if row is None or not reaches(row.experiment_id) else _pin(row)
 
 
-def check_served(conn: psycopg.Connection, blobs: BlobStore, pin: Pin,
-                 pinned: PinnedFile) -> None:
+def external_uri_of(conn: psycopg.Connection, pin: Pin, pinned: PinnedFile) -> str | None:
+    """Where a pinned file's bytes are kept when they were registered as external."""
+    return store.external_uri(conn, pin.run_id, pinned.path, pinned.sha256)
+
+
+def check_served(blobs: BlobStore, pin: Pin, pinned: PinnedFile,
+                 external_uri: Callable[[], str | None]) -> None:
     """Re-hash the stored bytes of a pinned file against the pinned digest before serving
-    them: Tampered (logged) if they are missing or differ; External for bytes kept elsewhere."""
+    them (no database connection held meanwhile): Tampered (logged) if they are missing or
+    differ; External for bytes kept elsewhere (external_uri looks that up)."""
     try:
         intact = blobs.verify(pinned.sha256)
     except ArtifactStoreError as exc:
-        uri = store.external_uri(conn, pin.run_id, pinned.path, pinned.sha256)
+        uri = external_uri()
         if uri is not None:
             raise External(f"{pinned.path!r} of {pin.label} is external; fetch it from {uri} "
                            f"and check sha256 {pinned.sha256}", uri, pinned.sha256) from exc

@@ -331,20 +331,20 @@ def reach_target(writer: LedgerWriter, actor: str, name: str, version: int,
     if not _protected(model, target):
         return move(writer, actor, name, version, target_text)
     kind, _, value = target.partition(":")
-    shown = f"stage {value}" if kind == "stage" else f"alias @{value}"
+    label = f"stage {value}" if kind == "stage" else f"alias @{value}"
     approval = _latest_approval(writer.conn, name, target)
     if approval is None or approval.version != version:
         which = ("no promotion to it has been approved" if approval is None else
                  f"its latest approved promotion ({approval.id}) is for version "
                  f"{approval.version}")
-        raise Forbidden(f"{shown} is protected for model {name!r} and {which}: "
+        raise Forbidden(f"{label} is protected for model {name!r} and {which}: "
                         + how_to_request(name, version, target_text))
     current = row.stage if kind == "stage" else store.aliases(writer.conn, name).get(value)
     if current == (value if kind == "stage" else version):
         return []
     left = store.left_target_after(writer.conn, name, version, target, approval.closed_seq or 0)
     if left is not None:  # demoted or rolled back since: that approval is spent
-        raise Forbidden(f"version {version} left {shown} at entry {left}, after promotion "
+        raise Forbidden(f"version {version} left {label} at entry {left}, after promotion "
                         f"{approval.id} approved it; returning needs a new approval: "
                         + how_to_request(name, version, target_text))
     return [_apply_target(writer, actor, model, row, target, approval.id)]

@@ -28,6 +28,7 @@ from typing import Any
 
 from app import kinds
 from app.kinds import Entry, MemoryState
+from app.kinds.access import token_name_of
 from app.ledger import dsse
 from app.ledger.checkpoint import CheckpointError, VerifierKey
 from app.ledger.entry import format_timestamp
@@ -94,17 +95,13 @@ class Ledger:
     def person(self, actor: str) -> str:
         """Whom separation of duties compares for an actor: `principal:<name>` of its token,
         else the actor itself (a `cli:` or `system` actor, or a token with no principal)."""
-        held = self._people.get(_token_name(actor))
+        held = self._people.get(token_name_of(actor) or "")
         return actor if held is None else f"principal:{held[0]}"
 
     def printed_name(self, actor: str) -> str:
         """The principal's display name, or "" when the actor has none."""
-        held = self._people.get(_token_name(actor))
+        held = self._people.get(token_name_of(actor) or "")
         return "" if held is None else held[1]
-
-
-def _token_name(actor: str) -> str:
-    return actor.removeprefix("token:").split(" ", 1)[0] if actor.startswith("token:") else ""
 
 
 def replay(entries: Iterable[tuple[int, bytes]], envelopes: Mapping[str, Any],

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psycopg
 
-from app.kinds.access import PRINCIPAL_KINDS
+from app.kinds.access import PRINCIPAL_KINDS, actor_of
 from app.ledger.entry import Draft, Receipt, format_timestamp
 from app.ledger.errors import LedgerError
 from app.services.ledger import LedgerWriter
@@ -70,12 +70,6 @@ class Principal:
         return self.display_name or self.principal_name or self.name
 
 
-def actor_of(token_name: str, principal_name: str | None) -> str:
-    if principal_name is None or principal_name == token_name:
-        return f"token:{token_name}"
-    return f"token:{token_name} principal:{principal_name}"
-
-
 def create_principal(writer: LedgerWriter, name: str, display_name: str, kind: str,
                      actor: str) -> tuple[str, Receipt]:
     """A person or service account: a `principal.created` entry; returns its id."""
@@ -96,19 +90,25 @@ def create_principal(writer: LedgerWriter, name: str, display_name: str, kind: s
     return principal_id, receipt
 
 
+def _own_principal(writer: LedgerWriter, name: str, actor: str) -> tuple[str, list[Receipt]]:
+    """The id of the principal of this name, made as a person when missing (and its entry)."""
+    found = store.principal_by_name(writer.conn, name)
+    if found is not None:
+        return found.id, []
+    made, receipt = create_principal(writer, name, name, "person", actor)
+    return made, [receipt]
+
+
 def _principal_for(writer: LedgerWriter, principal: str | None, token_name: str,
-                   actor: str) -> store.PrincipalRow:
-    """The named principal; with none named, the one named after the token (made, as a
-    person, when missing)."""
-    found = store.principal_by_name(writer.conn, principal or token_name)
-    if found is None and principal is not None:
+                   actor: str) -> str:
+    """The id of the named principal; with none named, of the one named after the token."""
+    if principal is None:
+        return _own_principal(writer, token_name, actor)[0]
+    found = store.principal_by_name(writer.conn, principal)
+    if found is None:
         raise UnknownPrincipal(f"no principal is named {principal!r}; create it first with "
                                f"`mlaudit principal create {principal} --display-name ...`")
-    if found is None:
-        create_principal(writer, token_name, token_name, "person", actor)
-        found = store.principal_by_name(writer.conn, token_name)
-        assert found is not None  # the entry's reducer made it
-    return found
+    return found.id
 
 
 def token_hash(token: str) -> bytes:
@@ -137,11 +137,12 @@ def create_token(writer: LedgerWriter, name: str, role: str, actor: str,
     if store.find_by_name(writer.conn, name) is not None:
         raise TokenError(f"a token named {name!r} already exists")
     holder = _principal_for(writer, principal, name, actor)
+    holder_name = principal or name
     token_id = secrets.token_hex(8)
     secret = f"{TOKEN_PREFIX}{secrets.token_urlsafe(32)}"
     digest = token_hash(secret)
-    body = {"name": name, "role": role, "token_sha256": digest.hex(), "principal": holder.id,
-            "principal_name": holder.name}
+    body = {"name": name, "role": role, "token_sha256": digest.hex(), "principal": holder,
+            "principal_name": holder_name}
     if expires_at is not None:
         body["expires_at"] = format_timestamp(expires_at)
     [receipt] = writer.append([Draft("token.created", actor, {"token": token_id}, body)])
@@ -182,15 +183,10 @@ def ensure_principals(writer: LedgerWriter) -> list[Receipt]:
     writer.lock()
     receipts = []
     for token in store.unassigned_tokens(writer.conn):
-        holder = store.principal_by_name(writer.conn, token.name)
-        if holder is None:
-            _, made = create_principal(writer, token.name, token.name, "person", "system")
-            receipts.append(made)
-            holder = store.principal_by_name(writer.conn, token.name)
-            assert holder is not None  # the entry's reducer made it
-        receipts += writer.append([Draft(
-            "token.assigned", "system", {"token": token.id, "principal": holder.id},
-            {"token_name": token.name, "principal_name": holder.name})])
+        holder, made = _own_principal(writer, token.name, "system")
+        receipts += made + writer.append([Draft(
+            "token.assigned", "system", {"token": token.id, "principal": holder},
+            {"token_name": token.name, "principal_name": token.name})])
     return receipts
 
 

@@ -109,16 +109,9 @@ def list_models(conn: psycopg.Connection) -> list[ModelRow]:
         return cur.execute(f"{_MODEL} ORDER BY name").fetchall()
 
 
-def model_experiments(conn: psycopg.Connection, name: str) -> list[str]:
-    """The experiments of the runs the model's versions come from (what scopes a model)."""
-    rows = conn.execute(
-        "SELECT DISTINCT r.experiment_id FROM model_versions v JOIN runs r ON r.id = v.run_id "
-        "WHERE v.model_name = %s ORDER BY 1", (name,)).fetchall()
-    return [r[0] for r in rows]
-
-
 def models_experiments(conn: psycopg.Connection) -> dict[str, set[str]]:
-    """model_experiments for every model that has versions."""
+    """The experiments of the runs each model's versions come from (what scopes a model),
+    for every model that has versions."""
     found: dict[str, set[str]] = {}
     for name, experiment_id in conn.execute(
             "SELECT DISTINCT v.model_name, r.experiment_id FROM model_versions v "
@@ -127,17 +120,10 @@ def models_experiments(conn: psycopg.Connection) -> dict[str, set[str]]:
     return found
 
 
-def version_experiment(conn: psycopg.Connection, name: str, version: int) -> str | None:
-    """The experiment of the run a version comes from (what scopes a version)."""
-    row = conn.execute(
-        "SELECT r.experiment_id FROM model_versions v JOIN runs r ON r.id = v.run_id "
-        "WHERE v.model_name = %s AND v.version = %s", (name, version)).fetchone()
-    return None if row is None else str(row[0])
-
-
 def versions_experiments(conn: psycopg.Connection,
                          names: Collection[str]) -> dict[tuple[str, int], str]:
-    """version_experiment for every version of these models."""
+    """The experiment of the run each version of these models comes from (what scopes a
+    version)."""
     return {(name, int(version)): experiment_id for name, version, experiment_id in conn.execute(
         "SELECT v.model_name, v.version, r.experiment_id FROM model_versions v "
         "JOIN runs r ON r.id = v.run_id WHERE v.model_name = ANY(%s)", (list(names),))}
