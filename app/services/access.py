@@ -133,17 +133,18 @@ def verify_request(conn: Any, principal: Principal, header: str, sent: SignedReq
     found = store.client_key(conn, key_id)
     if found is None or found[0] != principal.token_id:
         raise SignatureRejected(f"key {key_id} is not registered to this token")
+    body_sha256 = rs.body_digest(sent.body)
     try:
         signature = base64.b64decode(encoded.replace("-", "+").replace("_", "/"), validate=True)
         target = rs.canonical_target(sent.path, sent.query)
-        message = rs.signing_input(sent.method, target, timestamp, rs.body_digest(sent.body))
+        message = rs.signing_input(sent.method, target, timestamp, body_sha256)
     except (binascii.Error, rs.SignatureFormatError) as exc:
         raise SignatureRejected(f"the client signature does not verify: {exc}") from exc
     if not rs.verifies(found[1], signature, message):
         raise SignatureRejected("the client signature does not verify (it covers the method, "
                                 "path and query, timestamp and body SHA-256)")
     return ClientSignature(key_id, base64.b64encode(signature).decode(), sent.method, target,
-                           timestamp, rs.body_digest(sent.body))
+                           timestamp, body_sha256)
 
 
 def spend(conn: Any, signature: ClientSignature) -> None:

@@ -17,7 +17,8 @@ from app.storage import ledger as store
 def ensure_rules(writer: LedgerWriter) -> list[Receipt]:
     """Adopt every rule this version enforces that the database has not adopted yet."""
     writer.lock()
-    missing = [rule for rule in RULES if not store.rule_adopted(writer.conn, rule)]
+    adopted = store.rules_adopted(writer.conn)
+    missing = [rule for rule in RULES if rule not in adopted]
     if not missing:
         return []
     return writer.append([Draft("rules.adopted", "system", {},

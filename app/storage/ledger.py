@@ -307,7 +307,6 @@ def ledger_stats(conn: psycopg.Connection) -> LedgerStats | None:
         ).fetchone()
 
 
-def rule_adopted(conn: psycopg.Connection, rule: str) -> int | None:
-    """The seq of the entry that adopted a rule, or None."""
-    row = conn.execute("SELECT seq FROM rules_adopted WHERE rule = %s", (rule,)).fetchone()
-    return None if row is None else int(row[0])
+def rules_adopted(conn: psycopg.Connection) -> set[str]:
+    """The names of the rules the database has adopted (rules.adopted entries)."""
+    return {r[0] for r in conn.execute("SELECT rule FROM rules_adopted").fetchall()}
