@@ -81,9 +81,9 @@ def receipt_lines(receipts: Sequence[dict[str, Any] | None]) -> list[str]:
 
 
 def gates_word(gates: dict[str, Any]) -> str:
-    """'no policy' when none applied (entries before issue 16 said passed: true then)."""
+    """'no policy set' when none applied (entries before issue 16 said passed: true then)."""
     if gates.get("policy_seq") is None:
-        return "no policy"
+        return "no policy set"
     results = gates.get("results") or []
     if not results:
         return "passed (the policy has no gates)" if gates.get("passed") else "failed"

@@ -66,17 +66,24 @@ class DecisionEvidence:
         approver: the actor deciding (`token:<name>`, naming its principal when that has
             another name).
         role: their role, e.g. "model-risk-officer".
-        decided_at: RFC 3339 time of the decision.
-        meaning: what the signature means (21 CFR 11.50), e.g. "approval for release".
+        decided_at: RFC 3339 time of the decision (of the attempt, for a refused one).
+        meaning: what the signature means (21 CFR 11.50): "approval of ...", "rejection of
+            ...", or, for a refused attempt, that it is not a signature.
         comment: the approver's comment ("" if none).
         version_digest: hex digest of the exact version the decision covers.
-        exception: justification of a policy exception granted with this decision, or None.
+        exception: justification of a policy exception granted with this decision (an
+            approval the service recorded), or None; never set on a refused attempt.
         reason: why the service refused the decision, or None.
         gates: the gate results at decision time.
         seq: seq of the decision entry.
         person: whom separation of duties compares: `principal:<name>` of the approving
             token, else the actor ("" in bundles made before principals existed).
-        printed_name: the printed name of the person deciding (21 CFR 11.50).
+        printed_name: the printed name of the person deciding (21 CFR 11.50): the
+            principal's display name, else the token's name.
+        requested_exception: the exception justification a refused or rejecting decision
+            carried, which was not granted, or None.
+        policy_seq: seq of the `policy.set` entry the gates at decision time were evaluated
+            against, or None when no policy was set.
     """
 
     outcome: str
@@ -92,6 +99,8 @@ class DecisionEvidence:
     seq: int
     person: str = ""
     printed_name: str = ""
+    requested_exception: str | None = None
+    policy_seq: int | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,8 @@ class PromotionEvidence:
         decisions: the decisions in the order they were made.
         seq: seq of the `promotion.requested` entry.
         requested_by_person: `principal:<name>` of the requesting token, else the actor.
+        request_policy_seq: seq of the `policy.set` entry the request's gates were evaluated
+            against, or None when no policy was set.
     """
 
     promotion_id: str
@@ -125,6 +136,7 @@ class PromotionEvidence:
     decisions: tuple[DecisionEvidence, ...]
     seq: int
     requested_by_person: str = ""
+    request_policy_seq: int | None = None
 
 
 @dataclass(frozen=True)

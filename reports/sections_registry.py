@@ -34,7 +34,8 @@ __all__ = ["deployments", "model_overview", "promotions"]
 def _policy(model: ModelReportEvidence) -> list[Flowable]:
     p = model.policy
     if p is None:
-        return [empty("No gate policy was set; built-in defaults apply where a band is shown.")]
+        return [empty("No policy set: no gates are judged; per-group tables apply the built-in "
+                      "band where one is shown.")]
     out: list[Flowable] = [para(f"Set by {p.set_by} at {p.set_at} (seq {p.seq}).")]
     if not p.clauses:
         return out + [empty("The policy has no clauses.")]
@@ -72,11 +73,21 @@ def _figures(gate: GateEvidence) -> str:
     return "; ".join(f"{name}={figure(value)}" for name, value in gate.figures)
 
 
-def gates_table(gates: Sequence[GateEvidence], when: str) -> list[Flowable]:
+def utc_second(instant: str) -> str:
+    """An RFC 3339 UTC instant as a reader signs it: date and time to the second, in UTC."""
+    if len(instant) < 19 or instant[10] != "T" or not instant.endswith("Z"):
+        return instant
+    return f"{instant[:10]} {instant[11:19]} UTC"
+
+
+def gates_table(gates: Sequence[GateEvidence], when: str,
+                policy_seq: int | None = None) -> list[Flowable]:
     """Gate results, with failures marked as flags for review."""
-    if not gates:  # no policy (or one without gates): nothing was judged, nothing passed
-        return [empty(f"No gates were evaluated {when} (no gate policy, or one without "
-                      "gates, was in force): nothing was judged, which is not a pass.")]
+    if not gates:  # nothing was judged, which is never a pass
+        why = ("no policy set" if policy_seq is None
+               else f"the policy in force (seq {policy_seq}) has no gates")
+        return [empty(f"No gates were evaluated {when}: {why}. Nothing was judged, which is "
+                      "not a pass.")]
     rows: list[list[Cell]] = [
         [g.gate, "passed" if g.passed else "not passed: flag for review", g.detail,
          _figures(g), str(g.seq)]
@@ -88,24 +99,61 @@ def gates_table(gates: Sequence[GateEvidence], when: str) -> list[Flowable]:
                        [1.1, 1.2, 2.4, 2.2, 0.5], highlight=failed)]
 
 
-def _decision(d: DecisionEvidence, n: int, about: str) -> list[Flowable]:
+def signer(d: DecisionEvidence) -> str:
+    """Printed name, then the token and role that signed (the token alone in old bundles)."""
+    name = d.printed_name or d.approver
+    return f"{name} ({d.approver}, {d.role})" if name != d.approver else f"{name} ({d.role})"
+
+
+def _refused(d: DecisionEvidence, n: int, about: str) -> list[Flowable]:
+    """A refused attempt: what was tried, by whom, and why the service refused it."""
     facts: list[tuple[str, Cell]] = [
-        ("Outcome", d.outcome),
-        ("Who", f"{d.printed_name} ({d.approver}, {d.role})" if d.printed_name
-         else f"{d.approver} ({d.role})"),
-        ("When", d.decided_at),
+        ("Outcome", "REFUSED by the service and recorded as a refusal: nothing was approved "
+                    "or granted"),
+        ("Refused because", d.reason or "no reason recorded"),
+        ("Attempted by", signer(d)),
+        ("Attempted at", utc_second(d.decided_at)),
         ("Meaning", d.meaning),
         ("Comment", d.comment or "(none)"),
-        ("Exception", d.exception or "none"),
+    ]
+    if d.requested_exception:
+        facts.append(("Exception", f"asked for, not granted: {d.requested_exception}"))
+    facts += [("Version digest", mono(d.version_digest)), ("Seq", str(d.seq))]
+    return [heading(f"Attempt {n} on {about}: REFUSED", 3), kv_table(facts),
+            flag(f"refused attempt by {_short(d)} at {utc_second(d.decided_at)} to "
+                 f"{_attempted(d)}: {d.reason or 'no reason recorded'}")]
+
+
+def _short(d: DecisionEvidence) -> str:
+    name = d.printed_name or d.approver
+    return f"{name} ({d.approver})" if name != d.approver else name
+
+
+def _attempted(d: DecisionEvidence) -> str:
+    return "approve" + (" with a policy exception" if d.requested_exception else "")
+
+
+def _decision(d: DecisionEvidence, n: int, about: str) -> list[Flowable]:
+    if d.outcome == "refused":
+        return _refused(d, n, about) + gates_table(d.gates, "at the attempt", d.policy_seq)
+    facts: list[tuple[str, Cell]] = [
+        ("Outcome", d.outcome),
+        ("Signed by", signer(d)),
+        ("Signed at", utc_second(d.decided_at)),
+        ("Meaning of signature", d.meaning),
+        ("Comment", d.comment or "(none)"),
+        ("Policy exception", f"granted: {d.exception}" if d.exception else "none"),
         ("Version digest covered", mono(d.version_digest)),
         ("Seq", str(d.seq)),
     ]
-    if d.reason:
-        facts.insert(1, ("Refused because", d.reason))
+    if d.requested_exception:
+        facts.insert(6, ("Exception asked for", f"not granted ({d.outcome}): "
+                                               f"{d.requested_exception}"))
     out: list[Flowable] = [heading(f"Decision {n} on {about}: {d.outcome}", 3), kv_table(facts)]
     if d.exception:
-        out.append(flag(f"policy exception granted by {d.approver}: {d.exception}"))
-    return out + gates_table(d.gates, "at decision time")
+        out.append(flag(f"policy exception granted by {_short(d)} at "
+                        f"{utc_second(d.decided_at)}: {d.exception}"))
+    return out + gates_table(d.gates, "at decision time", d.policy_seq)
 
 
 def _promotion(v: VersionEvidence, p: PromotionEvidence) -> list[Flowable]:
@@ -120,11 +168,14 @@ def _promotion(v: VersionEvidence, p: PromotionEvidence) -> list[Flowable]:
     ]
     about = f"version {v.version} to {p.target}"
     out: list[Flowable] = [heading(about[0].upper() + about[1:], 2), kv_table(facts)]
-    out += gates_table(p.request_gates, "at request time")
+    out += gates_table(p.request_gates, "at request time", p.request_policy_seq)
     if not p.decisions:
         return out + [empty("No decisions were made on this promotion.")]
-    for n, d in enumerate(p.decisions, start=1):
-        out += _decision(d, n, about)
+    counts = {"refused": 0, "signed": 0}  # attempts and signatures are numbered apart
+    for d in p.decisions:
+        counted = "refused" if d.outcome == "refused" else "signed"
+        counts[counted] += 1
+        out += _decision(d, counts[counted], about)
     return out
 
 

@@ -36,13 +36,16 @@ def _refusals(model: ModelReportEvidence) -> str:
                if d.outcome == "refused"]
     if not refused:
         return "The service refused no decisions."
-    reasons = "; ".join(f"seq {d.seq}: {d.approver}: {d.reason or 'no reason given'}"
+    reasons = "; ".join(f"seq {d.seq}: {_signer(d)}: {d.reason or 'no reason given'}"
                         for d in refused)
-    return f"The service refused {len(refused)} decision(s) and recorded them: {reasons}."
+    return (f"The service refused {len(refused)} attempted decision(s) and recorded each as "
+            f"a refusal, not a signature (nothing was approved or granted): {reasons}.")
 
 
 def _signer(d: DecisionEvidence) -> str:
-    return f"{d.printed_name} ({d.approver})" if d.printed_name else d.approver
+    if d.printed_name and d.printed_name != d.approver:
+        return f"{d.printed_name} ({d.approver})"
+    return d.approver
 
 
 def separation_of_duties(model: ModelReportEvidence) -> tuple[str, list[str]]:

@@ -225,9 +225,9 @@ def test_no_policy_is_shown_as_no_policy_not_as_passed(
         client: Any, people: dict[str, str], rejected: dict[str, Any]) -> None:
     gates_seen = rejected["promotion"]["promotion"]["gates"]
     assert gates_seen["policy_seq"] is None and gates_seen["passed"] is None
-    assert gates_word(gates_seen) == "no policy"
+    assert gates_word(gates_seen) == "no policy set"
     # Entries written before the fix said passed: true; they still read as no policy.
-    assert gates_word({"policy_seq": None, "passed": True, "results": []}) == "no policy"
+    assert gates_word({"policy_seq": None, "passed": True, "results": []}) == "no policy set"
     shown = "\n".join(promotion_lines(rejected["promotion"]["promotion"]))
     assert shown.count("no policy") == 1 and "passed" not in shown
 

@@ -884,7 +884,7 @@ ROUTES: dict[tuple[str, str], Op] = {
         "Set the model's promotion gate policy (admin)", {200: ok(PolicySetSchema)},
         body=registry_api.PolicyBody, problems=_REGISTRY, signed=True,
         description=registry_api.POLICY_FORMAT + " A model without a policy is shown as "
-        "\"no policy\" (gates passed: null), never as passed."),
+        "\"no policy set\" (gates passed: null), never as passed."),
     ("PUT", f"{_MODEL}/protected-targets"): Op(
         "Set the stages and @aliases that need an approved promotion",
         {200: ok(ProtectedTargetsSetSchema)}, body=registry_api.ProtectedTargetsBody,

@@ -99,9 +99,10 @@ class Ledger:
         return actor if held is None else f"principal:{held[0]}"
 
     def printed_name(self, actor: str) -> str:
-        """The principal's display name, or "" when the actor has none."""
-        held = self._people.get(token_name_of(actor) or "")
-        return "" if held is None else held[1]
+        """The principal's display name; the token's name (or the actor) when it has none."""
+        name = token_name_of(actor)
+        held = self._people.get(name or "")
+        return held[1] if held is not None else name or actor
 
 
 def replay(entries: Iterable[tuple[int, bytes]], envelopes: Mapping[str, Any],
@@ -342,29 +343,46 @@ def _gates(evaluation: Mapping[str, Any] | None, seq: int) -> tuple[GateEvidence
     return tuple(out)
 
 
-_MEANING = {"approved": "approval for release", "rejected": "rejection of the release",
-            "refused": "decision refused by the service"}
+def _meaning(outcome: str, target: str) -> str:
+    """What a decision's signature means (21 CFR 11.50(a)(3)); a refusal is no signature."""
+    if outcome == "approved":
+        return f"approval of this version for {target}"
+    if outcome == "rejected":
+        return f"rejection of this version for {target}"
+    return "none: a refused attempt is not a signature; nothing was approved or granted"
+
+
 # decisions.outcome (the decision asked for) -> the report's outcome words
 _OUTCOME = {"approve": "approved", "reject": "rejected", "refused": "refused"}
 
 
-def _decisions(ledger: Ledger, promotion_id: str, visible: Any) -> tuple[DecisionEvidence, ...]:
-    out = []
-    for d in sorted((d for d in ledger.rows("decisions") if d["promotion_id"] == promotion_id),
-                    key=lambda d: d["seq"]):
-        if not visible(d["seq"]):
-            continue
-        outcome = _OUTCOME[d["outcome"]]
-        out.append(DecisionEvidence(
-            outcome=outcome, approver=d["approver"], person=ledger.person(d["approver"]),
-            printed_name=ledger.entries[d["seq"]].body.get(
-                "printed_name", ledger.printed_name(d["approver"])), role=d["role"],
-            decided_at=ledger.entries[d["seq"]].recorded_at, meaning=_MEANING[outcome],
-            comment=d["comment"] or "", version_digest=d["version_digest"],
-            exception=(d["exception"] or {}).get("justification") if d["exception"] else None,
-            reason=ledger.entries[d["seq"]].body.get("reason"),
-            gates=_gates(d["gates"], d["seq"]), seq=d["seq"]))
-    return tuple(out)
+def _policy_seq(evaluation: Mapping[str, Any] | None) -> int | None:
+    found = (evaluation or {}).get("policy_seq")
+    return None if found is None else int(found)
+
+
+def _decision(ledger: Ledger, d: Mapping[str, Any], target: str) -> DecisionEvidence:
+    entry = ledger.entries[d["seq"]]
+    outcome = _OUTCOME[d["outcome"]]
+    asked = (d["exception"] or {}).get("justification") if d["exception"] else None
+    return DecisionEvidence(
+        outcome=outcome, approver=d["approver"], person=ledger.person(d["approver"]),
+        printed_name=entry.body.get("printed_name") or ledger.printed_name(d["approver"]),
+        role=d["role"], decided_at=entry.recorded_at, meaning=_meaning(outcome, target),
+        comment=d["comment"] or "", version_digest=d["version_digest"],
+        # Only an approval the service recorded grants an exception; a refused attempt (or a
+        # rejection) that carried one asked for it, and that is what it says.
+        exception=asked if outcome == "approved" else None,
+        requested_exception=None if outcome == "approved" else asked,
+        reason=entry.body.get("reason"), gates=_gates(d["gates"], d["seq"]), seq=d["seq"],
+        policy_seq=_policy_seq(d["gates"]))
+
+
+def _decisions(ledger: Ledger, promotion: Mapping[str, Any],
+               visible: Any) -> tuple[DecisionEvidence, ...]:
+    found = sorted((d for d in ledger.rows("decisions") if d["promotion_id"] == promotion["id"]),
+                   key=lambda d: d["seq"])
+    return tuple(_decision(ledger, d, promotion["target"]) for d in found if visible(d["seq"]))
 
 
 def _promotions(ledger: Ledger, name: str, version: int,
@@ -387,7 +405,8 @@ def _promotions(ledger: Ledger, name: str, version: int,
             status=status,
             status_reason=reason if status in ("withdrawn", "invalidated") else None,
             request_gates=_gates(p["gates"], p["created_seq"]),
-            decisions=_decisions(ledger, p["id"], visible), seq=p["created_seq"]))
+            decisions=_decisions(ledger, p, visible), seq=p["created_seq"],
+            request_policy_seq=_policy_seq(p["gates"])))
     return tuple(out)
 
 

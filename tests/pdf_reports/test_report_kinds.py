@@ -91,7 +91,7 @@ def test_empty_experiment_and_model_without_promotions_or_deployments() -> None:
         dataclasses.replace(make_model_evidence()[0].versions[0], promotions=()),))
     text = " ".join(page_texts(render_model_report(model, bundle)))
     for statement in ("No promotions were requested.", "No deployments were recorded.",
-                      "No gate policy was set", "No approvals were recorded"):
+                      "No policy set", "No approvals were recorded"):
         assert statement in text
 
 

@@ -92,8 +92,8 @@ def test_artifacts_with_digests_and_signature_status(model: Rendered) -> None:
 def test_promotions_decisions_and_exceptions(model: Rendered) -> None:
     text = model.text
     assert "Version 2 to stage:Production" in text
-    assert "Who olga.risk (model-risk-officer)" in text
-    assert "Meaning approval for release to the target" in text
+    assert "Signed by olga.risk (model-risk-officer)" in text
+    assert "Meaning of signature approval for release to the target" in text
     assert "Refused because the approver authored the run behind this version" in text
     assert "Selection-rate gap for nonbinary applicants is too wide." in text
     assert "flag for review: policy exception granted by olga.risk" in text
@@ -104,7 +104,7 @@ def test_promotions_decisions_and_exceptions(model: Rendered) -> None:
 def test_separation_of_duties_statement(model: Rendered) -> None:
     assert "Checked 2 approval(s), comparing people rather than tokens: each approver is a " \
         "person other than" in model.text
-    assert "The service refused 1 decision(s)" in model.text
+    assert "The service refused 1 attempted decision(s)" in model.text
 
 
 def test_deployment_timeline_per_environment_with_rollback(model: Rendered) -> None:
