@@ -23,6 +23,7 @@ from reports.evidence import (
     RunEvidence,
     RunRef,
     RunReportEvidence,
+    TagEvidence,
     VersionEvidence,
 )
 from reports.page import ATTACHMENT_NAME, TEMPLATE_VERSION
@@ -53,6 +54,7 @@ __all__ = [
     "RunEvidence",
     "RunRef",
     "RunReportEvidence",
+    "TagEvidence",
     "VersionEvidence",
     "render_experiment_report",
     "render_model_report",

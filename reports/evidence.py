@@ -24,6 +24,7 @@ from reports.evidence_run import (
     RunEvidence,
     RunRef,
     RunReportEvidence,
+    TagEvidence,
 )
 
 __all__ = [
@@ -48,5 +49,6 @@ __all__ = [
     "RunEvidence",
     "RunRef",
     "RunReportEvidence",
+    "TagEvidence",
     "VersionEvidence",
 ]

@@ -18,6 +18,7 @@ __all__ = [
     "RunEvidence",
     "RunRef",
     "RunReportEvidence",
+    "TagEvidence",
 ]
 
 
@@ -67,6 +68,21 @@ class MetricEvidence:
     value: str
     step: int
     timestamp: str
+    seq: int
+
+
+@dataclass(frozen=True)
+class TagEvidence:
+    """A run tag's current value (`tags.set`), as the client sent it (`mlflow.*` included).
+
+    Attributes:
+        key: the tag's key.
+        value: its latest value.
+        seq: seq of the `tags.set` entry that set that value.
+    """
+
+    key: str
+    value: str
     seq: int
 
 
@@ -184,6 +200,7 @@ class RunEvidence:
         ended_seq: seq of the `run.ended` entry, or None while running.
         cited_seqs: seqs of every entry about this run held in the evidence bundle; every seq
             shown for this run must be among them.
+        tags: the run's current tags, sorted by key (deleted tags left out).
     """
 
     run_id: str
@@ -207,6 +224,7 @@ class RunEvidence:
     ended_seq: int | None
     cited_seqs: tuple[int, ...]
     created_by_person: str = ""
+    tags: tuple[TagEvidence, ...] = ()
 
 
 @dataclass(frozen=True)

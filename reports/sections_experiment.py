@@ -22,7 +22,7 @@ from reports.style import (
     mono,
 )
 
-__all__ = ["comparison", "run_summaries"]
+__all__ = ["comparison", "run_summaries", "run_title"]
 
 COLUMNS_PER_TABLE = 5
 NOT_LOGGED = "not logged"
@@ -99,9 +99,24 @@ def _datasets(run: RunEvidence) -> Cell:
     return mono("; ".join(f"{d.name} ({d.context}) {d.digest}" for d in run.datasets))
 
 
+def run_title(run: RunEvidence) -> str:
+    """A run's title, told apart from a run of the same name by its short id and status."""
+    return f"Run {run.name or '(unnamed)'} ({run.run_id[:8]}, {run.status})"
+
+
+def _commit(run: RunEvidence) -> str:
+    """The git commit as the pipeline's source, else as the MLflow client's tags give it."""
+    source, tags = dict(run.source), {t.key: t.value for t in run.tags}
+    for found in (source.get("git_commit"), source.get("git.commit"), tags.get("git_commit"),
+                  tags.get("mlflow.source.git.commit")):
+        if found:
+            return found
+    return "not recorded"
+
+
 def _summary(run: RunEvidence, lead: Sequence[Flowable]) -> Flowable:
     parent = run.parents[0].run_id if run.parents else "none"
-    commit = dict(run.source).get("git_commit", "not recorded")
+    commit = _commit(run)
     facts: list[tuple[str, Cell]] = [
         ("Status", f"{run.status}; {run.start_time} to {run.end_time or 'not ended'}"),
         ("Created by", run.created_by),
@@ -113,7 +128,7 @@ def _summary(run: RunEvidence, lead: Sequence[Flowable]) -> Flowable:
          else "No artifacts were recorded."),
         ("Entries", f"run.created seq {run.created_seq}; {len(run.cited_seqs)} entries cited"),
     ]
-    out: list[Flowable] = [*lead, heading(f"Run {run.name or run.run_id}", 2),
+    out: list[Flowable] = [*lead, heading(run_title(run), 2),
                            kv_table(facts, 0.2)]
     for s in run.group_summaries:
         for g in s.groups:

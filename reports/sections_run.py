@@ -13,11 +13,20 @@ from reports.style import (
     heading,
     kv_table,
     mono,
+    para,
 )
 
 __all__ = [
-    "artifacts", "group_counts", "lineage", "metrics", "parameters", "run_facts", "signature",
+    "artifacts", "client_environment", "group_counts", "lineage", "metrics", "parameters",
+    "run_facts", "signature", "tags",
 ]
+
+CLIENT_KEYS = ("mlflow.user", "mlflow.source.name", "mlflow.source.type",
+               "mlflow.source.git.commit", "mlflow.source.git.repoURL",
+               "mlflow.source.git.branch")
+"""Run tags the MLflow client sends about where and by whom a run was made."""
+CLIENT_PREFIXES = ("mlflow.source.", "mlflow.docker.", "mlflow.project.")
+CLIENT_OMITTED = ("mlflow.source.git.diff",)  # a whole diff: in the tags table, not here
 
 
 def run_facts(run: RunEvidence) -> list[tuple[str, Cell]]:
@@ -73,10 +82,28 @@ def _datasets(run: RunEvidence) -> list[Flowable]:
     return [data_table(header, rows, [1.3, 0.9, 2.2, 0.7, 2.4, 0.5])]
 
 
+def client_environment(run: RunEvidence) -> list[tuple[str, str]]:
+    """(tag, value) of what the client reported about where the run was made: the user,
+    source, git and container tags (the stock MLflow client sends no environment entry)."""
+    return [(t.key, t.value) for t in run.tags
+            if (t.key in CLIENT_KEYS or t.key.startswith(CLIENT_PREFIXES))
+            and t.key not in CLIENT_OMITTED]
+
+
+def _reported(run: RunEvidence) -> list[Flowable]:
+    found = client_environment(run)
+    if not found:
+        return [empty("No execution environment was recorded: no environment entry, and the "
+                      "client sent no user, source, git or container tags.")]
+    return [para("No environment entry was recorded (the stock MLflow client sends none); "
+                 "as reported by the client in the run's tags:", "lead"),
+            kv_table([(key, mono(value)) for key, value in found])]
+
+
 def _environment(run: RunEvidence) -> list[Flowable]:
     env = run.environment
     if env is None:
-        return [empty("No execution environment was recorded.")]
+        return _reported(run)
     packages = ", ".join(f"{name} {version}" for name, version in env.packages)
     return [kv_table([
         ("Python", env.python_version),
@@ -94,10 +121,20 @@ def lineage(run: RunEvidence, level: int = 1) -> list[Flowable]:
     return [
         heading("Lineage", level), kv_table(run_facts(run)),
         heading("Code source", level + 1), *_source(run),
+        *tags(run, level + 1),
         heading("Parent runs", level + 1), *_parents(run),
         heading("Datasets", level + 1), *_datasets(run),
         heading("Environment", level + 1), *_environment(run),
     ]
+
+
+def tags(run: RunEvidence, level: int = 1) -> list[Flowable]:
+    """Every current tag of the run, `mlflow.*` included as the client sent them, by key."""
+    out: list[Flowable] = [heading("Tags", level)]
+    if not run.tags:
+        return out + [empty("No tags were set.")]
+    rows: list[list[Cell]] = [[mono(t.key), mono(t.value), str(t.seq)] for t in run.tags]
+    return out + [data_table(["Tag", "Value", "Seq"], rows, [2.2, 3.8, 0.6])]
 
 
 def parameters(run: RunEvidence, level: int = 1) -> list[Flowable]:

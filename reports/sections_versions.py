@@ -14,7 +14,7 @@ from reports.evidence import (
     VersionEvidence,
 )
 from reports.sections_groups import flag_reasons, policy_line
-from reports.sections_run import group_counts, signature
+from reports.sections_run import client_environment, group_counts, signature
 from reports.style import (
     Cell,
     block,
@@ -77,7 +77,9 @@ def _dataset_rows(run: RunEvidence) -> list[Row]:
 def _environment_rows(run: RunEvidence) -> list[Row]:
     env = run.environment
     if env is None:
-        return [["No execution environment was recorded.", "", "", "", ""]]
+        reported = "; ".join(f"{k}={v}" for k, v in client_environment(run))
+        return [[f"No environment entry; the client reported: {reported}" if reported
+                 else "No execution environment was recorded.", "", "", "", ""]]
     packages = ", ".join(f"{name} {version}" for name, version in env.packages)
     return [[f"Python {env.python_version}; {env.os} / {env.architecture}"
              + (f"; {env.hardware}" if env.hardware else ""),

@@ -54,6 +54,7 @@ from reports import (
     RunEvidence,
     RunRef,
     RunReportEvidence,
+    TagEvidence,
     VersionEvidence,
 )
 from reports.citations import shown_seqs
@@ -247,6 +248,18 @@ def _environment(ledger: Ledger, run_id: str) -> EnvironmentEvidence | None:
         int(found[0]["seq"]))
 
 
+def _tags(ledger: Ledger, run_id: str) -> tuple[TagEvidence, ...]:
+    """Each tag's latest value (a deletion leaves it out), sorted by key."""
+    latest: dict[str, dict[str, Any]] = {}
+    for t in ledger.rows("tag_events"):
+        if t["run_id"] == run_id and (t["key"] not in latest
+                                      or t["seq"] > latest[t["key"]]["seq"]):
+            latest[t["key"]] = t
+    return tuple(TagEvidence(k, t["value"], t["seq"])
+                 for k, t in sorted(latest.items(), key=lambda kv: kv[0].encode())
+                 if t["value"] is not None)
+
+
 def _parents(ledger: Ledger, run: Mapping[str, Any]) -> list[RunRef]:
     chain: list[RunRef] = []
     seen = {run["id"]}
@@ -283,7 +296,8 @@ def run_evidence(ledger: Ledger, run_id: str, bands: Bands | None = None) -> Run
         metrics=tuple(metrics), group_summaries=tuple(_summaries(latest, bands or {})),
         datasets=tuple(_datasets(ledger, run_id)), artifacts=tuple(_artifacts(ledger, run_id)),
         environment=_environment(ledger, run_id), manifest_sha256=run["manifest_sha256"],
-        created_seq=run["created_seq"], ended_seq=run["ended_seq"], cited_seqs=())
+        created_seq=run["created_seq"], ended_seq=run["ended_seq"], cited_seqs=(),
+        tags=_tags(ledger, run_id))
     return dataclasses.replace(evidence, cited_seqs=tuple(shown_seqs(evidence)))
 
 

@@ -92,6 +92,8 @@ def _client_tags(version: int) -> list[dict[str, str]]:
     commit = f"{version}a7c3e9f0b1d2c4e6f8a0b2c4d6e8f0a1b3c5d7e"[:40]
     tags = {"mlflow.user": "dana", "mlflow.source.name": "pipelines/train_loan_model.py",
             "mlflow.source.type": "LOCAL", "mlflow.source.git.commit": commit,
+            "mlflow.source.git.branch": "main",
+            "mlflow.source.git.repoURL": "https://git.example.com/credit/loan-models.git",
             "mlflow.runName": "ci-gbm-7" if version < 3 else "ci-gbm-8",
             "git_commit": commit, "pipeline": "credit-ci/train#41" + str(version),
             "owner": "credit-risk-analytics"}

@@ -9,7 +9,7 @@ import pytest
 from model_factory import make_model_evidence
 from report_factory import empty_run, make_run
 
-from reports import ModelReportEvidence, RunEvidence
+from reports import ModelReportEvidence, RunEvidence, TagEvidence
 from reports.bundle import from_json, to_json
 from reports.errors import ReportError
 
@@ -20,7 +20,8 @@ def test_model_evidence_round_trips() -> None:
     assert from_json(ModelReportEvidence, data) == evidence
 
 
-@pytest.mark.parametrize("run", [make_run(3), empty_run()])
+@pytest.mark.parametrize("run", [make_run(3), empty_run(), make_run(
+    4, tags=(TagEvidence("git_commit", "3a7c3e9", 130), TagEvidence("mlflow.user", "dana", 130)))])
 def test_run_evidence_round_trips(run: RunEvidence) -> None:
     assert from_json(RunEvidence, json.loads(json.dumps(to_json(run)))) == run
 

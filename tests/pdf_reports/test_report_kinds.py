@@ -76,7 +76,7 @@ def test_empty_run_says_honestly_that_nothing_was_logged() -> None:
     evidence, bundle = make_run_evidence(run=empty_run())
     text = " ".join(page_texts(render_run_report(evidence, bundle)))
     for statement in ("No code source was recorded.", "This run has no parent run.",
-                      "No datasets were logged.", "No execution environment was recorded.",
+                      "No datasets were logged.", "No execution environment was recorded:",
                       "No parameters were logged.", "No metrics were logged.",
                       "No per-group metrics were logged.", "No artifacts were recorded.",
                       "not ended"):
