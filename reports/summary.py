@@ -21,11 +21,12 @@ from reports.summary_data import (
     Block,
     Summary,
     Verdict,
+    as_text,
     integrity_verdict,
-    run_flag_rows,
     run_labels,
     when,
 )
+from reports.summary_flags import flag_rows, named, numbered
 from reports.summary_model import exception_rows, failing_gate_rows, live_rows, version_rows
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "Block",
     "Summary",
     "Verdict",
+    "as_text",
     "experiment_summary",
     "model_summary",
     "run_summary",
@@ -67,16 +69,8 @@ def _model_facts(model: ModelReportEvidence) -> tuple[tuple[str, str], ...]:
 
 
 def _model_flags(model: ModelReportEvidence) -> list[tuple[str, ...]]:
-    rows: list[tuple[str, ...]] = []
-    seen: dict[str, list[int]] = {}
-    for v in model.versions:
-        seen.setdefault(v.run.run_id, []).append(v.version)
-    for v in model.versions:
-        versions = seen[v.run.run_id]
-        if versions[0] != v.version:
-            continue  # a run behind several versions is summarised once
-        label = "Version" + ("s " if len(versions) > 1 else " ") + ", ".join(map(str, versions))
-        rows += run_flag_rows(v.run, label, label.lower())
+    runs = [(str(v.version), v.run) for v in model.versions]
+    rows = flag_rows(runs, numbered("version"), "by version")
     _, problems = separation_of_duties(model)
     if problems:
         rows.append(("Separation of duties", str(len(problems)), "; ".join(problems),
@@ -142,7 +136,7 @@ def run_summary(evidence: RunReportEvidence) -> Summary:
     run = evidence.run
     return Summary(f"Summary: run {run.name or run.run_id}", _run_facts(run),
                    integrity_verdict(evidence.meta),
-                   (_metrics(run), _flags(run_flag_rows(run, "Run"))))
+                   (_metrics(run), _flags(flag_rows([("run", run)], lambda _: "this run"))))
 
 
 def _status_counts(runs: Sequence[RunEvidence]) -> str:
@@ -172,7 +166,8 @@ def experiment_summary(exp: ExperimentReportEvidence) -> Summary:
     facts = (("Experiment", f"{exp.name} ({exp.experiment_id})"),
              ("Runs", f"{len(exp.runs)} ({_status_counts(exp.runs)})"))
     labels = run_labels(exp.runs)
-    flags = [row for run in exp.runs for row in run_flag_rows(run, f"Run {labels[run.run_id]}")]
+    flags = flag_rows([(labels[r.run_id], r) for r in exp.runs], named("run"),
+                      "each run")
     header = ("Run", "Status", *exp.compare_metrics, "Flagged groups")
     runs = Block("Runs", header, _run_rows(exp), "The experiment has no runs.", COMPARISON)
     return Summary(f"Summary: experiment {exp.name}", facts, integrity_verdict(exp.meta),

@@ -9,9 +9,8 @@ from typing import Literal
 
 from reports.evidence_meta import ReportMeta
 from reports.evidence_run import RunEvidence
-from reports.figures import ROUNDING_RULE, figure
-from reports.group_order import group_sort_key
-from reports.outline import ARTIFACTS, INTEGRITY, LINEAGE, PER_GROUP
+from reports.figures import ROUNDING_RULE
+from reports.outline import INTEGRITY
 
 __all__ = [
     "VERIFY_COMMAND",
@@ -19,18 +18,15 @@ __all__ = [
     "Summary",
     "Tone",
     "Verdict",
-    "group_flag_rows",
+    "as_text",
     "instant",
     "integrity_verdict",
-    "run_flag_rows",
     "run_labels",
     "when",
 ]
 
 Tone = Literal["neutral", "ok", "flag", "fail"]
 VERIFY_COMMAND = "mlaudit-verify report FILE.pdf --key KEY"
-_OUTSIDE = ("ratio_out_of_band", "ratio_undefined")
-_SMALL = ("small_n", "n_unknown")
 
 
 @dataclass(frozen=True)
@@ -125,54 +121,11 @@ def run_labels(runs: Sequence[RunEvidence]) -> dict[str, str]:
             for r in runs}
 
 
-def _outside(run: RunEvidence) -> dict[tuple[str, str], list[str]]:
-    found: dict[tuple[str, str], list[str]] = {}
-    for s in run.group_summaries:
-        for g in s.groups:
-            if set(_OUTSIDE) & set(g.flags):
-                ratio = "undefined" if g.ratio is None else figure(g.ratio)
-                found.setdefault((s.attribute, g.group), []).append(f"{s.metric} {ratio}")
-    return found
-
-
-def _small(run: RunEvidence) -> dict[tuple[str, str], list[str]]:
-    found: dict[tuple[str, str], list[str]] = {}
-    for s in run.group_summaries:
-        for g in s.groups:
-            if set(_SMALL) & set(g.flags):
-                n = "n not recorded" if g.n is None else f"n {g.n} < {s.min_n}"
-                if n not in found.setdefault((s.attribute, g.group), []):
-                    found[(s.attribute, g.group)].append(n)
-    return found
-
-
-def _by_group(key: tuple[str, str]) -> tuple[object, ...]:
-    return group_sort_key(key[0]), group_sort_key(key[1])
-
-
-def group_flag_rows(run: RunEvidence, label: str, where: str) -> list[tuple[str, ...]]:
-    """(what, count of groups, details, where) rows: groups whose ratio is outside the band
-    or undefined (with the ratios, rounded), and groups below the minimum n."""
-    rows: list[tuple[str, ...]] = []
-    for found, what in ((_outside(run), "groups outside the band (ratio to reference)"),
-                        (_small(run), "groups below the minimum n")):
-        if found:
-            details = "; ".join(f"{group} ({attribute}): {', '.join(items)}"
-                                for (attribute, group), items in sorted(
-                                    found.items(), key=lambda kv: _by_group(kv[0])))
-            rows.append((f"{label}: {what}", str(len(found)), details, where))
-    return rows
-
-
-def run_flag_rows(run: RunEvidence, label: str, level: str = "") -> list[tuple[str, ...]]:
-    """Every flag for review a run's body raises, as (what, count, details, where) rows."""
-    suffix = f" ({level})" if level else ""
-    rows = group_flag_rows(run, label, PER_GROUP + suffix)
-    invalid = [a.path for a in run.artifacts if a.signature_status == "invalid"]
-    if invalid:
-        rows.append((f"{label}: artifact signatures that do not verify", str(len(invalid)),
-                     ", ".join(invalid), ARTIFACTS + suffix))
-    if run.environment is None:
-        rows.append((f"{label}: no execution environment recorded", "1", "",
-                     LINEAGE + suffix))
-    return rows
+def as_text(summary: Summary) -> str:
+    """The summary as plain text, one line per fact, sentence and row (for golden tests and
+    for comparing with the text a PDF viewer extracts)."""
+    lines = [summary.title, *(f"{k}: {v}" for k, v in summary.facts), summary.integrity.text]
+    for b in summary.blocks:
+        lines.append(f"{b.title}" + (f" (see {b.where})" if b.where else ""))
+        lines += [" | ".join(b.header), *(" | ".join(r) for r in b.rows)] if b.rows else [b.empty]
+    return "\n".join([*lines, summary.rule]) + "\n"
