@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import dataclasses
 
+import pytest
+from model_factory import make_model_evidence
+from report_factory import make_run
+
+from reports import GateEvidence, MetricEvidence
+from reports.appendix_figures import HEADER, model_figures, run_figures
 from reports.figures import (
     ROUNDING_RULE,
     UNDEFINED,
@@ -13,6 +19,7 @@ from reports.figures import (
     is_rounded,
     threshold,
 )
+from reports.gate_text import gate_figures, gate_figures_text
 
 
 @pytest.mark.parametrize(("stored", "shown"), [
@@ -80,3 +87,40 @@ def test_thresholds_are_never_rounded() -> None:
 def test_the_rule_is_one_sentence() -> None:
     assert ROUNDING_RULE.startswith("Figures are shown to 4 significant digits")
     assert "full precision is in Appendix A and in the evidence bundle" in ROUNDING_RULE
+
+
+def test_gate_figures_are_named_and_rounded() -> None:
+    gate = GateEvidence("fairness:selection_rate/sex/min_max_ratio", False, "detail", (
+        ("metric", "selection_rate"), ("attribute", "sex"), ("at_least", "0.8"),
+        ("min_n", "30"), ("reference", "male"), ("min_max_ratio", "0.6612903225806452"),
+        ("max_difference", None), ("value:female", "0.6200000001"),
+        ("ratio:female", "0.953846"), ("n:female", "480"), ("n:nonbinary", None)), 9)
+    assert gate_figures_text(gate) == (
+        "metric selection_rate; attribute sex; at least 0.80; minimum n 30; reference male; "
+        "min/max ratio 0.6613; max difference undefined; value female 0.6200; "
+        "ratio to reference female 0.9538; n female 480; n nonbinary not recorded")
+
+
+def test_gate_figures_keep_parameter_values_and_limits_exact() -> None:
+    param = GateEvidence("required_param:learning_rate", True, "d",
+                         (("name", "learning_rate"), ("value", "0.0123456789")), 9)
+    assert gate_figures(param) == (("name", "learning_rate"), ("value", "0.0123456789"))
+    limit = GateEvidence("minimum:auc", True, "d", (("metric", "auc"),
+                                                    ("value", "0.86213333"),
+                                                    ("at_least", "0.75")), 9)
+    assert gate_figures_text(limit) == "metric auc; value 0.8621; at least 0.75"
+
+
+def test_appendix_a_lists_every_rounded_figure_once() -> None:
+    model, _ = make_model_evidence()
+    rows = model_figures(model)
+    assert all(len(row) == len(HEADER) for row in rows)
+    assert all(row[2] != row[3] for row in rows)  # only figures the body rounds
+    assert {row[0] for row in rows} == {"Version 1", "Version 2", "Version 3"}
+    ratio = next(r for r in rows if r[1] == "selection_rate by sex: nonbinary ratio to female")
+    assert ratio[0] == "Version 1" and ratio[2] == figure(ratio[3]) and ratio[4].isdigit()
+    shared = dataclasses.replace(model.versions[2], run=model.versions[1].run)
+    model = dataclasses.replace(model, versions=(*model.versions[:2], shared))
+    assert {row[0] for row in model_figures(model)} == {"Version 1", "Versions 2, 3"}
+    run = make_run(0, metrics=(MetricEvidence("auc", "0.8083333333333333", 1, "t", 5),))
+    assert run_figures(run)[0] == ("Run", "auc", "0.8083", "0.8083333333333333", "5")

@@ -10,8 +10,8 @@ import pytest
 import reports
 
 ROOT = Path(reports.__file__).parent
-CONTENT = ("figures", "group_order", "policy_text", "outline", "summary", "summary_data",
-           "summary_flags", "summary_model", "controls")
+CONTENT = ("figures", "group_order", "policy_text", "gate_text", "appendix_figures", "outline",
+           "summary", "summary_data", "summary_flags", "summary_model", "controls")
 
 
 def _imports(name: str) -> set[str]:
