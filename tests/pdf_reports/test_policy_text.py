@@ -133,3 +133,28 @@ def test_gate_sentences_for_required_evidence() -> None:
 def test_a_gate_of_another_form_is_named_as_it_is() -> None:
     assert gate_sentence(_gate("fairness")) == "fairness"
     assert gate_sentence(_gate("latency:p99")) == "latency:p99"
+
+
+def test_sentences_follow_the_real_gates() -> None:
+    """The service's own validation and evaluation (app/tracking/gates.py): every gate it
+    produces reads as one of the policy's sentences, or as the item of a list clause."""
+    from app.tracking.gates import Evidence, GroupedValue, evaluate, validate_policy
+
+    normalised = validate_policy(POLICY)
+    sentences = policy_sentences(normalised)
+    grouped = {"selection_rate": [GroupedValue({"sex": "female"}, "0.6", 40),
+                                  GroupedValue({"sex": "male"}, "0.5", 20)],
+               "tpr": [GroupedValue({"age_band": "30-49"}, "0.7", 50),
+                       GroupedValue({"age_band": "50+"}, "0.5", 50)]}
+    evidence = Evidence(params={"learning_rate": "0.1"}, tags={}, datasets=[],
+                        metrics={"auc": "0.8"}, grouped=grouped, sensitive_attributes=["sex"])
+    for result in evaluate(normalised, evidence).results:
+        gate = GateEvidence(result.gate, result.passed, result.detail,
+                            tuple(result.figures.items()), 1)
+        text = gate_sentence(gate)
+        assert text != result.gate, result.gate
+        kind, _, name = result.gate.partition(":")
+        if kind in ("fairness", "minimum", "maximum"):
+            assert text in sentences
+        else:
+            assert name in text
