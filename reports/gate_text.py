@@ -1,0 +1,48 @@
+"""A gate result's figures for people: named, rounded by the display rule, thresholds exact."""
+
+from __future__ import annotations
+
+from reports.evidence_registry import GateEvidence
+from reports.figures import UNDEFINED, figure, threshold
+
+__all__ = ["gate_figures", "gate_figures_text"]
+
+# Figures that are measured values (rounded for display), by key or by "prefix:" of the key.
+_MEASURED = {"value", "min_max_ratio", "max_difference"}
+_MEASURED_PREFIX = {"value": "value", "ratio": "ratio to reference"}
+_THRESHOLDS = {"at_least": "at least", "at_most": "at most", "band_low": "band from",
+               "band_high": "band to"}
+_RATIO_THRESHOLDS = {"band_low", "band_high"}
+_NAMES = {"min_max_ratio": "min/max ratio", "max_difference": "max difference",
+          "without_digest": "without a digest", "min_n": "minimum n"}
+
+
+def _one(key: str, value: str | None, gate: str) -> tuple[str, str]:
+    if key == "value" and not gate.startswith(("minimum:", "maximum:")):
+        return "value", "not logged" if value is None else value  # a parameter's or tag's text
+    prefix, sep, group = key.partition(":")
+    if sep and prefix in _MEASURED_PREFIX:
+        return f"{_MEASURED_PREFIX[prefix]} {group}", figure(value)
+    if sep and prefix == "n":
+        return f"n {group}", "not recorded" if value is None else value
+    if sep and prefix == "groups":
+        return f"groups of {group}", value or "0"
+    if value is None:
+        return _NAMES.get(key, key.replace("_", " ")), UNDEFINED if key in _MEASURED else "none"
+    if key in _MEASURED:
+        return _NAMES.get(key, key.replace("_", " ")), figure(value)
+    if key in _THRESHOLDS:
+        ratio = key in _RATIO_THRESHOLDS or (key == "at_least" and gate.startswith("fairness"))
+        return _THRESHOLDS[key], threshold(value, ratio=ratio)
+    return _NAMES.get(key, key.replace("_", " ")), value
+
+
+def gate_figures(gate: GateEvidence) -> tuple[tuple[str, str], ...]:
+    """(label, shown value) per figure, in the evaluation's order; a measured value missing
+    reads "undefined", a missing list "none", an unrecorded n "not recorded"."""
+    return tuple(_one(k, v, gate.gate) for k, v in gate.figures)
+
+
+def gate_figures_text(gate: GateEvidence) -> str:
+    """The figures on one line: "min/max ratio 0.6613; at least 0.80; n female 480"."""
+    return "; ".join(f"{label} {value}" for label, value in gate_figures(gate))

@@ -1,0 +1,167 @@
+"""The model summary's registry rows: what is live where, each version's status, failing gates
+and the exceptions granted, computed from ModelReportEvidence alone."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from reports.evidence_registry import (
+    DecisionEvidence,
+    DeploymentEvidence,
+    GateEvidence,
+    ModelReportEvidence,
+    PromotionEvidence,
+    VersionEvidence,
+)
+from reports.policy_text import gate_sentence
+from reports.summary_data import instant, when
+
+__all__ = [
+    "exception_rows",
+    "failing_gate_rows",
+    "latest_gates",
+    "live_at",
+    "live_rows",
+    "signer",
+    "version_rows",
+]
+
+
+def signer(d: DecisionEvidence) -> str:
+    """Who decided: the printed name when the evidence has it, else the token's actor name."""
+    return d.printed_name or d.approver
+
+
+def _order(d: DeploymentEvidence) -> tuple[datetime | str, int]:
+    return (instant(d.deployed_at) or d.deployed_at, d.seq)
+
+
+def live_at(model: ModelReportEvidence, at: str | None) -> dict[str, DeploymentEvidence]:
+    """Per environment, the last deployment or rollback recorded at or before ``at`` (every
+    one when ``at`` is None): the version live there then."""
+    limit = None if at is None else instant(at)
+    live: dict[str, DeploymentEvidence] = {}
+    for d in sorted(model.deployments, key=_order):
+        moment = instant(d.deployed_at)
+        if limit is not None and moment is not None and moment > limit:
+            continue
+        live[d.environment] = d
+    return live
+
+
+def _live_cell(d: DeploymentEvidence | None) -> str:
+    if d is None:
+        return "nothing deployed"
+    how = "deployment" if d.event == "deployed" else "rollback"
+    return (f"version {d.version} since {when(d.deployed_at)} ({how} by {d.deployed_by}, "
+            f"seq {d.seq})")
+
+
+def _protection(model: ModelReportEvidence, env: str) -> str:
+    found = next((e for e in model.environments if e.name == env), None)
+    if found is None:
+        return "not declared"
+    return "protected" if found.protected else "unprotected"
+
+
+def live_rows(model: ModelReportEvidence) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """(header, rows): each environment's live version at the report's as-of time, and the
+    latest recorded one when the evidence runs past it (a column only then)."""
+    then, latest = live_at(model, model.meta.as_of), live_at(model, None)
+    envs = sorted(set(latest))
+    differs = any(then.get(e) != latest[e] for e in envs)
+    header: tuple[str, ...] = ("Environment", "Protection", f"Live at {when(model.meta.as_of)}")
+    rows: list[tuple[str, ...]] = [(e, _protection(model, e), _live_cell(then.get(e)))
+                                   for e in envs]
+    if not differs:
+        return header, rows
+    return (*header, "Latest recorded"), [(*r, _live_cell(latest[e]))
+                                          for r, e in zip(rows, envs, strict=True)]
+
+
+def _now(v: VersionEvidence) -> str:
+    held = ([f"stage {v.stage}"] if v.stage else []) + [f"@{a}" for a in v.aliases]
+    return ", ".join(held) or "—"
+
+
+def _status(p: PromotionEvidence) -> tuple[str, str, str, int]:
+    """(status, by, when, seq) of a promotion, from its closing decisions."""
+    approvals = [d for d in p.decisions if d.outcome == "approved"]
+    rejections = [d for d in p.decisions if d.outcome == "rejected"]
+    if p.status == "approved" and approvals:
+        words = "approved" + (" with a policy exception" if any(
+            d.exception is not None or _failed(d.gates) for d in approvals) else "")
+        return (words, ", ".join(signer(d) for d in approvals), when(approvals[-1].decided_at),
+                approvals[-1].seq)
+    if p.status == "rejected" and rejections:
+        d = rejections[-1]
+        return "rejected", signer(d), when(d.decided_at), d.seq
+    reason = f": {p.status_reason}" if p.status_reason else ""
+    return (f"{p.status}{reason}", f"requested by {p.requested_by}", when(p.requested_at),
+            p.seq)
+
+
+def _refusal(v: VersionEvidence, p: PromotionEvidence, d: DecisionEvidence) -> tuple[str, ...]:
+    reason = d.reason or "no reason given"
+    return (str(v.version), "", p.target, f"attempt refused by the service: {reason}", signer(d),
+            when(d.decided_at), str(d.seq))
+
+
+def version_rows(model: ModelReportEvidence) -> tuple[tuple[str, ...], list[tuple[str, ...]],
+                                                       list[int]]:
+    """(header, rows, refused row indices): each version's promotions with status, who and
+    when; a refused attempt is its own row and reads as a refusal, never as a decision."""
+    header = ("Version", "Holds now", "Target", "Status", "By", "When", "Seq")
+    rows: list[tuple[str, ...]] = []
+    refused: list[int] = []
+    for v in model.versions:
+        if not v.promotions:
+            rows.append((str(v.version), _now(v), "—", "registered; no promotion requested",
+                         v.registered_by, when(v.registered_at), str(v.seq)))
+        for i, p in enumerate(v.promotions):
+            status, by, at, seq = _status(p)
+            rows.append((str(v.version), _now(v) if i == 0 else "", p.target, status, by, at,
+                         str(seq)))
+            for d in p.decisions:
+                if d.outcome == "refused":
+                    refused.append(len(rows))
+                    rows.append(_refusal(v, p, d))
+    return header, rows, refused
+
+
+def _failed(gates: Sequence[GateEvidence]) -> list[GateEvidence]:
+    return [g for g in gates if not g.passed]
+
+
+def latest_gates(p: PromotionEvidence) -> tuple[GateEvidence, ...]:
+    """The promotion's latest gate evaluation: at its last decision, else at its request."""
+    evaluated = [d.gates for d in p.decisions if d.gates]
+    return evaluated[-1] if evaluated else p.request_gates
+
+
+def failing_gate_rows(model: ModelReportEvidence) -> list[tuple[str, ...]]:
+    """(version, target, gate, finding, seq) for each gate failing at a promotion's latest
+    evaluation."""
+    return [(str(v.version), p.target, gate_sentence(g), g.detail, str(g.seq))
+            for v in model.versions for p in v.promotions for g in _failed(latest_gates(p))]
+
+
+def exception_rows(model: ModelReportEvidence) -> tuple[list[tuple[str, ...]], list[int]]:
+    """(rows, indices without justification): every approval granted while a gate failed or
+    with an exception, with who granted it. Only outcome "approved" counts: a refused attempt
+    is never a grant, whatever its body says."""
+    rows: list[tuple[str, ...]] = []
+    bare: list[int] = []
+    for v in model.versions:
+        for p in v.promotions:
+            for d in p.decisions:
+                failing = _failed(d.gates)
+                if d.outcome != "approved" or (d.exception is None and not failing):
+                    continue
+                if d.exception is None:
+                    bare.append(len(rows))
+                gates = "; ".join(gate_sentence(g) for g in failing) or "none at decision time"
+                rows.append((str(v.version), p.target, signer(d), when(d.decided_at), gates,
+                             d.exception or "no exception justification recorded", str(d.seq)))
+    return rows, bare
