@@ -10,12 +10,14 @@ from typing import Any
 from reportlab import Version as REPORTLAB_VERSION
 from reportlab import rl_config
 from reportlab.lib import colors
+from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.pdfdoc import PDFArray, PDFDictionary, PDFName, PDFStream, PDFString
 from reportlab.pdfgen.canvas import PATH_OPS, Canvas
 from reportlab.platypus import BaseDocTemplate, Flowable, Frame, PageTemplate
 
 from reports.errors import ReportError
 from reports.evidence import ReportMeta
+from reports.fonts import FONT, FONT_BOLD, FONT_MONO
 from reports.style import BOTTOM_MARGIN, MARGIN, PAGE_SIZE, RED, clean, text_width
 
 __all__ = [
@@ -34,8 +36,6 @@ TEMPLATE_VERSION = "2"
 """Bumped whenever the layout changes, so that re-rendering names the template it needs."""
 
 StoryFactory = Callable[[], list[Flowable]]
-_BASE14 = frozenset({"Helvetica", "Helvetica-Bold", "Helvetica-Oblique", "Courier",
-                     "Courier-Bold", "Times-Roman", "Times-Bold"})
 
 # Some ReportLab code paths (graphics, PDF comments) read the global flag rather than the
 # document's, so the output would depend on the caller's settings; pin it for the process.
@@ -51,15 +51,15 @@ def _footer(canv: Any, meta: ReportMeta, total: int) -> None:
     canv.line(MARGIN, BOTTOM_MARGIN - 10, width - MARGIN, BOTTOM_MARGIN - 10)
     if meta.failed:
         canv.setFillColor(RED)
-        canv.setFont("Helvetica-Bold", 8.5)
+        canv.setFont(FONT_BOLD, 8.5)
         canv.drawString(MARGIN, BOTTOM_MARGIN - 24, FAILURE_LINE)
     canv.setFillColor(colors.black)
-    canv.setFont("Courier", 7)
+    canv.setFont(FONT_MONO, 7)
     canv.drawString(MARGIN, BOTTOM_MARGIN - 36, f"{FOOTER_LABEL} {meta.evidence_sha256}")
-    canv.setFont("Helvetica", 7.5)
+    canv.setFont(FONT, 7.5)
     page = f"page {canv.getPageNumber()} of {total}"
     canv.drawRightString(width - MARGIN, BOTTOM_MARGIN - 48, page)
-    room = width - 2 * MARGIN - text_width(page, "Helvetica", 7.5) - 12
+    room = width - 2 * MARGIN - text_width(page, FONT, 7.5) - 12
     canv.drawString(MARGIN, BOTTOM_MARGIN - 48, _fit(f"Report {meta.report_id}", room))
     canv.restoreState()
 
@@ -67,7 +67,7 @@ def _footer(canv: Any, meta: ReportMeta, total: int) -> None:
 def _fit(text: str, room: float) -> str:
     """Shorten ``text`` with an ellipsis until it fits ``room`` points in the footer font."""
     text = clean(text)
-    while text and text_width(text, "Helvetica", 7.5) > room:
+    while text and text_width(text, FONT, 7.5) > room:
         text = text[:-2] + "\u2026"
     return text
 
@@ -116,6 +116,7 @@ def _document(buffer: io.BytesIO, meta: ReportMeta) -> BaseDocTemplate:
         producer=f"ReportLab {REPORTLAB_VERSION}",
         keywords=[f"evidence-sha256:{meta.evidence_sha256}"],
         invariant=1,
+        initialFontName=FONT,  # else every page starts in Helvetica, a font not embedded
         # Uncompressed on purpose: verify-report re-renders and compares bytes, and zlib builds
         # (zlib, zlib-ng) differ in their output, so compressed bytes would depend on the machine.
         pageCompression=0,
@@ -148,16 +149,19 @@ class _FooterCanvas(Canvas):  # type: ignore[misc]  # ReportLab is untyped
         self._startPage()
 
     # ReportLab builds a text object per string (and a width that drawString never uses).
-    # For plain ASCII in a base-14 font, _show writes the same operators in one line; anything
-    # else (other characters, modes, spacing) still goes through ReportLab.
+    # For plain ASCII, _show writes the same operators in one line: the embedded fonts keep
+    # ASCII in their first subset with each character its own code. Anything else (other
+    # characters, modes, spacing) still goes through ReportLab.
 
     def _plain(self, text: str, **options: Any) -> bool:
-        return (not any(options.values()) and self._fontname in _BASE14 and text.isascii()
-                and text.isprintable())
+        return (not any(options.values()) and text.isascii() and text.isprintable()
+                and getattr(pdfmetrics.getFont(self._fontname), "_dynamicFont", False))
 
     def _show(self, x: float, y: float, text: str) -> None:
         escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-        self._code.append(f"BT 1 0 0 1 {_num(x)} {_num(y)} Tm ({escaped}) Tj T* ET")
+        subset = pdfmetrics.getFont(self._fontname).getSubsetInternalName(0, self._doc)
+        self._code.append(f"BT 1 0 0 1 {_num(x)} {_num(y)} Tm {subset} {_num(self._fontsize)} Tf "
+                          f"({escaped}) Tj T* ET")
 
     # The two shapes tables and charts draw by the thousand, with the same operators as
     # ReportLab's but numbers written by _num instead of its pure-Python fp_str.
