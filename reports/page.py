@@ -1,4 +1,4 @@
-"""Deterministic PDF assembly: page frame, footer on every page, evidence bundle attachment."""
+"""Deterministic PDF/A assembly: page frame, footer on every page, evidence bundle attachment."""
 
 from __future__ import annotations
 
@@ -11,16 +11,17 @@ from reportlab import Version as REPORTLAB_VERSION
 from reportlab import rl_config
 from reportlab.lib import colors
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.pdfdoc import PDFArray, PDFDictionary, PDFName, PDFStream, PDFString
 from reportlab.pdfgen.canvas import PATH_OPS, Canvas
 from reportlab.platypus import BaseDocTemplate, Flowable, Frame, PageTemplate
 
 from reports.errors import ReportError
 from reports.evidence import ReportMeta
 from reports.fonts import FONT, FONT_BOLD, FONT_MONO
+from reports.pdfa import make_archival
 from reports.style import BOTTOM_MARGIN, MARGIN, PAGE_SIZE, RED, clean, text_width
 
 __all__ = [
+    "ATTACHMENT_DESCRIPTION",
     "ATTACHMENT_NAME",
     "FAILURE_LINE",
     "FOOTER_LABEL",
@@ -30,9 +31,10 @@ __all__ = [
 ]
 
 ATTACHMENT_NAME = "evidence-bundle.json"
+ATTACHMENT_DESCRIPTION = "mlaudit evidence bundle (RFC 8785 canonical JSON)"
 FOOTER_LABEL = "Evidence SHA-256"
 FAILURE_LINE = "LEDGER VERIFICATION FAILED \u2014 see Integrity"
-TEMPLATE_VERSION = "2"
+TEMPLATE_VERSION = "3"  # 3: embedded DejaVu fonts, PDF/A-3b
 """Bumped whenever the layout changes, so that re-rendering names the template it needs."""
 
 StoryFactory = Callable[[], list[Flowable]]
@@ -73,32 +75,11 @@ def _fit(text: str, room: float) -> str:
 
 
 def _attach(canv: Any, bundle: bytes, sha256_hex: str) -> None:
-    """Embed the bundle as a file attachment and fix the document id to the bundle hash."""
-    doc = canv._doc
-    stream = PDFStream(
-        PDFDictionary({
-            "Type": PDFName("EmbeddedFile"),
-            # PDFName leaves "/" unescaped; a MIME subtype name needs it as #2F.
-            "Subtype": "/application#2Fjson",
-            "Params": PDFDictionary({"Size": len(bundle)}),
-        }),
-        bundle,
-    )
-    ref = doc.Reference(stream)
-    spec = PDFDictionary({
-        "Type": PDFName("Filespec"),
-        "F": PDFString(ATTACHMENT_NAME),
-        "UF": PDFString(ATTACHMENT_NAME),
-        "Desc": PDFString("mlaudit evidence bundle (RFC 8785 canonical JSON)"),
-        "AFRelationship": PDFName("Data"),
-        "EF": PDFDictionary({"F": ref, "UF": ref}),
-    })
-    names = PDFArray([PDFString(ATTACHMENT_NAME), doc.Reference(spec)])
-    doc.Catalog.Names = PDFDictionary({"EmbeddedFiles": PDFDictionary({"Names": names})})
-    doc.Catalog.setPageMode("UseAttachments")
+    """Make the document PDF/A-3b with the bundle as its associated file; fix its id."""
+    make_archival(canv, bundle, ATTACHMENT_NAME, ATTACHMENT_DESCRIPTION)
     # The id is normally an MD5 over metadata; tie it to the evidence instead (still fixed).
     ident = f"<{sha256_hex[:32]}>".encode("ascii")
-    doc._ID = b"\n[" + ident + ident + b"]\n"
+    canv._doc._ID = b"\n[" + ident + ident + b"]\n"
 
 
 def _document(buffer: io.BytesIO, meta: ReportMeta) -> BaseDocTemplate:
