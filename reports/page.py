@@ -16,7 +16,7 @@ from reportlab.platypus import BaseDocTemplate, Flowable, Frame, PageTemplate
 
 from reports.errors import ReportError
 from reports.evidence import ReportMeta
-from reports.fonts import FONT, FONT_BOLD, FONT_MONO
+from reports.fonts import FONT, FONT_BOLD, FONT_MONO, register_fonts
 from reports.pdfa import make_archival
 from reports.style import BOTTOM_MARGIN, MARGIN, PAGE_SIZE, RED, clean, text_width
 
@@ -198,6 +198,7 @@ def build_pdf(story: StoryFactory, meta: ReportMeta, bundle: bytes) -> bytes:
     """Lay the story out once; footers ("page N of M") are stamped when the count is known."""
     if hashlib.sha256(bundle).hexdigest() != meta.evidence_sha256:
         raise ReportError("meta.evidence_sha256 is not the SHA-256 of the bundle bytes")
+    register_fonts()  # the fonts are checked against their pins before anything is laid out
     buffer = io.BytesIO()
     doc = _document(buffer, meta)
 

@@ -34,12 +34,10 @@ __all__ = [
 ]
 
 
-register_fonts()
-
-
 @cache
 def _widths(font: str) -> tuple[tuple[float, ...], dict[int, float], float]:
     """The font's advance widths (1/1000 em): an ASCII table, all code points, the default."""
+    register_fonts()
     face = pdfmetrics.getFont(font).face
     table = tuple(float(face.getCharWidth(code)) for code in range(128))
     return table, face.charWidths, float(face.defaultWidth)
@@ -78,7 +76,6 @@ def clean(text: str) -> str:
 
 CELL_FONT, CELL_BOLD, CELL_SIZE, CELL_LEADING = FONT, FONT_BOLD, 7.5, 9.0
 CODE_FONT, CODE_SIZE, CODE_LEADING = FONT_MONO, 7.0, 8.5
-_CODE_ADVANCE = text_width("0", CODE_FONT, CODE_SIZE)  # every glyph of the mono font is as wide
 
 
 def _chunks(line: str, per_line: int) -> list[str]:
@@ -87,7 +84,8 @@ def _chunks(line: str, per_line: int) -> list[str]:
 
 def code_lines(text: str, room: float) -> list[str]:
     """Fixed-width text broken anywhere into lines that fit ``room`` points."""
-    per_line = max(int(room // _CODE_ADVANCE), 1)
+    advance = text_width("0", CODE_FONT, CODE_SIZE)  # every glyph of the mono font is as wide
+    per_line = max(int(room // advance), 1)
     return [chunk for line in clean(text).split("\n") for chunk in _chunks(line, per_line)]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shutil
 import struct
 import subprocess
 import sys
@@ -116,6 +117,13 @@ def test_a_font_file_with_another_hash_is_refused(tmp_path: Path) -> None:
         fonts._checked(fonts.FONT_MONO, tmp_path)
 
 
+def test_without_matplotlib_the_error_says_what_to_install(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fonts.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ReportError, match="pip install 'matplotlib>=3.8'"):
+        fonts.font_directory()
+
+
 def test_the_font_files_in_use_match_their_pins() -> None:
     folder = fonts.font_directory()
     for file_name, digest in fonts.FONT_FILES.values():
@@ -132,3 +140,13 @@ def test_the_srgb_profile_is_pinned_and_is_little_cms_srgb() -> None:
     if bytes(made) != SRGB_ICC:
         pytest.skip("this Pillow's Little CMS writes other sRGB bytes; the pinned copy stands")
 
+
+
+@pytest.mark.skipif(shutil.which("qpdf") is None, reason="qpdf is not installed")
+def test_qpdf_finds_no_syntax_or_stream_errors(tmp_path: Path) -> None:
+    for kind, pdf, _ in RENDERS:
+        path = tmp_path / f"{kind}.pdf"
+        path.write_bytes(pdf)
+        checked = subprocess.run(["qpdf", "--check", str(path)], capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert "No syntax or stream encoding errors" in checked.stdout
