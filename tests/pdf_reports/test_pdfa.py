@@ -58,6 +58,15 @@ def test_every_report_passes_the_pdfa_structure_checks(kind: str) -> None:
     assert pdfa_problems(pdf) == []
 
 
+def test_info_and_xmp_agree_on_titles_with_markup_and_other_scripts() -> None:
+    title = f"Run report: {GREEK} & <b>(x)</b> \u65e5"
+    evidence, bundle = make_run_evidence(meta={"title": title, "report_id": "id-\u0416"})
+    pdf = render_run_report(evidence, bundle)
+    assert pdfa_problems(pdf) == []
+    info = PdfReader(io.BytesIO(pdf)).metadata
+    assert info is not None and info.title == title.replace("\u65e5", "[U+65E5]")
+
+
 def test_every_font_is_an_embedded_dejavu_subset() -> None:
     for _, pdf, _ in RENDERS:
         reader = PdfReader(io.BytesIO(pdf))
