@@ -12,6 +12,7 @@ from reportlab.lib import colors
 from reportlab.platypus import Flowable
 
 from reports.evidence import GroupFigureEvidence, GroupSummaryEvidence
+from reports.fonts import FONT, FONT_BOLD, FONT_ITALIC
 from reports.style import BODY_WIDTH, UNDEFINED, clean, text_width
 
 __all__ = ["GroupChart", "VersionChart", "group_chart", "version_chart"]
@@ -93,7 +94,7 @@ def _scale(summary: GroupSummaryEvidence, band: tuple[float, float] | None) -> _
 
 def _fit(text: str, size: float, room: float) -> str:
     text = clean(text)
-    while len(text) > 1 and text_width(text, "Helvetica", size) > room:
+    while len(text) > 1 and text_width(text, FONT, size) > room:
         text = text[:-2] + "\u2026"
     return text
 
@@ -104,7 +105,7 @@ def _axis(c: Any, scale: _Scale) -> None:
     c.line(LEFT, scale.bottom, LEFT, scale.top)
     c.line(LEFT, scale.y(0.0), right, scale.y(0.0))
     c.setLineWidth(0.5)
-    c.setFont("Helvetica", 6.5)
+    c.setFont(FONT, 6.5)
     for value in scale.ticks():
         y = scale.y(value)
         c.line(LEFT - 3, y, LEFT, y)
@@ -114,7 +115,7 @@ def _axis(c: Any, scale: _Scale) -> None:
 def _label(c: Any, x: float, y: float, text: str, room: float, bold: bool = False,
            patch: bool = True) -> None:
     """A centred label, on a white patch (inside the plot) so band lines never run through it."""
-    font = "Helvetica-Bold" if bold else "Helvetica"
+    font = FONT_BOLD if bold else FONT
     text = _fit(text, 6.5, room)
     if patch:
         width = text_width(text, font, 6.5)
@@ -135,7 +136,7 @@ def _draw_band(c: Any, scale: _Scale, band: tuple[float, float],
     c.setFillColor(BAND_EDGE)
     c.setLineWidth(0.9)
     c.setDash([3, 2])
-    c.setFont("Helvetica", 6.5)
+    c.setFont(FONT, 6.5)
     for y, label in ((y0, summary.band[0]), (y1, summary.band[1])):
         c.line(LEFT, y, right, y)
         c.drawString(right + 3, y - 2.5, _fit(f"{label} x ref", 6.5, RIGHT - 4))
@@ -197,7 +198,7 @@ class GroupChart(Flowable):  # type: ignore[misc]  # ReportLab is untyped
             _draw_group(c, scale, g, LEFT + i * slot, slot)
         if band is None:
             c.setFillColor(colors.grey)
-            c.setFont("Helvetica-Oblique", 7)
+            c.setFont(FONT_ITALIC, 7)
             c.drawString(LEFT + 4, HEIGHT - 10, "band not drawn: reference value undefined")
 
 
@@ -272,7 +273,7 @@ class VersionChart(Flowable):  # type: ignore[misc]  # ReportLab is untyped
             _slot_bars(c, scale, s, LEFT + i * slot + slot * 0.1, slot * 0.8)
         _axis(c, scale)
         c.setFillColor(colors.black)
-        c.setFont("Helvetica", 6.5)
+        c.setFont(FONT, 6.5)
         every = max(1, math.ceil(24 / slot))  # keep version labels about 24 points apart
         for i, (version, _) in enumerate(items):
             if i % every == 0:

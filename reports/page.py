@@ -1,4 +1,4 @@
-"""Deterministic PDF assembly: page frame, footer on every page, evidence bundle attachment."""
+"""Deterministic PDF/A assembly: page frame, footer on every page, evidence bundle attachment."""
 
 from __future__ import annotations
 
@@ -10,15 +10,18 @@ from typing import Any
 from reportlab import Version as REPORTLAB_VERSION
 from reportlab import rl_config
 from reportlab.lib import colors
-from reportlab.pdfbase.pdfdoc import PDFArray, PDFDictionary, PDFName, PDFStream, PDFString
+from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import PATH_OPS, Canvas
 from reportlab.platypus import BaseDocTemplate, Flowable, Frame, PageTemplate
 
 from reports.errors import ReportError
 from reports.evidence import ReportMeta
+from reports.fonts import FONT, FONT_BOLD, FONT_MONO, register_fonts
+from reports.pdfa import make_archival
 from reports.style import BOTTOM_MARGIN, MARGIN, PAGE_SIZE, RED, clean, text_width
 
 __all__ = [
+    "ATTACHMENT_DESCRIPTION",
     "ATTACHMENT_NAME",
     "FAILURE_LINE",
     "FOOTER_LABEL",
@@ -28,14 +31,13 @@ __all__ = [
 ]
 
 ATTACHMENT_NAME = "evidence-bundle.json"
+ATTACHMENT_DESCRIPTION = "mlaudit evidence bundle (RFC 8785 canonical JSON)"
 FOOTER_LABEL = "Evidence SHA-256"
 FAILURE_LINE = "LEDGER VERIFICATION FAILED \u2014 see Integrity"
-TEMPLATE_VERSION = "2"
+TEMPLATE_VERSION = "3"  # 3: embedded DejaVu fonts, PDF/A-3b
 """Bumped whenever the layout changes, so that re-rendering names the template it needs."""
 
 StoryFactory = Callable[[], list[Flowable]]
-_BASE14 = frozenset({"Helvetica", "Helvetica-Bold", "Helvetica-Oblique", "Courier",
-                     "Courier-Bold", "Times-Roman", "Times-Bold"})
 
 # Some ReportLab code paths (graphics, PDF comments) read the global flag rather than the
 # document's, so the output would depend on the caller's settings; pin it for the process.
@@ -51,15 +53,15 @@ def _footer(canv: Any, meta: ReportMeta, total: int) -> None:
     canv.line(MARGIN, BOTTOM_MARGIN - 10, width - MARGIN, BOTTOM_MARGIN - 10)
     if meta.failed:
         canv.setFillColor(RED)
-        canv.setFont("Helvetica-Bold", 8.5)
+        canv.setFont(FONT_BOLD, 8.5)
         canv.drawString(MARGIN, BOTTOM_MARGIN - 24, FAILURE_LINE)
     canv.setFillColor(colors.black)
-    canv.setFont("Courier", 7)
+    canv.setFont(FONT_MONO, 7)
     canv.drawString(MARGIN, BOTTOM_MARGIN - 36, f"{FOOTER_LABEL} {meta.evidence_sha256}")
-    canv.setFont("Helvetica", 7.5)
+    canv.setFont(FONT, 7.5)
     page = f"page {canv.getPageNumber()} of {total}"
     canv.drawRightString(width - MARGIN, BOTTOM_MARGIN - 48, page)
-    room = width - 2 * MARGIN - text_width(page, "Helvetica", 7.5) - 12
+    room = width - 2 * MARGIN - text_width(page, FONT, 7.5) - 12
     canv.drawString(MARGIN, BOTTOM_MARGIN - 48, _fit(f"Report {meta.report_id}", room))
     canv.restoreState()
 
@@ -67,38 +69,17 @@ def _footer(canv: Any, meta: ReportMeta, total: int) -> None:
 def _fit(text: str, room: float) -> str:
     """Shorten ``text`` with an ellipsis until it fits ``room`` points in the footer font."""
     text = clean(text)
-    while text and text_width(text, "Helvetica", 7.5) > room:
+    while text and text_width(text, FONT, 7.5) > room:
         text = text[:-2] + "\u2026"
     return text
 
 
 def _attach(canv: Any, bundle: bytes, sha256_hex: str) -> None:
-    """Embed the bundle as a file attachment and fix the document id to the bundle hash."""
-    doc = canv._doc
-    stream = PDFStream(
-        PDFDictionary({
-            "Type": PDFName("EmbeddedFile"),
-            # PDFName leaves "/" unescaped; a MIME subtype name needs it as #2F.
-            "Subtype": "/application#2Fjson",
-            "Params": PDFDictionary({"Size": len(bundle)}),
-        }),
-        bundle,
-    )
-    ref = doc.Reference(stream)
-    spec = PDFDictionary({
-        "Type": PDFName("Filespec"),
-        "F": PDFString(ATTACHMENT_NAME),
-        "UF": PDFString(ATTACHMENT_NAME),
-        "Desc": PDFString("mlaudit evidence bundle (RFC 8785 canonical JSON)"),
-        "AFRelationship": PDFName("Data"),
-        "EF": PDFDictionary({"F": ref, "UF": ref}),
-    })
-    names = PDFArray([PDFString(ATTACHMENT_NAME), doc.Reference(spec)])
-    doc.Catalog.Names = PDFDictionary({"EmbeddedFiles": PDFDictionary({"Names": names})})
-    doc.Catalog.setPageMode("UseAttachments")
+    """Make the document PDF/A-3b with the bundle as its associated file; fix its id."""
+    make_archival(canv, bundle, ATTACHMENT_NAME, ATTACHMENT_DESCRIPTION)
     # The id is normally an MD5 over metadata; tie it to the evidence instead (still fixed).
     ident = f"<{sha256_hex[:32]}>".encode("ascii")
-    doc._ID = b"\n[" + ident + ident + b"]\n"
+    canv._doc._ID = b"\n[" + ident + ident + b"]\n"
 
 
 def _document(buffer: io.BytesIO, meta: ReportMeta) -> BaseDocTemplate:
@@ -116,6 +97,7 @@ def _document(buffer: io.BytesIO, meta: ReportMeta) -> BaseDocTemplate:
         producer=f"ReportLab {REPORTLAB_VERSION}",
         keywords=[f"evidence-sha256:{meta.evidence_sha256}"],
         invariant=1,
+        initialFontName=FONT,  # else every page starts in Helvetica, a font not embedded
         # Uncompressed on purpose: verify-report re-renders and compares bytes, and zlib builds
         # (zlib, zlib-ng) differ in their output, so compressed bytes would depend on the machine.
         pageCompression=0,
@@ -148,16 +130,19 @@ class _FooterCanvas(Canvas):  # type: ignore[misc]  # ReportLab is untyped
         self._startPage()
 
     # ReportLab builds a text object per string (and a width that drawString never uses).
-    # For plain ASCII in a base-14 font, _show writes the same operators in one line; anything
-    # else (other characters, modes, spacing) still goes through ReportLab.
+    # For plain ASCII, _show writes the same operators in one line: the embedded fonts keep
+    # ASCII in their first subset with each character its own code. Anything else (other
+    # characters, modes, spacing) still goes through ReportLab.
 
     def _plain(self, text: str, **options: Any) -> bool:
-        return (not any(options.values()) and self._fontname in _BASE14 and text.isascii()
-                and text.isprintable())
+        return (not any(options.values()) and text.isascii() and text.isprintable()
+                and getattr(pdfmetrics.getFont(self._fontname), "_dynamicFont", False))
 
     def _show(self, x: float, y: float, text: str) -> None:
         escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-        self._code.append(f"BT 1 0 0 1 {_num(x)} {_num(y)} Tm ({escaped}) Tj T* ET")
+        subset = pdfmetrics.getFont(self._fontname).getSubsetInternalName(0, self._doc)
+        self._code.append(f"BT 1 0 0 1 {_num(x)} {_num(y)} Tm {subset} {_num(self._fontsize)} Tf "
+                          f"({escaped}) Tj T* ET")
 
     # The two shapes tables and charts draw by the thousand, with the same operators as
     # ReportLab's but numbers written by _num instead of its pure-Python fp_str.
@@ -213,6 +198,7 @@ def build_pdf(story: StoryFactory, meta: ReportMeta, bundle: bytes) -> bytes:
     """Lay the story out once; footers ("page N of M") are stamped when the count is known."""
     if hashlib.sha256(bundle).hexdigest() != meta.evidence_sha256:
         raise ReportError("meta.evidence_sha256 is not the SHA-256 of the bundle bytes")
+    register_fonts()  # the fonts are checked against their pins before anything is laid out
     buffer = io.BytesIO()
     doc = _document(buffer, meta)
 

@@ -12,6 +12,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.platypus import Flowable, KeepTogether, Paragraph, Spacer, Table, TableStyle
 
+from reports.fonts import FONT, FONT_BOLD, FONT_ITALIC, FONT_MONO
 from reports.text import (
     CELL_BOLD,
     CELL_FONT,
@@ -70,26 +71,26 @@ FLAG_WORDING = "flag for review"
 
 Cell: TypeAlias = str | Flowable
 
-_BASE = ParagraphStyle("body", fontName="Helvetica", fontSize=9, leading=11.5, spaceAfter=4)
+_BASE = ParagraphStyle("body", fontName=FONT, fontSize=9, leading=11.5, spaceAfter=4)
 STYLES: dict[str, ParagraphStyle] = {
     "body": _BASE,
-    "title": ParagraphStyle("title", _BASE, fontName="Helvetica-Bold", fontSize=20, leading=24,
+    "title": ParagraphStyle("title", _BASE, fontName=FONT_BOLD, fontSize=20, leading=24,
                             spaceAfter=10),
-    "h1": ParagraphStyle("h1", _BASE, fontName="Helvetica-Bold", fontSize=14, leading=17,
+    "h1": ParagraphStyle("h1", _BASE, fontName=FONT_BOLD, fontSize=14, leading=17,
                          spaceBefore=10, spaceAfter=6, keepWithNext=1),
-    "h2": ParagraphStyle("h2", _BASE, fontName="Helvetica-Bold", fontSize=11, leading=14,
+    "h2": ParagraphStyle("h2", _BASE, fontName=FONT_BOLD, fontSize=11, leading=14,
                          spaceBefore=8, spaceAfter=4, keepWithNext=1),
-    "h3": ParagraphStyle("h3", _BASE, fontName="Helvetica-Bold", fontSize=9.5, leading=12,
+    "h3": ParagraphStyle("h3", _BASE, fontName=FONT_BOLD, fontSize=9.5, leading=12,
                          spaceBefore=6, spaceAfter=3, keepWithNext=1),
     "cell": ParagraphStyle("cell", _BASE, fontSize=7.5, leading=9, spaceAfter=0),
-    "cellhead": ParagraphStyle("cellhead", _BASE, fontName="Helvetica-Bold", fontSize=7.5,
+    "cellhead": ParagraphStyle("cellhead", _BASE, fontName=FONT_BOLD, fontSize=7.5,
                                leading=9, spaceAfter=0),
-    "mono": ParagraphStyle("mono", _BASE, fontName="Courier", fontSize=7, leading=8.5,
+    "mono": ParagraphStyle("mono", _BASE, fontName=FONT_MONO, fontSize=7, leading=8.5,
                            spaceAfter=0, wordWrap="CJK"),
-    "empty": ParagraphStyle("empty", _BASE, fontName="Helvetica-Oblique", textColor=colors.grey),
+    "empty": ParagraphStyle("empty", _BASE, fontName=FONT_ITALIC, textColor=colors.grey),
     "flag": ParagraphStyle("flag", _BASE, fontSize=8.5, leading=10.5, textColor=FLAG_COLOUR,
                            spaceBefore=2, spaceAfter=2),
-    "warning": ParagraphStyle("warning", _BASE, fontName="Helvetica-Bold", fontSize=12,
+    "warning": ParagraphStyle("warning", _BASE, fontName=FONT_BOLD, fontSize=12,
                               leading=15, textColor=RED, alignment=TA_CENTER),
     "warningbody": ParagraphStyle("warningbody", _BASE, textColor=RED, alignment=TA_CENTER),
     "caption": ParagraphStyle("caption", _BASE, fontSize=7.5, leading=9, textColor=colors.grey),
@@ -147,7 +148,7 @@ def figure(value: str | None) -> str:
 def _cell(value: Cell, font: str, room: float, where: tuple[int, int],
           codes: list[tuple[int, int]]) -> str | Flowable:
     """A table cell as plain (pre-wrapped) text, which tables draw far faster than Paragraphs;
-    the positions of fixed-width cells go to ``codes`` (they need the Courier font)."""
+    the positions of fixed-width cells go to ``codes`` (they need the mono font)."""
     if isinstance(value, str):
         return "\n".join(text_lines(value, font, room))
     if isinstance(value, Code):
