@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reportlab.platypus import Flowable
-
+from reports.doc import (
+    Cell,
+    Node,
+    data_table,
+    empty,
+    figure,
+    flag,
+    heading,
+    kv_table,
+    mono,
+    para,
+)
 from reports.evidence import (
     DecisionEvidence,
     DeploymentEvidence,
@@ -16,32 +26,21 @@ from reports.evidence import (
 )
 from reports.sections_protection import demotions, environment_title
 from reports.sod import separation_of_duties
-from reports.style import (
-    Cell,
-    data_table,
-    empty,
-    figure,
-    flag,
-    heading,
-    kv_table,
-    mono,
-    para,
-)
 
 __all__ = ["deployments", "model_overview", "promotions"]
 
 
-def _policy(model: ModelReportEvidence) -> list[Flowable]:
+def _policy(model: ModelReportEvidence) -> list[Node]:
     p = model.policy
     if p is None:
         return [empty("No gate policy was set; built-in defaults apply where a band is shown.")]
-    out: list[Flowable] = [para(f"Set by {p.set_by} at {p.set_at} (seq {p.seq}).")]
+    out: list[Node] = [para(f"Set by {p.set_by} at {p.set_at} (seq {p.seq}).")]
     if not p.clauses:
         return out + [empty("The policy has no clauses.")]
     return out + [para(f"- {clause}") for clause in p.clauses]
 
 
-def _versions(versions: Sequence[VersionEvidence]) -> list[Flowable]:
+def _versions(versions: Sequence[VersionEvidence]) -> list[Node]:
     if not versions:
         return [empty("No versions were registered.")]
     rows: list[list[Cell]] = [
@@ -53,7 +52,7 @@ def _versions(versions: Sequence[VersionEvidence]) -> list[Flowable]:
     return [data_table(header, rows, [0.6, 2.4, 1.6, 1.8, 0.9, 0.9, 0.5])]
 
 
-def model_overview(model: ModelReportEvidence) -> list[Flowable]:
+def model_overview(model: ModelReportEvidence) -> list[Node]:
     """The registered model, its policy and the versions covered."""
     facts: list[tuple[str, Cell]] = [
         ("Model", model.name),
@@ -72,7 +71,7 @@ def _figures(gate: GateEvidence) -> str:
     return "; ".join(f"{name}={figure(value)}" for name, value in gate.figures)
 
 
-def gates_table(gates: Sequence[GateEvidence], when: str) -> list[Flowable]:
+def gates_table(gates: Sequence[GateEvidence], when: str) -> list[Node]:
     """Gate results, with failures marked as flags for review."""
     if not gates:  # no policy (or one without gates): nothing was judged, nothing passed
         return [empty(f"No gates were evaluated {when} (no gate policy, or one without "
@@ -88,7 +87,7 @@ def gates_table(gates: Sequence[GateEvidence], when: str) -> list[Flowable]:
                        [1.1, 1.2, 2.4, 2.2, 0.5], highlight=failed)]
 
 
-def _decision(d: DecisionEvidence, n: int, about: str) -> list[Flowable]:
+def _decision(d: DecisionEvidence, n: int, about: str) -> list[Node]:
     facts: list[tuple[str, Cell]] = [
         ("Outcome", d.outcome),
         ("Who", f"{d.printed_name} ({d.approver}, {d.role})" if d.printed_name
@@ -102,13 +101,13 @@ def _decision(d: DecisionEvidence, n: int, about: str) -> list[Flowable]:
     ]
     if d.reason:
         facts.insert(1, ("Refused because", d.reason))
-    out: list[Flowable] = [heading(f"Decision {n} on {about}: {d.outcome}", 3), kv_table(facts)]
+    out: list[Node] = [heading(f"Decision {n} on {about}: {d.outcome}", 3), kv_table(facts)]
     if d.exception:
         out.append(flag(f"policy exception granted by {d.approver}: {d.exception}"))
     return out + gates_table(d.gates, "at decision time")
 
 
-def _promotion(v: VersionEvidence, p: PromotionEvidence) -> list[Flowable]:
+def _promotion(v: VersionEvidence, p: PromotionEvidence) -> list[Node]:
     facts: list[tuple[str, Cell]] = [
         ("Promotion id", mono(p.promotion_id)),
         ("Target", p.target),
@@ -119,7 +118,7 @@ def _promotion(v: VersionEvidence, p: PromotionEvidence) -> list[Flowable]:
         ("Seq", str(p.seq)),
     ]
     about = f"version {v.version} to {p.target}"
-    out: list[Flowable] = [heading(about[0].upper() + about[1:], 2), kv_table(facts)]
+    out: list[Node] = [heading(about[0].upper() + about[1:], 2), kv_table(facts)]
     out += gates_table(p.request_gates, "at request time")
     if not p.decisions:
         return out + [empty("No decisions were made on this promotion.")]
@@ -128,9 +127,9 @@ def _promotion(v: VersionEvidence, p: PromotionEvidence) -> list[Flowable]:
     return out
 
 
-def promotions(model: ModelReportEvidence) -> list[Flowable]:
+def promotions(model: ModelReportEvidence) -> list[Node]:
     """Every promotion with its gates and decisions, then the separation-of-duties statement."""
-    out: list[Flowable] = [heading("Promotions and decisions")]
+    out: list[Node] = [heading("Promotions and decisions")]
     pairs = [(v, p) for v in model.versions for p in v.promotions]
     if not pairs:
         out.append(empty("No promotions were requested."))
@@ -142,7 +141,7 @@ def promotions(model: ModelReportEvidence) -> list[Flowable]:
     return out + [flag(problem) for problem in problems]
 
 
-def _timeline(events: Sequence[DeploymentEvidence]) -> Flowable:
+def _timeline(events: Sequence[DeploymentEvidence]) -> Node:
     rows: list[list[Cell]] = [
         [e.deployed_at, e.event, str(e.version), e.deployed_by,
          mono(e.promotion_id or "none"), mono(e.endpoint or "none"),
@@ -155,9 +154,9 @@ def _timeline(events: Sequence[DeploymentEvidence]) -> Flowable:
                       highlight=rollbacks)
 
 
-def deployments(model: ModelReportEvidence) -> list[Flowable]:
+def deployments(model: ModelReportEvidence) -> list[Node]:
     """A timeline per environment, rollbacks included with their reasons."""
-    out: list[Flowable] = [heading("Deployments")]
+    out: list[Node] = [heading("Deployments")]
     if not model.deployments:
         return out + [empty("No deployments were recorded."), *demotions(model)]
     environments = sorted({e.environment for e in model.deployments})

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from reportlab.platypus import Flowable
-
-from reports.evidence import ArtifactEvidence, DatasetEvidence, RunEvidence
-from reports.style import (
+from reports.doc import (
     Cell,
+    Node,
     data_table,
     empty,
     flag,
@@ -14,6 +12,7 @@ from reports.style import (
     kv_table,
     mono,
 )
+from reports.evidence import ArtifactEvidence, DatasetEvidence, RunEvidence
 
 __all__ = [
     "artifacts", "group_counts", "lineage", "metrics", "parameters", "run_facts", "signature",
@@ -36,14 +35,14 @@ def run_facts(run: RunEvidence) -> list[tuple[str, Cell]]:
     ]
 
 
-def _source(run: RunEvidence) -> list[Flowable]:
+def _source(run: RunEvidence) -> list[Node]:
     if not run.source:
         return [empty("No code source was recorded.")]
-    rows = [[key, mono(value)] for key, value in run.source]
+    rows: list[list[Cell]] = [[key, mono(value)] for key, value in run.source]
     return [data_table(["Source", "Value"], rows, [1, 3])]
 
 
-def _parents(run: RunEvidence) -> list[Flowable]:
+def _parents(run: RunEvidence) -> list[Node]:
     if not run.parents:
         return [empty("This run has no parent run.")]
     rows: list[list[Cell]] = [
@@ -60,7 +59,7 @@ def group_counts(ds: DatasetEvidence) -> str:
     return "; ".join(f"{c.attribute}={c.group}: {c.count}" for c in ds.group_counts)
 
 
-def _datasets(run: RunEvidence) -> list[Flowable]:
+def _datasets(run: RunEvidence) -> list[Node]:
     if not run.datasets:
         return [empty("No datasets were logged.")]
     rows: list[list[Cell]] = [
@@ -73,7 +72,7 @@ def _datasets(run: RunEvidence) -> list[Flowable]:
     return [data_table(header, rows, [1.3, 0.9, 2.2, 0.7, 2.4, 0.5])]
 
 
-def _environment(run: RunEvidence) -> list[Flowable]:
+def _environment(run: RunEvidence) -> list[Node]:
     env = run.environment
     if env is None:
         return [empty("No execution environment was recorded.")]
@@ -89,7 +88,7 @@ def _environment(run: RunEvidence) -> list[Flowable]:
     ])]
 
 
-def lineage(run: RunEvidence, level: int = 1) -> list[Flowable]:
+def lineage(run: RunEvidence, level: int = 1) -> list[Node]:
     """Run identity, code source, parent runs, datasets and environment."""
     return [
         heading("Lineage", level), kv_table(run_facts(run)),
@@ -100,18 +99,18 @@ def lineage(run: RunEvidence, level: int = 1) -> list[Flowable]:
     ]
 
 
-def parameters(run: RunEvidence, level: int = 1) -> list[Flowable]:
+def parameters(run: RunEvidence, level: int = 1) -> list[Node]:
     """Logged parameters, or an honest statement that none were."""
-    out: list[Flowable] = [heading("Parameters", level)]
+    out: list[Node] = [heading("Parameters", level)]
     if not run.params:
         return out + [empty("No parameters were logged.")]
     rows: list[list[Cell]] = [[p.key, mono(p.value), str(p.seq)] for p in run.params]
     return out + [data_table(["Parameter", "Value", "Seq"], rows, [2, 4, 0.6])]
 
 
-def metrics(run: RunEvidence, level: int = 1) -> list[Flowable]:
+def metrics(run: RunEvidence, level: int = 1) -> list[Node]:
     """Latest overall metric values, or an honest statement that none were logged."""
-    out: list[Flowable] = [heading("Overall metrics", level)]
+    out: list[Node] = [heading("Overall metrics", level)]
     if not run.metrics:
         return out + [empty("No metrics were logged.")]
     rows: list[list[Cell]] = [
@@ -130,9 +129,9 @@ def signature(a: ArtifactEvidence) -> str:
     return a.signature_status
 
 
-def artifacts(run: RunEvidence, level: int = 1) -> list[Flowable]:
+def artifacts(run: RunEvidence, level: int = 1) -> list[Node]:
     """Artifacts with digests and signature status; invalid signatures are flagged."""
-    out: list[Flowable] = [heading("Artifacts", level)]
+    out: list[Node] = [heading("Artifacts", level)]
     if not run.artifacts:
         return out + [empty("No artifacts were recorded.")]
     rows: list[list[Cell]] = [

@@ -1,4 +1,4 @@
-"""Text without Paragraph: cleaning for the base-14 fonts, widths, wrapping, and two flowables.
+"""Text without Paragraph: wrapping to widths (reports/glyphs.py) and two flowables.
 
 ReportLab's Paragraph parses markup and breaks lines in pure Python; for the plain text that
 fills most of a report (cells, headings, statements) these simpler pieces are several times
@@ -8,13 +8,12 @@ cheaper and draw the same glyphs.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cache, lru_cache
 
 from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.styles import ParagraphStyle
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import Flowable
+
+from reports.glyphs import clean, text_width
 
 __all__ = [
     "CELL_BOLD",
@@ -31,46 +30,6 @@ __all__ = [
     "text_lines",
     "text_width",
 ]
-
-
-@cache
-def _widths(font: str) -> tuple[float, ...]:
-    return tuple(pdfmetrics.getFont(font).widths)
-
-
-@lru_cache(maxsize=16384)
-def _units(text: str, font: str) -> float:
-    if text.isascii():  # one byte per character in the font's encoding
-        widths = _widths(font)
-        return float(sum(widths[b] for b in text.encode("ascii")))
-    return float(stringWidth(text, font, 1000))
-
-
-def text_width(text: str, font: str, size: float) -> float:
-    """Width in points of ``text`` in a base-14 font: stringWidth, table-driven and cached."""
-    return _units(text, font) * size / 1000
-
-
-def _visible(ch: str) -> str:
-    """Keep what the standard PDF fonts can draw; name anything else by its code point."""
-    if ch == "\n":
-        return ch
-    if ch == "\t":
-        return " "
-    if ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0:
-        return f"[U+{ord(ch):04X}]"
-    try:
-        ch.encode("cp1252")
-    except UnicodeEncodeError:
-        return f"[U+{ord(ch):04X}]"
-    return ch
-
-
-def clean(text: str) -> str:
-    """Text safe for the base-14 fonts: unencodable characters are shown as [U+XXXX]."""
-    if text.isascii() and (text.isprintable() or text.replace("\n", "").isprintable()):
-        return text  # the common case, without a call per character
-    return "".join(_visible(ch) for ch in text)
 
 
 CELL_FONT, CELL_BOLD, CELL_SIZE, CELL_LEADING = "Helvetica", "Helvetica-Bold", 7.5, 9.0
