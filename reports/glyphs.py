@@ -43,13 +43,15 @@ _HELVETICA_BOLD = (
     889, 556, 556, 556, 556, 556, 278, 278, 278, 278, 611, 611, 611, 611, 611, 611, 611, 584,
     611, 611, 611, 611, 611, 556, 611, 556
 )
+_COURIER = (0,) * 32 + (600,) * 224  # fixed width; no glyph for the control codes
+
 WIDTHS: dict[str, tuple[int, ...]] = {
     "Helvetica": _HELVETICA,
     "Helvetica-Oblique": _HELVETICA,
     "Helvetica-Bold": _HELVETICA_BOLD,
     "Helvetica-BoldOblique": _HELVETICA_BOLD,
-    "Courier": (600,) * 256,
-    "Courier-Bold": (600,) * 256,
+    "Courier": _COURIER,
+    "Courier-Bold": _COURIER,
 }
 
 
