@@ -76,7 +76,8 @@ def test_a_real_report_passes_every_check(ledger: dict[str, Any]) -> None:
     pdf = ledger["new"].pdf
     checks = verify_report(pdf, ledger["keys"])
     assert _verdict(checks) == {"bundle_hash": True, "entries": True, "checkpoint": True,
-                                "statements": True, "figures": True, "verification": None}
+                                "statements": True, "figures": True, "bytes": True,
+                                "verification": None}
     assert all_passed(checks)
     bundle = open_bundle(read_attachment(pdf))
     assert bundle.format == "mlaudit-evidence/2" and bundle.request == {
@@ -146,6 +147,35 @@ def test_changed_pdf_byte_fails_figures(ledger: dict[str, Any]) -> None:
     checks = _verdict(verify_report(tampered, ledger["keys"]))
     assert checks["figures"] is False
     assert checks["entries"] and checks["checkpoint"]
+
+
+def test_a_report_from_another_reportlab_is_checked_by_its_text(
+        ledger: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PDF laid out by another ReportLab version (simulated: the cover and the Producer name
+    4.4.4) passes on its text; the byte comparison is not made, and the line says why."""
+    import reports.page
+    import reports.render
+
+    here = reports.page.RENDERER
+    for module in (reports.page, reports.render):
+        monkeypatch.setattr(module, "RENDERER", "ReportLab 4.4.4")
+    other = render_bundle(read_attachment(ledger["new"].pdf))
+    monkeypatch.undo()
+    checks = verify_report(other, ledger["keys"])
+    verdict, detail = _verdict(checks), {c.name: c.detail for c in checks}
+    assert verdict["figures"] is True and verdict["bytes"] is None and all_passed(checks)
+    assert detail["bytes"] == (f"not compared: rendered with ReportLab 4.4.4; this machine has "
+                               f"{here}: the text check above is the one that counts")
+
+
+def test_a_change_outside_the_text_fails_bytes(ledger: dict[str, Any]) -> None:
+    """A bar's colour changed: the text is intact, the bytes are not (same ReportLab)."""
+    pdf = ledger["new"].pdf
+    blue, orange = b".419608 .54902 .682353 rg", b".85098 .509804 .168627 rg"  # plain, flagged
+    assert blue in pdf and len(blue) == len(orange)
+    tampered = pdf.replace(blue, orange, 1)
+    verdict = _verdict(verify_report(tampered, ledger["keys"]))
+    assert verdict["figures"] is True and verdict["bytes"] is False
 
 
 def test_changed_entry_bytes_fail_entries(ledger: dict[str, Any]) -> None:

@@ -8,7 +8,10 @@ verify_report(pdf, keys, previous) runs every check and returns one Check per li
                 root hash are those of the bundle (and of the checkpoint printed in the report)
   statements    every figure, status and name in the evidence is what the bundle's own entries
                 give when replayed through the same code the service computed it with
-  figures       the PDF is byte for byte what the bundle renders to
+  figures       the text of every page is the text the bundle's evidence prints (pure: any
+                ReportLab version, or none, gives the same verdict; reports/textcheck.py)
+  bytes         the PDF is byte for byte what the bundle renders to, checked only when this
+                machine has the ReportLab version the PDF records (else not checked, and why)
   consistency   (with an older report) the older report's checkpoint is a prefix of this one's
 plus an informational line for the ledger verification recorded at generation time.
 """
@@ -202,17 +205,43 @@ def _check_statements(bundle: Bundle) -> Check:
                  "entries: the same evidence")
 
 
-def _check_figures(pdf: bytes, attachment: bytes, bundle: Bundle) -> Check:
+def _check_figures(pdf: bytes, bundle: Bundle, pages: int) -> Check:
+    from reports.textcheck import verify_text
+
+    problem = verify_text(pdf, bundle.evidence)
+    if problem:
+        return Check("figures", False, problem)
+    return Check("figures", True, f"the text of all {pages} pages is exactly what the "
+                 "bundle's evidence prints")
+
+
+def _installed_renderer() -> str | None:
+    try:
+        from reports.page import RENDERER
+    except ImportError:
+        return None
+    return RENDERER
+
+
+def _check_bytes(pdf: bytes, attachment: bytes, bundle: Bundle, producer: str | None) -> Check:
+    """Re-render and compare bytes, when the renderer here is the one the PDF names."""
+    from reports.textcheck import renderer_of
+
+    recorded, here = renderer_of(producer), _installed_renderer()
+    if recorded is None or recorded != here:
+        made, have = recorded or "an unnamed renderer", here or "no ReportLab"
+        return Check("bytes", None, f"not compared: rendered with {made}; this machine has "
+                     f"{have}: the text check above is the one that counts")
     try:
         rendered = render_bundle(attachment, bundle)
     except (ReportError, LedgerError, ValueError) as exc:
-        return Check("figures", False, f"the bundle does not render: {exc}")
+        return Check("bytes", False, f"the bundle does not render: {exc}")
     if rendered != pdf:
         at = next((i for i, (a, b) in enumerate(zip(rendered, pdf, strict=False)) if a != b),
                   min(len(rendered), len(pdf)))
-        return Check("figures", False, f"the PDF differs from the bundle's rendering at byte {at} "
-                     f"({len(pdf)} vs {len(rendered)} bytes)")
-    return Check("figures", True, f"re-rendered from the bundle: {len(pdf)} identical bytes")
+        return Check("bytes", False, f"the PDF differs from the bundle's rendering with "
+                     f"{here} at byte {at} ({len(pdf)} vs {len(rendered)} bytes)")
+    return Check("bytes", True, f"re-rendered with {here}: {len(pdf)} identical bytes")
 
 
 def _check_consistency(bundle: Bundle, previous: bytes, keys: Sequence[VerifierKey]) -> Check:
@@ -274,7 +303,7 @@ def verify_report(pdf: bytes, keys: Sequence[VerifierKey],
     """Run every check on a report's PDF bytes (and an older report's, for consistency)."""
     from reports.extract import open_pdf, read_attachment
 
-    names = [*CHECKS, *(("consistency",) if previous is not None else ())]
+    names = [*CHECKS, "bytes", *(("consistency",) if previous is not None else ())]
     try:
         reader = open_pdf(pdf)  # parsed once for the attachment and the footers
         attachment = read_attachment(reader)
@@ -287,8 +316,11 @@ def verify_report(pdf: bytes, keys: Sequence[VerifierKey],
     except BundleError as exc:
         return [*checks, Check("entries", False, str(exc)),
                 *(Check(n, None, "not checked") for n in names[2:])]
+    info = reader.metadata
+    producer = str(info.get("/Producer", "")) if info is not None else None
     checks += [_check_entries(bundle), _check_checkpoint(bundle, keys),
-               _check_statements(bundle), _check_figures(pdf, attachment, bundle)]
+               _check_statements(bundle), _check_figures(pdf, bundle, len(reader.pages)),
+               _check_bytes(pdf, attachment, bundle, producer)]
     if previous is not None:
         checks.append(_check_consistency(bundle, previous, keys))
     return checks + _verification_info(bundle)
