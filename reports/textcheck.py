@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
 from reports.chart_text import group_labels, version_labels
@@ -33,13 +34,17 @@ from reports.doc import (
 )
 from reports.errors import ReportError
 from reports.extract import open_pdf, read_attachment
-from reports.furniture import furniture
+from reports.furniture import TEMPLATE_VERSION, furniture
 from reports.glyphs import clean
 from reports.stories import Evidence, story
 
-__all__ = ["Expected", "Item", "expected_text", "renderer_of", "squeeze", "verify_text"]
+__all__ = [
+    "Expected", "Item", "Origin", "expected_text", "origin", "renderer_of", "squeeze",
+    "verify_text",
+]
 
 _RENDERER = re.compile(r"ReportLab \S+")
+_TEMPLATE = re.compile(r"report template (\w+)")
 _PLACEHOLDER = "0" * 64
 _BUDGET = 20000  # tries when fitting a row's cells to a page end
 
@@ -108,6 +113,25 @@ def renderer_of(producer: str | None) -> str | None:
     """The renderer a PDF's Producer names ("mlaudit report template 2; ReportLab 5.1.0")."""
     found = _RENDERER.search(producer or "")
     return found.group(0) if found else None
+
+
+@dataclass(frozen=True)
+class Origin:
+    """What a PDF's document information says made it."""
+
+    producer: str
+    renderer: str | None
+    template: str | None
+
+
+def origin(reader: PdfReader) -> Origin:
+    """The Producer, the renderer it names, and the report template (from the Producer, or
+    the Creator of reports made before the Producer named it)."""
+    info = reader.metadata
+    producer = str(info.get("/Producer", "")) if info is not None else ""
+    creator = str(info.get("/Creator", "")) if info is not None else ""
+    template = _TEMPLATE.search(producer) or _TEMPLATE.search(creator)
+    return Origin(producer, renderer_of(producer), template.group(1) if template else None)
 
 
 @dataclass
@@ -236,6 +260,12 @@ def _match(pages: Sequence[str], evidence: Evidence, expected: Expected) -> str 
     return None
 
 
+def _extracted(text: str) -> str:
+    """Extracted text as drawn: ReportLab writes the bullet as WinAnsi 0x7F, which the PDF
+    spec allows and pypdf reads as U+007F (clean() never leaves a U+007F to draw)."""
+    return text.replace("\x7f", "\u2022")
+
+
 def _with_hash(evidence: Evidence, attachment: bytes) -> Evidence:
     """Evidence as rendered: a bundle's placeholder hash replaced by the attachment's."""
     if evidence.meta.evidence_sha256 != _PLACEHOLDER:
@@ -253,13 +283,15 @@ def verify_text(pdf: bytes, evidence: Evidence) -> str | None:
     try:
         reader = open_pdf(pdf)
         attachment = read_attachment(reader)
-        info = reader.metadata
-        renderer = renderer_of(str(info.get("/Producer", "")) if info is not None else None)
-        if renderer is None:
+        made = origin(reader)
+        if made.renderer is None:
             return "the PDF's Producer does not name the renderer that laid it out"
+        if made.template not in (None, TEMPLATE_VERSION):
+            return (f"the PDF was made with report template {made.template}; this check "
+                    f"reads template {TEMPLATE_VERSION}")
         evidence = _with_hash(evidence, attachment)
-        expected = expected_text(evidence, bundle_size=len(attachment), renderer=renderer)
-        pages = [page.extract_text() or "" for page in reader.pages]
+        expected = expected_text(evidence, bundle_size=len(attachment), renderer=made.renderer)
+        pages = [_extracted(page.extract_text() or "") for page in reader.pages]
     except ReportError as exc:
         return str(exc)
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError) as exc:

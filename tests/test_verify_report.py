@@ -8,20 +8,24 @@ that disagrees with its entry."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from pypdf import PdfWriter
 
 from app.ledger.checkpoint import Signer, VerifierKey
 from app.ledger.entry import canonicalize
 from app.services import keys as key_service
 from app.services import reports, tracking
 from app.services.report_bundle import open_bundle, render_bundle
-from app.services.report_verify import all_passed, key_strings, verify_report
-from reports.extract import read_attachment
+from app.services.report_verify import _differs, all_passed, key_strings, verify_report
+from reports.extract import open_pdf, read_attachment
+from reports.furniture import TEMPLATE_VERSION
+from reports.textcheck import origin
 
 WHO = "token:ci"
 
@@ -166,6 +170,26 @@ def test_a_report_from_another_reportlab_is_checked_by_its_text(
     assert verdict["figures"] is True and verdict["bytes"] is None and all_passed(checks)
     assert detail["bytes"] == (f"not compared: rendered with ReportLab 4.4.4; this machine has "
                                f"{here}: the text check above is the one that counts")
+
+
+HERE = f"mlaudit report template {TEMPLATE_VERSION}; ReportLab 5.1.0"
+
+
+@pytest.mark.parametrize(("producer", "creator", "said"), [
+    (f"mlaudit report template {TEMPLATE_VERSION}; ReportLab 4.4.4", "",
+     "rendered with ReportLab 4.4.4; this machine has ReportLab 5.1.0"),
+    ("ReportLab 5.1.0", "mlaudit 0.1.0 (report template 0)", "rendered with ReportLab 5.1.0 "
+     f"(report template 0); this machine has ReportLab 5.1.0 (report template {TEMPLATE_VERSION})"),
+    ("ReportLab 5.1.0", f"mlaudit 0.1.0 (report template {TEMPLATE_VERSION})",
+     f"the PDF's Producer is 'ReportLab 5.1.0'; this machine writes {HERE!r}"),
+])
+def test_why_bytes_are_not_compared(producer: str, creator: str, said: str) -> None:
+    writer = PdfWriter()
+    writer.add_blank_page(10, 10)
+    writer.add_metadata({"/Producer": producer, "/Creator": creator})
+    out = io.BytesIO()
+    writer.write(out)
+    assert _differs(origin(open_pdf(out.getvalue())), "ReportLab 5.1.0", HERE) == said
 
 
 def test_a_change_outside_the_text_fails_bytes(ledger: dict[str, Any]) -> None:

@@ -31,6 +31,8 @@ from app.ledger.errors import LedgerError
 from app.services.report_bundle import Bundle, BundleError, open_bundle, render_bundle
 from reports.citations import shown_seqs
 from reports.errors import ReportError
+from reports.furniture import TEMPLATE_VERSION
+from reports.textcheck import Origin, origin, verify_text
 
 if TYPE_CHECKING:
     from reports.extract import Source
@@ -206,8 +208,6 @@ def _check_statements(bundle: Bundle) -> Check:
 
 
 def _check_figures(pdf: bytes, bundle: Bundle, pages: int) -> Check:
-    from reports.textcheck import verify_text
-
     problem = verify_text(pdf, bundle.evidence)
     if problem:
         return Check("figures", False, problem)
@@ -215,23 +215,33 @@ def _check_figures(pdf: bytes, bundle: Bundle, pages: int) -> Check:
                  "bundle's evidence prints")
 
 
-def _installed_renderer() -> str | None:
+def _installed() -> tuple[str | None, str | None]:
+    """(renderer, Producer) of a report rendered here; None, None without ReportLab."""
     try:
+        from reports.furniture import producer
         from reports.page import RENDERER
     except ImportError:
-        return None
-    return RENDERER
+        return None, None
+    return RENDERER, producer(RENDERER)
 
 
-def _check_bytes(pdf: bytes, attachment: bytes, bundle: Bundle, producer: str | None) -> Check:
-    """Re-render and compare bytes, when the renderer here is the one the PDF names."""
-    from reports.textcheck import renderer_of
+def _differs(made: Origin, here: str | None, producer: str | None) -> str:
+    was, now = made.renderer or "an unnamed renderer", here or "no ReportLab"
+    if made.template != TEMPLATE_VERSION:
+        was += f" (report template {made.template or 'not recorded'})"
+        now += f" (report template {TEMPLATE_VERSION})"
+    elif was == now:
+        return f"the PDF's Producer is {made.producer!r}; this machine writes {producer!r}"
+    return f"rendered with {was}; this machine has {now}"
 
-    recorded, here = renderer_of(producer), _installed_renderer()
-    if recorded is None or recorded != here:
-        made, have = recorded or "an unnamed renderer", here or "no ReportLab"
-        return Check("bytes", None, f"not compared: rendered with {made}; this machine has "
-                     f"{have}: the text check above is the one that counts")
+
+def _check_bytes(pdf: bytes, attachment: bytes, bundle: Bundle, made: Origin) -> Check:
+    """Re-render and compare bytes, when this machine renders with the template and the
+    ReportLab version the PDF's Producer names."""
+    here, producer = _installed()
+    if made.producer != producer:
+        return Check("bytes", None, f"not compared: {_differs(made, here, producer)}: the "
+                     "text check above is the one that counts")
     try:
         rendered = render_bundle(attachment, bundle)
     except (ReportError, LedgerError, ValueError) as exc:
@@ -316,11 +326,9 @@ def verify_report(pdf: bytes, keys: Sequence[VerifierKey],
     except BundleError as exc:
         return [*checks, Check("entries", False, str(exc)),
                 *(Check(n, None, "not checked") for n in names[2:])]
-    info = reader.metadata
-    producer = str(info.get("/Producer", "")) if info is not None else None
     checks += [_check_entries(bundle), _check_checkpoint(bundle, keys),
                _check_statements(bundle), _check_figures(pdf, bundle, len(reader.pages)),
-               _check_bytes(pdf, attachment, bundle, producer)]
+               _check_bytes(pdf, attachment, bundle, origin(reader))]
     if previous is not None:
         checks.append(_check_consistency(bundle, previous, keys))
     return checks + _verification_info(bundle)

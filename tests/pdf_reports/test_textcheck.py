@@ -141,6 +141,25 @@ def test_tables_and_cells_split_across_pages_pass() -> None:
     assert verify_text(pdf, evidence) is None
 
 
+def test_any_script_escapes_and_shortened_labels_pass() -> None:
+    """Characters the fonts lack (printed as [U+XXXX]), WinAnsi punctuation, PDF string
+    escapes, a chart label and a footer shortened with an ellipsis."""
+    odd = "Zoë — café €5 (x) \\ 日本 Ελλάδα Россия\ttab\u00a0nbsp ‘q’ “dq” • ™ …"
+    run = make_run(0)
+    summary = run.group_summaries[0]
+    group = dataclasses.replace(summary.groups[1], group=odd)
+    summary = dataclasses.replace(summary, groups=(summary.groups[0], group,
+                                                   *summary.groups[2:]))
+    run = dataclasses.replace(run, name=odd,
+                              params=(*run.params, ParamEvidence(odd, odd, run.params[0].seq)),
+                              group_summaries=(summary, *run.group_summaries[1:]))
+    evidence, bundle = make_run_evidence(run=run, meta={"title": f"Run report: {odd}",
+                                                        "report_id": "r" * 200 + odd})
+    pdf = render_run_report(evidence, bundle)
+    assert "…" in page_texts(pdf)[0] and "[U+65E5]" in page_texts(pdf)[0]
+    assert verify_text(pdf, evidence) is None
+
+
 def test_the_pdf_names_its_renderer(run_report: tuple[RunReportEvidence, bytes]) -> None:
     _, pdf = run_report
     producer = str((PdfReader(io.BytesIO(pdf)).metadata or {})["/Producer"])
@@ -148,6 +167,16 @@ def test_the_pdf_names_its_renderer(run_report: tuple[RunReportEvidence, bytes])
     assert renderer_of(producer) == f"ReportLab {REPORTLAB_VERSION}"
     assert renderer_of("ReportLab 4.4.4") == "ReportLab 4.4.4"  # template 2 reports
     assert renderer_of("pypdf") is None
+
+
+def test_a_report_of_another_template_is_named(run_report: tuple[RunReportEvidence, bytes],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import reports.textcheck
+
+    evidence, pdf = run_report
+    monkeypatch.setattr(reports.textcheck, "TEMPLATE_VERSION", "99")
+    assert verify_text(pdf, evidence) == (f"the PDF was made with report template "
+                                          f"{TEMPLATE_VERSION}; this check reads template 99")
 
 
 def test_stored_glyph_widths_are_reportlabs() -> None:
