@@ -11,7 +11,8 @@ verify_report(pdf, keys, previous) runs every check and returns one Check per li
   figures       the text of every page is the text the bundle's evidence prints (pure: any
                 ReportLab version, or none, gives the same verdict; reports/textcheck.py)
   bytes         the PDF is byte for byte what the bundle renders to, checked only when this
-                machine has the ReportLab version the PDF records (else not checked, and why)
+                machine writes the Producer the PDF records (same report template, same
+                ReportLab version); else not checked, and the line says what differs
   consistency   (with an older report) the older report's checkpoint is a prefix of this one's
 plus an informational line for the ledger verification recorded at generation time.
 """
