@@ -1,4 +1,7 @@
-"""PDF audit reports rendered from plain evidence data; never imports app/."""
+"""PDF audit reports rendered from plain evidence data; never imports app/.
+
+Importing the package needs no ReportLab: the renderers are in reports.render.
+"""
 
 from reports.errors import ReportError
 from reports.evidence import (
@@ -26,8 +29,7 @@ from reports.evidence import (
     TagEvidence,
     VersionEvidence,
 )
-from reports.page import ATTACHMENT_NAME, TEMPLATE_VERSION
-from reports.render import render_experiment_report, render_model_report, render_run_report
+from reports.furniture import ATTACHMENT_NAME, TEMPLATE_VERSION
 
 __all__ = [
     "ATTACHMENT_NAME",
@@ -56,7 +58,4 @@ __all__ = [
     "RunReportEvidence",
     "TagEvidence",
     "VersionEvidence",
-    "render_experiment_report",
-    "render_model_report",
-    "render_run_report",
 ]

@@ -1,6 +1,6 @@
 """Read back what a rendered report carries: the embedded evidence bundle and the footer hash."""
 
-# Needs pypdf, which rendering does not; hence this module is not imported by reports/__init__.
+# Needs pypdf (not ReportLab); not imported by reports/__init__.
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
 from reports.errors import ReportError
-from reports.page import ATTACHMENT_NAME, FOOTER_LABEL
+from reports.furniture import ATTACHMENT_NAME, FOOTER_LABEL
 
 __all__ = ["Source", "footer_hash", "footer_hashes", "open_pdf", "read_attachment"]
 

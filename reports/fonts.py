@@ -7,11 +7,13 @@ import importlib.util
 import io
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 
 from reports.errors import ReportError
+from reports.glyphs import FONT, FONT_BOLD, FONT_ITALIC, FONT_MONO
 
 __all__ = [
     "FONT",
@@ -25,8 +27,6 @@ __all__ = [
     "register_fonts",
 ]
 
-FONT, FONT_BOLD, FONT_ITALIC = "DejaVuSans", "DejaVuSans-Bold", "DejaVuSans-Oblique"
-FONT_MONO = "DejaVuSansMono"
 FONT_SOURCE = "matplotlib (mpl-data/fonts/ttf), DejaVu fonts 2.35"
 """Where the files come from: the matplotlib wheel, whose DejaVu files have been the same
 bytes since at least 3.8. The PDF embeds subsets of them, so their bytes shape the output:
@@ -92,3 +92,36 @@ def register_fonts() -> frozenset[int]:
 def covered(ch: str) -> bool:
     """True when every report font has a glyph for ``ch`` (else it is printed as U+XXXX)."""
     return ord(ch) in register_fonts()
+
+
+def width_data() -> str:
+    """The source of reports/glyph_widths.py, from the registered fonts
+    (regenerate with ``python -m reports.fonts > reports/glyph_widths.py``)."""
+    import base64
+    import struct
+    import zlib
+
+    coverage = sorted(register_fonts())
+    faces = [pdfmetrics.getFont(name).face for name in FONT_FILES]
+    upem = faces[0].unitsPerEm
+    n = len(coverage)
+
+    def units(face: Any, cp: int) -> int:
+        return round(face.charWidths.get(cp, face.defaultWidth) * upem / 1000)
+
+    blob = struct.pack(f"<{n}I", *coverage) + b"".join(
+        struct.pack(f"<{n}H", *(units(f, cp) for cp in coverage)) for f in faces)
+    text = base64.b64encode(zlib.compress(blob, 9)).decode("ascii")
+    rows = "\n".join(f'    "{text[i:i + 92]}"' for i in range(0, len(text), 92))
+    defaults = ",\n                 ".join(
+        f'"{name}": {units(f, -1)}' for name, f in zip(FONT_FILES, faces, strict=True))
+    order = ", ".join(f'"{name}"' for name in FONT_FILES)
+    head = open(__file__.replace("fonts.py", "glyph_widths.py"), encoding="utf-8").read()
+    doc = head[:head.index("from __future__")]
+    return (f"{doc}from __future__ import annotations\n\nFONT_ORDER = ({order})\n"
+            f"UNITS_PER_EM = {upem}\nDEFAULT_UNITS = {{{defaults}}}\nCOUNT = {len(coverage)}\n"
+            f"BLOB = (\n{rows}\n)\n")
+
+
+if __name__ == "__main__":
+    print(width_data(), end="")

@@ -16,26 +16,34 @@ from reportlab.platypus import BaseDocTemplate, Flowable, Frame, PageTemplate
 
 from reports.errors import ReportError
 from reports.evidence import ReportMeta
-from reports.fonts import FONT, FONT_BOLD, FONT_MONO, register_fonts
+from reports.fonts import register_fonts
+from reports.furniture import (
+    ATTACHMENT_NAME,
+    FAILURE_LINE,
+    FOOTER_FONT,
+    FOOTER_LABEL,
+    FOOTER_SIZE,
+    TEMPLATE_VERSION,
+    furniture,
+    producer,
+)
+from reports.glyphs import FONT, FONT_BOLD, FONT_MONO, clean, text_width
 from reports.pdfa import make_archival
-from reports.style import BOTTOM_MARGIN, MARGIN, PAGE_SIZE, RED, clean, text_width
+from reports.style import BOTTOM_MARGIN, MARGIN, PAGE_SIZE, RED
 
 __all__ = [
-    "ATTACHMENT_DESCRIPTION",
     "ATTACHMENT_NAME",
     "FAILURE_LINE",
     "FOOTER_LABEL",
+    "RENDERER",
     "REPORTLAB_VERSION",
     "TEMPLATE_VERSION",
     "build_pdf",
 ]
 
-ATTACHMENT_NAME = "evidence-bundle.json"
 ATTACHMENT_DESCRIPTION = "mlaudit evidence bundle (RFC 8785 canonical JSON)"
-FOOTER_LABEL = "Evidence SHA-256"
-FAILURE_LINE = "LEDGER VERIFICATION FAILED \u2014 see Integrity"
-TEMPLATE_VERSION = "3"  # 3: embedded DejaVu fonts, PDF/A-3b
-"""Bumped whenever the layout changes, so that re-rendering names the template it needs."""
+RENDERER = f"ReportLab {REPORTLAB_VERSION}"
+"""How the cover and the PDF's Producer name the renderer (textcheck reads it back)."""
 
 StoryFactory = Callable[[], list[Flowable]]
 
@@ -45,33 +53,25 @@ rl_config.invariant = 1
 
 
 def _footer(canv: Any, meta: ReportMeta, total: int) -> None:
-    """Hash, page number and (for a failed ledger check) the red warning, on every page."""
+    """Hash, page number and (for a failed ledger check) the red warning, on every page; the
+    strings are furniture()'s, drawn in its order."""
     width = PAGE_SIZE[0]
+    *failure, hash_line, page, report = furniture(meta, canv.getPageNumber(), total)
     canv.saveState()
     canv.setStrokeColor(colors.HexColor("#b4bac2"))
     canv.setLineWidth(0.5)
     canv.line(MARGIN, BOTTOM_MARGIN - 10, width - MARGIN, BOTTOM_MARGIN - 10)
-    if meta.failed:
+    for line in failure:
         canv.setFillColor(RED)
         canv.setFont(FONT_BOLD, 8.5)
-        canv.drawString(MARGIN, BOTTOM_MARGIN - 24, FAILURE_LINE)
+        canv.drawString(MARGIN, BOTTOM_MARGIN - 24, line)
     canv.setFillColor(colors.black)
     canv.setFont(FONT_MONO, 7)
-    canv.drawString(MARGIN, BOTTOM_MARGIN - 36, f"{FOOTER_LABEL} {meta.evidence_sha256}")
-    canv.setFont(FONT, 7.5)
-    page = f"page {canv.getPageNumber()} of {total}"
+    canv.drawString(MARGIN, BOTTOM_MARGIN - 36, hash_line)
+    canv.setFont(FOOTER_FONT, FOOTER_SIZE)
     canv.drawRightString(width - MARGIN, BOTTOM_MARGIN - 48, page)
-    room = width - 2 * MARGIN - text_width(page, FONT, 7.5) - 12
-    canv.drawString(MARGIN, BOTTOM_MARGIN - 48, _fit(f"Report {meta.report_id}", room))
+    canv.drawString(MARGIN, BOTTOM_MARGIN - 48, report)
     canv.restoreState()
-
-
-def _fit(text: str, room: float) -> str:
-    """Shorten ``text`` with an ellipsis until it fits ``room`` points in the footer font."""
-    text = clean(text)
-    while text and text_width(text, FONT, 7.5) > room:
-        text = text[:-2] + "\u2026"
-    return text
 
 
 def _attach(canv: Any, bundle: bytes, sha256_hex: str) -> None:
@@ -94,7 +94,7 @@ def _document(buffer: io.BytesIO, meta: ReportMeta) -> BaseDocTemplate:
         author="mlaudit",
         subject=f"mlaudit {meta.kind} report {clean(meta.report_id)}",
         creator=f"mlaudit {clean(meta.generator_version)} (report template {TEMPLATE_VERSION})",
-        producer=f"ReportLab {REPORTLAB_VERSION}",
+        producer=producer(RENDERER),
         keywords=[f"evidence-sha256:{meta.evidence_sha256}"],
         invariant=1,
         initialFontName=FONT,  # else every page starts in Helvetica, a font not embedded

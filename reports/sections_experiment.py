@@ -5,12 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from reportlab.platypus import Flowable
-
-from reports.evidence import ExperimentReportEvidence, RunEvidence
-from reports.sections_groups import flag_reasons
-from reports.style import (
+from reports.doc import (
     Cell,
+    Node,
     block,
     data_table,
     empty,
@@ -21,6 +18,8 @@ from reports.style import (
     kv_table,
     mono,
 )
+from reports.evidence import ExperimentReportEvidence, RunEvidence
+from reports.sections_groups import flag_reasons
 
 __all__ = ["comparison", "run_summaries", "run_title"]
 
@@ -64,9 +63,9 @@ def _flag_count(run: RunEvidence) -> str:
     return str(sum(1 for s in run.group_summaries for g in s.groups if g.flags))
 
 
-def comparison(exp: ExperimentReportEvidence) -> list[Flowable]:
+def comparison(exp: ExperimentReportEvidence) -> list[Node]:
     """The runs side by side; wide comparisons are split into tables of a few columns."""
-    out: list[Flowable] = [heading("Comparison of runs")]
+    out: list[Node] = [heading("Comparison of runs")]
     if not exp.runs:
         return out + [empty("The experiment has no runs.")]
     cols = _columns(exp)
@@ -114,7 +113,7 @@ def _commit(run: RunEvidence) -> str:
     return "not recorded"
 
 
-def _summary(run: RunEvidence, lead: Sequence[Flowable]) -> Flowable:
+def _summary(run: RunEvidence, lead: Sequence[Node]) -> Node:
     parent = run.parents[0].run_id if run.parents else "none"
     commit = _commit(run)
     facts: list[tuple[str, Cell]] = [
@@ -128,7 +127,7 @@ def _summary(run: RunEvidence, lead: Sequence[Flowable]) -> Flowable:
          else "No artifacts were recorded."),
         ("Entries", f"run.created seq {run.created_seq}; {len(run.cited_seqs)} entries cited"),
     ]
-    out: list[Flowable] = [*lead, heading(run_title(run), 2),
+    out: list[Node] = [*lead, heading(run_title(run), 2),
                            kv_table(facts, 0.2)]
     for s in run.group_summaries:
         for g in s.groups:
@@ -139,7 +138,7 @@ def _summary(run: RunEvidence, lead: Sequence[Flowable]) -> Flowable:
     return block(*out)
 
 
-def run_summaries(runs: Sequence[RunEvidence]) -> list[Flowable]:
+def run_summaries(runs: Sequence[RunEvidence]) -> list[Node]:
     """A short block per run: status, lineage, parameters, datasets and flags."""
     title = heading("Runs in detail (summary)")
     if not runs:

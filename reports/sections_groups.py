@@ -4,22 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reportlab.platypus import Flowable
-
-from reports.charts import group_chart
-from reports.evidence import GroupFigureEvidence, GroupSummaryEvidence, RunEvidence
-from reports.style import (
+from reports.doc import (
     FLAG_WORDING,
     Cell,
+    Node,
     block,
     data_table,
     empty,
     figure,
     flag,
     gap,
+    group_chart,
     heading,
     para,
 )
+from reports.evidence import GroupFigureEvidence, GroupSummaryEvidence, RunEvidence
 
 __all__ = ["FLAG_TEXT", "flag_reasons", "group_metrics", "policy_line"]
 
@@ -73,14 +72,14 @@ def _row(g: GroupFigureEvidence) -> list[Cell]:
     ]
 
 
-def _summary(s: GroupSummaryEvidence, level: int, chart: bool) -> list[Flowable]:
+def _summary(s: GroupSummaryEvidence, level: int, chart: bool) -> list[Node]:
     header = ["Group", "n", "Value", "Ratio to ref.", "Difference", "Flags", "Seq"]
     rows = [_row(g) for g in s.groups]
     flagged = [i for i, g in enumerate(s.groups) if g.flags]
     table = data_table(header, rows, [1.5, 0.7, 1, 1, 1, 2.4, 0.5], highlight=flagged)
     overall = (f"Min/max ratio: {figure(s.min_max_ratio)}. "
                f"Max difference: {figure(s.max_difference)}.")
-    out: list[Flowable] = [
+    out: list[Node] = [
         heading(f"{s.metric} by {s.attribute}", level), para(policy_line(s), "lead"), table,
         para(overall, "after"),
     ]
@@ -98,12 +97,12 @@ def _summary(s: GroupSummaryEvidence, level: int, chart: bool) -> list[Flowable]
 
 
 def group_metrics(run: RunEvidence, attributes: Sequence[str] = (),
-                  level: int = 1, charts: bool = True) -> list[Flowable]:
+                  level: int = 1, charts: bool = True) -> list[Node]:
     """Every per-group summary of the run; says so honestly when an attribute has none.
 
     ``charts=False`` leaves out the per-metric bar charts (a model report draws one chart per
     grouped metric across all its versions instead)."""
-    out: list[Flowable] = [heading("Per-group metrics", level)]
+    out: list[Node] = [heading("Per-group metrics", level)]
     if not run.group_summaries:
         return out + [empty("No per-group metrics were logged.")]
     covered = {s.attribute for s in run.group_summaries}

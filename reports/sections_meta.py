@@ -4,22 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from reportlab.lib import colors
-from reportlab.platypus import Flowable, PageBreak, Table, TableStyle
-
-from reports.evidence import ReportMeta
-from reports.page import ATTACHMENT_NAME, FAILURE_LINE, REPORTLAB_VERSION, TEMPLATE_VERSION
-from reports.style import (
-    BODY_WIDTH,
-    RED,
+from reports.doc import (
     Cell,
+    Node,
+    WarningBox,
     empty,
     gap,
     heading,
     kv_table,
     mono,
+    page_break,
     para,
 )
+from reports.evidence import ReportMeta
+from reports.furniture import ATTACHMENT_NAME, FAILURE_LINE, TEMPLATE_VERSION
 
 __all__ = ["cover", "integrity"]
 
@@ -30,23 +28,15 @@ _DISCLAIMER = (
 )
 
 
-def _warning(meta: ReportMeta) -> Table:
+def _warning(meta: ReportMeta) -> WarningBox:
     """The red box shown on the cover of a report made despite a failed ledger check."""
-    rows = [
-        [para(FAILURE_LINE, "warning")],
-        [para(f"Verification at generation time found: {meta.ledger_problem}", "warningbody")],
-        [para("An administrator forced this report. Figures may rest on altered or missing "
-              "ledger entries; do not rely on them without an independent check.",
-              "warningbody")],
-    ]
-    box = Table(rows, colWidths=[BODY_WIDTH])
-    box.setStyle(TableStyle([
-        ("BOX", (0, 0), (-1, -1), 1.5, RED),
-        ("BACKGROUND", (0, 0), (-1, -1), colors.HexColor("#fdecee")),
-        ("TOPPADDING", (0, 0), (-1, -1), 4),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 4),
-    ]))
-    return box
+    return WarningBox((
+        para(FAILURE_LINE, "warning"),
+        para(f"Verification at generation time found: {meta.ledger_problem}", "warningbody"),
+        para("An administrator forced this report. Figures may rest on altered or missing "
+             "ledger entries; do not rely on them without an independent check.",
+             "warningbody"),
+    ))
 
 
 def _verification(meta: ReportMeta) -> str:
@@ -56,14 +46,14 @@ def _verification(meta: ReportMeta) -> str:
     return "verified" + (f": {meta.ledger_summary}" if meta.ledger_summary else "")
 
 
-def _report_facts(meta: ReportMeta) -> list[tuple[str, Cell]]:
+def _report_facts(meta: ReportMeta, renderer: str) -> list[tuple[str, Cell]]:
     cp = meta.checkpoint
     return [
         ("Report id", mono(meta.report_id)),
         ("Report type", _KIND_NAMES[meta.kind]),
         ("As of", meta.as_of),
         ("Generator", f"mlaudit {meta.generator_version}, report template {TEMPLATE_VERSION}, "
-                      f"ReportLab {REPORTLAB_VERSION}"),
+                      f"{renderer}"),
         ("Checkpoint", f"tree size {cp.tree_size}, key id {cp.key_id}"),
         ("Checkpoint root hash", mono(cp.root_hash_b64)),
         ("Evidence bundle SHA-256", mono(meta.evidence_sha256)),
@@ -71,15 +61,17 @@ def _report_facts(meta: ReportMeta) -> list[tuple[str, Cell]]:
     ]
 
 
-def cover(meta: ReportMeta, subject: Sequence[tuple[str, Cell]]) -> list[Flowable]:
-    """Title, the failure warning when needed, report facts and subject facts, then a page break."""
+def cover(meta: ReportMeta, subject: Sequence[tuple[str, Cell]], renderer: str) -> list[Node]:
+    """Title, the failure warning when needed, report facts and subject facts, then a page break.
+
+    ``renderer`` names the layout engine and its version (e.g. "ReportLab 4.4.4")."""
     kicker = f"mlaudit {meta.kind} report"
-    out: list[Flowable] = [para(kicker, "h2"), para(meta.title, "title")]
+    out: list[Node] = [para(kicker, "h2"), para(meta.title, "title")]
     if meta.failed:
         out += [_warning(meta), gap(8)]
-    out += [heading("Report", 3), kv_table(_report_facts(meta)), gap(8)]
+    out += [heading("Report", 3), kv_table(_report_facts(meta, renderer)), gap(8)]
     out += [heading("Subject", 3), kv_table(list(subject)), gap(8)]
-    out += [para(_DISCLAIMER, "caption"), PageBreak()]
+    out += [para(_DISCLAIMER, "caption"), page_break()]
     return out
 
 
@@ -106,7 +98,7 @@ def _seq_list(seqs: Iterable[int]) -> str:
     return ", ".join(str(s) for s in sorted(set(seqs)))
 
 
-def _checkpoint(meta: ReportMeta) -> list[Flowable]:
+def _checkpoint(meta: ReportMeta) -> list[Node]:
     cp = meta.checkpoint
     return [heading("Signed checkpoint", 2), kv_table([
         ("Tree size", str(cp.tree_size)),
@@ -117,8 +109,8 @@ def _checkpoint(meta: ReportMeta) -> list[Flowable]:
     ])]
 
 
-def _ledger_check(meta: ReportMeta) -> list[Flowable]:
-    out: list[Flowable] = [heading("Ledger verification at generation time", 2)]
+def _ledger_check(meta: ReportMeta) -> list[Node]:
+    out: list[Node] = [heading("Ledger verification at generation time", 2)]
     if not meta.failed:
         return out + [para(_verification(meta).capitalize() + ".")]
     return out + [para(FAILURE_LINE.split(" \u2014")[0], "warning"),
@@ -127,7 +119,7 @@ def _ledger_check(meta: ReportMeta) -> list[Flowable]:
                        "warningbody")]
 
 
-def _bundle(meta: ReportMeta, bundle_size: int) -> list[Flowable]:
+def _bundle(meta: ReportMeta, bundle_size: int) -> list[Node]:
     return [heading("Evidence bundle", 2), kv_table([
         ("Attachment", ATTACHMENT_NAME),
         ("Size", f"{bundle_size} bytes"),
@@ -137,7 +129,7 @@ def _bundle(meta: ReportMeta, bundle_size: int) -> list[Flowable]:
     ])]
 
 
-def integrity(meta: ReportMeta, cited: Iterable[int], bundle_size: int) -> list[Flowable]:
+def integrity(meta: ReportMeta, cited: Iterable[int], bundle_size: int) -> list[Node]:
     """Checkpoint, verification result, bundle facts, cited seqs and how to verify."""
     seqs = _seq_list(cited)
     return [

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from reportlab.platypus import Flowable
-
+from reports.doc import Cell, Node, data_table, empty, flag, heading, mono
 from reports.evidence import ModelReportEvidence
-from reports.style import Cell, data_table, empty, flag, heading, mono
 
 __all__ = ["demotions", "environment_title"]
 
@@ -20,9 +18,9 @@ def environment_title(model: ModelReportEvidence, name: str) -> str:
     return f"Environment: {name} ({word}{adopted}, seq {found.seq})"
 
 
-def demotions(model: ModelReportEvidence) -> list[Flowable]:
+def demotions(model: ModelReportEvidence) -> list[Node]:
     """Every move of a version out of a protected stage or alias, with its reason."""
-    out: list[Flowable] = [heading("Demotions")]
+    out: list[Node] = [heading("Demotions")]
     if not model.demotions:
         return out + [empty("No version left a protected stage or alias.")]
     rows: list[list[Cell]] = [

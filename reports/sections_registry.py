@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reportlab.platypus import Flowable
-
+from reports.doc import (
+    Cell,
+    Node,
+    data_table,
+    empty,
+    figure,
+    flag,
+    heading,
+    kv_table,
+    mono,
+    para,
+)
 from reports.evidence import (
     DecisionEvidence,
     DeploymentEvidence,
@@ -16,33 +26,22 @@ from reports.evidence import (
 )
 from reports.sections_protection import demotions, environment_title
 from reports.sod import separation_of_duties
-from reports.style import (
-    Cell,
-    data_table,
-    empty,
-    figure,
-    flag,
-    heading,
-    kv_table,
-    mono,
-    para,
-)
 
 __all__ = ["deployments", "model_overview", "promotions"]
 
 
-def _policy(model: ModelReportEvidence) -> list[Flowable]:
+def _policy(model: ModelReportEvidence) -> list[Node]:
     p = model.policy
     if p is None:
         return [empty("No policy set: no gates are judged; per-group tables apply the built-in "
                       "band where one is shown.")]
-    out: list[Flowable] = [para(f"Set by {p.set_by} at {p.set_at} (seq {p.seq}).")]
+    out: list[Node] = [para(f"Set by {p.set_by} at {p.set_at} (seq {p.seq}).")]
     if not p.clauses:
         return out + [empty("The policy has no clauses.")]
     return out + [para(f"- {clause}") for clause in p.clauses]
 
 
-def _versions(versions: Sequence[VersionEvidence]) -> list[Flowable]:
+def _versions(versions: Sequence[VersionEvidence]) -> list[Node]:
     if not versions:
         return [empty("No versions were registered.")]
     rows: list[list[Cell]] = [
@@ -54,7 +53,7 @@ def _versions(versions: Sequence[VersionEvidence]) -> list[Flowable]:
     return [data_table(header, rows, [0.6, 2.4, 1.6, 1.8, 0.9, 0.9, 0.5])]
 
 
-def model_overview(model: ModelReportEvidence) -> list[Flowable]:
+def model_overview(model: ModelReportEvidence) -> list[Node]:
     """The registered model, its policy and the versions covered."""
     facts: list[tuple[str, Cell]] = [
         ("Model", model.name),
@@ -81,7 +80,7 @@ def utc_second(instant: str) -> str:
 
 
 def gates_table(gates: Sequence[GateEvidence], when: str,
-                policy_seq: int | None = None) -> list[Flowable]:
+                policy_seq: int | None = None) -> list[Node]:
     """Gate results, with failures marked as flags for review."""
     if not gates:  # nothing was judged, which is never a pass
         why = ("no policy set" if policy_seq is None
@@ -105,7 +104,7 @@ def signer(d: DecisionEvidence) -> str:
     return f"{name} ({d.approver}, {d.role})" if name != d.approver else f"{name} ({d.role})"
 
 
-def _refused(d: DecisionEvidence, n: int, about: str) -> list[Flowable]:
+def _refused(d: DecisionEvidence, n: int, about: str) -> list[Node]:
     """A refused attempt: what was tried, by whom, and why the service refused it."""
     facts: list[tuple[str, Cell]] = [
         ("Outcome", "REFUSED by the service and recorded as a refusal: nothing was approved "
@@ -133,7 +132,7 @@ def _attempted(d: DecisionEvidence) -> str:
     return "approve" + (" with a policy exception" if d.requested_exception else "")
 
 
-def _decision(d: DecisionEvidence, n: int, about: str) -> list[Flowable]:
+def _decision(d: DecisionEvidence, n: int, about: str) -> list[Node]:
     if d.outcome == "refused":
         return _refused(d, n, about) + gates_table(d.gates, "at the attempt", d.policy_seq)
     facts: list[tuple[str, Cell]] = [
@@ -149,14 +148,14 @@ def _decision(d: DecisionEvidence, n: int, about: str) -> list[Flowable]:
     if d.requested_exception:
         facts.insert(6, ("Exception asked for", f"not granted ({d.outcome}): "
                                                f"{d.requested_exception}"))
-    out: list[Flowable] = [heading(f"Decision {n} on {about}: {d.outcome}", 3), kv_table(facts)]
+    out: list[Node] = [heading(f"Decision {n} on {about}: {d.outcome}", 3), kv_table(facts)]
     if d.exception:
         out.append(flag(f"policy exception granted by {_short(d)} at "
                         f"{utc_second(d.decided_at)}: {d.exception}"))
     return out + gates_table(d.gates, "at decision time", d.policy_seq)
 
 
-def _promotion(v: VersionEvidence, p: PromotionEvidence) -> list[Flowable]:
+def _promotion(v: VersionEvidence, p: PromotionEvidence) -> list[Node]:
     facts: list[tuple[str, Cell]] = [
         ("Promotion id", mono(p.promotion_id)),
         ("Target", p.target),
@@ -167,7 +166,7 @@ def _promotion(v: VersionEvidence, p: PromotionEvidence) -> list[Flowable]:
         ("Seq", str(p.seq)),
     ]
     about = f"version {v.version} to {p.target}"
-    out: list[Flowable] = [heading(about[0].upper() + about[1:], 2), kv_table(facts)]
+    out: list[Node] = [heading(about[0].upper() + about[1:], 2), kv_table(facts)]
     out += gates_table(p.request_gates, "at request time", p.request_policy_seq)
     if not p.decisions:
         return out + [empty("No decisions were made on this promotion.")]
@@ -179,9 +178,9 @@ def _promotion(v: VersionEvidence, p: PromotionEvidence) -> list[Flowable]:
     return out
 
 
-def promotions(model: ModelReportEvidence) -> list[Flowable]:
+def promotions(model: ModelReportEvidence) -> list[Node]:
     """Every promotion with its gates and decisions, then the separation-of-duties statement."""
-    out: list[Flowable] = [heading("Promotions and decisions")]
+    out: list[Node] = [heading("Promotions and decisions")]
     pairs = [(v, p) for v in model.versions for p in v.promotions]
     if not pairs:
         out.append(empty("No promotions were requested."))
@@ -193,7 +192,7 @@ def promotions(model: ModelReportEvidence) -> list[Flowable]:
     return out + [flag(problem) for problem in problems]
 
 
-def _timeline(events: Sequence[DeploymentEvidence]) -> Flowable:
+def _timeline(events: Sequence[DeploymentEvidence]) -> Node:
     rows: list[list[Cell]] = [
         [e.deployed_at, e.event, str(e.version), e.deployed_by,
          mono(e.promotion_id or "none"), mono(e.endpoint or "none"),
@@ -206,9 +205,9 @@ def _timeline(events: Sequence[DeploymentEvidence]) -> Flowable:
                       highlight=rollbacks)
 
 
-def deployments(model: ModelReportEvidence) -> list[Flowable]:
+def deployments(model: ModelReportEvidence) -> list[Node]:
     """A timeline per environment, rollbacks included with their reasons."""
-    out: list[Flowable] = [heading("Deployments")]
+    out: list[Node] = [heading("Deployments")]
     if not model.deployments:
         return out + [empty("No deployments were recorded."), *demotions(model)]
     environments = sorted({e.environment for e in model.deployments})

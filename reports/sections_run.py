@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from reportlab.platypus import Flowable
-
-from reports.evidence import ArtifactEvidence, DatasetEvidence, RunEvidence
-from reports.style import (
+from reports.doc import (
     Cell,
+    Node,
     data_table,
     empty,
     flag,
@@ -15,6 +13,7 @@ from reports.style import (
     mono,
     para,
 )
+from reports.evidence import ArtifactEvidence, DatasetEvidence, RunEvidence
 
 __all__ = [
     "artifacts", "client_environment", "group_counts", "lineage", "metrics", "parameters",
@@ -45,14 +44,14 @@ def run_facts(run: RunEvidence) -> list[tuple[str, Cell]]:
     ]
 
 
-def _source(run: RunEvidence) -> list[Flowable]:
+def _source(run: RunEvidence) -> list[Node]:
     if not run.source:
         return [empty("No code source was recorded.")]
-    rows = [[key, mono(value)] for key, value in run.source]
+    rows: list[list[Cell]] = [[key, mono(value)] for key, value in run.source]
     return [data_table(["Source", "Value"], rows, [1, 3])]
 
 
-def _parents(run: RunEvidence) -> list[Flowable]:
+def _parents(run: RunEvidence) -> list[Node]:
     if not run.parents:
         return [empty("This run has no parent run.")]
     rows: list[list[Cell]] = [
@@ -69,7 +68,7 @@ def group_counts(ds: DatasetEvidence) -> str:
     return "; ".join(f"{c.attribute}={c.group}: {c.count}" for c in ds.group_counts)
 
 
-def _datasets(run: RunEvidence) -> list[Flowable]:
+def _datasets(run: RunEvidence) -> list[Node]:
     if not run.datasets:
         return [empty("No datasets were logged.")]
     rows: list[list[Cell]] = [
@@ -90,7 +89,7 @@ def client_environment(run: RunEvidence) -> list[tuple[str, str]]:
             and t.key not in CLIENT_OMITTED]
 
 
-def _reported(run: RunEvidence) -> list[Flowable]:
+def _reported(run: RunEvidence) -> list[Node]:
     found = client_environment(run)
     if not found:
         return [empty("No execution environment was recorded: no environment entry, and the "
@@ -100,7 +99,7 @@ def _reported(run: RunEvidence) -> list[Flowable]:
             kv_table([(key, mono(value)) for key, value in found])]
 
 
-def _environment(run: RunEvidence) -> list[Flowable]:
+def _environment(run: RunEvidence) -> list[Node]:
     env = run.environment
     if env is None:
         return _reported(run)
@@ -116,7 +115,7 @@ def _environment(run: RunEvidence) -> list[Flowable]:
     ])]
 
 
-def lineage(run: RunEvidence, level: int = 1) -> list[Flowable]:
+def lineage(run: RunEvidence, level: int = 1) -> list[Node]:
     """Run identity, code source, parent runs, datasets and environment."""
     return [
         heading("Lineage", level), kv_table(run_facts(run)),
@@ -128,27 +127,27 @@ def lineage(run: RunEvidence, level: int = 1) -> list[Flowable]:
     ]
 
 
-def tags(run: RunEvidence, level: int = 1) -> list[Flowable]:
+def tags(run: RunEvidence, level: int = 1) -> list[Node]:
     """Every current tag of the run, `mlflow.*` included as the client sent them, by key."""
-    out: list[Flowable] = [heading("Tags", level)]
+    out: list[Node] = [heading("Tags", level)]
     if not run.tags:
         return out + [empty("No tags were set.")]
     rows: list[list[Cell]] = [[mono(t.key), mono(t.value), str(t.seq)] for t in run.tags]
     return out + [data_table(["Tag", "Value", "Seq"], rows, [2.2, 3.8, 0.6])]
 
 
-def parameters(run: RunEvidence, level: int = 1) -> list[Flowable]:
+def parameters(run: RunEvidence, level: int = 1) -> list[Node]:
     """Logged parameters, or an honest statement that none were."""
-    out: list[Flowable] = [heading("Parameters", level)]
+    out: list[Node] = [heading("Parameters", level)]
     if not run.params:
         return out + [empty("No parameters were logged.")]
     rows: list[list[Cell]] = [[p.key, mono(p.value), str(p.seq)] for p in run.params]
     return out + [data_table(["Parameter", "Value", "Seq"], rows, [2, 4, 0.6])]
 
 
-def metrics(run: RunEvidence, level: int = 1) -> list[Flowable]:
+def metrics(run: RunEvidence, level: int = 1) -> list[Node]:
     """Latest overall metric values, or an honest statement that none were logged."""
-    out: list[Flowable] = [heading("Overall metrics", level)]
+    out: list[Node] = [heading("Overall metrics", level)]
     if not run.metrics:
         return out + [empty("No metrics were logged.")]
     rows: list[list[Cell]] = [
@@ -167,9 +166,9 @@ def signature(a: ArtifactEvidence) -> str:
     return a.signature_status
 
 
-def artifacts(run: RunEvidence, level: int = 1) -> list[Flowable]:
+def artifacts(run: RunEvidence, level: int = 1) -> list[Node]:
     """Artifacts with digests and signature status; invalid signatures are flagged."""
-    out: list[Flowable] = [heading("Artifacts", level)]
+    out: list[Node] = [heading("Artifacts", level)]
     if not run.artifacts:
         return out + [empty("No artifacts were recorded.")]
     rows: list[list[Cell]] = [

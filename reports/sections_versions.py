@@ -4,19 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 
-from reportlab.platypus import Flowable
-
-from reports.charts import version_chart
-from reports.evidence import (
-    GroupSummaryEvidence,
-    ModelReportEvidence,
-    RunEvidence,
-    VersionEvidence,
-)
-from reports.sections_groups import flag_reasons, policy_line
-from reports.sections_run import client_environment, group_counts, signature
-from reports.style import (
+from reports.doc import (
     Cell,
+    Node,
     block,
     data_table,
     empty,
@@ -25,7 +15,16 @@ from reports.style import (
     heading,
     mono,
     para,
+    version_chart,
 )
+from reports.evidence import (
+    GroupSummaryEvidence,
+    ModelReportEvidence,
+    RunEvidence,
+    VersionEvidence,
+)
+from reports.sections_groups import flag_reasons, policy_line
+from reports.sections_run import client_environment, group_counts, signature
 
 __all__ = ["FULL_DETAIL_VERSIONS", "focus_versions", "version_tables"]
 
@@ -88,8 +87,8 @@ def _environment_rows(run: RunEvidence) -> list[Row]:
              str(env.seq)]]
 
 
-def _lineage(model: ModelReportEvidence) -> list[Flowable]:
-    out: list[Flowable] = [
+def _lineage(model: ModelReportEvidence) -> list[Node]:
+    out: list[Node] = [
         heading("Lineage"),
         para("Each version's run: identity, parent runs and code source. The seq is that of "
              "the run.created entry.", "lead"),
@@ -107,8 +106,8 @@ def _lineage(model: ModelReportEvidence) -> list[Flowable]:
     return out
 
 
-def _parameters(model: ModelReportEvidence) -> list[Flowable]:
-    out: list[Flowable] = [heading("Parameters")]
+def _parameters(model: ModelReportEvidence) -> list[Node]:
+    out: list[Node] = [heading("Parameters")]
     rows = _per_version(model, lambda run: [[p.key, mono(p.value), str(p.seq)]
                                             for p in run.params])
     bare = [str(v.version) for v in model.versions if not v.run.params]
@@ -119,8 +118,8 @@ def _parameters(model: ModelReportEvidence) -> list[Flowable]:
     return out
 
 
-def _metrics(model: ModelReportEvidence) -> list[Flowable]:
-    out: list[Flowable] = [heading("Overall metrics")]
+def _metrics(model: ModelReportEvidence) -> list[Node]:
+    out: list[Node] = [heading("Overall metrics")]
     rows = _per_version(model, lambda run: [[m.key, m.value, str(m.step), m.timestamp,
                                              str(m.seq)] for m in run.metrics])
     bare = [str(v.version) for v in model.versions if not v.run.metrics]
@@ -166,13 +165,13 @@ def _policy_lines(found: Sequence[tuple[VersionEvidence, GroupSummaryEvidence]])
     return [f"Version {v.version}: {policy_line(s, with_reference=False)}" for v, s in found]
 
 
-def _pair_section(model: ModelReportEvidence, pair: tuple[str, str]) -> list[Flowable]:
+def _pair_section(model: ModelReportEvidence, pair: tuple[str, str]) -> list[Node]:
     metric, attribute = pair
     found = [(v, s) for v in model.versions if (s := _find(v.run, pair)) is not None]
     rows = [_summary_row(v, _find(v.run, pair)) for v in model.versions]
     flagged = [i for i, v in enumerate(model.versions)
                if (s := _find(v.run, pair)) is not None and any(g.flags for g in s.groups)]
-    out: list[Flowable] = [heading(f"{metric} by {attribute}", 2)]
+    out: list[Node] = [heading(f"{metric} by {attribute}", 2)]
     out += [para(line, "lead") for line in _policy_lines(found)]
     out.append(data_table(["Ver.", "Reference", "Groups", "Min/max ratio", "Max difference",
                            "Flags", "Seq"], rows, [0.4, 1.1, 0.6, 0.9, 0.9, 3.5, 0.5],
@@ -184,8 +183,8 @@ def _pair_section(model: ModelReportEvidence, pair: tuple[str, str]) -> list[Flo
     return [block(*out)]  # on one page when it fits, so the chart stays with its table
 
 
-def _groups(model: ModelReportEvidence, focus: Sequence[VersionEvidence]) -> list[Flowable]:
-    out: list[Flowable] = [heading("Per-group metrics")]
+def _groups(model: ModelReportEvidence, focus: Sequence[VersionEvidence]) -> list[Node]:
+    out: list[Node] = [heading("Per-group metrics")]
     pairs = _pairs(model)
     if not pairs:
         return out + [empty("No per-group metrics were logged for any version.")]
@@ -210,8 +209,8 @@ def _artifact_rows(run: RunEvidence) -> list[Row]:
              mono(a.envelope_sha256 or "none"), str(a.seq)] for a in run.artifacts]
 
 
-def _artifacts(model: ModelReportEvidence) -> list[Flowable]:
-    out: list[Flowable] = [heading("Artifacts")]
+def _artifacts(model: ModelReportEvidence) -> list[Node]:
+    out: list[Node] = [heading("Artifacts")]
     rows = _per_version(model, _artifact_rows)
     bare = [str(v.version) for v in model.versions if not v.run.artifacts]
     if rows:
@@ -229,7 +228,7 @@ def _artifacts(model: ModelReportEvidence) -> list[Flowable]:
 
 
 def version_tables(model: ModelReportEvidence,
-                   focus: Sequence[VersionEvidence]) -> Iterator[Flowable]:
+                   focus: Sequence[VersionEvidence]) -> Iterator[Node]:
     """Lineage, parameters, overall metrics, per-group summaries and artifacts of all versions."""
     if not model.versions:
         return

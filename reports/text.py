@@ -1,4 +1,4 @@
-"""Text without Paragraph: cleaning for the embedded fonts, widths, wrapping, and two flowables.
+"""Text without Paragraph: wrapping to widths (reports/glyphs.py) and two flowables.
 
 ReportLab's Paragraph parses markup and breaks lines in pure Python; for the plain text that
 fills most of a report (cells, headings, statements) these simpler pieces are several times
@@ -8,14 +8,12 @@ cheaper and draw the same glyphs.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cache, lru_cache
 
 from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.styles import ParagraphStyle
-from reportlab.pdfbase import pdfmetrics
 from reportlab.platypus import Flowable
 
-from reports.fonts import FONT, FONT_BOLD, FONT_MONO, covered, register_fonts
+from reports.glyphs import FONT, FONT_BOLD, FONT_MONO, clean, text_width
 
 __all__ = [
     "CELL_BOLD",
@@ -34,48 +32,9 @@ __all__ = [
 ]
 
 
-@cache
-def _widths(font: str) -> tuple[tuple[float, ...], dict[int, float], float]:
-    """The font's advance widths (1/1000 em): an ASCII table, all code points, the default."""
-    register_fonts()
-    face = pdfmetrics.getFont(font).face
-    table = tuple(float(face.getCharWidth(code)) for code in range(128))
-    return table, face.charWidths, float(face.defaultWidth)
-
-
-@lru_cache(maxsize=16384)
-def _units(text: str, font: str) -> float:
-    table, widths, default = _widths(font)
-    if text.isascii():
-        return float(sum(table[b] for b in text.encode("ascii")))
-    return float(sum(widths.get(ord(ch), default) for ch in text))
-
-
-def text_width(text: str, font: str, size: float) -> float:
-    """Width in points of ``text`` in a report font: stringWidth, table-driven and cached."""
-    return _units(text, font) * size / 1000
-
-
-def _visible(ch: str) -> str:
-    """Keep what the embedded fonts can draw; name anything else by its code point."""
-    if ch == "\n":
-        return ch
-    if ch == "\t":
-        return " "
-    if ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 or not covered(ch):
-        return f"[U+{ord(ch):04X}]"
-    return ch
-
-
-def clean(text: str) -> str:
-    """Text safe for the report fonts: characters they lack are shown as [U+XXXX]."""
-    if text.isascii() and (text.isprintable() or text.replace("\n", "").isprintable()):
-        return text  # the common case, without a call per character
-    return "".join(_visible(ch) for ch in text)
-
-
 CELL_FONT, CELL_BOLD, CELL_SIZE, CELL_LEADING = FONT, FONT_BOLD, 7.5, 9.0
 CODE_FONT, CODE_SIZE, CODE_LEADING = FONT_MONO, 7.0, 8.5
+_CODE_ADVANCE = text_width("0", CODE_FONT, CODE_SIZE)  # the mono font: one advance for all
 
 
 def _chunks(line: str, per_line: int) -> list[str]:
@@ -84,8 +43,7 @@ def _chunks(line: str, per_line: int) -> list[str]:
 
 def code_lines(text: str, room: float) -> list[str]:
     """Fixed-width text broken anywhere into lines that fit ``room`` points."""
-    advance = text_width("0", CODE_FONT, CODE_SIZE)  # every glyph of the mono font is as wide
-    per_line = max(int(room // advance), 1)
+    per_line = max(int(room // _CODE_ADVANCE), 1)
     return [chunk for line in clean(text).split("\n") for chunk in _chunks(line, per_line)]
 
 

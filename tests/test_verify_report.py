@@ -8,20 +8,24 @@ that disagrees with its entry."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from pypdf import PdfWriter
 
 from app.ledger.checkpoint import Signer, VerifierKey
 from app.ledger.entry import canonicalize
 from app.services import keys as key_service
 from app.services import reports, tracking
 from app.services.report_bundle import open_bundle, render_bundle
-from app.services.report_verify import all_passed, key_strings, verify_report
-from reports.extract import read_attachment
+from app.services.report_verify import _differs, all_passed, key_strings, verify_report
+from reports.extract import open_pdf, read_attachment
+from reports.furniture import TEMPLATE_VERSION
+from reports.textcheck import origin
 
 WHO = "token:ci"
 
@@ -76,7 +80,8 @@ def test_a_real_report_passes_every_check(ledger: dict[str, Any]) -> None:
     pdf = ledger["new"].pdf
     checks = verify_report(pdf, ledger["keys"])
     assert _verdict(checks) == {"bundle_hash": True, "entries": True, "checkpoint": True,
-                                "statements": True, "figures": True, "verification": None}
+                                "statements": True, "figures": True, "bytes": True,
+                                "verification": None}
     assert all_passed(checks)
     bundle = open_bundle(read_attachment(pdf))
     assert bundle.format == "mlaudit-evidence/2" and bundle.request == {
@@ -146,6 +151,55 @@ def test_changed_pdf_byte_fails_figures(ledger: dict[str, Any]) -> None:
     checks = _verdict(verify_report(tampered, ledger["keys"]))
     assert checks["figures"] is False
     assert checks["entries"] and checks["checkpoint"]
+
+
+def test_a_report_from_another_reportlab_is_checked_by_its_text(
+        ledger: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PDF laid out by another ReportLab version (simulated: the cover and the Producer name
+    4.4.4) passes on its text; the byte comparison is not made, and the line says why."""
+    import reports.page
+    import reports.render
+
+    here = reports.page.RENDERER
+    for module in (reports.page, reports.render):
+        monkeypatch.setattr(module, "RENDERER", "ReportLab 4.4.4")
+    other = render_bundle(read_attachment(ledger["new"].pdf))
+    monkeypatch.undo()
+    checks = verify_report(other, ledger["keys"])
+    verdict, detail = _verdict(checks), {c.name: c.detail for c in checks}
+    assert verdict["figures"] is True and verdict["bytes"] is None and all_passed(checks)
+    assert detail["bytes"] == (f"not compared: rendered with ReportLab 4.4.4; this machine has "
+                               f"{here}: the text check above is the one that counts")
+
+
+HERE = f"mlaudit report template {TEMPLATE_VERSION}; ReportLab 5.1.0"
+
+
+@pytest.mark.parametrize(("producer", "creator", "said"), [
+    (f"mlaudit report template {TEMPLATE_VERSION}; ReportLab 4.4.4", "",
+     "rendered with ReportLab 4.4.4; this machine has ReportLab 5.1.0"),
+    ("ReportLab 5.1.0", "mlaudit 0.1.0 (report template 0)", "rendered with ReportLab 5.1.0 "
+     f"(report template 0); this machine has ReportLab 5.1.0 (report template {TEMPLATE_VERSION})"),
+    ("ReportLab 5.1.0", f"mlaudit 0.1.0 (report template {TEMPLATE_VERSION})",
+     f"the PDF's Producer is 'ReportLab 5.1.0'; this machine writes {HERE!r}"),
+])
+def test_why_bytes_are_not_compared(producer: str, creator: str, said: str) -> None:
+    writer = PdfWriter()
+    writer.add_blank_page(10, 10)
+    writer.add_metadata({"/Producer": producer, "/Creator": creator})
+    out = io.BytesIO()
+    writer.write(out)
+    assert _differs(origin(open_pdf(out.getvalue())), "ReportLab 5.1.0", HERE) == said
+
+
+def test_a_change_outside_the_text_fails_bytes(ledger: dict[str, Any]) -> None:
+    """A bar's colour changed: the text is intact, the bytes are not (same ReportLab)."""
+    pdf = ledger["new"].pdf
+    blue, orange = b".419608 .54902 .682353 rg", b".85098 .509804 .168627 rg"  # plain, flagged
+    assert blue in pdf and len(blue) == len(orange)
+    tampered = pdf.replace(blue, orange, 1)
+    verdict = _verdict(verify_report(tampered, ledger["keys"]))
+    assert verdict["figures"] is True and verdict["bytes"] is False
 
 
 def test_changed_entry_bytes_fail_entries(ledger: dict[str, Any]) -> None:

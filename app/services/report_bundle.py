@@ -35,11 +35,9 @@ from reports import (
     ExperimentReportEvidence,
     ModelReportEvidence,
     RunReportEvidence,
-    render_experiment_report,
-    render_model_report,
-    render_run_report,
 )
 from reports.bundle import from_json, to_json
+from reports.render import render_experiment_report, render_model_report, render_run_report
 
 FORMAT = "mlaudit-evidence/2"
 FORMATS = ("mlaudit-evidence/1", FORMAT)

@@ -8,7 +8,11 @@ verify_report(pdf, keys, previous) runs every check and returns one Check per li
                 root hash are those of the bundle (and of the checkpoint printed in the report)
   statements    every figure, status and name in the evidence is what the bundle's own entries
                 give when replayed through the same code the service computed it with
-  figures       the PDF is byte for byte what the bundle renders to
+  figures       the text of every page is the text the bundle's evidence prints (pure: any
+                ReportLab version, or none, gives the same verdict; reports/textcheck.py)
+  bytes         the PDF is byte for byte what the bundle renders to, checked only when this
+                machine writes the Producer the PDF records (same report template, same
+                ReportLab version); else not checked, and the line says what differs
   consistency   (with an older report) the older report's checkpoint is a prefix of this one's
 plus an informational line for the ledger verification recorded at generation time.
 """
@@ -28,6 +32,8 @@ from app.ledger.errors import LedgerError
 from app.services.report_bundle import Bundle, BundleError, open_bundle, render_bundle
 from reports.citations import shown_seqs
 from reports.errors import ReportError
+from reports.furniture import TEMPLATE_VERSION
+from reports.textcheck import Origin, origin, verify_text
 
 if TYPE_CHECKING:
     from reports.extract import Source
@@ -202,17 +208,51 @@ def _check_statements(bundle: Bundle) -> Check:
                  "entries: the same evidence")
 
 
-def _check_figures(pdf: bytes, attachment: bytes, bundle: Bundle) -> Check:
+def _check_figures(pdf: bytes, bundle: Bundle, pages: int) -> Check:
+    problem = verify_text(pdf, bundle.evidence)
+    if problem:
+        return Check("figures", False, problem)
+    return Check("figures", True, f"the text of all {pages} pages is exactly what the "
+                 "bundle's evidence prints")
+
+
+def _installed() -> tuple[str | None, str | None]:
+    """(renderer, Producer) of a report rendered here; None, None without ReportLab."""
+    try:
+        from reports.furniture import producer
+        from reports.page import RENDERER
+    except ImportError:
+        return None, None
+    return RENDERER, producer(RENDERER)
+
+
+def _differs(made: Origin, here: str | None, producer: str | None) -> str:
+    was, now = made.renderer or "an unnamed renderer", here or "no ReportLab"
+    if made.template != TEMPLATE_VERSION:
+        was += f" (report template {made.template or 'not recorded'})"
+        now += f" (report template {TEMPLATE_VERSION})"
+    elif was == now:
+        return f"the PDF's Producer is {made.producer!r}; this machine writes {producer!r}"
+    return f"rendered with {was}; this machine has {now}"
+
+
+def _check_bytes(pdf: bytes, attachment: bytes, bundle: Bundle, made: Origin) -> Check:
+    """Re-render and compare bytes, when this machine renders with the template and the
+    ReportLab version the PDF's Producer names."""
+    here, producer = _installed()
+    if made.producer != producer:
+        return Check("bytes", None, f"not compared: {_differs(made, here, producer)}: the "
+                     "text check above is the one that counts")
     try:
         rendered = render_bundle(attachment, bundle)
     except (ReportError, LedgerError, ValueError) as exc:
-        return Check("figures", False, f"the bundle does not render: {exc}")
+        return Check("bytes", False, f"the bundle does not render: {exc}")
     if rendered != pdf:
         at = next((i for i, (a, b) in enumerate(zip(rendered, pdf, strict=False)) if a != b),
                   min(len(rendered), len(pdf)))
-        return Check("figures", False, f"the PDF differs from the bundle's rendering at byte {at} "
-                     f"({len(pdf)} vs {len(rendered)} bytes)")
-    return Check("figures", True, f"re-rendered from the bundle: {len(pdf)} identical bytes")
+        return Check("bytes", False, f"the PDF differs from the bundle's rendering with "
+                     f"{here} at byte {at} ({len(pdf)} vs {len(rendered)} bytes)")
+    return Check("bytes", True, f"re-rendered with {here}: {len(pdf)} identical bytes")
 
 
 def _check_consistency(bundle: Bundle, previous: bytes, keys: Sequence[VerifierKey]) -> Check:
@@ -274,7 +314,7 @@ def verify_report(pdf: bytes, keys: Sequence[VerifierKey],
     """Run every check on a report's PDF bytes (and an older report's, for consistency)."""
     from reports.extract import open_pdf, read_attachment
 
-    names = [*CHECKS, *(("consistency",) if previous is not None else ())]
+    names = [*CHECKS, "bytes", *(("consistency",) if previous is not None else ())]
     try:
         reader = open_pdf(pdf)  # parsed once for the attachment and the footers
         attachment = read_attachment(reader)
@@ -288,7 +328,8 @@ def verify_report(pdf: bytes, keys: Sequence[VerifierKey],
         return [*checks, Check("entries", False, str(exc)),
                 *(Check(n, None, "not checked") for n in names[2:])]
     checks += [_check_entries(bundle), _check_checkpoint(bundle, keys),
-               _check_statements(bundle), _check_figures(pdf, attachment, bundle)]
+               _check_statements(bundle), _check_figures(pdf, bundle, len(reader.pages)),
+               _check_bytes(pdf, attachment, bundle, origin(reader))]
     if previous is not None:
         checks.append(_check_consistency(bundle, previous, keys))
     return checks + _verification_info(bundle)

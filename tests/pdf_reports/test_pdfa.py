@@ -16,10 +16,11 @@ from pdfa_checks import pdfa_problems
 from pypdf import PdfReader
 from report_factory import make_experiment_evidence, make_run, make_run_evidence, page_texts
 
-from reports import fonts, render_experiment_report, render_model_report, render_run_report
+from reports import fonts
 from reports.errors import ReportError
 from reports.extract import footer_hash, read_attachment
 from reports.pdfa import SRGB_ICC, SRGB_ICC_SHA256
+from reports.render import render_experiment_report, render_model_report, render_run_report
 
 LATIN = "Ærøskøbing Łódź façade"
 GREEK = "Ελληνική Δημοκρατία"
@@ -108,7 +109,7 @@ def test_same_bundle_same_bytes_in_this_process_and_a_fresh_one() -> None:
     here = Path(__file__).resolve().parent
     script = ("import hashlib, sys\n"
               "from model_factory import make_model_evidence\n"
-              "from reports import render_model_report\n"
+              "from reports.render import render_model_report\n"
               "e, b = make_model_evidence()\n"
               "sys.stdout.write(hashlib.sha256(render_model_report(e, b)).hexdigest())\n")
     out = subprocess.run([sys.executable, "-c", script], cwd=here, check=True,

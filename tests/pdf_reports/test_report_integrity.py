@@ -24,12 +24,10 @@ from reportlab.pdfgen.canvas import Canvas
 from reports import (
     ReportError,
     ReportMeta,
-    render_experiment_report,
-    render_model_report,
-    render_run_report,
 )
 from reports.extract import footer_hash, footer_hashes, read_attachment
 from reports.page import FOOTER_LABEL
+from reports.render import render_experiment_report, render_model_report, render_run_report
 
 Kind = tuple[Callable[..., tuple[Any, bytes]], Callable[[Any, bytes], bytes]]
 KINDS: dict[str, Kind] = {

@@ -16,11 +16,9 @@ from report_factory import (
 
 from reports import (
     ExperimentReportEvidence,
-    render_experiment_report,
-    render_model_report,
-    render_run_report,
 )
 from reports.page import FAILURE_LINE
+from reports.render import render_experiment_report, render_model_report, render_run_report
 
 PROBLEM = "seq 17: modified (leaf hash differs)"
 FORCED = {"ledger_verified": False, "forced": True, "ledger_problem": PROBLEM}

@@ -8,7 +8,8 @@ import pytest
 from model_factory import make_model_evidence
 from report_factory import page_texts, squeezed
 
-from reports import ModelReportEvidence, render_model_report
+from reports import ModelReportEvidence
+from reports.render import render_model_report
 
 
 @dataclass(frozen=True)

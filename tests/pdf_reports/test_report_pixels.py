@@ -16,7 +16,7 @@ from report_factory import (
     make_run_evidence,
 )
 
-from reports import render_experiment_report, render_model_report, render_run_report
+from reports.render import render_experiment_report, render_model_report, render_run_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -8,7 +8,8 @@ import pytest
 from model_factory import make_model_evidence, make_versions
 from report_factory import make_run, page_texts
 
-from reports import ModelReportEvidence, VersionEvidence, render_model_report
+from reports import ModelReportEvidence, VersionEvidence
+from reports.render import render_model_report
 from reports.sections_groups import flag_reasons
 from reports.sections_versions import FULL_DETAIL_VERSIONS, focus_versions
 from reports.text import CELL_FONT, CELL_SIZE, Code, code_lines, text_lines, text_width
