@@ -107,7 +107,7 @@ def width_data() -> str:
     n = len(coverage)
 
     def units(face: Any, cp: int) -> int:
-        return round(face.charWidths.get(cp, face.defaultWidth) * upem / 1000)
+        return round(float(face.charWidths.get(cp, face.defaultWidth)) * upem / 1000)
 
     blob = struct.pack(f"<{n}I", *coverage) + b"".join(
         struct.pack(f"<{n}H", *(units(f, cp) for cp in coverage)) for f in faces)
