@@ -103,7 +103,7 @@ def width_data() -> str:
 
     coverage = sorted(register_fonts())
     faces = [pdfmetrics.getFont(name).face for name in FONT_FILES]
-    upem = faces[0].unitsPerEm
+    upem = int(faces[0].unitsPerEm)
     n = len(coverage)
 
     def units(face: Any, cp: int) -> int:
