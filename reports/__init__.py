@@ -1,4 +1,11 @@
-"""PDF audit reports rendered from plain evidence data; never imports app/."""
+"""PDF audit reports rendered from plain evidence data; never imports app/.
+
+The evidence types import without ReportLab (a verifier needs them, not the renderer); the
+render_* functions load the renderer when first used."""
+
+from __future__ import annotations
+
+from typing import Any
 
 from reports.errors import ReportError
 from reports.evidence import (
@@ -25,8 +32,7 @@ from reports.evidence import (
     RunReportEvidence,
     VersionEvidence,
 )
-from reports.page import ATTACHMENT_NAME, TEMPLATE_VERSION
-from reports.render import render_experiment_report, render_model_report, render_run_report
+from reports.markers import ATTACHMENT_NAME, TEMPLATE_VERSION
 
 __all__ = [
     "ATTACHMENT_NAME",
@@ -58,3 +64,14 @@ __all__ = [
     "render_model_report",
     "render_run_report",
 ]
+
+_RENDERERS = frozenset({"render_experiment_report", "render_model_report", "render_run_report"})
+
+
+def __getattr__(name: str) -> Any:
+    """The renderers, imported on first use (PEP 562): only rendering needs ReportLab."""
+    if name in _RENDERERS:
+        from reports import render
+
+        return getattr(render, name)
+    raise AttributeError(f"module 'reports' has no attribute {name!r}")

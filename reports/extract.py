@@ -12,7 +12,7 @@ from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
 from reports.errors import ReportError
-from reports.page import ATTACHMENT_NAME, FOOTER_LABEL
+from reports.markers import ATTACHMENT_NAME, FOOTER_LABEL
 
 __all__ = ["Source", "footer_hash", "footer_hashes", "open_pdf", "read_attachment"]
 

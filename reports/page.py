@@ -16,6 +16,7 @@ from reportlab.platypus import BaseDocTemplate, Flowable, Frame, PageTemplate
 
 from reports.errors import ReportError
 from reports.evidence import ReportMeta
+from reports.markers import ATTACHMENT_NAME, FAILURE_LINE, FOOTER_LABEL, TEMPLATE_VERSION
 from reports.style import BOTTOM_MARGIN, MARGIN, PAGE_SIZE, RED, clean, text_width
 
 __all__ = [
@@ -26,12 +27,6 @@ __all__ = [
     "TEMPLATE_VERSION",
     "build_pdf",
 ]
-
-ATTACHMENT_NAME = "evidence-bundle.json"
-FOOTER_LABEL = "Evidence SHA-256"
-FAILURE_LINE = "LEDGER VERIFICATION FAILED \u2014 see Integrity"
-TEMPLATE_VERSION = "2"
-"""Bumped whenever the layout changes, so that re-rendering names the template it needs."""
 
 StoryFactory = Callable[[], list[Flowable]]
 _BASE14 = frozenset({"Helvetica", "Helvetica-Bold", "Helvetica-Oblique", "Courier",

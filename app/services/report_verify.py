@@ -1,5 +1,8 @@
 """Offline verification of a rendered report (docs/evidence-bundle.md): no server, no database.
 
+Pure, with no ReportLab, Flask or psycopg: `mlaudit verify-report` and the standalone
+`mlaudit-verify report` (verifier/, which packs this module) both run it.
+
 verify_report(pdf, keys, previous) runs every check and returns one Check per line of verdict:
   bundle_hash   SHA-256 of the embedded bundle equals the hash printed in every page footer
   entries       every cited entry is in the checkpoint's tree (inclusion proof), holds the seq
@@ -8,7 +11,7 @@ verify_report(pdf, keys, previous) runs every check and returns one Check per li
                 root hash are those of the bundle (and of the checkpoint printed in the report)
   statements    every figure, status and name in the evidence is what the bundle's own entries
                 give when replayed through the same code the service computed it with
-  figures       the PDF is byte for byte what the bundle renders to
+  figures       the PDF's text is what the bundle's evidence renders to (report_figures.py)
   consistency   (with an older report) the older report's checkpoint is a prefix of this one's
 plus an informational line for the ledger verification recorded at generation time.
 """
@@ -25,14 +28,15 @@ from typing import TYPE_CHECKING, Any
 from app.ledger import merkle
 from app.ledger.checkpoint import CheckpointError, VerifierKey, open_note
 from app.ledger.errors import LedgerError
-from app.services.report_bundle import Bundle, BundleError, open_bundle, render_bundle
+from app.services.report_bundle import Bundle, BundleError, open_bundle
+from app.services.report_figures import compare_figures
 from reports.citations import shown_seqs
 from reports.errors import ReportError
 
 if TYPE_CHECKING:
     from reports.extract import Source
 
-__all__ = ["Check", "all_passed", "cited_seqs", "key_strings", "verify_report"]
+__all__ = ["Check", "all_passed", "cited_seqs", "verdict", "verify_report"]
 
 CHECKS = ("bundle_hash", "entries", "checkpoint", "statements", "figures")
 
@@ -53,22 +57,6 @@ def all_passed(checks: Sequence[Check]) -> bool:
         return False
     return all(c.ok is True or (c.name == "statements" and c.ok is None)
                for c in checks if c.name in (*CHECKS, "consistency"))
-
-
-def key_strings(text: str) -> list[str]:
-    """Verifier key strings from what GET /api/v1/ledger/keys serves: its JSON
-    ({"keys": [...], "active": ...}) or plain text, one C2SP verifier key per line."""
-    stripped = text.strip()
-    if stripped.startswith("{"):
-        try:
-            document = json.loads(stripped)
-        except ValueError as exc:
-            raise CheckpointError(f"key file is not valid JSON: {exc}") from exc
-        found = document.get("keys") if isinstance(document, dict) else None
-        if not isinstance(found, list) or not all(isinstance(k, str) for k in found):
-            raise CheckpointError('key file JSON has no "keys" list of strings')
-        return list(found)
-    return stripped.split()
 
 
 def cited_seqs(evidence: Any) -> list[int]:
@@ -203,16 +191,8 @@ def _check_statements(bundle: Bundle) -> Check:
 
 
 def _check_figures(pdf: bytes, attachment: bytes, bundle: Bundle) -> Check:
-    try:
-        rendered = render_bundle(attachment, bundle)
-    except (ReportError, LedgerError, ValueError) as exc:
-        return Check("figures", False, f"the bundle does not render: {exc}")
-    if rendered != pdf:
-        at = next((i for i, (a, b) in enumerate(zip(rendered, pdf, strict=False)) if a != b),
-                  min(len(rendered), len(pdf)))
-        return Check("figures", False, f"the PDF differs from the bundle's rendering at byte {at} "
-                     f"({len(pdf)} vs {len(rendered)} bytes)")
-    return Check("figures", True, f"re-rendered from the bundle: {len(pdf)} identical bytes")
+    ok, detail = compare_figures(pdf, attachment, bundle)
+    return Check("figures", ok, detail)
 
 
 def _check_consistency(bundle: Bundle, previous: bytes, keys: Sequence[VerifierKey]) -> Check:
@@ -292,3 +272,16 @@ def verify_report(pdf: bytes, keys: Sequence[VerifierKey],
     if previous is not None:
         checks.append(_check_consistency(bundle, previous, keys))
     return checks + _verification_info(bundle)
+
+
+def verdict(checks: Sequence[Check], as_json: bool = False) -> str:
+    """What both report verifiers print: one line per check, or one JSON object."""
+    if as_json:
+        return json.dumps({"ok": all_passed(checks), "checks": [
+            {"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks]})
+    lines = []
+    for c in checks:
+        tag = "ok" if c.ok is True else "FAIL" if c.ok is False else (
+            "info" if c.name in ("verification", "forced") else "--")
+        lines.append(f"{tag:<4} {c.name:<12} {c.detail}")
+    return "\n".join(lines)
