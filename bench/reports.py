@@ -430,6 +430,8 @@ def standalone(pdf: Path, key_file: Path, runs: int, venv: Path | None) -> None:
                                "--json"], capture_output=True, text=True,
                               env=_standalone.clean_env(), cwd=pdf.parent)
         walls.append(time.perf_counter() - t0)
+        if done.returncode not in (0, 1):
+            raise SystemExit(f"mlaudit-verify report exited {done.returncode}: {done.stderr}")
         verdict = json.loads(done.stdout)
         failed = [c["name"] for c in verdict["checks"] if c["ok"] is False]
         unchecked = [c["name"] for c in verdict["checks"] if c["ok"] is None

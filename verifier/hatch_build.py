@@ -10,6 +10,7 @@ beside the service without replacing its files (mlaudit_verifier/cli.py puts it 
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +25,9 @@ MODULES = (
     "app/services/report_evidence.py",   # the evidence, computed from entries
     "app/services/report_figures.py",    # the figures check
     "app/services/report_verify.py",     # every check of `verify-report`
-    "reports/__init__.py",
-    "reports/bundle.py",
-    "reports/citations.py",
-    "reports/errors.py",
-    "reports/evidence.py",
-    "reports/evidence_groups.py",
-    "reports/evidence_meta.py",
-    "reports/evidence_protection.py",
-    "reports/evidence_registry.py",
-    "reports/evidence_run.py",
-    "reports/extract.py",                # the attachment and the footers, with pypdf
-    "reports/markers.py",
 )
-OPTIONAL = ("reports/textcheck.py", "reports/doc.py")
-"""The figures check's text comparison and what it reads, once they are in the tree."""
+"""With app/ledger, app/kinds and app/tracking, the import closure of those modules in app/;
+of reports/, every module that imports no ReportLab (pure_reports)."""
 APP_INIT = "shared_app_init.py"
 """The service's app/__init__.py starts the service (configuration, Flask): the verifier's
 `app` package is only a namespace for the pure subpackages above."""
@@ -56,12 +45,43 @@ def shared_files(root: Path) -> list[str]:
     """Every file packed from the source tree, as paths relative to it."""
     files = [p.relative_to(root).as_posix() for package in PACKAGES
              for p in sorted((root / package).glob("*.py"))]
-    files += list(MODULES)
-    files += [name for name in OPTIONAL if (root / name).is_file()]
-    return files
+    return files + list(MODULES) + pure_reports(root)
 
 
-class CustomBuildHook(BuildHookInterface):  # type: ignore[misc]
+def _module_imports(path: Path) -> set[str]:
+    """Modules a file imports when it is imported (module level, not inside functions)."""
+    found: set[str] = set()
+    body = list(ast.parse(path.read_text("utf-8")).body)
+    while body:
+        node = body.pop()
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.update([node.module, *(f"{node.module}.{a.name}" for a in node.names)])
+        elif isinstance(node, ast.If | ast.Try):
+            body += [*node.body, *getattr(node, "orelse", []), *getattr(node, "finalbody", []),
+                     *(n for h in getattr(node, "handlers", []) for n in h.body)]
+    return found
+
+
+def pure_reports(root: Path) -> list[str]:
+    """reports/*.py but the renderer: modules that import ReportLab, or another reports module
+    that does, are left out (rendering is not verifying); the rest is packed, whatever is
+    added to reports/ later."""
+    imports = {p.stem: _module_imports(p) for p in (root / "reports").glob("*.py")}
+    impure = {m for m, names in imports.items() if any(n.split(".")[0] == "reportlab"
+                                                       for n in names)}
+    grown = True
+    while grown:
+        more = {m for m, names in imports.items() if m not in impure and any(
+            n.split(".")[:1] == ["reports"] and n.split(".")[1:2] and n.split(".")[1] in impure
+            for n in names)}
+        impure |= more
+        grown = bool(more)
+    return sorted(f"reports/{m}.py" for m in imports if m not in impure)
+
+
+class CustomBuildHook(BuildHookInterface):
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         here = Path(self.root)
         root = source_root(here)

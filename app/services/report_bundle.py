@@ -152,7 +152,7 @@ def render_bundle(data: bytes, opened: Bundle | None = None) -> bytes:
     evidence = bundle.evidence
     evidence = dataclasses.replace(
         evidence, meta=dataclasses.replace(evidence.meta, evidence_sha256=digest))
-    from reports import render as renderer  # ReportLab loads here: opening a bundle needs none
+    import reports.render as renderer  # ReportLab loads here: opening a bundle needs none
 
     render = getattr(renderer, f"render_{bundle.kind}_report")
     pdf: bytes = render(evidence, data)

@@ -32,7 +32,9 @@ def compare_figures(pdf: bytes, attachment: bytes, bundle: Bundle) -> tuple[bool
     """(ok, detail): True when the PDF's text is the evidence's, None when not checked."""
     try:
         from reports.textcheck import verify_text
-    except ImportError:
+    except ModuleNotFoundError as exc:
+        if exc.name != "reports.textcheck":
+            raise  # textcheck is there but a module it needs is not: a broken install
         return _rerendered(pdf, attachment, bundle)
     try:
         problem = verify_text(pdf, _printed_evidence(attachment, bundle))
@@ -49,8 +51,8 @@ def _rerendered(pdf: bytes, attachment: bytes, bundle: Bundle) -> tuple[bool | N
 
     try:
         rendered = render_bundle(attachment, bundle)
-    except ImportError:
-        return None, "not checked: this verifier cannot read the PDF's text (no reports.textcheck)"
+    except ModuleNotFoundError:
+        return None, "not checked: this verifier has neither reports.textcheck nor the renderer"
     except (ReportError, LedgerError, ValueError) as exc:
         return False, f"the bundle does not render: {exc}"
     if rendered != pdf:
