@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from _pg import REPO
@@ -19,12 +18,9 @@ def clean_env() -> dict[str, str]:
             if k not in ("PYTHONPATH", "VIRTUAL_ENV") and not k.startswith("MLAUDIT_")}
 
 
-def install(where: Path | None) -> Path:
-    """The venv's mlaudit-verify script: `where` as given, else a fresh venv with
-    `pip install ./verifier` (not timed), in a temporary directory left for the OS to clean."""
-    if where is not None:
-        return where / "bin" / "mlaudit-verify"
-    venv = Path(tempfile.mkdtemp(prefix="mlaudit-bench-verifier-")) / "venv"
+def install(scratch: Path) -> Path:
+    """A fresh venv under scratch with `pip install ./verifier` (not timed): its script."""
+    venv = scratch / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=clean_env())
     subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
                     "--disable-pip-version-check", str(REPO / "verifier")], check=True,

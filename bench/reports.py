@@ -420,7 +420,10 @@ def standalone(pdf: Path, key_file: Path, runs: int, venv: Path | None) -> None:
     """4. `mlaudit-verify report` in its own venv: wall time with interpreter start."""
     import _standalone
 
-    script = _standalone.install(venv)
+    if venv is None:
+        with tempfile.TemporaryDirectory(prefix="mlaudit-bench-verifier-") as scratch:
+            return standalone(pdf, key_file, runs, _standalone.install(Path(scratch)).parent.parent)
+    script = venv / "bin" / "mlaudit-verify"
     print(f"# standalone verifier: {script} ({_standalone.installed_mb(script):.1f} MB "
           "installed without pip and setuptools)", flush=True)
     walls = []
@@ -430,7 +433,7 @@ def standalone(pdf: Path, key_file: Path, runs: int, venv: Path | None) -> None:
                                "--json"], capture_output=True, text=True,
                               env=_standalone.clean_env(), cwd=pdf.parent)
         walls.append(time.perf_counter() - t0)
-        if done.returncode not in (0, 1):
+        if done.returncode not in (0, 1) or not done.stdout.startswith("{"):
             raise SystemExit(f"mlaudit-verify report exited {done.returncode}: {done.stderr}")
         verdict = json.loads(done.stdout)
         failed = [c["name"] for c in verdict["checks"] if c["ok"] is False]
