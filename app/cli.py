@@ -158,21 +158,17 @@ def _progress(rows: Iterator[Any], total: int, out: TextIO,
 
 
 def _trusted_keys(values: Sequence[str] | None) -> list[VerifierKey] | None:
-    """--key takes a verifier key string, or a file holding one per line."""
+    """--key takes a verifier key string, or a file of them: one per line, or the JSON of
+    GET /api/v1/ledger/keys. The standalone verifier's parser reads them, so every command
+    and both verifiers accept the same forms."""
     if not values:
         return None
-    from app.ledger.checkpoint import CheckpointError
-
-    keys = []
-    for value in values:
-        path = Path(value)
-        lines = path.read_text().split() if path.is_file() else [value]
-        for line in lines:
-            try:
-                keys.append(VerifierKey.from_string(line))
-            except CheckpointError as exc:
-                raise ConfigError(f"--key {line!r} is not a verifier key: {exc}") from exc
-    return keys
+    verifier = load_standalone_verifier()
+    try:
+        strings = verifier.key_strings(values)
+    except verifier.Unusable as exc:
+        raise ConfigError(str(exc)) from exc
+    return [VerifierKey.from_string(line) for line in strings]
 
 
 def _trust(config: Config, args: argparse.Namespace) -> Any:
@@ -371,7 +367,8 @@ def cmd_verify_export(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_verify_report(config: Config, args: argparse.Namespace) -> int:
-    from app.services.report_verify import all_passed, key_strings, verify_report
+    """The same checks and output as the standalone `mlaudit-verify report` (verifier/)."""
+    from app.services.report_verify import all_passed, verdict, verify_report
 
     def read(name: str) -> bytes:
         try:
@@ -379,24 +376,10 @@ def cmd_verify_report(config: Config, args: argparse.Namespace) -> int:
         except OSError as exc:
             raise ConfigError(f"cannot read {name}: {exc.strerror or exc}") from exc
 
-    strings: list[str] = []
-    for value in args.key:
-        is_file = Path(value).is_file()
-        strings += key_strings(read(value).decode("utf-8", "replace")) if is_file else [value]
-    keys = _trusted_keys(strings)
-    if not keys:
-        raise ConfigError("--key holds no verifier key")
+    keys = _trusted_keys(args.key) or []
     checks = verify_report(read(args.file), keys, read(args.previous) if args.previous else None)
-    ok = all_passed(checks)
-    if args.json:
-        print(json.dumps({"ok": ok, "checks": [
-            {"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks]}))
-    else:
-        for c in checks:
-            tag = "ok" if c.ok is True else "FAIL" if c.ok is False else (
-                "info" if c.name in ("verification", "forced") else "--")
-            print(f"{tag:<4} {c.name:<12} {c.detail}")
-    return 0 if ok else 1
+    print(verdict(checks, args.json))
+    return 0 if all_passed(checks) else 1
 
 
 def cmd_report(config: Config, args: argparse.Namespace) -> int:
@@ -556,9 +539,9 @@ def parser() -> argparse.ArgumentParser:
     report = sub.add_parser("verify-report", help="check a PDF report offline: its evidence "
                             "bundle, entries, checkpoint and figures (docs/evidence-bundle.md)")
     report.add_argument("file", metavar="FILE", help="the report PDF")
-    report.add_argument("--key", action="append", required=True, metavar="KEYFILE",
-                        help="trusted verifier keys: a key, or a file as GET /api/v1/ledger/keys "
-                        "serves (its JSON, or one key per line)")
+    report.add_argument("--key", action="append", required=True, metavar="KEY_OR_FILE",
+                        help="trusted verifier keys: a key, or a file of them (one per line, or "
+                        "the JSON of GET /api/v1/ledger/keys)")
     report.add_argument("--previous", metavar="OLDER.pdf",
                         help="an older report: also check that its checkpoint is a prefix")
     report.add_argument("--json", action="store_true", help="machine-readable output")

@@ -15,7 +15,9 @@ Timed:
      peak RSS (the child's /proc/self/status VmHWM; os.wait4 and RUSAGE_CHILDREN printed beside
      it, which also count the parent's RSS carried over at vfork + exec);
   3. the real CLI `python -m app.cli verify-report PDF --key keys.json` as a subprocess
-     (interpreter start included), and in-process app.services.report_verify.verify_report.
+     (interpreter start included), and in-process app.services.report_verify.verify_report;
+  4. the standalone verifier `mlaudit-verify report PDF --key keys.json` (verifier/) in a venv
+     of its own, built with `pip install ./verifier` (not timed) unless --standalone-venv.
 
 Run from the repository root:  .venv/bin/python bench/reports.py  [--help]
 Uses DATABASE_URL's server when set (a fresh database in it), else an embedded server.
@@ -43,6 +45,7 @@ import _pg  # noqa: E402
 REPORT_TARGET_S = 1.0
 REPORT_RSS_TARGET_MB = 200
 VERIFY_REPORT_TARGET_S = 1.0
+STANDALONE_TARGET_S = 2.0
 LAST_CHILD_CPU = [0.0]
 MODEL = "scorecard"
 ATTRIBUTES = {"region": ["north", "south", "east", "west", "central"],
@@ -257,6 +260,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5, help="timed report requests")
     ap.add_argument("--keep", metavar="PDF", help="also save the model report here, to look at")
     ap.add_argument("--verify-runs", type=int, default=3, help="verify-report CLI runs")
+    ap.add_argument("--standalone-venv", type=Path, metavar="DIR",
+                    help="a venv with mlaudit-verify installed (default: build one)")
     ap.add_argument("--profile", action="store_true",
                     help="also cProfile one report request and print the top functions")
     ap.add_argument("--child-report", nargs=3, metavar=("URL", "HOME", "OUT"),
@@ -267,7 +272,7 @@ def main() -> int:
 
     from app import create_app
     from app.cli import _trusted_keys
-    from app.services.report_verify import all_passed, key_strings, verify_report
+    from app.services.report_verify import all_passed, verify_report
     from app.services.verification import verify_database
 
     with _pg.database("reports") as url, tempfile.TemporaryDirectory(
@@ -379,7 +384,7 @@ def main() -> int:
         key_file = Path(tmp) / "keys.json"
         key_file.write_text(keys_json)
         pdf = out_pdf.read_bytes()
-        trusted = _trusted_keys(key_strings(keys_json))
+        trusted = _trusted_keys([str(key_file)])
         inproc, inproc_cpu = [], []
         for _ in range(args.verify_runs):
             t0, c0 = time.perf_counter(), time.process_time()
@@ -407,7 +412,41 @@ def main() -> int:
         print(f"target    mlaudit verify-report CLI, incl. interpreter start (slowest of "
               f"{args.verify_runs}): {max(cli_runs):.2f} s  target < {VERIFY_REPORT_TARGET_S:.0f} s"
               f"  {_pg.verdict(max(cli_runs) < VERIFY_REPORT_TARGET_S)}", flush=True)
+        standalone(out_pdf, key_file, args.verify_runs, args.standalone_venv)
     return 0
+
+
+def standalone(pdf: Path, key_file: Path, runs: int, venv: Path | None) -> None:
+    """4. `mlaudit-verify report` in its own venv: wall time with interpreter start."""
+    import _standalone
+
+    if venv is None:
+        with tempfile.TemporaryDirectory(prefix="mlaudit-bench-verifier-") as scratch:
+            return standalone(pdf, key_file, runs, _standalone.install(Path(scratch)).parent.parent)
+    script = venv / "bin" / "mlaudit-verify"
+    print(f"# standalone verifier: {script} ({_standalone.installed_mb(script):.1f} MB "
+          "installed without pip and setuptools)", flush=True)
+    walls = []
+    for run in range(runs):
+        t0 = time.perf_counter()
+        done = subprocess.run([str(script), "report", str(pdf), "--key", str(key_file),
+                               "--json"], capture_output=True, text=True,
+                              env=_standalone.clean_env(), cwd=pdf.parent)
+        walls.append(time.perf_counter() - t0)
+        if done.returncode not in (0, 1) or not done.stdout.startswith("{"):
+            raise SystemExit(f"mlaudit-verify report exited {done.returncode}: {done.stderr}")
+        verdict = json.loads(done.stdout)
+        failed = [c["name"] for c in verdict["checks"] if c["ok"] is False]
+        unchecked = [c["name"] for c in verdict["checks"] if c["ok"] is None
+                     and c["name"] not in ("verification", "forced")]
+        if failed:
+            raise SystemExit(f"mlaudit-verify report failed {failed}: {done.stdout!r}")
+        print(f"info      mlaudit-verify run {run + 1}: {walls[-1]:.2f} s, exit "
+              f"{done.returncode}, ok={verdict['ok']}"
+              + (f", not checked: {', '.join(unchecked)}" if unchecked else ""), flush=True)
+    print(f"target    mlaudit-verify report (standalone), incl. interpreter start (slowest of "
+          f"{runs}): {max(walls):.2f} s  target < {STANDALONE_TARGET_S:.0f} s  "
+          f"{_pg.verdict(max(walls) < STANDALONE_TARGET_S)}", flush=True)
 
 
 if __name__ == "__main__":

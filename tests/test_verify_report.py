@@ -17,12 +17,13 @@ import psycopg
 import pytest
 from pypdf import PdfWriter
 
+from app.cli import load_standalone_verifier
 from app.ledger.checkpoint import Signer, VerifierKey
 from app.ledger.entry import canonicalize
 from app.services import keys as key_service
 from app.services import reports, tracking
 from app.services.report_bundle import open_bundle, render_bundle
-from app.services.report_verify import _differs, all_passed, key_strings, verify_report
+from app.services.report_verify import _differs, all_passed, verify_report
 from reports.extract import open_pdf, read_attachment
 from reports.furniture import TEMPLATE_VERSION
 from reports.textcheck import origin
@@ -122,8 +123,8 @@ def test_cli_with_the_served_key_file(ledger: dict[str, Any], client: Any, run_c
     assert served.status_code == 200
     keyfile = tmp_path / "keys.json"
     keyfile.write_bytes(served.get_data())
-    assert [VerifierKey.from_string(k) for k in key_strings(keyfile.read_text())] == \
-        ledger["keys"]
+    key_strings = load_standalone_verifier().key_strings
+    assert [VerifierKey.from_string(k) for k in key_strings([str(keyfile)])] == ledger["keys"]
     result = run_cli("verify-report", str(pdf), "--key", str(keyfile))
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()

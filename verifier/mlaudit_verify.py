@@ -424,17 +424,49 @@ def parse_head(head: object) -> Head | None:
     return Head(size, chain)
 
 
-def read_keys(values: Sequence[str]) -> list[Key]:
-    """--key values: a verifier key string, or a file of them (one per line)."""
-    keys = []
+def key_file_strings(text: str) -> list[str]:
+    """The key strings in a key file: the JSON GET /api/v1/ledger/keys serves
+    ({"keys": [...], ...}), or plain text with one verifier key per line."""
+    stripped = text.strip()
+    if not stripped.startswith("{"):
+        return stripped.split()
+    try:
+        document = json.loads(stripped)
+    except ValueError as exc:
+        raise Unusable(f"the key file is not valid JSON: {exc}") from None
+    found = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(found, list) or not all(isinstance(k, str) for k in found):
+        raise Unusable('the key file\'s JSON has no "keys" list of strings')
+    return list(found)
+
+
+def key_strings(values: Sequence[str]) -> list[str]:
+    """--key values, each a verifier key string or a file of them (either form above): the
+    valid key strings. This one parser serves every verifier of mlaudit (exports, reports)."""
+    found = []
     for value in values:
         path = Path(value)
-        for line in path.read_text("utf-8").split() if path.is_file() else [value]:
+        if path.is_file():
             try:
-                keys.append(parse_key(line))
+                strings = key_file_strings(path.read_text("utf-8"))
+            except (OSError, UnicodeDecodeError) as exc:
+                raise Unusable(f"cannot read the key file {value}: {exc}") from None
+            if not strings:
+                raise Unusable(f"the key file {value} holds no verifier key")
+        else:
+            strings = [value]
+        for line in strings:
+            try:
+                parse_key(line)
             except ValueError as exc:
                 raise Unusable(f"--key {line!r} is not a verifier key: {exc}") from None
-    return keys
+        found += strings
+    return found
+
+
+def read_keys(values: Sequence[str]) -> list[Key]:
+    """--key values: a verifier key string, or a file of them."""
+    return [parse_key(line) for line in key_strings(values)]
 
 
 def keys_file(directory: Path) -> list[Key]:
@@ -592,8 +624,9 @@ def parser(prog: str | None) -> argparse.ArgumentParser:
     top.add_argument("directory", metavar="DIR", help="the export directory")
     top.add_argument("--json", action="store_true", help="one line of JSON on stdout")
     top.add_argument("--key", action="append", default=[], metavar="KEY_OR_FILE",
-                     help="trust only this verifier key (or a file of them, one per line) "
-                     "instead of the export's keys.txt; repeatable")
+                     help="trust only this verifier key (or a file of them: one per line, or "
+                     "the JSON of GET /api/v1/ledger/keys) instead of the export's keys.txt; "
+                     "repeatable")
     top.add_argument("--checkpoint", action="append", default=[], metavar="NOTE_FILE",
                      help="a checkpoint you kept earlier: the export must agree with it; "
                      "repeatable")

@@ -14,6 +14,7 @@ from app.services.tracking import Conflict, NotFound, TrackingError
 from app.storage import registry as store
 from app.storage import tracking as runs
 from app.tracking import gates
+from app.tracking.targets import fold, shown
 
 STAGES = ("None", "Staging", "Production", "Archived")
 # Protected names (issue 16): every model protects these unless an admin says otherwise.
@@ -24,7 +25,6 @@ APPROVAL_TARGETS = ("stage:Production", "alias:champion")
 # letter, a zero-width space), and protection compares them with ASCII case folded: the
 # database's guards fold the same way (lower(... COLLATE "C")), whatever its locale.
 ALIAS_NAME = re.compile(r"[A-Za-z0-9_\-]{1,255}")
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 class Forbidden(TrackingError):
@@ -161,17 +161,6 @@ def _gate_evidence(conn: Any, model: store.ModelRow, run_id: str) -> gates.Evide
         datasets=[(i.name, i.digest, i.context) for i in runs.get_inputs(conn, run_id)],
         metrics={m.key: m.value for m in latest if not m.group_values},
         grouped=grouped, sensitive_attributes=model.sensitive_attributes)
-
-
-def fold(target: str) -> str:
-    """A target as protection compares it: ASCII letters in lower case."""
-    return target.translate(_ASCII_LOWER)
-
-
-def shown(target: str) -> str:
-    """'alias:champion' → '@champion'; 'stage:Production' → 'stage Production'."""
-    kind, _, value = target.partition(":")
-    return f"@{value}" if kind == "alias" else f"stage {value}"
 
 
 def protected_as(model: store.ModelRow, target: str) -> str | None:

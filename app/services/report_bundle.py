@@ -31,22 +31,15 @@ from typing import Any
 
 from app.ledger.entry import canonicalize
 from app.ledger.errors import LedgerError
-from reports import (
-    ExperimentReportEvidence,
-    ModelReportEvidence,
-    RunReportEvidence,
-)
 from reports.bundle import from_json, to_json
-from reports.render import render_experiment_report, render_model_report, render_run_report
+from reports.evidence import ExperimentReportEvidence, ModelReportEvidence, RunReportEvidence
 
 FORMAT = "mlaudit-evidence/2"
 FORMATS = ("mlaudit-evidence/1", FORMAT)
 PLACEHOLDER_HASH = "0" * 64
 Evidence = ModelReportEvidence | RunReportEvidence | ExperimentReportEvidence
 _KINDS: dict[str, Any] = {
-    "model": (ModelReportEvidence, render_model_report),
-    "run": (RunReportEvidence, render_run_report),
-    "experiment": (ExperimentReportEvidence, render_experiment_report),
+    "model": ModelReportEvidence, "run": RunReportEvidence, "experiment": ExperimentReportEvidence,
 }
 
 
@@ -125,7 +118,7 @@ def open_bundle(data: bytes) -> Bundle:
     try:
         document = json.loads(data)
         kind = document["kind"]
-        evidence_type = _KINDS[kind][0]
+        evidence_type = _KINDS[kind]
         if document["format"] not in FORMATS:
             raise BundleError(f"unknown bundle format {document['format']!r}")
         later = document["format"] != FORMATS[0]
@@ -159,6 +152,8 @@ def render_bundle(data: bytes, opened: Bundle | None = None) -> bytes:
     evidence = bundle.evidence
     evidence = dataclasses.replace(
         evidence, meta=dataclasses.replace(evidence.meta, evidence_sha256=digest))
-    render = _KINDS[bundle.kind][1]
+    import reports.render as renderer  # ReportLab loads here: opening a bundle needs none
+
+    render = getattr(renderer, f"render_{bundle.kind}_report")
     pdf: bytes = render(evidence, data)
     return pdf

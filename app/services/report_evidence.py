@@ -34,6 +34,7 @@ from app.ledger.checkpoint import CheckpointError, VerifierKey
 from app.ledger.entry import format_timestamp
 from app.ledger.jcs import canonicalize
 from app.tracking import groups
+from app.tracking.targets import fold, shown
 from reports import (
     ArtifactEvidence,
     DatasetEvidence,
@@ -439,8 +440,6 @@ def _alias_label(ledger: Ledger, model: Mapping[str, Any], alias: str) -> str:
     """An alias as the report prints it. One that carries a protected name (in any case) but
     stands on no approved promotion, set before protection compared names ignoring case or
     before the name was protected, says so: no look-alike passes for the protected name."""
-    from app.services.registry import fold, shown
-
     protected = {fold(t): t for t in model["protected_targets"]}
     canonical = protected.get(fold(f"alias:{alias}"))
     if canonical is None:

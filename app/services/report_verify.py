@@ -1,5 +1,8 @@
 """Offline verification of a rendered report (docs/evidence-bundle.md): no server, no database.
 
+Pure, with no ReportLab, Flask or psycopg: `mlaudit verify-report` and the standalone
+`mlaudit-verify report` (verifier/, which packs this module) both run it.
+
 verify_report(pdf, keys, previous) runs every check and returns one Check per line of verdict:
   bundle_hash   SHA-256 of the embedded bundle equals the hash printed in every page footer
   entries       every cited entry is in the checkpoint's tree (inclusion proof), holds the seq
@@ -29,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from app.ledger import merkle
 from app.ledger.checkpoint import CheckpointError, VerifierKey, open_note
 from app.ledger.errors import LedgerError
-from app.services.report_bundle import Bundle, BundleError, open_bundle, render_bundle
+from app.services.report_bundle import Bundle, BundleError, open_bundle
 from reports.citations import shown_seqs
 from reports.errors import ReportError
 from reports.furniture import TEMPLATE_VERSION
@@ -38,7 +41,7 @@ from reports.textcheck import Origin, origin, verify_text
 if TYPE_CHECKING:
     from reports.extract import Source
 
-__all__ = ["Check", "all_passed", "cited_seqs", "key_strings", "verify_report"]
+__all__ = ["Check", "all_passed", "cited_seqs", "verdict", "verify_report"]
 
 CHECKS = ("bundle_hash", "entries", "checkpoint", "statements", "figures")
 
@@ -59,22 +62,6 @@ def all_passed(checks: Sequence[Check]) -> bool:
         return False
     return all(c.ok is True or (c.name == "statements" and c.ok is None)
                for c in checks if c.name in (*CHECKS, "consistency"))
-
-
-def key_strings(text: str) -> list[str]:
-    """Verifier key strings from what GET /api/v1/ledger/keys serves: its JSON
-    ({"keys": [...], "active": ...}) or plain text, one C2SP verifier key per line."""
-    stripped = text.strip()
-    if stripped.startswith("{"):
-        try:
-            document = json.loads(stripped)
-        except ValueError as exc:
-            raise CheckpointError(f"key file is not valid JSON: {exc}") from exc
-        found = document.get("keys") if isinstance(document, dict) else None
-        if not isinstance(found, list) or not all(isinstance(k, str) for k in found):
-            raise CheckpointError('key file JSON has no "keys" list of strings')
-        return list(found)
-    return stripped.split()
 
 
 def cited_seqs(evidence: Any) -> list[int]:
@@ -243,6 +230,8 @@ def _check_bytes(pdf: bytes, attachment: bytes, bundle: Bundle, made: Origin) ->
     if made.producer != producer:
         return Check("bytes", None, f"not compared: {_differs(made, here, producer)}: the "
                      "text check above is the one that counts")
+    from app.services.report_bundle import render_bundle  # ReportLab: present, as checked
+
     try:
         rendered = render_bundle(attachment, bundle)
     except (ReportError, LedgerError, ValueError) as exc:
@@ -333,3 +322,16 @@ def verify_report(pdf: bytes, keys: Sequence[VerifierKey],
     if previous is not None:
         checks.append(_check_consistency(bundle, previous, keys))
     return checks + _verification_info(bundle)
+
+
+def verdict(checks: Sequence[Check], as_json: bool = False) -> str:
+    """What both report verifiers print: one line per check, or one JSON object."""
+    if as_json:
+        return json.dumps({"ok": all_passed(checks), "checks": [
+            {"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks]})
+    lines = []
+    for c in checks:
+        tag = "ok" if c.ok is True else "FAIL" if c.ok is False else (
+            "info" if c.name in ("verification", "forced") else "--")
+        lines.append(f"{tag:<4} {c.name:<12} {c.detail}")
+    return "\n".join(lines)
