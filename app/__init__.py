@@ -36,12 +36,13 @@ def build_services(config: Config, *, start_checkpointer: bool = True,
     # verify-export) do not pay for psycopg and the services at start-up.
     from app import db
     from app.artifacts.store import LocalBlobStore
-    from app.services import environments, keys, rules, tokens, tracking, trust
+    from app.services import environments, keys, report_signing, rules, tokens, tracking, trust
     from app.services.checkpoints import Checkpointer
     from app.services.ledger import GroupCommitter, ledger_transaction
     from app.services.runtime import Services
     from app.services.selfcheck import SelfVerifier
 
+    report_signing.prepare(config)  # fails fast on a bad report-signing key or certificate
     url = db.database_url(config)
     wait = config.database_wait if wait_for_database else 0.0
     db.retrying(lambda: db.ensure_schema(url, config.protected_environments), wait)

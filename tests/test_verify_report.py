@@ -76,7 +76,8 @@ def test_a_real_report_passes_every_check(ledger: dict[str, Any]) -> None:
     pdf = ledger["new"].pdf
     checks = verify_report(pdf, ledger["keys"])
     assert _verdict(checks) == {"bundle_hash": True, "entries": True, "checkpoint": True,
-                                "statements": True, "figures": True, "verification": None}
+                                "statements": True, "figures": True, "signature": True,
+                                "verification": None}
     assert all_passed(checks)
     bundle = open_bundle(read_attachment(pdf))
     assert bundle.format == "mlaudit-evidence/2" and bundle.request == {

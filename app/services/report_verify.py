@@ -10,6 +10,8 @@ verify_report(pdf, keys, previous) runs every check and returns one Check per li
                 give when replayed through the same code the service computed it with
   figures       the PDF is byte for byte what the bundle renders to
   consistency   (with an older report) the older report's checkpoint is a prefix of this one's
+  signature     the PAdES signature(s) validate: intact, covering the whole file, nothing
+                changed after signing; names the signer ("not signed": an older report)
 plus an informational line for the ledger verification recorded at generation time.
 """
 
@@ -26,6 +28,7 @@ from app.ledger import merkle
 from app.ledger.checkpoint import CheckpointError, VerifierKey, open_note
 from app.ledger.errors import LedgerError
 from app.services.report_bundle import Bundle, BundleError, open_bundle, render_bundle
+from app.services.report_signature import base_revision
 from reports.citations import shown_seqs
 from reports.errors import ReportError
 
@@ -215,6 +218,15 @@ def _check_figures(pdf: bytes, attachment: bytes, bundle: Bundle) -> Check:
     return Check("figures", True, f"re-rendered from the bundle: {len(pdf)} identical bytes")
 
 
+def _check_signature(pdf: bytes) -> Check:
+    """The PAdES signature (docs/report-signatures.md); the figures check compares the bytes
+    before it (report_signature.base_revision)."""
+    from app.services import report_signature
+
+    ok, detail = report_signature.check(pdf)
+    return Check("signature", ok, detail)
+
+
 def _check_consistency(bundle: Bundle, previous: bytes, keys: Sequence[VerifierKey]) -> Check:
     from reports.extract import read_attachment
 
@@ -288,7 +300,8 @@ def verify_report(pdf: bytes, keys: Sequence[VerifierKey],
         return [*checks, Check("entries", False, str(exc)),
                 *(Check(n, None, "not checked") for n in names[2:])]
     checks += [_check_entries(bundle), _check_checkpoint(bundle, keys),
-               _check_statements(bundle), _check_figures(pdf, attachment, bundle)]
+               _check_statements(bundle), _check_figures(base_revision(pdf), attachment, bundle),
+               _check_signature(pdf)]
     if previous is not None:
         checks.append(_check_consistency(bundle, previous, keys))
     return checks + _verification_info(bundle)

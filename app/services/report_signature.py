@@ -1,0 +1,117 @@
+"""Offline checks of a report's PAdES signature, and the rendered bytes it was appended to."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+# pyHanko logs a tampered file's diff analysis with a traceback; verify-report states the
+# verdict itself, so without a configured handler those records go nowhere (not to stderr).
+logging.getLogger("pyhanko").addHandler(logging.NullHandler())
+
+# What may follow a report's signature: nothing, or long-term validation data (a DSS, a
+# document timestamp). An annotation, a form change or a new page is a change after signing.
+_ALLOWED_AFTER = ("NONE", "LTA_UPDATES")
+
+
+def _reader(pdf: bytes) -> Any:
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    return PdfFileReader(io.BytesIO(pdf), strict=False)
+
+
+def _signatures(pdf: bytes) -> tuple[Any, list[Any]]:
+    """(reader, its signatures); (None, []) for bytes pyHanko cannot read as a PDF."""
+    try:
+        reader = _reader(pdf)
+        return reader, list(reader.embedded_signatures)
+    except Exception:  # noqa: BLE001 - an unreadable PDF has no signature to speak of
+        return None, []
+
+
+def base_revision(pdf: bytes) -> bytes:
+    """The bytes before the first signature's incremental update: what the renderer made.
+    The whole file when it is not signed (or the boundary cannot be found)."""
+    reader, signatures = _signatures(pdf)
+    if not signatures:
+        return pdf
+    first = min(s.signed_revision for s in signatures)
+    if first < 1:
+        return pdf
+    start = reader.xrefs.get_xref_container_info(first - 1).end_location
+    end = pdf.find(b"%%EOF", start)
+    if end < 0:
+        return pdf
+    end += len(b"%%EOF")
+    while end < len(pdf) and pdf[end] in b"\r\n":
+        end += 1
+    return pdf[:end]
+
+
+def _name(cert: Any) -> str:
+    return str(cert.subject.native.get("common_name") or cert.subject.human_friendly)
+
+
+def _signer(status: Any) -> str:
+    cert = status.signing_cert
+    return f"{_name(cert)!r} (certificate SHA-256 {cert.sha256.hex()[:16]}...)"
+
+
+def _problem(signature: Any, status: Any) -> str | None:
+    if not status.intact:
+        return "the signed bytes were changed after signing (their digest differs)"
+    if not status.valid:
+        return "the signature does not verify with the signer's certificate"
+    coverage = status.coverage.name if status.coverage is not None else "UNKNOWN"
+    if coverage not in ("ENTIRE_FILE", "ENTIRE_REVISION"):
+        return f"the signature does not cover its whole revision ({coverage})"
+    level = status.modification_level
+    if coverage == "ENTIRE_REVISION" and (level is None or level.name not in _ALLOWED_AFTER):
+        return ("the file was changed after signing: an incremental update "
+                f"({level.name if level is not None else 'unanalysable'}) follows the signature")
+    if status.docmdp_ok is False:
+        return "the document was changed in a way the signature's permissions forbid"
+    stamp = status.timestamp_validity
+    if stamp is not None and not (stamp.intact and stamp.valid):
+        return "the signature's timestamp token does not verify"
+    return None
+
+
+def _timestamp(status: Any) -> str:
+    stamp = status.timestamp_validity
+    if stamp is None:
+        return "no timestamp"
+    return f"timestamp {stamp.timestamp.isoformat()} by TSA {_name(stamp.signing_cert)!r}"
+
+
+def check(pdf: bytes, trust_roots: Sequence[Any] = ()) -> tuple[bool | None, str]:
+    """(ok, detail): None for an unsigned PDF; False naming the first signature's problem;
+    True naming each signer. With trust_roots (asn1crypto certificates) the signer must also
+    chain to one of them; without, integrity is checked and the signer named, not trusted."""
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+
+    _, signatures = _signatures(pdf)
+    if not signatures:
+        return None, "not signed"
+    signed: list[str] = []
+    for number, signature in enumerate(signatures, start=1):
+        # Without given roots the signer's own certificate is the root: integrity and the
+        # signer's name are checked, trust is not claimed (nor logged as a failure).
+        roots = list(trust_roots) or [signature.signer_cert]
+        context = ValidationContext(trust_roots=roots, allow_fetching=False)
+        try:
+            status = validate_pdf_signature(signature, context)
+        except Exception as exc:  # noqa: BLE001 - pyHanko raises many kinds on a bad file
+            return False, f"signature {number} cannot be validated: {exc}"
+        problem = _problem(signature, status)
+        if problem is None and trust_roots and not status.trusted:
+            problem = "the signer's certificate does not chain to the given certificate"
+        if problem is not None:
+            return False, f"signature {number} by {_signer(status)}: {problem}"
+        trusted = "; chains to the given certificate" if trust_roots else ""
+        signed.append(f"by {_signer(status)}, intact, covering the whole file; "
+                      f"{_timestamp(status)}{trusted}")
+    return True, "; ".join(f"signed {s}" for s in signed)
