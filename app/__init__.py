@@ -42,7 +42,6 @@ def build_services(config: Config, *, start_checkpointer: bool = True,
     from app.services.runtime import Services
     from app.services.selfcheck import SelfVerifier
 
-    report_signing.prepare(config)  # fails fast on a bad report-signing key or certificate
     url = db.database_url(config)
     wait = config.database_wait if wait_for_database else 0.0
     db.retrying(lambda: db.ensure_schema(url, config.protected_environments), wait)
@@ -64,6 +63,11 @@ def build_services(config: Config, *, start_checkpointer: bool = True,
 
     try:
         written = db.retrying(first_use, wait)
+    except BaseException:
+        pool.close()
+        raise
+    try:
+        report_signing.prepare(config)  # made like the first key; a bad pair stops the start
     except BaseException:
         pool.close()
         raise

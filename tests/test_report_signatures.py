@@ -274,3 +274,48 @@ def test_an_unsigned_report_says_not_signed(services: Any) -> None:
     signature = {c.name: c for c in checks}["signature"]
     assert signature.ok is None and signature.detail == "not signed"
     assert all_passed(checks)
+
+
+def test_a_bad_operator_pair_stops_init_with_one_line(run_cli: Any, operator: pki.Issued,
+                                                      tmp_path: Path) -> None:
+    from test_cli import assert_one_line_error
+
+    key, cert = operator.write(tmp_path, "operator")
+    pair = {"MLAUDIT_REPORT_SIGNING_KEY": str(key), "MLAUDIT_REPORT_SIGNING_CERT": str(cert)}
+    key.chmod(0o644)
+    assert_one_line_error(run_cli("init", env=pair), "chmod 600")
+    key.chmod(0o600)
+    _, other = pki.issue("someone else").write(tmp_path, "other")
+    assert_one_line_error(run_cli("init", env={**pair, "MLAUDIT_REPORT_SIGNING_CERT": str(other)}),
+                          "does not match")
+    assert_one_line_error(run_cli("init", env={"MLAUDIT_REPORT_SIGNING_KEY": str(key)}),
+                          "MLAUDIT_REPORT_SIGNING_CERT")
+    assert_one_line_error(run_cli("init", env={**pair, "MLAUDIT_REPORT_TSA_URL": "tsa.example"}),
+                          "MLAUDIT_REPORT_TSA_URL")
+    done = run_cli("init", env=pair)
+    assert done.returncode == 0, done.stderr
+    assert "self-signed" not in done.stdout
+
+
+def test_a_page_rewritten_inside_the_signatures_own_revision_fails(
+        signed_by_operator: Any, tmp_path: Path) -> None:
+    """A forger re-signs the rendered report with their own key, changing page 1 in the same
+    update: the signature is intact, the rendered bytes before it too, and still it fails."""
+    from pyhanko.sign import fields, signers
+
+    issued = _issue(signed_by_operator)
+    writer = IncrementalPdfFileWriter(io.BytesIO(render_bundle(issued.bundle)))
+    page = writer.root["/Pages"]["/Kids"][0].get_object()
+    stamp = writer.add_object(generic.StreamObject(stream_data=b"BT 72 72 Td (APPROVED) Tj ET"))
+    page[generic.NameObject("/Contents")] = generic.ArrayObject(
+        [page.raw_get("/Contents"), stamp])
+    writer.update_container(page)
+    key, cert = pki.issue("a forger").write(tmp_path, "forger")
+    forger = signers.SimpleSigner.load(str(key), str(cert))
+    assert forger is not None
+    forged = signers.sign_pdf(writer, signers.PdfSignatureMetadata(
+        field_name="sig", subfilter=fields.SigSeedSubFilter.PADES), signer=forger).getvalue()
+    checks = _checks(forged, _keys(signed_by_operator))
+    assert checks["figures"].ok and checks["bundle_hash"].ok
+    assert checks["signature"].ok is False
+    assert "rewrites object" in checks["signature"].detail

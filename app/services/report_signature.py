@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +18,20 @@ logging.getLogger("pyhanko").addHandler(logging.NullHandler())
 _ALLOWED_AFTER = ("NONE", "LTA_UPDATES")
 
 
+@functools.cache
+def quiet_pyhanko() -> None:
+    """Import pyHanko once without its import-time CryptographyDeprecationWarning (it imports
+    DSA support), which would otherwise print on every command line that checks a report."""
+    from cryptography.utils import CryptographyDeprecationWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        import pyhanko.sign.signers  # noqa: F401
+        import pyhanko.sign.validation  # noqa: F401
+
+
 def _reader(pdf: bytes) -> Any:
+    quiet_pyhanko()
     from pyhanko.pdf_utils.reader import PdfFileReader
 
     return PdfFileReader(io.BytesIO(pdf), strict=False)
@@ -48,6 +63,45 @@ def base_revision(pdf: bytes) -> bytes:
     while end < len(pdf) and pdf[end] in b"\r\n":
         end += 1
     return pdf[:end]
+
+
+# What signing may change in the rendered revision's objects: the catalog gains the form and
+# the PAdES extension, a page the signature widget, the document information its dates.
+_MAY_CHANGE = {"/Catalog": {"/AcroForm", "/Extensions", "/Metadata", "/Version", "/Perms"},
+               "/Page": {"/Annots"}, "info": {"/ModDate", "/Producer"}}
+
+
+def _changed_keys(old: Any, new: Any) -> set[str]:
+    keys = set(old.keys()) | set(new.keys())
+    return {k for k in keys if (old.raw_get(k) if k in old else None)
+            != (new.raw_get(k) if k in new else None)}
+
+
+def _rewritten(reader: Any, revision: int) -> str | None:
+    """What the signature's own revision changes in the revision before it beyond adding the
+    signature: the rendered pages must come through signing unchanged. None if nothing."""
+    from pyhanko.pdf_utils import generic
+
+    if reader.xrefs.refs_freed_in_revision(revision):
+        return "the signature's revision deletes objects of the rendered report"
+    before, after = (reader.get_historical_resolver(r) for r in (revision - 1, revision))
+    info = reader.trailer.raw_get("/Info") if "/Info" in reader.trailer else None
+    for ref in sorted(reader.xrefs.explicit_refs_in_revision(revision), key=lambda r: r.idnum):
+        if reader.xrefs.get_introducing_revision(ref) == revision:
+            continue  # a new object: the signature, its field and widget, the form
+        old, new = before(ref), after(ref)
+        if isinstance(old, generic.StreamObject) and old.get("/Type") == "/Metadata":
+            continue  # XMP metadata: its dates and producer
+        kind = "info" if info is not None and info.idnum == ref.idnum else (
+            old.get("/Type") if isinstance(old, generic.DictionaryObject) else None)
+        allowed = _MAY_CHANGE.get(str(kind), set())
+        if not (isinstance(old, generic.DictionaryObject)
+                and isinstance(new, generic.DictionaryObject)
+                and not isinstance(old, generic.StreamObject)
+                and _changed_keys(old, new) <= allowed):
+            return (f"the signature's revision rewrites object {ref.idnum} of the rendered "
+                    "report")
+    return None
 
 
 def _name(cert: Any) -> str:
@@ -90,12 +144,18 @@ def check(pdf: bytes, trust_roots: Sequence[Any] = ()) -> tuple[bool | None, str
     """(ok, detail): None for an unsigned PDF; False naming the first signature's problem;
     True naming each signer. With trust_roots (asn1crypto certificates) the signer must also
     chain to one of them; without, integrity is checked and the signer named, not trusted."""
+    quiet_pyhanko()
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko_certvalidator import ValidationContext
 
-    _, signatures = _signatures(pdf)
+    reader, signatures = _signatures(pdf)
     if not signatures:
         return None, "not signed"
+    first = min(s.signed_revision for s in signatures)
+    rewritten = "the signature is on the first revision" if first < 1 else _rewritten(
+        reader, first)
+    if rewritten is not None:
+        return False, rewritten
     signed: list[str] = []
     for number, signature in enumerate(signatures, start=1):
         # Without given roots the signer's own certificate is the root: integrity and the

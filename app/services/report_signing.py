@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import logging
 import os
@@ -19,6 +20,7 @@ from cryptography.x509.oid import NameOID
 
 from app.config import Config
 from app.ledger.errors import LedgerError
+from app.services.report_signature import quiet_pyhanko
 
 log = logging.getLogger(__name__)
 FIELD_NAME = "mlaudit-report-signature"
@@ -53,8 +55,8 @@ def prepare(config: Config) -> ReportSigner:
         message = (f"mlaudit: made a self-signed report-signing certificate {files.cert} "
                    f"(key {files.key}, mode 0600); set MLAUDIT_REPORT_SIGNING_KEY and "
                    "MLAUDIT_REPORT_SIGNING_CERT to sign reports with your own")
-        print(message)
-        log.warning("%s", message.removeprefix("mlaudit: "))
+        print(message)  # the command line's (and a first start's) own words
+        log.info("%s", message.removeprefix("mlaudit: "))  # the service's log
     return signer_for(files)
 
 
@@ -74,9 +76,28 @@ def self_signed_subject(origin: str) -> str:
 
 def ensure_self_signed(files: SigningFiles, origin: str) -> bool:
     """Make the self-signed pair when the operator supplied none and none exists yet; True if
-    made. The key file is created 0600 from the start."""
+    made. The key file is created 0600 from the start; concurrent first starts (workers)
+    serialise on a lock file, so exactly one pair is made."""
     if files.supplied or files.key.exists():
         return False
+    try:
+        files.key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(files.key.parent / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if files.key.exists():
+                return False
+            key, cert = _self_signed(origin)
+            files.cert.write_bytes(cert)
+            fd = os.open(files.key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(key)
+    except OSError as exc:
+        raise ReportSigningError(f"cannot create {files.key}: {exc.strerror}") from exc
+    return True
+
+
+def _self_signed(origin: str) -> tuple[bytes, bytes]:
+    """(PKCS #8 key, certificate) as PEM: CN "mlaudit report signing (self-signed) <origin>"."""
     # RSA, not ECDSA: pyHanko declares a P-256 signature as ISO/TS 32002, which makes the file
     # PDF 2.0, and the report is PDF/A-3 (PDF 1.7). RSA keeps it at 1.7 + the PAdES extension.
     key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
@@ -90,19 +111,9 @@ def ensure_self_signed(files: SigningFiles, origin: str) -> bool:
             .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False,
                                          False), critical=True)
             .sign(key, hashes.SHA256()))
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    try:
-        files.key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(files.key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
-        files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    except FileExistsError:
-        return False  # another process made it first
-    except OSError as exc:
-        raise ReportSigningError(f"cannot create {files.key}: {exc.strerror}") from exc
-    return True
+    return (key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()),
+            cert.public_bytes(serialization.Encoding.PEM))
 
 
 def _read(path: Path, what: str) -> tuple[bytes, os.stat_result]:
@@ -142,6 +153,7 @@ class ReportSigner:
     """The operator's (or the self-signed) certificate and key, loaded once."""
 
     def __init__(self, files: SigningFiles) -> None:
+        quiet_pyhanko()
         from asn1crypto import x509 as asn1_x509
         from pyhanko_certvalidator.registry import SimpleCertificateStore
 
@@ -161,6 +173,7 @@ class ReportSigner:
     def sign(self, pdf: bytes, bundle_sha256: str, location: str | None,
              tsa_url: str | None) -> bytes:
         """pdf with a PAdES signature appended as an incremental update (B-T with a TSA)."""
+        quiet_pyhanko()
         from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
         from pyhanko.sign import fields, signers
         from pyhanko.sign.timestamps import HTTPTimeStamper
