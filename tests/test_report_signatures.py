@@ -319,3 +319,14 @@ def test_a_page_rewritten_inside_the_signatures_own_revision_fails(
     assert checks["figures"].ok and checks["bundle_hash"].ok
     assert checks["signature"].ok is False
     assert "rewrites object" in checks["signature"].detail
+
+
+def test_a_timestamp_larger_than_the_room_kept_is_measured(
+        timestamped: Any, operator: pki.Issued, tsa: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.services import report_signing
+
+    monkeypatch.setattr(report_signing, "TSA_TOKEN_ROOM", 0)  # no room for any token
+    issued = _issue(timestamped)
+    status = _status(issued.pdf, operator.asn1, tsa[1].asn1)
+    assert status.bottom_line and status.timestamp_validity is not None

@@ -27,6 +27,7 @@ FIELD_NAME = "mlaudit-report-signature"
 SELF_SIGNED_DAYS = 3650
 RSA_BITS = 3072
 TSA_TIMEOUT = 10.0  # seconds a timestamp request may take
+TSA_TOKEN_ROOM = 8192  # bytes for a timestamp token and its certificates (a larger one: measured)
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
 
@@ -176,6 +177,7 @@ class ReportSigner:
         quiet_pyhanko()
         from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
         from pyhanko.sign import fields, signers
+        from pyhanko.sign.general import SigningError
         from pyhanko.sign.timestamps import HTTPTimeStamper
 
         meta = signers.PdfSignatureMetadata(
@@ -183,13 +185,21 @@ class ReportSigner:
             name=self.signer_name, md_algorithm="sha256",
             subfilter=fields.SigSeedSubFilter.PADES)
         stamper = HTTPTimeStamper(tsa_url, timeout=TSA_TIMEOUT) if tsa_url else None
-        # Reserved room for the CMS object; a fixed size spares pyHanko a dry-run signature
-        # (and a second TSA request) to measure it.
-        reserved = 4096 + 2 * self.cert_bytes + (12288 if stamper else 0)
-        writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+        # Room for the CMS object (the certificates, the signature, attributes, and a TSA's
+        # token with its own certificates), in hex digits as the file holds it. A fixed size
+        # spares pyHanko a dry-run signature (and a second TSA request) to measure it.
+        reserved = 2 * (2048 + self.cert_bytes + (TSA_TOKEN_ROOM if stamper else 0))
         try:
-            out = signers.sign_pdf(writer, meta, signer=self._signer, timestamper=stamper,
-                                   bytes_reserved=reserved)
+            try:
+                out = signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), meta,
+                                       signer=self._signer, timestamper=stamper,
+                                       bytes_reserved=reserved)
+            except SigningError as exc:
+                if "larger than expected" not in str(exc):
+                    raise
+                # An unusually large timestamp token: let pyHanko measure it this once.
+                out = signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), meta,
+                                       signer=self._signer, timestamper=stamper)
         except Exception as exc:  # pyHanko and the TSA client raise many kinds
             raise ReportSigningError(f"signing the report failed: {exc}") from exc
         return bytes(out.getvalue())
