@@ -36,7 +36,7 @@ def build_services(config: Config, *, start_checkpointer: bool = True,
     # verify-export) do not pay for psycopg and the services at start-up.
     from app import db
     from app.artifacts.store import LocalBlobStore
-    from app.services import environments, keys, rules, tokens, tracking, trust
+    from app.services import environments, keys, report_signing, rules, tokens, tracking, trust
     from app.services.checkpoints import Checkpointer
     from app.services.ledger import GroupCommitter, ledger_transaction
     from app.services.runtime import Services
@@ -63,6 +63,11 @@ def build_services(config: Config, *, start_checkpointer: bool = True,
 
     try:
         written = db.retrying(first_use, wait)
+    except BaseException:
+        pool.close()
+        raise
+    try:
+        report_signing.prepare(config)  # made like the first key; a bad pair stops the start
     except BaseException:
         pool.close()
         raise

@@ -537,7 +537,8 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--origin", help="the ledger's origin, obtained independently")
     check.set_defaults(func=cmd_verify_export)
     report = sub.add_parser("verify-report", help="check a PDF report offline: its evidence "
-                            "bundle, entries, checkpoint and figures (docs/evidence-bundle.md)")
+                            "bundle, entries, checkpoint, figures and PAdES signature "
+                            "(docs/evidence-bundle.md, docs/report-signatures.md)")
     report.add_argument("file", metavar="FILE", help="the report PDF")
     report.add_argument("--key", action="append", required=True, metavar="KEY_OR_FILE",
                         help="trusted verifier keys: a key, or a file of them (one per line, or "

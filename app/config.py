@@ -45,6 +45,11 @@ class Config:
     rate_limit: str = ""
     metrics_multiproc_dir: Path | None = None
     database_wait: float = 20.0
+    # PAdES signature on issued reports (docs/report-signatures.md): both or neither; without
+    # them a self-signed pair under home/report-signing is made at first start.
+    report_signing_key: Path | None = None
+    report_signing_cert: Path | None = None
+    report_tsa_url: str = ""
 
     @property
     def rate_limit_rule(self) -> tuple[int, float] | None:
@@ -66,6 +71,19 @@ class Config:
     @property
     def trust_path(self) -> Path:
         return self.trust_file or self.home / "trust.json"
+
+    @property
+    def report_key_path(self) -> Path:
+        return self.report_signing_key or self.home / "report-signing" / "key.pem"
+
+    @property
+    def report_cert_path(self) -> Path:
+        return self.report_signing_cert or self.home / "report-signing" / "cert.pem"
+
+    @property
+    def report_signing_supplied(self) -> bool:
+        """True when the operator supplies the report-signing key and certificate."""
+        return self.report_signing_key is not None
 
 
 _PERIODS = {"s": 1.0, "second": 1.0, "m": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0}
@@ -110,6 +128,9 @@ _ENVIRONMENT: tuple[tuple[str, str, Any], ...] = (
     ("MLAUDIT_SELF_VERIFY_BLOBS", "self_verify_blobs", int),
     ("MLAUDIT_RATE_LIMIT", "rate_limit", str),
     ("MLAUDIT_DATABASE_WAIT", "database_wait", float),
+    ("MLAUDIT_REPORT_SIGNING_KEY", "report_signing_key", Path),
+    ("MLAUDIT_REPORT_SIGNING_CERT", "report_signing_cert", Path),
+    ("MLAUDIT_REPORT_TSA_URL", "report_tsa_url", str),
     # prometheus-client reads this variable itself; the app reads it to scrape every worker
     ("PROMETHEUS_MULTIPROC_DIR", "metrics_multiproc_dir", Path),
 )
@@ -136,7 +157,7 @@ def load_config(
         if name not in known:
             raise ConfigError(f"unknown setting {name!r}")
         paths = ("home", "key_dir", "artifact_dir", "admin_token_file", "trust_file",
-                 "metrics_multiproc_dir")
+                 "metrics_multiproc_dir", "report_signing_key", "report_signing_cert")
         values[name] = Path(value) if name in paths and value else value
     config = replace(Config(), **values)
     _validate(config)
@@ -160,5 +181,10 @@ def _validate(config: Config) -> None:
     if not config.database_wait >= 0:
         raise ConfigError("database_wait must be 0 (do not wait) or positive")
     parse_rate_limit(config.rate_limit)
+    if (config.report_signing_key is None) != (config.report_signing_cert is None):
+        raise ConfigError("set both MLAUDIT_REPORT_SIGNING_KEY and MLAUDIT_REPORT_SIGNING_CERT, "
+                          "or neither")
+    if config.report_tsa_url and not config.report_tsa_url.startswith(("http://", "https://")):
+        raise ConfigError("MLAUDIT_REPORT_TSA_URL must be an http:// or https:// URL")
     if config.home.exists() and not config.home.is_dir():
         raise ConfigError(f"MLAUDIT_HOME {config.home} exists and is not a directory")

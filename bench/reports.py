@@ -225,7 +225,8 @@ class Phases:
                 (report_evidence, "model_evidence", "evidence (model_evidence)"),
                 (reports, "_consistency", "consistency proofs"),
                 (reports, "make_bundle", "make_bundle"),
-                (reports, "render_bundle", "render_bundle (PDF)")):
+                (reports, "render_bundle", "render_bundle (PDF)"),
+                (reports, "_signed", "PAdES signature")):
             self._wrap(module, name, label)
 
     def _wrap(self, module: Any, name: str, label: str) -> None:

@@ -43,7 +43,7 @@ __all__ = [
     "verify_text",
 ]
 
-_RENDERER = re.compile(r"ReportLab \S+")
+_RENDERER = re.compile(r"ReportLab [0-9][0-9A-Za-z.+]*[0-9A-Za-z+]")
 _TEMPLATE = re.compile(r"report template (\w+)")
 _PLACEHOLDER = "0" * 64
 _BUDGET = 20000  # tries when fitting a row's cells to a page end

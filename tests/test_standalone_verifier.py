@@ -168,7 +168,8 @@ def test_a_genuine_report_passes(venv: Path, made: dict[str, Path]) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert _lines(done.stdout) == {
         "bundle_hash": "ok", "entries": "ok", "checkpoint": "ok", "statements": "ok",
-        "figures": "ok", "bytes": "--", "consistency": "ok", "verification": "info"}
+        "figures": "ok", "bytes": "--", "signature": "--", "consistency": "ok",
+        "verification": "info"}
     assert "no ReportLab" in done.stdout  # the bytes line says why it was not compared
     as_json = verify(venv, "report", str(made["pdf"]), "--key", str(made["txt"]), "--json",
                      cwd=made["dir"])

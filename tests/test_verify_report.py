@@ -82,6 +82,7 @@ def test_a_real_report_passes_every_check(ledger: dict[str, Any]) -> None:
     checks = verify_report(pdf, ledger["keys"])
     assert _verdict(checks) == {"bundle_hash": True, "entries": True, "checkpoint": True,
                                 "statements": True, "figures": True, "bytes": True,
+                                "signature": True,
                                 "verification": None}
     assert all_passed(checks)
     bundle = open_bundle(read_attachment(pdf))

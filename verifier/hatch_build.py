@@ -24,6 +24,7 @@ MODULES = (
     "app/services/report_bundle.py",     # opening a bundle (rendering one is not packed)
     "app/services/report_evidence.py",   # the evidence, computed from entries
     "app/services/report_verify.py",     # every check of `verify-report`
+    "app/services/report_signature.py",  # the PAdES check (pyHanko when installed)
 )
 """With app/ledger, app/kinds and app/tracking, the import closure of those modules in app/;
 of reports/, every module that imports no ReportLab (pure_reports)."""

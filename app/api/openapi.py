@@ -703,7 +703,9 @@ _PDF = ok(BINARY, "the report; its evidence bundle is attached inside", "applica
               ("X-Report-Seq", "seq of the report.issued ledger entry"))})
 _REPORT_NOTE = ("Every issuance is a report.issued ledger entry. If ledger verification fails "
                 "the answer is 409 naming the damaged seq, unless an admin passes force=true; "
-                "scoped tokens reach only their granted experiments.")
+                "scoped tokens reach only their granted experiments. The PDF carries a PAdES "
+                "signature by the report-signing certificate (docs/report-signatures.md); if "
+                "signing fails (e.g. the configured TSA does not answer) the answer is 503.")
 _LOOKUP = {"type": "object", "properties": {
     "issued": {"type": "boolean"}, "sha256": {"type": "string"},
     "report_id": {"type": "string"}, "kind": {"type": "string"},
@@ -947,15 +949,15 @@ ROUTES: dict[tuple[str, str], Op] = {
         {200: ok(LineageSchema)}, problems=(404,)),
     ("GET", "/api/v1/reports/runs/<run_id>.pdf"): Op(
         "A signed PDF audit report of one run, with its evidence bundle attached",
-        {200: _PDF}, query=reports_api.ReportQuery, problems=(403, 404, 409),
+        {200: _PDF}, query=reports_api.ReportQuery, problems=(403, 404, 409, 503),
         description=_REPORT_NOTE),
     ("GET", "/api/v1/reports/experiments/<experiment_id>.pdf"): Op(
         "A signed PDF audit report comparing the runs of one experiment",
-        {200: _PDF}, query=reports_api.ReportQuery, problems=(403, 404, 409),
+        {200: _PDF}, query=reports_api.ReportQuery, problems=(403, 404, 409, 503),
         description=_REPORT_NOTE),
     ("GET", "/api/v1/reports/models/<name>.pdf"): Op(
         "A signed PDF audit report of a registered model (all versions, or ?version=)",
-        {200: _PDF}, query=reports_api.ModelReportQuery, problems=(403, 404, 409),
+        {200: _PDF}, query=reports_api.ModelReportQuery, problems=(403, 404, 409, 503),
         description=_REPORT_NOTE + " as_of limits the policy, versions, promotions, decisions "
         "and deployments to entries recorded by then; runs, stages and aliases are current."),
     ("GET", "/api/v1/reports/lookup"): Op(

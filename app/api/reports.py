@@ -15,6 +15,7 @@ from app.api.schemas import _Strict, load
 from app.api.scope import authorize_model, granted
 from app.api.tracking import authorize_experiment, authorize_run, read
 from app.services import entry_scope, reports
+from app.services.report_signing import ReportSigningError
 
 bp = Blueprint("reports", __name__, url_prefix="/api/v1")
 READERS = ("admin", "auditor")
@@ -48,6 +49,8 @@ def _send(issue: Callable[[], reports.Issued]) -> Response:
         raise ApiError(409, "Conflict",
                        f"ledger verification failed, no report issued: {exc.problem}",
                        seq=exc.seq, damage=exc.kind) from exc
+    except ReportSigningError as exc:  # e.g. the TSA did not answer: no report is issued
+        raise ApiError(503, "Service Unavailable", str(exc)) from exc
     response = Response(issued.pdf, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'attachment; filename="{issued.filename}"'
     response.headers["X-Evidence-SHA256"] = issued.bundle_sha256

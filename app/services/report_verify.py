@@ -17,6 +17,8 @@ verify_report(pdf, keys, previous) runs every check and returns one Check per li
                 machine writes the Producer the PDF records (same report template, same
                 ReportLab version); else not checked, and the line says what differs
   consistency   (with an older report) the older report's checkpoint is a prefix of this one's
+  signature     the PAdES signature(s) validate: intact, covering the whole file, nothing
+                changed after signing; names the signer ("not signed": an older report)
 plus an informational line for the ledger verification recorded at generation time.
 """
 
@@ -33,6 +35,7 @@ from app.ledger import merkle
 from app.ledger.checkpoint import CheckpointError, VerifierKey, open_note
 from app.ledger.errors import LedgerError
 from app.services.report_bundle import Bundle, BundleError, open_bundle
+from app.services.report_signature import base_revision
 from reports.citations import shown_seqs
 from reports.errors import ReportError
 from reports.furniture import TEMPLATE_VERSION
@@ -244,6 +247,19 @@ def _check_bytes(pdf: bytes, attachment: bytes, bundle: Bundle, made: Origin) ->
     return Check("bytes", True, f"re-rendered with {here}: {len(pdf)} identical bytes")
 
 
+def _check_signature(pdf: bytes) -> Check:
+    """The PAdES signature (docs/report-signatures.md); the figures check compares the bytes
+    before it (report_signature.base_revision)."""
+    from app.services import report_signature
+
+    try:
+        ok, detail = report_signature.check(pdf)
+    except ImportError:  # the standalone verifier ships without pyHanko (its size)
+        return Check("signature", None, "not checked: pyHanko is not installed here; a PDF "
+                     "viewer, or `pyhanko sign validate`, shows the signature")
+    return Check("signature", ok, detail)
+
+
 def _check_consistency(bundle: Bundle, previous: bytes, keys: Sequence[VerifierKey]) -> Check:
     from reports.extract import read_attachment
 
@@ -306,6 +322,7 @@ def verify_report(pdf: bytes, keys: Sequence[VerifierKey],
     names = [*CHECKS, "bytes", *(("consistency",) if previous is not None else ())]
     try:
         reader = open_pdf(pdf)  # parsed once for the attachment and the footers
+        rendered = base_revision(pdf)  # the renderer's bytes, before a signature's update
         attachment = read_attachment(reader)
     except ReportError as exc:
         return [Check(names[0], False, f"no evidence bundle: {exc}"),
@@ -318,7 +335,9 @@ def verify_report(pdf: bytes, keys: Sequence[VerifierKey],
                 *(Check(n, None, "not checked") for n in names[2:])]
     checks += [_check_entries(bundle), _check_checkpoint(bundle, keys),
                _check_statements(bundle), _check_figures(pdf, bundle, len(reader.pages)),
-               _check_bytes(pdf, attachment, bundle, origin(reader))]
+               _check_bytes(rendered, attachment, bundle,
+                            origin(reader if rendered is pdf else open_pdf(rendered))),
+               _check_signature(pdf)]
     if previous is not None:
         checks.append(_check_consistency(bundle, previous, keys))
     return checks + _verification_info(bundle)

@@ -22,7 +22,7 @@ from app import __version__
 from app.ledger import merkle
 from app.ledger.entry import Draft, format_timestamp
 from app.ledger.verify import VerifyResult
-from app.services import proofs, trust
+from app.services import proofs, report_signing, trust
 from app.services import report_evidence as ev
 from app.services.ledger import LedgerWriter
 from app.services.report_bundle import (
@@ -211,8 +211,8 @@ def issue(services: Services, actor: str, request: ev.Request, title: str,
     bundle = make_bundle(evidence, checkpoint.note, checkpoint.tree_size,
                          bytes(checkpoint.root_hash), keys, entries, consistency,
                          _verification_json(result), request.to_json(), ledger.envelopes)
-    pdf = render_bundle(bundle)
     bundle_sha256 = hashlib.sha256(bundle).hexdigest()
+    pdf = _signed(services, render_bundle(bundle), bundle_sha256)
     pdf_sha256 = hashlib.sha256(pdf).hexdigest()
 
     def record(writer: LedgerWriter) -> int:
@@ -229,6 +229,14 @@ def issue(services: Services, actor: str, request: ev.Request, title: str,
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in subject)[:80]
     return Issued(report_id, request.kind, subject, pdf, bundle, bundle_sha256, pdf_sha256,
                   seq, f"mlaudit-{request.kind}-{safe}-{report_id[:8]}.pdf")
+
+
+def _signed(services: Services, pdf: bytes, bundle_sha256: str) -> bytes:
+    """The rendered PDF with the report-signing PAdES signature appended (its bytes unchanged
+    before it): docs/report-signatures.md."""
+    config = services.config
+    signer = report_signing.signer_for(report_signing.files_of(config))
+    return signer.sign(pdf, bundle_sha256, config.origin, config.report_tsa_url or None)
 
 
 def _subject_text(request: ev.Request) -> str:
