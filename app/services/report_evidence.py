@@ -11,14 +11,15 @@ computed from anything but its entries, fails offline.
 `as_of` (model reports) limits the policy, promotions, decisions and deployments to entries
 recorded at or before that instant. It does not rewind the versions' runs (params, metrics,
 artifacts are append-only and shown as they are now), nor stages and aliases, which are shown
-as current; versions registered after `as_of` are left out.
+as current; versions registered after `as_of` are left out. `live` says, per environment,
+what was live at `as_of` and what is live among all the report's entries (the ledger as the
+report's checkpoint holds it), so a report as of a past time still says what is live now.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,12 +34,12 @@ from app.ledger import dsse
 from app.ledger.checkpoint import CheckpointError, VerifierKey
 from app.ledger.entry import format_timestamp
 from app.ledger.jcs import canonicalize
+from app.services import report_deployments as placed
 from app.tracking import groups
 from reports import (
     ArtifactEvidence,
     DatasetEvidence,
     DecisionEvidence,
-    DeploymentEvidence,
     EnvironmentEvidence,
     ExperimentReportEvidence,
     GateEvidence,
@@ -58,7 +59,7 @@ from reports import (
     VersionEvidence,
 )
 from reports.citations import shown_seqs
-from reports.evidence_protection import DeclaredEnvironmentEvidence, DemotionEvidence
+from reports.policy_text import EMPTY_POLICY, policy_sentences
 
 
 class NotFound(LookupError):
@@ -321,15 +322,8 @@ def experiment_evidence(ledger: Ledger, experiment_id: str) -> dict[str, Any]:
 
 
 def _clauses(policy: Mapping[str, Any]) -> tuple[str, ...]:
-    out = []
-    for key, value in policy.items():
-        if key == "fairness" and isinstance(value, list):
-            for clause in value:
-                out.append("fairness: " + ", ".join(f"{k} {json.dumps(v)}"
-                                                    for k, v in sorted(clause.items())))
-        else:
-            out.append(f"{key}: {json.dumps(value, sort_keys=True)}")
-    return tuple(out)
+    """The policy's clauses as sentences (none for a policy with no gates)."""
+    return tuple(c for c in policy_sentences(policy) if c != EMPTY_POLICY)
 
 
 def _bands(policy: Mapping[str, Any], set_by: str, set_at: str, seq: int) -> dict[Any, Band]:
@@ -411,6 +405,8 @@ def _promotions(ledger: Ledger, name: str, version: int,
         closed = p["closed_seq"] if visible(p["closed_seq"]) else None
         status = p["status"] if closed is not None or p["status"] == "pending" else "pending"
         reason = ledger.entries[closed].body.get("reason") if closed is not None else None
+        closing = ledger.entries[closed] if closed is not None else None
+        closer = closing.actor if closing is not None else None
         out.append(PromotionEvidence(
             promotion_id=p["id"], target=p["target"], requested_by=p["requested_by"],
             requested_by_person=ledger.person(p["requested_by"]),
@@ -420,7 +416,10 @@ def _promotions(ledger: Ledger, name: str, version: int,
             status_reason=reason if status in ("withdrawn", "invalidated") else None,
             request_gates=_gates(p["gates"], p["created_seq"]),
             decisions=_decisions(ledger, p, visible), seq=p["created_seq"],
-            request_policy_seq=_policy_seq(p["gates"])))
+            request_policy_seq=_policy_seq(p["gates"]),
+            requested_by_name=ledger.printed_name(p["requested_by"]), closed_by=closer,
+            closed_by_name=ledger.printed_name(closer) if closer else "",
+            closed_at=closing.recorded_at if closing is not None else None, closed_seq=closed))
     return tuple(out)
 
 
@@ -431,7 +430,8 @@ def _policy(ledger: Ledger, name: str, visible: Any) -> tuple[PolicyEvidence | N
         return None, {}
     latest = max(rows, key=lambda p: p["seq"])
     at = ledger.entries[latest["seq"]].recorded_at
-    return (PolicyEvidence(_clauses(latest["policy"]), latest["set_by"], at, latest["seq"]),
+    return (PolicyEvidence(_clauses(latest["policy"]), latest["set_by"], at, latest["seq"],
+                           ledger.printed_name(latest["set_by"])),
             _bands(latest["policy"], latest["set_by"], at, latest["seq"]))
 
 
@@ -489,62 +489,17 @@ def model_evidence(ledger: Ledger, name: str, version: int | None,
             aliases=tuple(sorted(_alias_label(ledger, model, a) for a, v in aliases.items()
                                  if v == row["version"])),
             run=run, promotions=_promotions(ledger, name, row["version"], visible),
-            seq=row["created_seq"]))
+            seq=row["created_seq"], registered_by_name=ledger.printed_name(row["created_by"])))
     covered = {v.version for v in versions}
-    deps = tuple(DeploymentEvidence(
-        deployment_id=d["id"], event="rolled back" if d["rollback_of"] else "deployed",
-        version=d["version"], environment=d["environment"],
-        endpoint=str((d["target"] or {}).get("endpoint") or ""),
-        image_digest=(d["target"] or {}).get("image_digest"), deployed_by=d["deployer"],
-        deployed_at=format_timestamp(d["deployed_at"]), promotion_id=d["promotion_id"],
-        reason=d["reason"], rollback_of=d["rollback_of"], seq=d["seq"])
-        for d in sorted(ledger.rows("deployments"), key=lambda d: d["seq"])
-        if d["model_name"] == name and d["version"] in covered and visible(d["seq"]))
+    deps = placed.deployments(ledger, name, covered, visible)
     return {"name": model["name"], "description": model["description"] or "",
             "owner": model["owner"], "sensitive_attributes": tuple(model["sensitive_attributes"]),
             "protected_targets": tuple(model["protected_targets"]), "quorum": model["quorum"],
             "policy": policy, "versions": tuple(versions), "deployments": deps,
             "all_versions": version is None, "created_seq": model["created_seq"],
-            "environments": _environments(ledger, {d.environment for d in deps}, visible),
-            "demotions": _demotions(ledger, name, covered, visible)}
-
-
-# Declared environments and demotions (app/kinds/protection.py).
-
-def _environments(ledger: Ledger, names: set[str],
-                  visible: Any) -> tuple[DeclaredEnvironmentEvidence, ...]:
-    """The environments the deployments name, as their latest visible revision says."""
-    latest: dict[str, dict[str, Any]] = {}
-    for row in ledger.rows("environment_revisions"):
-        if row["name"] in names and visible(row["seq"]) and (
-                row["name"] not in latest or row["seq"] > latest[row["name"]]["seq"]):
-            latest[row["name"]] = row
-    return tuple(DeclaredEnvironmentEvidence(r["name"], r["protected"], r["adopted"],
-                                             r["declared_by"], r["seq"])
-                 for _, r in sorted(latest.items()))
-
-
-LEAVING_KINDS = ("model_version.demoted", "model_alias.removed")
-
-
-def _demotions(ledger: Ledger, name: str, covered: set[int],
-               visible: Any) -> tuple[DemotionEvidence, ...]:
-    out = []
-    for seq, entry in sorted(ledger.entries.items()):
-        if entry.kind not in LEAVING_KINDS or entry.subject.get("model") != name:
-            continue
-        version = int(entry.subject["version"])
-        if version not in covered or not visible(seq):
-            continue
-        body = entry.body
-        stage = entry.kind == "model_version.demoted"
-        out.append(DemotionEvidence(
-            version=version,
-            left=f"stage:{body['previous']}" if stage else f"alias:{body['alias']}",
-            moved_to=body["stage"] if stage else None, reason=body["reason"],
-            demoted_by=entry.actor, demoted_at=entry.recorded_at,
-            promotion_id=body["promotion"], deployment_id=body["deployment"], seq=seq))
-    return tuple(out)
+            "environments": placed.environments(ledger, {d.environment for d in deps}, visible),
+            "demotions": placed.demotions(ledger, name, covered, visible),
+            "live": placed.live(ledger, name, visible)}
 
 
 def verifier_keys(texts: Iterable[str]) -> list[VerifierKey]:
