@@ -121,8 +121,8 @@ def test_the_printed_name_is_shown_when_the_evidence_has_it() -> None:
             else d for d in p.decisions))
 
     summary = model_summary(_with_promotion(model, 2, name))
-    assert _block(summary.blocks, "Policy exceptions granted").rows[0][2] == "Olga Risk"
-    assert _block(summary.blocks, "Versions and decisions").rows[1][4] == "Olga Risk"
+    assert _block(summary.blocks, "Policy exceptions granted").rows[0][2] == "Olga Risk (olga.risk)"
+    assert _block(summary.blocks, "Versions and decisions").rows[1][4] == "Olga Risk (olga.risk)"
 
 
 def test_live_at_the_as_of_time_and_latest_recorded() -> None:
