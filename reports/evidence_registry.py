@@ -202,12 +202,15 @@ class LiveEvidence:
             time (any version), or None.
         now: the last one among all the report's entries (the ledger as the report's
             checkpoint holds it), or None.
+        protection_seq: seq of the entry that set its protection last, or None when it was
+            never declared.
     """
 
     environment: str
     protected: bool | None
     at_as_of: DeploymentEvidence | None
     now: DeploymentEvidence | None
+    protection_seq: int | None = None
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,8 @@ def live(ledger: Ledger, name: str, visible: Visible) -> tuple[LiveEvidence, ...
         out.append(LiveEvidence(
             env, None if revision is None else bool(revision["protected"]),
             _deployment(ledger, then[env]) if env in then else None,
-            _deployment(ledger, now[env]) if env in now else None))
+            _deployment(ledger, now[env]) if env in now else None,
+            None if revision is None else int(revision["seq"])))
     return tuple(out)
 
 

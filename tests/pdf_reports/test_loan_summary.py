@@ -19,6 +19,7 @@ from app.services.report_verify import all_passed, verify_report
 from app.tracking.gates import validate_policy
 from reports import ModelReportEvidence
 from reports.bundle import from_json, to_json
+from reports.citations import model_citations
 from reports.policy_text import policy_sentences
 from reports.summary import as_text, model_summary
 
@@ -110,6 +111,8 @@ def test_a_report_as_of_before_the_rollback_says_what_is_live_now(
     assert [d.version for d in model.deployments] == [1, 3]  # the body stays as of
     (production,) = model.live
     assert production.at_as_of == v3 and production.now is not None
+    assert production.protected is True and production.protection_seq is not None
+    assert production.protection_seq in model_citations(model)
     assert (production.now.version, production.now.event) == (1, "rolled back")
     live = model_summary(model).blocks[0]
     assert _placeheld(" | ".join(live.header)) == \
