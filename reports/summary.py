@@ -120,7 +120,7 @@ def _run_facts(run: RunEvidence) -> tuple[tuple[str, str], ...]:
             ("Experiment", run.experiment_name), ("Status", run.status),
             ("Started", when(run.start_time)),
             ("Ended", when(run.end_time) if run.end_time else "still running"),
-            ("Created by", run.created_by))
+            ("Created by", person(run.created_by_name, run.created_by)))
 
 
 def _metrics(run: RunEvidence) -> Block:

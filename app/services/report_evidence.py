@@ -298,7 +298,7 @@ def run_evidence(ledger: Ledger, run_id: str, bands: Bands | None = None) -> Run
         datasets=tuple(_datasets(ledger, run_id)), artifacts=tuple(_artifacts(ledger, run_id)),
         environment=_environment(ledger, run_id), manifest_sha256=run["manifest_sha256"],
         created_seq=run["created_seq"], ended_seq=run["ended_seq"], cited_seqs=(),
-        tags=_tags(ledger, run_id))
+        tags=_tags(ledger, run_id), created_by_name=ledger.printed_name(run["created_by"]))
     return dataclasses.replace(evidence, cited_seqs=tuple(shown_seqs(evidence)))
 
 

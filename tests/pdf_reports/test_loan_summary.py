@@ -17,11 +17,11 @@ from app.services import reports
 from app.services.report_bundle import open_bundle
 from app.services.report_verify import all_passed, verify_report
 from app.tracking.gates import validate_policy
-from reports import ModelReportEvidence
+from reports import ModelReportEvidence, RunReportEvidence
 from reports.bundle import from_json, to_json
 from reports.citations import model_citations
 from reports.policy_text import policy_sentences
-from reports.summary import as_text, model_summary
+from reports.summary import as_text, model_summary, run_summary
 
 AUDITOR = "token:admin"
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "policies.md"
@@ -36,7 +36,7 @@ Model: loan-approval
 Owner: credit-risk-analytics
 As of: <time>
 Versions: 1, 2, 3 (all versions)
-Gate policy: 4 clause(s), set by admin (token:admin) on <time> (seq <n>)
+Gate policy: 4 clause(s), set by token:admin on <time> (seq <n>)
 Approvals required: 1 per promotion
 The ledger verified when this report was made (<n> entries and <n> checkpoint(s) verified). \
 Every entry the report cites is proved against the signed checkpoint at tree size <n>. \
@@ -180,3 +180,17 @@ def test_every_policy_form_in_the_docs_reads_as_a_sentence() -> None:
         assert len(sentences) == items, sentences
         for sentence in sentences:
             assert not re.search(r"[{}\[\]\"]", sentence), sentence
+
+
+def test_runs_name_who_created_them(client: Any, services: Any, admin_token: str) -> None:
+    """A model report carries the people entries (principal names); a run report does not
+    (it stands on the run's entries alone), so it names the token."""
+    s = build(client, services, admin_token)
+    model, _ = _model(services)
+    assert {v.run.created_by_name for v in model.versions} == {"Dana Okafor"}
+    issued = reports.run_report(services, AUDITOR, s.runs[3], False)
+    evidence = open_bundle(issued.bundle).evidence
+    assert isinstance(evidence, RunReportEvidence)
+    assert dict(run_summary(evidence).facts)["Created by"] == "token:dana"
+    with services.pool.connection() as conn:
+        assert all_passed(verify_report(issued.pdf, key_service.verifier_keys(conn)))
