@@ -4,6 +4,7 @@ is live now beside what was live at the as-of time, people by printed name, poli
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -12,14 +13,16 @@ from loan_scenario import MODEL, POLICY, build
 
 from app.api.jsonio import strict_loads
 from app.ledger.entry import parse_timestamp
+from app.ledger.jcs import canonicalize
 from app.services import keys as key_service
 from app.services import reports
-from app.services.report_bundle import open_bundle
+from app.services.report_bundle import open_bundle, render_bundle
 from app.services.report_verify import all_passed, verify_report
 from app.tracking.gates import validate_policy
 from reports import ModelReportEvidence, RunReportEvidence
 from reports.bundle import from_json, to_json
 from reports.citations import model_citations
+from reports.extract import read_attachment
 from reports.policy_text import policy_sentences
 from reports.summary import as_text, model_summary, run_summary
 
@@ -194,3 +197,26 @@ def test_runs_name_who_created_them(client: Any, services: Any, admin_token: str
     assert dict(run_summary(evidence).facts)["Created by"] == "token:dana"
     with services.pool.connection() as conn:
         assert all_passed(verify_report(issued.pdf, key_service.verifier_keys(conn)))
+
+
+def test_what_is_live_now_and_who_did_it_are_recomputed_offline(
+        client: Any, services: Any, admin_token: str) -> None:
+    """A bundle that says another version is live now, or names another deployer, rendered
+    again so footer, proofs and pages agree: its own entries say otherwise."""
+    build(client, services, admin_token)
+    _, pdf = _model(services)
+    with services.pool.connection() as conn:
+        keys = key_service.verifier_keys(conn)
+
+    def live_now(d: dict[str, Any]) -> None:
+        d["evidence"]["live"][0]["now"]["version"] = 3
+
+    def deployer(d: dict[str, Any]) -> None:
+        d["evidence"]["deployments"][0]["deployed_by_name"] = "Grace Lin"
+
+    for change, path in ((live_now, "$.live[0].now.version"),
+                         (deployer, "$.deployments[0].deployed_by_name")):
+        document = json.loads(read_attachment(pdf))
+        change(document)
+        checks = {c.name: c for c in verify_report(render_bundle(canonicalize(document)), keys)}
+        assert checks["statements"].ok is False and path in checks["statements"].detail
