@@ -216,13 +216,13 @@ class Phases:
     """Wall time of the report's phases, by wrapping module functions (no app change)."""
 
     def __init__(self) -> None:
-        from app.services import report_evidence, reports
+        from app.services import report_model, reports
 
         self.times: dict[str, list[float]] = {}
         self._undo: list[tuple[Any, str, Any]] = []
         for module, name, label in (
                 (reports, "_verify", "verify_database"),
-                (report_evidence, "model_evidence", "evidence (model_evidence)"),
+                (report_model, "model_evidence", "evidence (model_evidence)"),
                 (reports, "_consistency", "consistency proofs"),
                 (reports, "make_bundle", "make_bundle"),
                 (reports, "render_bundle", "render_bundle (PDF)"),

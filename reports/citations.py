@@ -79,6 +79,8 @@ def model_citations(model: ModelReportEvidence) -> list[int]:
     seqs.update(d.seq for d in model.deployments)
     seqs.update(e.seq for e in model.environments)
     seqs.update(d.seq for d in model.demotions)
+    seqs.update(d.seq for e in model.live for d in (e.at_as_of, e.now) if d is not None)
+    seqs.update(e.protection_seq for e in model.live if e.protection_seq is not None)
     return _check_tree(model.meta, seqs)
 
 

@@ -44,6 +44,7 @@ class DemotionEvidence:
         promotion_id: the approved promotion of another version that replaced it, or None.
         deployment_id: the rollback that took it out of a protected environment, or None.
         seq: seq of the entry.
+        demoted_by_name: the actor's printed name ("" in older bundles).
     """
 
     version: int
@@ -55,3 +56,4 @@ class DemotionEvidence:
     promotion_id: str | None
     deployment_id: str | None
     seq: int
+    demoted_by_name: str = ""

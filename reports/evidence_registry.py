@@ -12,6 +12,7 @@ __all__ = [
     "DecisionEvidence",
     "DeploymentEvidence",
     "GateEvidence",
+    "LiveEvidence",
     "ModelReportEvidence",
     "PolicyEvidence",
     "PromotionEvidence",
@@ -25,16 +26,20 @@ class PolicyEvidence:
 
     Attributes:
         clauses: one human-readable line per policy clause, in the order to print, e.g.
-            "fairness: selection_rate by sex, band 0.8-1.25, min n 30".
+            "selection_rate: ratio of every sex group to male within 0.80–1.25; every group
+            needs a recorded n ≥ 30" (reports/policy_text.policy_sentences).
         set_by: the actor who set the policy.
         set_at: RFC 3339 time it was set.
         seq: seq of the `policy.set` entry.
+        set_by_name: the printed name of who set it (principal display name, else the
+            token's name; "" in older bundles).
     """
 
     clauses: tuple[str, ...]
     set_by: str
     set_at: str
     seq: int
+    set_by_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,12 @@ class PromotionEvidence:
         requested_by_person: `principal:<name>` of the requesting token, else the actor.
         request_policy_seq: seq of the `policy.set` entry the request's gates were evaluated
             against, or None when no policy was set.
+        requested_by_name: the requester's printed name ("" in older bundles).
+        closed_by: the actor of the entry that closed it (the last decision, or who withdrew
+            or invalidated it), or None while pending.
+        closed_by_name: that actor's printed name ("" when none).
+        closed_at: RFC 3339 time of the closing entry, or None while pending.
+        closed_seq: seq of the closing entry, or None while pending.
     """
 
     promotion_id: str
@@ -137,6 +148,11 @@ class PromotionEvidence:
     seq: int
     requested_by_person: str = ""
     request_policy_seq: int | None = None
+    requested_by_name: str = ""
+    closed_by: str | None = None
+    closed_by_name: str = ""
+    closed_at: str | None = None
+    closed_seq: int | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +172,7 @@ class DeploymentEvidence:
         reason: the reason given (required for a rollback), or None.
         rollback_of: the deployment id it replaces, or None.
         seq: seq of the deployment entry.
+        deployed_by_name: the deployer's printed name ("" in older bundles).
     """
 
     deployment_id: str
@@ -170,6 +187,30 @@ class DeploymentEvidence:
     reason: str | None
     rollback_of: str | None
     seq: int
+    deployed_by_name: str = ""
+
+
+@dataclass(frozen=True)
+class LiveEvidence:
+    """What is live in one environment at the report's as-of time and when it was made.
+
+    Attributes:
+        environment: the environment's name.
+        protected: whether it is protected when the report was made, or None when it was
+            never declared.
+        at_as_of: the last deployment or rollback of the model there at or before the as-of
+            time (any version), or None.
+        now: the last one among all the report's entries (the ledger as the report's
+            checkpoint holds it), or None.
+        protection_seq: seq of the entry that set its protection last, or None when it was
+            never declared.
+    """
+
+    environment: str
+    protected: bool | None
+    at_as_of: DeploymentEvidence | None
+    now: DeploymentEvidence | None
+    protection_seq: int | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +229,7 @@ class VersionEvidence:
         promotions: its promotions in request order.
         seq: seq of the `model_version.created` entry.
         registered_by_person: `principal:<name>` of the registering token, else the actor.
+        registered_by_name: the registrant's printed name ("" in older bundles).
     """
 
     version: int
@@ -201,6 +243,7 @@ class VersionEvidence:
     promotions: tuple[PromotionEvidence, ...]
     seq: int
     registered_by_person: str = ""
+    registered_by_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -222,6 +265,8 @@ class ModelReportEvidence:
         created_seq: seq of the `model.created` entry.
         environments: the declared environments the deployments name, in name order.
         demotions: versions moved out of a protected stage or alias, in seq order.
+        live: per environment (every declared one and every one the model was deployed to,
+            in name order), what is live at the as-of time and when the report was made.
     """
 
     meta: ReportMeta
@@ -238,3 +283,4 @@ class ModelReportEvidence:
     created_seq: int
     environments: tuple[DeclaredEnvironmentEvidence, ...] = ()
     demotions: tuple[DemotionEvidence, ...] = ()
+    live: tuple[LiveEvidence, ...] = ()

@@ -201,6 +201,8 @@ class RunEvidence:
         cited_seqs: seqs of every entry about this run held in the evidence bundle; every seq
             shown for this run must be among them.
         tags: the run's current tags, sorted by key (deleted tags left out).
+        created_by_name: the printed name of who created it (principal display name, else
+            the token's name; "" in older bundles).
     """
 
     run_id: str
@@ -225,6 +227,7 @@ class RunEvidence:
     cited_seqs: tuple[int, ...]
     created_by_person: str = ""
     tags: tuple[TagEvidence, ...] = ()
+    created_by_name: str = ""
 
 
 @dataclass(frozen=True)

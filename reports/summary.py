@@ -15,6 +15,7 @@ from reports.outline import (
     PROMOTIONS,
     SEPARATION_OF_DUTIES,
 )
+from reports.people import person
 from reports.policy_text import NO_POLICY
 from reports.sod import separation_of_duties
 from reports.summary_data import (
@@ -56,7 +57,8 @@ def _policy_fact(model: ModelReportEvidence) -> str:
     p = model.policy
     if p is None:
         return f"{NO_POLICY}: no gates are evaluated, which is not a pass"
-    return f"{len(p.clauses)} clause(s), set by {p.set_by} on {when(p.set_at)} (seq {p.seq})"
+    return (f"{len(p.clauses)} clause(s), set by {person(p.set_by_name, p.set_by)} on "
+            f"{when(p.set_at)} (seq {p.seq})")
 
 
 def _model_facts(model: ModelReportEvidence) -> tuple[tuple[str, str], ...]:
@@ -118,7 +120,7 @@ def _run_facts(run: RunEvidence) -> tuple[tuple[str, str], ...]:
             ("Experiment", run.experiment_name), ("Status", run.status),
             ("Started", when(run.start_time)),
             ("Ended", when(run.end_time) if run.end_time else "still running"),
-            ("Created by", run.created_by))
+            ("Created by", person(run.created_by_name, run.created_by)))
 
 
 def _metrics(run: RunEvidence) -> Block:

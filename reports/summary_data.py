@@ -89,11 +89,12 @@ def instant(text: str) -> datetime | None:
 
 
 def when(text: str | None) -> str:
-    """An RFC 3339 UTC time for people: "2026-03-06 15:30:00 UTC"; other forms as given."""
+    """An RFC 3339 UTC time for people, to the second: "2026-03-06 15:30:00 UTC" (the
+    fraction is in the entry); other forms as given."""
     if not text:
         return "—"
     if text.endswith("Z") and "T" in text:
-        return text[:-1].replace("T", " ") + " UTC"
+        return text[:-1].split(".")[0].replace("T", " ") + " UTC"
     return text
 
 

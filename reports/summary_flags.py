@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from reports.client_env import client_environment
 from reports.evidence_run import RunEvidence
 from reports.figures import figure
 from reports.group_order import group_sort_key
@@ -115,7 +116,8 @@ def flag_rows(runs: Sequence[Labelled], describe: Callable[[Sequence[str]], str]
               where: str = "") -> list[tuple[str, ...]]:
     """(flag, count, details, where) rows for every flag the runs' bodies raise: groups
     outside the band or below the minimum n (count: groups), artifact signatures that do not
-    verify, runs without a recorded environment. ``where`` qualifies the section titles."""
+    verify, runs without an environment entry (with or without what the client reported).
+    ``where`` qualifies the section titles."""
     suffix = f" ({where})" if where else ""
     rows = _group_rows(runs, describe, PER_GROUP + suffix)
     invalid = [(label, a.path) for label, run in runs for a in run.artifacts
@@ -124,8 +126,23 @@ def flag_rows(runs: Sequence[Labelled], describe: Callable[[Sequence[str]], str]
         rows.append(("Artifact signatures that do not verify", str(len(invalid)),
                      "; ".join(f"{path} ({describe([label])})" for label, path in invalid),
                      ARTIFACTS + suffix))
-    bare = [label for label, run in runs if run.environment is None]
+    rows += _environment_rows(runs, describe, LINEAGE + suffix)
+    return rows
+
+
+def _environment_rows(runs: Sequence[Labelled], describe: Callable[[Sequence[str]], str],
+                      where: str) -> list[tuple[str, ...]]:
+    """Runs without an environment entry: those the client said something about (the stock
+    MLflow client sends tags, never an environment entry), and those with nothing at all."""
+    missing = [(label, run) for label, run in runs if run.environment is None]
+    told = [label for label, run in missing if client_environment(run)]
+    bare = [label for label, run in missing if not client_environment(run)]
+    rows: list[tuple[str, ...]] = []
+    if told:
+        rows.append(("Environment only as the client reported it", str(len(told)),
+                     f"{describe(told)}: source and git tags, no Python version or packages",
+                     where))
     if bare:
         rows.append(("No execution environment recorded", str(len(bare)), describe(bare),
-                     LINEAGE + suffix))
+                     where))
     return rows

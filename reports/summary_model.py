@@ -10,10 +10,13 @@ from reports.evidence_registry import (
     DecisionEvidence,
     DeploymentEvidence,
     GateEvidence,
+    LiveEvidence,
     ModelReportEvidence,
     PromotionEvidence,
     VersionEvidence,
 )
+from reports.gate_text import gate_finding
+from reports.people import person
 from reports.policy_text import gate_sentence
 from reports.summary_data import instant, when
 
@@ -29,8 +32,9 @@ __all__ = [
 
 
 def signer(d: DecisionEvidence) -> str:
-    """Who decided: the printed name when the evidence has it, else the token's actor name."""
-    return d.printed_name or d.approver
+    """Who decided: the printed name with the acting token in brackets (the token alone in
+    bundles made before printed names)."""
+    return person(d.printed_name, d.approver)
 
 
 def _order(d: DeploymentEvidence) -> tuple[datetime | str, int]:
@@ -54,8 +58,8 @@ def _live_cell(d: DeploymentEvidence | None) -> str:
     if d is None:
         return "nothing deployed"
     how = "deployment" if d.event == "deployed" else "rollback"
-    return (f"version {d.version} since {when(d.deployed_at)} ({how} by {d.deployed_by}, "
-            f"seq {d.seq})")
+    return (f"version {d.version} since {when(d.deployed_at)} ({how} by "
+            f"{person(d.deployed_by_name, d.deployed_by)}, seq {d.seq})")
 
 
 def _protection(model: ModelReportEvidence, env: str) -> str:
@@ -65,9 +69,9 @@ def _protection(model: ModelReportEvidence, env: str) -> str:
     return "protected" if found.protected else "unprotected"
 
 
-def live_rows(model: ModelReportEvidence) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
-    """(header, rows): each environment's live version at the report's as-of time, and the
-    latest recorded one when the evidence runs past it (a column only then)."""
+def _recorded_rows(model: ModelReportEvidence) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """From the body's deployments alone (bundles made before `live` was recorded): the
+    as-of state, and the latest recorded one when the deployments run past it."""
     then, latest = live_at(model, model.meta.as_of), live_at(model, None)
     envs = sorted(set(latest))
     differs = any(then.get(e) != latest[e] for e in envs)
@@ -80,8 +84,31 @@ def live_rows(model: ModelReportEvidence) -> tuple[tuple[str, ...], list[tuple[s
                                           for r, e in zip(rows, envs, strict=True)]
 
 
+def _guarded(live: LiveEvidence) -> str:
+    if live.protected is None:
+        return "not declared"
+    return "protected" if live.protected else "unprotected"
+
+
+def live_rows(model: ModelReportEvidence) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """(header, rows): per environment, the version live at the report's as-of time and the
+    one live now (when the report was made, any version); one column when they agree
+    everywhere, two when the ledger moved on after the as-of time."""
+    if not model.live:
+        return _recorded_rows(model)
+    at = when(model.meta.as_of)
+    if all(e.at_as_of == e.now for e in model.live):
+        return (("Environment", "Protection", f"Live at {at} and now"),
+                [(e.environment, _guarded(e), _live_cell(e.now)) for e in model.live])
+    return (("Environment", "Protection", f"Live at {at}", "Live now"),
+            [(e.environment, _guarded(e), _live_cell(e.at_as_of), _live_cell(e.now))
+             for e in model.live])
+
+
 def _now(v: VersionEvidence) -> str:
-    held = ([f"stage {v.stage}"] if v.stage else []) + [f"@{a}" for a in v.aliases]
+    # MLflow's stage "None" is no stage.
+    staged = v.stage and v.stage != "None"
+    held = ([f"stage {v.stage}"] if staged else []) + [f"@{a}" for a in v.aliases]
     return ", ".join(held) or "—"
 
 
@@ -98,8 +125,11 @@ def _status(p: PromotionEvidence) -> tuple[str, str, str, int]:
         d = rejections[-1]
         return "rejected", signer(d), when(d.decided_at), d.seq
     reason = f": {p.status_reason}" if p.status_reason else ""
-    return (f"{p.status}{reason}", f"requested by {p.requested_by}", when(p.requested_at),
-            p.seq)
+    if p.status != "pending" and p.closed_by:
+        return (f"{p.status}{reason}", f"{p.status} by {person(p.closed_by_name, p.closed_by)}",
+                when(p.closed_at), p.closed_seq if p.closed_seq is not None else p.seq)
+    return (f"{p.status}{reason}", f"requested by {person(p.requested_by_name, p.requested_by)}",
+            when(p.requested_at), p.seq)
 
 
 def _refusal(v: VersionEvidence, p: PromotionEvidence, d: DecisionEvidence) -> tuple[str, ...]:
@@ -118,7 +148,8 @@ def version_rows(model: ModelReportEvidence) -> tuple[tuple[str, ...], list[tupl
     for v in model.versions:
         if not v.promotions:
             rows.append((str(v.version), _now(v), "—", "registered; no promotion requested",
-                         v.registered_by, when(v.registered_at), str(v.seq)))
+                         person(v.registered_by_name, v.registered_by), when(v.registered_at),
+                         str(v.seq)))
         for i, p in enumerate(v.promotions):
             status, by, at, seq = _status(p)
             rows.append((str(v.version), _now(v) if i == 0 else "", p.target, status, by, at,
@@ -143,7 +174,7 @@ def latest_gates(p: PromotionEvidence) -> tuple[GateEvidence, ...]:
 def failing_gate_rows(model: ModelReportEvidence) -> list[tuple[str, ...]]:
     """(version, target, gate, finding, seq) for each gate failing at a promotion's latest
     evaluation."""
-    return [(str(v.version), p.target, gate_sentence(g), g.detail, str(g.seq))
+    return [(str(v.version), p.target, gate_sentence(g), gate_finding(g), str(g.seq))
             for v in model.versions for p in v.promotions for g in _failed(latest_gates(p))]
 
 

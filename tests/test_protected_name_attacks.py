@@ -315,7 +315,7 @@ def test_the_protection_rule_is_one_function() -> None:
 def test_a_report_never_prints_a_look_alike_as_the_protected_name() -> None:
     """An alias carrying a protected name without an approved promotion (only a ledger
     written before these rules can hold one) is printed as what it is."""
-    from app.services.report_evidence import _alias_label
+    from app.services.report_model import _alias_label
 
     class Events:
         def rows(self, table: str) -> list[dict[str, Any]]:

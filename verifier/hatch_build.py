@@ -23,6 +23,8 @@ MODULES = (
     "app/services/__init__.py",
     "app/services/report_bundle.py",     # opening a bundle (rendering one is not packed)
     "app/services/report_evidence.py",   # the evidence, computed from entries
+    "app/services/report_model.py",      # ... of a model report
+    "app/services/report_deployments.py",  # ... its deployments and what is live
     "app/services/report_verify.py",     # every check of `verify-report`
     "app/services/report_signature.py",  # the PAdES check (pyHanko when installed)
 )

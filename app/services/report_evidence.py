@@ -11,14 +11,15 @@ computed from anything but its entries, fails offline.
 `as_of` (model reports) limits the policy, promotions, decisions and deployments to entries
 recorded at or before that instant. It does not rewind the versions' runs (params, metrics,
 artifacts are append-only and shown as they are now), nor stages and aliases, which are shown
-as current; versions registered after `as_of` are left out.
+as current; versions registered after `as_of` are left out. `live` says, per environment,
+what was live at `as_of` and what is live among all the report's entries (the ledger as the
+report's checkpoint holds it), so a report as of a past time still says what is live now.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,32 +35,24 @@ from app.ledger.checkpoint import CheckpointError, VerifierKey
 from app.ledger.entry import format_timestamp
 from app.ledger.jcs import canonicalize
 from app.tracking import groups
-from app.tracking.targets import fold, shown
 from reports import (
     ArtifactEvidence,
     DatasetEvidence,
-    DecisionEvidence,
-    DeploymentEvidence,
     EnvironmentEvidence,
     ExperimentReportEvidence,
-    GateEvidence,
     GroupCountEvidence,
     GroupFigureEvidence,
     GroupSummaryEvidence,
     MetricEvidence,
     ModelReportEvidence,
     ParamEvidence,
-    PolicyEvidence,
-    PromotionEvidence,
     ReportMeta,
     RunEvidence,
     RunRef,
     RunReportEvidence,
     TagEvidence,
-    VersionEvidence,
 )
 from reports.citations import shown_seqs
-from reports.evidence_protection import DeclaredEnvironmentEvidence, DemotionEvidence
 
 
 class NotFound(LookupError):
@@ -298,7 +291,7 @@ def run_evidence(ledger: Ledger, run_id: str, bands: Bands | None = None) -> Run
         datasets=tuple(_datasets(ledger, run_id)), artifacts=tuple(_artifacts(ledger, run_id)),
         environment=_environment(ledger, run_id), manifest_sha256=run["manifest_sha256"],
         created_seq=run["created_seq"], ended_seq=run["ended_seq"], cited_seqs=(),
-        tags=_tags(ledger, run_id))
+        tags=_tags(ledger, run_id), created_by_name=ledger.printed_name(run["created_by"]))
     return dataclasses.replace(evidence, cited_seqs=tuple(shown_seqs(evidence)))
 
 
@@ -316,234 +309,6 @@ def experiment_evidence(ledger: Ledger, experiment_id: str) -> dict[str, Any]:
             "description": experiment["description"] or "",
             "created_seq": experiment["created_seq"], "runs": found,
             "metrics": tuple(metrics), "pairs": tuple(pairs)}
-
-
-# Model reports
-
-
-def _clauses(policy: Mapping[str, Any]) -> tuple[str, ...]:
-    out = []
-    for key, value in policy.items():
-        if key == "fairness" and isinstance(value, list):
-            for clause in value:
-                out.append("fairness: " + ", ".join(f"{k} {json.dumps(v)}"
-                                                    for k, v in sorted(clause.items())))
-        else:
-            out.append(f"{key}: {json.dumps(value, sort_keys=True)}")
-    return tuple(out)
-
-
-def _bands(policy: Mapping[str, Any], set_by: str, set_at: str, seq: int) -> dict[Any, Band]:
-    out: dict[tuple[str, str], Band] = {}
-    for clause in policy.get("fairness") or []:
-        if not isinstance(clause, dict) or "band" not in clause:
-            continue
-        try:
-            low, high = (Decimal(str(b)) for b in clause["band"])
-        except (ValueError, TypeError, ArithmeticError):
-            continue
-        out[(clause.get("metric", ""), clause.get("attribute", ""))] = Band(
-            (low, high), int(clause.get("min_n", groups.DEFAULT_MIN_N)),
-            clause.get("reference"), set_by, set_at, seq)
-    return out
-
-
-def _gates(evaluation: Mapping[str, Any] | None, seq: int) -> tuple[GateEvidence, ...]:
-    out = []
-    for r in (evaluation or {}).get("results", []):
-        figures = tuple((str(k), None if v is None else str(v))
-                        for k, v in (r.get("figures") or {}).items())
-        out.append(GateEvidence(str(r.get("gate", "")), bool(r.get("passed")),
-                                str(r.get("detail", "")), figures, seq))
-    return tuple(out)
-
-
-def _meaning(outcome: str, target: str) -> str:
-    """What a decision's signature means (21 CFR 11.50(a)(3)); a refusal is no signature."""
-    if outcome == "approved":
-        return f"approval of this version for {target}"
-    if outcome == "rejected":
-        return f"rejection of this version for {target}"
-    return "none: a refused attempt is not a signature; nothing was approved or granted"
-
-
-# decisions.outcome (the decision asked for) -> the report's outcome words
-_OUTCOME = {"approve": "approved", "reject": "rejected", "refused": "refused"}
-
-
-def _policy_seq(evaluation: Mapping[str, Any] | None) -> int | None:
-    found = (evaluation or {}).get("policy_seq")
-    return None if found is None else int(found)
-
-
-def _decision(ledger: Ledger, d: Mapping[str, Any], target: str) -> DecisionEvidence:
-    entry = ledger.entries[d["seq"]]
-    outcome = _OUTCOME[d["outcome"]]
-    asked = (d["exception"] or {}).get("justification") if d["exception"] else None
-    return DecisionEvidence(
-        outcome=outcome, approver=d["approver"], person=ledger.person(d["approver"]),
-        printed_name=entry.body.get("printed_name") or ledger.printed_name(d["approver"]),
-        role=d["role"], decided_at=entry.recorded_at, meaning=_meaning(outcome, target),
-        comment=d["comment"] or "", version_digest=d["version_digest"],
-        # Only an approval the service recorded grants an exception; a refused attempt (or a
-        # rejection) that carried one asked for it, and that is what it says.
-        exception=asked if outcome == "approved" else None,
-        requested_exception=None if outcome == "approved" else asked,
-        reason=entry.body.get("reason"), gates=_gates(d["gates"], d["seq"]), seq=d["seq"],
-        policy_seq=_policy_seq(d["gates"]))
-
-
-def _decisions(ledger: Ledger, promotion: Mapping[str, Any],
-               visible: Any) -> tuple[DecisionEvidence, ...]:
-    found = sorted((d for d in ledger.rows("decisions") if d["promotion_id"] == promotion["id"]),
-                   key=lambda d: d["seq"])
-    return tuple(_decision(ledger, d, promotion["target"]) for d in found if visible(d["seq"]))
-
-
-def _promotions(ledger: Ledger, name: str, version: int,
-                visible: Any) -> tuple[PromotionEvidence, ...]:
-    out = []
-    found = sorted((p for _, p in ledger.state.items("promotions")
-                    if p["model_name"] == name and p["version"] == version),
-                   key=lambda p: p["created_seq"])
-    for p in found:
-        if not visible(p["created_seq"]):
-            continue
-        closed = p["closed_seq"] if visible(p["closed_seq"]) else None
-        status = p["status"] if closed is not None or p["status"] == "pending" else "pending"
-        reason = ledger.entries[closed].body.get("reason") if closed is not None else None
-        out.append(PromotionEvidence(
-            promotion_id=p["id"], target=p["target"], requested_by=p["requested_by"],
-            requested_by_person=ledger.person(p["requested_by"]),
-            requested_at=ledger.entries[p["created_seq"]].recorded_at,
-            justification=p["justification"], classification=p["classification"],
-            status=status,
-            status_reason=reason if status in ("withdrawn", "invalidated") else None,
-            request_gates=_gates(p["gates"], p["created_seq"]),
-            decisions=_decisions(ledger, p, visible), seq=p["created_seq"],
-            request_policy_seq=_policy_seq(p["gates"])))
-    return tuple(out)
-
-
-def _policy(ledger: Ledger, name: str, visible: Any) -> tuple[PolicyEvidence | None, Bands]:
-    rows = [p for p in ledger.rows("model_policies")
-            if p["model_name"] == name and visible(p["seq"])]
-    if not rows:
-        return None, {}
-    latest = max(rows, key=lambda p: p["seq"])
-    at = ledger.entries[latest["seq"]].recorded_at
-    return (PolicyEvidence(_clauses(latest["policy"]), latest["set_by"], at, latest["seq"]),
-            _bands(latest["policy"], latest["set_by"], at, latest["seq"]))
-
-
-def _alias_label(ledger: Ledger, model: Mapping[str, Any], alias: str) -> str:
-    """An alias as the report prints it. One that carries a protected name (in any case) but
-    stands on no approved promotion, set before protection compared names ignoring case or
-    before the name was protected, says so: no look-alike passes for the protected name."""
-    protected = {fold(t): t for t in model["protected_targets"]}
-    canonical = protected.get(fold(f"alias:{alias}"))
-    if canonical is None:
-        return alias
-    events = [e for e in ledger.rows("alias_events")
-              if e["model_name"] == model["name"] and e["alias"] == alias]
-    latest = max(events, key=lambda e: e["seq"], default=None)
-    if canonical == f"alias:{alias}" and latest is not None and latest["promotion_id"]:
-        return alias
-    return f"{alias} (no approved promotion: protected name {shown(canonical)})"
-
-
-def model_evidence(ledger: Ledger, name: str, version: int | None,
-                   as_of: datetime | None) -> dict[str, Any]:
-    """The fields of ModelReportEvidence except meta."""
-    model = ledger.current("registered_models", name)
-    if model is None:
-        raise NotFound(f"model {name!r} not found")
-    rows = sorted((v for _, v in ledger.state.items("model_versions")
-                   if v["model_name"] == name), key=lambda v: v["version"])
-    if version is not None:
-        rows = [r for r in rows if r["version"] == version]
-        if not rows:
-            raise NotFound(f"model {name!r} has no version {version}")
-
-    def visible(seq: int | None) -> bool:
-        return seq is not None and (as_of is None or ledger.at(seq) <= as_of)
-
-    policy, bands = _policy(ledger, name, visible)
-    aliases = {key[1]: row["version"] for key, row in ledger.state.items("model_aliases")
-               if key[0] == name}
-    versions = []
-    for row in rows:
-        if not visible(row["created_seq"]):
-            continue
-        run = run_evidence(ledger, row["run_id"], bands)
-        used = {s.band_seq for s in run.group_summaries if s.band_seq is not None}
-        if used:
-            run = dataclasses.replace(run, cited_seqs=tuple(sorted(set(run.cited_seqs) | used)))
-        versions.append(VersionEvidence(
-            version=row["version"], version_digest=row["version_digest"],
-            registered_by=row["created_by"],
-            registered_by_person=ledger.person(row["created_by"]),
-            registered_at=ledger.entries[row["created_seq"]].recorded_at,
-            artifact_path=row["artifact_path"], stage=row["stage"] or None,
-            aliases=tuple(sorted(_alias_label(ledger, model, a) for a, v in aliases.items()
-                                 if v == row["version"])),
-            run=run, promotions=_promotions(ledger, name, row["version"], visible),
-            seq=row["created_seq"]))
-    covered = {v.version for v in versions}
-    deps = tuple(DeploymentEvidence(
-        deployment_id=d["id"], event="rolled back" if d["rollback_of"] else "deployed",
-        version=d["version"], environment=d["environment"],
-        endpoint=str((d["target"] or {}).get("endpoint") or ""),
-        image_digest=(d["target"] or {}).get("image_digest"), deployed_by=d["deployer"],
-        deployed_at=format_timestamp(d["deployed_at"]), promotion_id=d["promotion_id"],
-        reason=d["reason"], rollback_of=d["rollback_of"], seq=d["seq"])
-        for d in sorted(ledger.rows("deployments"), key=lambda d: d["seq"])
-        if d["model_name"] == name and d["version"] in covered and visible(d["seq"]))
-    return {"name": model["name"], "description": model["description"] or "",
-            "owner": model["owner"], "sensitive_attributes": tuple(model["sensitive_attributes"]),
-            "protected_targets": tuple(model["protected_targets"]), "quorum": model["quorum"],
-            "policy": policy, "versions": tuple(versions), "deployments": deps,
-            "all_versions": version is None, "created_seq": model["created_seq"],
-            "environments": _environments(ledger, {d.environment for d in deps}, visible),
-            "demotions": _demotions(ledger, name, covered, visible)}
-
-
-# Declared environments and demotions (app/kinds/protection.py).
-
-def _environments(ledger: Ledger, names: set[str],
-                  visible: Any) -> tuple[DeclaredEnvironmentEvidence, ...]:
-    """The environments the deployments name, as their latest visible revision says."""
-    latest: dict[str, dict[str, Any]] = {}
-    for row in ledger.rows("environment_revisions"):
-        if row["name"] in names and visible(row["seq"]) and (
-                row["name"] not in latest or row["seq"] > latest[row["name"]]["seq"]):
-            latest[row["name"]] = row
-    return tuple(DeclaredEnvironmentEvidence(r["name"], r["protected"], r["adopted"],
-                                             r["declared_by"], r["seq"])
-                 for _, r in sorted(latest.items()))
-
-
-LEAVING_KINDS = ("model_version.demoted", "model_alias.removed")
-
-
-def _demotions(ledger: Ledger, name: str, covered: set[int],
-               visible: Any) -> tuple[DemotionEvidence, ...]:
-    out = []
-    for seq, entry in sorted(ledger.entries.items()):
-        if entry.kind not in LEAVING_KINDS or entry.subject.get("model") != name:
-            continue
-        version = int(entry.subject["version"])
-        if version not in covered or not visible(seq):
-            continue
-        body = entry.body
-        stage = entry.kind == "model_version.demoted"
-        out.append(DemotionEvidence(
-            version=version,
-            left=f"stage:{body['previous']}" if stage else f"alias:{body['alias']}",
-            moved_to=body["stage"] if stage else None, reason=body["reason"],
-            demoted_by=entry.actor, demoted_at=entry.recorded_at,
-            promotion_id=body["promotion"], deployment_id=body["deployment"], seq=seq))
-    return tuple(out)
 
 
 def verifier_keys(texts: Iterable[str]) -> list[VerifierKey]:
@@ -584,6 +349,8 @@ def compute(ledger: Ledger, request: Request, meta: ReportMeta) -> Evidence:
         return ExperimentReportEvidence(meta, found["experiment_id"], found["name"],
                                         found["description"], found["created_seq"],
                                         found["runs"], found["metrics"], found["pairs"])
+    from app.services.report_model import model_evidence  # it builds on this module
+
     as_of = None if request.as_of is None else kinds.core.instant(request.as_of)
     return ModelReportEvidence(meta=meta, **model_evidence(ledger, request.subject,
                                                            request.version, as_of))

@@ -199,7 +199,8 @@ def issue(services: Services, actor: str, request: ev.Request, title: str,
         entries = _proved(conn, ledger, checkpoint.tree_size)
         consistency = _consistency(conn, checkpoint.tree_size)
         keys = [k.verifier_key for k in ledger_store.list_signing_keys(conn)]
-    summary = (f"{result.entries} entries and {result.checkpoints} checkpoints verified"
+    plural = "" if result.checkpoints == 1 else "s"
+    summary = (f"{result.entries} entries and {result.checkpoints} checkpoint{plural} verified"
                if result.ok else f"verification failed at {problem}")
     meta = ReportMeta(
         report_id=report_id, kind=request.kind, title=title,  # type: ignore[arg-type]

@@ -67,7 +67,8 @@ def experiment_seqs(conn: psycopg.Connection, experiment_id: str) -> set[int]:
 
 def model_seqs(conn: psycopg.Connection, name: str) -> set[int]:
     """What a model's evidence is computed from: the model, every version, alias, policy,
-    promotion, decision and deployment of it, and the versions' runs."""
+    promotion, decision and deployment of it, every declared environment, and the versions'
+    runs."""
     seqs = set()
     for table, column in (("registered_model_revisions", "name"),
                           ("model_version_revisions", "model_name"),
@@ -77,9 +78,8 @@ def model_seqs(conn: psycopg.Connection, name: str) -> set[int]:
         seqs |= _seqs(conn, _of(table, column), [name])
     seqs |= _seqs(conn, "SELECT d.seq FROM decisions d JOIN promotions p ON "
                         "p.id = d.promotion_id WHERE p.model_name = %s", name)
-    # Every revision of the declared environments its deployments name.
-    seqs |= _seqs(conn, "SELECT r.seq FROM environment_revisions r WHERE r.name IN "
-                        "(SELECT environment FROM deployments WHERE model_name = %s)", name)
+    # Every revision of every declared environment: the summary says what is live in each.
+    seqs |= _seqs(conn, "SELECT seq FROM environment_revisions")
     runs = [r[0] for r in conn.execute(
         "SELECT DISTINCT run_id FROM model_versions WHERE model_name = %s", (name,))]
     seqs |= run_seqs(conn, runs)

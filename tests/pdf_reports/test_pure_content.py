@@ -11,7 +11,8 @@ import reports
 
 ROOT = Path(reports.__file__).parent
 CONTENT = ("figures", "group_order", "policy_text", "gate_text", "appendix_figures", "outline",
-           "summary", "summary_data", "summary_flags", "summary_model", "controls")
+           "summary", "summary_data", "summary_flags", "summary_model", "controls", "people",
+           "client_env")
 
 
 def _imports(name: str) -> set[str]:

@@ -9,6 +9,7 @@ from model_factory import make_model_evidence
 from report_factory import empty_run, make_experiment_evidence, make_run, make_run_evidence
 
 from reports import DecisionEvidence, ModelReportEvidence, PromotionEvidence
+from reports.evidence import LiveEvidence
 from reports.summary import (
     MAX_RUNS,
     Block,
@@ -121,8 +122,8 @@ def test_the_printed_name_is_shown_when_the_evidence_has_it() -> None:
             else d for d in p.decisions))
 
     summary = model_summary(_with_promotion(model, 2, name))
-    assert _block(summary.blocks, "Policy exceptions granted").rows[0][2] == "Olga Risk"
-    assert _block(summary.blocks, "Versions and decisions").rows[1][4] == "Olga Risk"
+    assert _block(summary.blocks, "Policy exceptions granted").rows[0][2] == "Olga Risk (olga.risk)"
+    assert _block(summary.blocks, "Versions and decisions").rows[1][4] == "Olga Risk (olga.risk)"
 
 
 def test_live_at_the_as_of_time_and_latest_recorded() -> None:
@@ -133,6 +134,26 @@ def test_live_at_the_as_of_time_and_latest_recorded() -> None:
     production = live.rows[0]
     assert production[2].startswith("version 3 since 2026-03-11 08:00:00 UTC (deployment")
     assert production[3].startswith("version 2 since 2026-03-12 07:45:00 UTC (rollback")
+
+
+def test_live_evidence_gives_live_at_as_of_and_now() -> None:
+    """With `live` in the evidence: one column when nothing moved after the as-of time, two
+    when something did, and a declared environment with nothing deployed says so."""
+    model, _ = make_model_evidence(meta={"as_of": "2026-03-11T12:00:00Z"})
+    rollback, deployment = model.deployments[-1], model.deployments[0]
+    live = (LiveEvidence("production", True, deployment, rollback, 5),
+            LiveEvidence("sandbox", False, None, None, 6))
+    block = _block(model_summary(dataclasses.replace(model, live=live)).blocks,
+                   "Live in each environment")
+    assert block.header[2:] == ("Live at 2026-03-11 12:00:00 UTC", "Live now")
+    assert block.rows[0][:2] == ("production", "protected")
+    assert block.rows[0][3].startswith(f"version {rollback.version} since")
+    assert block.rows[1] == ("sandbox", "unprotected", "nothing deployed", "nothing deployed")
+    same = (LiveEvidence("production", None, rollback, rollback, None),)
+    block = _block(model_summary(dataclasses.replace(model, live=same)).blocks,
+                   "Live in each environment")
+    assert block.header[2:] == ("Live at 2026-03-11 12:00:00 UTC and now",)
+    assert block.rows[0][1] == "not declared"
 
 
 def test_nothing_deployed_and_no_policy() -> None:
