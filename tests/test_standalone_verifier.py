@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from test_report_signature_light import white_box
 
 from app.ledger.entry import canonicalize
 from app.services import reports, tracking
@@ -119,6 +120,10 @@ def test_no_server_package_is_installed(venv: Path) -> None:
         found = subprocess.run([python, "-c", f"import {name}"], capture_output=True,
                                env=_clean_env(), cwd=venv)
         assert found.returncode != 0, f"{name} is importable in the verifier's venv"
+    for name in ("pyhanko", "asn1crypto"):  # the signature is checked without them
+        found = subprocess.run([python, "-c", f"import {name}"], capture_output=True,
+                               env=_clean_env(), cwd=venv)
+        assert found.returncode != 0, f"{name} is importable in the verifier's venv"
     assert subprocess.run([python, "-c", "import pypdf, cryptography, rfc8785"],
                           env=_clean_env(), cwd=venv).returncode == 0
 
@@ -168,12 +173,27 @@ def test_a_genuine_report_passes(venv: Path, made: dict[str, Path]) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert _lines(done.stdout) == {
         "bundle_hash": "ok", "entries": "ok", "checkpoint": "ok", "statements": "ok",
-        "figures": "ok", "bytes": "--", "signature": "--", "consistency": "ok",
+        "figures": "ok", "bytes": "--", "signature": "ok", "consistency": "ok",
         "verification": "info"}
     assert "no ReportLab" in done.stdout  # the bytes line says why it was not compared
+    assert "(self-signed)" in done.stdout and "checked without pyHanko" in done.stdout
     as_json = verify(venv, "report", str(made["pdf"]), "--key", str(made["txt"]), "--json",
                      cwd=made["dir"])
     assert as_json.returncode == 0 and json.loads(as_json.stdout)["ok"] is True
+
+
+def test_a_white_box_appended_after_signing_fails_the_signature(
+        venv: Path, made: dict[str, Path]) -> None:
+    """An incremental update painting page 1 white changes no text: the signature (checked
+    here without pyHanko) is what catches it."""
+    boxed = made["dir"] / "boxed.pdf"
+    boxed.write_bytes(white_box(made["pdf"].read_bytes()))
+    done = verify(venv, "report", str(boxed), "--key", str(made["json"]), cwd=made["dir"])
+    assert done.returncode == 1, done.stdout + done.stderr
+    verdict = _lines(done.stdout)
+    assert verdict["figures"] == verdict["statements"] == "ok"
+    assert verdict["signature"] == "FAIL"
+    assert "bytes appended after the signed range" in done.stdout
 
 
 def test_a_figure_edited_and_rerendered_fails_statements(venv: Path,
