@@ -96,14 +96,14 @@ def _timestamp(stamp: tuple[datetime, x509.Certificate] | None) -> str:
 
 def _verify(pdf: bytes, signature: DictionaryObject) -> str:
     """What the signature says when it holds: its signer and timestamp. CmsError if not."""
-    content, cms = signed_range(pdf, signature)
     try:
+        content, cms = signed_range(pdf, signature)
         signed = verify_signed_data(cms, content)
         stamp = timestamp(signed)
     except CmsError:
         raise
-    except (IndexError, ValueError) as exc:  # DER of another shape than a CMS SignedData
-        raise CmsError(f"the signature cannot be read as CMS ({exc})") from None
+    except (IndexError, TypeError, ValueError) as exc:  # not numbers, not a CMS SignedData
+        raise CmsError(f"the signature cannot be read ({exc})") from None
     return (f"by {_signer(signed.certificate)}, intact, covering the whole file; "
             f"{_timestamp(stamp)}")
 
