@@ -133,6 +133,45 @@ def test_a_changed_byte_fails_as_with_pyhanko(signed: Any) -> None:
     assert detail == "signature 1: the signature does not verify with the signer's certificate"
 
 
+def _renamed(pdf: bytes, operator: pki.Issued) -> bytes:
+    """The CMS with the signer's certificate swapped for one a stranger's CA issued for the
+    same public key under another name: the certificates and the signer's identifier are not
+    signed (the /Contents string is outside the byte range, and they are not signed
+    attributes); only the signed signing-certificate attribute ties the signer's."""
+    from asn1crypto import cms
+    from asn1crypto import x509 as asn1_x509
+
+    stranger = pki.issue("a stranger's CA", ca=True)
+    now = datetime.now(UTC)
+    other = asn1_x509.Certificate.load(
+        x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(
+            NameOID.COMMON_NAME, "Another Bank")])).issuer_name(stranger.cert.subject)
+        .public_key(operator.cert.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now).not_valid_after(now + timedelta(days=1))
+        .sign(stranger.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
+    (signature,) = light.signature_dictionaries(light.PdfReader(io.BytesIO(pdf)))
+    _, der = light.signed_range(pdf, signature)
+    info = cms.ContentInfo.load(der)
+    signed_data = info["content"]
+    signed_data["certificates"] = cms.CertificateSet([cms.CertificateChoices(
+        name="certificate", value=other)])
+    signed_data["signer_infos"][0]["sid"] = cms.SignerIdentifier(
+        name="issuer_and_serial_number", value=cms.IssuerAndSerialNumber(
+            {"issuer": other.issuer, "serial_number": other.serial_number}))
+    a, b = (int(n) for n in signature["/ByteRange"][1:3])
+    digits = info.dump(force=True).hex().encode()
+    return pdf[:a + 1] + digits.ljust(b - a - 2, b"0") + pdf[b - 1:]
+
+
+def test_a_certificate_swapped_for_another_name_fails(signed: Any, operator: pki.Issued) -> None:
+    renamed = _renamed(_issue(signed).pdf, operator)
+    (heavy_ok, heavy), (ok, detail) = _both(renamed)
+    assert heavy_ok is False and "Signing certificate attribute does not match" in heavy
+    assert ok is False and detail == ("signature 1: the signed signing-certificate attribute "
+                                      "names another certificate than the one the signature "
+                                      "carries")
+
+
 @pytest.mark.parametrize("update", [_annotated, _extra_page, white_box])
 def test_an_update_after_signing_fails_as_with_pyhanko(signed: Any, update: Any) -> None:
     pdf = _issue(signed).pdf

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 # The DER reader: just what a CMS signature needs (low tag numbers, definite lengths).
@@ -80,6 +80,7 @@ def _field(items: list[Tlv], tag: int) -> Tlv | None:
 SIGNED_DATA, TST_INFO = "1.2.840.113549.1.7.2", "1.2.840.113549.1.9.16.1.4"
 CONTENT_TYPE, MESSAGE_DIGEST = "1.2.840.113549.1.9.3", "1.2.840.113549.1.9.4"
 SIGNATURE_TIMESTAMP = "1.2.840.113549.1.9.16.2.14"
+SIGNING_CERTIFICATE_V2 = "1.2.840.113549.1.9.16.2.47"
 HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
     "2.16.840.1.101.3.4.2.1": hashes.SHA256, "2.16.840.1.101.3.4.2.2": hashes.SHA384,
     "2.16.840.1.101.3.4.2.3": hashes.SHA512}
@@ -168,6 +169,21 @@ def verify_signature(key: object, algorithm: Tlv, digest: hashes.HashAlgorithm,
                        f"{type(key).__name__.lstrip('_')}")
 
 
+def _check_signing_certificate(attributes: dict[str, list[Tlv]],
+                               certificate: x509.Certificate) -> None:
+    """The signed ESS signing-certificate-v2 attribute (RFC 5035; PAdES requires it), if
+    present, names this certificate: the certificates and the signer's identifier are not
+    signed, this attribute is."""
+    for value in attributes.get(SIGNING_CERTIFICATE_V2, [])[:1]:
+        first = value.children[0].children[0].children  # certs[0]: ESSCertIDv2
+        algorithm = _hash(first[0]) if first[0].tag == 0x30 else hashes.SHA256()
+        cert_hash = first[1] if first[0].tag == 0x30 else first[0]
+        der = certificate.public_bytes(serialization.Encoding.DER)
+        if cert_hash.body != _digest(algorithm, der):
+            raise CmsError("the signed signing-certificate attribute names another "
+                           "certificate than the one the signature carries")
+
+
 def _digest(algorithm: hashes.HashAlgorithm, data: bytes) -> bytes:
     computed = hashes.Hash(algorithm)
     computed.update(data)
@@ -204,6 +220,7 @@ def verify_signed_data(der: bytes, detached: bytes | None) -> Signed:
     if [v.body for v in attributes.get(MESSAGE_DIGEST, [])] != [_digest(digest, content)]:
         raise CmsError("the signed bytes were changed after signing (their digest differs)")
     certificate = _signer_certificate(sid, certificates)
+    _check_signing_certificate(attributes, certificate)
     try:  # the signature is over the attributes' DER as a SET OF (RFC 5652, 5.4)
         verify_signature(certificate.public_key(), rest[at - 1], digest, rest[at].body,
                          b"\x31" + signed.der[1:])

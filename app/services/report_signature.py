@@ -192,9 +192,9 @@ def check(pdf: bytes, trust_roots: Sequence[Any] = ()) -> tuple[bool | None, str
     for number, signature in enumerate(signatures, start=1):
         # Without given roots the signer's own certificate is the root: integrity and the
         # signer's name are checked, trust is not claimed (nor logged as a failure).
-        roots = list(trust_roots) or [signature.signer_cert]
-        context = ValidationContext(trust_roots=roots, allow_fetching=False)
-        try:
+        try:  # signer_cert raises too: a certificate the signed attributes do not name
+            roots = list(trust_roots) or [signature.signer_cert]
+            context = ValidationContext(trust_roots=roots, allow_fetching=False)
             status = validate_pdf_signature(signature, context)
         except Exception as exc:  # noqa: BLE001 - pyHanko raises many kinds on a bad file
             return False, f"signature {number} cannot be validated: {exc}"
