@@ -186,6 +186,15 @@ def check(pdf: bytes, trust_roots: Sequence[Any] = ()) -> tuple[bool | None, str
     first = min(s.signed_revision for s in signatures)
     rewritten = "the signature is on the first revision" if first < 1 else _rewritten(
         reader, first)
+    if rewritten is None:
+        # pyHanko's rule lets a signing update add any annotation to a page; the rendered
+        # pages must show the same, so only an invisible signature widget may be added.
+        from app.services import report_signature_light
+        from reports.extract import open_pdf
+
+        byte_range = [int(n) for n in signatures[0].sig_object["/ByteRange"]]
+        signed_part = pdf[:byte_range[2] + byte_range[3]]  # up to the end of its revision
+        rewritten = report_signature_light.rewritten_pages(open_pdf(signed_part), signed_part)
     if rewritten is not None:
         return False, rewritten
     signed: list[str] = []
