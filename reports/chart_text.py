@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
-from reports.doc import BODY_WIDTH, UNDEFINED
-from reports.evidence import GroupSummaryEvidence
+from reports.chart_legend import LEGEND_SIZE, LegendEntry, chart_colours, legend
+from reports.doc import BODY_WIDTH
+from reports.evidence import GroupFigureEvidence, GroupSummaryEvidence
+from reports.figures import figure
 from reports.glyphs import FONT, FONT_BOLD, FONT_ITALIC, fit
+from reports.group_order import GroupColours, ordered_groups
 
 __all__ = [
     "BOTTOM",
@@ -21,22 +24,36 @@ __all__ = [
     "LEFT",
     "RIGHT",
     "VERSION_HEIGHT",
+    "Bar",
     "Label",
     "Scale",
     "band_of",
+    "group_bars",
     "group_labels",
+    "group_legend",
     "group_scale",
+    "labelled",
+    "n_of",
+    "name_of",
     "number",
     "ratio_scale",
+    "version_bars",
     "version_labels",
+    "version_legend",
 ]
 
-HEIGHT = 165.0
-VERSION_HEIGHT = 150.0
+HEIGHT = 175.0
+VERSION_HEIGHT = 200.0
 LABEL_ROOM = 16.0
+LEGEND_ROOM = 12.0
 LEFT, RIGHT, TOP, BOTTOM = 44.0, 70.0, 4.0, 34.0
 SIZE = 6.5
 NO_BAND = "band not drawn: reference value undefined"
+REF = " (ref)"
+BAR_LINES = 3
+"""Lines under each bar of a version chart: group (with " (ref)"), n, ratio."""
+MIN_LABELLED_BAR = 18.0
+"""Narrower bars (many versions and groups) are not labelled one by one; the caption says so."""
 
 
 @dataclass(frozen=True)
@@ -114,10 +131,56 @@ def _fitted(values: list[float], bottom: float, top: float) -> Scale:
     return Scale(low, high, step, bottom, top)
 
 
+@dataclass(frozen=True)
+class Bar:
+    """One bar: its left edge and width, the value it reaches, colour index, flagged or not."""
+
+    x: float
+    width: float
+    value: float | None
+    colour: int
+    flagged: bool
+    group: GroupFigureEvidence
+
+
+def _legend_rows(entries: Sequence[LegendEntry]) -> int:
+    return len({e.y for e in entries})
+
+
+def group_legend(summary: GroupSummaryEvidence) -> list[LegendEntry]:
+    """The legend line of a group chart: one swatch per group, the flag marking if used."""
+    flagged = [g for g in summary.groups if g.flags]
+    return legend(chart_colours([summary]), flagged, LEFT, BODY_WIDTH - RIGHT, HEIGHT - 8)
+
+
 def group_scale(summary: GroupSummaryEvidence, band: tuple[float, float] | None) -> Scale:
     """The value axis of a group chart; the space above the top tick holds the bar labels."""
     values = [v for v in (number(g.value) for g in summary.groups) if v is not None]
-    return _fitted(values + list(band or ()), BOTTOM, HEIGHT - TOP - LABEL_ROOM)
+    legend_room = LEGEND_ROOM + 9 * (_legend_rows(group_legend(summary)) - 1)
+    return _fitted(values + list(band or ()), BOTTOM,
+                   HEIGHT - TOP - LABEL_ROOM - legend_room)
+
+
+def _version_colours(items: Sequence[tuple[int, GroupSummaryEvidence]]) -> GroupColours:
+    return chart_colours(s for _, s in items)
+
+
+def version_legend(items: Sequence[tuple[int, GroupSummaryEvidence]]) -> list[LegendEntry]:
+    """The legend line of a version chart: every group of any version, the flag marking."""
+    flagged = [g for _, s in items for g in s.groups if g.flags]
+    return legend(_version_colours(items), flagged, LEFT, BODY_WIDTH - RIGHT,
+                  VERSION_HEIGHT - 8)
+
+
+def _bar_room(items: Sequence[tuple[int, GroupSummaryEvidence]]) -> float:
+    """Width of one group's place in a version's slot (every slot has a place per group)."""
+    slot = (BODY_WIDTH - RIGHT - LEFT) / max(len(items), 1)
+    return slot * 0.9 / max(len(_version_colours(items).indices), 1)
+
+
+def labelled(items: Sequence[tuple[int, GroupSummaryEvidence]]) -> bool:
+    """Whether the bars of a version chart are wide enough to be labelled one by one."""
+    return _bar_room(items) >= MIN_LABELLED_BAR
 
 
 def ratio_scale(items: Sequence[tuple[int, GroupSummaryEvidence]]) -> Scale:
@@ -126,7 +189,35 @@ def ratio_scale(items: Sequence[tuple[int, GroupSummaryEvidence]]) -> Scale:
                       if v is not None]
     values += [v for _, s in items for v in (number(s.band[0]), number(s.band[1]))
                if v is not None]
-    return _fitted(values, 18.0, VERSION_HEIGHT - TOP - 6)
+    bottom = 18.0 + (BAR_LINES * 7.0 if labelled(items) else 0.0)
+    legend_room = LEGEND_ROOM + 9 * (_legend_rows(version_legend(items)) - 1)
+    return _fitted(values, bottom, VERSION_HEIGHT - TOP - 6 - legend_room)
+
+
+def group_bars(summary: GroupSummaryEvidence) -> list[Bar]:
+    """The bars of a group chart, in the natural order of the groups (the reference in its
+    place), coloured by the group's colour index."""
+    colours = chart_colours([summary])
+    groups = ordered_groups(summary)
+    slot = (BODY_WIDTH - RIGHT - LEFT) / max(len(groups), 1)
+    return [Bar(LEFT + i * slot, slot, number(g.value),
+                colours.index(summary.attribute, g.group), bool(g.flags), g)
+            for i, g in enumerate(groups)]
+
+
+def version_bars(items: Sequence[tuple[int, GroupSummaryEvidence]]) -> list[list[Bar]]:
+    """Per version, the bars of its groups' ratios: each group always at the same place in
+    its version's slot and in the same colour (its colour index)."""
+    colours = _version_colours(items)
+    slot = (BODY_WIDTH - RIGHT - LEFT) / max(len(items), 1)
+    room = _bar_room(items)
+    out: list[list[Bar]] = []
+    for i, (_, s) in enumerate(items):
+        start = LEFT + i * slot + slot * 0.05
+        out.append([Bar(start + colours.index(s.attribute, g.group) * room, room,
+                        number(g.ratio), colours.index(s.attribute, g.group), bool(g.flags), g)
+                    for g in ordered_groups(s)])
+    return out
 
 
 def _ticks(scale: Scale) -> list[Label]:
@@ -145,47 +236,71 @@ def _centred(text: str, x: float, y: float, room: float, bold: bool = False,
                  FONT_BOLD if bold else FONT, align="centre", patch=patch)
 
 
-def _group(scale: Scale, summary: GroupSummaryEvidence, i: int, slot: float) -> list[Label]:
-    g = summary.groups[i]
-    value = number(g.value)
-    centre = LEFT + i * slot + slot / 2
+def _legend_labels(entries: Sequence[LegendEntry]) -> list[Label]:
+    return [Label(e.text, e.x, e.y, size=LEGEND_SIZE) for e in entries]
+
+
+def name_of(g: GroupFigureEvidence) -> str:
+    """A bar's group name, the reference marked."""
+    return g.group + (REF if g.is_reference else "")
+
+
+def n_of(g: GroupFigureEvidence) -> str:
+    """A bar's n, as recorded."""
+    return "n unknown" if g.n is None else f"n={g.n}"
+
+
+def _group(scale: Scale, bar: Bar) -> list[Label]:
+    g, centre, room = bar.group, bar.x + bar.width / 2, bar.width - 2
     label_top = scale.y(0.0) + 3
-    if value is not None:
-        label_top = max(scale.y(0.0), scale.y(value)) + 3
-    shown = g.value if value is not None else f"{g.value} (not drawn)"
-    ratio = UNDEFINED if g.ratio is None else g.ratio
-    name = g.group + (" (ref)" if g.is_reference else "")
-    n = "n unknown" if g.n is None else f"n={g.n}"
-    return [_centred(f"ratio {ratio}", centre, label_top, slot - 2),
-            _centred(shown, centre, label_top + 8, slot - 2),
-            _centred(name, centre, BOTTOM - 10, slot - 2, bold=True, patch=False),
-            _centred(n, centre, BOTTOM - 18, slot - 2, patch=False)]
+    if bar.value is not None:
+        label_top = max(scale.y(0.0), scale.y(bar.value)) + 3
+    shown = figure(g.value) if bar.value is not None else f"{figure(g.value)} (not drawn)"
+    return [_centred(f"ratio {figure(g.ratio)}", centre, label_top, room),
+            _centred(shown, centre, label_top + 8, room),
+            _centred(name_of(g), centre, BOTTOM - 10, room, bold=True, patch=False),
+            _centred(n_of(g), centre, BOTTOM - 18, room, patch=False)]
 
 
 def group_labels(summary: GroupSummaryEvidence) -> list[Label]:
-    """Band edges, ticks, then per group its ratio, value, name and n; in drawing order."""
+    """Legend, band edges, ticks, then per group (natural order) its ratio, value, name and n;
+    in drawing order."""
     band = band_of(summary)
     scale = group_scale(summary, band)
-    out: list[Label] = []
+    out = _legend_labels(group_legend(summary))
     if band:
         out += [_edge(summary.band[0], scale.y(band[0])), _edge(summary.band[1], scale.y(band[1]))]
     out += _ticks(scale)
-    slot = (BODY_WIDTH - RIGHT - LEFT) / max(len(summary.groups), 1)
-    for i in range(len(summary.groups)):
-        out += _group(scale, summary, i, slot)
+    for bar in group_bars(summary):
+        out += _group(scale, bar)
     if band is None:
-        out.append(Label(NO_BAND, LEFT + 4, HEIGHT - 10, FONT_ITALIC, 7, colour="grey"))
+        out.append(Label(NO_BAND, LEFT + 4, scale.top + 4, FONT_ITALIC, 7, colour="grey"))
     return out
 
 
+def _bar_lines(scale: Scale, bar: Bar) -> list[Label]:
+    """Group, n and ratio under one bar of a version chart."""
+    g, centre, room = bar.group, bar.x + bar.width / 2, bar.width - 1
+    top = scale.bottom - 8
+    return [_centred(name_of(g), centre, top, room, bold=True, patch=False),
+            _centred(n_of(g), centre, top - 7, room, patch=False),
+            _centred(figure(g.ratio), centre, top - 14, room, patch=False)]
+
+
 def version_labels(items: Sequence[tuple[int, GroupSummaryEvidence]]) -> list[Label]:
-    """Ticks, version names (about 24 points apart), "ratio 1 = ref" and a shared band's edges."""
+    """Legend, ticks, per version its name and (when wide enough) each bar's group, n and
+    ratio, then "ratio 1 = ref" and a shared band's edges; in drawing order."""
     scale = ratio_scale(items)
     slot = (BODY_WIDTH - RIGHT - LEFT) / max(len(items), 1)
-    out = _ticks(scale)
+    out = _legend_labels(version_legend(items)) + _ticks(scale)
     every = max(1, math.ceil(24 / slot))
-    out += [Label(f"v{version}", LEFT + (i + 0.5) * slot, scale.bottom - 10, align="centre")
-            for i, (version, _) in enumerate(items) if i % every == 0]
+    each = labelled(items)
+    for i, ((version, _), bars) in enumerate(zip(items, version_bars(items), strict=True)):
+        if i % every == 0:
+            out.append(Label(f"v{version}", LEFT + (i + 0.5) * slot, 4.0, FONT_BOLD,
+                             align="centre"))
+        if each:
+            out += [label for bar in bars for label in _bar_lines(scale, bar)]
     out.append(Label("ratio 1 = ref", BODY_WIDTH - RIGHT + 3, scale.y(1.0) - 2.5))
     bands = {s.band for _, s in items}
     if len(bands) == 1:  # one band for every version: name its edges once, at the right
