@@ -8,26 +8,24 @@ from typing import Any
 from reportlab.lib import colors
 from reportlab.platypus import Flowable
 
-from reports.chart_legend import FLAG_INDEX, PALETTE, SWATCH, LegendEntry
-from reports.chart_text import (
+from reports.chart_geometry import (
     HEIGHT,
     LEFT,
     RIGHT,
     VERSION_HEIGHT,
     Bar,
-    Label,
     Scale,
     band_of,
     group_bars,
-    group_labels,
     group_legend,
     group_scale,
     number,
     ratio_scale,
     version_bars,
-    version_labels,
     version_legend,
 )
+from reports.chart_legend import FLAG_INDEX, PALETTE, SWATCH, LegendEntry
+from reports.chart_text import Label, group_labels, version_labels
 from reports.doc import BODY_WIDTH
 from reports.evidence import GroupSummaryEvidence
 from reports.glyphs import text_width
@@ -92,7 +90,7 @@ def _hatched(c: Any, x: float, y: float, width: float, height: float) -> None:
     c.clipPath(path, stroke=0, fill=0)
     c.setStrokeColor(FLAGGED)
     c.setLineWidth(0.8)
-    step = 3.5
+    step = 4.5
     offset = -height
     while offset < width:
         c.line(x + offset, y, x + offset + height, y + height)

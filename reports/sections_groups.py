@@ -31,7 +31,7 @@ FLAG_TEXT = {
     "small_n": "small group",
     "n_unknown": "n not recorded",
 }
-GROUP_COLUMNS = (1.5, 0.7, 1, 1, 1, 2.4, 0.6)
+GROUP_COLUMNS = (1.4, 0.7, 1.15, 1.15, 1.15, 2.1, 0.6)
 """Group, n, value, ratio, difference, flags, seq: every rounded figure and a seq of up to
 six digits fit their column on one line."""
 HATCH_NOTE = "Hatched bars with an orange outline are flagged for review."
