@@ -1,6 +1,7 @@
-"""Chart geometry and every string a chart draws, in drawing order: pure, no ReportLab.
+"""Every string a per-group chart draws, in drawing order: pure, no ReportLab.
 
-charts.py draws the bars and bands and then exactly these labels; textcheck.py expects them.
+charts.py draws the bars and bands (reports/chart_geometry.py) and then exactly these labels;
+textcheck.py expects them.
 """
 
 from __future__ import annotations
@@ -8,35 +9,47 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Literal
 
-from reports.doc import BODY_WIDTH, UNDEFINED
-from reports.evidence import GroupSummaryEvidence
+from reports.chart_geometry import (
+    BOTTOM,
+    HEIGHT,
+    LEFT,
+    RIGHT,
+    VERSION_HEIGHT,
+    Bar,
+    Scale,
+    band_of,
+    group_bars,
+    group_legend,
+    group_scale,
+    labelled,
+    number,
+    ratio_scale,
+    version_bars,
+    version_legend,
+)
+from reports.chart_legend import LEGEND_SIZE, LegendEntry
+from reports.doc import BODY_WIDTH
+from reports.evidence import GroupFigureEvidence, GroupSummaryEvidence
+from reports.figures import figure
 from reports.glyphs import FONT, FONT_BOLD, FONT_ITALIC, fit
 
 __all__ = [
-    "BOTTOM",
     "HEIGHT",
-    "LEFT",
-    "RIGHT",
     "VERSION_HEIGHT",
     "Label",
-    "Scale",
-    "band_of",
     "group_labels",
-    "group_scale",
-    "number",
-    "ratio_scale",
+    "labelled",
+    "n_of",
+    "name_of",
+    "ratio_of",
     "version_labels",
 ]
 
-HEIGHT = 165.0
-VERSION_HEIGHT = 150.0
-LABEL_ROOM = 16.0
-LEFT, RIGHT, TOP, BOTTOM = 44.0, 70.0, 4.0, 34.0
 SIZE = 6.5
 NO_BAND = "band not drawn: reference value undefined"
+REF = " (ref)"
 
 
 @dataclass(frozen=True)
@@ -53,80 +66,10 @@ class Label:
     patch: bool = False
 
 
-@dataclass(frozen=True)
-class Scale:
-    """Maps metric values to y coordinates in the plot area; ticks every ``step``."""
-
-    low: float
-    high: float
-    step: float
-    bottom: float
-    top: float
-
-    def y(self, value: float) -> float:
-        span = self.high - self.low or 1.0
-        return self.bottom + (value - self.low) / span * (self.top - self.bottom)
-
-    def ticks(self) -> list[float]:
-        count = round((self.high - self.low) / self.step)
-        return [self.low + i * self.step for i in range(count + 1)]
-
-
-def _nice_step(span: float) -> float:
-    """A round tick step (1, 2, 2.5 or 5 times a power of ten) giving at most five intervals."""
-    raw = span / 5 if span > 0 else 1.0
-    power = 10.0 ** math.floor(math.log10(raw))
-    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
-
-
 def _tick_label(value: float, step: float) -> str:
     decimals = max(0, -math.floor(math.log10(step)) + (1 if step / 10.0 ** math.floor(
         math.log10(step)) == 2.5 else 0))
     return f"{value:.{decimals}f}"
-
-
-def number(text: str | None) -> float | None:
-    """A finite float for drawing only (figures are printed from their decimal text)."""
-    if text is None:
-        return None
-    try:
-        value = float(Decimal(text))
-    except (InvalidOperation, ValueError):
-        return None
-    return value if math.isfinite(value) else None
-
-
-def band_of(summary: GroupSummaryEvidence) -> tuple[float, float] | None:
-    """The band in metric units (low x reference .. high x reference), when it is defined."""
-    ref = next((g for g in summary.groups if g.is_reference), None)
-    ref_value = number(ref.value) if ref else None
-    low, high = number(summary.band[0]), number(summary.band[1])
-    if ref_value is None or low is None or high is None or ref_value <= 0:
-        return None
-    return low * ref_value, high * ref_value
-
-
-def _fitted(values: list[float], bottom: float, top: float) -> Scale:
-    high_value, low_value = max(values + [0.0]), min(values + [0.0])
-    step = _nice_step(high_value - low_value)
-    low = math.floor(low_value / step) * step
-    high = max(math.ceil(high_value / step) * step, low + step)
-    return Scale(low, high, step, bottom, top)
-
-
-def group_scale(summary: GroupSummaryEvidence, band: tuple[float, float] | None) -> Scale:
-    """The value axis of a group chart; the space above the top tick holds the bar labels."""
-    values = [v for v in (number(g.value) for g in summary.groups) if v is not None]
-    return _fitted(values + list(band or ()), BOTTOM, HEIGHT - TOP - LABEL_ROOM)
-
-
-def ratio_scale(items: Sequence[tuple[int, GroupSummaryEvidence]]) -> Scale:
-    """The ratio axis of a version chart (1, every ratio and every band edge on it)."""
-    values = [1.0] + [v for _, s in items for v in (number(g.ratio) for g in s.groups)
-                      if v is not None]
-    values += [v for _, s in items for v in (number(s.band[0]), number(s.band[1]))
-               if v is not None]
-    return _fitted(values, 18.0, VERSION_HEIGHT - TOP - 6)
 
 
 def _ticks(scale: Scale) -> list[Label]:
@@ -145,47 +88,77 @@ def _centred(text: str, x: float, y: float, room: float, bold: bool = False,
                  FONT_BOLD if bold else FONT, align="centre", patch=patch)
 
 
-def _group(scale: Scale, summary: GroupSummaryEvidence, i: int, slot: float) -> list[Label]:
-    g = summary.groups[i]
-    value = number(g.value)
-    centre = LEFT + i * slot + slot / 2
+def _legend_labels(entries: Sequence[LegendEntry]) -> list[Label]:
+    return [Label(e.text, e.x, e.y, size=LEGEND_SIZE) for e in entries]
+
+
+def name_of(g: GroupFigureEvidence) -> str:
+    """A bar's group name, the reference marked."""
+    return g.group + (REF if g.is_reference else "")
+
+
+def ratio_of(g: GroupFigureEvidence) -> str:
+    """A version chart bar's ratio, the reference marked."""
+    return figure(g.ratio) + (REF if g.is_reference else "")
+
+
+def n_of(g: GroupFigureEvidence) -> str:
+    """A bar's n, as recorded."""
+    return "n unknown" if g.n is None else f"n={g.n}"
+
+
+def _group(scale: Scale, bar: Bar) -> list[Label]:
+    g, centre, room = bar.group, bar.x + bar.width / 2, bar.width - 2
     label_top = scale.y(0.0) + 3
-    if value is not None:
-        label_top = max(scale.y(0.0), scale.y(value)) + 3
-    shown = g.value if value is not None else f"{g.value} (not drawn)"
-    ratio = UNDEFINED if g.ratio is None else g.ratio
-    name = g.group + (" (ref)" if g.is_reference else "")
-    n = "n unknown" if g.n is None else f"n={g.n}"
-    return [_centred(f"ratio {ratio}", centre, label_top, slot - 2),
-            _centred(shown, centre, label_top + 8, slot - 2),
-            _centred(name, centre, BOTTOM - 10, slot - 2, bold=True, patch=False),
-            _centred(n, centre, BOTTOM - 18, slot - 2, patch=False)]
+    if bar.value is not None:
+        label_top = max(scale.y(0.0), scale.y(bar.value)) + 3
+    shown = figure(g.value) if bar.value is not None else f"{figure(g.value)} (not drawn)"
+    return [_centred(f"ratio {figure(g.ratio)}", centre, label_top, room),
+            _centred(shown, centre, label_top + 8, room),
+            _centred(name_of(g), centre, BOTTOM - 10, room, bold=True, patch=False),
+            _centred(n_of(g), centre, BOTTOM - 18, room, patch=False)]
 
 
 def group_labels(summary: GroupSummaryEvidence) -> list[Label]:
-    """Band edges, ticks, then per group its ratio, value, name and n; in drawing order."""
+    """Legend, band edges, ticks, then per group (natural order) its ratio, value, name and n;
+    in drawing order."""
     band = band_of(summary)
     scale = group_scale(summary, band)
-    out: list[Label] = []
+    out = _legend_labels(group_legend(summary))
     if band:
         out += [_edge(summary.band[0], scale.y(band[0])), _edge(summary.band[1], scale.y(band[1]))]
     out += _ticks(scale)
-    slot = (BODY_WIDTH - RIGHT - LEFT) / max(len(summary.groups), 1)
-    for i in range(len(summary.groups)):
-        out += _group(scale, summary, i, slot)
+    for bar in group_bars(summary):
+        out += _group(scale, bar)
     if band is None:
-        out.append(Label(NO_BAND, LEFT + 4, HEIGHT - 10, FONT_ITALIC, 7, colour="grey"))
+        out.append(Label(NO_BAND, LEFT + 4, scale.top + 4, FONT_ITALIC, 7, colour="grey"))
     return out
 
 
+def _bar_lines(scale: Scale, bar: Bar) -> list[Label]:
+    """Group, n and ratio under one bar of a version chart (narrow: "(ref)" goes with the
+    ratio, which is 1 for the reference)."""
+    g, centre, room = bar.group, bar.x + bar.width / 2, bar.width - 1
+    top = scale.bottom - 8
+    return [_centred(g.group, centre, top, room, bold=True, patch=False),
+            _centred(n_of(g), centre, top - 7, room, patch=False),
+            _centred(ratio_of(g), centre, top - 14, room, patch=False)]
+
+
 def version_labels(items: Sequence[tuple[int, GroupSummaryEvidence]]) -> list[Label]:
-    """Ticks, version names (about 24 points apart), "ratio 1 = ref" and a shared band's edges."""
+    """Legend, ticks, per version its name and (when wide enough) each bar's group, n and
+    ratio, then "ratio 1 = ref" and a shared band's edges; in drawing order."""
     scale = ratio_scale(items)
     slot = (BODY_WIDTH - RIGHT - LEFT) / max(len(items), 1)
-    out = _ticks(scale)
+    out = _legend_labels(version_legend(items)) + _ticks(scale)
     every = max(1, math.ceil(24 / slot))
-    out += [Label(f"v{version}", LEFT + (i + 0.5) * slot, scale.bottom - 10, align="centre")
-            for i, (version, _) in enumerate(items) if i % every == 0]
+    each = labelled(items)
+    for i, ((version, _), bars) in enumerate(zip(items, version_bars(items), strict=True)):
+        if i % every == 0:
+            out.append(Label(f"v{version}", LEFT + (i + 0.5) * slot, 4.0, FONT_BOLD,
+                             align="centre"))
+        if each:
+            out += [label for bar in bars for label in _bar_lines(scale, bar)]
     out.append(Label("ratio 1 = ref", BODY_WIDTH - RIGHT + 3, scale.y(1.0) - 2.5))
     bands = {s.band for _, s in items}
     if len(bands) == 1:  # one band for every version: name its edges once, at the right

@@ -8,28 +8,31 @@ from typing import Any
 from reportlab.lib import colors
 from reportlab.platypus import Flowable
 
-from reports.chart_text import (
+from reports.chart_geometry import (
     HEIGHT,
     LEFT,
     RIGHT,
     VERSION_HEIGHT,
-    Label,
+    Bar,
     Scale,
     band_of,
-    group_labels,
+    group_bars,
+    group_legend,
     group_scale,
     number,
     ratio_scale,
-    version_labels,
+    version_bars,
+    version_legend,
 )
+from reports.chart_legend import FLAG_INDEX, PALETTE, SWATCH, LegendEntry
+from reports.chart_text import Label, group_labels, version_labels
 from reports.doc import BODY_WIDTH
-from reports.evidence import GroupFigureEvidence, GroupSummaryEvidence
+from reports.evidence import GroupSummaryEvidence
 from reports.glyphs import text_width
 
 __all__ = ["GroupChart", "VersionChart"]
 
-BAR = colors.HexColor("#6b8cae")
-REFERENCE = colors.HexColor("#2f4f6f")
+GROUP_COLOURS = tuple(colors.HexColor(c) for c in PALETTE)
 FLAGGED = colors.HexColor("#d9822b")
 BAND_FILL = colors.Color(0.30, 0.65, 0.35, alpha=0.18)
 BAND_EDGE = colors.HexColor("#3f8f4a")
@@ -79,18 +82,48 @@ def _draw_band(c: Any, scale: Scale, band: tuple[float, float]) -> None:
     c.setDash([])
 
 
-def _bar_colour(g: GroupFigureEvidence) -> colors.Color:
-    if g.is_reference:
-        return REFERENCE
-    return FLAGGED if g.flags else BAR
+def _hatched(c: Any, x: float, y: float, width: float, height: float) -> None:
+    """Orange diagonal hatching and an orange outline: the mark of a flagged bar."""
+    c.saveState()
+    path = c.beginPath()
+    path.rect(x, y, width, height)
+    c.clipPath(path, stroke=0, fill=0)
+    c.setStrokeColor(FLAGGED)
+    c.setLineWidth(0.8)
+    step = 4.5
+    offset = -height
+    while offset < width:
+        c.line(x + offset, y, x + offset + height, y + height)
+        offset += step
+    c.restoreState()
+    c.setStrokeColor(FLAGGED)
+    c.setLineWidth(1.4)
+    c.rect(x, y, width, height, stroke=1, fill=0)
 
 
-def _draw_bar(c: Any, scale: Scale, g: GroupFigureEvidence, x: float, slot: float) -> None:
-    value = number(g.value)
-    if value is not None:
-        base, tip = scale.y(0.0), scale.y(value)
-        c.setFillColor(_bar_colour(g))
-        c.rect(x + slot * 0.2, min(base, tip), slot * 0.6, abs(tip - base), stroke=0, fill=1)
+def _swatch(c: Any, x: float, y: float, width: float, height: float, index: int,
+            flagged: bool) -> None:
+    if index != FLAG_INDEX:
+        c.setFillColor(GROUP_COLOURS[index % len(GROUP_COLOURS)])
+        c.rect(x, y, width, height, stroke=0, fill=1)
+    if flagged or index == FLAG_INDEX:
+        _hatched(c, x, y, width, height)
+
+
+def _legend(c: Any, entries: Sequence[LegendEntry]) -> None:
+    for e in entries:
+        _swatch(c, e.x - SWATCH - 3, e.y - 0.5, SWATCH, SWATCH * 0.8, e.colour,
+                e.colour == FLAG_INDEX)
+
+
+def _draw_bar(c: Any, scale: Scale, bar: Bar, share: float) -> None:
+    """A bar filling ``share`` of its place, centred, from 0 to its value."""
+    if bar.value is None:
+        return
+    base, tip = scale.y(0.0), scale.y(bar.value)
+    width = bar.width * share
+    _swatch(c, bar.x + (bar.width - width) / 2, min(base, tip), width, abs(tip - base),
+            bar.colour, bar.flagged)
 
 
 class GroupChart(Flowable):  # type: ignore[misc]  # ReportLab is untyped
@@ -115,10 +148,9 @@ class GroupChart(Flowable):  # type: ignore[misc]  # ReportLab is untyped
         if band:
             _draw_band(c, scale, band)
         _axis(c, scale)
-        groups = summary.groups
-        slot = (BODY_WIDTH - RIGHT - LEFT) / max(len(groups), 1)
-        for i, g in enumerate(groups):
-            _draw_bar(c, scale, g, LEFT + i * slot, slot)
+        for bar in group_bars(summary):
+            _draw_bar(c, scale, bar, 0.6)
+        _legend(c, group_legend(summary))
         _labels(c, group_labels(summary))
 
 
@@ -133,22 +165,9 @@ def _slot_band(c: Any, scale: Scale, s: GroupSummaryEvidence, x: float, width: f
     c.line(x, y1, x + width, y1)
 
 
-def _slot_bars(c: Any, scale: Scale, s: GroupSummaryEvidence, x: float, width: float) -> None:
-    bar = width / max(len(s.groups), 1)
-    base = scale.y(0.0)
-    for i, g in enumerate(s.groups):
-        ratio = number(g.ratio)
-        if ratio is None:
-            continue
-        tip = scale.y(ratio)
-        c.setFillColor(_bar_colour(g))
-        c.rect(x + i * bar + bar * 0.1, min(base, tip), bar * 0.8, abs(tip - base), stroke=0,
-               fill=1)
-
-
 class VersionChart(Flowable):  # type: ignore[misc]  # ReportLab is untyped
     """One grouped metric across versions: per version, each group's ratio to the reference as
-    a bar, over the band that version applied."""
+    a bar (same place and colour for a group in every version), over that version's band."""
 
     def __init__(self, metric: str, items: Sequence[tuple[int, GroupSummaryEvidence]]) -> None:
         super().__init__()
@@ -168,7 +187,9 @@ class VersionChart(Flowable):  # type: ignore[misc]  # ReportLab is untyped
         for i, (_, s) in enumerate(items):
             _slot_band(c, scale, s, LEFT + i * slot + 1, slot - 2)
         c.setDash([])
-        for i, (_, s) in enumerate(items):
-            _slot_bars(c, scale, s, LEFT + i * slot + slot * 0.1, slot * 0.8)
+        for bars in version_bars(items):
+            for bar in bars:
+                _draw_bar(c, scale, bar, 0.8)
         _axis(c, scale)
+        _legend(c, version_legend(items))
         _labels(c, version_labels(items))

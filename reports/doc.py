@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from reports.evidence import GroupSummaryEvidence
+from reports.figures import figure as rounded
 
 __all__ = [
     "BODY_WIDTH",
@@ -166,8 +167,9 @@ def flag(text: str) -> Para:
 
 
 def figure(value: str | None) -> str:
-    """A decimal figure as stored, or "undefined"."""
-    return UNDEFINED if value is None else value
+    """A decimal figure as a reader sees it: rounded by reports/figures.py's rule, or
+    "undefined" (the full value is in the appendix and the evidence bundle)."""
+    return rounded(value)
 
 
 def data_table(header: Sequence[str], rows: Sequence[Sequence[Cell]],

@@ -11,7 +11,6 @@ from reports.doc import (
     block,
     data_table,
     empty,
-    figure,
     flag,
     gap,
     heading,
@@ -19,6 +18,7 @@ from reports.doc import (
     mono,
 )
 from reports.evidence import ExperimentReportEvidence, RunEvidence
+from reports.figures import figure
 from reports.sections_groups import flag_reasons
 
 __all__ = ["comparison", "run_summaries", "run_title"]
@@ -47,7 +47,7 @@ def _columns(exp: ExperimentReportEvidence) -> list[tuple[str, dict[str, str]]]:
     """(column title, run id -> printed cell) for every chosen metric and group ratio."""
     cols: list[tuple[str, dict[str, str]]] = []
     for key in _metric_keys(exp):
-        cols.append((key, {r.run_id: next((m.value for m in r.metrics if m.key == key),
+        cols.append((key, {r.run_id: next((figure(m.value) for m in r.metrics if m.key == key),
                                           NOT_LOGGED) for r in exp.runs}))
     for metric, attribute in _group_keys(exp):
         cells: dict[str, str] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from reports.doc import (
@@ -11,7 +12,6 @@ from reports.doc import (
     block,
     data_table,
     empty,
-    figure,
     flag,
     gap,
     group_chart,
@@ -19,8 +19,11 @@ from reports.doc import (
     para,
 )
 from reports.evidence import GroupFigureEvidence, GroupSummaryEvidence, RunEvidence
+from reports.figures import figure
+from reports.group_order import ordered_groups
 
-__all__ = ["FLAG_TEXT", "flag_reasons", "group_metrics", "policy_line"]
+__all__ = ["FLAG_TEXT", "GROUP_COLUMNS", "HATCH_NOTE", "flag_reasons", "group_metrics",
+           "policy_line", "rounded_text"]
 
 FLAG_TEXT = {
     "ratio_out_of_band": "ratio outside the band",
@@ -28,7 +31,18 @@ FLAG_TEXT = {
     "small_n": "small group",
     "n_unknown": "n not recorded",
 }
+GROUP_COLUMNS = (1.4, 0.7, 1.15, 1.15, 1.15, 2.1, 0.6)
+"""Group, n, value, ratio, difference, flags, seq: every rounded figure and a seq of up to
+six digits fit their column on one line."""
+HATCH_NOTE = "Hatched bars with an orange outline are flagged for review."
+_DECIMAL = re.compile(r"(?<![\w:.-])-?\d+\.\d+(?![\d.])")
 _RULES = {"highest_value": "the group with the highest value", "requested": "named in the policy"}
+
+
+def rounded_text(text: str) -> str:
+    """Free text from the evidence (a note) with every decimal in it shown by the rounding
+    rule; times ("12:18.269757") and dotted versions ("1.5.2") are left alone."""
+    return _DECIMAL.sub(lambda m: figure(m.group()), text)
 
 
 def flag_reasons(g: GroupFigureEvidence, summary: GroupSummaryEvidence) -> list[str]:
@@ -36,7 +50,7 @@ def flag_reasons(g: GroupFigureEvidence, summary: GroupSummaryEvidence) -> list[
     reasons: list[str] = []
     for code in g.flags:
         if code == "ratio_out_of_band":
-            reasons.append(f"ratio {g.ratio} outside the band {summary.band[0]} to "
+            reasons.append(f"ratio {figure(g.ratio)} outside the band {summary.band[0]} to "
                            f"{summary.band[1]}")
         elif code == "small_n":
             reasons.append(f"n {g.n} below the minimum {summary.min_n}")
@@ -64,7 +78,7 @@ def _row(g: GroupFigureEvidence) -> list[Cell]:
     return [
         g.group + (" (reference)" if g.is_reference else ""),
         "not recorded" if g.n is None else str(g.n),
-        g.value,
+        figure(g.value),
         figure(g.ratio),
         figure(g.difference),
         flags,
@@ -74,25 +88,28 @@ def _row(g: GroupFigureEvidence) -> list[Cell]:
 
 def _summary(s: GroupSummaryEvidence, level: int, chart: bool) -> list[Node]:
     header = ["Group", "n", "Value", "Ratio to ref.", "Difference", "Flags", "Seq"]
-    rows = [_row(g) for g in s.groups]
-    flagged = [i for i, g in enumerate(s.groups) if g.flags]
-    table = data_table(header, rows, [1.5, 0.7, 1, 1, 1, 2.4, 0.5], highlight=flagged)
+    groups = ordered_groups(s)
+    rows = [_row(g) for g in groups]
+    flagged = [i for i, g in enumerate(groups) if g.flags]
+    table = data_table(header, rows, GROUP_COLUMNS, highlight=flagged)
     overall = (f"Min/max ratio: {figure(s.min_max_ratio)}. "
                f"Max difference: {figure(s.max_difference)}.")
     out: list[Node] = [
         heading(f"{s.metric} by {s.attribute}", level), para(policy_line(s), "lead"), table,
         para(overall, "after"),
     ]
-    for g in s.groups:
+    for g in groups:
         reasons = flag_reasons(g, s)
         if reasons:
             out.append(flag(f"group {g.group}: " + "; ".join(reasons)))
-    out += [para(f"Note: {note}", "caption") for note in s.notes]
+    out += [para(f"Note: {rounded_text(note)}", "caption") for note in s.notes]
     if not chart:
         return out + [gap(6)]
     out += [block(group_chart(s), para(
-        f"Bars: {s.metric} per group (reference darkest, flagged groups orange). Shaded band: "
-        f"{s.band[0]} to {s.band[1]} times the reference value.", "caption")), gap(6)]
+        f"Bars: {s.metric} per group, in the order of the table, each in its group's colour "
+        f"(legend above) and labelled with its value, ratio to the reference, name and n; "
+        f"\"(ref)\" marks the reference group. {HATCH_NOTE} Shaded band: {s.band[0]} to "
+        f"{s.band[1]} times the reference value.", "caption")), gap(6)]
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reports.client_env import client_environment
 from reports.doc import (
     Cell,
     Node,
@@ -14,18 +15,18 @@ from reports.doc import (
     para,
 )
 from reports.evidence import ArtifactEvidence, DatasetEvidence, RunEvidence
+from reports.figures import figure
 
 __all__ = [
-    "artifacts", "client_environment", "group_counts", "lineage", "metrics", "parameters",
-    "run_facts", "signature", "tags",
+    "ARTIFACT_COLUMNS", "ARTIFACT_HEADER", "artifact_cells", "artifacts", "group_counts",
+    "lineage", "metrics", "parameters", "run_facts", "short_digest", "signature",
+    "signer_lines", "tags",
 ]
 
-CLIENT_KEYS = ("mlflow.user", "mlflow.source.name", "mlflow.source.type",
-               "mlflow.source.git.commit", "mlflow.source.git.repoURL",
-               "mlflow.source.git.branch")
-"""Run tags the MLflow client sends about where and by whom a run was made."""
-CLIENT_PREFIXES = ("mlflow.source.", "mlflow.docker.", "mlflow.project.")
-CLIENT_OMITTED = ("mlflow.source.git.diff",)  # a whole diff: in the tags table, not here
+SHORT_DIGEST = 12
+"""Hex digits of a digest printed in the body; the full digest is in the evidence bundle."""
+ARTIFACT_HEADER = ("Path", "Bytes", "SHA-256 (first 12 hex)", "Signature", "Seq")
+ARTIFACT_COLUMNS = (2.6, 0.8, 1.7, 1.6, 0.6)
 
 
 def run_facts(run: RunEvidence) -> list[tuple[str, Cell]]:
@@ -79,14 +80,6 @@ def _datasets(run: RunEvidence) -> list[Node]:
     ]
     header = ["Dataset", "Context", "Digest", "Rows", "Records per group", "Seq"]
     return [data_table(header, rows, [1.3, 0.9, 2.2, 0.7, 2.4, 0.5])]
-
-
-def client_environment(run: RunEvidence) -> list[tuple[str, str]]:
-    """(tag, value) of what the client reported about where the run was made: the user,
-    source, git and container tags (the stock MLflow client sends no environment entry)."""
-    return [(t.key, t.value) for t in run.tags
-            if (t.key in CLIENT_KEYS or t.key.startswith(CLIENT_PREFIXES))
-            and t.key not in CLIENT_OMITTED]
 
 
 def _reported(run: RunEvidence) -> list[Node]:
@@ -151,33 +144,56 @@ def metrics(run: RunEvidence, level: int = 1) -> list[Node]:
     if not run.metrics:
         return out + [empty("No metrics were logged.")]
     rows: list[list[Cell]] = [
-        [m.key, m.value, str(m.step), m.timestamp, str(m.seq)] for m in run.metrics
+        [m.key, figure(m.value), str(m.step), m.timestamp, str(m.seq)] for m in run.metrics
     ]
     return out + [data_table(["Metric", "Value", "Step", "Logged at", "Seq"], rows,
                              [2.2, 1.4, 0.6, 2, 0.6])]
 
 
+def short_digest(digest: str) -> str:
+    """The first 12 hex digits of a digest and an ellipsis (the whole one when shorter)."""
+    return digest if len(digest) <= SHORT_DIGEST else digest[:SHORT_DIGEST] + "\u2026"
+
+
+def _key_id(signer: str) -> str:
+    """The key id of a C2SP verifier key string (name+keyid+key), else the signer shortened."""
+    parts = signer.split("+", 2)  # the key itself is base64 and may hold "+"
+    return parts[1] if len(parts) == 3 else short_digest(signer)
+
+
 def signature(a: ArtifactEvidence) -> str:
-    """Signature status in words; an invalid signature is a flag for review."""
+    """Signature status in words with the signer's key id; invalid is a flag for review."""
     if a.signature_status == "verified":
-        return f"verified ({a.signer})" if a.signer else "verified"
+        return f"verified, key {_key_id(a.signer)}" if a.signer else "verified"
     if a.signature_status == "invalid":
         return "INVALID - flag for review"
     return a.signature_status
 
 
+def artifact_cells(a: ArtifactEvidence) -> list[Cell]:
+    """Path, size, short digest, signature and seq of one artifact (ARTIFACT_HEADER)."""
+    return [mono(a.path), str(a.size), mono(short_digest(a.sha256)), signature(a), str(a.seq)]
+
+
+def signer_lines(found: list[ArtifactEvidence]) -> list[Node]:
+    """Once under an artifact table: who signed (key id and key name), where the full digests,
+    DSSE envelope digests and keys are."""
+    signers = sorted({a.signer for a in found if a.signer})
+    named = "; ".join(f"{_key_id(s)} ({s.split('+')[0]})" if s.count("+") >= 2 else _key_id(s)
+                      for s in signers)
+    said = f"Artifact signatures by key id {named}. " if signers else ""
+    return [para(f"{said}Full SHA-256 digests, DSSE envelope digests and the signing keys "
+                 "are in the evidence bundle and the integrity appendix.", "caption")]
+
+
 def artifacts(run: RunEvidence, level: int = 1) -> list[Node]:
-    """Artifacts with digests and signature status; invalid signatures are flagged."""
+    """Artifacts with short digests and signature status; invalid signatures are flagged."""
     out: list[Node] = [heading("Artifacts", level)]
     if not run.artifacts:
         return out + [empty("No artifacts were recorded.")]
-    rows: list[list[Cell]] = [
-        [mono(a.path), mono(a.sha256), str(a.size), signature(a),
-         mono(a.envelope_sha256 or "none"), str(a.seq)]
-        for a in run.artifacts
-    ]
-    header = ["Path", "SHA-256", "Bytes", "Signature", "DSSE envelope SHA-256", "Seq"]
-    out.append(data_table(header, rows, [1.6, 2.3, 0.7, 1.3, 2.3, 0.5]))
+    rows = [artifact_cells(a) for a in run.artifacts]
+    out += [data_table(ARTIFACT_HEADER, rows, ARTIFACT_COLUMNS),
+            *signer_lines(list(run.artifacts))]
     for a in run.artifacts:
         if a.signature_status == "invalid":
             out.append(flag(f"artifact {a.path}: its signature did not verify"))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 
+from reports.chart_text import labelled
+from reports.client_env import client_environment
 from reports.doc import (
     Cell,
     Node,
     block,
     data_table,
     empty,
-    figure,
     flag,
     heading,
     mono,
@@ -23,8 +24,16 @@ from reports.evidence import (
     RunEvidence,
     VersionEvidence,
 )
-from reports.sections_groups import flag_reasons, policy_line
-from reports.sections_run import client_environment, group_counts, signature
+from reports.figures import figure
+from reports.group_order import ordered_groups
+from reports.sections_groups import HATCH_NOTE, flag_reasons, policy_line
+from reports.sections_run import (
+    ARTIFACT_COLUMNS,
+    ARTIFACT_HEADER,
+    artifact_cells,
+    group_counts,
+    signer_lines,
+)
 
 __all__ = ["FULL_DETAIL_VERSIONS", "focus_versions", "version_tables"]
 
@@ -94,15 +103,15 @@ def _lineage(model: ModelReportEvidence) -> list[Node]:
              "the run.created entry.", "lead"),
         data_table(["Ver.", "Run id", "Name", "Status", "Parent runs", "Code source", "Ended",
                     "Seq"], _per_version(model, _lineage_rows),
-                   [0.4, 1.5, 0.9, 0.8, 1.5, 2.2, 1.3, 0.4]),
+                   [0.5, 1.5, 0.9, 0.8, 1.5, 2.2, 1.3, 0.6]),
         heading("Datasets", 2),
         data_table(["Ver.", "Dataset", "Context", "Digest", "Rows", "Records per group", "Seq"],
-                   _per_version(model, _dataset_rows), [0.4, 1.1, 0.8, 2.1, 0.6, 2.5, 0.4]),
+                   _per_version(model, _dataset_rows), [0.5, 1.1, 0.8, 2.1, 0.7, 2.5, 0.6]),
     ]
     if any(v.run.environment is not None for v in model.versions):
         out += [heading("Environment", 2), data_table(
             ["Ver.", "Platform", "Container image", "Lockfile SHA-256", "Packages", "Seq"],
-            _per_version(model, _environment_rows), [0.4, 1.8, 1.9, 1.9, 1.6, 0.4])]
+            _per_version(model, _environment_rows), [0.5, 1.8, 1.9, 1.9, 1.6, 0.6])]
     return out
 
 
@@ -112,7 +121,7 @@ def _parameters(model: ModelReportEvidence) -> list[Node]:
                                             for p in run.params])
     bare = [str(v.version) for v in model.versions if not v.run.params]
     if rows:
-        out.append(data_table(["Ver.", "Parameter", "Value", "Seq"], rows, [0.4, 2, 4, 0.5]))
+        out.append(data_table(["Ver.", "Parameter", "Value", "Seq"], rows, [0.5, 2, 4, 0.6]))
     if bare:
         out.append(empty(f"No parameters were logged for version(s) {', '.join(bare)}."))
     return out
@@ -120,12 +129,12 @@ def _parameters(model: ModelReportEvidence) -> list[Node]:
 
 def _metrics(model: ModelReportEvidence) -> list[Node]:
     out: list[Node] = [heading("Overall metrics")]
-    rows = _per_version(model, lambda run: [[m.key, m.value, str(m.step), m.timestamp,
+    rows = _per_version(model, lambda run: [[m.key, figure(m.value), str(m.step), m.timestamp,
                                              str(m.seq)] for m in run.metrics])
     bare = [str(v.version) for v in model.versions if not v.run.metrics]
     if rows:
         out.append(data_table(["Ver.", "Metric", "Value", "Step", "Logged at", "Seq"], rows,
-                              [0.4, 2.2, 1.4, 0.6, 2, 0.5]))
+                              [0.5, 2.2, 1.4, 0.6, 2, 0.6]))
     if bare:
         out.append(empty(f"No metrics were logged for version(s) {', '.join(bare)}."))
     return out
@@ -145,7 +154,7 @@ def _find(run: RunEvidence, pair: tuple[str, str]) -> GroupSummaryEvidence | Non
 
 def _flags_cell(s: GroupSummaryEvidence) -> str:
     found = ["group " + g.group + ": " + "; ".join(flag_reasons(g, s))
-             for g in s.groups if g.flags]
+             for g in ordered_groups(s) if g.flags]
     return "flag for review: " + " | ".join(found) if found else "none"
 
 
@@ -174,12 +183,16 @@ def _pair_section(model: ModelReportEvidence, pair: tuple[str, str]) -> list[Nod
     out: list[Node] = [heading(f"{metric} by {attribute}", 2)]
     out += [para(line, "lead") for line in _policy_lines(found)]
     out.append(data_table(["Ver.", "Reference", "Groups", "Min/max ratio", "Max difference",
-                           "Flags", "Seq"], rows, [0.4, 1.1, 0.6, 0.9, 0.9, 3.5, 0.5],
+                           "Flags", "Seq"], rows, [0.5, 1.1, 0.7, 1.0, 1.0, 3.3, 0.6],
                           highlight=flagged))
-    out += [version_chart(metric, [(v.version, s) for v, s in found]), para(
-        f"Bars: each group's ratio to its version's reference group for {metric}, left to right "
-        "in the order of the groups (reference darkest, flagged groups orange). Shaded: the "
-        "band applied to that version.", "caption")]
+    items = [(v.version, s) for v, s in found]
+    each = ("each labelled with its group (\"(ref)\" marks the reference), n and ratio"
+            if labelled(items) else "too many to label one by one: the table above and the "
+            "evidence bundle give each group's figures")
+    out += [version_chart(metric, items), para(
+        f"Bars: each group's ratio to its version's reference group for {metric}, per version "
+        f"(v1, v2 ...); a group has the same place and colour in every version (legend above), "
+        f"{each}. {HATCH_NOTE} Shaded: the band applied to that version.", "caption")]
     return [block(*out)]  # on one page when it fits, so the chart stays with its table
 
 
@@ -205,8 +218,7 @@ def _groups(model: ModelReportEvidence, focus: Sequence[VersionEvidence]) -> lis
 
 
 def _artifact_rows(run: RunEvidence) -> list[Row]:
-    return [[mono(a.path), mono(a.sha256), str(a.size), signature(a),
-             mono(a.envelope_sha256 or "none"), str(a.seq)] for a in run.artifacts]
+    return [artifact_cells(a) for a in run.artifacts]
 
 
 def _artifacts(model: ModelReportEvidence) -> list[Node]:
@@ -214,9 +226,8 @@ def _artifacts(model: ModelReportEvidence) -> list[Node]:
     rows = _per_version(model, _artifact_rows)
     bare = [str(v.version) for v in model.versions if not v.run.artifacts]
     if rows:
-        out.append(data_table(["Ver.", "Path", "SHA-256", "Bytes", "Signature",
-                               "DSSE envelope SHA-256", "Seq"], rows,
-                              [0.4, 1.5, 2.3, 0.6, 1.2, 2.3, 0.5]))
+        out += [data_table(["Ver.", *ARTIFACT_HEADER], rows, [0.45, *ARTIFACT_COLUMNS]),
+                *signer_lines([a for v in model.versions for a in v.run.artifacts])]
     if bare:
         out.append(empty(f"No artifacts were recorded for version(s) {', '.join(bare)}."))
     for v in model.versions:

@@ -197,7 +197,7 @@ def test_why_bytes_are_not_compared(producer: str, creator: str, said: str) -> N
 def test_a_change_outside_the_text_fails_bytes(ledger: dict[str, Any]) -> None:
     """A bar's colour changed: the text is intact, the bytes are not (same ReportLab)."""
     pdf = ledger["new"].pdf
-    blue, orange = b".419608 .54902 .682353 rg", b".85098 .509804 .168627 rg"  # plain, flagged
+    blue, orange = b".305882 .47451 .654902 rg", b".85098 .509804 .168627 rg"  # group 0, flag
     assert blue in pdf and len(blue) == len(orange)
     tampered = pdf.replace(blue, orange, 1)
     verdict = _verdict(verify_report(tampered, ledger["keys"]))

@@ -17,6 +17,7 @@ from report_factory import (
 from reports import (
     ExperimentReportEvidence,
 )
+from reports.figures import figure
 from reports.page import FAILURE_LINE
 from reports.render import render_experiment_report, render_model_report, render_run_report
 
@@ -47,12 +48,15 @@ def test_run_report_has_the_run_sections_and_no_registry_parts(run_pages: list[s
     for heading in ("Lineage", "Parameters", "Overall metrics", "Per-group metrics",
                     "Artifacts", "Integrity"):
         assert heading in text
-    assert "learning_rate 0.05" in text and "accuracy 0.80 10" in text
+    assert "learning_rate 0.05" in text and "accuracy 0.8 10" in text  # "0.80" as a figure
     assert "female (reference) 400 0.62 1 0" in text
     assert "Promotions and decisions" not in text and "Deployments" not in text
     evidence, _ = make_run_evidence()
-    for item in (*evidence.run.datasets, *evidence.run.artifacts):
-        assert (getattr(item, "digest", None) or item.sha256) in squeezed(run_pages)
+    for ds in evidence.run.datasets:
+        assert ds.digest in squeezed(run_pages)
+    for a in evidence.run.artifacts:  # a short digest in the body; the full one in the bundle
+        assert a.sha256[:12] + "\u2026" in squeezed(run_pages)
+        assert a.sha256 not in squeezed(run_pages)
 
 
 def test_experiment_comparison_table_has_chosen_metrics_and_group_ratios(
@@ -62,8 +66,8 @@ def test_experiment_comparison_table_has_chosen_metrics_and_group_ratios(
     assert "Comparison of runs" in text
     assert "true_positive_ratebyage_band:min/maxratio" in squeezed(pages)
     for run in evidence.runs:
-        accuracy, auc = (m.value for m in run.metrics)
-        ratio = run.group_summaries[0].min_max_ratio or "undefined"
+        accuracy, auc = (figure(m.value) for m in run.metrics)
+        ratio = figure(run.group_summaries[0].min_max_ratio)
         assert f"FINISHED {accuracy} {auc} {ratio}" in text, run.name
         assert f"Run {run.name}" in text
     assert "undefined" in text

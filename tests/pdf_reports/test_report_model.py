@@ -9,6 +9,7 @@ from model_factory import make_model_evidence
 from report_factory import page_texts, squeezed
 
 from reports import ModelReportEvidence
+from reports.figures import figure
 from reports.render import render_model_report
 
 
@@ -46,7 +47,7 @@ def test_parameters_and_overall_metrics_of_every_version(model: Rendered) -> Non
         for param in version.run.params[:2]:
             assert f"{param.key} {param.value}" in model.text
         for metric in version.run.metrics:
-            assert f"{metric.key} {metric.value} {metric.step}" in model.text
+            assert f"{metric.key} {figure(metric.value)} {metric.step}" in model.text
     assert "feature_11_normalised_income_ratio" in squeezed(model.pages)
 
 
@@ -54,9 +55,9 @@ def test_per_group_rows_show_n_value_ratio_and_difference(model: Rendered) -> No
     for version in model.evidence.versions:
         for summary in version.run.group_summaries:
             assert f"{summary.metric} by {summary.attribute}" in model.text
-            assert f"Min/max ratio: {summary.min_max_ratio}." in model.text
+            assert f"Min/max ratio: {figure(summary.min_max_ratio)}." in model.text
             for g in summary.groups:
-                row = f"{g.n} {g.value} {g.ratio} {g.difference}"
+                row = f"{g.n} {figure(g.value)} {figure(g.ratio)} {figure(g.difference)}"
                 assert row in model.text, row
 
 
@@ -81,12 +82,16 @@ def test_lineage_datasets_and_environment(model: Rendered) -> None:
     assert "numpy 2.1.0, scikit-learn 1.5.2" in model.text
 
 
-def test_artifacts_with_digests_and_signature_status(model: Rendered) -> None:
+def test_artifacts_with_short_digests_and_signature_status(model: Rendered) -> None:
+    """A short digest per row; full digests, envelope digests and keys stay in the bundle."""
     flat = squeezed(model.pages)
     for version in model.evidence.versions:
         for artifact in version.run.artifacts:
-            assert artifact.sha256 in flat
-    assert "verified (a1b2c3d4)" in model.text
+            assert artifact.sha256[:12] + "\u2026" in flat
+            assert artifact.sha256 not in flat
+            assert artifact.envelope_sha256 is None or artifact.envelope_sha256 not in flat
+    assert "verified, key a1b2c3d4" in model.text
+    assert "Artifact signatures by key id a1b2c3d4." in model.text
     assert "unsigned" in model.text
 
 

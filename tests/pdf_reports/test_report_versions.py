@@ -9,6 +9,7 @@ from model_factory import make_model_evidence, make_versions
 from report_factory import make_run, page_texts
 
 from reports import ModelReportEvidence, VersionEvidence
+from reports.figures import figure
 from reports.render import render_model_report
 from reports.sections_groups import flag_reasons
 from reports.sections_versions import FULL_DETAIL_VERSIONS, focus_versions
@@ -45,7 +46,7 @@ def test_focus_is_the_live_versions_and_the_newest(
     assert f"Version {NEWEST}: per-group metrics in detail" in text
     assert "Version 5: per-group metrics in detail" not in text
     for g in evidence.versions[-1].run.group_summaries[0].groups:
-        assert f"{g.n} {g.value} {g.ratio} {g.difference}" in text
+        assert f"{g.n} {figure(g.value)} {figure(g.ratio)} {figure(g.difference)}" in text
 
 
 def test_every_version_is_in_the_version_tables(
@@ -57,10 +58,10 @@ def test_every_version_is_in_the_version_tables(
         learning_rate = run.params[0]
         assert f"{v.version} {learning_rate.key} {learning_rate.value} {learning_rate.seq}" in text
         for m in run.metrics:
-            assert f"{v.version} {m.key} {m.value} {m.step}" in text
+            assert f"{v.version} {m.key} {figure(m.value)} {m.step}" in text
         for s in run.group_summaries:
-            row = (f"{v.version} {s.reference} {len(s.groups)} {s.min_max_ratio} "
-                   f"{s.max_difference}")
+            row = (f"{v.version} {s.reference} {len(s.groups)} {figure(s.min_max_ratio)} "
+                   f"{figure(s.max_difference)}")
             assert row in text, row
 
 

@@ -25,6 +25,7 @@ from report_factory import (
 
 from reports import ParamEvidence, RunReportEvidence
 from reports.bundle import to_json
+from reports.figures import figure
 from reports.glyphs import FONTS, widths
 from reports.page import REPORTLAB_VERSION, TEMPLATE_VERSION
 from reports.render import render_experiment_report, render_model_report, render_run_report
@@ -88,16 +89,16 @@ def test_the_bundles_placeholder_hash_is_read_as_the_attachments(
 
 def test_a_digit_changed_in_a_page_is_named(run_report: tuple[RunReportEvidence, bytes]) -> None:
     evidence, pdf = run_report
-    forged, page = _edit_page(pdf, _replace(b"(0.951613) Tj", b"(0.951614) Tj"))
+    forged, page = _edit_page(pdf, _replace(b"(0.9516) Tj", b"(0.9517) Tj"))
     assert verify_text(forged, evidence) == \
-        f'page {page}: expected "0.951613" but the PDF says "0.951614"'
+        f'page {page}: expected "0.9516" but the PDF says "0.9517"'
 
 
 def test_missing_text_fails(run_report: tuple[RunReportEvidence, bytes]) -> None:
     evidence, pdf = run_report
-    forged, page = _edit_page(pdf, _replace(b"(0.951613) Tj", b"() Tj"))
+    forged, page = _edit_page(pdf, _replace(b"(0.9516) Tj", b"() Tj"))
     problem = verify_text(forged, evidence)
-    assert problem is not None and problem.startswith(f"page {page}: expected \"0.951613\"")
+    assert problem is not None and problem.startswith(f"page {page}: expected \"0.9516\"")
 
 
 @pytest.mark.parametrize("where", ["start", "end"])
@@ -122,8 +123,9 @@ def test_a_figure_edited_in_the_evidence_and_rerendered_fails(
         evidence.run, metrics=(metric, *evidence.run.metrics[1:])))
     forged = render_run_report(edited, bundle)
     page = next(i for i, text in enumerate(page_texts(forged), start=1) if "0.99" in text)
-    assert verify_text(forged, evidence) == \
-        f'page {page}: expected "{evidence.run.metrics[0].value}" but the PDF says "0.99"'
+    problem = verify_text(forged, evidence)  # the body shows the figure, "0.80" as "0.8"
+    assert problem is not None and problem.startswith(
+        f'page {page}: expected "{figure(evidence.run.metrics[0].value)}" but the PDF says "0.9')
     assert verify_text(pdf, edited) is not None
 
 
@@ -220,7 +222,7 @@ kind, data = json.loads(open(evidence_path).read())
 cls = getattr(reports, kind)
 pdf = open(pdf_path, "rb").read()
 assert verify_text(pdf, from_json(cls, data)) is None
-assert verify_text(pdf.replace(b"(0.951613) Tj", b"(0.951614) Tj", 1), from_json(cls, data))
+assert verify_text(pdf.replace(b"(0.9516) Tj", b"(0.9517) Tj", 1), from_json(cls, data))
 assert not any(m.startswith("reportlab") for m in sys.modules), "reportlab was imported"
 print("checked without reportlab")
 """
