@@ -21,6 +21,7 @@ from reports.doc import (
 from reports.evidence import GroupFigureEvidence, GroupSummaryEvidence, RunEvidence
 from reports.figures import figure
 from reports.group_order import ordered_groups
+from reports.summary_data import when
 
 __all__ = ["FLAG_TEXT", "GROUP_COLUMNS", "HATCH_NOTE", "flag_reasons", "group_metrics",
            "policy_line", "rounded_text"]
@@ -63,9 +64,10 @@ def policy_line(s: GroupSummaryEvidence, with_reference: bool = True) -> str:
     """The reference group, the band applied with who set it and when, and the small-n rule."""
     rule = _RULES.get(s.reference_rule, s.reference_rule)
     if s.band_set_at is None:
-        who = f"the built-in default ({s.band_set_by})"
+        named = s.band_set_by not in ("", "default")
+        who = "the built-in default" + (f" ({s.band_set_by})" if named else "")
     else:
-        who = f"{s.band_set_by} at {s.band_set_at} (seq {s.band_seq})"
+        who = f"{s.band_set_by} at {when(s.band_set_at)} (seq {s.band_seq})"
     reference = f"Reference group: {s.reference} ({rule}). " if with_reference else \
         f"Reference group: {rule}. "
     return (f"{reference}Band applied: ratio to the reference "

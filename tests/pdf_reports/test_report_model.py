@@ -63,7 +63,7 @@ def test_per_group_rows_show_n_value_ratio_and_difference(model: Rendered) -> No
 
 def test_band_policy_and_flags_for_review(model: Rendered) -> None:
     assert ("Band applied: ratio to the reference from 0.8 to 1.25 inclusive, set by maria.chen "
-            "at 2026-03-01T09:00:00Z (seq 3)") in model.text
+            "at 2026-03-01 09:00:00 UTC (seq 3)") in model.text
     assert "flag for review: group nonbinary: ratio 0.66" in model.text
     assert "n 12 below the minimum 30" in model.text
     assert "1.25 x ref" in model.text and "0.8 x ref" in model.text
