@@ -122,8 +122,8 @@ def test_a_figure_edited_in_the_evidence_and_rerendered_fails(
         evidence.run, metrics=(metric, *evidence.run.metrics[1:])))
     forged = render_run_report(edited, bundle)
     page = next(i for i, text in enumerate(page_texts(forged), start=1) if "0.99" in text)
-    assert verify_text(forged, evidence) == \
-        f'page {page}: expected "{evidence.run.metrics[0].value}" but the PDF says "0.99"'
+    problem = verify_text(forged, evidence)  # page 1 shows the value rounded (the summary)
+    assert problem is not None and problem.startswith(f"page {page}: expected "), problem
     assert verify_text(pdf, edited) is not None
 
 

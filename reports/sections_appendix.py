@@ -1,0 +1,81 @@
+"""The appendices: figures at full precision, the control mapping, the integrity evidence."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from reports.appendix_figures import HEADER
+from reports.controls import NO_LEGAL_DETERMINATION, Control, controls, seq_ranges
+from reports.doc import Cell, Node, data_table, empty, heading, kv_table, mono, para
+from reports.evidence import ModelReportEvidence, ReportMeta
+from reports.furniture import ATTACHMENT_NAME
+from reports.outline import APPENDIX_CONTROLS, APPENDIX_FIGURES, INTEGRITY
+
+__all__ = ["control_mapping", "full_precision", "integrity_evidence", "integrity_title"]
+
+
+def integrity_title(letter: str) -> str:
+    """The integrity evidence appendix's title under its letter."""
+    return f"Appendix {letter}: integrity evidence"
+
+
+def full_precision(rows: Sequence[Sequence[str]]) -> list[Node]:
+    """Appendix A: every figure the body rounds, as stored, with the entry it comes from."""
+    out: list[Node] = [heading(APPENDIX_FIGURES),
+                       para("Each figure the report shows rounded, at the full precision "
+                            "logged; the evidence bundle holds the same values.")]
+    if not rows:
+        return out + [empty("No figure in this report is rounded.")]
+    return out + [data_table(HEADER, rows, [1.0, 3.4, 0.9, 1.9, 0.5])]
+
+
+def _control_row(c: Control) -> list[Cell]:
+    entries = (f"{', '.join(c.kinds)}; seq {seq_ranges(c.seqs)}" if c.seqs else c.status)
+    return [c.framework, c.control, c.status, ", ".join(c.sections) or "—", entries,
+            c.note or "—"]
+
+
+def control_mapping(model: ModelReportEvidence) -> list[Node]:
+    """Appendix B: per control, where its evidence is in this report and in the ledger."""
+    found = controls(model)
+    rows = [_control_row(c) for c in found]
+    missing = [i for i, c in enumerate(found) if c.status != "recorded"]
+    header = ["Framework", "Control", "Status", "Report section", "Ledger entries",
+              "What the evidence covers"]
+    return [heading(APPENDIX_CONTROLS), para(NO_LEGAL_DETERMINATION),
+            data_table(header, rows, [1.2, 1.9, 0.8, 1.0, 1.6, 2.2], highlight=missing)]
+
+
+def _checkpoint(meta: ReportMeta) -> list[Node]:
+    cp = meta.checkpoint
+    return [heading("Signed checkpoint", 2), kv_table([
+        ("Tree size", str(cp.tree_size)),
+        ("Root hash (base64)", mono(cp.root_hash_b64)),
+        ("Signing key id", mono(cp.key_id)),
+        ("Signature (base64)", mono(cp.signature_b64)),
+        ("Signed note", mono(cp.note)),
+    ])]
+
+
+def _bundle(meta: ReportMeta, bundle_size: int) -> list[Node]:
+    return [heading("Evidence bundle", 2), kv_table([
+        ("Attachment", ATTACHMENT_NAME),
+        ("Size", f"{bundle_size} bytes"),
+        ("SHA-256", mono(meta.evidence_sha256)),
+        ("Format", "RFC 8785 canonical JSON holding each cited entry's canonical bytes and its "
+                   "inclusion proof against the checkpoint above"),
+    ])]
+
+
+def integrity_evidence(meta: ReportMeta, cited: Sequence[int], bundle_size: int,
+                       letter: str) -> list[Node]:
+    """The checkpoint (the signing key's id printed here only), the bundle and the cited
+    entries, which the one command of the integrity section checks."""
+    seqs = seq_ranges(cited) if cited else ""
+    return [
+        heading(integrity_title(letter)),
+        para(f"The facts the verifier checks (see {INTEGRITY})."),
+        *_checkpoint(meta), *_bundle(meta, bundle_size),
+        heading("Cited entries", 2),
+        mono(seqs) if seqs else empty("No ledger entries are cited."),
+    ]
