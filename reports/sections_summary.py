@@ -21,14 +21,12 @@ from reports.summary_data import Block, Summary
 __all__ = ["DISCLAIMER", "KIND_NAMES", "summary_page"]
 
 KIND_NAMES = {"model": "Model report", "run": "Run report", "experiment": "Experiment report"}
-DISCLAIMER = (
-    "Figures outside a band, small groups and failed gates are marked \"flag for review\". "
-    "They call for a reviewer's judgement; this report makes no legal or regulatory determination."
-)
+DISCLAIMER = ("A flag for review calls for a reviewer's judgement; this report makes no legal "
+              "or regulatory determination.")
 # Column weights by header title; any other column weighs 1.
 _WEIGHTS = {
     "Seq": 0.45, "Version": 0.72, "Count": 0.5, "Step": 0.45, "Protection": 0.8,
-    "Target": 1.45, "Status": 2.4, "By": 1.5, "When": 1.1, "Gate": 2.4, "Finding": 1.4,
+    "Target": 1.45, "Status": 2.3, "By": 1.8, "When": 1.1, "Gate": 2.8, "Finding": 1.4,
     "Granted by": 1.3, "Failing gates": 2.0, "Justification": 2.4, "Details": 3.4,
     "Where": 1.3, "Flag for review": 1.4, "Holds now": 1.1, "Run": 1.6, "Metric": 1.6,
 }
@@ -62,9 +60,8 @@ def _block(b: Block) -> Node:
 
 def _about(meta: ReportMeta, renderer: str) -> str:
     """The old cover's facts in one line; hashes and keys are in the integrity appendix."""
-    return (f"{KIND_NAMES[meta.kind]} {meta.report_id} as of {meta.as_of}, made by mlaudit "
-            f"{meta.generator_version} (report template {TEMPLATE_VERSION}, {renderer}) at "
-            f"ledger tree size {meta.checkpoint.tree_size}.")
+    return (f"{KIND_NAMES[meta.kind]} {meta.report_id} as of {meta.as_of}; mlaudit "
+            f"{meta.generator_version}, template {TEMPLATE_VERSION}, {renderer}.")
 
 
 def summary_page(summary: Summary, meta: ReportMeta, renderer: str) -> list[Node]:
@@ -77,6 +74,6 @@ def summary_page(summary: Summary, meta: ReportMeta, renderer: str) -> list[Node
     out += [para(summary.integrity.text, verdict),
             kv_table(summary.facts, 0.2)]
     out += [_block(b) for b in summary.blocks]
-    return out + [gap(4), para(summary.rule, "caption"), para(DISCLAIMER, "caption"),
+    return out + [gap(2), para(f"{summary.rule} {DISCLAIMER}", "caption"),
                   para(_about(meta, renderer), "caption"), page_break()]
 

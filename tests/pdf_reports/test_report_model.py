@@ -100,7 +100,9 @@ def test_promotions_decisions_and_exceptions(model: Rendered) -> None:
     assert "Selection-rate gap for nonbinary applicants is too wide." in text
     assert "flag for review: policy exception granted by olga.risk" in text
     assert "not passed: flag for review" in text
-    assert "Policy gates at decision time:" in text
+    assert "Policy gates at request time:" in text  # the factory's decisions see the same
+    assert "Gates at decision time: as at request" in text  # gates, so one line each
+    assert "Policy gates at decision time:" not in text
 
 
 def test_separation_of_duties_statement(model: Rendered) -> None:
