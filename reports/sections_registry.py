@@ -54,7 +54,7 @@ def _versions(versions: Sequence[VersionEvidence]) -> list[Node]:
         for v in versions
     ]
     header = ["Version", "Version digest", "Registered", "Run", "Stage", "Aliases", "Seq"]
-    return [data_table(header, rows, [0.6, 2.4, 1.6, 1.8, 0.9, 0.9, 0.5])]
+    return [data_table(header, rows, [0.75, 2.4, 1.6, 1.8, 0.9, 0.9, 0.5])]
 
 
 def model_overview(model: ModelReportEvidence) -> list[Node]:
@@ -223,7 +223,7 @@ def _timeline(events: Sequence[DeploymentEvidence]) -> Node:
     ]
     header = ["When", "Event", "Ver.", "By", "Promotion", "Endpoint", "Image", "Reason", "Seq"]
     rollbacks = [i for i, e in enumerate(events) if e.event != "deployed"]
-    return data_table(header, rows, [1.85, 0.85, 0.5, 0.9, 1.2, 1.3, 1.5, 1.4, 0.45],
+    return data_table(header, rows, [1.45, 0.8, 0.45, 1.35, 1.2, 1.3, 1.3, 1.5, 0.45],
                       highlight=rollbacks)
 
 

@@ -23,19 +23,25 @@ __all__ = ["DISCLAIMER", "KIND_NAMES", "summary_page"]
 KIND_NAMES = {"model": "Model report", "run": "Run report", "experiment": "Experiment report"}
 DISCLAIMER = ("A flag for review calls for a reviewer's judgement; this report makes no legal "
               "or regulatory determination.")
-# Column weights by header title; any other column weighs 1.
+# Column weights by header title; any other column weighs 1. A column whose cells are all
+# short (_SHORT characters or fewer) weighs at most 1.1.
 _WEIGHTS = {
     "Seq": 0.45, "Version": 0.72, "Count": 0.5, "Step": 0.45, "Protection": 0.8,
     "Target": 1.45, "Status": 2.3, "By": 1.8, "When": 1.1, "Gate": 2.8, "Finding": 1.4,
     "Granted by": 1.3, "Failing gates": 2.0, "Justification": 2.4, "Details": 3.4,
-    "Where": 1.3, "Flag for review": 1.4, "Holds now": 1.1, "Run": 1.6, "Metric": 1.6,
+    "Where": 1.3, "Flag for review": 1.4, "Holds now": 1.1, "Run": 2.2, "Metric": 1.6,
 }
+_SHORT = 12
 
 
-def _weight(title: str) -> float:
-    if title.startswith("Live"):
-        return 3.0
-    return _WEIGHTS.get(title, 1.0)
+def _weights(b: Block) -> list[float]:
+    out = []
+    for i, title in enumerate(b.header):
+        weight = 3.0 if title.startswith("Live") else _WEIGHTS.get(title, 1.0)
+        if max((len(row[i]) for row in b.rows), default=0) <= _SHORT:
+            weight = min(weight, 1.1)
+        out.append(weight)
+    return out
 
 
 def _warning(meta: ReportMeta) -> WarningBox:
@@ -53,7 +59,7 @@ def _block(b: Block) -> Node:
     title = heading(b.title + (f" (see {b.where})" if b.where else ""), 3)
     if not b.rows:
         return block(title, empty(b.empty) if b.tone != "ok" else para(b.empty))
-    table = data_table(b.header, b.rows, [_weight(h) for h in b.header],
+    table = data_table(b.header, b.rows, _weights(b),
                        highlight=b.highlight)
     return block(title, table)
 
