@@ -13,6 +13,8 @@ from reports.outline import APPENDIX_CONTROLS, APPENDIX_FIGURES, INTEGRITY
 
 __all__ = ["control_mapping", "full_precision", "integrity_evidence", "integrity_title"]
 
+_CHUNK = 40  # rows per table: a long table costs a re-layout of its rest at each page break
+
 
 def integrity_title(letter: str) -> str:
     """The integrity evidence appendix's title under its letter."""
@@ -27,7 +29,9 @@ def full_precision(rows: Sequence[Sequence[str]]) -> list[Node]:
     if not rows:
         return out + [empty("No figure in this report is rounded.")]
     where = 2.0 if max(len(r[0]) for r in rows) > 12 else 1.0
-    return out + [data_table(HEADER, rows, [where, 3.4, 0.8, 1.7, 0.45])]
+    widths = [where, 3.4, 0.8, 1.7, 0.45]
+    return out + [data_table(HEADER, rows[i:i + _CHUNK], widths)
+                  for i in range(0, len(rows), _CHUNK)]
 
 
 def _control_row(c: Control) -> list[Cell]:
