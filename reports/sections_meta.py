@@ -1,142 +1,74 @@
-"""The cover page and the integrity section, common to every report kind."""
+"""The integrity section, common to every report kind: the one command, then what it checks."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-
-from reports.doc import (
-    Cell,
-    Node,
-    WarningBox,
-    empty,
-    gap,
-    heading,
-    kv_table,
-    mono,
-    page_break,
-    para,
-)
+from reports.doc import Node, data_table, heading, mono, para
 from reports.evidence import ReportMeta
-from reports.furniture import ATTACHMENT_NAME, FAILURE_LINE, TEMPLATE_VERSION
+from reports.furniture import ATTACHMENT_NAME, FAILURE_LINE
+from reports.outline import INTEGRITY
+from reports.sections_appendix import integrity_title
+from reports.summary_data import VERIFY_COMMAND
 
-__all__ = ["cover", "integrity"]
+__all__ = ["integrity"]
 
-_KIND_NAMES = {"model": "Model report", "run": "Run report", "experiment": "Experiment report"}
-_DISCLAIMER = (
-    "Figures outside a band, small groups and failed gates are marked \"flag for review\". "
-    "They call for a reviewer's judgement; this report makes no legal or regulatory determination."
+_LINES = (
+    ("bundle_hash", "The SHA-256 of the attached evidence bundle is the hash in every page "
+                    "footer."),
+    ("entries", "Every entry in the bundle is in the ledger's Merkle tree (its inclusion proof "
+                "verifies against the checkpoint), and every entry the report cites is there."),
+    ("checkpoint", "The checkpoint is signed by one of your keys and is the one printed here."),
+    ("statements", "Every figure, status, name and date is what the bundle's entries give when "
+                   "replayed; a difference is named, e.g. first at $.run.metrics[0].value."),
+    ("figures", "The PDF's text is what the bundle's evidence renders to: content, not bytes, "
+                "so it does not depend on the PDF library's version."),
+    ("signature", "The PDF signature covers the document as issued (checked where pyHanko is "
+                  "installed)."),
+    ("consistency", "With --previous OLDER.pdf: the older report's checkpoint is a prefix of "
+                    "this one's, so the ledger only grew."),
+    ("verification", "Information: whether the whole ledger verified when the report was made."),
 )
-
-
-def _warning(meta: ReportMeta) -> WarningBox:
-    """The red box shown on the cover of a report made despite a failed ledger check."""
-    return WarningBox((
-        para(FAILURE_LINE, "warning"),
-        para(f"Verification at generation time found: {meta.ledger_problem}", "warningbody"),
-        para("An administrator forced this report. Figures may rest on altered or missing "
-             "ledger entries; do not rely on them without an independent check.",
-             "warningbody"),
-    ))
-
-
-def _verification(meta: ReportMeta) -> str:
-    if meta.failed:
-        forced = " (report forced by an administrator)" if meta.forced else ""
-        return f"FAILED: {meta.ledger_problem}{forced}"
-    return "verified" + (f": {meta.ledger_summary}" if meta.ledger_summary else "")
-
-
-def _report_facts(meta: ReportMeta, renderer: str) -> list[tuple[str, Cell]]:
-    cp = meta.checkpoint
-    return [
-        ("Report id", mono(meta.report_id)),
-        ("Report type", _KIND_NAMES[meta.kind]),
-        ("As of", meta.as_of),
-        ("Generator", f"mlaudit {meta.generator_version}, report template {TEMPLATE_VERSION}, "
-                      f"{renderer}"),
-        ("Checkpoint", f"tree size {cp.tree_size}, key id {cp.key_id}"),
-        ("Checkpoint root hash", mono(cp.root_hash_b64)),
-        ("Evidence bundle SHA-256", mono(meta.evidence_sha256)),
-        ("Ledger verification", _verification(meta)),
-    ]
-
-
-def cover(meta: ReportMeta, subject: Sequence[tuple[str, Cell]], renderer: str) -> list[Node]:
-    """Title, the failure warning when needed, report facts and subject facts, then a page break.
-
-    ``renderer`` names the layout engine and its version (e.g. "ReportLab 4.4.4")."""
-    kicker = f"mlaudit {meta.kind} report"
-    out: list[Node] = [para(kicker, "h2"), para(meta.title, "title")]
-    if meta.failed:
-        out += [_warning(meta), gap(8)]
-    out += [heading("Report", 3), kv_table(_report_facts(meta, renderer)), gap(8)]
-    out += [heading("Subject", 3), kv_table(list(subject)), gap(8)]
-    out += [para(_DISCLAIMER, "caption"), page_break()]
-    return out
-
-
-def _steps(meta: ReportMeta) -> list[str]:
-    return [
-        f"Extract the attachment {ATTACHMENT_NAME} and compute its SHA-256. It must equal the "
-        "hash on the cover and in every page footer.",
-        "Open the checkpoint note above with the ledger's verifier key, obtained through a channel "
-        "you trust (docs/ledger-format.md section 8.2). Check its origin, tree size and root hash.",
-        "For each cited entry in the bundle, compute its leaf hash SHA-256(0x00 || canonical "
-        "bytes) and verify its inclusion proof at its seq against the checkpoint's tree size and "
-        "root (sections 6.3 and 10.2).",
-        "Check that every figure in this report appears in the cited entries; every table gives "
-        "the seq each row comes from.",
-        f"Re-render the bundle with mlaudit {meta.generator_version} (report template "
-        f"{TEMPLATE_VERSION}) and compare it byte for byte with this file as issued, before any "
-        "signature was added.",
-        "If you hold an earlier checkpoint of the same ledger, check that this one is consistent "
-        "with it (section 10.3).",
-    ]
-
-
-def _seq_list(seqs: Iterable[int]) -> str:
-    return ", ".join(str(s) for s in sorted(set(seqs)))
-
-
-def _checkpoint(meta: ReportMeta) -> list[Node]:
-    cp = meta.checkpoint
-    return [heading("Signed checkpoint", 2), kv_table([
-        ("Tree size", str(cp.tree_size)),
-        ("Root hash (base64)", mono(cp.root_hash_b64)),
-        ("Key id", mono(cp.key_id)),
-        ("Signature (base64)", mono(cp.signature_b64)),
-        ("Signed note", mono(cp.note)),
-    ])]
 
 
 def _ledger_check(meta: ReportMeta) -> list[Node]:
     out: list[Node] = [heading("Ledger verification at generation time", 2)]
     if not meta.failed:
-        return out + [para(_verification(meta).capitalize() + ".")]
+        found = f": {meta.ledger_summary}" if meta.ledger_summary else ""
+        return out + [para(f"Verified{found}.")]
     return out + [para(FAILURE_LINE.split(" \u2014")[0], "warning"),
                   para(f"Found: {meta.ledger_problem}", "warningbody"),
                   para("The report was forced by an administrator despite this result.",
                        "warningbody")]
 
 
-def _bundle(meta: ReportMeta, bundle_size: int) -> list[Node]:
-    return [heading("Evidence bundle", 2), kv_table([
-        ("Attachment", ATTACHMENT_NAME),
-        ("Size", f"{bundle_size} bytes"),
-        ("SHA-256", mono(meta.evidence_sha256)),
-        ("Format", "RFC 8785 canonical JSON holding each cited entry's canonical bytes and its "
-                   "inclusion proof against the checkpoint above"),
-    ])]
-
-
-def integrity(meta: ReportMeta, cited: Iterable[int], bundle_size: int) -> list[Node]:
-    """Checkpoint, verification result, bundle facts, cited seqs and how to verify."""
-    seqs = _seq_list(cited)
+def _checks() -> list[Node]:
     return [
-        heading("Integrity"), *_checkpoint(meta), *_ledger_check(meta),
-        *_bundle(meta, bundle_size),
-        heading("Cited entries", 2),
-        mono(seqs) if seqs else empty("No ledger entries are cited."),
-        heading("How to verify", 2),
-        *[para(f"{i}. {step}") for i, step in enumerate(_steps(meta), start=1)],
+        heading("What it checks", 2),
+        para(f"- The attachment {ATTACHMENT_NAME} is the evidence this report was made from."),
+        para("- Each cited ledger entry is proved against a checkpoint signed by the ledger's "
+             "key."),
+        para("- Each statement is recomputed from those entries, and the PDF's text is compared "
+             "with what they render to."),
+        para("- With an earlier report, the ledger only grew between the two."),
+    ]
+
+
+def integrity(meta: ReportMeta, letter: str) -> list[Node]:
+    """How to verify this report with one command, what each line of its answer means, and
+    the result of the ledger check when the report was made."""
+    return [
+        heading(INTEGRITY),
+        para("Check this report yourself, offline, with the standalone verifier (pip install "
+             "./verifier from the mlaudit source tree; no database, no server):", "lead"),
+        mono(VERIFY_COMMAND),
+        para("KEY is the ledger's public verifier key, obtained through a channel you trust: "
+             "the key string, a file of key strings, or the JSON of GET /api/v1/ledger/keys.",
+             "after"),
+        heading("What each line of its answer means", 2),
+        data_table(["Line", "It passes when"], [list(line) for line in _LINES], [1, 5]),
+        para("Each line reads ok, FAIL, -- (not checked) or info; the exit status is 0 when "
+             "no check fails.", "caption"),
+        *_checks(),
+        *_ledger_check(meta),
+        para(f"The checkpoint, its signing key id, the bundle's hash and the cited entries are "
+             f"in {integrity_title(letter)}.", "after"),
     ]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from reports.doc import Cell, Node, data_table, empty, flag, heading, mono
 from reports.evidence import ModelReportEvidence
+from reports.people import person
+from reports.summary_data import when
 
 __all__ = ["demotions", "environment_title"]
 
@@ -24,10 +26,11 @@ def demotions(model: ModelReportEvidence) -> list[Node]:
     if not model.demotions:
         return out + [empty("No version left a protected stage or alias.")]
     rows: list[list[Cell]] = [
-        [d.demoted_at, str(d.version), d.left, d.moved_to or "removed", d.demoted_by,
+        [when(d.demoted_at), str(d.version), d.left, d.moved_to or "removed",
+         person(d.demoted_by_name, d.demoted_by),
          d.reason, mono(d.deployment_id or d.promotion_id or "none"), str(d.seq)]
         for d in model.demotions]
     header = ["When", "Ver.", "Left", "To", "By", "Reason", "Rollback / promotion", "Seq"]
-    out.append(data_table(header, rows, [1.85, 0.5, 1.4, 0.9, 0.9, 2.6, 1.5, 0.45]))
+    out.append(data_table(header, rows, [1.45, 0.45, 1.4, 0.8, 1.3, 2.4, 1.5, 0.45]))
     return out + [flag(f"demotion at seq {d.seq} gives no reason")
                   for d in model.demotions if not d.reason.strip()]

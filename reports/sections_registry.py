@@ -9,7 +9,6 @@ from reports.doc import (
     Node,
     data_table,
     empty,
-    figure,
     flag,
     heading,
     kv_table,
@@ -24,6 +23,9 @@ from reports.evidence import (
     PromotionEvidence,
     VersionEvidence,
 )
+from reports.gate_text import gate_figures_text, gate_finding
+from reports.people import person
+from reports.policy_text import gate_sentence
 from reports.sections_protection import demotions, environment_title
 from reports.sod import separation_of_duties
 
@@ -35,7 +37,8 @@ def _policy(model: ModelReportEvidence) -> list[Node]:
     if p is None:
         return [empty("No policy set: no gates are judged; per-group tables apply the built-in "
                       "band where one is shown.")]
-    out: list[Node] = [para(f"Set by {p.set_by} at {p.set_at} (seq {p.seq}).")]
+    out: list[Node] = [para(f"Set by {person(p.set_by_name, p.set_by)} at "
+                            f"{utc_second(p.set_at)} (seq {p.seq}).")]
     if not p.clauses:
         return out + [empty("The policy has no clauses.")]
     return out + [para(f"- {clause}") for clause in p.clauses]
@@ -45,12 +48,13 @@ def _versions(versions: Sequence[VersionEvidence]) -> list[Node]:
     if not versions:
         return [empty("No versions were registered.")]
     rows: list[list[Cell]] = [
-        [str(v.version), mono(v.version_digest), f"{v.registered_by}, {v.registered_at}",
+        [str(v.version), mono(v.version_digest),
+         f"{person(v.registered_by_name, v.registered_by)}, {utc_second(v.registered_at)}",
          mono(v.run.run_id), v.stage or "none", ", ".join(v.aliases) or "none", str(v.seq)]
         for v in versions
     ]
     header = ["Version", "Version digest", "Registered", "Run", "Stage", "Aliases", "Seq"]
-    return [data_table(header, rows, [0.6, 2.4, 1.6, 1.8, 0.9, 0.9, 0.5])]
+    return [data_table(header, rows, [0.75, 2.4, 1.6, 1.8, 0.9, 0.9, 0.5])]
 
 
 def model_overview(model: ModelReportEvidence) -> list[Node]:
@@ -66,10 +70,6 @@ def model_overview(model: ModelReportEvidence) -> list[Node]:
     ]
     return [heading("Model"), kv_table(facts), heading("Gate policy", 2), *_policy(model),
             heading("Versions", 2), *_versions(model.versions)]
-
-
-def _figures(gate: GateEvidence) -> str:
-    return "; ".join(f"{name}={figure(value)}" for name, value in gate.figures)
 
 
 def utc_second(instant: str) -> str:
@@ -88,20 +88,37 @@ def gates_table(gates: Sequence[GateEvidence], when: str,
         return [empty(f"No gates were evaluated {when}: {why}. Nothing was judged, which is "
                       "not a pass.")]
     rows: list[list[Cell]] = [
-        [g.gate, "passed" if g.passed else "not passed: flag for review", g.detail,
-         _figures(g), str(g.seq)]
+        [gate_sentence(g), "passed" if g.passed else "not passed: flag for review",
+         "—" if g.passed else gate_finding(g), gate_figures_text(g), str(g.seq)]
         for g in gates
     ]
     failed = [i for i, g in enumerate(gates) if not g.passed]
     return [para(f"Policy gates {when}:", "label"),
-            data_table(["Gate", "Result", "Detail", "Figures", "Seq"], rows,
-                       [1.1, 1.2, 2.4, 2.2, 0.5], highlight=failed)]
+            data_table(["Gate", "Result", "Finding", "Figures", "Seq"], rows,
+                       [2.4, 1.0, 1.3, 2.6, 0.45], highlight=failed)]
+
+
+def _same(a: Sequence[GateEvidence], b: Sequence[GateEvidence]) -> bool:
+    """The same gates with the same results and figures (the seqs differ)."""
+    def key(gates: Sequence[GateEvidence]) -> list[tuple[object, ...]]:
+        return [(g.gate, g.passed, g.detail, g.figures) for g in gates]
+    return key(a) == key(b)
+
+
+def decision_gates(d: DecisionEvidence, p: PromotionEvidence, when: str) -> list[Node]:
+    """A decision's gate table, or one line when it is the request's table again."""
+    if d.gates and _same(d.gates, p.request_gates):
+        seqs = ", ".join(str(g.seq) for g in d.gates[:1])
+        return [para(f"Gates {when}: as at request (same results and figures; evaluation "
+                     f"recorded at seq {seqs}).", "label")]
+    return gates_table(d.gates, when, d.policy_seq)
 
 
 def signer(d: DecisionEvidence) -> str:
     """Printed name, then the token and role that signed (the token alone in old bundles)."""
     name = d.printed_name or d.approver
     return f"{name} ({d.approver}, {d.role})" if name != d.approver else f"{name} ({d.role})"
+
 
 
 def _refused(d: DecisionEvidence, n: int, about: str) -> list[Node]:
@@ -132,9 +149,9 @@ def _attempted(d: DecisionEvidence) -> str:
     return "approve" + (" with a policy exception" if d.requested_exception else "")
 
 
-def _decision(d: DecisionEvidence, n: int, about: str) -> list[Node]:
+def _decision(d: DecisionEvidence, p: PromotionEvidence, n: int, about: str) -> list[Node]:
     if d.outcome == "refused":
-        return _refused(d, n, about) + gates_table(d.gates, "at the attempt", d.policy_seq)
+        return _refused(d, n, about) + decision_gates(d, p, "at the attempt")
     facts: list[tuple[str, Cell]] = [
         ("Outcome", d.outcome),
         ("Signed by", signer(d)),
@@ -152,17 +169,21 @@ def _decision(d: DecisionEvidence, n: int, about: str) -> list[Node]:
     if d.exception:
         out.append(flag(f"policy exception granted by {_short(d)} at "
                         f"{utc_second(d.decided_at)}: {d.exception}"))
-    return out + gates_table(d.gates, "at decision time", d.policy_seq)
+    return out + decision_gates(d, p, "at decision time")
 
 
 def _promotion(v: VersionEvidence, p: PromotionEvidence) -> list[Node]:
     facts: list[tuple[str, Cell]] = [
         ("Promotion id", mono(p.promotion_id)),
         ("Target", p.target),
-        ("Requested", f"{p.requested_by} at {p.requested_at}"),
+        ("Requested by", f"{person(p.requested_by_name, p.requested_by)} at "
+                         f"{utc_second(p.requested_at)}"),
         ("Justification", p.justification or "(none)"),
         ("Classification", p.classification or "not classified"),
         ("Status", p.status + (f" ({p.status_reason})" if p.status_reason else "")),
+        *([("Closed by", f"{person(p.closed_by_name, p.closed_by)} at "
+                         f"{utc_second(p.closed_at or '')} (seq {p.closed_seq})")]
+          if p.closed_by else []),
         ("Seq", str(p.seq)),
     ]
     about = f"version {v.version} to {p.target}"
@@ -174,7 +195,7 @@ def _promotion(v: VersionEvidence, p: PromotionEvidence) -> list[Node]:
     for d in p.decisions:
         counted = "refused" if d.outcome == "refused" else "signed"
         counts[counted] += 1
-        out += _decision(d, counts[counted], about)
+        out += _decision(d, p, counts[counted], about)
     return out
 
 
@@ -194,14 +215,15 @@ def promotions(model: ModelReportEvidence) -> list[Node]:
 
 def _timeline(events: Sequence[DeploymentEvidence]) -> Node:
     rows: list[list[Cell]] = [
-        [e.deployed_at, e.event, str(e.version), e.deployed_by,
+        [utc_second(e.deployed_at), e.event, str(e.version),
+         person(e.deployed_by_name, e.deployed_by),
          mono(e.promotion_id or "none"), mono(e.endpoint or "none"),
          mono(e.image_digest or "none"), e.reason or "", str(e.seq)]
         for e in events
     ]
     header = ["When", "Event", "Ver.", "By", "Promotion", "Endpoint", "Image", "Reason", "Seq"]
     rollbacks = [i for i, e in enumerate(events) if e.event != "deployed"]
-    return data_table(header, rows, [1.85, 0.85, 0.5, 0.9, 1.2, 1.3, 1.5, 1.4, 0.45],
+    return data_table(header, rows, [1.45, 0.8, 0.45, 1.35, 1.2, 1.3, 1.3, 1.5, 0.45],
                       highlight=rollbacks)
 
 

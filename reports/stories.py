@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from reports.appendix_figures import experiment_figures, model_figures, run_figures
 from reports.citations import experiment_citations, model_citations, run_citations
-from reports.doc import Cell, Node, heading, mono, page_break, para
+from reports.doc import Node, heading, kv_table, page_break, para
 from reports.errors import ReportError
 from reports.evidence import (
     ExperimentReportEvidence,
@@ -15,12 +16,21 @@ from reports.evidence import (
     RunReportEvidence,
     VersionEvidence,
 )
+from reports.sections_appendix import (
+    control_mapping,
+    full_precision,
+    integrity_evidence,
+    run_artifacts,
+)
 from reports.sections_experiment import comparison, run_summaries
 from reports.sections_groups import group_metrics
-from reports.sections_meta import cover, integrity
+from reports.sections_meta import integrity
 from reports.sections_registry import deployments, model_overview, promotions
 from reports.sections_run import artifacts, lineage, metrics, parameters
+from reports.sections_summary import summary_page
 from reports.sections_versions import focus_versions, version_tables
+from reports.summary import experiment_summary, model_summary, run_summary
+from reports.summary_data import run_labels
 
 __all__ = ["Evidence", "check_kind", "experiment_story", "model_story", "run_story", "story"]
 
@@ -60,60 +70,58 @@ def _detail(model: ModelReportEvidence, focus: Sequence[VersionEvidence]) -> lis
     return out
 
 
-def _versions_text(model: ModelReportEvidence) -> str:
-    numbers = ", ".join(str(v.version) for v in model.versions) or "none"
-    return f"{numbers} (all versions)" if model.all_versions else numbers
+def _closing(meta: ReportMeta, cited: Sequence[int], bundle_size: int,
+             figures: list[Node], controls: list[Node],
+             runs: Sequence[RunEvidence] = ()) -> list[Node]:
+    """The integrity section, then the appendices: figures, controls (model reports) and the
+    integrity evidence, each on its own pages."""
+    letter = "C" if controls else "B"
+    out: list[Node] = [page_break(), *integrity(meta, letter), page_break(), *figures]
+    if controls:
+        out += [page_break(), *controls]
+    return out + [page_break(), *integrity_evidence(meta, cited, bundle_size, letter,
+                                                    run_artifacts(runs))]
 
 
 def model_story(evidence: ModelReportEvidence, bundle_size: int, renderer: str) -> list[Node]:
-    """A model report: the model, every covered version, promotions, deployments, integrity."""
+    """A model report: the summary, the model and its versions, promotions, deployments,
+    integrity, then appendices A (full precision), B (controls), C (integrity evidence)."""
     meta = evidence.meta
     check_kind(meta, "model")
-    cited = model_citations(evidence)
-    subject: list[tuple[str, Cell]] = [
-        ("Model", evidence.name),
-        ("Owner", evidence.owner),
-        ("Version(s)", _versions_text(evidence)),
-        *[(f"Version {v.version} digest", mono(v.version_digest)) for v in evidence.versions],
-        ("Sensitive attributes", ", ".join(evidence.sensitive_attributes) or "none declared"),
-    ]
     focus = focus_versions(evidence)
-    out = [*cover(meta, subject, renderer), *model_overview(evidence), page_break(),
-           *version_tables(evidence, focus), *_detail(evidence, focus)]
+    out = [*summary_page(model_summary(evidence), meta, renderer), *model_overview(evidence),
+           page_break(), *version_tables(evidence, focus), *_detail(evidence, focus)]
     out += [page_break(), *promotions(evidence), *deployments(evidence)]
-    return out + [page_break(), *integrity(meta, cited, bundle_size)]
+    return out + _closing(meta, model_citations(evidence), bundle_size,
+                          full_precision(model_figures(evidence)), control_mapping(evidence),
+                          [v.run for v in evidence.versions])
 
 
 def run_story(evidence: RunReportEvidence, bundle_size: int, renderer: str) -> list[Node]:
-    """A run report: lineage, parameters, metrics, per-group metrics, artifacts, integrity."""
+    """A run report: the summary, lineage, parameters, metrics, per-group metrics, artifacts,
+    integrity, then appendices A (full precision) and B (integrity evidence)."""
     meta = evidence.meta
     check_kind(meta, "run")
     run = evidence.run
-    cited = run_citations(meta, run)
-    subject: list[tuple[str, Cell]] = [
-        ("Run", mono(run.run_id)),
-        ("Name", run.name or "(none)"),
-        ("Experiment", f"{run.experiment_name} ({run.experiment_id})"),
-        ("Status", run.status),
-    ]
-    return [*cover(meta, subject, renderer), *_run_body(run, (), 1), page_break(),
-            *integrity(meta, cited, bundle_size)]
+    return [*summary_page(run_summary(evidence), meta, renderer), *_run_body(run, (), 1),
+            *_closing(meta, run_citations(meta, run), bundle_size,
+                      full_precision(run_figures(run)), [], [run])]
 
 
 def experiment_story(evidence: ExperimentReportEvidence, bundle_size: int,
                      renderer: str) -> list[Node]:
-    """An experiment report: a comparison of its runs, per-run summaries, integrity."""
+    """An experiment report: the summary, a comparison of its runs, per-run summaries,
+    integrity, then appendices A (full precision) and B (integrity evidence)."""
     meta = evidence.meta
     check_kind(meta, "experiment")
-    cited = experiment_citations(evidence)
-    subject: list[tuple[str, Cell]] = [
-        ("Experiment", f"{evidence.name} ({evidence.experiment_id})"),
-        ("Description", evidence.description or "(none)"),
-        ("Runs", str(len(evidence.runs))),
-        ("Seq", str(evidence.created_seq)),
-    ]
-    return [*cover(meta, subject, renderer), *comparison(evidence),
-            *run_summaries(evidence.runs), page_break(), *integrity(meta, cited, bundle_size)]
+    figures = experiment_figures(evidence, run_labels(evidence.runs))
+    facts = kv_table([("Experiment", f"{evidence.name} ({evidence.experiment_id})"),
+                      ("Description", evidence.description or "(none)"),
+                      ("Runs", str(len(evidence.runs))), ("Seq", str(evidence.created_seq))])
+    return [*summary_page(experiment_summary(evidence), meta, renderer),
+            heading("Experiment"), facts, *comparison(evidence), *run_summaries(evidence.runs),
+            *_closing(meta, experiment_citations(evidence), bundle_size,
+                      full_precision(figures), [])]
 
 
 def story(evidence: Evidence, bundle_size: int, renderer: str) -> list[Node]:

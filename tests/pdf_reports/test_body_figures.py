@@ -176,11 +176,15 @@ def test_the_loan_reports_body_rounds_and_names_the_signing_key_once(
     body = pages[:next(i for i, p in enumerate(pages) if "Promotions and decisions" in p)]
     assert _long(body) == []  # lineage, parameters, metrics, per-group, artifacts
     text = " ".join(pages)
-    flat = "".join(text.split())
+    appendix = next(i for i, p in enumerate(pages) if p.lstrip().startswith("Appendix"))
+    flat = "".join(" ".join(pages[:appendix]).split())  # the body, before the appendices
+    evidence = "".join(pages[-1].split())  # the integrity evidence appendix: the full values
     assert text.count("Artifact signatures by key id") == 1
     found = [a for v in model.versions for a in v.run.artifacts]
     assert found and all(a.signer for a in found)
     for a in found:
         assert a.sha256[:12] + "\u2026" in flat and a.sha256 not in flat
         assert a.signer not in flat and (a.envelope_sha256 or "-") not in flat
+        assert a.sha256 in evidence and (a.envelope_sha256 or "") in evidence
+        assert "".join(a.signer.split()) in evidence
         assert f"verified, key {a.signer.split('+')[1]}" in text

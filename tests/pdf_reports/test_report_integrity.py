@@ -55,7 +55,8 @@ def test_bundle_is_attached_and_its_hash_is_in_every_footer(
     assert len(hashes) == len(PdfReader(io.BytesIO(pdf)).pages) > 1
     assert set(hashes) == {digest}
     assert footer_hash(pdf) == digest
-    assert f"EvidencebundleSHA-256{digest}" in squeezed(page_texts(pdf)[:1])
+    assert "EvidencebundleAttachmentevidence-bundle.json" in squeezed(page_texts(pdf)[-1:])
+    assert f"SHA-256{digest}" in squeezed(page_texts(pdf)[-1:])  # the integrity appendix
 
 
 def test_every_page_is_numbered_page_n_of_m(rendered: tuple[Any, bytes, bytes]) -> None:

@@ -54,9 +54,11 @@ def test_run_report_has_the_run_sections_and_no_registry_parts(run_pages: list[s
     evidence, _ = make_run_evidence()
     for ds in evidence.run.datasets:
         assert ds.digest in squeezed(run_pages)
-    for a in evidence.run.artifacts:  # a short digest in the body; the full one in the bundle
-        assert a.sha256[:12] + "\u2026" in squeezed(run_pages)
-        assert a.sha256 not in squeezed(run_pages)
+    appendix = next(i for i, p in enumerate(run_pages) if p.lstrip().startswith("Appendix"))
+    body, evidence_page = squeezed(run_pages[:appendix]), squeezed(run_pages[-1:])
+    for a in evidence.run.artifacts:  # a short digest in the body; the full one in Appendix B
+        assert a.sha256[:12] + "\u2026" in body
+        assert a.sha256 not in body and a.sha256 in evidence_page
 
 
 def test_experiment_comparison_table_has_chosen_metrics_and_group_ratios(
@@ -103,7 +105,8 @@ def test_forced_report_warns_on_the_cover_and_in_every_footer(forced_pages: list
     assert "An administrator forced this report." in forced_pages[0]
     for page in forced_pages:
         assert FAILURE_LINE in page
-    assert f"Found: {PROBLEM}" in forced_pages[-1]
+    (integrity,) = [p for p in forced_pages if "Ledger verification at generation time" in p]
+    assert f"Found: {PROBLEM}" in integrity
 
 
 def test_verified_report_has_no_failure_warning(run_pages: list[str]) -> None:

@@ -36,10 +36,11 @@ def test_cover_names_model_versions_checkpoint_and_hash(model: Rendered) -> None
     cover = model.pages[0]
     meta = model.evidence.meta
     for fact in ("credit-risk", "1, 2, 3 (all versions)", meta.as_of, "mlaudit 0.1.0",
-                 "tree size 4096, key id a1b2c3d4", "verified: 4096 entries"):
+                 "tree size 4096", "verified when this report was made (4096 entries"):
         assert fact in cover
     assert meta.evidence_sha256 in squeezed([cover])
     assert meta.report_id in cover
+    assert "a1b2c3d4" not in cover  # the key id is in the integrity appendix
 
 
 def test_parameters_and_overall_metrics_of_every_version(model: Rendered) -> None:
@@ -84,11 +85,13 @@ def test_lineage_datasets_and_environment(model: Rendered) -> None:
 
 def test_artifacts_with_short_digests_and_signature_status(model: Rendered) -> None:
     """A short digest per row; full digests, envelope digests and keys stay in the bundle."""
-    flat = squeezed(model.pages)
+    appendix = next(i for i, p in enumerate(model.pages) if p.lstrip().startswith("Appendix"))
+    flat = squeezed(model.pages[:appendix])  # the body; the full values are in Appendix C
+    evidence = squeezed(model.pages[-1:])
     for version in model.evidence.versions:
         for artifact in version.run.artifacts:
             assert artifact.sha256[:12] + "\u2026" in flat
-            assert artifact.sha256 not in flat
+            assert artifact.sha256 not in flat and artifact.sha256 in evidence
             assert artifact.envelope_sha256 is None or artifact.envelope_sha256 not in flat
     assert "verified, key a1b2c3d4" in model.text
     assert "Artifact signatures by key id a1b2c3d4." in model.text
@@ -104,7 +107,9 @@ def test_promotions_decisions_and_exceptions(model: Rendered) -> None:
     assert "Selection-rate gap for nonbinary applicants is too wide." in text
     assert "flag for review: policy exception granted by olga.risk" in text
     assert "not passed: flag for review" in text
-    assert "Policy gates at decision time:" in text
+    assert "Policy gates at request time:" in text  # the factory's decisions see the same
+    assert "Gates at decision time: as at request" in text  # gates, so one line each
+    assert "Policy gates at decision time:" not in text
 
 
 def test_separation_of_duties_statement(model: Rendered) -> None:
@@ -124,11 +129,16 @@ def test_deployment_timeline_per_environment_with_rollback(model: Rendered) -> N
 
 def test_integrity_section_lists_checkpoint_and_every_cited_seq(model: Rendered) -> None:
     last = model.pages[-1]
-    assert "Signed checkpoint" in last and "How to verify" in last
+    assert last.startswith("Appendix C: integrity evidence") and "Signed checkpoint" in last
     cited = [d.seq for d in model.evidence.deployments]
     cited += [p.seq for v in model.evidence.versions for p in v.promotions]
     cited += list(model.evidence.versions[2].run.cited_seqs)
-    listed = set(last.split("Cited entries")[1].split("How to verify")[0]
-                 .replace(",", " ").split())
+    listed: set[str] = set()
+    for part in last.split("Cited entries")[1].split("Evidence SHA-256")[0].split(","):
+        low, _, high = part.strip().partition("-")
+        listed.update(str(s) for s in range(int(low), int(high or low) + 1))
     assert {str(s) for s in cited} <= listed
-    assert "Verified: 4096 entries and 12 checkpoints verified." in last
+    (integrity,) = [p for p in model.pages if p.startswith("Integrity")]
+    assert "mlaudit-verify report FILE.pdf --key KEY" in integrity
+    assert "byte for byte" not in model.text
+    assert "Verified: 4096 entries and 12 checkpoints verified." in integrity
