@@ -1,12 +1,13 @@
 """The text check: a PDF's extracted text against the text its evidence's story must print.
 
-Pure (pypdf, no ReportLab), so it gives the same verdict whatever renderer version made the PDF.
-Whitespace is ignored (line breaking depends on the renderer); everything else must match: no
-text missing, none added, in drawing order. Two layout effects are allowed: a table's header
-row repeated before one of its rows (ReportLab repeats it where the table continues: at the
-top of a page, and where it splits a row too tall for the space left), and an item (a
-paragraph, or the cells of one table row) split across a page break, each cell of a split row
-continuing on the next page.
+Pure (pypdf to open the file, reports/pdftext.py to read its text, no ReportLab), so it gives
+the same verdict whatever renderer version made the PDF. Whitespace is ignored (line breaking
+depends on the renderer); everything else must match: no text missing, none added, in drawing
+order. Two layout effects are allowed: a table's header row repeated before one of its rows
+(ReportLab repeats it where the table continues: at the top of a page, and where it splits a
+row too tall for the space left), and an item (a paragraph, or the cells of one table row)
+split across a page break, each cell of a split row continuing on the next page. A PDF that
+draws text or images in a way reports never do fails (reports/pdftext.py names what).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from reports.errors import ReportError
 from reports.extract import open_pdf, read_attachment
 from reports.furniture import TEMPLATE_VERSION, furniture
 from reports.glyphs import clean
+from reports.pdftext import page_texts
 from reports.stories import Evidence, story
 
 __all__ = [
@@ -260,12 +262,6 @@ def _match(pages: Sequence[str], evidence: Evidence, expected: Expected) -> str 
     return None
 
 
-def _extracted(text: str) -> str:
-    """Extracted text as drawn: ReportLab writes the bullet as WinAnsi 0x7F, which the PDF
-    spec allows and pypdf reads as U+007F (clean() never leaves a U+007F to draw)."""
-    return text.replace("\x7f", "\u2022")
-
-
 def _with_hash(evidence: Evidence, attachment: bytes) -> Evidence:
     """Evidence as rendered: a bundle's placeholder hash replaced by the attachment's."""
     if evidence.meta.evidence_sha256 != _PLACEHOLDER:
@@ -291,7 +287,7 @@ def verify_text(pdf: bytes, evidence: Evidence) -> str | None:
                     f"reads template {TEMPLATE_VERSION}")
         evidence = _with_hash(evidence, attachment)
         expected = expected_text(evidence, bundle_size=len(attachment), renderer=made.renderer)
-        pages = [_extracted(page.extract_text() or "") for page in reader.pages]
+        pages = page_texts(reader)
     except ReportError as exc:
         return str(exc)
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError) as exc:
