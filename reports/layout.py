@@ -128,6 +128,9 @@ def _warning_box(node: WarningBox) -> TableFlowable:
     box.setStyle(TableStyle([
         ("BOX", (0, 0), (-1, -1), 1.5, RED),
         ("BACKGROUND", (0, 0), (-1, -1), WARNING_BG),
+        # A table sets its cell font even when the cells are flowables: not Helvetica, which
+        # is not embedded (PDF/A wants every font used embedded).
+        ("FONT", (0, 0), (-1, -1), CELL_FONT, CELL_SIZE, CELL_LEADING),
         ("TOPPADDING", (0, 0), (-1, -1), 4),
         ("BOTTOMPADDING", (0, 0), (-1, -1), 4),
     ]))

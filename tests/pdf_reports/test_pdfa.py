@@ -31,7 +31,11 @@ def _renders() -> list[tuple[str, bytes, bytes]]:
     model, model_bundle = make_model_evidence(owner=f"{GREEK} / {CYRILLIC}")
     run, run_bundle = make_run_evidence(run=make_run(0, name=LATIN))
     experiment, experiment_bundle = make_experiment_evidence(description=CYRILLIC)
+    # a report forced despite a failed ledger check carries the red warning box
+    forced, forced_bundle = make_model_evidence(
+        meta={"ledger_verified": False, "forced": True, "ledger_problem": "seq 3: missing"})
     return [("model", render_model_report(model, model_bundle), model_bundle),
+            ("model-forced", render_model_report(forced, forced_bundle), forced_bundle),
             ("run", render_run_report(run, run_bundle), run_bundle),
             ("experiment", render_experiment_report(experiment, experiment_bundle),
              experiment_bundle)]
