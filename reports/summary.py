@@ -84,11 +84,29 @@ def _model_flags(model: ModelReportEvidence) -> list[tuple[str, ...]]:
     return rows
 
 
+MAX_FINDING_ROWS = 3  # failing gates, and exceptions, on a model summary; all in the body
+
+
+def _capped(rows: Sequence[tuple[str, ...]], where: str) -> list[tuple[str, ...]]:
+    """The newest MAX_FINDING_ROWS rows (rows come oldest version first), and one row that
+    counts the rest and says where they are."""
+    if len(rows) <= MAX_FINDING_ROWS:
+        return list(rows)
+    rest = len(rows) - MAX_FINDING_ROWS
+    more = ("", "", f"and {rest} more, on earlier versions: in full under {where}",
+            *("",) * (len(rows[0]) - 3))
+    return [more, *rows[-MAX_FINDING_ROWS:]]
+
+
 def _model_blocks(model: ModelReportEvidence) -> tuple[Block, ...]:
     live_header, live = live_rows(model)
     header, versions, refused = version_rows(model)
-    failing = failing_gate_rows(model)
-    granted, bare = exception_rows(model)
+    every_failing = failing_gate_rows(model)
+    failing = _capped(every_failing, PROMOTIONS)
+    every_granted, every_bare = exception_rows(model)
+    granted = _capped(every_granted, PROMOTIONS)
+    first = max(0, len(every_granted) - MAX_FINDING_ROWS)  # the first row kept
+    bare = [i - first + (1 if first else 0) for i in every_bare if i >= first]
     no_gates = (f"{NO_POLICY}: no gates were evaluated (this is not a pass)."
                 if model.policy is None else "No gate fails at any promotion's latest evaluation.")
     return (
@@ -98,7 +116,8 @@ def _model_blocks(model: ModelReportEvidence) -> tuple[Block, ...]:
               PROMOTIONS, highlight=tuple(refused)),
         Block("Failing gates", ("Version", "Target", "Gate", "Finding", "Seq"), tuple(failing),
               no_gates, GATE_POLICY if model.policy is None else PROMOTIONS,
-              "flag" if failing else "ok", tuple(range(len(failing)))),
+              "flag" if failing else "ok",
+              tuple(i for i, r in enumerate(failing) if r[0])),
         Block("Policy exceptions granted",
               ("Version", "Target", "Granted by", "When", "Failing gates", "Justification",
                "Seq"),

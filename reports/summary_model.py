@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from reports.controls import seq_ranges
 from reports.evidence_registry import (
     DecisionEvidence,
     DeploymentEvidence,
@@ -16,6 +17,7 @@ from reports.evidence_registry import (
     VersionEvidence,
 )
 from reports.gate_text import gate_finding
+from reports.outline import PROMOTIONS
 from reports.people import person
 from reports.policy_text import gate_sentence
 from reports.summary_data import instant, when
@@ -138,14 +140,20 @@ def _refusal(v: VersionEvidence, p: PromotionEvidence, d: DecisionEvidence) -> t
             when(d.decided_at), str(d.seq))
 
 
-def version_rows(model: ModelReportEvidence) -> tuple[tuple[str, ...], list[tuple[str, ...]],
-                                                       list[int]]:
-    """(header, rows, refused row indices): each version's promotions with status, who and
-    when; a refused attempt is its own row and reads as a refusal, never as a decision."""
-    header = ("Version", "Holds now", "Target", "Status", "By", "When", "Seq")
-    rows: list[tuple[str, ...]] = []
-    refused: list[int] = []
+MAX_VERSION_ROWS = 8
+"""Rows of the summary's versions table; beyond it, versions that are neither live, nor
+among the newest NEWEST_VERSIONS, nor refused, rejected or excepted share one row."""
+NEWEST_VERSIONS = 3
+_ROUTINE = ("approved", "registered; no promotion requested")
+
+
+def _version_groups(model: ModelReportEvidence) -> list[tuple[int, list[tuple[str, ...]],
+                                                              list[int]]]:
+    """Per version: (version, its rows, the indices among them of refused attempts)."""
+    groups = []
     for v in model.versions:
+        rows: list[tuple[str, ...]] = []
+        refused: list[int] = []
         if not v.promotions:
             rows.append((str(v.version), _now(v), "—", "registered; no promotion requested",
                          person(v.registered_by_name, v.registered_by), when(v.registered_at),
@@ -158,6 +166,64 @@ def version_rows(model: ModelReportEvidence) -> tuple[tuple[str, ...], list[tupl
                 if d.outcome == "refused":
                     refused.append(len(rows))
                     rows.append(_refusal(v, p, d))
+        groups.append((v.version, rows, refused))
+    return groups
+
+
+def _kept(model: ModelReportEvidence, groups: Sequence[tuple[int, list[tuple[str, ...]],
+                                                             list[int]]]) -> set[int]:
+    """The versions that keep their rows in a long table: live at as-of or now, the newest,
+    and (oldest folded first) as many others as fit, the unusual ones before the routine."""
+    live = {d.version for e in model.live for d in (e.at_as_of, e.now) if d is not None}
+    live |= {d.version for d in live_at(model, None).values()}
+    newest = {n for n, _, _ in sorted(groups)[-NEWEST_VERSIONS:]}
+    kept = live | newest
+    room = MAX_VERSION_ROWS - 1 - sum(len(rows) for n, rows, _ in groups if n in kept)
+
+    def routine(rows: Sequence[tuple[str, ...]], refused: Sequence[int]) -> bool:
+        return not refused and all(r[3] in _ROUTINE for r in rows)
+
+    others = sorted((g for g in groups if g[0] not in kept),
+                    key=lambda g: (routine(g[1], g[2]), -g[0]))
+    for n, rows, _ in others:
+        if len(rows) <= room:
+            kept.add(n)
+            room -= len(rows)
+    return kept
+
+
+def _folded_row(groups: Sequence[tuple[int, list[tuple[str, ...]], list[int]]]) -> tuple[str, ...]:
+    counts: dict[str, int] = {}
+    for _, rows, _ in groups:
+        for r in rows:
+            word = r[3].split(":")[0]
+            counts[word] = counts.get(word, 0) + 1
+    said = ", ".join(f"{k} {c}" for k, c in sorted(counts.items()))
+    numbers = seq_ranges([n for n, _, _ in groups])
+    return (numbers, "", "", f"{len(groups)} more versions ({said}): each in full under "
+            f"{PROMOTIONS}", "", "", "")
+
+
+def version_rows(model: ModelReportEvidence) -> tuple[tuple[str, ...], list[tuple[str, ...]],
+                                                       list[int]]:
+    """(header, rows, refused row indices): each version's promotions with status, who and
+    when; a refused attempt is its own row and reads as a refusal, never as a decision. Past
+    MAX_VERSION_ROWS rows, the versions not live, not newest and (first) routine share one
+    row, so the summary stays one page."""
+    header = ("Version", "Holds now", "Target", "Status", "By", "When", "Seq")
+    groups = _version_groups(model)
+    total = sum(len(rows) for _, rows, _ in groups)
+    kept = _kept(model, groups) if total > MAX_VERSION_ROWS else {n for n, _, _ in groups}
+    rows: list[tuple[str, ...]] = []
+    refused: list[int] = []
+    folded = [g for g in groups if g[0] not in kept]
+    for n, own, own_refused in groups:
+        if n in kept:
+            refused += [len(rows) + i for i in own_refused]
+            rows += own
+    if folded:
+        rows.insert(0, _folded_row(folded))
+        refused = [i + 1 for i in refused]
     return header, rows, refused
 
 

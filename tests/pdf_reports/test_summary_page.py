@@ -10,13 +10,15 @@ from typing import Any
 
 import pytest
 from loan_scenario import MODEL, build
-from model_factory import make_model_evidence
+from model_factory import make_model_evidence, make_versions
 from report_factory import page_texts
 
 from app.services import reports
 from app.services.report_bundle import open_bundle
 from reports import ModelReportEvidence
+from reports.outline import PROMOTIONS
 from reports.render import render_model_report
+from reports.summary_model import MAX_VERSION_ROWS, version_rows
 
 AUDITOR = "token:admin"
 _GATE = ("selection_rate: ratio of every sex group to male within 0.80–1.25; every group "
@@ -158,3 +160,27 @@ def test_a_decisions_gates_print_again_only_when_they_differ() -> None:
     assert text.count("Gates at decision time: as at request") == \
         " ".join(page_texts(render_model_report(evidence, original))).count(
             "Gates at decision time: as at request") - 1
+
+
+def _many_versions(count: int) -> tuple[ModelReportEvidence, bytes]:
+    """The factory model with ``count`` versions, as a long history reads: most approved
+    routinely (the factory's version 3), one rejected (version 5, the factory's 1) and one
+    approved with an exception after a refused attempt (version 12, the factory's 2)."""
+    base = make_versions()
+    template = {5: base[0], 12: base[1]}
+    versions = tuple(dataclasses.replace(template.get(n, base[2]), version=n, seq=300 + n)
+                     for n in range(1, count + 1))
+    return make_model_evidence(versions=versions)
+
+
+def test_the_summary_stays_one_page_with_twenty_versions() -> None:
+    """Past MAX_VERSION_ROWS rows, the versions that are not live, not newest and not
+    unusual share one row, and the table says where they are in full."""
+    evidence, bundle = _many_versions(20)
+    header, rows, refused = version_rows(evidence)
+    assert len(rows) <= MAX_VERSION_ROWS and rows[0][3].endswith(
+        f"each in full under {PROMOTIONS}")
+    shown = {r[0] for r in rows[1:]}
+    assert {"18", "19", "20"} <= shown  # the newest
+    assert all(rows[i][3].startswith("attempt refused") for i in refused)
+    _one_page(render_model_report(evidence, bundle), "Model Model credit-risk")
