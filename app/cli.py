@@ -368,7 +368,12 @@ def cmd_verify_export(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_verify_report(config: Config, args: argparse.Namespace) -> int:
     """The same checks and output as the standalone `mlaudit-verify report` (verifier/)."""
-    from app.services.report_verify import all_passed, verdict, verify_report
+    from app.services.report_verify import (
+        all_passed,
+        signature_required,
+        verdict,
+        verify_report,
+    )
 
     def read(name: str) -> bytes:
         try:
@@ -378,6 +383,8 @@ def cmd_verify_report(config: Config, args: argparse.Namespace) -> int:
 
     keys = _trusted_keys(args.key) or []
     checks = verify_report(read(args.file), keys, read(args.previous) if args.previous else None)
+    if args.require_signature:
+        checks = signature_required(checks)
     print(verdict(checks, args.json))
     return 0 if all_passed(checks) else 1
 
@@ -546,6 +553,8 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--previous", metavar="OLDER.pdf",
                         help="an older report: also check that its checkpoint is a prefix")
     report.add_argument("--json", action="store_true", help="machine-readable output")
+    report.add_argument("--require-signature", action="store_true",
+                        help="fail a report that carries no PAdES signature")
     report.set_defaults(func=cmd_verify_report)
     record = sub.add_parser("record", help="post a whole run (params, metrics, datasets, "
                             "artifacts, environment) from one JSON or YAML file")

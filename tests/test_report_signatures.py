@@ -30,7 +30,7 @@ from app.services import keys as key_service
 from app.services import reports
 from app.services.report_bundle import render_bundle
 from app.services.report_signature import base_revision
-from app.services.report_verify import all_passed, verify_report
+from app.services.report_verify import all_passed, signature_required, verify_report
 
 
 @pytest.fixture(scope="module")
@@ -332,3 +332,25 @@ def test_a_timestamp_larger_than_the_room_kept_is_measured(
     issued = _issue(timestamped)
     status = _status(issued.pdf, operator.asn1, tsa[1].asn1)
     assert status.bottom_line and status.timestamp_validity is not None
+
+
+def test_a_stripped_signature_fails_only_when_a_signature_is_required(
+        signed_by_operator: Any, run_cli: Any, tmp_path: Path) -> None:
+    """Cutting the signature's update off leaves the rendered revision, which verifies as
+    "not signed"; `--require-signature` turns that into a failure."""
+    issued = _issue(signed_by_operator)
+    stripped = base_revision(issued.pdf)
+    assert stripped != issued.pdf
+    checks = verify_report(stripped, _keys(signed_by_operator))
+    assert all_passed(checks)
+    required = signature_required(checks)
+    assert not all_passed(required)
+    assert [c.detail for c in required if c.name == "signature"] == [
+        "not signed, and a signature is required"]
+    assert all_passed(signature_required(verify_report(issued.pdf, _keys(signed_by_operator))))
+    path, keyfile = tmp_path / "stripped.pdf", tmp_path / "keys.txt"
+    path.write_bytes(stripped)
+    keyfile.write_text("".join(f"{k.to_string()}\n" for k in _keys(signed_by_operator)))
+    assert run_cli("verify-report", str(path), "--key", str(keyfile)).returncode == 0
+    refused = run_cli("verify-report", str(path), "--key", str(keyfile), "--require-signature")
+    assert refused.returncode == 1 and "FAIL signature" in refused.stdout

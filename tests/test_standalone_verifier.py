@@ -182,6 +182,9 @@ def test_a_genuine_report_passes(venv: Path, made: dict[str, Path]) -> None:
     as_json = verify(venv, "report", str(made["pdf"]), "--key", str(made["txt"]), "--json",
                      cwd=made["dir"])
     assert as_json.returncode == 0 and json.loads(as_json.stdout)["ok"] is True
+    signed = verify(venv, "report", str(made["pdf"]), "--key", str(made["txt"]),
+                    "--require-signature", cwd=made["dir"])
+    assert signed.returncode == 0, signed.stdout + signed.stderr
 
 
 def test_a_white_box_appended_after_signing_fails_the_signature(

@@ -44,7 +44,9 @@ from reports.textcheck import Origin, origin, verify_text
 if TYPE_CHECKING:
     from reports.extract import Source
 
-__all__ = ["Check", "all_passed", "cited_seqs", "verdict", "verify_report"]
+__all__ = [
+    "Check", "all_passed", "cited_seqs", "signature_required", "verdict", "verify_report",
+]
 
 CHECKS = ("bundle_hash", "entries", "checkpoint", "statements", "figures")
 
@@ -341,6 +343,13 @@ def verify_report(pdf: bytes, keys: Sequence[VerifierKey],
     if previous is not None:
         checks.append(_check_consistency(bundle, previous, keys))
     return checks + _verification_info(bundle)
+
+
+def signature_required(checks: Sequence[Check]) -> list[Check]:
+    """The checks with an unchecked signature made a failure (`--require-signature`): a
+    report whose signature was stripped reads as "not signed", which passes otherwise."""
+    return [Check(c.name, False, f"{c.detail}, and a signature is required")
+            if c.name == "signature" and c.ok is None else c for c in checks]
 
 
 def verdict(checks: Sequence[Check], as_json: bool = False) -> str:

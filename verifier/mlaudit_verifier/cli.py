@@ -39,6 +39,8 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--previous", metavar="OLDER.pdf",
                         help="an older report: its checkpoint must be a prefix of this one's")
     report.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    report.add_argument("--require-signature", action="store_true",
+                        help="fail a report that carries no PAdES signature")
     sub.add_parser("export", add_help=False, help="check a ledger export directory (made by "
                    "`mlaudit export`); `mlaudit-verify export --help` lists its options")
     return top
@@ -58,7 +60,12 @@ def report(args: argparse.Namespace) -> int:
     import mlaudit_verify
 
     from app.ledger.checkpoint import VerifierKey
-    from app.services.report_verify import all_passed, verdict, verify_report
+    from app.services.report_verify import (
+        all_passed,
+        signature_required,
+        verdict,
+        verify_report,
+    )
 
     try:
         keys = [VerifierKey.from_string(k) for k in mlaudit_verify.key_strings(args.key)]
@@ -68,6 +75,8 @@ def report(args: argparse.Namespace) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     checks = verify_report(pdf, keys, previous)
+    if args.require_signature:
+        checks = signature_required(checks)
     print(verdict(checks, args.json))
     return 0 if all_passed(checks) else 1
 
