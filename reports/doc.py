@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from reports.evidence import GroupSummaryEvidence
-from reports.figures import figure as rounded
 
 __all__ = [
     "BODY_WIDTH",
@@ -15,7 +14,6 @@ __all__ = [
     "FLAG_WORDING",
     "MARGIN",
     "PAGE_SIZE",
-    "UNDEFINED",
     "Cell",
     "Code",
     "Gap",
@@ -32,7 +30,6 @@ __all__ = [
     "block",
     "data_table",
     "empty",
-    "figure",
     "flag",
     "gap",
     "group_chart",
@@ -48,7 +45,6 @@ PAGE_SIZE = (595.2755905511812, 841.8897637795277)  # A4 in points, as ReportLab
 MARGIN = 48.0
 BOTTOM_MARGIN = 72.0
 BODY_WIDTH = PAGE_SIZE[0] - 2 * MARGIN
-UNDEFINED = "undefined"
 FLAG_WORDING = "flag for review"
 
 
@@ -164,12 +160,6 @@ def empty(text: str) -> Para:
 def flag(text: str) -> Para:
     """A finding to look at, always worded as a flag for review."""
     return Para(f"{FLAG_WORDING}: {text}", "flag")
-
-
-def figure(value: str | None) -> str:
-    """A decimal figure as a reader sees it: rounded by reports/figures.py's rule, or
-    "undefined" (the full value is in the appendix and the evidence bundle)."""
-    return rounded(value)
 
 
 def data_table(header: Sequence[str], rows: Sequence[Sequence[Cell]],

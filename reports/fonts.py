@@ -22,7 +22,6 @@ __all__ = [
     "FONT_ITALIC",
     "FONT_MONO",
     "FONT_SOURCE",
-    "covered",
     "font_directory",
     "register_fonts",
 ]
@@ -87,11 +86,6 @@ def register_fonts() -> frozenset[int]:
     pdfmetrics.registerFontFamily(FONT_MONO, normal=FONT_MONO, bold=FONT_MONO,
                                   italic=FONT_MONO, boldItalic=FONT_MONO)
     return coverage or frozenset()
-
-
-def covered(ch: str) -> bool:
-    """True when every report font has a glyph for ``ch`` (else it is printed as U+XXXX)."""
-    return ord(ch) in register_fonts()
 
 
 def width_data() -> str:

@@ -34,7 +34,7 @@ from reports.doc import (
     WarningBox,
 )
 from reports.errors import ReportError
-from reports.extract import open_pdf, read_attachment
+from reports.extract import Source, open_pdf, read_attachment
 from reports.furniture import TEMPLATE_VERSION, furniture
 from reports.glyphs import clean
 from reports.pdftext import page_texts
@@ -270,14 +270,15 @@ def _with_hash(evidence: Evidence, attachment: bytes) -> Evidence:
     return replace(evidence, meta=meta)
 
 
-def verify_text(pdf: bytes, evidence: Evidence) -> str | None:
-    """None when the PDF prints exactly the text the evidence's story must print (whitespace
-    aside, footers included), else one line naming the page and the first difference.
+def verify_text(pdf: Source, evidence: Evidence) -> str | None:
+    """None when the PDF (its bytes, or a reader already open on them) prints exactly the
+    text the evidence's story must print (whitespace aside, footers included), else one line
+    naming the page and the first difference.
 
     ``evidence`` may carry the bundle's placeholder hash (64 zeros): the hash of the PDF's
     attached bundle is used instead, as render_bundle does."""
     try:
-        reader = open_pdf(pdf)
+        reader = pdf if isinstance(pdf, PdfReader) else open_pdf(pdf)
         attachment = read_attachment(reader)
         made = origin(reader)
         if made.renderer is None:

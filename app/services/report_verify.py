@@ -42,6 +42,8 @@ from reports.furniture import TEMPLATE_VERSION
 from reports.textcheck import Origin, origin, verify_text
 
 if TYPE_CHECKING:
+    from pypdf import PdfReader
+
     from reports.extract import Source
 
 __all__ = [
@@ -200,12 +202,12 @@ def _check_statements(bundle: Bundle) -> Check:
                  "entries: the same evidence")
 
 
-def _check_figures(pdf: bytes, bundle: Bundle, pages: int) -> Check:
-    problem = verify_text(pdf, bundle.evidence)
+def _check_figures(reader: PdfReader, bundle: Bundle) -> Check:
+    problem = verify_text(reader, bundle.evidence)
     if problem:
         return Check("figures", False, problem)
-    return Check("figures", True, f"the text of all {pages} pages is exactly what the "
-                 "bundle's evidence prints")
+    return Check("figures", True, f"the text of all {len(reader.pages)} pages is exactly "
+                 "what the bundle's evidence prints")
 
 
 def _installed() -> tuple[str | None, str | None]:
@@ -336,7 +338,7 @@ def verify_report(pdf: bytes, keys: Sequence[VerifierKey],
         return [*checks, Check("entries", False, str(exc)),
                 *(Check(n, None, "not checked") for n in names[2:])]
     checks += [_check_entries(bundle), _check_checkpoint(bundle, keys),
-               _check_statements(bundle), _check_figures(pdf, bundle, len(reader.pages)),
+               _check_statements(bundle), _check_figures(reader, bundle),
                _check_bytes(rendered, attachment, bundle,
                             origin(reader if rendered is pdf else open_pdf(rendered))),
                _check_signature(pdf)]
