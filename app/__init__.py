@@ -81,7 +81,11 @@ def build_services(config: Config, *, start_checkpointer: bool = True,
     selfcheck = SelfVerifier(pool, config.self_verify_interval, config.trust_path, config.origin,
                              blobs, config.self_verify_blobs)
     if start_checkpointer:
-        checkpointer.start()
+        try:  # it reads the latest checkpoint: a database step of the boot like first_use
+            db.retrying(checkpointer.start, wait)
+        except BaseException:
+            pool.close()
+            raise
         selfcheck.start()
     # Partial uploads left by a process that died mid-stream (an hour old: no live upload is
     # that idle). Stored bytes whose entry never committed: `mlaudit artifacts sweep`.

@@ -12,7 +12,7 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.tracking import gates as gates_module
@@ -800,6 +800,7 @@ positive_rate = st.decimals(
 ).map(str)
 
 
+@settings(deadline=None)  # speed is measured in bench/, not asserted here
 @given(value=decimal_text, threshold=decimal_text)
 def test_minimum_and_maximum_compare_exactly(value: str, threshold: str) -> None:
     policy = {
@@ -812,6 +813,7 @@ def test_minimum_and_maximum_compare_exactly(value: str, threshold: str) -> None
     assert high.passed is (Decimal(value) <= Decimal(threshold))
 
 
+@settings(deadline=None)  # speed is measured in bench/, not asserted here
 @given(
     values=st.lists(positive_rate, min_size=2, max_size=6),
     threshold=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("1"), places=2).map(str),
@@ -835,6 +837,7 @@ def test_min_max_gate_matches_exact_fractions(values: list[str], threshold: str)
     assert "compliant" not in result.detail
 
 
+@settings(deadline=None)  # speed is measured in bench/, not asserted here
 @given(
     values=st.lists(positive_rate, min_size=1, max_size=5),
     low=st.decimals(min_value=Decimal("0.5"), max_value=Decimal("1"), places=2),
@@ -876,6 +879,7 @@ policies = st.fixed_dictionaries(
 )
 
 
+@settings(deadline=None)  # speed is measured in bench/, not asserted here
 @given(document=policies)
 def test_validation_is_idempotent_and_evaluation_consistent(document: dict[str, Any]) -> None:
     policy = validate_policy(document)

@@ -9,7 +9,7 @@ from decimal import Context, Decimal
 from fractions import Fraction
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.tracking import groups as groups_module
@@ -409,6 +409,7 @@ def printed_figures(s: GroupSummary) -> list[str]:
     return out + [t for t in (s.min_max_ratio, s.max_difference) if t is not None]
 
 
+@settings(deadline=None)  # speed is measured in bench/, not asserted here
 @given(group_values(values_6dp), st.data())
 def test_reference_ratio_is_one(values: list[GroupValue], data: st.DataObject) -> None:
     requested = data.draw(st.none() | st.sampled_from([v.group for v in values]))
@@ -422,6 +423,7 @@ def test_reference_ratio_is_one(values: list[GroupValue], data: st.DataObject) -
         assert Decimal(ref.value) == max(Decimal(v.value) for v in values)
 
 
+@settings(deadline=None)  # speed is measured in bench/, not asserted here
 @given(group_values(non_negative))
 def test_min_max_ratio_at_most_one(values: list[GroupValue]) -> None:
     s = summarize("a", values)
@@ -430,6 +432,7 @@ def test_min_max_ratio_at_most_one(values: list[GroupValue]) -> None:
     assert s.max_difference is not None and Decimal(s.max_difference) >= 0
 
 
+@settings(deadline=None)  # speed is measured in bench/, not asserted here
 @given(group_values(values_6dp))
 def test_ratio_times_reference_recovers_value(values: list[GroupValue]) -> None:
     s = summarize("a", values)
@@ -444,6 +447,7 @@ def test_ratio_times_reference_recovers_value(values: list[GroupValue]) -> None:
         assert error <= slack
 
 
+@settings(deadline=None)  # speed is measured in bench/, not asserted here
 @given(group_values(values_6dp))
 def test_differences_are_exact_and_flags_follow_the_exact_ratio(values: list[GroupValue]) -> None:
     s = summarize("a", values)
@@ -460,6 +464,7 @@ def test_differences_are_exact_and_flags_follow_the_exact_ratio(values: list[Gro
         assert (f.group in s.flagged) is bool(f.flags)
 
 
+@settings(deadline=None)  # speed is measured in bench/, not asserted here
 @given(group_values(values_6dp), st.randoms())
 def test_printed_figures_are_normalised_and_order_free(
     values: list[GroupValue], rnd: random.Random
@@ -476,6 +481,7 @@ def test_printed_figures_are_normalised_and_order_free(
         assert Decimal(text) == Decimal(text).quantize(Decimal("0.000001"), context=EXACT)
 
 
+@settings(deadline=None)  # speed is measured in bench/, not asserted here
 @given(st.decimals(allow_nan=False, allow_infinity=False, min_value=-(10**30), max_value=10**30))
 def test_format_decimal_round_trips(d: Decimal) -> None:
     text = format_decimal(d)
