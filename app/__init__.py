@@ -108,7 +108,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
 
     if not isinstance(config, Config):
         config = load_config(overrides=config)
-    from app.api import telemetry
+    from app.api.http import telemetry
     from app.observability import configure_logging
 
     configure_logging(config.log_format, config.log_level, telemetry.log_context)
@@ -122,10 +122,11 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     # waiting threads): hand the GIL over every 1 ms instead of Python's default 5 ms.
     sys.setswitchinterval(0.001)
 
-    from app.api import access, artifacts, errors, health, ledger, openapi, tracking
-    from app.api import metrics as metrics_api
-    from app.api import ratelimit as ratelimit_api
-    from app.api.jsonio import StrictJSONProvider
+    from app.api.http import errors, health
+    from app.api.http import metrics as metrics_api
+    from app.api.http import ratelimit as ratelimit_api
+    from app.api.http.jsonio import StrictJSONProvider
+    from app.api.v1 import access, artifacts, ledger, openapi, tracking
 
     app.json = StrictJSONProvider(app)
     app.json.sort_keys = False
@@ -133,7 +134,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     # Request ids, access log and request metrics first, then the rate limit: before routing.
     telemetry.install(app, metrics_api.install(app, services).http)
     ratelimit_api.install(app, config.rate_limit_rule)
-    from app.api import hygiene
+    from app.api.http import hygiene
 
     app.before_request(hygiene.refuse_nul)  # %00 in a path or query: 400 before any route
     app.register_blueprint(health.bp)
@@ -141,16 +142,16 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(tracking.bp)
     app.register_blueprint(artifacts.bp)
     app.register_blueprint(access.bp)
-    from app.api import promotions as promotions_api
-    from app.api import registry as registry_api
+    from app.api.v1 import promotions as promotions_api
+    from app.api.v1 import registry as registry_api
 
     app.register_blueprint(registry_api.bp)
     app.register_blueprint(promotions_api.bp)
-    from app.api import protection as protection_api
+    from app.api.v1 import protection as protection_api
     app.register_blueprint(protection_api.bp)
-    from app.api import reports as reports_api
+    from app.api.v1 import reports as reports_api
     app.register_blueprint(reports_api.bp)
-    from app.api import mlflow_compat
+    from app.api.mlflow import compat as mlflow_compat
     mlflow_compat.register(app)  # /api/2.0/mlflow: the stock MLflow client's API
     app.register_blueprint(openapi.bp)
     return app

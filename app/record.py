@@ -46,8 +46,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from marshmallow import Schema, ValidationError
 
-from app.api import tracking_schemas as ts
-from app.api.artifacts import check_path
+from app.api.v1 import tracking_schemas as ts
+from app.api.v1.artifacts import check_path
 from app.ledger import request_signature
 from app.ledger.errors import LedgerError
 

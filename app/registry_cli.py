@@ -314,7 +314,7 @@ def cmd_deployments(client: Client, args: argparse.Namespace) -> int:
 
 def read_policy(path: str) -> Any:
     """The policy file's JSON, its numbers kept as the decimal text written (never a float)."""
-    from app.api.jsonio import strict_loads
+    from app.api.http.jsonio import strict_loads
 
     try:
         with open(path, encoding="utf-8") as handle:

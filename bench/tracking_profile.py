@@ -75,7 +75,7 @@ class Profiler:
 
 
 def _short(path: str) -> str:
-    """py-spy already shortens paths on sys.path ('app/api/auth.py', 'flask/app.py')."""
+    """py-spy already shortens paths on sys.path ('app/api/http/auth.py', 'flask/app.py')."""
     for marker in ("site-packages/", "/lib/python3.11/"):
         if marker in path:
             return path.split(marker, 1)[1]

@@ -25,10 +25,10 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
-from app.api import metrics as metrics_api
-from app.api import ratelimit as ratelimit_api
-from app.api import telemetry
-from app.api.ratelimit import TokenBuckets, credential_key
+from app.api.http import metrics as metrics_api
+from app.api.http import ratelimit as ratelimit_api
+from app.api.http import telemetry
+from app.api.http.ratelimit import TokenBuckets, credential_key
 from app.config import Config, ConfigError, load_config, parse_rate_limit
 from app.db import SCHEMA_VERSION, DatabaseError
 from app.ledger.entry import Draft

@@ -1,1 +1,1 @@
-"""HTTP adapters: /api/v1 routes, schemas, auth and problem+json errors."""
+"""HTTP adapters: the kernel (http/), /api/v1 (v1/) and MLflow (mlflow/), siblings."""

@@ -44,7 +44,7 @@ POLICY_KEYS = (
     "minimums",
     "maximums",
 )
-# The dataset contexts the tracking API accepts (app/api/tracking_schemas.py).
+# The dataset contexts the tracking API accepts (app/api/v1/tracking_schemas.py).
 DATASET_CONTEXTS = ("training", "validation", "test", "evaluation", "other")
 MAX_NAME = 250
 MAX_DETAIL_VALUE = 60

@@ -188,7 +188,7 @@ def test_unsafe_paths_are_400_and_write_nothing(client: Any, writer: dict[str, s
                                                 conn: psycopg.Connection, path: str) -> None:
     before = counts(conn)
     refused = problem(put(client, run, path, b"payload", writer), 400)
-    # %00 is refused before routing, for every route (app/api/hygiene.py)
+    # %00 is refused before routing, for every route (app/api/http/hygiene.py)
     assert "path" in refused.get("errors", {}) or (path == "a%00b" and "NUL" in refused["detail"])
     assert counts(conn) == before and blob_files(config) == []
     problem(client.get(url(run, path), headers=writer), 400)

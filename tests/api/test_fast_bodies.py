@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from marshmallow import ValidationError
 
-from app.api import tracking_schemas as ts
+from app.api.v1 import tracking_schemas as ts
 from app.services.tracking import Metric
 
 NOW = 1_700_000_000_123
 
 
 def parse(text: str) -> Any:
-    """As the API parses bodies (app/api/jsonio.py): fractions as Decimal."""
+    """As the API parses bodies (app/api/http/jsonio.py): fractions as Decimal."""
     return json.loads(text, parse_float=Decimal)
 
 

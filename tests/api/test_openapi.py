@@ -13,7 +13,7 @@ from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 
 from app import __version__
-from app.api import openapi
+from app.api.v1 import openapi
 
 PUBLIC = {("get", "/healthz"), ("get", "/readyz"), ("get", "/api/v1/ledger/keys"),
           ("get", "/health")}

@@ -11,7 +11,7 @@ from typing import Any
 
 from loan_scenario import MODEL, POLICY, build
 
-from app.api.jsonio import strict_loads
+from app.api.http.jsonio import strict_loads
 from app.ledger.entry import parse_timestamp
 from app.ledger.jcs import canonicalize
 from app.services import keys as key_service

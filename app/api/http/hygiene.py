@@ -3,7 +3,7 @@
 PostgreSQL text cannot hold NUL, so a NUL in the path or query string (%00) could only ever
 end as a database error; it is refused up front as 400 (problem+json on /api/v1, MLflow's
 format on the MLflow routes, through each blueprint's error handlers). Bodies get the same
-rule from app.api.jsonio.
+rule from app.api.http.jsonio.
 """
 
 from __future__ import annotations

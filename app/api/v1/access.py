@@ -9,11 +9,11 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 from marshmallow import fields, validate
 
-from app.api.auth import current_principal, require
-from app.api.errors import ApiError
-from app.api.schemas import _Strict
-from app.api.scope import granted
-from app.api.tracking import body, commit, read, receipt_json
+from app.api.http.auth import current_principal, require
+from app.api.http.errors import ApiError
+from app.api.http.scope import granted
+from app.api.v1.schemas import _Strict
+from app.api.v1.tracking import body, commit, read, receipt_json
 from app.ledger.entry import format_timestamp
 from app.services import access, tokens
 from app.storage import access as store

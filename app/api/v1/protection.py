@@ -7,11 +7,11 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 from marshmallow import fields, validate
 
-from app.api.auth import current_principal, require
-from app.api.registry import NAME, run_unit
-from app.api.schemas import _Strict
-from app.api.scope import authorize_version
-from app.api.tracking import WRITERS, body, read, receipt_json
+from app.api.http.auth import current_principal, require
+from app.api.http.scope import authorize_version
+from app.api.v1.registry import NAME, run_unit
+from app.api.v1.schemas import _Strict
+from app.api.v1.tracking import WRITERS, body, read, receipt_json
 from app.services import demotions, environments
 from app.storage import environments as store
 

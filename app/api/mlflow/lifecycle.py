@@ -8,11 +8,11 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 from marshmallow import ValidationError
 
-from app.api import mlflow_compat as mf
-from app.api import mlflow_datasets as datasets
-from app.api import tracking_schemas as ts
-from app.api.mlflow_experiments import MAX_NAME, get_experiment_row
-from app.api.mlflow_runs import get_run_row, run_id_of
+from app.api.mlflow import compat as mf
+from app.api.mlflow import datasets
+from app.api.mlflow.experiments import MAX_NAME, get_experiment_row
+from app.api.mlflow.runs import get_run_row, run_id_of
+from app.api.v1 import tracking_schemas as ts
 from app.services import lifecycle
 
 bp = Blueprint("mlflow_lifecycle", __name__, url_prefix="/api/2.0/mlflow")

@@ -7,9 +7,8 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from app.api import tracking as api
-from app.api.auth import current_principal
-from app.api.mlflow_compat import (
+from app.api.http.auth import current_principal
+from app.api.mlflow.compat import (
     DEFAULT_ID,
     DEFAULT_NAME,
     WRITERS,
@@ -28,6 +27,7 @@ from app.api.mlflow_compat import (
     require,
     text,
 )
+from app.api.v1 import tracking as api
 from app.services import tracking
 from app.storage import lifecycle as lifecycle_store
 from app.storage import tracking as store

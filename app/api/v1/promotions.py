@@ -7,9 +7,15 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from app.api.auth import current_principal, require
-from app.api.errors import ApiError
-from app.api.registry import (
+from app.api.http.auth import current_principal, require
+from app.api.http.errors import ApiError
+from app.api.http.scope import (
+    authorize_model,
+    authorize_promotion,
+    authorize_version,
+    visible_versions,
+)
+from app.api.v1.registry import (
     DecisionCreate,
     DeployedQuery,
     DeploymentCreate,
@@ -23,14 +29,8 @@ from app.api.registry import (
     run_unit,
     version_json,
 )
-from app.api.schemas import load
-from app.api.scope import (
-    authorize_model,
-    authorize_promotion,
-    authorize_version,
-    visible_versions,
-)
-from app.api.tracking import WRITERS, body, read, receipt_json
+from app.api.v1.schemas import load
+from app.api.v1.tracking import WRITERS, body, read, receipt_json
 from app.services import promotions
 from app.storage import registry as store
 from app.storage import tracking as runs

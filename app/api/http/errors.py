@@ -73,8 +73,8 @@ def _error(status: int, title: str, detail: str, mlflow_code: str) -> Response:
     handlers leave to the app: unrouted paths, shutdown, unexpected exceptions)."""
     if not mlflow_request():
         return problem(status, title, detail)
-    # Imported here: app.api.mlflow_compat imports this module.
-    from app.api.mlflow_compat import error_response
+    # Imported here: app.api.mlflow.compat imports this module.
+    from app.api.mlflow.compat import error_response
 
     return error_response(status, mlflow_code, detail or title)
 

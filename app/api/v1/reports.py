@@ -8,12 +8,12 @@ from datetime import UTC
 from flask import Blueprint, Response, jsonify, request
 from marshmallow import fields, validate
 
-from app.api.auth import current_principal, require
-from app.api.context import services
-from app.api.errors import ApiError
-from app.api.schemas import _Strict, load
-from app.api.scope import authorize_model, granted
-from app.api.tracking import authorize_experiment, authorize_run, read
+from app.api.http.auth import current_principal, require
+from app.api.http.context import services
+from app.api.http.errors import ApiError
+from app.api.http.scope import authorize_model, granted
+from app.api.v1.schemas import _Strict, load
+from app.api.v1.tracking import authorize_experiment, authorize_run, read
 from app.services import entry_scope, reports
 from app.services.report_signing import ReportSigningError
 

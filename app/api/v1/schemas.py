@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from app.api.errors import ApiError
+from app.api.http.errors import ApiError
 
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100

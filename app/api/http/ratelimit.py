@@ -19,8 +19,8 @@ from collections.abc import Callable
 
 from flask import Flask, Response, request
 
-from app.api import mlflow_compat
-from app.api.errors import mlflow_request, problem
+from app.api.http.errors import mlflow_request, problem
+from app.api.mlflow import compat as mlflow_compat
 
 MAX_KEYS = 10_000  # buckets kept; beyond, idle (refilled) ones and then the oldest are dropped
 Clock = Callable[[], float]

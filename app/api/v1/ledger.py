@@ -11,11 +11,11 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from app.api import schemas
-from app.api.auth import require
-from app.api.context import services
-from app.api.errors import ApiError
-from app.api.scope import granted
+from app.api.http.auth import require
+from app.api.http.context import services
+from app.api.http.errors import ApiError
+from app.api.http.scope import granted
+from app.api.v1 import schemas
 from app.ledger import entry as entries
 from app.services import entry_scope, keys, proofs
 from app.storage import ledger as store

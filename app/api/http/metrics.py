@@ -23,7 +23,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from app.api.auth import require
+from app.api.http.auth import require
 from app.services.runtime import Services
 from app.storage import ledger as store
 

@@ -11,12 +11,11 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 from marshmallow import ValidationError
 
-from app.api import mlflow_compat as mf
-from app.api import mlflow_datasets as datasets
-from app.api import mlflow_experiments as experiments
-from app.api import tracking as api
-from app.api import tracking_schemas as ts
-from app.api.mlflow_models import outputs_json
+from app.api.mlflow import compat as mf
+from app.api.mlflow import datasets, experiments
+from app.api.mlflow.models import outputs_json
+from app.api.v1 import tracking as api
+from app.api.v1 import tracking_schemas as ts
 from app.ledger.entry import canonicalize
 from app.services import lifecycle, tracking
 from app.storage import mlflow_views as views

@@ -32,11 +32,11 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError
 
-from app.api import mlflow_compat as mf
-from app.api import tracking as api
-from app.api.artifacts import check_path, hides_traversal
-from app.api.context import services
-from app.api.hygiene import body_chunks
+from app.api.http.context import services
+from app.api.http.hygiene import body_chunks
+from app.api.mlflow import compat as mf
+from app.api.v1 import tracking as api
+from app.api.v1.artifacts import check_path, hides_traversal
 from app.artifacts.store import CHUNK_SIZE, TooLargeError
 from app.ledger.checkpoint import Signer
 from app.services import artifacts, keys, pinned

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from app.api.auth import current_principal
-from app.api.errors import OutOfScope
-from app.api.tracking import read
+from app.api.http.auth import current_principal
+from app.api.http.errors import OutOfScope
+from app.api.v1.tracking import read
 from app.storage import registry as store
 from app.storage import scope as places
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
 
-from app.api.metrics import UNMATCHED, HttpMetrics
+from app.api.http.metrics import UNMATCHED, HttpMetrics
 from app.observability import emit
 
 HEADER = "X-Request-ID"

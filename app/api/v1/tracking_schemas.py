@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from app.api.schemas import MAX_PAGE, MAX_SEQ, _Strict
+from app.api.v1.schemas import MAX_PAGE, MAX_SEQ, _Strict
 from app.services import tracking
 
 MAX_KEY = 250

@@ -13,10 +13,10 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 from marshmallow import ValidationError
 
-from app.api import mlflow_compat as mf
-from app.api import tracking as api
-from app.api import tracking_schemas as ts
-from app.api.mlflow_registry import clean, commit, parse_filter, tag_of
+from app.api.mlflow import compat as mf
+from app.api.mlflow.registry import clean, commit, parse_filter, tag_of
+from app.api.v1 import tracking as api
+from app.api.v1 import tracking_schemas as ts
 from app.services import logged_models as service
 from app.storage import logged_models as store
 

@@ -22,10 +22,10 @@ from typing import Any, TypeVar
 from flask import Blueprint, Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from app.api import tracking as api
-from app.api.auth import current_principal, reading
-from app.api.context import services
-from app.api.errors import ApiError, OutOfScope
+from app.api.http.auth import current_principal, reading
+from app.api.http.context import services
+from app.api.http.errors import ApiError, OutOfScope
+from app.api.v1 import tracking as api
 from app.db import DatabaseError
 from app.ledger.errors import LedgerError
 from app.services import tokens, tracking
@@ -105,11 +105,15 @@ def register_error_handlers(blueprint: Blueprint) -> None:
 
 def register(app: Flask) -> None:
     """Register every MLflow blueprint (tracking, artifacts, registry, logged models)."""
-    from app.api import mlflow_experiments, mlflow_models, mlflow_registry, mlflow_runs
+    from app.api.mlflow import experiments as mlflow_experiments
+    from app.api.mlflow import models as mlflow_models
+    from app.api.mlflow import registry as mlflow_registry
+    from app.api.mlflow import runs as mlflow_runs
 
     app.register_blueprint(mlflow_experiments.bp)
     app.register_blueprint(mlflow_runs.bp)
-    from app.api import mlflow_artifacts, mlflow_lifecycle
+    from app.api.mlflow import artifacts as mlflow_artifacts
+    from app.api.mlflow import lifecycle as mlflow_lifecycle
 
     app.register_blueprint(mlflow_lifecycle.bp)
     app.register_blueprint(mlflow_artifacts.bp)
@@ -139,7 +143,7 @@ def _credentials() -> tuple[str | None, str] | None:
 
 
 def require(*roles: str, run_in_body: bool = False) -> Callable[[F], F]:
-    """Deny by default, in MLflow's error format; sets g.principal like app.api.auth.require.
+    """Deny by default, in MLflow's error format; sets g.principal like app.api.http.auth.require.
 
     run_in_body, on the hot write routes: once the token is accepted, the run named by the
     JSON body's run_id is read on the same connection (g.runs, for authorized_run), so the

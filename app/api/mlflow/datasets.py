@@ -18,7 +18,7 @@ import hashlib
 import json
 from typing import Any
 
-from app.api import mlflow_compat as mf
+from app.api.mlflow import compat as mf
 from app.ledger.entry import canonicalize
 from app.storage.mlflow_views import InputView
 

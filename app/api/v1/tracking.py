@@ -13,11 +13,11 @@ from typing import Any, TypeVar
 from flask import Blueprint, Response, g, jsonify, request
 from marshmallow import ValidationError
 
-from app.api import tracking_schemas as ts
-from app.api.auth import current_principal, reading, require
-from app.api.context import services
-from app.api.errors import ApiError, OutOfScope
-from app.api.schemas import load
+from app.api.http.auth import current_principal, reading, require
+from app.api.http.context import services
+from app.api.http.errors import ApiError, OutOfScope
+from app.api.v1 import tracking_schemas as ts
+from app.api.v1.schemas import load
 from app.ledger.entry import Receipt, format_timestamp
 from app.services import access, tracking
 from app.services.ledger import LedgerWriter

@@ -16,11 +16,11 @@ from typing import Any, TypeVar
 from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError
 
-from app.api import mlflow_compat as mf
-from app.api import tracking as api
-from app.api import tracking_schemas as ts
-from app.api.mlflow_artifacts import sealed_uri
-from app.api.scope import authorize_model, authorize_version, granted
+from app.api.http.scope import authorize_model, authorize_version, granted
+from app.api.mlflow import compat as mf
+from app.api.mlflow.artifacts import sealed_uri
+from app.api.v1 import tracking as api
+from app.api.v1 import tracking_schemas as ts
 from app.services import logged_models, pinned, registry
 from app.services.artifacts import Tampered
 from app.services.ledger import LedgerWriter

@@ -11,7 +11,7 @@ import psycopg
 from flask import g, request
 from psycopg_pool import ConnectionPool
 
-from app.api.errors import ApiError
+from app.api.http.errors import ApiError
 from app.services import tokens
 from app.services.tokens import Principal
 from app.storage import tracking as runs
@@ -62,7 +62,7 @@ def require(*roles: str, run_arg: str | None = None) -> Callable[[F], F]:
     def decorate(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            from app.api.context import services
+            from app.api.http.context import services
 
             token = bearer_token()
             if token is None:

@@ -12,14 +12,14 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 from marshmallow import EXCLUDE, Schema, fields, validate
 from werkzeug.routing import Rule
 
-from app.api import access as access_api
-from app.api import artifacts as artifacts_api
-from app.api import protection as protection_api
-from app.api import registry as registry_api
-from app.api import reports as reports_api
-from app.api import schemas as ledger_schemas
-from app.api import tracking_schemas as ts
-from app.api.auth import ALL_ROLES, require
+from app.api.http.auth import ALL_ROLES, require
+from app.api.v1 import access as access_api
+from app.api.v1 import artifacts as artifacts_api
+from app.api.v1 import protection as protection_api
+from app.api.v1 import registry as registry_api
+from app.api.v1 import reports as reports_api
+from app.api.v1 import schemas as ledger_schemas
+from app.api.v1 import tracking_schemas as ts
 from app.ledger.request_signature import WINDOW_SECONDS
 from app.services.access import SIGNATURE_HEADER
 
@@ -461,7 +461,7 @@ class VersionArtifactsSchema(_Out):
     artifacts = _list(PinnedFileSchema)
 
 
-# Model registry and promotions (app/api/registry.py, app/api/promotions.py).
+# Model registry and promotions (app/api/v1/registry.py, app/api/v1/promotions.py).
 
 _OPEN = "an open JSON object"
 _GATES = ("the gate evaluation: {policy_seq, policy_set_by, passed, results: [{gate, passed, "
@@ -968,7 +968,7 @@ ROUTES: dict[tuple[str, str], Op] = {
 }
 
 
-# The MLflow-compatible API (app/api/mlflow_compat.py, mlflow_runs.py) speaks MLflow's wire
+# The MLflow-compatible API (app/api/mlflow/compat.py, mlflow_runs.py) speaks MLflow's wire
 # format and errors ({"error_code", "message"} as application/json, see MlflowErrorSchema), not
 # ours. Its bodies are not described here: see MLflow's REST API reference.
 _MLFLOW = ok({"type": "object", "description": "MLflow's response message (proto JSON)"})
@@ -1013,7 +1013,7 @@ ROUTES.update({(method, f"/api/2.0/mlflow/{path}"): Op(
                    ("POST", "logged-models/<model_id>/params"),
                    ("POST", "logged-models/search"), ("POST", "runs/outputs"))})
 
-# MLflow's artifact proxy (app/api/mlflow_artifacts.py) and its unauthenticated probes.
+# MLflow's artifact proxy (app/api/mlflow/artifacts.py) and its unauthenticated probes.
 _MLFLOW_ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 _MLFLOW_TEXT = ok({"type": "string"}, "plain text", "text/plain")
 ROUTES.update({
@@ -1037,7 +1037,7 @@ ROUTES.update({
                             {200: _MLFLOW_TEXT}),
 })
 
-# Declared environments and demotions (app/api/protection.py).
+# Declared environments and demotions (app/api/v1/protection.py).
 
 
 class EnvironmentSchema(_Out):
@@ -1183,7 +1183,7 @@ PROBLEMS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not
 
 
 # The MLflow-compatible routes' errors: MLflow's error_code for each status, as application/json
-# (app/api/mlflow_compat.py). 409 is RESOURCE_CONFLICT (stored artifact bytes changed).
+# (app/api/mlflow/compat.py). 409 is RESOURCE_CONFLICT (stored artifact bytes changed).
 MLFLOW_ERRORS = {400: "INVALID_PARAMETER_VALUE", 401: "UNAUTHENTICATED",
                  403: "PERMISSION_DENIED", 404: "RESOURCE_DOES_NOT_EXIST",
                  409: "RESOURCE_CONFLICT", 413: "INVALID_PARAMETER_VALUE: the body is too large",

@@ -15,14 +15,14 @@ from urllib.parse import unquote
 from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError, fields, post_load, validate
 
-from app.api.auth import current_principal, require
-from app.api.context import services
-from app.api.errors import ApiError
-from app.api.hygiene import body_chunks
-from app.api.schemas import DEFAULT_PAGE, MAX_PAGE, _Strict, load
-from app.api.scope import authorize_version
-from app.api.tracking import WRITERS, authorize_run, authorized_run, body, read, receipt_json
-from app.api.tracking_schemas import MAX_INT64
+from app.api.http.auth import current_principal, require
+from app.api.http.context import services
+from app.api.http.errors import ApiError
+from app.api.http.hygiene import body_chunks
+from app.api.http.scope import authorize_version
+from app.api.v1.schemas import DEFAULT_PAGE, MAX_PAGE, _Strict, load
+from app.api.v1.tracking import WRITERS, authorize_run, authorized_run, body, read, receipt_json
+from app.api.v1.tracking_schemas import MAX_INT64
 from app.artifacts.store import CHUNK_SIZE, TooLargeError
 from app.ledger.checkpoint import InvalidKeyError, Signer, VerifierKey
 from app.services import artifacts, keys, pinned

@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from app.api.context import services
-from app.api.errors import problem
+from app.api.http.context import services
+from app.api.http.errors import problem
 from app.db import SCHEMA_VERSION, schema_version
 from app.ledger.entry import format_timestamp
 from app.services.selfcheck import SelfCheckResult

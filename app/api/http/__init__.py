@@ -1,0 +1,1 @@
+"""The HTTP kernel the adapters share: auth, scope, errors, JSON reading, telemetry."""
