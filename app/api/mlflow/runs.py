@@ -35,9 +35,23 @@ def metric_value(value: str) -> float | str:
 
 
 def metric_json(row: store.MetricRow) -> dict[str, Any]:
-    """A grouped value under its convention key (app/tracking/group_keys.py)."""
-    return {"key": group_keys.spell(row.key, row.group_values, row.n),
+    """A grouped value under its group's stable key (app/tracking/group_keys.py)."""
+    return {"key": group_keys.spell(row.key, row.group_values),
             "value": metric_value(row.value), "timestamp": row.timestamp, "step": row.step}
+
+
+def n_json(row: store.MetricRow) -> dict[str, Any]:
+    """A grouped value's n under the group's read-only companion key, at the value's step."""
+    assert row.group_values is not None and row.n is not None
+    return {"key": group_keys.n_key(row.key, row.group_values), "value": row.n,
+            "timestamp": row.timestamp, "step": row.step}
+
+
+def metrics_json(rows: list[store.MetricRow]) -> list[dict[str, Any]]:
+    """A run's latest metrics, each known group n beside its value."""
+    out = [metric_json(row) for row in rows]
+    out += [n_json(row) for row in rows if row.n is not None and row.group_values]
+    return out
 
 
 def run_info(row: store.RunRow) -> dict[str, Any]:
@@ -57,7 +71,7 @@ def runs_json(conn: Any, rows: list[store.RunRow]) -> list[dict[str, Any]]:
     params, tags = store.params_for(conn, ids), store.tags_for(conn, ids)
     metrics, inputs = store.latest_metrics_for(conn, ids), views.inputs_for(conn, ids)
     return [{"info": run_info(row),
-             "data": {"metrics": [metric_json(m) for m in metrics[row.id]],
+             "data": {"metrics": metrics_json(metrics[row.id]),
                       "params": [{"key": k, "value": v} for k, v in sorted(params[row.id].items())],
                       "tags": [{"key": k, "value": v} for k, v in sorted(tags[row.id].items())]},
              "inputs": {"dataset_inputs": [datasets.dataset_input_json(i)
@@ -112,6 +126,10 @@ def metric_key(key: str) -> tuple[str, dict[str, str] | None, int | None]:
     grouped = group_keys.parse(key)
     if grouped is not None:
         return grouped.key, dict(grouped.group), grouped.n
+    if group_keys.companion_shaped(key):
+        raise mf.invalid(f"Invalid metric name: '{key}'. A key ending in ';n]' reads back a "
+                         "group's n and cannot be logged; log n inside the group's key, e.g. "
+                         "'selection_rate[sex=F;n=412]'.")
     if group_keys.uses_convention(key) and group_keys.plain_key_ok(key):
         return key, None, None
     return checked_key(key), None, None
@@ -351,12 +369,13 @@ def metric_history() -> Response:
     limit = mf.integer(data, "max_results", 25_000, minimum=1, maximum=MAX_SEARCH) or 25_000
     after = _decode_position(data.get("page_token") or None)
     get_run_row(run_id)
-    grouped = group_keys.parse(key)
-    base, group_key = (key, "") if grouped is None else (
-        grouped.key, canonicalize(dict(grouped.group)).decode())
-    rows = mf.read(lambda c: views.metric_history(c, run_id, base, group_key, after, limit + 1))
+    named = group_keys.read_key(key)  # a value's group, a group's n, or a plain key
+    group_key = "" if named.group is None else canonicalize(dict(named.group)).decode()
+    rows = mf.read(lambda c: views.metric_history(c, run_id, named.key, group_key, after,
+                                                  limit + 1, with_n=named.n_of))
     page = rows[:limit]
-    out: dict[str, Any] = {"metrics": [metric_json(r) for r in page]}
+    out: dict[str, Any] = {"metrics": [(n_json if named.n_of else metric_json)(r)
+                                       for r in page]}
     if len(rows) > limit:
         out["next_page_token"] = base64.urlsafe_b64encode(
             f"{page[-1].seq}:{page[-1].position}".encode()).decode()
