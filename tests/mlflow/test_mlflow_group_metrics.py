@@ -140,19 +140,52 @@ def test_writes_keep_their_convention_and_the_ledger_keeps_n_with_the_value(
         ("selection_rate", "F", 544), ("selection_rate", "M", None), ("tpr", "F", 77)}
 
 
-@pytest.mark.parametrize("key", ["selection_rate[sex=F;n]", "rate[b=1,a=2;n]", "x[;n]"])
-def test_a_companion_shaped_key_cannot_be_logged(tracking: str, client: Any,
-                                                  auth: dict[str, str], key: str) -> None:
+def test_a_value_and_its_n_logged_together_are_one_grouped_metric(
+        tracking: str, client: Any, auth: dict[str, str]) -> None:
+    """Logging the companion beside its value (one log_metrics call: one step, one timestamp)
+    records what `rate[sex=F;n=544]` records; so does re-logging what was read back."""
+    ml = MlflowClient()
     with mlflow.start_run() as run:
-        before = len(ledger_metrics(client, auth))
-        with pytest.raises(MlflowException) as refused:
-            mlflow.log_metric(key, 3)
-        assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
-        assert "reads back a group's n" in refused.value.message
-        with pytest.raises(MlflowException):
-            MlflowClient().log_batch(run.info.run_id, metrics=[
-                mlflow.entities.Metric("ok", 1, 1, 0), mlflow.entities.Metric(key, 3, 1, 0)])
-        assert len(ledger_metrics(client, auth)) == before
+        mlflow.log_metrics({"rate[sex=F]": 0.31, "rate[sex=F;n]": 544, "loss": 0.2}, step=3)
+        mlflow.log_metric("rate[sex=M;n=380]", 0.40, step=3)
+    run_id = run.info.run_id
+    assert [(m["key"], m.get("group"), m.get("n")) for m in ledger_metrics(client, auth)] == [
+        ("rate", {"sex": "F"}, "544"), ("loss", None, None), ("rate", {"sex": "M"}, "380")]
+    # What mlflow.<flavor>.log_model does: read every key's history back, log it again.
+    copied = [m for key in ml.get_run(run_id).data.metrics
+              for m in ml.get_metric_history(run_id, key)]
+    ml.log_batch(run_id, metrics=copied)
+    again = ledger_metrics(client, auth)[3:]
+    assert sorted((m["key"], m["value"], m.get("n") or "") for m in again) == [
+        ("loss", "0.2", ""), ("rate", "0.31", "544"), ("rate", "0.4", "380")]
+    assert ml.get_run(run_id).data.metrics == {
+        "rate[sex=F]": 0.31, "rate[sex=F;n]": 544, "rate[sex=M]": 0.40, "rate[sex=M;n]": 380,
+        "loss": 0.2}
+
+
+def refused(log: Any) -> str:
+    with pytest.raises(MlflowException) as caught:
+        log()
+    assert caught.value.error_code == "INVALID_PARAMETER_VALUE"
+    return str(caught.value.message)
+
+
+def test_a_companion_key_alone_or_naming_no_group_is_refused(
+        tracking: str, client: Any, auth: dict[str, str]) -> None:
+    Metric = mlflow.entities.Metric
+    with mlflow.start_run() as run:
+        ml, run_id = MlflowClient(), run.info.run_id
+        assert "logged with its value" in refused(
+            lambda: mlflow.log_metric("selection_rate[sex=F;n]", 3))
+        assert "logged with its value" in refused(lambda: ml.log_batch(run_id, metrics=[
+            Metric("ok", 1, 1, 0), Metric("rate[sex=F]", 0.3, 1, 0),
+            Metric("rate[sex=F;n]", 3, 2, 0)]))  # another timestamp: not its value
+        for key in ("rate[b=1,a=2;n]", "x[;n]"):
+            assert "names no group" in refused(lambda key=key: mlflow.log_metric(key, 3))
+        assert "an integer from 0" in refused(
+            lambda: mlflow.log_metrics({"rate[sex=F]": 0.3, "rate[sex=F;n]": 3.5}))
+        assert "n=4 in its key and n=5" in refused(
+            lambda: mlflow.log_metrics({"rate[sex=F;n=4]": 0.3, "rate[sex=F;n]": 5}))
+        assert ledger_metrics(client, auth) == []
         mlflow.log_metric("selection_rate[sex=F;n=]", 1)  # malformed: still a plain metric
-    assert MlflowClient().get_run(run.info.run_id).data.metrics == {
-        "selection_rate[sex=F;n=]": 1}
+    assert ml.get_run(run_id).data.metrics == {"selection_rate[sex=F;n=]": 1}

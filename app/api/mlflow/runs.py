@@ -12,7 +12,7 @@ from flask import Blueprint, Response, jsonify
 from marshmallow import ValidationError
 
 from app.api.mlflow import compat as mf
-from app.api.mlflow import datasets, experiments
+from app.api.mlflow import datasets, experiments, group_counts
 from app.api.mlflow.models import outputs_json
 from app.api.v1 import tracking as api
 from app.api.v1 import tracking_schemas as ts
@@ -126,10 +126,8 @@ def metric_key(key: str) -> tuple[str, dict[str, str] | None, int | None]:
     grouped = group_keys.parse(key)
     if grouped is not None:
         return grouped.key, dict(grouped.group), grouped.n
-    if group_keys.companion_shaped(key):
-        raise mf.invalid(f"Invalid metric name: '{key}'. A key ending in ';n]' reads back a "
-                         "group's n and cannot be logged; log n inside the group's key, e.g. "
-                         "'selection_rate[sex=F;n=412]'.")
+    if group_keys.companion_shaped(key):  # a group's n, paired with its value by the route
+        return group_counts.companion(key)
     if group_keys.uses_convention(key) and group_keys.plain_key_ok(key):
         return key, None, None
     return checked_key(key), None, None
@@ -276,7 +274,7 @@ def known_run(data: dict[str, Any]) -> tuple[str, store.RunRow | None]:
 def log_metric() -> Response:
     data = mf.body()
     run_id, run = known_run(data)
-    metrics = [metric_of(data)]
+    metrics = group_counts.paired([metric_of(data)])
     who = mf.actor()
     mf.commit(lambda w: tracking.log_metrics(w, who, run_id, metrics, known=run),
               check=lambda: tracking.usable_run(run_id, run))
@@ -318,6 +316,7 @@ def log_batch() -> Response:
             or len(tag_pairs) > ts.MAX_BATCH_TAGS):
         raise mf.invalid(f"A batch logging request can contain at most {ts.MAX_BATCH_METRICS} "
                          f"metrics, {ts.MAX_BATCH_PARAMS} params and {ts.MAX_BATCH_TAGS} tags")
+    metrics = group_counts.paired(metrics)
     params, tags = params_of(param_pairs), tags_of(tag_pairs)
     who = mf.actor()
     mf.commit(lambda w: tracking.log_batch(w, who, run_id, params, metrics, tags, known=run),
