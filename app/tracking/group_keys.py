@@ -21,8 +21,11 @@ Beside it a read-only companion, `selection_rate[sex=F;n]` (`n_key`), reads back
 the value it stands beside: in a run's latest metrics, the n of the latest value (absent when
 that value's n is unknown); in a history, each value's n at the value's step and timestamp
 (values logged without n are left out). Search filters and orders on either key. Both are
-reads of the same ledger entries; no companion is ever stored. A key in the companion's shape
-(`base[...;n]`) cannot be logged (`companion_shaped`): it would collide with the companion.
+reads of the same ledger entries; no companion is ever stored. What reads back can be logged
+back (mlflow's `log_model` re-logs every metric it reads): a metric logged under a companion
+key is its group's n and joins the group's value logged in the same request at the same step
+and timestamp, as if spelled `;n=`; alone it is refused, and so is a key in the companion's
+shape (`base[...;n]`, `companion_shaped`) that names no group, so no plain metric takes it.
 A read key spelled with a count (`selection_rate[sex=F;n=412]`, the read-back of earlier
 versions) names its group in get_metric_history and search, the count ignored, as before.
 
