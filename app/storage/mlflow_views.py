@@ -14,14 +14,15 @@ from app.storage.tracking import MetricRow
 
 
 def metric_history(conn: psycopg.Connection, run_id: str, key: str, group_key: str,
-                   after: tuple[int, int], limit: int) -> list[MetricRow]:
+                   after: tuple[int, int], limit: int, with_n: bool = False) -> list[MetricRow]:
     """Every value of one (key, group) in logging order, keyset-paged by (seq, position);
-    group_key is '' for the overall metric."""
+    group_key is '' for the overall metric; with_n keeps only values whose n is known."""
     with conn.cursor(row_factory=class_row(MetricRow)) as cur:
         return cur.execute(
             "SELECT key, group_values, n, value, step, timestamp, seq, position FROM metrics"
             " WHERE run_id = %s AND key = %s AND group_key = %s AND (seq, position) > (%s, %s)"
-            " ORDER BY seq, position LIMIT %s", (run_id, key, group_key, *after, limit)).fetchall()
+            " AND (n IS NOT NULL OR NOT %s) ORDER BY seq, position LIMIT %s",
+            (run_id, key, group_key, *after, with_n, limit)).fetchall()
 
 
 @dataclass

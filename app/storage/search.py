@@ -31,6 +31,10 @@ _LATEST_METRIC = sql.SQL(
     "(SELECT m.value_number FROM metrics m WHERE m.run_id = r.id AND m.key = %s "
     "AND m.group_key = %s ORDER BY m.step DESC, m.timestamp DESC, m.seq DESC, "
     "m.position DESC LIMIT 1)")
+_LATEST_N = sql.SQL(  # the n of the value _LATEST_METRIC reads (NULL when unknown)
+    "(SELECT m.n FROM metrics m WHERE m.run_id = r.id AND m.key = %s "
+    "AND m.group_key = %s ORDER BY m.step DESC, m.timestamp DESC, m.seq DESC, "
+    "m.position DESC LIMIT 1)")
 _PARAM = sql.SQL("(SELECT p.value FROM params p WHERE p.run_id = r.id AND p.key = %s)")
 _TAG = sql.SQL("(SELECT t.value FROM run_tags t WHERE t.run_id = r.id AND t.key = %s)")
 _SIMPLE_OPS = {"=": "=", "!=": "<>", ">": ">", ">=": ">=", "<": "<", "<=": "<=",
@@ -48,11 +52,11 @@ class _Query:
         return sql.SQL("%s")
 
     def operand(self, kind: str, key: str) -> sql.Composable:
-        if kind == "metric":  # a grouped key (app/tracking/group_keys.py) names its group
-            grouped = group_keys.parse(key)
-            self.params += [key, ""] if grouped is None else [
-                grouped.key, canonicalize(dict(grouped.group)).decode()]
-            return _LATEST_METRIC
+        if kind == "metric":  # a group's value or n by its read key (app/tracking/group_keys.py)
+            named = group_keys.read_key(key)
+            self.params += [named.key, "" if named.group is None
+                            else canonicalize(dict(named.group)).decode()]
+            return _LATEST_N if named.n_of else _LATEST_METRIC
         if kind in ("param", "tag"):
             self.params.append(key)
             return {"metric": _LATEST_METRIC, "param": _PARAM, "tag": _TAG}[kind]

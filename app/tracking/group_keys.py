@@ -10,11 +10,24 @@ MLflow metrics have no group dimension, so a group travels inside the key:
     count       = "0" or a decimal without leading zeros, at most 2**53 - 1
 
 Attributes are distinct and in ascending code-point order (1 to 8 of them), so every group
-has exactly one spelling and a key read back is the key that was logged. The whole key is at
-most 250 characters, MLflow's limit. The optional `;n=` carries the group's sample size in
-the same metric, so value and n land in one ledger entry (a companion metric could arrive in
-another request, or never). A group's identity is (base, attributes): n is recorded with each
-value, and a key read back shows the n of the value it stands for.
+has exactly one spelling. The whole key is at most 250 characters, MLflow's limit. The
+optional `;n=` carries the group's sample size in the same metric, so value and n land in one
+ledger entry (a companion metric could arrive in another request, or never). Logging the key
+without `;n=` records the value with n unknown.
+
+A group's identity is (base, attributes), and it reads back under one stable key, without
+its n, whatever n each value was logged with: `selection_rate[sex=F]` (`spell(key, group)`).
+Beside it a read-only companion, `selection_rate[sex=F;n]` (`n_key`), reads back the n of
+the value it stands beside: in a run's latest metrics, the n of the latest value (absent when
+that value's n is unknown); in a history, each value's n at the value's step and timestamp
+(values logged without n are left out). Search filters and orders on either key. Both are
+reads of the same ledger entries; no companion is ever stored. What reads back can be logged
+back (mlflow's `log_model` re-logs every metric it reads): a metric logged under a companion
+key is its group's n and joins the group's value logged in the same request at the same step
+and timestamp, as if spelled `;n=`; alone it is refused, and so is a key in the companion's
+shape (`base[...;n]`, `companion_shaped`) that names no group, so no plain metric takes it.
+A read key spelled with a count (`selection_rate[sex=F;n=412]`, the read-back of earlier
+versions) names its group in get_metric_history and search, the count ignored, as before.
 
 A key that uses the convention's characters but does not follow the grammar is not an error:
 it is an ordinary metric under its literal key (see `plain_key_ok`).
@@ -38,6 +51,8 @@ _COUNT = re.compile(r"0|[1-9][0-9]{0,15}")
 _SHAPE = re.compile(r"(?P<base>[^\[\]]+)\[(?P<group>[^\[\];]*)(?:;n=(?P<n>[^\[\];]*))?\]")
 _MARKS = frozenset("[]=,;")
 _PLAIN = re.compile(r"[/\w.\- :\[\]=,;+<>]{1,250}")
+_COMPANION = re.compile(r"[^\[\]]+\[[^\[\]]*;n\]")
+N_SUFFIX: Final = ";n]"
 
 
 @dataclass(frozen=True)
@@ -69,6 +84,11 @@ def plain_key_ok(key: str) -> bool:
     return _PLAIN.fullmatch(key) is not None and _path_stable(key)
 
 
+def companion_shaped(key: str) -> bool:
+    """Whether the key has the shape of a companion n key (`base[...;n]`): never logged."""
+    return key.endswith(N_SUFFIX) and _COMPANION.fullmatch(key) is not None
+
+
 def parse(key: str) -> GroupedKey | None:
     """The grouped key `key` spells, or None when it is not one (plain or malformed)."""
     if "[" not in key or len(key) > MAX_KEY:
@@ -95,7 +115,8 @@ def parse(key: str) -> GroupedKey | None:
 
 
 def spell(key: str, group: Mapping[str, str] | None, n: int | None = None) -> str:
-    """The convention key for a stored metric (the key itself when it has no group).
+    """The convention key for a metric (the key itself when it has no group): with n, the
+    spelling a client logs; without, the stable key a group reads back under.
 
     A group recorded through the native API whose values fall outside the grammar is still
     spelled this way; such a key reads back but does not parse (it names no plain metric).
@@ -104,3 +125,36 @@ def spell(key: str, group: Mapping[str, str] | None, n: int | None = None) -> st
         return key
     pairs = ",".join(f"{attribute}={group[attribute]}" for attribute in sorted(group))
     return f"{key}[{pairs}{'' if n is None else f';n={n}'}]"
+
+
+def n_key(key: str, group: Mapping[str, str]) -> str:
+    """The read-only companion key that reads back a group's n: `rate[sex=F;n]`."""
+    return spell(key, group)[:-1] + N_SUFFIX
+
+
+def parse_n_key(key: str) -> GroupedKey | None:
+    """The group (n None) whose n a companion key reads back, or None for any other key."""
+    if not key.endswith(N_SUFFIX):
+        return None
+    grouped = parse(key[: -len(N_SUFFIX)] + "]")
+    return grouped if grouped is not None and grouped.n is None else None
+
+
+@dataclass(frozen=True)
+class ReadKey:
+    """What a read key names: a plain metric (group None), a group's value, or its n."""
+
+    key: str
+    group: Mapping[str, str] | None = None
+    n_of: bool = False
+
+
+def read_key(key: str) -> ReadKey:
+    """What a key in get_metric_history or a search names (a count in the key is ignored)."""
+    grouped = parse(key)
+    if grouped is not None:
+        return ReadKey(grouped.key, grouped.group)
+    counted = parse_n_key(key)
+    if counted is not None:
+        return ReadKey(counted.key, counted.group, n_of=True)
+    return ReadKey(key)

@@ -181,7 +181,8 @@ def test_log_batch_accepts_every_metric_shape_and_refuses_bad_ones(
            for m in logged["run"]["data"]["metrics"]}
     assert got["a"] == (1.5, 3, 1700) and got["b"][0] == "NaN" and got["b"][1] == -2
     assert got["c"] == (2, -4, 6) and got["d"] == (0.25, 0, 7)
-    assert got["selection_rate[sex=F;n=10]"] == (0.5, 0, 8)
+    assert got["selection_rate[sex=F]"] == (0.5, 0, 8)
+    assert got["selection_rate[sex=F;n]"] == (10, 0, 8)
     native = client.get(f"/api/v1/runs/{run_id}", headers=auth).json["metrics"]
     assert {"key": "selection_rate", "group": {"sex": "F"}, "n": 10}.items() <= \
         [m for m in native if m["key"] == "selection_rate"][0].items()

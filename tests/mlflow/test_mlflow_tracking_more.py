@@ -204,12 +204,13 @@ def test_grouped_metrics_by_key_convention(tracking: str, client: Any,
         mlflow.log_metric("selection_rate[sex=M]", 0.5)
     run_id = run.info.run_id
     metrics = ml.get_run(run_id).data.metrics
-    assert metrics == {"selection_rate[sex=F;n=415]": 0.32, "selection_rate[sex=M;n=380]": 0.40,
+    assert metrics == {"selection_rate[sex=F]": 0.32, "selection_rate[sex=F;n]": 415,
+                       "selection_rate[sex=M]": 0.40, "selection_rate[sex=M;n]": 380,
                        "selection_rate": 0.35, "selection_rate[sex=F,age_band=40-49]": 0.2,
                        "selection_rate[age_band=40-49,sex=F]": 0.25}
     history = ml.get_metric_history(run_id, "selection_rate[sex=F]")
     assert [(m.key, m.step, m.value) for m in history] == [
-        ("selection_rate[sex=F;n=412]", 1, 0.30), ("selection_rate[sex=F;n=415]", 2, 0.32)]
+        ("selection_rate[sex=F]", 1, 0.30), ("selection_rate[sex=F]", 2, 0.32)]
     assert [m.value for m in ml.get_metric_history(run_id, "selection_rate")] == [0.35]
     assert [m.value for m in ml.get_metric_history(
         run_id, "selection_rate[sex=F,age_band=40-49]")] == [0.2]

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.tracking import group_keys
-from app.tracking.group_keys import GroupedKey
+from app.tracking.group_keys import GroupedKey, ReadKey
 
 
 @pytest.mark.parametrize(("key", "expected"), [
@@ -54,6 +54,28 @@ def test_spell_is_the_inverse_of_parse() -> None:
         "rate[age_band=40-49,sex=F;n=12]"
 
 
+def test_a_group_reads_back_under_one_key_and_its_n_under_a_companion() -> None:
+    assert group_keys.spell("rate", {"sex": "F"}) == "rate[sex=F]"
+    assert group_keys.n_key("rate", {"sex": "F", "age_band": "40-49"}) == \
+        "rate[age_band=40-49,sex=F;n]"
+    assert group_keys.read_key("rate[sex=F]") == ReadKey("rate", {"sex": "F"})
+    assert group_keys.read_key("rate[sex=F;n=412]") == ReadKey("rate", {"sex": "F"})
+    assert group_keys.read_key("rate[sex=F;n]") == ReadKey("rate", {"sex": "F"}, n_of=True)
+    assert group_keys.read_key("rate") == ReadKey("rate")
+    for plain in ("rate[b=1,a=2;n]", "rate[sex=F;n=3;n]", "rate[sex=F;n]x", "rate;n]"):
+        assert group_keys.read_key(plain) == ReadKey(plain)
+        assert group_keys.parse_n_key(plain) is None
+
+
+@pytest.mark.parametrize(("key", "shaped"), [
+    ("rate[sex=F;n]", True), ("rate[b=1,a=2;n]", True), ("x[;n]", True),
+    ("rate[sex=F;n=3]", False), ("rate[sex=F]", False), ("rate;n]", False),
+    ("rate[a][b;n]", False), ("rate[sex=F;n]x", False), ("rate", False),
+])
+def test_companion_shaped_keys_are_recognised(key: str, shaped: bool) -> None:
+    assert group_keys.companion_shaped(key) is shaped
+
+
 _attribute = st.from_regex(r"[A-Za-z0-9_.\-]{1,12}", fullmatch=True)
 _value = st.from_regex(r"[A-Za-z0-9_.\-+:/<>]{1,12}", fullmatch=True)
 _base = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.\- :]{0,30}", fullmatch=True).filter(
@@ -66,6 +88,10 @@ def test_round_trip(base: str, group: dict[str, str], n: int | None) -> None:
     key = group_keys.spell(base, group, n)
     assert group_keys.parse(key) == GroupedKey(base, group, n)
     assert group_keys.spell(base, group, n) == key
+    assert group_keys.read_key(key) == ReadKey(base, group)
+    companion = group_keys.n_key(base, group)
+    assert group_keys.read_key(companion) == ReadKey(base, group, n_of=True)
+    assert group_keys.companion_shaped(companion) and not group_keys.companion_shaped(key)
 
 
 @given(st.text(max_size=60))

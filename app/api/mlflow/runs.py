@@ -12,7 +12,7 @@ from flask import Blueprint, Response, jsonify
 from marshmallow import ValidationError
 
 from app.api.mlflow import compat as mf
-from app.api.mlflow import datasets, experiments
+from app.api.mlflow import datasets, experiments, group_counts
 from app.api.mlflow.models import outputs_json
 from app.api.v1 import tracking as api
 from app.api.v1 import tracking_schemas as ts
@@ -35,9 +35,23 @@ def metric_value(value: str) -> float | str:
 
 
 def metric_json(row: store.MetricRow) -> dict[str, Any]:
-    """A grouped value under its convention key (app/tracking/group_keys.py)."""
-    return {"key": group_keys.spell(row.key, row.group_values, row.n),
+    """A grouped value under its group's stable key (app/tracking/group_keys.py)."""
+    return {"key": group_keys.spell(row.key, row.group_values),
             "value": metric_value(row.value), "timestamp": row.timestamp, "step": row.step}
+
+
+def n_json(row: store.MetricRow) -> dict[str, Any]:
+    """A grouped value's n under the group's read-only companion key, at the value's step."""
+    assert row.group_values is not None and row.n is not None
+    return {"key": group_keys.n_key(row.key, row.group_values), "value": row.n,
+            "timestamp": row.timestamp, "step": row.step}
+
+
+def metrics_json(rows: list[store.MetricRow]) -> list[dict[str, Any]]:
+    """A run's latest metrics, each known group n beside its value."""
+    out = [metric_json(row) for row in rows]
+    out += [n_json(row) for row in rows if row.n is not None and row.group_values]
+    return out
 
 
 def run_info(row: store.RunRow) -> dict[str, Any]:
@@ -57,7 +71,7 @@ def runs_json(conn: Any, rows: list[store.RunRow]) -> list[dict[str, Any]]:
     params, tags = store.params_for(conn, ids), store.tags_for(conn, ids)
     metrics, inputs = store.latest_metrics_for(conn, ids), views.inputs_for(conn, ids)
     return [{"info": run_info(row),
-             "data": {"metrics": [metric_json(m) for m in metrics[row.id]],
+             "data": {"metrics": metrics_json(metrics[row.id]),
                       "params": [{"key": k, "value": v} for k, v in sorted(params[row.id].items())],
                       "tags": [{"key": k, "value": v} for k, v in sorted(tags[row.id].items())]},
              "inputs": {"dataset_inputs": [datasets.dataset_input_json(i)
@@ -112,6 +126,8 @@ def metric_key(key: str) -> tuple[str, dict[str, str] | None, int | None]:
     grouped = group_keys.parse(key)
     if grouped is not None:
         return grouped.key, dict(grouped.group), grouped.n
+    if group_keys.companion_shaped(key):  # a group's n, paired with its value by the route
+        return group_counts.companion(key)
     if group_keys.uses_convention(key) and group_keys.plain_key_ok(key):
         return key, None, None
     return checked_key(key), None, None
@@ -258,7 +274,7 @@ def known_run(data: dict[str, Any]) -> tuple[str, store.RunRow | None]:
 def log_metric() -> Response:
     data = mf.body()
     run_id, run = known_run(data)
-    metrics = [metric_of(data)]
+    metrics = group_counts.paired([metric_of(data)])
     who = mf.actor()
     mf.commit(lambda w: tracking.log_metrics(w, who, run_id, metrics, known=run),
               check=lambda: tracking.usable_run(run_id, run))
@@ -300,6 +316,7 @@ def log_batch() -> Response:
             or len(tag_pairs) > ts.MAX_BATCH_TAGS):
         raise mf.invalid(f"A batch logging request can contain at most {ts.MAX_BATCH_METRICS} "
                          f"metrics, {ts.MAX_BATCH_PARAMS} params and {ts.MAX_BATCH_TAGS} tags")
+    metrics = group_counts.paired(metrics)
     params, tags = params_of(param_pairs), tags_of(tag_pairs)
     who = mf.actor()
     mf.commit(lambda w: tracking.log_batch(w, who, run_id, params, metrics, tags, known=run),
@@ -351,12 +368,13 @@ def metric_history() -> Response:
     limit = mf.integer(data, "max_results", 25_000, minimum=1, maximum=MAX_SEARCH) or 25_000
     after = _decode_position(data.get("page_token") or None)
     get_run_row(run_id)
-    grouped = group_keys.parse(key)
-    base, group_key = (key, "") if grouped is None else (
-        grouped.key, canonicalize(dict(grouped.group)).decode())
-    rows = mf.read(lambda c: views.metric_history(c, run_id, base, group_key, after, limit + 1))
+    named = group_keys.read_key(key)  # a value's group, a group's n, or a plain key
+    group_key = "" if named.group is None else canonicalize(dict(named.group)).decode()
+    rows = mf.read(lambda c: views.metric_history(c, run_id, named.key, group_key, after,
+                                                  limit + 1, with_n=named.n_of))
     page = rows[:limit]
-    out: dict[str, Any] = {"metrics": [metric_json(r) for r in page]}
+    out: dict[str, Any] = {"metrics": [(n_json if named.n_of else metric_json)(r)
+                                       for r in page]}
     if len(rows) > limit:
         out["next_page_token"] = base64.urlsafe_b64encode(
             f"{page[-1].seq}:{page[-1].position}".encode()).decode()
