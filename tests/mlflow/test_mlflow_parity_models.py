@@ -13,8 +13,9 @@ from mlflow.entities import LoggedModelStatus  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-from app.services.logged_models import HOLDER_TAG  # noqa: E402
 from app.services.verification import verify_database  # noqa: E402
+
+HOLDER_TAG = "mlaudit.logged_model"  # documented in docs/entry-kinds.md
 
 
 @pytest.fixture
@@ -137,7 +138,7 @@ def test_logged_models_in_experiment_0_on_a_fresh_server(
     assert default["actor"] == "system" and default["body"]["name"] == "Default"
     response = client.post("/api/2.0/mlflow/logged-models",
                            headers={"Authorization": f"Bearer {writer}"},
-                           data=json.dumps({"experiment_id": "0"}),
+                           data=json.dumps({"experiment_id": "0", "name": "first"}),
                            content_type="application/json")
     assert response.status_code == 200, response.json
     assert response.json["model"]["info"]["experiment_id"] == "0"
