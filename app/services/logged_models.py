@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from app.ledger.entry import Draft, Receipt
 from app.services import tracking
@@ -110,13 +111,23 @@ def set_status(writer: LedgerWriter, actor: str, model_id: str, status: str) -> 
     return receipt
 
 
+def is_holder(conn: Any, row: store.LoggedModelRow) -> bool:
+    """Whether the model's source run is its holder run: tagged with the model's id before
+    the model existed. The id is random, so no client could have set that tag in advance:
+    a tag set later (even to the same value) does not make a run a holder."""
+    if row.source_run_id is None:
+        return False
+    history = runs.tag_history(conn, row.source_run_id, HOLDER_TAG)
+    return bool(history) and history[0][0] == row.model_id and history[0][1] < row.created_seq
+
+
 def _end_holder(writer: LedgerWriter, actor: str, row: store.LoggedModelRow,
                 status: str) -> None:
     """A still RUNNING holder run ends with its model's upload: FINISHED when the model is
     READY, FAILED when its upload failed (its manifest digest then covers the files)."""
     run = runs.get_run(writer.conn, row.source_run_id) if row.source_run_id else None
     if run is None or run.status != "RUNNING" or run.lifecycle != "active" \
-            or runs.get_tags(writer.conn, run.id).get(HOLDER_TAG) != row.model_id:
+            or not is_holder(writer.conn, row):
         return
     end = "FINISHED" if status == "LOGGED_MODEL_READY" else "FAILED"
     tracking.end_run(writer, actor, run.id, end, None)

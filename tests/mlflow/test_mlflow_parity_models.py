@@ -87,6 +87,12 @@ def test_a_model_without_a_source_run_holds_files_on_a_holder_run(
     failed = ml.create_logged_model(experiment, name="broken")
     ml.finalize_logged_model(failed.model_id, LoggedModelStatus.FAILED)
     assert ml.get_run(failed.source_run_id).info.status == "FAILED"
+    # A run tagged after its model existed is not a holder: finalizing leaves it running.
+    own = ml.create_run(experiment).info.run_id
+    trained = ml.create_logged_model(experiment, name="trained", source_run_id=own)
+    ml.set_tag(own, HOLDER_TAG, trained.model_id)
+    ml.finalize_logged_model(trained.model_id, LoggedModelStatus.READY)
+    assert ml.get_run(own).info.status == "RUNNING"
     assert verify_database(conn).ok
 
 
