@@ -62,8 +62,8 @@ def _tracking(commit: Any, who: str) -> dict[str, Any]:
     model = commit(lambda w: logged_models.create(
         w, who, experiment.id, "lm", run.id, "sklearn", {"alpha": "0.5", "ß": ""},
         {"stage": "dev", "owner": "ü"}))
-    spare = commit(lambda w: logged_models.create(w, who, experiment.id, "lm2", None, None, {},
-                                                  {}))
+    spare = commit(lambda w: logged_models.create(w, who, experiment.id, "lm2", other.id, None,
+                                                  {}, {}))
     model_params = commit(lambda w: logged_models.log_params(w, who, model.model_id,
                                                              {"beta": "2"}))
     model_tags = commit(lambda w: logged_models.set_tags(w, who, model.model_id,

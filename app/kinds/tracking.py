@@ -331,7 +331,11 @@ KINDS = (
          "`name`, `source_run` (or null), `model_type` (or null), `status` "
          "(`LOGGED_MODEL_PENDING`), `params`, `tags` (`{key: value}`); subject `run` names the "
          "source run when there is one. The model's files are the source run's artifacts "
-         "under `models/<model_id>/` (`artifact.recorded` entries)",
+         "under `models/<model_id>/` (`artifact.recorded` entries). `name` is the one sent, or "
+         "the generated `model-<8 hex>` when none was; a model created without a source run "
+         "names as `source_run` the holder run made just before it (`run.created`, tag "
+         "`mlaudit.logged_model` = the model id). Entries before issue 19 may have a null "
+         "`source_run`",
          ("logged_model_revisions", "logged_model_params", "logged_model_tag_events"),
          optional_subject=("run",)),
     Kind("logged_model.status_set", ("logged_model", "experiment"),

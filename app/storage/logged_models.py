@@ -1,7 +1,8 @@
 """All SQL for MLflow 3 logged models: the models, their params and tags, and run outputs.
 
 A logged model's files are ordinary artifacts of its source run, recorded at the run path
-`models/<model_id>/<relative path>`; a logged model without a source run cannot hold files.
+`models/<model_id>/<relative path>` (a model created without one gets a holder run as its
+source run; only models recorded before that have none, and hold no files).
 """
 
 from __future__ import annotations

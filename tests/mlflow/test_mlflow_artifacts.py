@@ -220,11 +220,12 @@ def test_logged_model_files_live_on_the_source_run(
     wrong = client.get(f"{PROXY}/{elsewhere}/models/{model.model_id}/artifacts/a.txt",
                        headers=auth)
     _error(wrong, 404, "RESOURCE_DOES_NOT_EXIST")
-    loose = ml.create_logged_model(experiment, name="loose")
-    assert not loose.source_run_id
-    refused = client.put(f"{PROXY}/{experiment}/models/{loose.model_id}/artifacts/MLmodel",
-                         data=b"x", headers=auth)
-    assert "no source run" in _error(refused, 400, "INVALID_PARAMETER_VALUE")
+    loose = ml.create_logged_model(experiment, name="loose")  # its files: on a holder run
+    stored = client.put(f"{PROXY}/{experiment}/models/{loose.model_id}/artifacts/MLmodel",
+                        data=b"x", headers=auth)
+    assert stored.status_code == 200, stored.json
+    holder = client.get(f"/api/v1/runs/{loose.source_run_id}/artifacts", headers=auth).json
+    assert [a["path"] for a in holder["artifacts"]] == [f"models/{loose.model_id}/MLmodel"]
 
 
 def test_scope_grants_apply_to_the_proxy(client: Any, auth: dict[str, str],

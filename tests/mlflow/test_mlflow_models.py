@@ -161,11 +161,11 @@ def test_registering_a_logged_model_pins_its_files(
     again = mlflow.register_model(f"runs:/{run_id}/model", "from-run-path")
     assert again.source == f"models:/{model.model_id}" and again.run_id == run_id
 
-    orphan = ml.create_logged_model(experiment, name="orphan")  # no source run: no files
+    orphan = ml.create_logged_model(experiment, name="orphan")  # a holder run, no files yet
     bad = raw(client, "POST", "model-versions/create", writer,
               {"name": "from-logged", "source": f"models:/{orphan.model_id}",
                "model_id": orphan.model_id})
-    assert bad.status_code == 400 and "no source run" in bad.json["message"]
+    assert bad.status_code == 400 and bad.json["error_code"] == "INVALID_PARAMETER_VALUE"
     empty = ml.create_logged_model(experiment, name="empty", source_run_id=run_id)
     no_files = raw(client, "POST", "model-versions/create", writer,
                    {"name": "from-logged", "source": f"models:/{empty.model_id}",

@@ -61,10 +61,7 @@ def ensure_default() -> store.ExperimentRow | None:
 
 
 def get_experiment_row(experiment_id: str) -> store.ExperimentRow:
-    if experiment_id == DEFAULT_ID:
-        found = ensure_default()
-    else:
-        found = read(lambda c: store.get_experiment(c, experiment_id))
+    found = read(lambda c: store.get_experiment(c, experiment_id))
     if found is None:
         raise not_found(f"No Experiment with id={experiment_id} exists")
     authorize_experiment(found.id)
@@ -83,8 +80,6 @@ def get_experiment() -> Response:
 def get_experiment_by_name() -> Response:
     name = str(text(args(), "experiment_name"))
     found = read(lambda c: store.get_experiment_by_name(c, name))
-    if found is None and name == DEFAULT_NAME:
-        found = ensure_default()
     if found is None or not api.reaches(found.id):  # out of scope: as missing
         raise not_found(f"Could not find experiment with name '{name}'")
     return jsonify(experiment=experiment_json(found))
@@ -131,8 +126,6 @@ def search_experiments() -> Response:
     if view not in _VIEWS:
         raise invalid(f"invalid view_type {view!r}")
     offset = api.decode_page_token(data.get("page_token") or None)
-    if view != "DELETED_ONLY":
-        ensure_default()
     principal = current_principal()
     visible = None if principal.role == "admin" or principal.scope is None else \
         sorted(principal.scope)

@@ -1,8 +1,9 @@
 """MLflow 3 logged models (/api/2.0/mlflow/logged-models) and run outputs (runs/outputs).
 
 A logged model's files are artifacts of its source run at `models/<model_id>/...`, uploaded
-through the mlflow-artifacts proxy at `<experiment>/models/<model_id>/artifacts/...`; a logged
-model without a source run cannot hold files. Delete is a soft, ledgered state change.
+through the mlflow-artifacts proxy at `<experiment>/models/<model_id>/artifacts/...`. A model
+created without a source run gets a holder run, and without a name a generated one
+(app/services/logged_models.py). Delete is a soft, ledgered state change.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from app.api.v1 import tracking as api
 from app.api.v1 import tracking_schemas as ts
 from app.services import logged_models as service
 from app.storage import logged_models as store
+from app.tracking import model_names
 
 bp = Blueprint("mlflow_models", __name__, url_prefix="/api/2.0/mlflow")
 mf.register_error_handlers(bp)
 WRITERS = mf.WRITERS
-MAX_SEARCH, MAX_PARAMS, MAX_NAME = 1000, 100, 500
+MAX_SEARCH, MAX_PARAMS = 1000, 100
 FILTER_FIELDS = {"name": "list", "model_id": "list", "model_type": "list", "status": "list",
                  "source_run_id": "list", "creation_timestamp": "number",
                  "last_updated_timestamp": "number"}
@@ -86,9 +88,9 @@ def tags_of(data: dict[str, Any]) -> dict[str, str]:
 def create() -> Response:
     data = mf.body()
     experiment_id = str(mf.text(data, "experiment_id"))
-    name = clean(str(mf.text(data, "name")), "name")
-    if len(name) > MAX_NAME:
-        raise mf.invalid(f"name must be at most {MAX_NAME} characters")
+    name = mf.text(data, "name", required=False)  # none: the service generates one
+    if name is not None and model_names.problem(clean(name, "name")):
+        raise mf.invalid(str(model_names.problem(name)))
     run_id = mf.text(data, "source_run_id", required=False)
     model_type = mf.text(data, "model_type", required=False)
     for what, value in (("experiment_id", experiment_id), ("source_run_id", run_id),
