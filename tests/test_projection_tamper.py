@@ -402,7 +402,7 @@ def test_a_version_1_database_is_upgraded(logged: dict[str, Any], database_url: 
     conn.execute("ALTER TABLE metrics ADD CONSTRAINT metrics_seq_fkey FOREIGN KEY (seq) "
                  "REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED")
     as_of_version(conn, 1)
-    assert SCHEMA_VERSION == 6
+    assert SCHEMA_VERSION == 7
     assert ensure_schema(database_url, ("prod",)) == SCHEMA_VERSION
     assert schema_version(conn) == SCHEMA_VERSION
     keys = conn.execute("SELECT count(*) FROM pg_constraint WHERE conrelid = 'metrics'::regclass"

@@ -20,6 +20,7 @@ from app.api.mlflow.compat import (
     commit,
     integer,
     invalid,
+    invalid_value,
     key_values,
     not_found,
     read,
@@ -37,6 +38,10 @@ from app.tracking.search import SearchError
 bp = Blueprint("mlflow", __name__, url_prefix="/api/2.0/mlflow")
 register_error_handlers(bp)
 MAX_NAME = 500
+ARTIFACT_LOCATION_REFUSED = (
+    "this server keeps every experiment's artifacts in its own digest-checked store, served "
+    "as mlflow-artifacts:/<experiment_id>, so that each file is recorded with its SHA-256 in "
+    "the ledger; leave artifact_location unset")
 
 
 # Experiments.
@@ -100,12 +105,14 @@ def create_experiment() -> Response:
     data = body()
     name = str(text(data, "name"))
     if len(name) > MAX_NAME:
-        raise invalid(f"experiment name must be at most {MAX_NAME} characters")
+        raise invalid(f"'name' exceeds the maximum length of {MAX_NAME} characters")
+    location = text(data, "artifact_location", required=False)
+    if location is not None:
+        raise invalid_value("artifact_location", location, ARTIFACT_LOCATION_REFUSED)
     tags = dict(key_values(data, "tags"))
     if name == DEFAULT_NAME:  # keep MLflow's "Default" on id "0"
         if ensure_default() is not None:
-            raise MlflowError(400, "RESOURCE_ALREADY_EXISTS",
-                              f"Experiment(name={name}) already exists.")
+            raise MlflowError(400, "RESOURCE_ALREADY_EXISTS", tracking.name_taken(name))
     who = actor()
     row, _ = commit(lambda w: tracking.create_experiment(w, who, name, "", tags),
                     conflict="RESOURCE_ALREADY_EXISTS")
