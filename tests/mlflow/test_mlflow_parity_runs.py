@@ -208,6 +208,18 @@ def test_client_errors_in_mlflows_words(run_id: str) -> None:
 SEE_DOCS = " See the API docs for more information about request parameters."
 
 
+@pytest.mark.parametrize(("route", "value", "expected"), [
+    ("runs/search", 0, "It must be a positive integer"),
+    ("runs/search", 50_001, "It must be at most 50000"),
+    ("experiments/search", 50_001, "It must be at most 50000")])
+def test_search_limits_in_mlflows_words(client: Any, writer_auth: dict[str, str], route: str,
+                                        value: int, expected: str) -> None:
+    response = client.post(f"{MLFLOW}/{route}", headers=writer_auth,
+                           json={"experiment_ids": ["0"], "max_results": value})
+    assert (response.status_code, response.json["message"]) == (
+        400, f"Invalid value {value} for parameter 'max_results' supplied. {expected}")
+
+
 @pytest.mark.parametrize(("route", "body", "expected"), [
     ("runs/log-metric", {"key": "m", "value": "abc", "timestamp": 1},
      "Invalid value \"abc\" for parameter 'value' supplied:  Hint: Value was of type 'str'."

@@ -296,11 +296,11 @@ def commit(unit: Callable[[LedgerWriter], T], conflict: str = "INVALID_PARAMETER
     try:
         return api.commit(unit, check=check)
     except ApiError as exc:
-        message = getattr(exc.__cause__, "mlflow", None) or exc.detail
+        words = getattr(exc.__cause__, "mlflow", None)
         if exc.status == 409:
-            raise MlflowError(400, conflict, message) from exc
-        if exc.status == 404:
-            raise not_found(message) from exc
+            raise MlflowError(400, conflict, words or exc.detail) from exc
+        if exc.status == 404 and words:  # else the handlers answer (OutOfScope: its own words)
+            raise not_found(words) from exc
         raise
 
 

@@ -14,6 +14,7 @@ from marshmallow import ValidationError
 
 from app.api.mlflow import compat as mf
 from app.api.mlflow import datasets, experiments
+from app.api.mlflow.experiments import max_results
 from app.api.mlflow.models import outputs_json
 from app.api.v1 import tracking as api
 from app.api.v1 import tracking_schemas as ts
@@ -371,7 +372,7 @@ def search_runs() -> Response:
     view = data.get("run_view_type") or "ACTIVE_ONLY"
     if view not in ("ACTIVE_ONLY", "DELETED_ONLY", "ALL"):
         raise mf.invalid(f"invalid run_view_type {view!r}")
-    limit = mf.integer(data, "max_results", 1000, minimum=1, maximum=MAX_SEARCH) or 1000
+    limit = max_results(data, 1000)
     offset = api.decode_page_token(data.get("page_token") or None)
     visible = api._visible_experiments(experiments or None)
     if view != "ALL":
