@@ -226,6 +226,7 @@ CREATE TABLE IF NOT EXISTS run_revisions (
     start_time       bigint NOT NULL,
     end_time         bigint,
     created_by       text NOT NULL,
+    user_id          text,
     created_seq      bigint NOT NULL,
     ended_seq        bigint,
     manifest_sha256  text,
@@ -243,10 +244,11 @@ CREATE TABLE IF NOT EXISTS runs (
     name             text NOT NULL,
     status           text NOT NULL CHECK (status IN ('RUNNING', 'FINISHED', 'FAILED', 'KILLED')),
     source           jsonb NOT NULL,
-    parent_run_id    text REFERENCES runs (id),
+    parent_run_id    text,  -- no foreign key: MLflow's parent tag may name no recorded run
     start_time       bigint NOT NULL,
     end_time         bigint,
     created_by       text NOT NULL,
+    user_id          text,
     created_seq      bigint NOT NULL,
     ended_seq        bigint,
     manifest_sha256  text,
@@ -1001,9 +1003,9 @@ ALTER TABLE grants ENABLE ALWAYS TRIGGER grants_no_truncate;
 CREATE OR REPLACE FUNCTION mlaudit_keep_runs() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 BEGIN
-    INSERT INTO runs AS t (id, experiment_id, name, status, source, parent_run_id, start_time, end_time, created_by, created_seq, ended_seq, manifest_sha256, lifecycle, lifecycle_seq, renamed_seq, reopened_seq, seq)
-        VALUES (NEW.id, NEW.experiment_id, NEW.name, NEW.status, NEW.source, NEW.parent_run_id, NEW.start_time, NEW.end_time, NEW.created_by, NEW.created_seq, NEW.ended_seq, NEW.manifest_sha256, NEW.lifecycle, NEW.lifecycle_seq, NEW.renamed_seq, NEW.reopened_seq, NEW.seq)
-        ON CONFLICT (id) DO UPDATE SET experiment_id = EXCLUDED.experiment_id, name = EXCLUDED.name, status = EXCLUDED.status, source = EXCLUDED.source, parent_run_id = EXCLUDED.parent_run_id, start_time = EXCLUDED.start_time, end_time = EXCLUDED.end_time, created_by = EXCLUDED.created_by, created_seq = EXCLUDED.created_seq, ended_seq = EXCLUDED.ended_seq, manifest_sha256 = EXCLUDED.manifest_sha256, lifecycle = EXCLUDED.lifecycle, lifecycle_seq = EXCLUDED.lifecycle_seq, renamed_seq = EXCLUDED.renamed_seq, reopened_seq = EXCLUDED.reopened_seq, seq = EXCLUDED.seq
+    INSERT INTO runs AS t (id, experiment_id, name, status, source, parent_run_id, start_time, end_time, created_by, user_id, created_seq, ended_seq, manifest_sha256, lifecycle, lifecycle_seq, renamed_seq, reopened_seq, seq)
+        VALUES (NEW.id, NEW.experiment_id, NEW.name, NEW.status, NEW.source, NEW.parent_run_id, NEW.start_time, NEW.end_time, NEW.created_by, NEW.user_id, NEW.created_seq, NEW.ended_seq, NEW.manifest_sha256, NEW.lifecycle, NEW.lifecycle_seq, NEW.renamed_seq, NEW.reopened_seq, NEW.seq)
+        ON CONFLICT (id) DO UPDATE SET experiment_id = EXCLUDED.experiment_id, name = EXCLUDED.name, status = EXCLUDED.status, source = EXCLUDED.source, parent_run_id = EXCLUDED.parent_run_id, start_time = EXCLUDED.start_time, end_time = EXCLUDED.end_time, created_by = EXCLUDED.created_by, user_id = EXCLUDED.user_id, created_seq = EXCLUDED.created_seq, ended_seq = EXCLUDED.ended_seq, manifest_sha256 = EXCLUDED.manifest_sha256, lifecycle = EXCLUDED.lifecycle, lifecycle_seq = EXCLUDED.lifecycle_seq, renamed_seq = EXCLUDED.renamed_seq, reopened_seq = EXCLUDED.reopened_seq, seq = EXCLUDED.seq
         WHERE t.seq < EXCLUDED.seq;
     RETURN NULL;
 END
@@ -2072,6 +2074,7 @@ BEGIN
             WHEN NEW.start_time::text IS DISTINCT FROM (doc #>> '{body,start_time}') THEN 'start_time'
             WHEN NEW.end_time IS DISTINCT FROM NULL THEN 'end_time'
             WHEN NEW.created_by IS DISTINCT FROM (doc ->> 'actor') THEN 'created_by'
+            WHEN NEW.user_id IS DISTINCT FROM (doc #>> '{body,user_id}') THEN 'user_id'
             WHEN NEW.created_seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'created_seq'
             WHEN NEW.ended_seq IS DISTINCT FROM NULL THEN 'ended_seq'
             WHEN NEW.manifest_sha256 IS DISTINCT FROM NULL THEN 'manifest_sha256'
@@ -2092,6 +2095,7 @@ BEGIN
             WHEN NEW.start_time IS DISTINCT FROM prev.start_time THEN 'start_time'
             WHEN NEW.end_time::text IS DISTINCT FROM (doc #>> '{body,end_time}') THEN 'end_time'
             WHEN NEW.created_by IS DISTINCT FROM prev.created_by THEN 'created_by'
+            WHEN NEW.user_id IS DISTINCT FROM prev.user_id THEN 'user_id'
             WHEN NEW.created_seq IS DISTINCT FROM prev.created_seq THEN 'created_seq'
             WHEN NEW.ended_seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'ended_seq'
             WHEN NEW.manifest_sha256 IS DISTINCT FROM (doc #>> '{body,manifest_sha256}') THEN 'manifest_sha256'
@@ -2112,6 +2116,7 @@ BEGIN
             WHEN NEW.start_time IS DISTINCT FROM prev.start_time THEN 'start_time'
             WHEN NEW.end_time IS DISTINCT FROM NULL THEN 'end_time'
             WHEN NEW.created_by IS DISTINCT FROM prev.created_by THEN 'created_by'
+            WHEN NEW.user_id IS DISTINCT FROM prev.user_id THEN 'user_id'
             WHEN NEW.created_seq IS DISTINCT FROM prev.created_seq THEN 'created_seq'
             WHEN NEW.ended_seq IS DISTINCT FROM NULL THEN 'ended_seq'
             WHEN NEW.manifest_sha256 IS DISTINCT FROM NULL THEN 'manifest_sha256'
@@ -2132,6 +2137,7 @@ BEGIN
             WHEN NEW.start_time IS DISTINCT FROM prev.start_time THEN 'start_time'
             WHEN NEW.end_time IS DISTINCT FROM prev.end_time THEN 'end_time'
             WHEN NEW.created_by IS DISTINCT FROM prev.created_by THEN 'created_by'
+            WHEN NEW.user_id IS DISTINCT FROM prev.user_id THEN 'user_id'
             WHEN NEW.created_seq IS DISTINCT FROM prev.created_seq THEN 'created_seq'
             WHEN NEW.ended_seq IS DISTINCT FROM prev.ended_seq THEN 'ended_seq'
             WHEN NEW.manifest_sha256 IS DISTINCT FROM prev.manifest_sha256 THEN 'manifest_sha256'
@@ -2152,6 +2158,7 @@ BEGIN
             WHEN NEW.start_time IS DISTINCT FROM prev.start_time THEN 'start_time'
             WHEN NEW.end_time IS DISTINCT FROM prev.end_time THEN 'end_time'
             WHEN NEW.created_by IS DISTINCT FROM prev.created_by THEN 'created_by'
+            WHEN NEW.user_id IS DISTINCT FROM prev.user_id THEN 'user_id'
             WHEN NEW.created_seq IS DISTINCT FROM prev.created_seq THEN 'created_seq'
             WHEN NEW.ended_seq IS DISTINCT FROM prev.ended_seq THEN 'ended_seq'
             WHEN NEW.manifest_sha256 IS DISTINCT FROM prev.manifest_sha256 THEN 'manifest_sha256'
@@ -2172,6 +2179,7 @@ BEGIN
             WHEN NEW.start_time IS DISTINCT FROM prev.start_time THEN 'start_time'
             WHEN NEW.end_time IS DISTINCT FROM prev.end_time THEN 'end_time'
             WHEN NEW.created_by IS DISTINCT FROM prev.created_by THEN 'created_by'
+            WHEN NEW.user_id IS DISTINCT FROM prev.user_id THEN 'user_id'
             WHEN NEW.created_seq IS DISTINCT FROM prev.created_seq THEN 'created_seq'
             WHEN NEW.ended_seq IS DISTINCT FROM prev.ended_seq THEN 'ended_seq'
             WHEN NEW.manifest_sha256 IS DISTINCT FROM prev.manifest_sha256 THEN 'manifest_sha256'
@@ -2282,4 +2290,4 @@ CREATE CONSTRAINT TRIGGER environment_revisions_guard AFTER INSERT ON environmen
 ALTER TABLE environment_revisions ENABLE ALWAYS TRIGGER environment_revisions_guard;
 -- END GENERATED
 
-INSERT INTO mlaudit_schema (version) VALUES (6) ON CONFLICT (version) DO NOTHING;
+INSERT INTO mlaudit_schema (version) VALUES (7) ON CONFLICT (version) DO NOTHING;

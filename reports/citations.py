@@ -24,7 +24,7 @@ def _shown_for_run(run: RunEvidence) -> set[int]:
     seqs = {run.created_seq}
     if run.ended_seq is not None:
         seqs.add(run.ended_seq)
-    seqs.update(p.seq for p in run.parents)
+    seqs.update(p.seq for p in run.parents if p.seq is not None)  # None: never recorded
     seqs.update(p.seq for p in run.params)
     seqs.update(m.seq for m in run.metrics)
     seqs.update(g.seq for s in run.group_summaries for g in s.groups)

@@ -29,12 +29,14 @@ class RunRef:
     Attributes:
         run_id: the run's id.
         name: the run's name ("" if it has none).
-        seq: seq of the parent's `run.created` entry.
+        seq: seq of the parent's `run.created` entry; None for a parent that is named but not
+            recorded in the ledger (MLflow's `mlflow.parentRunId` tag may name any id), which
+            ends the chain.
     """
 
     run_id: str
     name: str
-    seq: int
+    seq: int | None
 
 
 @dataclass(frozen=True)

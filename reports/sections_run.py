@@ -56,7 +56,8 @@ def _parents(run: RunEvidence) -> list[Node]:
     if not run.parents:
         return [empty("This run has no parent run.")]
     rows: list[list[Cell]] = [
-        [str(depth), mono(p.run_id), p.name or "(none)", str(p.seq)]
+        [str(depth), mono(p.run_id), p.name or "(none)", str(p.seq)] if p.seq is not None
+        else [str(depth), mono(p.run_id), "not recorded in this ledger", "none"]
         for depth, p in enumerate(run.parents, start=1)
     ]
     return [data_table(["Level", "Parent run id", "Name", "Seq"], rows, [0.6, 3, 2, 0.6])]

@@ -30,8 +30,9 @@ _EXPERIMENT = (("id", T), ("name", T), ("description", T), ("tags", J), ("lifecy
                ("updated_seq", B), ("updated_at", TS), ("seq", B))
 _RUN = (("id", T), ("experiment_id", T), ("name", T), ("status", T), ("source", J),
         ("parent_run_id", T), ("start_time", B), ("end_time", B), ("created_by", T),
-        ("created_seq", B), ("ended_seq", B), ("manifest_sha256", T), ("lifecycle", T),
-        ("lifecycle_seq", B), ("renamed_seq", B), ("reopened_seq", B), ("seq", B))
+        ("user_id", T), ("created_seq", B), ("ended_seq", B), ("manifest_sha256", T),
+        ("lifecycle", T), ("lifecycle_seq", B), ("renamed_seq", B), ("reopened_seq", B),
+        ("seq", B))
 _MODEL = (("name", T), ("description", T), ("owner", T), ("tags", J),
           ("sensitive_attributes", J), ("protected_targets", J), ("quorum", INT_),
           ("created_by", T), ("created_seq", B), ("updated_seq", B), ("seq", B))

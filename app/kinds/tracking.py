@@ -73,7 +73,8 @@ def _run_created(entry: Entry, state: State) -> Rows:
         "name": body["name"], "status": "RUNNING", "source": body["source"],
         "parent_run_id": body["parent_run"], "start_time": integer(body["start_time"],
                                                                    "start_time"),
-        "end_time": None, "created_by": entry.actor, "created_seq": entry.seq,
+        "end_time": None, "created_by": entry.actor, "user_id": body.get("user_id"),
+        "created_seq": entry.seq,
         "ended_seq": None, "manifest_sha256": None, "lifecycle": "active", "lifecycle_seq": None,
         "renamed_seq": None, "reopened_seq": None, "seq": entry.seq})])]
 
@@ -253,9 +254,14 @@ KINDS = (
          "`key`", ("experiment_revisions",)),
     Kind("run.created", RUN_SUBJECT,
          (Field("name", STR), Field("source", OBJ), Field("start_time", DEC),
-          Field("parent_run", f"{STR} or {NUL}")), _run_created,
+          Field("parent_run", f"{STR} or {NUL}"), Field("user_id", STR, optional=True)),
+         _run_created,
          "`name`, `source` (`git_commit`, `repository`, `pipeline_id`, `pipeline_url`, "
-         "`entry_point`), `start_time`, `parent_run` (run id or null)", ("run_revisions",)),
+         "`entry_point`), `start_time`, `parent_run` (run id or null; through MLflow's "
+         "`mlflow.parentRunId` tag, the id the client sent, which may name no recorded run), "
+         "`user_id` (only when a client claimed one: MLflow's `user_id`, the client's OS "
+         "user, recorded as claimed; the entry's `actor` is who is authenticated)",
+         ("run_revisions",)),
     Kind("run.ended", RUN_SUBJECT,
          (Field("status", STR), Field("end_time", DEC), Field("manifest_sha256", STR)),
          _run_change(lambda e: {"status": e.body["status"],

@@ -25,7 +25,7 @@ def _run(writer: LedgerWriter, run_id: str) -> runs.RunRow:
     writer.lock()
     run = runs.get_run(writer.conn, run_id)
     if run is None:
-        raise NotFound(f"run {run_id!r} does not exist")
+        raise NotFound(f"run {run_id!r} does not exist", f"Run with id={run_id} not found")
     return run
 
 
@@ -48,7 +48,8 @@ def rename_run(writer: LedgerWriter, actor: str, run_id: str, name: str) -> list
     """`run.renamed`, and the mlflow.runName tag set to match (MLflow keeps them equal)."""
     run = _run(writer, run_id)
     if run.lifecycle != "active":
-        raise Conflict(f"The run {run_id} must be in the 'active' state; it is {run.lifecycle}")
+        raise Conflict(f"The run {run_id} must be in the 'active' state; it is {run.lifecycle}",
+                       tracking.inactive_run(run_id, run.lifecycle))
     if run.name == name:
         return []
     [receipt] = writer.append([Draft("run.renamed", actor, _subject(run),
@@ -84,7 +85,8 @@ def reopen_run(writer: LedgerWriter, actor: str, run_id: str) -> Receipt | None:
     ended run); the next end writes a new `run.ended` with a new manifest digest."""
     run = _run(writer, run_id)
     if run.lifecycle != "active":
-        raise Conflict(f"The run {run_id} must be in the 'active' state; it is {run.lifecycle}")
+        raise Conflict(f"The run {run_id} must be in the 'active' state; it is {run.lifecycle}",
+                       tracking.inactive_run(run_id, run.lifecycle))
     if run.status == "RUNNING":
         return None
     body = {"previous_status": run.status,
@@ -163,7 +165,8 @@ def set_experiment_tags(writer: LedgerWriter, actor: str, experiment_id: str,
 def delete_experiment_tag(writer: LedgerWriter, actor: str, experiment_id: str,
                           key: str) -> Receipt:
     if key not in _experiment(writer, experiment_id).tags:
-        raise NotFound(f"No tag with name: {key} in experiment {experiment_id}")
+        raise NotFound(f"No tag with name: {key} in experiment {experiment_id}",
+                       f"No tag with name: {key} in experiment with id {experiment_id}")
     [receipt] = writer.append([Draft("experiment.tag_deleted", actor,
                                      {"experiment": experiment_id}, {"key": key})])
     return receipt

@@ -261,7 +261,8 @@ def _parents(ledger: Ledger, run: Mapping[str, Any]) -> list[RunRef]:
     while parent_id and parent_id not in seen and len(chain) < 100:
         seen.add(parent_id)
         parent = ledger.current("runs", parent_id)
-        if parent is None:
+        if parent is None:  # named by the run (as MLflow's client sent it), never recorded
+            chain.append(RunRef(parent_id, "", None))
             break
         chain.append(RunRef(parent["id"], parent["name"], parent["created_seq"]))
         parent_id = parent["parent_run_id"]

@@ -21,7 +21,13 @@ END_STATUSES = RUN_STATUSES[1:]
 
 
 class TrackingError(LedgerError):
-    """Base of the errors a tracking request can meet."""
+    """Base of the errors a tracking request can meet. `mlflow`, when given, is the wording
+    of MLflow's server (on a SQL store) for the same refusal, which the MLflow routes answer;
+    /api/v1 answers the message."""
+
+    def __init__(self, message: str, mlflow: str | None = None) -> None:
+        super().__init__(message)
+        self.mlflow = mlflow
 
 
 class NotFound(TrackingError):
@@ -99,11 +105,16 @@ def _run(writer: LedgerWriter, run_id: str) -> store.RunRow:
 def usable_run(run_id: str, run: store.RunRow | None) -> store.RunRow:
     """Every write's check of its run (`_run`'s, also applied to a run looked up earlier)."""
     if run is None:
-        raise NotFound(f"run {run_id!r} does not exist")
+        raise NotFound(f"run {run_id!r} does not exist", f"Run with id={run_id} not found")
     if run.lifecycle != "active":
         raise Conflict(f"The run {run_id} must be in the 'active' state; it is "
-                       f"{run.lifecycle} (restore it first)")
+                       f"{run.lifecycle} (restore it first)", inactive_run(run_id, run.lifecycle))
     return run
+
+
+def inactive_run(run_id: str, lifecycle: str) -> str:
+    """MLflow's refusal of a write to a run that is not active."""
+    return f"The run {run_id} must be in the 'active' state. Current state is {lifecycle}."
 
 
 def _subject(run: store.RunRow) -> dict[str, str]:
@@ -115,7 +126,7 @@ def create_experiment(writer: LedgerWriter, actor: str, name: str, description: 
     conn = writer.conn
     writer.lock()  # names are unique: serialise the check with every other write
     if store.experiment_name_taken(conn, name):
-        raise Conflict(f"an experiment named {name!r} already exists")
+        raise Conflict(f"an experiment named {name!r} already exists", name_taken(name))
     experiment_id = store.next_experiment_id(conn)
     [receipt] = writer.append([Draft("experiment.created", actor, {"experiment": experiment_id},
                                      {"name": name, "description": description,
@@ -123,6 +134,13 @@ def create_experiment(writer: LedgerWriter, actor: str, name: str, description: 
     row = store.get_experiment(conn, experiment_id)
     assert row is not None  # the entry's reducer made it
     return row, receipt
+
+
+def name_taken(name: str) -> str:
+    """MLflow's refusal of an experiment name in use (its SQL store appends the database's
+    error after "Error: "; ours says which rule it is)."""
+    return (f"Experiment(name={name}) already exists. Error: experiment names are unique, "
+            "and a deleted experiment keeps its name")
 
 
 def ensure_default_experiment(writer: LedgerWriter, actor: str) -> Receipt | None:
@@ -154,14 +172,21 @@ def archive_experiment(writer: LedgerWriter, actor: str, experiment_id: str) -> 
 
 def create_run(writer: LedgerWriter, actor: str, experiment_id: str, name: str | None,
                source: Mapping[str, str], parent_run_id: str | None, start_time: int | None,
-               tags: Mapping[str, str]) -> tuple[store.RunRow, list[Receipt]]:
+               tags: Mapping[str, str], *, parent_must_exist: bool = True,
+               user_id: str | None = None) -> tuple[store.RunRow, list[Receipt]]:
+    """parent_must_exist=False records the parent as claimed (MLflow's `mlflow.parentRunId`
+    tag is not checked by MLflow either); user_id, the user a client claims (MLflow's), is
+    recorded beside the authenticated actor."""
     conn = writer.conn
     experiment = store.get_experiment(conn, experiment_id)
     if experiment is None:
-        raise NotFound(f"experiment {experiment_id!r} does not exist")
+        raise NotFound(f"experiment {experiment_id!r} does not exist",
+                       f"No Experiment with id={experiment_id} exists")
     if experiment.lifecycle != "active":
-        raise Conflict(f"experiment {experiment_id!r} is archived; runs cannot be added")
-    if parent_run_id is not None:
+        raise Conflict(f"experiment {experiment_id!r} is archived; runs cannot be added",
+                       f"The experiment {experiment_id} must be in the 'active' state. "
+                       "Current state is deleted.")
+    if parent_run_id is not None and parent_must_exist:
         parent = store.get_run(conn, parent_run_id)
         if parent is None or parent.experiment_id != experiment_id:
             raise NotFound(f"parent run {parent_run_id!r} does not exist in this experiment")
@@ -170,6 +195,8 @@ def create_run(writer: LedgerWriter, actor: str, experiment_id: str, name: str |
     run_name = name or f"run-{run_id[:8]}"
     body = {"name": run_name, "source": dict(source), "start_time": str(start),
             "parent_run": parent_run_id}
+    if user_id is not None:
+        body["user_id"] = user_id
     [receipt] = writer.append([Draft("run.created", actor,
                                      {"run": run_id, "experiment": experiment_id}, body)])
     row = store.get_run(conn, run_id)
@@ -186,9 +213,10 @@ def end_run(writer: LedgerWriter, actor: str, run_id: str, status: str,
     writer.lock()
     run = store.get_run(writer.conn, run_id)
     if run is None:
-        raise NotFound(f"run {run_id!r} does not exist")
+        raise NotFound(f"run {run_id!r} does not exist", f"Run with id={run_id} not found")
     if run.lifecycle != "active":
-        raise Conflict(f"The run {run_id} must be in the 'active' state; it is {run.lifecycle}")
+        raise Conflict(f"The run {run_id} must be in the 'active' state; it is {run.lifecycle}",
+                       inactive_run(run_id, run.lifecycle))
     if run.status != "RUNNING":
         raise Conflict(f"run {run_id!r} already ended with status {run.status}")
     if status not in END_STATUSES:
@@ -262,22 +290,36 @@ def record_environment(writer: LedgerWriter, actor: str, run_id: str,
 def log_params(writer: LedgerWriter, actor: str, run_id: str,
                params: Mapping[str, str]) -> Receipt | None:
     """Params are immutable: the same value again is a no-op, a different one a Conflict."""
-    return _log_params(writer, actor, _run(writer, run_id), params)
+    return _log_params(writer, actor, _run(writer, run_id), params, batch=False)
 
 
 def _log_params(writer: LedgerWriter, actor: str, run: store.RunRow,
-                params: Mapping[str, str]) -> Receipt | None:
+                params: Mapping[str, str], *, batch: bool = True) -> Receipt | None:
     run_id = run.id
     existing = store.get_params(writer.conn, run_id, list(params))
-    for key, value in params.items():
-        if key in existing and existing[key] != value:
-            raise Conflict(f"param {key!r} is already logged with value {existing[key]!r}; "
-                           "params cannot change", )
+    changed = [{"key": k, "old_value": existing[k], "new_value": v}
+               for k, v in params.items() if k in existing and existing[k] != v]
+    if changed:
+        first = changed[0]
+        raise Conflict(f"param {first['key']!r} is already logged with value "
+                       f"{first['old_value']!r}; params cannot change",
+                       _changed_params(run_id, changed, batch))
     new = {k: v for k, v in params.items() if k not in existing}
     if not new:
         return None
     [receipt] = writer.append([Draft("params.logged", actor, _subject(run), {"params": new})])
     return receipt
+
+
+def _changed_params(run_id: str, changed: list[dict[str, str]], batch: bool) -> str:
+    """MLflow's words: log-parameter names the one param, log-batch lists every change."""
+    if not batch:
+        key, old, new = changed[0]["key"], changed[0]["old_value"], changed[0]["new_value"]
+        return (f"Changing param values is not allowed. Param with key='{key}' was already "
+                f"logged with value='{old}' for run ID='{run_id}'. Attempted logging new value "
+                f"'{new}'.")
+    return ("Changing param values is not allowed. Params were already logged="
+            f"'{changed}' for run ID='{run_id}'.")
 
 
 def _metric_body(metric: Metric) -> dict[str, Any]:
@@ -327,7 +369,8 @@ def set_tags(writer: LedgerWriter, actor: str, run_id: str, tags: Mapping[str, s
 def delete_tag(writer: LedgerWriter, actor: str, run_id: str, key: str) -> Receipt:
     run = _run(writer, run_id)
     if key not in store.get_tags(writer.conn, run_id):
-        raise NotFound(f"run {run_id!r} has no tag {key!r}")
+        raise NotFound(f"run {run_id!r} has no tag {key!r}",
+                       f"No tag with name: {key} in run with id {run_id}")
     [receipt] = writer.append([Draft("tag.deleted", actor, _subject(run), {"key": key})])
     return receipt
 

@@ -18,7 +18,7 @@ _ATTRIBUTES = {
     "run_id": sql.SQL("r.id"),
     "run_name": sql.SQL("r.name"),
     "status": sql.SQL("r.status"),
-    "user_id": sql.SQL("r.created_by"),
+    "user_id": sql.SQL("coalesce(r.user_id, r.created_by)"),  # as runs/get answers it
     "artifact_uri": sql.SQL("('mlflow-artifacts:/' || r.experiment_id || '/' || r.id"
                             " || '/artifacts')"),
     "lifecycle_stage": sql.SQL("r.lifecycle"),  # set by the MLflow API's run_view_type

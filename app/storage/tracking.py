@@ -44,6 +44,7 @@ class RunRow:
     ended_seq: int | None
     manifest_sha256: str | None = None
     lifecycle: str = "active"
+    user_id: str | None = None  # what MLflow's client claimed (its OS user), not the actor
 
 
 @dataclass
@@ -61,7 +62,7 @@ class MetricRow:
 _EXPERIMENT = ("SELECT id, name, description, tags, lifecycle, created_by, created_at, "
                "created_seq, archived_seq, updated_at FROM experiments")
 _RUN = ("SELECT id, experiment_id, name, status, source, parent_run_id, start_time, end_time, "
-        "created_by, created_seq, ended_seq, manifest_sha256, lifecycle FROM runs")
+        "created_by, created_seq, ended_seq, manifest_sha256, lifecycle, user_id FROM runs")
 _METRIC = "SELECT key, group_values, n, value, step, timestamp, seq, position FROM metrics"
 
 

@@ -170,14 +170,18 @@ def test_tampered_bytes_are_refused(client: Any, auth: dict[str, str], services:
 
 def test_probes(client: Any, auth: dict[str, str]) -> None:
     from app import __version__
+    from app.api.mlflow import MLFLOW_API_VERSION
 
     health = client.get("/health")  # the load balancer's probe, like /healthz
     assert health.status_code == 200 and health.get_data(as_text=True) == "OK"
     for path in ("/version", "/api/3.0/mlflow/server-info"):  # a token, like every route
         assert _error(client.get(path), 401, "UNAUTHENTICATED")
-    assert client.get("/version", headers=auth).get_data(as_text=True) == __version__
+    version = client.get("/version", headers=auth)
+    assert version.get_data(as_text=True) == MLFLOW_API_VERSION  # the API we implement
+    assert version.headers["X-Mlaudit-Version"] == __version__
     info = client.get("/api/3.0/mlflow/server-info", headers=auth).json
-    assert info["store_type"] == "SqlStore"
+    assert info["store_type"] == "SqlStore" and info["mlflow_version"] == MLFLOW_API_VERSION
+    assert info["server"] == "mlaudit" and info["server_version"] == __version__
     assert not info["multipart_uploads_enabled"] and not info["multipart_downloads_enabled"]
 
 

@@ -34,6 +34,7 @@ from marshmallow import ValidationError
 
 from app.api.http.context import services
 from app.api.http.hygiene import body_chunks
+from app.api.mlflow import MLFLOW_API_VERSION
 from app.api.mlflow import compat as mf
 from app.api.v1 import tracking as api
 from app.api.v1.artifacts import check_path, hides_traversal
@@ -278,18 +279,27 @@ def health() -> Response:
 @probes.get("/version")
 @mf.require()
 def version() -> Response:
-    """The server version as plain text, as MLflow's server answers."""
+    """The MLflow version whose API we implement, as plain text (what MLflow's server answers
+    with its own version; the client compares it before version-gated calls). mlaudit's own
+    version is in server-info and the X-Mlaudit-Version header."""
     from app import __version__
 
-    return Response(__version__, mimetype="text/plain")
+    response = Response(MLFLOW_API_VERSION, mimetype="text/plain")
+    response.headers["X-Mlaudit-Version"] = __version__
+    return response
 
 
 @probes.get("/api/3.0/mlflow/server-info")
 @mf.require()
 def server_info() -> Response:
     """What the client probes before artifact downloads: no multipart or presigned
-    transfers, so plain PUT/GET is always used."""
+    transfers, so plain PUT/GET is always used. Beside MLflow's fields: `mlflow_version`
+    (the API implemented, as /version answers), `server` and `server_version` (mlaudit's)."""
+    from app import __version__
+
     return jsonify(store_type="SqlStore", workspaces_enabled=False,
                    trace_archival_enabled=False, multipart_uploads_enabled=False,
                    multipart_downloads_enabled=False, presigned_upload_run_id_supported=False,
-                   presigned_upload_model_id_supported=False, features_enabled={})
+                   presigned_upload_model_id_supported=False, features_enabled={},
+                   mlflow_version=MLFLOW_API_VERSION, server="mlaudit",
+                   server_version=__version__)

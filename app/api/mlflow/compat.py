@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -56,6 +57,19 @@ class MlflowError(Exception):
 
 def invalid(message: str) -> MlflowError:
     return MlflowError(400, "INVALID_PARAMETER_VALUE", message)
+
+
+def invalid_value(path: str, value: Any, reason: str | None = None) -> MlflowError:
+    """MLflow's words for a bad value (mlflow/utils/validation.py's invalid_value)."""
+    shown = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    tail = f": {reason}" if reason else "."
+    return invalid(f"Invalid value {shown} for parameter '{path}' supplied{tail}")
+
+
+def missing_value(path: str) -> MlflowError:
+    """MLflow's server's words for a required field that is absent or empty."""
+    return invalid(f"Missing value for required parameter '{path}'. See the API docs for more "
+                   "information about request parameters.")
 
 
 def not_found(message: str) -> MlflowError:
@@ -232,7 +246,7 @@ def text(data: dict[str, Any], key: str, *, required: bool = True,
     value = data.get(key)
     if value is None or value == "":
         if required:
-            raise invalid(f"Missing value for required parameter '{key}'.")
+            raise missing_value(key)
         return default
     if not isinstance(value, str):
         raise invalid(f"parameter '{key}' must be a string")
@@ -277,12 +291,16 @@ def read(fn: Callable[[Any], T]) -> T:
 
 def commit(unit: Callable[[LedgerWriter], T], conflict: str = "INVALID_PARAMETER_VALUE",
            check: Callable[[], object] | None = None) -> T:
-    """Run one write through the group committer (same path as /api/v1), MLflow errors."""
+    """Run one write through the group committer (same path as /api/v1), MLflow errors (in
+    MLflow's words where the domain error carries them: TrackingError.mlflow)."""
     try:
         return api.commit(unit, check=check)
     except ApiError as exc:
+        words = getattr(exc.__cause__, "mlflow", None)
         if exc.status == 409:
-            raise MlflowError(400, conflict, exc.detail) from exc
+            raise MlflowError(400, conflict, words or exc.detail) from exc
+        if exc.status == 404 and words:  # else the handlers answer (OutOfScope: its own words)
+            raise not_found(words) from exc
         raise
 
 

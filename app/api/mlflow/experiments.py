@@ -20,6 +20,7 @@ from app.api.mlflow.compat import (
     commit,
     integer,
     invalid,
+    invalid_value,
     key_values,
     not_found,
     read,
@@ -37,6 +38,11 @@ from app.tracking.search import SearchError
 bp = Blueprint("mlflow", __name__, url_prefix="/api/2.0/mlflow")
 register_error_handlers(bp)
 MAX_NAME = 500
+MAX_SEARCH = 50_000  # MLflow's SEARCH_MAX_RESULTS_THRESHOLD
+ARTIFACT_LOCATION_REFUSED = (
+    "this server keeps every experiment's artifacts in its own digest-checked store, served "
+    "as mlflow-artifacts:/<experiment_id>, so that each file is recorded with its SHA-256 in "
+    "the ledger; leave artifact_location unset")
 
 
 # Experiments.
@@ -95,12 +101,14 @@ def create_experiment() -> Response:
     data = body()
     name = str(text(data, "name"))
     if len(name) > MAX_NAME:
-        raise invalid(f"experiment name must be at most {MAX_NAME} characters")
+        raise invalid(f"'name' exceeds the maximum length of {MAX_NAME} characters")
+    location = text(data, "artifact_location", required=False)
+    if location is not None:
+        raise invalid_value("artifact_location", location, ARTIFACT_LOCATION_REFUSED)
     tags = dict(key_values(data, "tags"))
     if name == DEFAULT_NAME:  # keep MLflow's "Default" on id "0"
         if ensure_default() is not None:
-            raise MlflowError(400, "RESOURCE_ALREADY_EXISTS",
-                              f"Experiment(name={name}) already exists.")
+            raise MlflowError(400, "RESOURCE_ALREADY_EXISTS", tracking.name_taken(name))
     who = actor()
     row, _ = commit(lambda w: tracking.create_experiment(w, who, name, "", tags),
                     conflict="RESOURCE_ALREADY_EXISTS")
@@ -121,7 +129,7 @@ def search_experiments() -> Response:
         order_by = experiment_search.parse_order_by(order)
     except SearchError as exc:
         raise invalid(str(exc)) from exc
-    limit = integer(data, "max_results", 1000, minimum=1, maximum=50_000) or 1000
+    limit = max_results(data, 1000)
     view = data.get("view_type") or "ACTIVE_ONLY"
     if view not in _VIEWS:
         raise invalid(f"invalid view_type {view!r}")
@@ -135,6 +143,20 @@ def search_experiments() -> Response:
     if len(rows) > limit:
         out["next_page_token"] = api.encode_page_token(offset + limit)
     return jsonify(out)
+
+
+def max_results(data: dict[str, Any], default: int) -> int:
+    """A search's max_results, refused in the words of MLflow's SQL store."""
+    limit = integer(data, "max_results", default)
+    if limit is None:
+        return default
+    if limit < 1:
+        raise invalid(f"Invalid value {limit} for parameter 'max_results' supplied. It must be "
+                      "a positive integer")
+    if limit > MAX_SEARCH:
+        raise invalid(f"Invalid value {limit} for parameter 'max_results' supplied. It must be "
+                      f"at most {MAX_SEARCH}")
+    return limit
 
 
 _VIEWS = {"ACTIVE_ONLY": ("active",), "DELETED_ONLY": ("archived",),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import posixpath
 import re
 import secrets
 from decimal import Decimal
@@ -13,6 +14,7 @@ from marshmallow import ValidationError
 
 from app.api.mlflow import compat as mf
 from app.api.mlflow import datasets, experiments, group_counts
+from app.api.mlflow.experiments import max_results
 from app.api.mlflow.models import outputs_json
 from app.api.v1 import tracking as api
 from app.api.v1 import tracking_schemas as ts
@@ -27,6 +29,7 @@ bp = Blueprint("mlflow_runs", __name__, url_prefix="/api/2.0/mlflow")
 mf.register_error_handlers(bp)
 WRITERS = mf.WRITERS
 MAX_SEARCH = 50_000
+MAX_USER_ID = 256  # MLflow's runs.user_id column
 
 
 def metric_value(value: str) -> float | str:
@@ -57,7 +60,8 @@ def metrics_json(rows: list[store.MetricRow]) -> list[dict[str, Any]]:
 def run_info(row: store.RunRow) -> dict[str, Any]:
     info: dict[str, Any] = {
         "run_id": row.id, "run_uuid": row.id, "experiment_id": row.experiment_id,
-        "run_name": row.name, "user_id": row.created_by, "status": row.status,
+        "run_name": row.name, "user_id": row.created_by if row.user_id is None else row.user_id,
+        "status": row.status,
         "start_time": row.start_time,
         "artifact_uri": f"mlflow-artifacts:/{row.experiment_id}/{row.id}/artifacts",
         "lifecycle_stage": row.lifecycle}
@@ -82,7 +86,7 @@ def runs_json(conn: Any, rows: list[store.RunRow]) -> list[dict[str, Any]]:
 def _required_run_id(data: dict[str, Any]) -> str:
     run_id = mf.run_id_in(data)
     if run_id is None:
-        raise mf.invalid("Missing value for required parameter 'run_id'.")
+        raise mf.missing_value("run_id")
     return run_id
 
 
@@ -99,28 +103,48 @@ def get_run_row(run_id: str) -> store.RunRow:
     return row
 
 
-def checked_key(key: str) -> str:
+_BAD_CHARACTER = ("Names may only contain alphanumerics, underscores (_), dashes (-), periods "
+                  "(.), spaces ( ), colon(:) and slashes (/).")
+
+
+def checked_key(key: str, path: str = "key") -> str:
+    """MLflow's key rule (ts.check_key), refused in MLflow's words; path names the field as
+    MLflow's server does ('key', 'name' for a metric, 'params[3].key' in a batch)."""
     try:
         ts.check_key(key)
     except ValidationError as exc:
-        raise mf.invalid(f"Invalid key: {'; '.join(map(str, exc.messages))}") from exc
+        if len(key) > ts.MAX_KEY:
+            raise mf.invalid(f"'{path}' exceeds the maximum length of {ts.MAX_KEY} "
+                             "characters") from exc
+        if ts.KEY_PATTERN.fullmatch(key) is None:
+            raise mf.invalid_value(path, key, _BAD_CHARACTER) from exc
+        raise mf.invalid_value(path, key, (
+            "Names may be treated as files in certain cases, and must not resolve to other "
+            f"names when treated as such. This name would resolve to "
+            f"{posixpath.normpath(key)!r}")) from exc
     return key
 
 
-def params_of(pairs: list[tuple[str, str]]) -> dict[str, str]:
+def params_of(pairs: list[tuple[str, str]], *, batch: bool = False) -> dict[str, str]:
     found: dict[str, str] = {}
-    for key, value in pairs:
+    dupes: list[str] = []
+    for i, (key, value) in enumerate(pairs):
         if key in found:
-            raise mf.invalid(f"Duplicate parameter keys have been submitted: {key!r}")
-        found[checked_key(key)] = value[: ts.MAX_PARAM_VALUE]  # MLflow truncates long values
+            dupes.append(key)
+        found[checked_key(key, f"params[{i}].key" if batch else "key")] = \
+            value[: ts.MAX_PARAM_VALUE]  # MLflow truncates long values
+    if dupes:
+        raise mf.invalid(f"Duplicate parameter keys have been submitted: {dupes}. Please "
+                         "ensure the request contains only one param value per param key.")
     return found
 
 
-def tags_of(pairs: list[tuple[str, str]]) -> dict[str, str]:
-    return {checked_key(k): v[: ts.MAX_TAG_VALUE] for k, v in pairs}
+def tags_of(pairs: list[tuple[str, str]], *, batch: bool = False) -> dict[str, str]:
+    return {checked_key(k, f"tags[{i}].key" if batch else "key"): v[: ts.MAX_TAG_VALUE]
+            for i, (k, v) in enumerate(pairs)}
 
 
-def metric_key(key: str) -> tuple[str, dict[str, str] | None, int | None]:
+def metric_key(key: str, path: str = "name") -> tuple[str, dict[str, str] | None, int | None]:
     """(key, group, n): a well-formed grouped key names its group; a malformed one is kept
     as a plain key; any other key follows MLflow's rule."""
     grouped = group_keys.parse(key)
@@ -130,27 +154,33 @@ def metric_key(key: str) -> tuple[str, dict[str, str] | None, int | None]:
         return group_counts.companion(key)
     if group_keys.uses_convention(key) and group_keys.plain_key_ok(key):
         return key, None, None
-    return checked_key(key), None, None
+    return checked_key(key, path), None, None
 
 
-def metric_value_of(raw: Any, key: str) -> str:
+def metric_value_of(raw: Any, key: str, path: str = "value") -> str:
     try:
         return tracking.normalize_metric_value(raw)
-    except ValueError as exc:
-        raise mf.invalid(f"Got invalid value {raw!r} for metric {key!r}: {exc}") from exc
+    except ValueError as exc:  # MLflow's server's words for a value that is not a double
+        raise mf.invalid_value(path, raw, f" Hint: Value was of type '{type(raw).__name__}'. "
+                               "See the API docs for more information about request "
+                               "parameters.") from exc
 
 
-def metric_of(item: Any) -> tracking.Metric:
+def metric_of(item: Any, path: str = "") -> tracking.Metric:
+    """One metric (path: 'metrics[i].' in a batch, for the field names in errors)."""
     if not isinstance(item, dict):
         raise mf.invalid("a metric must be an object {key, value, timestamp, step}")
-    key, group, n = metric_key(str(mf.text(item, "key")))
+    key = item.get("key")
+    if key is None or key == "":
+        raise mf.missing_value(f"{path}key")
+    key, group, n = metric_key(str(mf.text(item, "key")), f"{path}name")
     raw = item.get("value")
     if raw is None:
-        raise mf.invalid("Missing value for required parameter 'value'.")
-    value = metric_value_of(raw, key)
+        raise mf.missing_value(f"{path}value")
+    value = metric_value_of(raw, key, f"{path}value")
     timestamp = mf.integer(item, "timestamp", None, minimum=0)
     if timestamp is None:
-        raise mf.invalid("Missing value for required parameter 'timestamp'.")
+        raise mf.missing_value(f"{path}timestamp")
     step = mf.integer(item, "step", 0) or 0
     return tracking.Metric(key, value, step, timestamp, group, n)
 
@@ -180,16 +210,16 @@ def metrics_of(items: Any) -> list[tracking.Metric]:
                     and low <= step < high and raw is not None):
                 parsed = keys.get(key)
                 if parsed is None:
-                    parsed = keys[key] = metric_key(key)
+                    parsed = keys[key] = metric_key(key, f"metrics[{len(found)}].name")
                 name, group, n = parsed
                 # A JSON fraction arrives as a Decimal: its text is the value (as in
                 # tracking.normalize_metric_value, which handles everything else).
                 value = (str(raw) if type(raw) is Decimal and raw.is_finite()
-                         else metric_value_of(raw, key))
+                         else metric_value_of(raw, key, f"metrics[{len(found)}].value"))
                 found.append(new(metric, (name, value, step, timestamp,
                                           None if group is None else dict(group), n)))
                 continue
-        found.append(metric_of(item))
+        found.append(metric_of(item, f"metrics[{len(found)}]."))
     return found
 
 
@@ -203,21 +233,32 @@ def create_run() -> Response:
     name = mf.text(data, "run_name", required=False)
     tagged = tags.get("mlflow.runName")
     if name and tagged and name != tagged:
-        raise mf.invalid(f"run_name {name!r} differs from the mlflow.runName tag {tagged!r}")
+        raise mf.invalid("Both 'run_name' argument and 'mlflow.runName' tag are specified, but "
+                         f"with different values (run_name='{name}', mlflow.runName='{tagged}').")
     name = name or tagged or f"run-{secrets.token_hex(4)}"
     if len(name) > ts.MAX_RUN_NAME:
         raise mf.invalid(f"run_name must be at most {ts.MAX_RUN_NAME} characters")
     tags["mlflow.runName"] = name
     parent = tags.get("mlflow.parentRunId") or None
-    if parent is not None:
-        mf.authorize_run(parent)
+    if parent is not None:  # recorded as claimed (as MLflow stores the tag), unless scoped:
+        mf.authorize_run(parent)  # then a missing or unreachable parent is a 404
     source = {k: tags[f"mlflow.source.{k}"] for k in ("name", "type", "git.commit")
               if tags.get(f"mlflow.source.{k}")}
     start = mf.integer(data, "start_time", None, minimum=0)
+    user = claimed_user(data)
     who = mf.actor()
-    row, _ = mf.commit(lambda w: tracking.create_run(w, who, experiment_id, name, source, parent,
-                                                     start, tags))
+    row, _ = mf.commit(lambda w: tracking.create_run(
+        w, who, experiment_id, name, source, parent, start, tags, parent_must_exist=False,
+        user_id=user))
     return jsonify(run=mf.read(lambda c: runs_json(c, [row]))[0])
+
+
+def claimed_user(data: dict[str, Any]) -> str | None:
+    """MLflow's `user_id`: the client's OS user, a claim recorded beside the actor."""
+    user = mf.text(data, "user_id", required=False)
+    if user is not None and len(user) > MAX_USER_ID:
+        raise mf.invalid(f"'user_id' exceeds the maximum length of {MAX_USER_ID} characters")
+    return user
 
 
 @bp.get("/runs/get")
@@ -312,12 +353,15 @@ def log_batch() -> Response:
     metrics = metrics_of(data.get("metrics"))
     param_pairs = mf.key_values(data, "params")
     tag_pairs = mf.key_values(data, "tags")
-    if (len(metrics) > ts.MAX_BATCH_METRICS or len(param_pairs) > ts.MAX_BATCH_PARAMS
-            or len(tag_pairs) > ts.MAX_BATCH_TAGS):
-        raise mf.invalid(f"A batch logging request can contain at most {ts.MAX_BATCH_METRICS} "
-                         f"metrics, {ts.MAX_BATCH_PARAMS} params and {ts.MAX_BATCH_TAGS} tags")
+    for what, limit, count in (("metrics", ts.MAX_BATCH_METRICS, len(metrics)),
+                               ("params", ts.MAX_BATCH_PARAMS, len(param_pairs)),
+                               ("tags", ts.MAX_BATCH_TAGS, len(tag_pairs))):
+        if count > limit:
+            raise mf.invalid(f"A batch logging request can contain at most {limit} {what}. "
+                             f"Got {count} {what}. Please split up {what} across multiple "
+                             "requests and try again.")
     metrics = group_counts.paired(metrics)
-    params, tags = params_of(param_pairs), tags_of(tag_pairs)
+    params, tags = params_of(param_pairs, batch=True), tags_of(tag_pairs, batch=True)
     who = mf.actor()
     mf.commit(lambda w: tracking.log_batch(w, who, run_id, params, metrics, tags, known=run),
               check=lambda: tracking.usable_run(run_id, run))
@@ -345,7 +389,7 @@ def search_runs() -> Response:
     view = data.get("run_view_type") or "ACTIVE_ONLY"
     if view not in ("ACTIVE_ONLY", "DELETED_ONLY", "ALL"):
         raise mf.invalid(f"invalid run_view_type {view!r}")
-    limit = mf.integer(data, "max_results", 1000, minimum=1, maximum=MAX_SEARCH) or 1000
+    limit = max_results(data, 1000)
     offset = api.decode_page_token(data.get("page_token") or None)
     visible = api._visible_experiments(experiments or None)
     if view != "ALL":

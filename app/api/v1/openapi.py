@@ -1033,7 +1033,7 @@ ROUTES.update({
     ("GET", "/api/3.0/mlflow/server-info"): Op(
         "MLflow: server capabilities (no multipart or presigned transfers)", {200: _MLFLOW}),
     ("GET", "/health"): Op("MLflow's health probe: plain OK", {200: _MLFLOW_TEXT}),
-    ("GET", "/version"): Op("The server version as plain text (MLflow's probe)",
+    ("GET", "/version"): Op("The MLflow version whose API is implemented, as plain text",
                             {200: _MLFLOW_TEXT}),
 })
 
