@@ -403,3 +403,29 @@ def test_roles(client: Any, auditor: dict[str, str], writer: dict[str, str], run
     put(client, run, "model.bin", b"bytes", writer)
     assert client.get(url(run), headers=auditor).json["artifacts"][0]["path"] == "model.bin"
     assert client.get(url(run, "model.bin"), headers=auditor).data == b"bytes"
+
+
+def test_a_version_6_database_keeps_its_artifacts_as_revision_1(
+        client: Any, writer: dict[str, str], auth: dict[str, str], run: str,
+        conn: psycopg.Connection, database_url: str) -> None:
+    """Version 6 kept one artifacts row per path (no revisions). The upgrade rebuilds both
+    tables from the entries: each recorded path is its revision 1, and it verifies clean."""
+    from app.db import SCHEMA_VERSION, ensure_schema
+    from app.services.verification import verify_database
+
+    first = put(client, run, "model.bin", b"v1", writer).json
+    with conn.transaction():
+        conn.execute("DROP TABLE artifact_revisions, artifacts CASCADE")
+        conn.execute(
+            "CREATE TABLE artifacts (run_id text NOT NULL REFERENCES runs (id), path text NOT "
+            "NULL, sha256 text NOT NULL, size bigint NOT NULL, uri text, envelope_sha256 text "
+            "NOT NULL, client_signature jsonb, seq bigint NOT NULL, PRIMARY KEY (run_id, path))")
+        conn.execute("INSERT INTO artifacts VALUES (%s, 'model.bin', %s, 2, NULL, %s, NULL, %s)",
+                     (run, first["sha256"], hashlib.sha256(canonicalize(
+                         first["envelope"])).hexdigest(), first["seq"]))
+        conn.execute("DELETE FROM mlaudit_schema")
+        conn.execute("INSERT INTO mlaudit_schema (version) VALUES (6)")
+    assert ensure_schema(database_url, ("prod",)) == SCHEMA_VERSION == 7
+    assert conn.execute("SELECT revision, seq FROM artifact_revisions").fetchall() == [
+        (1, first["seq"])]
+    assert verify_database(conn).ok
