@@ -318,7 +318,25 @@ CREATE TABLE IF NOT EXISTS run_tags (
 
 -- Artifacts: content-addressed bytes (stored once per digest) recorded per run path, or
 -- external, registered by URI. The service's signed DSSE digest statement (envelope) is named
--- by the entry's envelope_sha256 and kept, content-addressed, in artifact_envelopes.
+-- by the entry's envelope_sha256 and kept, content-addressed, in artifact_envelopes. Other
+-- bytes at a recorded path are its next revision: every revision is kept (and its bytes), and
+-- artifacts holds the latest of each path.
+CREATE TABLE IF NOT EXISTS artifact_revisions (
+    run_id            text NOT NULL REFERENCES runs (id),
+    path              text NOT NULL,
+    sha256            text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+    size              bigint NOT NULL CHECK (size >= 0),
+    uri               text,
+    envelope_sha256   text NOT NULL CHECK (envelope_sha256 ~ '^[0-9a-f]{64}$'),
+    client_signature  jsonb,
+    revision          integer NOT NULL CHECK (revision >= 1),
+    seq               bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED,
+    PRIMARY KEY (run_id, path, seq),
+    UNIQUE (run_id, path, revision)
+);
+-- Which blobs a revision still names (a blob is deleted only when none does).
+CREATE INDEX IF NOT EXISTS artifact_revisions_digest ON artifact_revisions (sha256);
+
 CREATE TABLE IF NOT EXISTS artifacts (
     run_id            text NOT NULL REFERENCES runs (id),
     path              text NOT NULL,
@@ -327,10 +345,10 @@ CREATE TABLE IF NOT EXISTS artifacts (
     uri               text,
     envelope_sha256   text NOT NULL CHECK (envelope_sha256 ~ '^[0-9a-f]{64}$'),
     client_signature  jsonb,
-    seq               bigint NOT NULL REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED,
+    revision          integer NOT NULL CHECK (revision >= 1),
+    seq               bigint NOT NULL,
     PRIMARY KEY (run_id, path)
 );
-CREATE INDEX IF NOT EXISTS artifacts_digest ON artifacts (sha256);
 
 CREATE TABLE IF NOT EXISTS artifact_envelopes (
     sha256    text PRIMARY KEY CHECK (sha256 ~ '^[0-9a-f]{64}$'),
@@ -813,13 +831,13 @@ CREATE OR REPLACE TRIGGER tag_events_no_truncate BEFORE TRUNCATE ON tag_events
     FOR EACH STATEMENT EXECUTE FUNCTION mlaudit_refuse_mutation();
 ALTER TABLE tag_events ENABLE ALWAYS TRIGGER tag_events_no_truncate;
 
-CREATE INDEX IF NOT EXISTS artifacts_by_seq ON artifacts (seq);
-CREATE OR REPLACE TRIGGER artifacts_no_update_delete BEFORE UPDATE OR DELETE ON artifacts
+CREATE INDEX IF NOT EXISTS artifact_revisions_by_seq ON artifact_revisions (seq);
+CREATE OR REPLACE TRIGGER artifact_revisions_no_update_delete BEFORE UPDATE OR DELETE ON artifact_revisions
     FOR EACH ROW EXECUTE FUNCTION mlaudit_refuse_mutation();
-ALTER TABLE artifacts ENABLE ALWAYS TRIGGER artifacts_no_update_delete;
-CREATE OR REPLACE TRIGGER artifacts_no_truncate BEFORE TRUNCATE ON artifacts
+ALTER TABLE artifact_revisions ENABLE ALWAYS TRIGGER artifact_revisions_no_update_delete;
+CREATE OR REPLACE TRIGGER artifact_revisions_no_truncate BEFORE TRUNCATE ON artifact_revisions
     FOR EACH STATEMENT EXECUTE FUNCTION mlaudit_refuse_mutation();
-ALTER TABLE artifacts ENABLE ALWAYS TRIGGER artifacts_no_truncate;
+ALTER TABLE artifact_revisions ENABLE ALWAYS TRIGGER artifact_revisions_no_truncate;
 
 CREATE OR REPLACE TRIGGER artifact_envelopes_no_update_delete BEFORE UPDATE OR DELETE ON artifact_envelopes
     FOR EACH ROW EXECUTE FUNCTION mlaudit_refuse_mutation();
@@ -1045,6 +1063,27 @@ ALTER TABLE run_tags ENABLE ALWAYS TRIGGER run_tags_kept;
 CREATE OR REPLACE TRIGGER run_tags_no_truncate BEFORE TRUNCATE ON run_tags
     FOR EACH STATEMENT EXECUTE FUNCTION mlaudit_refuse_mutation();
 ALTER TABLE run_tags ENABLE ALWAYS TRIGGER run_tags_no_truncate;
+
+CREATE OR REPLACE FUNCTION mlaudit_keep_artifacts() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+    INSERT INTO artifacts AS t (run_id, path, sha256, size, uri, envelope_sha256, client_signature, revision, seq)
+        VALUES (NEW.run_id, NEW.path, NEW.sha256, NEW.size, NEW.uri, NEW.envelope_sha256, NEW.client_signature, NEW.revision, NEW.seq)
+        ON CONFLICT (run_id, path) DO UPDATE SET sha256 = EXCLUDED.sha256, size = EXCLUDED.size, uri = EXCLUDED.uri, envelope_sha256 = EXCLUDED.envelope_sha256, client_signature = EXCLUDED.client_signature, revision = EXCLUDED.revision, seq = EXCLUDED.seq
+        WHERE t.seq < EXCLUDED.seq;
+    RETURN NULL;
+END
+$$;
+CREATE OR REPLACE TRIGGER artifact_revisions_keep AFTER INSERT ON artifact_revisions
+    FOR EACH ROW EXECUTE FUNCTION mlaudit_keep_artifacts();
+ALTER TABLE artifact_revisions ENABLE ALWAYS TRIGGER artifact_revisions_keep;
+CREATE OR REPLACE TRIGGER artifacts_kept
+    BEFORE INSERT OR UPDATE OR DELETE ON artifacts
+    FOR EACH ROW EXECUTE FUNCTION mlaudit_refuse_direct_change();
+ALTER TABLE artifacts ENABLE ALWAYS TRIGGER artifacts_kept;
+CREATE OR REPLACE TRIGGER artifacts_no_truncate BEFORE TRUNCATE ON artifacts
+    FOR EACH STATEMENT EXECUTE FUNCTION mlaudit_refuse_mutation();
+ALTER TABLE artifacts ENABLE ALWAYS TRIGGER artifacts_no_truncate;
 
 CREATE OR REPLACE FUNCTION mlaudit_keep_logged_models() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$

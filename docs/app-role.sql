@@ -18,13 +18,13 @@ GRANT SELECT, UPDATE ON ledger_head TO mlaudit_app;
 -- Facts, revisions and events: insert-only.
 GRANT SELECT, INSERT ON signing_keys, tokens, principals, token_principals, token_revocations,
     grant_events, client_keys,
-    experiment_revisions, run_revisions, run_environments, params, metrics, tag_events, artifacts,
-    artifact_envelopes, run_inputs, run_input_mlflow, logged_model_revisions,
+    experiment_revisions, run_revisions, run_environments, params, metrics, tag_events,
+    artifact_revisions, artifact_envelopes, run_inputs, run_input_mlflow, logged_model_revisions,
     logged_model_params, logged_model_tag_events, run_outputs, registered_model_revisions,
     model_version_revisions, model_version_tag_events, alias_events, model_policies,
     promotion_revisions, decisions, deployments, reports_issued, rules_adopted TO mlaudit_app;
 -- Current state, kept by the database: read only.
-GRANT SELECT ON experiments, grants, runs, run_tags, logged_models, logged_model_tags,
+GRANT SELECT ON experiments, grants, runs, run_tags, artifacts, logged_models, logged_model_tags,
     registered_models, model_versions, model_version_tags, model_aliases, promotions
     TO mlaudit_app;
 -- The replay cache of client signatures (outside the projection set, see schema.sql): rows

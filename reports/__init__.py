@@ -6,6 +6,7 @@ Importing the package needs no ReportLab: the renderers are in reports.render.
 from reports.errors import ReportError
 from reports.evidence import (
     ArtifactEvidence,
+    ArtifactRevisionEvidence,
     CheckpointInfo,
     DatasetEvidence,
     DecisionEvidence,
@@ -35,6 +36,7 @@ __all__ = [
     "ATTACHMENT_NAME",
     "TEMPLATE_VERSION",
     "ArtifactEvidence",
+    "ArtifactRevisionEvidence",
     "CheckpointInfo",
     "DatasetEvidence",
     "DecisionEvidence",

@@ -30,6 +30,7 @@ def _shown_for_run(run: RunEvidence) -> set[int]:
     seqs.update(g.seq for s in run.group_summaries for g in s.groups)
     seqs.update(d.seq for d in run.datasets)
     seqs.update(a.seq for a in run.artifacts)
+    seqs.update(r.seq for a in run.artifacts for r in a.earlier)
     seqs.update(t.seq for t in run.tags)
     if run.environment is not None:
         seqs.add(run.environment.seq)

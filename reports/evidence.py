@@ -16,6 +16,7 @@ from reports.evidence_registry import (
 )
 from reports.evidence_run import (
     ArtifactEvidence,
+    ArtifactRevisionEvidence,
     DatasetEvidence,
     EnvironmentEvidence,
     ExperimentReportEvidence,
@@ -30,6 +31,7 @@ from reports.evidence_run import (
 
 __all__ = [
     "ArtifactEvidence",
+    "ArtifactRevisionEvidence",
     "CheckpointInfo",
     "DatasetEvidence",
     "DecisionEvidence",

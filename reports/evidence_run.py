@@ -9,6 +9,7 @@ from reports.evidence_meta import ReportMeta
 
 __all__ = [
     "ArtifactEvidence",
+    "ArtifactRevisionEvidence",
     "DatasetEvidence",
     "EnvironmentEvidence",
     "ExperimentReportEvidence",
@@ -127,18 +128,40 @@ class DatasetEvidence:
 
 
 @dataclass(frozen=True)
+class ArtifactRevisionEvidence:
+    """An earlier revision of an artifact path, superseded by a later upload (kept, with its
+    bytes: 21 CFR 11.10(e), changes do not obscure earlier records).
+
+    Attributes:
+        revision: 1 for the path's first upload, then 2, 3, ...
+        sha256: hex SHA-256 of that revision's content.
+        size: size in bytes.
+        seq: seq of its artifact entry.
+    """
+
+    revision: int
+    sha256: str
+    size: int
+    seq: int
+
+
+@dataclass(frozen=True)
 class ArtifactEvidence:
-    """One artifact of a run (`artifact.recorded` or `artifact.registered`).
+    """One artifact of a run (`artifact.recorded` or `artifact.registered`): the latest
+    revision of its path, and the earlier ones.
 
     Attributes:
         path: artifact path within the run.
-        sha256: hex SHA-256 of the content.
+        sha256: hex SHA-256 of the content (the latest revision).
         size: size in bytes.
         signature_status: "verified" (the DSSE envelope's signature checked at generation
             time), "invalid" (it did not check; flagged for review) or "unsigned".
         signer: key id or verifier key string of the signer, or None.
         envelope_sha256: hex SHA-256 of the DSSE envelope's canonical bytes, or None.
         seq: seq of the artifact entry.
+        revisions: how many revisions the path has (this is the last).
+        earlier: the earlier revisions, oldest first (bundles made before revisions existed
+            omit this and `revisions`).
     """
 
     path: str
@@ -148,6 +171,8 @@ class ArtifactEvidence:
     signer: str | None
     envelope_sha256: str | None
     seq: int
+    revisions: int = 1
+    earlier: tuple[ArtifactRevisionEvidence, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from reports.client_env import client_environment
 from reports.doc import (
     Cell,
@@ -19,8 +21,8 @@ from reports.figures import figure
 
 __all__ = [
     "ARTIFACT_COLUMNS", "ARTIFACT_HEADER", "artifact_cells", "artifacts", "group_counts",
-    "lineage", "metrics", "parameters", "run_facts", "short_digest", "signature",
-    "signer_lines", "tags",
+    "lineage", "metrics", "parameters", "revision_lines", "run_facts", "short_digest",
+    "signature", "signer_lines", "tags",
 ]
 
 SHORT_DIGEST = 12
@@ -187,6 +189,19 @@ def signer_lines(found: list[ArtifactEvidence]) -> list[Node]:
                  "are in the evidence bundle and the integrity appendix.", "caption")]
 
 
+def revision_lines(found: Sequence[ArtifactEvidence]) -> list[Node]:
+    """Under an artifact table: each path uploaded more than once, the revision shown (the
+    latest) and the earlier ones, which stay recorded with their bytes."""
+    out: list[Node] = []
+    for a in found:
+        if a.revisions > 1:
+            earlier = "; ".join(f"{r.revision}: {short_digest(r.sha256)}, {r.size} bytes, "
+                                f"seq {r.seq}" for r in a.earlier)
+            out.append(para(f"{a.path}: revision {a.revisions} of {a.revisions} is shown. "
+                            f"Earlier revisions, kept with their bytes: {earlier}.", "caption"))
+    return out
+
+
 def artifacts(run: RunEvidence, level: int = 1) -> list[Node]:
     """Artifacts with short digests and signature status; invalid signatures are flagged."""
     out: list[Node] = [heading("Artifacts", level)]
@@ -194,7 +209,7 @@ def artifacts(run: RunEvidence, level: int = 1) -> list[Node]:
         return out + [empty("No artifacts were recorded.")]
     rows = [artifact_cells(a) for a in run.artifacts]
     out += [data_table(ARTIFACT_HEADER, rows, ARTIFACT_COLUMNS),
-            *signer_lines(list(run.artifacts))]
+            *signer_lines(list(run.artifacts)), *revision_lines(run.artifacts)]
     for a in run.artifacts:
         if a.signature_status == "invalid":
             out.append(flag(f"artifact {a.path}: its signature did not verify"))

@@ -525,5 +525,5 @@ def _sweep_leaves_only_referenced_blobs(env: dict[str, str], home: Path, databas
     on_disk = {p.name for p in (store / "sha256").glob("*/*/*") if p.is_file()}
     with psycopg.connect(database) as conn:
         referenced = {row[0] for row in conn.execute(
-            "SELECT DISTINCT sha256 FROM artifacts WHERE uri IS NULL").fetchall()}
+            "SELECT DISTINCT sha256 FROM artifact_revisions WHERE uri IS NULL").fetchall()}
     assert on_disk == referenced

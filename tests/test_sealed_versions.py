@@ -104,8 +104,8 @@ def sneak_in(conn: psycopg.Connection, services: Any, run_id: str, path: str,
     blob = services.blobs.put_stream([data], 1 << 20)
     seq = conn.execute("SELECT seq, envelope_sha256 FROM artifacts WHERE run_id = %s",
                        (run_id,)).fetchone()
-    conn.execute("INSERT INTO artifacts (run_id, path, sha256, size, uri, envelope_sha256, seq) "
-                 "VALUES (%s, %s, %s, %s, NULL, %s, %s)",
+    conn.execute("INSERT INTO artifact_revisions (run_id, path, sha256, size, uri, "
+                 "envelope_sha256, revision, seq) VALUES (%s, %s, %s, %s, NULL, %s, 1, %s)",
                  (run_id, path, blob.sha256, blob.size, seq[1], seq[0]))
 
 
@@ -134,9 +134,10 @@ def test_files_added_to_the_pinned_directory_are_refused_and_never_served(
         assert refused.value.response.status_code == 400
         assert refused.value.response.json() == {
             "error_code": "INVALID_PARAMETER_VALUE",
-            "message": "model/ is sealed by m1 version 1: a registered version is exactly the "
-                       "files it pinned; record new files under another path, or register a "
-                       "new version from a new run"}
+            "message": f"artifact 'model/{name}' of run {run_id} is pinned by model version "
+                       "m1/1 (it pins 'model/'): a registered version is exactly the files it "
+                       "pinned; record new files under another path, or register a new "
+                       "version from a new run"}
     for uri in ("models:/m1/1", "models:/m1/Production"):
         files = downloaded(uri, tmp_path / uri.replace(":", "").replace("/", "_"))
         assert files == {"model.pkl": MODEL_BYTES}, uri
@@ -151,11 +152,12 @@ def test_v1_uploads_and_external_records_into_a_pinned_path_are_refused(
     for path in ("model/backdoor.py", "model/sub/requirements.txt", "model"):
         put = client.put(f"{V1}/runs/{run_id}/artifacts/{path}", data=EVIL, headers=writer)
         assert put.status_code == 409, (path, put.json)
-        assert "model/ is sealed by m1 version 1" in put.json["detail"], put.json
+        assert "is pinned by model version m1/1" in put.json["detail"], put.json
     external = client.post(f"{V1}/runs/{run_id}/artifacts/external", headers=writer, json={
         "path": "model/extra.bin", "uri": "s3://bucket/extra.bin", "sha256": "ab" * 32,
         "size": 3})
-    assert external.status_code == 409 and "sealed by m1 version 1" in external.json["detail"]
+    assert external.status_code == 409 and "pinned by model version m1/1 (it pins 'model/')" \
+        in external.json["detail"]
     # the same bytes at the pinned path again change nothing and stay accepted (a retry)
     again = client.put(f"{V1}/runs/{run_id}/artifacts/model/model.pkl", data=MODEL_BYTES,
                        headers=writer)

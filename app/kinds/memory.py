@@ -72,6 +72,7 @@ class MemoryState:
         self._facts: dict[str, list[Row]] | None = {} if keep_facts else None
         self._first: dict[str, set[tuple[Any, ...]]] = {
             t.name: set() for t in TABLES if t.first_wins}
+        self._let_go: set[str] = set()  # tables a row was let go of (limit)
 
     def advance(self, seq: int) -> None:
         """The entry about to be applied (entries are applied in seq order)."""
@@ -79,8 +80,8 @@ class MemoryState:
 
     def current(self, table: str, key: tuple[Any, ...]) -> dict[str, Any] | None:
         row = self._current[table].get(key)
-        if row is None and self._earlier is not None:  # perhaps let go of (limit)
-            return self._earlier(table, key, self._seq)
+        if row is None and self._earlier is not None and table in self._let_go:  # perhaps
+            return self._earlier(table, key, self._seq)  # let go of (limit)
         return None if row is None else BY_NAME[table].as_dict(row)
 
     def approvers(self, promotion_id: str) -> set[str]:
@@ -108,6 +109,7 @@ class MemoryState:
                         kept[key] = values
                         if self._limit is not None and len(kept) > self._limit:
                             del kept[next(iter(kept))]  # the least recently changed
+                            self._let_go.add(target.name)
             elif name == "decisions":
                 outcome, principal = source.index["outcome"], source.index["principal_id"]
                 for row in found:

@@ -52,6 +52,10 @@ _LOGGED_MODEL = (("model_id", T), ("experiment_id", T), ("name", T), ("source_ru
                  ("creation_timestamp", B), ("last_updated_timestamp", B), ("created_seq", B),
                  ("updated_seq", B), ("seq", B))
 
+# A run path's artifact (app/kinds/tracking.py): revision counts from 1, one per entry.
+_ARTIFACT = (("run_id", T), ("path", T), ("sha256", T), ("size", B), ("uri", T),
+             ("envelope_sha256", T), ("client_signature", J), ("revision", INT_), ("seq", B))
+
 
 def _entity(name: str, columns: tuple[tuple[str, str], ...],
             key: tuple[str, ...]) -> tuple[Table, Table]:
@@ -101,9 +105,8 @@ TABLES: tuple[Table, ...] = (
           ("run_id", "key", "seq"), within=("key",), present="value"),
     Table("run_tags", MATERIALIZED, (("run_id", T), ("key", T), ("value", T), ("seq", B)),
           ("run_id", "key"), source="tag_events"),
-    Table("artifacts", FACT, (("run_id", T), ("path", T), ("sha256", T), ("size", B),
-                              ("uri", T), ("envelope_sha256", T), ("client_signature", J),
-                              ("seq", B)), ("run_id", "path")),
+    # An artifact path's revisions: a new upload to a recorded path is its next revision.
+    *_entity("artifacts", _ARTIFACT, ("run_id", "path")),
     Table("artifact_envelopes", STORE, (("sha256", T), ("envelope", J)), ("sha256",)),
     Table("run_inputs", FACT, (("run_id", T), ("name", T), ("digest", T), ("context", T),
                                ("source_uri", T), ("schema", J), ("row_count", B),

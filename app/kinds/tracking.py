@@ -35,6 +35,7 @@ from app.ledger.jcs import canonicalize
 EXPERIMENTS, EXPERIMENT_REVISIONS = table("experiments"), table("experiment_revisions")
 RUNS, RUN_REVISIONS = table("runs"), table("run_revisions")
 LOGGED, LOGGED_REVISIONS = table("logged_models"), table("logged_model_revisions")
+ARTIFACTS, ARTIFACT_REVISIONS = table("artifacts"), table("artifact_revisions")
 
 
 # Experiments: each change is a new revision of the experiment's row.
@@ -166,6 +167,21 @@ def client_envelope(path: str, sha256: str, size: int, uri: str, key: str,
             "payloadType": dsse.PAYLOAD_TYPE, "signatures": [{"keyid": key, "sig": signature}]}
 
 
+def _revision(entry: Entry, state: State) -> int:
+    """The revision an artifact entry makes of its path: 1 for a path new to the run, else
+    the next one, which its body must say (`revision`) with the digest it supersedes."""
+    body, key = entry.body, (entry.subject["run"], entry.body["path"])
+    current = state.current(ARTIFACTS.name, key)
+    number = 1 if current is None else current["revision"] + 1
+    said = integer(body.get("revision", "1"), "revision")
+    supersedes = None if current is None else current["sha256"]
+    if said != number or body.get("supersedes") != supersedes:
+        raise ReduceError(f"{entry.kind} of {key[1]!r} says revision {said} superseding "
+                          f"{body.get('supersedes')}; the entries before it make it revision "
+                          f"{number} superseding {supersedes}")
+    return number
+
+
 def _artifact(entry: Entry, state: State) -> Rows:
     body = entry.body
     size = integer(body["size"], "size")
@@ -174,8 +190,9 @@ def _artifact(entry: Entry, state: State) -> Rows:
     if uri is not None and "client_key" in body and "client_sig" in body:
         client = client_envelope(body["path"], body["sha256"], size, uri, body["client_key"],
                                  body["client_sig"])
-    return [("artifacts", [(entry.subject["run"], body["path"], body["sha256"], size, uri,
-                            body["envelope_sha256"], client, entry.seq)])]
+    return [(ARTIFACT_REVISIONS.name, [(entry.subject["run"], body["path"], body["sha256"],
+                                        size, uri, body["envelope_sha256"], client,
+                                        _revision(entry, state), entry.seq)])]
 
 
 # Logged models (MLflow 3): a revision per change; params and tags as facts and events.
@@ -229,6 +246,7 @@ def _outputs(entry: Entry, state: State) -> Rows:
 
 
 RUN_SUBJECT = ("run", "experiment")
+_REVISION_FIELDS = (Field("revision", DEC, optional=True), Field("supersedes", STR, optional=True))
 
 KINDS = (
     Kind("experiment.created", ("experiment",),
@@ -317,19 +335,22 @@ KINDS = (
          "digest and context) keeps its first row", ("run_inputs", "run_input_mlflow")),
     Kind("artifact.recorded", RUN_SUBJECT,
          (Field("path", STR), Field("sha256", STR), Field("size", DEC),
-          Field("envelope_sha256", STR)),
+          Field("envelope_sha256", STR), *_REVISION_FIELDS),
          _artifact,
          "`path`, `sha256` (hex), `size`, `envelope_sha256`: SHA-256 of the RFC 8785 bytes of "
          "the service's DSSE envelope (kept, content-addressed, in `artifact_envelopes`, and "
-         "served by `GET …/artifacts/{path}?meta=1`)", ("artifacts",)),
+         "served by `GET …/artifacts/{path}?meta=1`). An upload of other bytes to a path the "
+         "run already records is the path's next revision: its body adds `revision` (2, 3, "
+         "…) and `supersedes` (the `sha256` of the revision before); the first has neither. "
+         "Earlier revisions stay recorded and their bytes stored", ("artifact_revisions",)),
     Kind("artifact.registered", RUN_SUBJECT,
          (Field("path", STR), Field("sha256", STR), Field("size", DEC),
           Field("envelope_sha256", STR),
           Field("uri", STR), Field("client_key", STR, optional=True),
-          Field("client_sig", STR, optional=True)), _artifact,
-         "as `artifact.recorded`, plus `uri`, and when the client signed it `client_key` "
-         "(verifier key string) and `client_sig` (base64 Ed25519 over the DSSE PAE of the "
-         "statement)", ("artifacts",)),
+          Field("client_sig", STR, optional=True), *_REVISION_FIELDS), _artifact,
+         "as `artifact.recorded` (`revision` and `supersedes` included), plus `uri`, and when "
+         "the client signed it `client_key` (verifier key string) and `client_sig` (base64 "
+         "Ed25519 over the DSSE PAE of the statement)", ("artifact_revisions",)),
     Kind("logged_model.created", ("logged_model", "experiment"),
          (Field("name", STR), Field("source_run", f"{STR} or {NUL}"),
           Field("model_type", f"{STR} or {NUL}"), Field("status", STR), Field("params", OBJ),

@@ -7,6 +7,11 @@ A recorded artifact is one ledger entry plus one projection row in the same tran
 - ``artifact.registered`` (bytes kept elsewhere, named by URI), body adds ``"uri"`` and, when
   the client signed, ``"client_key"`` (verifier key string) and ``"client_sig"`` (base64).
 
+Other bytes (or another URI) at a path the run already records are the path's next revision:
+the body adds ``"revision"`` (decimal string, 2, 3, …) and ``"supersedes"`` (the previous
+revision's sha256); earlier revisions and their bytes stay, and reads serve the latest. The
+same bytes again record nothing. A path a registered version pins takes no new revision.
+
 ``size`` is a decimal string. ``envelope_sha256`` is the hex SHA-256 of the RFC 8785 bytes of
 the service's DSSE envelope (in-toto Statement v1, Ed25519), which the projection row keeps
 and the API serves, so a verifier can tie the envelope to the entry and check its signature
@@ -62,19 +67,21 @@ class Sealed(Conflict):
 
 def check_unsealed(conn: psycopg.Connection, run_id: str, path: str) -> None:
     """Sealed when a registered version pins path: its artifact path is path or a folder
-    above it (so no new file joins a pinned folder). Called under the head lock, which
-    registering a version takes too."""
+    above it (so no new file or revision joins a pinned folder). Called under the head lock,
+    which registering a version takes too."""
     seal = store.seal_of(conn, run_id, path)
     if seal is not None:
         shown = f"{seal.artifact_path}/" if seal.directory else seal.artifact_path
-        raise Sealed(f"{shown} is sealed by {seal.model_name} version {seal.version}: a "
-                     "registered version is exactly the files it pinned; record new files "
-                     "under another path, or register a new version from a new run")
+        through = "" if shown == path else f" (it pins {shown!r})"
+        raise Sealed(f"artifact {path!r} of run {run_id} is pinned by model version "
+                     f"{seal.model_name}/{seal.version}{through}: a registered version is "
+                     "exactly the files it pinned; record new files under another path, or "
+                     "register a new version from a new run")
 
 
 def refuse_sealed_early(conn: psycopg.Connection, run_id: str, path: str) -> None:
     """check_unsealed before an upload's body is read, unless path is recorded already (the
-    unit then answers: the same bytes change nothing, other bytes are refused)."""
+    unit then answers: the same bytes change nothing, other bytes are refused as sealed)."""
     if store.get_artifact(conn, run_id, path) is None:
         check_unsealed(conn, run_id, path)
 
@@ -147,11 +154,13 @@ def _signer(source: SignerSource, target: store.Target) -> Signer:
     return source(target.active_key)
 
 
-def _entry_body(artifact: Artifact, envelope: Mapping[str, Any],
-                client: dict[str, Any] | None) -> dict[str, Any]:
+def _entry_body(artifact: Artifact, envelope: Mapping[str, Any], client: dict[str, Any] | None,
+                previous: store.ArtifactRow | None) -> dict[str, Any]:
     body: dict[str, Any] = {"path": artifact.path, "sha256": artifact.sha256,
                             "size": str(artifact.size),
                             "envelope_sha256": envelope_digest(envelope)}
+    if previous is not None:  # the path's next revision (app.kinds.tracking checks it)
+        body["revision"], body["supersedes"] = str(previous.revision + 1), previous.sha256
     if artifact.uri is not None:
         body["uri"] = artifact.uri
     if client is not None and artifact.client_key is not None and artifact.client_sig:
@@ -160,34 +169,35 @@ def _entry_body(artifact: Artifact, envelope: Mapping[str, Any],
     return body
 
 
-def _record(writer: LedgerWriter, signer: Signer, actor: str, run: runs.RunRow,
+def _record(writer: LedgerWriter, signer: Signer, actor: str, target: store.Target,
             artifact: Artifact, client: dict[str, Any] | None) -> Recorded:
     """Sign the digest statement, keep the envelope and append the entry (its reducer stores
-    the row)."""
+    the revision, the database the latest row); target.existing is the revision it follows."""
+    run = target.run
     predicate = dsse.artifact_predicate(run_id=run.id, size=artifact.size, actor=actor,
                                         recorded_at=format_timestamp(datetime.now(UTC)),
                                         uri=artifact.uri)
     envelope = dsse.sign_envelope(dsse.statement(artifact.path, artifact.sha256, predicate),
                                   signer)
     kind = "artifact.recorded" if artifact.uri is None else "artifact.registered"
-    body = _entry_body(artifact, envelope, client)
+    body = _entry_body(artifact, envelope, client, target.existing)
     store.keep_envelope(writer.conn, body["envelope_sha256"], envelope)
     [receipt] = writer.append([Draft(kind, actor, {"run": run.id, "experiment": run.experiment_id},
                                      body)])
     # The row the entry's reducer stored (app.kinds.tracking), with the envelope it names.
+    revision = 1 if target.existing is None else target.existing.revision + 1
     return Recorded(store.ArtifactRow(run.id, artifact.path, artifact.sha256, artifact.size,
-                                      artifact.uri, envelope, client, receipt.seq), receipt)
+                                      artifact.uri, envelope, client, receipt.seq, revision),
+                    receipt)
 
 
-def _existing(existing: store.ArtifactRow | None, artifact: Artifact) -> Recorded | None:
-    if existing is None:
-        return None
-    if (existing.sha256, existing.size, existing.uri) == (artifact.sha256, artifact.size,
-                                                          artifact.uri):
+def _unchanged(existing: store.ArtifactRow | None, artifact: Artifact) -> Recorded | None:
+    """The latest revision when it is already this artifact (a retry records nothing); None
+    when the path is new or this is its next revision."""
+    if existing is not None and (existing.sha256, existing.size, existing.uri) == (
+            artifact.sha256, artifact.size, artifact.uri):
         return Recorded(existing, None)
-    where = f" at {existing.uri}" if existing.uri is not None else ""
-    raise Conflict(f"artifact {existing.path!r} is already recorded with sha256 "
-                   f"{existing.sha256}{where}; recorded artifacts cannot change")
+    return None
 
 
 def record_upload(writer: LedgerWriter, blobs: BlobStore, signer: SignerSource, actor: str,
@@ -196,13 +206,13 @@ def record_upload(writer: LedgerWriter, blobs: BlobStore, signer: SignerSource, 
     writer.lock()  # serialises the path check and the blob check with cleanups
     target = _target(writer.conn, run_id, path)
     artifact = Artifact(path, blob.sha256, blob.size)
-    found = _existing(target.existing, artifact)
+    found = _unchanged(target.existing, artifact)
     if found is not None:
         return found
     check_unsealed(writer.conn, run_id, path)
     if not blobs.exists(blob.sha256):  # a concurrent failed upload of the same bytes undid it
         raise Conflict(f"the bytes of {path!r} were removed meanwhile; upload them again")
-    return _record(writer, _signer(signer, target), actor, target.run, artifact, None)
+    return _record(writer, _signer(signer, target), actor, target, artifact, None)
 
 
 def register_external(writer: LedgerWriter, signer: SignerSource, actor: str, run_id: str,
@@ -210,11 +220,11 @@ def register_external(writer: LedgerWriter, signer: SignerSource, actor: str, ru
     """The unit behind an external artifact (its client signature already checked)."""
     writer.lock()
     target = _target(writer.conn, run_id, artifact.path)
-    found = _existing(target.existing, artifact)
+    found = _unchanged(target.existing, artifact)
     if found is not None:
         return found
     check_unsealed(writer.conn, run_id, artifact.path)
-    return _record(writer, _signer(signer, target), actor, target.run, artifact, client)
+    return _record(writer, _signer(signer, target), actor, target, artifact, client)
 
 
 def forget_blobs(writer: LedgerWriter, blobs: BlobStore, digests: list[str]) -> int:
@@ -280,11 +290,13 @@ def upload(committer: GroupCommitter, blobs: BlobStore, signer: SignerSource, ac
         raise
 
 
-def recorded(conn: psycopg.Connection, run_id: str, path: str) -> store.ArtifactRow | None:
-    """The artifact at path, held to the entry its row names: a row whose digest, size, run
-    or path differ from what that entry records (a swapped row) is Tampered (logged), so a
-    download never re-hashes against a digest the ledger does not say."""
-    row = store.get_artifact(conn, run_id, path)
+def recorded(conn: psycopg.Connection, run_id: str, path: str,
+             revision: int | None = None) -> store.ArtifactRow | None:
+    """The artifact at path (its latest revision, or the one asked for), held to the entry
+    its row names: a row whose digest, size, run or path differ from what that entry records
+    (a swapped row) is Tampered (logged), so a download never re-hashes against a digest the
+    ledger does not say."""
+    row = store.get_artifact(conn, run_id, path, revision)
     if row is None:
         return None
     said = store.entry_digest(conn, row.seq)
@@ -294,6 +306,16 @@ def recorded(conn: psycopg.Connection, run_id: str, path: str) -> store.Artifact
         raise Tampered(f"the record of {path!r} differs from its ledger entry (seq {row.seq}); "
                        "it is not served; run `mlaudit verify`")
     return row
+
+
+def revisions(conn: psycopg.Connection, run_id: str, path: str) -> list[store.RevisionItem]:
+    """Every revision of a run path, oldest first; NotFound if the run records none there."""
+    found = store.revisions(conn, run_id, path)
+    if not found:
+        if runs.get_run(conn, run_id) is None:
+            raise NotFound(f"run {run_id!r} does not exist")
+        raise NotFound(f"run {run_id!r} has no artifact {path!r}")
+    return found
 
 
 def check_stored(blobs: BlobStore, row: store.ArtifactRow) -> None:

@@ -37,6 +37,7 @@ from app.ledger.jcs import canonicalize
 from app.tracking import groups
 from reports import (
     ArtifactEvidence,
+    ArtifactRevisionEvidence,
     DatasetEvidence,
     EnvironmentEvidence,
     ExperimentReportEvidence,
@@ -218,13 +219,20 @@ def envelope_status(envelope: Mapping[str, Any] | None, sha256: str,
 
 
 def _artifacts(ledger: Ledger, run_id: str) -> list[ArtifactEvidence]:
+    """The latest revision of each path, with every earlier one (oldest first)."""
+    earlier: dict[str, list[ArtifactRevisionEvidence]] = {}
+    for r in ledger.rows("artifact_revisions"):
+        if r["run_id"] == run_id:
+            earlier.setdefault(r["path"], []).append(ArtifactRevisionEvidence(
+                r["revision"], r["sha256"], r["size"], r["seq"]))
     out = []
     for a in sorted((r for r in ledger.rows("artifacts") if r["run_id"] == run_id),
                     key=lambda r: r["path"].encode()):
         envelope = ledger.envelopes.get(a["envelope_sha256"])
         status, signer, digest = envelope_status(envelope, a["sha256"], ledger.keys)
+        before = sorted(earlier.get(a["path"], ()), key=lambda r: r.seq)[:-1]
         out.append(ArtifactEvidence(a["path"], a["sha256"], a["size"], status, signer, digest,
-                                    a["seq"]))
+                                    a["seq"], a["revision"], tuple(before)))
     return out
 
 
@@ -358,5 +366,5 @@ def compute(ledger: Ledger, request: Request, meta: ReportMeta) -> Evidence:
 
 
 def needed_envelopes(ledger: Ledger) -> set[str]:
-    """The envelope digests the artifacts the entries recorded name."""
-    return {a["envelope_sha256"] for a in ledger.rows("artifacts")}
+    """The envelope digests the artifacts the entries recorded name (every revision)."""
+    return {a["envelope_sha256"] for a in ledger.rows("artifact_revisions")}

@@ -1,4 +1,5 @@
-"""All SQL for recorded artifacts (the artifacts projection)."""
+"""All SQL for recorded artifacts (the artifacts projection: every revision of a run path, and
+the latest of each)."""
 
 from __future__ import annotations
 
@@ -25,28 +26,50 @@ class ArtifactRow:
     envelope: dict[str, Any] | None
     client_signature: dict[str, Any] | None
     seq: int
+    revision: int = 1  # the path's revisions so far: this is the latest
 
 
 @dataclass
 class ArtifactItem:
-    """One line of a listing: the record without its envelopes."""
+    """One line of a listing: the record without its envelopes (revisions: how many the path
+    has; this is the latest)."""
 
     path: str
     sha256: str
     size: int
     uri: str | None
     seq: int
+    revisions: int
+
+
+@dataclass
+class RevisionItem:
+    """One revision of a path, oldest first."""
+
+    revision: int
+    sha256: str
+    size: int
+    uri: str | None
+    envelope_sha256: str
+    seq: int
 
 
 _ARTIFACT = ("SELECT a.run_id, a.path, a.sha256, a.size, a.uri, e.envelope, a.client_signature,"
-             " a.seq FROM artifacts a LEFT JOIN artifact_envelopes e ON e.sha256 = "
+             " a.seq, a.revision FROM artifacts a LEFT JOIN artifact_envelopes e ON e.sha256 = "
              "a.envelope_sha256")
 
 
-def get_artifact(conn: psycopg.Connection, run_id: str, path: str) -> ArtifactRow | None:
+def get_artifact(conn: psycopg.Connection, run_id: str, path: str,
+                 revision: int | None = None) -> ArtifactRow | None:
+    """The latest revision of a run path, or the given one (its revision is then that)."""
     with conn.cursor(row_factory=class_row(ArtifactRow)) as cur:
-        return cur.execute(f"{_ARTIFACT} WHERE a.run_id = %s AND a.path = %s",
-                           (run_id, path)).fetchone()
+        if revision is None:
+            return cur.execute(f"{_ARTIFACT} WHERE a.run_id = %s AND a.path = %s",
+                               (run_id, path)).fetchone()
+        return cur.execute(
+            f"{_ARTIFACT.replace('FROM artifacts a', 'FROM artifact_revisions a')} WHERE "
+            "a.run_id = %s AND a.path = %s AND a.revision = %s",
+            (run_id, path, revision)).fetchone()
 
 
 def keep_envelope(conn: psycopg.Connection, sha256: str, envelope: dict[str, Any]) -> None:
@@ -70,14 +93,24 @@ def list_artifacts(conn: psycopg.Connection, run_id: str, prefix: str, after: st
     """Keyset page, in path order, of a run's artifacts whose path starts with prefix."""
     with conn.cursor(row_factory=class_row(ArtifactItem)) as cur:
         return cur.execute(
-            "SELECT path, sha256, size, uri, seq FROM artifacts WHERE run_id = %s "
+            "SELECT path, sha256, size, uri, seq, revision AS revisions FROM artifacts "
+            "WHERE run_id = %s "
             "AND starts_with(path, %s) AND path > %s ORDER BY path LIMIT %s",
             (run_id, prefix, after, limit)).fetchall()
 
 
+def revisions(conn: psycopg.Connection, run_id: str, path: str) -> list[RevisionItem]:
+    """Every revision of a run path, oldest first ([] if the run records none there)."""
+    with conn.cursor(row_factory=class_row(RevisionItem)) as cur:
+        return cur.execute(
+            "SELECT revision, sha256, size, uri, envelope_sha256, seq FROM artifact_revisions "
+            "WHERE run_id = %s AND path = %s ORDER BY seq", (run_id, path)).fetchall()
+
+
 def referenced_blobs(conn: psycopg.Connection, digests: list[str]) -> set[str]:
-    """Which of these digests a stored (not external) artifact names."""
-    rows = conn.execute("SELECT DISTINCT sha256 FROM artifacts WHERE sha256 = ANY(%s) "
+    """Which of these digests a stored (not external) artifact names, in any revision: the
+    bytes of an earlier revision are kept."""
+    rows = conn.execute("SELECT DISTINCT sha256 FROM artifact_revisions WHERE sha256 = ANY(%s) "
                         "AND uri IS NULL", (digests,)).fetchall()
     return {row[0] for row in rows}
 
@@ -177,7 +210,7 @@ def seal_of(conn: psycopg.Connection, run_id: str, path: str) -> Seal | None:
 
 def external_uri(conn: psycopg.Connection, run_id: str, path: str, sha256: str) -> str | None:
     """The URI of the external artifact recorded at path with this digest, if it is one."""
-    row = conn.execute("SELECT uri FROM artifacts WHERE run_id = %s AND path = %s "
+    row = conn.execute("SELECT uri FROM artifact_revisions WHERE run_id = %s AND path = %s "
                        "AND sha256 = %s AND uri IS NOT NULL", (run_id, path, sha256)).fetchone()
     return None if row is None else str(row[0])
 
@@ -234,5 +267,5 @@ def sample_recorded(conn: psycopg.Connection, count: int) -> list[RecordedDigest
     entries say them."""
     with conn.cursor(row_factory=class_row(RecordedDigest)) as cur:
         return cur.execute(
-            f"{_RECORDED} AND seq IN (SELECT seq FROM artifacts WHERE uri IS NULL "
+            f"{_RECORDED} AND seq IN (SELECT seq FROM artifact_revisions WHERE uri IS NULL "
             "ORDER BY random() LIMIT %s)) e ORDER BY sha256, seq", (count,)).fetchall()

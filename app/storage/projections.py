@@ -146,9 +146,10 @@ def current_mismatch(conn: psycopg.Connection,
 
 
 def artifact_without_envelope(conn: psycopg.Connection) -> tuple[int, str, str] | None:
-    """(seq, run_id, path) of the first artifact whose envelope the store does not hold."""
+    """(seq, run_id, path) of the first artifact revision whose envelope the store does not
+    hold."""
     row = conn.execute(
-        "SELECT a.seq, a.run_id, a.path FROM artifacts a LEFT JOIN artifact_envelopes e "
+        "SELECT a.seq, a.run_id, a.path FROM artifact_revisions a LEFT JOIN artifact_envelopes e "
         "ON e.sha256 = a.envelope_sha256 WHERE e.sha256 IS NULL ORDER BY a.seq LIMIT 1"
     ).fetchone()
     return None if row is None else (int(row[0]), str(row[1]), str(row[2]))

@@ -48,7 +48,8 @@ def run_seqs(conn: psycopg.Connection, run_ids: Iterable[str]) -> set[int]:
     seqs = _seqs(conn, "SELECT seq FROM run_revisions WHERE id = ANY(%s)", runs)
     seqs |= _seqs(conn, "SELECT r.seq FROM experiment_revisions r WHERE r.id IN "
                         "(SELECT experiment_id FROM runs WHERE id = ANY(%s))", runs)
-    for table in ("params", "tag_events", "run_inputs", "artifacts", "run_environments"):
+    for table in ("params", "tag_events", "run_inputs", "artifact_revisions",
+                  "run_environments"):
         seqs |= _seqs(conn, _of(table, "run_id"), own)
     seqs |= {m.seq for rows in latest_metrics_for(conn, own).values() for m in rows}
     return seqs

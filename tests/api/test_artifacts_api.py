@@ -150,15 +150,63 @@ def test_same_path_same_bytes_is_idempotent(client: Any, writer: dict[str, str],
     assert again.json["seq"] == first["seq"] and counts(conn) == before
 
 
-def test_same_path_different_bytes_conflicts_and_leaves_nothing(
-        client: Any, writer: dict[str, str], config: Config, run: str,
+def revisions_of(client: Any, run_id: str, path: str, headers: dict[str, str]) -> Any:
+    return client.get(f"/api/v1/runs/{run_id}/artifact-revisions", headers=headers,
+                      query_string={"path": path})
+
+
+def test_other_bytes_at_a_recorded_path_are_its_next_revision(
+        client: Any, writer: dict[str, str], auth: dict[str, str], config: Config, run: str,
         conn: psycopg.Connection) -> None:
-    first = put(client, run, "model.bin", b"v1", writer).json
-    before, files = counts(conn), blob_files(config)
-    refused = put(client, run, "model.bin", b"v2", writer)
-    assert first["sha256"] in problem(refused, 409)["detail"]
-    assert counts(conn) == before and blob_files(config) == files
-    assert not blob_path(config, hashlib.sha256(b"v2").hexdigest()).exists()
+    """A second upload of other bytes is revision 2: its own entry naming revision 1's digest,
+    revision 1 and its bytes kept, reads serve the latest; the latest again changes nothing."""
+    first = put(client, run, "table.json", b"v1", writer)
+    second = put(client, run, "table.json", b"v2", writer)
+    assert (first.status_code, second.status_code) == (201, 201), second.json
+    v1, v2 = (hashlib.sha256(data).hexdigest() for data in (b"v1", b"v2"))
+    assert (first.json["revision"], second.json["revision"]) == (1, 2)
+    body = entry(client, auth, second.json["receipt"])["body"]
+    assert (body["revision"], body["supersedes"], body["sha256"]) == ("2", v1, v2)
+    assert "revision" not in entry(client, auth, first.json["receipt"])["body"]
+    before = counts(conn)
+    again = put(client, run, "table.json", b"v2", writer)
+    assert again.status_code == 200 and again.json["unchanged"] is True
+    assert again.json["revision"] == 2 and counts(conn) == before
+
+    assert client.get(url(run, "table.json"), headers=auth).data == b"v2"
+    meta = client.get(url(run, "table.json") + "?meta=1", headers=auth).json
+    assert (meta["revision"], meta["sha256"], meta["seq"]) == (2, v2, second.json["seq"])
+    old = client.get(url(run, "table.json") + "?revision=1", headers=auth)
+    assert old.data == b"v1" and old.headers["X-Content-SHA256"] == v1
+    assert blob_path(config, v1).exists()  # the earlier bytes are kept
+    problem(client.get(url(run, "table.json") + "?revision=3", headers=auth), 404)
+    problem(client.get(url(run, "table.json") + "?revision=0", headers=auth), 400)
+    [item] = client.get(url(run), headers=auth).json["artifacts"]
+    assert (item["sha256"], item["size"], item["revisions"]) == (v2, 2, 2)
+
+    listed = revisions_of(client, run, "table.json", auth)
+    assert listed.status_code == 200, listed.json
+    assert listed.json == {"run_id": run, "path": "table.json", "revisions": [
+        {"revision": 1, "sha256": v1, "size": 2, "uri": None, "seq": first.json["seq"],
+         "envelope_sha256": hashlib.sha256(canonicalize(first.json["envelope"])).hexdigest()},
+        {"revision": 2, "sha256": v2, "size": 2, "uri": None, "seq": second.json["seq"],
+         "envelope_sha256": hashlib.sha256(canonicalize(second.json["envelope"])).hexdigest()}]}
+    assert "no artifact" in problem(revisions_of(client, run, "missing", auth), 404)["detail"]
+    assert "does not exist" in problem(revisions_of(client, "0" * 32, "x", auth), 404)["detail"]
+    problem(revisions_of(client, run, "../x", auth), 400)
+    problem(client.get(f"/api/v1/runs/{run}/artifact-revisions", headers=auth), 400)
+
+
+def test_an_external_artifact_takes_revisions_too(
+        client: Any, writer: dict[str, str], auth: dict[str, str], run: str) -> None:
+    stored = put(client, run, "model.pkl", b"local", writer)
+    moved = post(client, url(run, "external"), writer, {
+        "path": "model.pkl", "uri": URI, "sha256": "ab" * 32, "size": 3})
+    assert moved.status_code == 201 and moved.json["revision"] == 2, moved.json
+    body = entry(client, auth, moved.json["receipt"])["body"]
+    assert body["supersedes"] == stored.json["sha256"] and body["uri"] == URI
+    assert problem(client.get(url(run, "model.pkl"), headers=auth), 404)["uri"] == URI
+    assert client.get(url(run, "model.pkl") + "?revision=1", headers=auth).data == b"local"
 
 
 def test_tampered_bytes_are_refused_and_logged(
@@ -324,7 +372,7 @@ def test_listing_under_a_prefix(client: Any, writer: dict[str, str], auth: dict[
     assert [a["path"] for a in first["artifacts"] + rest["artifacts"]] == [
         "models/a.bin", "models/sub/b.bin", "modelsx/c.bin", "readme.txt"]
     item = first["artifacts"][0]
-    assert set(item) == {"path", "sha256", "size", "uri", "seq"}
+    assert set(item) == {"path", "sha256", "size", "uri", "seq", "revisions"}
     assert item["sha256"] == hashlib.sha256(b"models/a.bin").hexdigest()
     problem(client.get(url(run) + "?path=../x", headers=auth), 400)
     problem(client.get(url(run) + "?bogus=1", headers=auth), 400)
@@ -355,3 +403,29 @@ def test_roles(client: Any, auditor: dict[str, str], writer: dict[str, str], run
     put(client, run, "model.bin", b"bytes", writer)
     assert client.get(url(run), headers=auditor).json["artifacts"][0]["path"] == "model.bin"
     assert client.get(url(run, "model.bin"), headers=auditor).data == b"bytes"
+
+
+def test_a_version_6_database_keeps_its_artifacts_as_revision_1(
+        client: Any, writer: dict[str, str], auth: dict[str, str], run: str,
+        conn: psycopg.Connection, database_url: str) -> None:
+    """Version 6 kept one artifacts row per path (no revisions). The upgrade rebuilds both
+    tables from the entries: each recorded path is its revision 1, and it verifies clean."""
+    from app.db import SCHEMA_VERSION, ensure_schema
+    from app.services.verification import verify_database
+
+    first = put(client, run, "model.bin", b"v1", writer).json
+    with conn.transaction():
+        conn.execute("DROP TABLE artifact_revisions, artifacts CASCADE")
+        conn.execute(
+            "CREATE TABLE artifacts (run_id text NOT NULL REFERENCES runs (id), path text NOT "
+            "NULL, sha256 text NOT NULL, size bigint NOT NULL, uri text, envelope_sha256 text "
+            "NOT NULL, client_signature jsonb, seq bigint NOT NULL, PRIMARY KEY (run_id, path))")
+        conn.execute("INSERT INTO artifacts VALUES (%s, 'model.bin', %s, 2, NULL, %s, NULL, %s)",
+                     (run, first["sha256"], hashlib.sha256(canonicalize(
+                         first["envelope"])).hexdigest(), first["seq"]))
+        conn.execute("DELETE FROM mlaudit_schema")
+        conn.execute("INSERT INTO mlaudit_schema (version) VALUES (6)")
+    assert ensure_schema(database_url, ("prod",)) == SCHEMA_VERSION == 7
+    assert conn.execute("SELECT revision, seq FROM artifact_revisions").fetchall() == [
+        (1, first["seq"])]
+    assert verify_database(conn).ok

@@ -17,8 +17,10 @@ import pytest
 from pypdf import PdfReader
 
 from app.ledger import merkle
+from app.ledger.checkpoint import VerifierKey
 from app.services.report_bundle import open_bundle, render_bundle
 from app.services.report_signature import base_revision
+from app.services.report_verify import all_passed, verify_report
 from reports.extract import footer_hash, read_attachment
 
 
@@ -118,6 +120,38 @@ def test_run_report_end_to_end(client: Any, people: Any, data: dict[str, Any]) -
     later = open_bundle(read_attachment(again.data))
     merkle.verify_consistency(steps[0].from_size, later.tree_size, opened.root_hash,
                               later.root_hash, steps[0].proof)
+
+
+def test_a_revised_artifact_shows_its_latest_digest_and_every_earlier_one(
+        client: Any, people: Any, data: dict[str, Any]) -> None:
+    """21 CFR 11.10(e): a change must not obscure what was recorded before. The report shows
+    the latest digest, says how many revisions, and its bundle proves every one."""
+    put = client.put(f"/api/v1/runs/{data['run']}/artifacts/model/model.bin",
+                     headers=people["builder"], data=b"retrained model bytes")
+    assert put.status_code == 201 and put.json["revision"] == 2, put.json
+    first = client.get(f"/api/v1/runs/{data['run']}/artifact-revisions?path=model/model.bin",
+                       headers=people["auditor"]).json["revisions"][0]
+    response = client.get(f"/api/v1/reports/runs/{data['run']}.pdf", headers=people["auditor"])
+    assert response.status_code == 200, response.data[:500]
+    opened = open_bundle(read_attachment(response.data))
+    [artifact] = opened.evidence.run.artifacts  # type: ignore[union-attr]
+    assert (artifact.sha256, artifact.seq, artifact.revisions) == (put.json["sha256"],
+                                                                   put.json["seq"], 2)
+    assert [(r.revision, r.sha256, r.size, r.seq) for r in artifact.earlier] == [
+        (1, data["artifact_sha256"], len(b"model bytes"), first["seq"])]
+    assert {first["seq"], put.json["seq"]} <= {e.seq for e in opened.entries}
+    assert first["envelope_sha256"] in opened.envelopes
+    text = text_of(response.data)
+    assert "model/model.bin: revision 2 of 2 is shown" in text
+    assert f"1: {data['artifact_sha256'][:12]}" in text
+    keys = [VerifierKey.from_string(k) for k in key_strings_of(client)]
+    checks = verify_report(response.data, keys)
+    assert all_passed(checks), [c for c in checks if c.ok is not True]
+
+
+def key_strings_of(client: Any) -> list[str]:
+    keys: list[str] = client.get("/api/v1/ledger/keys").json["keys"]
+    return keys
 
 
 def test_roles_and_scope(client: Any, people: Any, data: dict[str, Any]) -> None:

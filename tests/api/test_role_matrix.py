@@ -70,6 +70,7 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("PUT", "/api/v1/runs/<run_id>/artifacts/<path:path>"): WRITE,
     ("GET", "/api/v1/runs/<run_id>/artifacts/<path:path>"): ALL,
     ("GET", "/api/v1/runs/<run_id>/artifacts"): ALL,
+    ("GET", "/api/v1/runs/<run_id>/artifact-revisions"): ALL,
     ("POST", "/api/v1/runs/<run_id>/artifacts/external"): WRITE,
     ("POST", "/api/v1/models"): WRITE,
     ("GET", "/api/v1/models"): ALL,
@@ -389,6 +390,8 @@ SCOPE: dict[tuple[str, str], Rule | tuple[Rule, ...]] = {
         lambda w, s: get(run_path(w, s, "/artifacts/model/file.bin"))),
     ("GET", "/api/v1/runs/<run_id>/artifacts"): Case(
         lambda w, s: get(run_path(w, s, "/artifacts"))),
+    ("GET", "/api/v1/runs/<run_id>/artifact-revisions"): Case(
+        lambda w, s: get(run_path(w, s, "/artifact-revisions?path=model/file.bin"))),
     ("POST", "/api/v1/runs/<run_id>/artifacts/external"): Case(
         lambda w, s: post(run_path(w, s, "/artifacts/external"), EXTERNAL)),
     # /api/v1 registry: a model is A's when every version's run is (as its PDF report has it)

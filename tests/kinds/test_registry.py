@@ -68,3 +68,43 @@ def test_a_run_replayed_in_memory_ends_as_its_last_revision() -> None:
     assert len(state.rows("run_revisions")) == 2
     assert state.rows("run_tags") == []
     assert [r[2] for r in state.rows("tag_events")] == ["v", None]
+
+
+def _artifact(seq: int, path: str, sha: str, **revision: str) -> Entry:
+    return Entry(seq, "artifact.recorded", "2026-01-01T00:00:00.000000Z", "token:a",
+                 {"run": "r1", "experiment": "7"},
+                 {"path": path, "sha256": sha * 64, "size": "1", "envelope_sha256": "e" * 64,
+                  **revision})
+
+
+def test_artifact_revisions_are_numbered_by_the_entries_before_them() -> None:
+    """A path's first entry is revision 1 (no revision members); the next must say 2 and the
+    digest it supersedes, or it does not fit; the current row is the latest revision."""
+    state = MemoryState(keep_facts=True)
+    for entry in (_artifact(0, "t.json", "a"), _artifact(1, "t.json", "b", revision="2",
+                                                         supersedes="a" * 64)):
+        state.apply(kinds.reduce(entry, state))
+    assert [(r[2][0], r[-2]) for r in state.rows("artifact_revisions")] == [("a", 1), ("b", 2)]
+    assert state.current("artifacts", ("r1", "t.json"))["revision"] == 2  # type: ignore[index]
+    for wrong in ({}, {"revision": "2", "supersedes": "b" * 64},
+                  {"revision": "3", "supersedes": "a" * 64}):
+        with pytest.raises(ReduceError, match="the entries before it make it revision 3"):
+            kinds.reduce(_artifact(2, "t.json", "c", **wrong), state)
+    assert kinds.reduce(_artifact(2, "t.json", "c", revision="3", supersedes="b" * 64), state)
+    with pytest.raises(ReduceError, match="revision 1 superseding None"):
+        kinds.reduce(_artifact(2, "new.json", "c", revision="2", supersedes="a" * 64), state)
+
+
+def test_a_replay_asks_the_database_only_for_rows_it_let_go_of() -> None:
+    """A path new to the run is not looked up (a rebuild would flush, a verify query, per
+    artifact) until the replay has let go of a current row of that table."""
+    asked: list[tuple[str, tuple[str, ...]]] = []
+
+    def earlier(table: str, key: tuple[str, ...], before: int) -> None:
+        asked.append((table, key))
+
+    state = MemoryState(fold_events=False, limit=2, earlier=earlier)
+    for seq, path in enumerate(("a", "b", "c", "d")):
+        state.advance(seq)
+        state.apply(kinds.reduce(_artifact(seq, path, "a"), state))
+    assert asked == [("artifacts", ("r1", "d"))]  # "a" was let go of when "c" came

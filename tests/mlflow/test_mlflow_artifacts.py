@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 mlflow = pytest.importorskip("mlflow")
 from mlflow.tracking import MlflowClient  # noqa: E402
@@ -106,12 +105,12 @@ def test_proxy_errors_use_mlflow_format(client: Any, auth: dict[str, str], app: 
     base = f"{PROXY}/{experiment}/{run_id}/artifacts"
     assert client.put(f"{base}/m.bin", data=b"v1", headers=auth).status_code == 200
     assert client.put(f"{base}/m.bin", data=b"v1", headers=auth).json == {}
+    changed = client.put(f"{base}/m.bin", data=b"v2", headers=auth)  # the path's revision 2
+    assert changed.status_code == 200 and changed.json == {}
     entries = conn.execute("SELECT count(*) FROM ledger_entries").fetchone()[0]
-    changed = client.put(f"{base}/m.bin", data=b"v2", headers=auth)
-    assert "cannot change" in _error(changed, 400, "INVALID_PARAMETER_VALUE")
     got = client.get(f"{base}/m.bin", headers=auth)
-    assert got.data == b"v1" and got.headers["Content-Disposition"] == "attachment"
-    assert got.headers["X-Content-SHA256"] == hashlib.sha256(b"v1").hexdigest()
+    assert got.data == b"v2" and got.headers["Content-Disposition"] == "attachment"
+    assert got.headers["X-Content-SHA256"] == hashlib.sha256(b"v2").hexdigest()
     _error(client.get(f"{base}/missing.bin", headers=auth), 404, "RESOURCE_DOES_NOT_EXIST")
     _error(client.get(f"{PROXY}/999/{run_id}/artifacts/m.bin", headers=auth), 404,
            "RESOURCE_DOES_NOT_EXIST")  # the experiment in the path must be the run's
@@ -139,7 +138,7 @@ def test_proxy_errors_use_mlflow_format(client: Any, auth: dict[str, str], app: 
     _error(client.put(f"{base}/n.bin", data=b"x", headers={"Authorization": f"Bearer {auditor}"}),
            403, "PERMISSION_DENIED")
     _error(client.put(f"{base}/n.bin", data=b"x"), 401, "UNAUTHENTICATED")
-    assert client.get(f"{base}/m.bin", headers={"Authorization": f"Bearer {auditor}"}).data == b"v1"
+    assert client.get(f"{base}/m.bin", headers={"Authorization": f"Bearer {auditor}"}).data == b"v2"
 
 
 def test_deleted_runs_take_no_uploads(client: Any, auth: dict[str, str]) -> None:
@@ -185,19 +184,20 @@ def test_probes(client: Any, auth: dict[str, str]) -> None:
     assert not info["multipart_uploads_enabled"] and not info["multipart_downloads_enabled"]
 
 
-def test_client_sees_proxy_refusals(tracking: str, tmp_path: Path) -> None:
-    mlflow.set_experiment("refusals")
+def test_client_sees_a_changed_file_as_its_latest_revision(tracking: str,
+                                                            tmp_path: Path) -> None:
+    mlflow.set_experiment("revisions")
     first, second = tmp_path / "a" / "f.txt", tmp_path / "b" / "f.txt"
     first.parent.mkdir()
     second.parent.mkdir()
     first.write_text("one")
     second.write_text("two")
-    with mlflow.start_run():
+    with mlflow.start_run() as run:
         mlflow.log_artifact(str(first))
-        with pytest.raises(requests.HTTPError) as refused:  # the artifact repo's own error
-            mlflow.log_artifact(str(second))
-    assert "cannot change" in str(refused.value) and "INVALID_PARAMETER_VALUE" in \
-        str(refused.value)
+        mlflow.log_artifact(str(second))  # the same name: the path's next revision
+    out = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="f.txt",
+                                              dst_path=str(tmp_path / "out"))
+    assert Path(out).read_text() == "two"
 
 
 def test_logged_model_files_live_on_the_source_run(

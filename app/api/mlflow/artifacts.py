@@ -15,10 +15,11 @@ these routes. Path scheme (after `artifacts/`):
 
 The experiment in the path must be the run's (or model's). An upload takes the same service
 path as `PUT /api/v1/runs/<run>/artifacts/<rel>`: streamed into the content-addressed store and
-recorded with a signed digest entry (`artifact.recorded`). Downloads re-hash the stored bytes.
-Recorded artifacts never change or disappear: a different upload to a recorded path, an upload
-into a path a registered version pins (sealed) and every DELETE are refused with
-INVALID_PARAMETER_VALUE.
+recorded with a signed digest entry (`artifact.recorded`). Other bytes at a recorded path are
+its next revision (what `mlflow.log_table` and a repeated `log_dict` send): downloads and
+listings serve the latest, and every revision stays recorded, its bytes kept. Downloads re-hash
+the stored bytes. An upload into a path a registered version pins (sealed) and every DELETE
+are refused with INVALID_PARAMETER_VALUE.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""/api/v1 artifact routes: streamed uploads, external URIs, verified downloads, listings; and
-a registered version's files: exactly those it pinned, re-hashed against the pinned digests."""
+"""/api/v1 artifact routes: streamed uploads, external URIs, verified downloads, listings and
+each path's revisions; and a registered version's files: exactly those it pinned, re-hashed
+against the pinned digests."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ bp = Blueprint("artifacts", __name__, url_prefix="/api/v1")
 MAX_PATH = 1000
 MAX_URI = 2000
 MAX_SIGNATURE_FIELD = 200
+MAX_INT32 = 2**31 - 1
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
 URI_PATTERN = r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s\x00-\x1f\x7f]+\Z"
 
@@ -113,6 +115,11 @@ class ListQuery(_Strict):
 
 class ReadQuery(_Strict):
     meta = fields.Boolean(load_default=False)
+    revision = fields.Integer(load_default=None, validate=validate.Range(1, MAX_INT32))
+
+
+class RevisionsQuery(_Strict):
+    path = ArtifactPath(required=True)
 
 
 def _check_path(path: str) -> None:
@@ -152,7 +159,7 @@ def _require_run(run_id: str) -> None:
 
 def record_json(row: store.ArtifactRow) -> dict[str, Any]:
     return {"run_id": row.run_id, "path": row.path, "sha256": row.sha256, "size": row.size,
-            "uri": row.uri, "seq": row.seq, "envelope": row.envelope,
+            "uri": row.uri, "seq": row.seq, "revision": row.revision, "envelope": row.envelope,
             "client_signature": row.client_signature}
 
 
@@ -168,11 +175,12 @@ def upload(run_id: str, path: str) -> tuple[Response, int]:
     run = authorized_run(run_id)
     """Upload the raw body (any content type) as the artifact at path, streamed and hashed.
 
-    201 with the record (run_id, path, sha256, size, uri null, seq, envelope: the service's
-    DSSE statement, client_signature null), receipt and unchanged=false; 200 with receipt
-    null and unchanged=true when the same bytes are already recorded at path; 409 naming the
-    recorded digest when different ones are, or naming the version when a registered
-    version pins the path or a folder above it (sealed); 413 over MLAUDIT_MAX_UPLOAD_BYTES.
+    201 with the record (run_id, path, sha256, size, uri null, seq, revision, envelope: the
+    service's DSSE statement, client_signature null), receipt and unchanged=false; other
+    bytes at a recorded path are its next revision (201, revision 2, 3, ...); 200 with
+    receipt null and unchanged=true when the latest revision is these bytes; 409 naming the
+    version when a registered version pins the path or a folder above it (sealed); 413 over
+    MLAUDIT_MAX_UPLOAD_BYTES.
     """
     svc = services()
     request.max_content_length = svc.config.max_upload_bytes
@@ -239,15 +247,32 @@ def list_artifacts(run_id: str) -> Response:
     if not rows:
         _require_run(run_id)
     return jsonify(artifacts=[{"path": r.path, "sha256": r.sha256, "size": r.size,
-                               "uri": r.uri, "seq": r.seq} for r in rows],
+                               "uri": r.uri, "seq": r.seq, "revisions": r.revisions}
+                              for r in rows],
                    next=rows[-1].path if more else None)
+
+
+@bp.get("/runs/<run_id>/artifact-revisions")
+@require()
+def artifact_revisions(run_id: str) -> Response:
+    authorize_run(run_id)
+    """Every revision of the artifact at ?path=, oldest first: {run_id, path, revisions:
+    [{revision, sha256, size, uri, envelope_sha256, seq}]}; the last is what downloads serve,
+    ?revision=N on a download serves an earlier one. 404 if the run records nothing there."""
+    path = load(RevisionsQuery(), request.args)["path"]
+    with _mapped():
+        found = read(lambda conn: artifacts.revisions(conn, run_id, path))
+    return jsonify(run_id=run_id, path=path, revisions=[
+        {"revision": r.revision, "sha256": r.sha256, "size": r.size, "uri": r.uri,
+         "envelope_sha256": r.envelope_sha256, "seq": r.seq} for r in found])
 
 
 @bp.get("/runs/<run_id>/artifacts/<path:path>", merge_slashes=False)
 @require()
 def download(run_id: str, path: str) -> Response:
     authorize_run(run_id)
-    """The artifact's bytes, re-hashed before serving (409, logged, if they no longer match).
+    """The artifact's bytes (its latest revision, or ?revision=N), re-hashed before serving
+    (409, logged, if they no longer match).
 
     ?meta=1 gives the record instead (as in the upload response, without receipt). An external
     artifact's bytes are not here: 404 with its uri, unless ?meta=1.
@@ -255,10 +280,11 @@ def download(run_id: str, path: str) -> Response:
     _check_path(path)
     query = load(ReadQuery(), request.args)
     with _mapped():
-        row = read(lambda conn: artifacts.recorded(conn, run_id, path))
+        row = read(lambda conn: artifacts.recorded(conn, run_id, path, query["revision"]))
     if row is None:
         _require_run(run_id)
-        raise ApiError(404, "Not Found", f"run {run_id!r} has no artifact {path!r}")
+        which = "" if query["revision"] is None else f" revision {query['revision']}"
+        raise ApiError(404, "Not Found", f"run {run_id!r} has no artifact {path!r}{which}")
     if query["meta"]:
         return jsonify(record_json(row))
     if row.uri is not None:

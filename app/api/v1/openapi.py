@@ -424,6 +424,7 @@ class ArtifactRecordSchema(_Out):
     size = _int()
     uri = _str("set for external artifacts", allow_none=True)
     seq = _int()
+    revision = _int("the path's revision this record is (1 for the first upload)")
     envelope = fields.Nested(DsseEnvelopeSchema, required=True)
     client_signature = fields.Nested(DsseEnvelopeSchema, required=True, allow_none=True)
 
@@ -435,10 +436,26 @@ class ArtifactWrittenSchema(ArtifactRecordSchema):
 
 class ArtifactItemSchema(_Out):
     path = _str()
-    sha256 = _str()
+    sha256 = _str("of the latest revision")
     size = _int()
     uri = _str(allow_none=True)
     seq = _int()
+    revisions = _int("how many revisions the path has (this is the latest)")
+
+
+class ArtifactRevisionSchema(_Out):
+    revision = _int()
+    sha256 = _str()
+    size = _int()
+    uri = _str(allow_none=True)
+    envelope_sha256 = _str()
+    seq = _int("the artifact.recorded or artifact.registered entry")
+
+
+class ArtifactRevisionsSchema(_Out):
+    run_id = _str()
+    path = _str()
+    revisions = _list(ArtifactRevisionSchema)
 
 
 class ArtifactPageSchema(_Out):
@@ -850,9 +867,19 @@ ROUTES: dict[tuple[str, str], Op] = {
         "Upload the raw body as the artifact at path (streamed and hashed)",
         _written("artifact"), raw_body=True, problems=(400, 404, 409),
         description="Any content type is accepted; the size limit is MLAUDIT_MAX_UPLOAD_BYTES "
-                    "(413). Different bytes already recorded at path are 409."),
+                    "(413). Other bytes than those recorded at path are its next revision "
+                    "(201; the earlier revisions and their bytes stay); the same bytes again "
+                    "are 200 with unchanged=true. A path a registered version pins (or a "
+                    "folder above it) is 409 naming the version."),
+    ("GET", f"{_RUNS}/artifact-revisions"): Op(
+        "Every revision of the artifact at ?path=, oldest first",
+        {200: ok(ArtifactRevisionsSchema)}, query=artifacts_api.RevisionsQuery,
+        problems=(400, 404),
+        description="The last revision is what downloads serve; ?revision=N on a download "
+                    "serves an earlier one."),
     ("GET", f"{_RUNS}/artifacts/<path:path>"): Op(
-        "Download an artifact's bytes, or its record with ?meta=1",
+        "Download an artifact's bytes (latest revision, or ?revision=N), or its record with "
+        "?meta=1",
         {200: _DOWNLOAD, 404: ok(ExternalArtifactProblemSchema, "Not Found", media=PROBLEM)},
         query=artifacts_api.ReadQuery, problems=(400, 404, 409),
         description="An external artifact's bytes are not here: 404 naming its uri and sha256 "
