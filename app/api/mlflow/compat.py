@@ -22,10 +22,10 @@ from typing import Any, TypeVar
 from flask import Blueprint, Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from app.api.http import scope, units
 from app.api.http.auth import current_principal, reading
 from app.api.http.context import services
 from app.api.http.errors import ApiError, OutOfScope
-from app.api.v1 import tracking as api
 from app.db import DatabaseError
 from app.ledger.errors import LedgerError
 from app.services import tokens, tracking
@@ -272,14 +272,14 @@ def key_values(data: dict[str, Any], field: str) -> list[tuple[str, str]]:
 
 
 def read(fn: Callable[[Any], T]) -> T:
-    return api.read(fn)
+    return units.read(fn)
 
 
 def commit(unit: Callable[[LedgerWriter], T], conflict: str = "INVALID_PARAMETER_VALUE",
            check: Callable[[], object] | None = None) -> T:
     """Run one write through the group committer (same path as /api/v1), MLflow errors."""
     try:
-        return api.commit(unit, check=check)
+        return units.commit(unit, check=check)
     except ApiError as exc:
         if exc.status == 409:
             raise MlflowError(400, conflict, exc.detail) from exc
@@ -287,16 +287,16 @@ def commit(unit: Callable[[LedgerWriter], T], conflict: str = "INVALID_PARAMETER
 
 
 def authorize_experiment(experiment_id: str) -> None:
-    api.authorize_experiment(experiment_id)
+    scope.authorize_experiment(experiment_id)
 
 
 def authorize_run(run_id: str) -> None:
-    api.authorize_run(run_id)
+    scope.authorize_run(run_id)
 
 
 def authorized_run(run_id: str) -> RunRow | None:
     """The run (prefetched by require(run_in_body=True) when it could be), authorized."""
-    return api.authorized_run(run_id)
+    return scope.authorized_run(run_id)
 
 
 def actor() -> str:
