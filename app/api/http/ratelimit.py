@@ -19,8 +19,7 @@ from collections.abc import Callable
 
 from flask import Flask, Response, request
 
-from app.api.http.errors import mlflow_request, problem
-from app.api.mlflow import compat as mlflow_compat
+from app.api.http.errors import error_response
 
 MAX_KEYS = 10_000  # buckets kept; beyond, idle (refilled) ones and then the oldest are dropped
 Clock = Callable[[], float]
@@ -85,10 +84,7 @@ def too_many(buckets: TokenBuckets, wait: float) -> Response:
                                                               f"{buckets.period:g} s")
     message = (f"this token made more than {buckets.count} requests per {unit}; "
                f"retry after {retry} s")
-    if mlflow_request():
-        response = mlflow_compat.error_response(429, "REQUEST_LIMIT_EXCEEDED", message)
-    else:
-        response = problem(429, "Too Many Requests", message)
+    response = error_response(429, "Too Many Requests", message)
     response.headers["Retry-After"] = str(retry)
     return response
 

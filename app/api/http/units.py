@@ -11,7 +11,7 @@ from flask import request
 from app.api.http.auth import current_principal, reading
 from app.api.http.context import services
 from app.api.http.errors import ApiError
-from app.services import access, tracking
+from app.services import access
 from app.services.ledger import LedgerWriter
 
 T = TypeVar("T")
@@ -41,24 +41,17 @@ def client_signature() -> access.ClientSignature | None:
 
 
 def commit(unit: Callable[[LedgerWriter], T], check: Callable[[], object] | None = None) -> T:
-    """Run one request's writes as a unit of group commit; map domain errors to HTTP.
+    """Run one request's writes as a unit of group commit.
 
     A client-signed request spends its signature in the unit's transaction (a replay is a
     401, whichever replica it reaches) and has it (key id, signature and every signed field)
     put into the body of every entry it makes. check, if given, runs first (after the
-    signature), with its domain errors mapped the same way: a cheap refusal before joining
-    the queue.
+    signature): a cheap refusal before joining the queue. Domain errors, the unit's or
+    check's, propagate: each adapter translates them once (errors.DOMAIN_ERRORS).
     """
     signature = client_signature()
     work: Callable[[LedgerWriter], T] = unit if signature is None else access.signed(
         signature, unit)  # type: ignore[arg-type]
-    try:
-        if check is not None:
-            check()
-        return services().committer.run(work)
-    except tracking.NotFound as exc:
-        raise ApiError(404, "Not Found", str(exc)) from exc
-    except tracking.Conflict as exc:
-        raise ApiError(409, "Conflict", str(exc)) from exc
-    except access.SignatureRejected as exc:
-        raise ApiError(401, "Unauthorized", str(exc)) from exc
+    if check is not None:
+        check()
+    return services().committer.run(work)

@@ -19,88 +19,30 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Blueprint, Flask, Response, g, jsonify, request
+from flask import Flask, g, request
 from werkzeug.exceptions import HTTPException
 
 from app.api.http import scope, units
 from app.api.http.auth import current_principal, reading
 from app.api.http.context import services
-from app.api.http.errors import ApiError, OutOfScope
-from app.db import DatabaseError
-from app.ledger.errors import LedgerError
+from app.api.mlflow.errors import MlflowError, invalid, not_found, register_error_handlers
+from app.api.mlflow.errors import install as install_errors
 from app.services import tokens, tracking
 from app.services.ledger import LedgerWriter
 from app.storage import tracking as runs_store
 from app.storage.tracking import RunRow
 
 log = logging.getLogger(__name__)
+__all__ = [  # what the MLflow routes use, as mf.<name>
+    "DEFAULT_ID", "DEFAULT_NAME", "WRITERS", "MlflowError", "actor", "args",
+    "authorize_experiment", "authorize_run", "authorized_run", "body", "commit", "integer",
+    "invalid", "key_values", "not_found", "read", "register", "register_error_handlers",
+    "require", "run_id_in", "text"]
 WRITERS = ("admin", "writer")
 ALL_ROLES = frozenset(tokens.ROLES)
 DEFAULT_ID, DEFAULT_NAME = tracking.DEFAULT_EXPERIMENT_ID, tracking.DEFAULT_EXPERIMENT_NAME
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
-
-_STATUS_CODES = {400: "INVALID_PARAMETER_VALUE", 401: "UNAUTHENTICATED",
-                 403: "PERMISSION_DENIED", 404: "RESOURCE_DOES_NOT_EXIST",
-                 409: "INVALID_PARAMETER_VALUE", 413: "INVALID_PARAMETER_VALUE",
-                 415: "INVALID_PARAMETER_VALUE", 422: "INVALID_PARAMETER_VALUE"}
-
-
-class MlflowError(Exception):
-    """An MLflow error: HTTP status plus MLflow error_code."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-def invalid(message: str) -> MlflowError:
-    return MlflowError(400, "INVALID_PARAMETER_VALUE", message)
-
-
-def not_found(message: str) -> MlflowError:
-    return MlflowError(404, "RESOURCE_DOES_NOT_EXIST", message)
-
-
-def error_response(status: int, code: str, message: str) -> Response:
-    response = jsonify(error_code=code, message=message)
-    response.status_code = status
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="mlaudit", Basic realm="mlaudit"'
-    return response
-
-
-def register_error_handlers(blueprint: Blueprint) -> None:
-    """MLflow's error format for everything raised inside the blueprint's views."""
-
-    @blueprint.errorhandler(MlflowError)
-    def _mlflow(exc: MlflowError) -> Response:
-        return error_response(exc.status, exc.code, exc.message)
-
-    @blueprint.errorhandler(ApiError)
-    def _api(exc: ApiError) -> Response:
-        if isinstance(exc, OutOfScope):  # the MLflow text a missing object gets
-            return error_response(404, "RESOURCE_DOES_NOT_EXIST", exc.mlflow)
-        status = exc.status if exc.status in (401, 403, 404) else 400
-        return error_response(status, _STATUS_CODES.get(exc.status, "INVALID_PARAMETER_VALUE"),
-                              exc.detail or exc.title)
-
-    @blueprint.errorhandler(HTTPException)
-    def _http(exc: HTTPException) -> Response:
-        status = exc.code or 400
-        if status >= 500:
-            return error_response(status, "INTERNAL_ERROR", exc.description or exc.name)
-        return error_response(status, _STATUS_CODES.get(status, "BAD_REQUEST"),
-                              exc.description or exc.name)
-
-    @blueprint.errorhandler(DatabaseError)
-    def _database(exc: DatabaseError) -> Response:
-        log.error("database error: %s", exc)
-        return error_response(503, "TEMPORARILY_UNAVAILABLE", "the database is not reachable")
-
-    @blueprint.errorhandler(LedgerError)
-    def _ledger(exc: LedgerError) -> Response:
-        return error_response(400, "INVALID_PARAMETER_VALUE", str(exc))
 
 
 def register(app: Flask) -> None:
@@ -120,6 +62,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(mlflow_artifacts.probes)
     app.register_blueprint(mlflow_registry.bp)
     app.register_blueprint(mlflow_models.bp)
+    install_errors(app)  # MLflow's error body where the app answers for these routes
 
 
 # Authentication: Bearer <token secret>, or Basic <token name>:<token secret>.
@@ -280,10 +223,8 @@ def commit(unit: Callable[[LedgerWriter], T], conflict: str = "INVALID_PARAMETER
     """Run one write through the group committer (same path as /api/v1), MLflow errors."""
     try:
         return units.commit(unit, check=check)
-    except ApiError as exc:
-        if exc.status == 409:
-            raise MlflowError(400, conflict, exc.detail) from exc
-        raise
+    except tracking.Conflict as exc:
+        raise MlflowError(400, conflict, str(exc)) from exc
 
 
 def authorize_experiment(experiment_id: str) -> None:
