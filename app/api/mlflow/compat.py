@@ -13,23 +13,19 @@ other experiment. If another experiment already holds the name "Default", id "0"
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, g, request
+from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
-from app.api.http import scope, units
-from app.api.http.auth import current_principal, reading
-from app.api.http.context import services
+from app.api.http import auth, scope, units
+from app.api.http.auth import current_principal
 from app.api.mlflow.errors import MlflowError, invalid, not_found, register_error_handlers
 from app.api.mlflow.errors import install as install_errors
-from app.services import tokens, tracking
+from app.services import tracking
 from app.services.ledger import LedgerWriter
-from app.storage import tracking as runs_store
 from app.storage.tracking import RunRow
 
 log = logging.getLogger(__name__)
@@ -39,7 +35,6 @@ __all__ = [  # what the MLflow routes use, as mf.<name>
     "invalid", "key_values", "not_found", "read", "register", "register_error_handlers",
     "require", "run_id_in", "text"]
 WRITERS = ("admin", "writer")
-ALL_ROLES = frozenset(tokens.ROLES)
 DEFAULT_ID, DEFAULT_NAME = tracking.DEFAULT_EXPERIMENT_ID, tracking.DEFAULT_EXPERIMENT_NAME
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -67,60 +62,21 @@ def register(app: Flask) -> None:
 
 # Authentication: Bearer <token secret>, or Basic <token name>:<token secret>.
 
-def _credentials() -> tuple[str | None, str] | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    value = value.strip()
-    if not value:
-        return None
-    if scheme.lower() == "bearer":
-        return None, value
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        name, sep, secret = decoded.partition(":")
-        return (name, secret) if sep else None
-    return None
+CREDENTIALS = auth.Scheme(
+    auth.bearer_or_basic, "a bearer token (MLFLOW_TRACKING_TOKEN) or basic credentials "
+    "(token name and secret) are required", "the credentials are not valid")
 
 
 def require(*roles: str, run_in_body: bool = False) -> Callable[[F], F]:
-    """Deny by default, in MLflow's error format; sets g.principal like app.api.http.auth.require.
+    """app.api.http.auth.require with MLflow's credentials (its refusals answer in MLflow's
+    format, through the blueprints' error handlers).
 
     run_in_body, on the hot write routes: once the token is accepted, the run named by the
     JSON body's run_id is read on the same connection (g.runs, for authorized_run), so the
     request makes one pooled checkout and reads the run outside the ledger's head lock.
     """
-    allowed = frozenset(roles) or ALL_ROLES
-
-    def decorate(view: F) -> F:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            found = _credentials()
-            if found is None:
-                raise MlflowError(401, "UNAUTHENTICATED", "a bearer token (MLFLOW_TRACKING_TOKEN) "
-                                  "or basic credentials (token name and secret) are required")
-            name, secret = found
-            with reading(services().pool) as conn:
-                principal = tokens.authenticate(conn, secret)
-                if run_in_body and principal is not None and principal.role in allowed:
-                    run_id = _body_run_id()
-                    if run_id is not None:
-                        g.runs = {run_id: runs_store.get_run(conn, run_id)}
-            if principal is None or (name is not None and name != principal.name):
-                raise MlflowError(401, "UNAUTHENTICATED", "the credentials are not valid")
-            if principal.role not in allowed:
-                raise MlflowError(403, "PERMISSION_DENIED",
-                                  f"role {principal.role!r} may not do this")
-            g.principal = principal
-            return view(*args, **kwargs)
-
-        wrapper.__name__ = view.__name__
-        wrapper.__doc__ = view.__doc__
-        wrapper.required_roles = allowed  # type: ignore[attr-defined]
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
+    return auth.require(*roles, scheme=CREDENTIALS,
+                        run_of=(lambda _: _body_run_id()) if run_in_body else None)
 
 
 def _body_run_id() -> str | None:
