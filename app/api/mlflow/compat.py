@@ -1,4 +1,8 @@
-"""MLflow-compatible REST API (/api/2.0/mlflow/...): shared plumbing (errors, auth, requests).
+"""MLflow-compatible REST API (/api/2.0/mlflow/...): the routes' plumbing, as one import (mf).
+
+Request reading is app/api/mlflow/requests.py and MLflow's error body app/api/mlflow/errors.py;
+authentication, scope and the unit-of-work call are the HTTP kernel's (app/api/http), with
+MLflow's credentials (Bearer, or Basic token name and secret) and its error codes.
 
 The stock `mlflow` client (MLFLOW_TRACKING_URI=http://host:port) talks to these routes. Every
 write goes through the same service functions as /api/v1, so it makes the same ledger entries.
@@ -13,22 +17,21 @@ other experiment. If another experiment already holds the name "Default", id "0"
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask
 
-from app.api.http import auth, scope, units
+from app.api.http import auth, units
 from app.api.http.auth import current_principal
+from app.api.http.scope import authorize_experiment, authorize_run, authorized_run
+from app.api.http.units import read
 from app.api.mlflow.errors import MlflowError, invalid, not_found, register_error_handlers
 from app.api.mlflow.errors import install as install_errors
+from app.api.mlflow.requests import args, body, body_run_id, integer, key_values, run_id_in, text
 from app.services import tracking
 from app.services.ledger import LedgerWriter
-from app.storage.tracking import RunRow
 
-log = logging.getLogger(__name__)
 __all__ = [  # what the MLflow routes use, as mf.<name>
     "DEFAULT_ID", "DEFAULT_NAME", "WRITERS", "MlflowError", "actor", "args",
     "authorize_experiment", "authorize_run", "authorized_run", "body", "commit", "integer",
@@ -76,124 +79,17 @@ def require(*roles: str, run_in_body: bool = False) -> Callable[[F], F]:
     request makes one pooled checkout and reads the run outside the ledger's head lock.
     """
     return auth.require(*roles, scheme=CREDENTIALS,
-                        run_of=(lambda _: _body_run_id()) if run_in_body else None)
-
-
-def _body_run_id() -> str | None:
-    """The body's run_id (or run_uuid) if the body is a JSON object naming one, else None
-    (the view then reports what is wrong with the body)."""
-    try:  # not silent: body() below then reads the same cached parse
-        data = request.get_json(force=True, silent=False, cache=True)
-    except (HTTPException, ValueError):
-        return None
-    return run_id_in(data) if isinstance(data, dict) else None
-
-
-def run_id_in(data: dict[str, Any]) -> str | None:
-    """The run a body names: run_id, or run_uuid (older clients); None if neither is usable."""
-    run_id = data.get("run_id") or data.get("run_uuid")
-    return run_id if isinstance(run_id, str) and run_id else None
-
-
-# Request helpers.
-
-def body() -> dict[str, Any]:
-    """The JSON object of a request. POST and PUT must say application/json, as MLflow's
-    server requires (mlflow/server/validation.py), even when the body is empty."""
-    if request.method in ("POST", "PUT"):
-        if request.content_type is None:
-            raise invalid("Bad Request. Content-Type header is missing.")
-        if request.mimetype != "application/json":
-            raise invalid("Bad Request. Content-Type must be one of ['application/json'].")
-    if not request.data:
-        return {}
-    try:
-        data = request.get_json(force=True, silent=False)
-    except HTTPException as exc:
-        raise invalid("the body must be JSON") from exc
-    except ValueError as exc:
-        raise invalid(f"the body must be JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise invalid("the body must be a JSON object")
-    return data
-
-
-def args() -> dict[str, Any]:
-    """GET query string (first value per key) merged under any JSON body."""
-    found: dict[str, Any] = dict(request.args.items())
-    if request.method != "GET":
-        found.update(body())
-    return found
-
-
-def text(data: dict[str, Any], key: str, *, required: bool = True,
-         default: str | None = None) -> str | None:
-    value = data.get(key)
-    if value is None or value == "":
-        if required:
-            raise invalid(f"Missing value for required parameter '{key}'.")
-        return default
-    if not isinstance(value, str):
-        raise invalid(f"parameter '{key}' must be a string")
-    return value
-
-
-def integer(data: dict[str, Any], key: str, default: int | None = None, *,
-            minimum: int = -(2**63), maximum: int = 2**63 - 1) -> int | None:
-    value = data.get(key)
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool):
-        raise invalid(f"parameter '{key}' must be an integer")
-    try:
-        number = int(value) if isinstance(value, (int, str)) else None
-    except ValueError:
-        number = None
-    if number is None or not minimum <= number <= maximum:
-        raise invalid(f"parameter '{key}' must be an integer in [{minimum}, {maximum}]")
-    return number
-
-
-def key_values(data: dict[str, Any], field: str) -> list[tuple[str, str]]:
-    items = data.get(field) or []
-    if not isinstance(items, list):
-        raise invalid(f"'{field}' must be a list of {{key, value}} objects")
-    out: list[tuple[str, str]] = []
-    for item in items:
-        if not isinstance(item, dict):
-            raise invalid(f"'{field}' must be a list of {{key, value}} objects")
-        key = text(item, "key")
-        value = item.get("value", "")
-        if not isinstance(value, str):
-            value = str(value)
-        out.append((str(key), value))
-    return out
-
-
-def read(fn: Callable[[Any], T]) -> T:
-    return units.read(fn)
+                        run_of=(lambda _: body_run_id()) if run_in_body else None)
 
 
 def commit(unit: Callable[[LedgerWriter], T], conflict: str = "INVALID_PARAMETER_VALUE",
            check: Callable[[], object] | None = None) -> T:
-    """Run one write through the group committer (same path as /api/v1), MLflow errors."""
+    """Run one write through the group committer (same path as /api/v1); a conflict is
+    MLflow's `conflict` code, other domain errors go to the blueprints' handlers."""
     try:
         return units.commit(unit, check=check)
     except tracking.Conflict as exc:
         raise MlflowError(400, conflict, str(exc)) from exc
-
-
-def authorize_experiment(experiment_id: str) -> None:
-    scope.authorize_experiment(experiment_id)
-
-
-def authorize_run(run_id: str) -> None:
-    scope.authorize_run(run_id)
-
-
-def authorized_run(run_id: str) -> RunRow | None:
-    """The run (prefetched by require(run_in_body=True) when it could be), authorized."""
-    return scope.authorized_run(run_id)
 
 
 def actor() -> str:
