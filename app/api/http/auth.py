@@ -1,9 +1,12 @@
-"""Bearer-token authentication and role checks for the HTTP adapters."""
+"""Authentication and role checks for both adapters: one decorator, pluggable credentials."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -20,12 +23,49 @@ F = TypeVar("F", bound=Callable[..., Any])
 ALL_ROLES = frozenset(tokens.ROLES)
 
 
-def bearer_token() -> str | None:
-    header = request.headers.get("Authorization", "")
+@dataclass(frozen=True)
+class Credentials:
+    """A token's secret, and the token's name when the client sent one (Basic's user name)."""
+
+    secret: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """How a family of routes reads the Authorization header, and what a 401 says when the
+    credentials are missing (parse gave None) or match no token."""
+
+    parse: Callable[[str], Credentials | None]
+    missing: str
+    invalid: str
+
+
+def bearer(header: str) -> Credentials | None:
+    """`Bearer <token secret>` (RFC 6750)."""
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         return None
-    return value.strip()
+    return Credentials(value.strip())
+
+
+def bearer_or_basic(header: str) -> Credentials | None:
+    """`Bearer <token secret>`, or `Basic base64(<token name>:<token secret>)` (RFC 7617)."""
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if not value or scheme.lower() not in ("bearer", "basic"):
+        return None
+    if scheme.lower() == "bearer":
+        return Credentials(value)
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    name, sep, secret = decoded.partition(":")
+    return Credentials(secret, name) if sep else None
+
+
+BEARER = Scheme(bearer, "a bearer token is required", "the token is not valid")
 
 
 @contextmanager
@@ -47,38 +87,57 @@ def current_principal() -> Principal:
     return principal
 
 
-def require(*roles: str, run_arg: str | None = None) -> Callable[[F], F]:
-    """Deny by default: the route runs only for a valid token whose role is listed.
+def require(*roles: str, run_arg: str | None = None, scheme: Scheme = BEARER,
+            run_of: Callable[[dict[str, Any]], str | None] | None = None) -> Callable[[F], F]:
+    """Deny by default: the route runs only for valid credentials whose token's role is
+    listed. A refusal is an ApiError (401 or 403), which each adapter answers in its format.
 
-    run_arg names the view argument that holds a run id, on the hot write paths: once the
-    token is accepted, that run is read on the same connection (g.runs, for
-    tracking.authorized_run), so the request checks out one pooled connection, not two.
+    run_arg names the view argument that holds a run id, on the hot write paths (run_of, more
+    generally, finds the run id from the view's arguments or the request): once the token is
+    accepted, that run is read on the same connection (g.runs, for scope.authorized_run), so
+    the request checks out one pooled connection, not two.
     """
     allowed = frozenset(roles) or ALL_ROLES
     unknown = allowed - ALL_ROLES
     if unknown:
         raise ValueError(f"unknown roles {sorted(unknown)}")
+    if run_arg is not None:
+        run_of = _view_argument(run_arg)
 
     def decorate(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            from app.api.http.context import services
-
-            token = bearer_token()
-            if token is None:
-                raise ApiError(401, "Unauthorized", "a bearer token is required")
-            with reading(services().pool) as conn:
-                principal = tokens.authenticate(conn, token)
-                if run_arg is not None and principal is not None and principal.role in allowed:
-                    g.runs = {kwargs[run_arg]: runs.get_run(conn, kwargs[run_arg])}
-            if principal is None:
-                raise ApiError(401, "Unauthorized", "the token is not valid")
-            if principal.role not in allowed:
-                raise ApiError(403, "Forbidden", f"role {principal.role!r} may not do this")
-            g.principal = principal
+            g.principal = _authenticate(scheme, allowed, run_of, kwargs)
             return view(*args, **kwargs)
 
         wrapper.required_roles = allowed  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def _authenticate(scheme: Scheme, allowed: frozenset[str],
+                  run_of: Callable[[dict[str, Any]], str | None] | None,
+                  kwargs: dict[str, Any]) -> Principal:
+    from app.api.http.context import services
+
+    credentials = scheme.parse(request.headers.get("Authorization", ""))
+    if credentials is None:
+        raise ApiError(401, "Unauthorized", scheme.missing)
+    with reading(services().pool) as conn:
+        principal = tokens.authenticate(conn, credentials.secret)
+        if principal is not None and credentials.name not in (None, principal.name):
+            principal = None  # Basic's name must be the token's own
+        if run_of is not None and principal is not None and principal.role in allowed:
+            run_id = run_of(kwargs)
+            if run_id is not None:
+                g.runs = {run_id: runs.get_run(conn, run_id)}
+    if principal is None:
+        raise ApiError(401, "Unauthorized", scheme.invalid)
+    if principal.role not in allowed:
+        raise ApiError(403, "Forbidden", f"role {principal.role!r} may not do this")
+    return principal
+
+
+def _view_argument(name: str) -> Callable[[dict[str, Any]], str | None]:
+    return lambda kwargs: kwargs[name]

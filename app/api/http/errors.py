@@ -1,25 +1,47 @@
-"""RFC 9457 problem+json for /api/v1: one translator from errors to responses."""
+"""Errors of the HTTP kernel: the domain-error table, RFC 9457 problem+json, adapters' formats.
+
+DOMAIN_ERRORS is the one table from domain errors to HTTP statuses; each adapter translates a
+domain error once, from it (problem+json here, for /api/v1 and the kernel's own routes;
+MLflow's {error_code, message} on the MLflow routes, app/api/mlflow/errors.py). An adapter with
+its own error body registers it (add_error_format) for the errors the app answers outside its
+blueprints' handlers (unrouted paths, the rate limit, shutdown, unexpected exceptions).
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 import psycopg
-from flask import Flask, Response, g, json, request
+from flask import Flask, Response, current_app, g, json, request
 from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from app.db import DatabaseError
 from app.ledger.errors import LedgerError
+from app.services import access, registry, tracking
 from app.services.incremental import Unverified
 from app.services.ledger import CommitterClosed
 
 log = logging.getLogger(__name__)
 PROBLEM_TYPE = "application/problem+json"
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"  # RFC 3986 pchar, unreserved and sub-delims, plus '/'
-MLFLOW_PATHS = ("/api/2.0/mlflow", "/api/3.0/mlflow")  # /api/2.0/mlflow-artifacts too
+_FORMATS = "mlaudit.error_formats"
+
+DOMAIN_ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
+    (tracking.NotFound, 404, "Not Found"),
+    (tracking.Conflict, 409, "Conflict"),
+    (access.SignatureRejected, 401, "Unauthorized"),
+    (registry.Forbidden, 403, "Forbidden"),
+    (registry.Invalid, 400, "Bad Request"),
+    (LedgerError, 422, "Unprocessable Content"),  # last: every other domain error
+)
+"""Domain error -> (status, title), the first match in order (a subclass before its base)."""
+
+ErrorFormat = Callable[[int, str, str], Response]
+"""An adapter's error body: (status, title, detail) -> response."""
 
 
 class ApiError(Exception):
@@ -41,6 +63,14 @@ class OutOfScope(ApiError):
         self.mlflow = mlflow
 
 
+def domain_status(exc: Exception) -> tuple[int, str]:
+    """The (status, title) DOMAIN_ERRORS gives a domain error."""
+    for kind, status, title in DOMAIN_ERRORS:
+        if isinstance(exc, kind):
+            return status, title
+    raise TypeError(f"{type(exc).__name__} is not a domain error") from exc
+
+
 def problem(status: int, title: str, detail: str = "", **extra: Any) -> Response:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:
@@ -58,25 +88,20 @@ def problem(status: int, title: str, detail: str = "", **extra: Any) -> Response
     return response
 
 
-def mlflow_request() -> bool:
-    """Whether the request belongs to the MLflow-compatible API, whose errors are MLflow's
-    {error_code, message}: an MLflow blueprint's route, or a path under its prefixes that
-    matched no route (e.g. an artifact path with a newline, which no converter accepts)."""
-    blueprint = request.blueprint
-    if blueprint is not None:
-        return blueprint.startswith("mlflow")
-    return request.path.startswith(MLFLOW_PATHS)
+def add_error_format(app: Flask, owns: Callable[[], bool], render: ErrorFormat) -> None:
+    """Answer the app's errors with render for the requests owns() claims (an adapter's
+    routes, and paths under its prefixes that match no route); problem+json otherwise."""
+    app.extensions.setdefault(_FORMATS, []).append((owns, render))
 
 
-def _error(status: int, title: str, detail: str, mlflow_code: str) -> Response:
-    """A problem, or MLflow's error body on the MLflow routes (errors their blueprints'
-    handlers leave to the app: unrouted paths, shutdown, unexpected exceptions)."""
-    if not mlflow_request():
-        return problem(status, title, detail)
-    # Imported here: app.api.mlflow.compat imports this module.
-    from app.api.mlflow.compat import error_response
-
-    return error_response(status, mlflow_code, detail or title)
+def error_response(status: int, title: str, detail: str = "") -> Response:
+    """The error in the format of the adapter the request belongs to (problem+json if none
+    claims it): for errors answered outside an adapter's own handlers."""
+    for owns, render in current_app.extensions.get(_FORMATS, ()):
+        if owns():
+            response: Response = render(status, title, detail)
+            return response
+    return problem(status, title, detail)
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -84,12 +109,15 @@ def register_error_handlers(app: Flask) -> None:
     def _api_error(exc: ApiError) -> Response:
         return problem(exc.status, exc.title, exc.detail, **exc.extra)
 
+    def _domain_error(exc: Exception) -> Response:
+        return problem(*domain_status(exc), str(exc))
+
+    for kind, _status, _title in DOMAIN_ERRORS:
+        app.register_error_handler(kind, _domain_error)
+
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
-        status = exc.code or 500
-        code = "ENDPOINT_NOT_FOUND" if status in (404, 405) else (
-            "INTERNAL_ERROR" if status >= 500 else "INVALID_PARAMETER_VALUE")
-        response = _error(status, exc.name, exc.description or "", code)
+        response = error_response(exc.code or 500, exc.name, exc.description or "")
         for name, value in exc.get_headers():  # e.g. a 405's Allow (RFC 9110 requires it)
             if name.lower() != "content-type":
                 response.headers[name] = value
@@ -97,15 +125,14 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(CommitterClosed)
     def _stopping(exc: CommitterClosed) -> Response:
-        response = _error(503, "Service Unavailable", str(exc), "TEMPORARILY_UNAVAILABLE")
+        response = error_response(503, "Service Unavailable", str(exc))
         response.headers["Retry-After"] = "1"
         return response
 
     @app.errorhandler(DatabaseError)
     def _database_error(exc: DatabaseError) -> Response:
         log.error("database error: %s", exc)
-        return _error(503, "Service Unavailable", "the database is not reachable",
-                      "TEMPORARILY_UNAVAILABLE")
+        return error_response(503, "Service Unavailable", "the database is not reachable")
 
     @app.errorhandler(psycopg.OperationalError)
     @app.errorhandler(PoolTimeout)
@@ -114,22 +141,17 @@ def register_error_handlers(app: Flask) -> None:
         none could be had: the request's transaction did not commit, so it can be retried."""
         log.warning("database unavailable on %s %s: %s", request.method, request.path,
                     str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-        response = _error(503, "Service Unavailable", "the database is not available; retry",
-                          "TEMPORARILY_UNAVAILABLE")
+        response = error_response(503, "Service Unavailable",
+                                  "the database is not available; retry")
         response.headers["Retry-After"] = "1"
         return response
 
     @app.errorhandler(Unverified)
     def _unverified(exc: Unverified) -> Response:
-        return _error(503, "Service Unavailable", "the ledger did not verify, so no checkpoint "
-                      f"was signed: {exc}", "TEMPORARILY_UNAVAILABLE")
-
-    @app.errorhandler(LedgerError)
-    def _ledger_error(exc: LedgerError) -> Response:
-        return problem(422, "Unprocessable Content", str(exc))
+        return error_response(503, "Service Unavailable", "the ledger did not verify, so no "
+                              f"checkpoint was signed: {exc}")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return _error(500, "Internal Server Error", "an unexpected error was logged",
-                      "INTERNAL_ERROR")
+        return error_response(500, "Internal Server Error", "an unexpected error was logged")

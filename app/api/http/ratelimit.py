@@ -9,8 +9,6 @@ per token is the configured rate times the number of workers.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import math
 import threading
@@ -19,8 +17,8 @@ from collections.abc import Callable
 
 from flask import Flask, Response, request
 
-from app.api.http.errors import mlflow_request, problem
-from app.api.mlflow import compat as mlflow_compat
+from app.api.http.auth import bearer_or_basic
+from app.api.http.errors import error_response
 
 MAX_KEYS = 10_000  # buckets kept; beyond, idle (refilled) ones and then the oldest are dropped
 Clock = Callable[[], float]
@@ -67,14 +65,11 @@ class TokenBuckets:
 
 
 def credential_key(header: str) -> bytes:
-    """A hash of the secret an Authorization header carries (never kept in clear)."""
-    scheme, _, value = header.partition(" ")
-    secret = value.strip()
-    if scheme.lower() == "basic":
-        try:
-            secret = base64.b64decode(secret, validate=True).decode("utf-8").partition(":")[2]
-        except (binascii.Error, UnicodeDecodeError):
-            pass  # not valid Basic: the raw value is the key; authentication will refuse it
+    """A hash of the secret an Authorization header carries (never kept in clear), read as
+    the authentication reads it; a header it cannot read is keyed by its raw value
+    (authentication will refuse it)."""
+    found = bearer_or_basic(header)
+    secret = header.partition(" ")[2].strip() if found is None else found.secret
     return hashlib.blake2b(secret.encode("utf-8", "replace"), digest_size=16).digest()
 
 
@@ -85,10 +80,7 @@ def too_many(buckets: TokenBuckets, wait: float) -> Response:
                                                               f"{buckets.period:g} s")
     message = (f"this token made more than {buckets.count} requests per {unit}; "
                f"retry after {retry} s")
-    if mlflow_request():
-        response = mlflow_compat.error_response(429, "REQUEST_LIMIT_EXCEEDED", message)
-    else:
-        response = problem(429, "Too Many Requests", message)
+    response = error_response(429, "Too Many Requests", message)
     response.headers["Retry-After"] = str(retry)
     return response
 

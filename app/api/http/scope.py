@@ -1,4 +1,4 @@
-"""Experiment scope for the model registry, shared by /api/v1 and the MLflow routes.
+"""Experiment scope for runs, experiments and the model registry, shared by both adapters.
 
 A token with grants reaches only its experiments. Registry objects take their scope from runs:
 a model version is in the experiment of the run it was built from, and a model is reachable
@@ -13,13 +13,75 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
+from flask import g
+
 from app.api.http.auth import current_principal
 from app.api.http.errors import OutOfScope
-from app.api.v1.tracking import read
+from app.api.http.units import read
 from app.storage import registry as store
 from app.storage import scope as places
+from app.storage import tracking as runs
+from app.storage.tracking import RunRow
 
 T = TypeVar("T")
+
+
+def reaches(experiment_id: str) -> bool:
+    """Whether the caller's scope reaches the experiment (admins and unscoped tokens: all)."""
+    return current_principal().may_use(experiment_id)
+
+
+def scoped() -> bool:
+    principal = current_principal()
+    return principal.role != "admin" and principal.scope is not None
+
+
+def hidden_experiment(experiment_id: str) -> OutOfScope:
+    return OutOfScope(f"experiment {experiment_id!r} does not exist",
+                      f"No Experiment with id={experiment_id} exists")
+
+
+def hidden_run(run_id: str) -> OutOfScope:
+    return OutOfScope(f"run {run_id!r} does not exist", f"Run with id={run_id} not found")
+
+
+def authorize_experiment(experiment_id: str) -> None:
+    """A scoped token reaches only its experiments: any other, existing or not, answers as a
+    missing one, before anything else is looked at (so the answer cannot depend on it)."""
+    if not reaches(experiment_id):
+        raise hidden_experiment(experiment_id)
+
+
+def authorize_run(run_id: str) -> None:
+    """Scoped tokens reach runs of their granted experiments only: any other run, existing or
+    not, is a missing one. (For unscoped tokens, an unknown run falls to the route's 404.)"""
+    if scoped():
+        authorized_run(run_id)
+
+
+def authorized_run(run_id: str) -> RunRow | None:
+    """The run, looked up before a write's unit (so not under the head lock) and authorized
+    as authorize_run does; None if unknown (to a scoped token, a missing run is out of scope).
+    The unit checks it again (`known=`)."""
+    prefetched = g.get("runs", {})  # read with the token: require(..., run_arg=)
+    run = (prefetched[run_id] if run_id in prefetched
+           else read(lambda c: runs.get_run(c, run_id)))
+    if (run is None and scoped()) or (run is not None and not reaches(run.experiment_id)):
+        raise hidden_run(run_id)
+    return run
+
+
+def visible_experiments(requested: list[str] | None) -> list[str] | None:
+    """The experiments a search may cover: those requested (each authorized), else the
+    caller's grants (None: all of them)."""
+    principal = current_principal()
+    if requested is None:
+        if principal.role == "admin" or principal.scope is None:
+            return None
+        return sorted(principal.scope)
+    for experiment_id in requested:
+        authorize_experiment(experiment_id)
+    return requested
 
 
 def granted() -> frozenset[str] | None:

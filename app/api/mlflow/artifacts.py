@@ -33,11 +33,11 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError
 
+from app.api.http import scope
 from app.api.http.context import services
 from app.api.http.hygiene import body_chunks
 from app.api.mlflow import MLFLOW_API_VERSION
 from app.api.mlflow import compat as mf
-from app.api.v1 import tracking as api
 from app.api.v1.artifacts import check_path, hides_traversal
 from app.artifacts.store import CHUNK_SIZE, TooLargeError
 from app.ledger.checkpoint import Signer
@@ -80,14 +80,14 @@ def _segments(path: str) -> list[str]:
 
 def _run_of(experiment_id: str, run_id: str) -> runs.RunRow:
     run = mf.read(lambda c: runs.get_run(c, run_id))
-    if run is None or run.experiment_id != experiment_id or not api.reaches(experiment_id):
+    if run is None or run.experiment_id != experiment_id or not scope.reaches(experiment_id):
         raise mf.not_found(f"no run {run_id} in experiment {experiment_id}")  # or out of scope
     return run
 
 
 def _model_run(experiment_id: str, model_id: str) -> runs.RunRow:
     model = mf.read(lambda c: logged_models.get_logged_model(c, model_id))
-    if model is None or model.experiment_id != experiment_id or not api.reaches(experiment_id):
+    if model is None or model.experiment_id != experiment_id or not scope.reaches(experiment_id):
         raise mf.not_found(f"no logged model {model_id} in experiment {experiment_id}")
     if model.source_run_id is None:
         raise mf.invalid(f"logged model {model_id} has no source run, so it cannot hold files")
@@ -122,7 +122,7 @@ class VersionLocation:
 def _pin(experiment_id: str, digest: str) -> pinned.Pin:
     """The version under this root; one out of the caller's scope answers as a missing one."""
     def here(found: str) -> bool:
-        return found == experiment_id and api.reaches(found)
+        return found == experiment_id and scope.reaches(found)
 
     try:
         pin = mf.read(lambda c: pinned.pin_by_digest(c, digest, here)) if _DIGEST.fullmatch(

@@ -1,4 +1,8 @@
-"""MLflow-compatible REST API (/api/2.0/mlflow/...): shared plumbing (errors, auth, requests).
+"""MLflow-compatible REST API (/api/2.0/mlflow/...): the routes' plumbing, as one import (mf).
+
+Request reading is app/api/mlflow/requests.py and MLflow's error body app/api/mlflow/errors.py;
+authentication, scope and the unit-of-work call are the HTTP kernel's (app/api/http), with
+MLflow's credentials (Bearer, or Basic token name and secret) and its error codes.
 
 The stock `mlflow` client (MLFLOW_TRACKING_URI=http://host:port) talks to these routes. Every
 write goes through the same service functions as /api/v1, so it makes the same ledger entries.
@@ -13,108 +17,37 @@ other experiment. If another experiment already holds the name "Default", id "0"
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Blueprint, Flask, Response, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask
 
-from app.api.http.auth import current_principal, reading
-from app.api.http.context import services
-from app.api.http.errors import ApiError, OutOfScope
-from app.api.v1 import tracking as api
-from app.db import DatabaseError
-from app.ledger.errors import LedgerError
-from app.services import tokens, tracking
+from app.api.http import auth, units
+from app.api.http.auth import current_principal
+from app.api.http.scope import authorize_experiment, authorize_run, authorized_run
+from app.api.http.units import read
+from app.api.mlflow.errors import (
+    MlflowError,
+    invalid,
+    invalid_value,
+    missing_value,
+    not_found,
+    register_error_handlers,
+)
+from app.api.mlflow.errors import install as install_errors
+from app.api.mlflow.requests import args, body, body_run_id, integer, key_values, run_id_in, text
+from app.services import tracking
 from app.services.ledger import LedgerWriter
-from app.storage import tracking as runs_store
-from app.storage.tracking import RunRow
 
-log = logging.getLogger(__name__)
+__all__ = [  # what the MLflow routes use, as mf.<name>
+    "DEFAULT_ID", "DEFAULT_NAME", "WRITERS", "MlflowError", "actor", "args",
+    "authorize_experiment", "authorize_run", "authorized_run", "body", "commit", "integer",
+    "invalid", "invalid_value", "key_values", "missing_value", "not_found", "read", "register",
+    "register_error_handlers", "require", "run_id_in", "text"]
 WRITERS = ("admin", "writer")
-ALL_ROLES = frozenset(tokens.ROLES)
 DEFAULT_ID, DEFAULT_NAME = tracking.DEFAULT_EXPERIMENT_ID, tracking.DEFAULT_EXPERIMENT_NAME
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
-
-_STATUS_CODES = {400: "INVALID_PARAMETER_VALUE", 401: "UNAUTHENTICATED",
-                 403: "PERMISSION_DENIED", 404: "RESOURCE_DOES_NOT_EXIST",
-                 409: "INVALID_PARAMETER_VALUE", 413: "INVALID_PARAMETER_VALUE",
-                 415: "INVALID_PARAMETER_VALUE", 422: "INVALID_PARAMETER_VALUE"}
-
-
-class MlflowError(Exception):
-    """An MLflow error: HTTP status plus MLflow error_code."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-def invalid(message: str) -> MlflowError:
-    return MlflowError(400, "INVALID_PARAMETER_VALUE", message)
-
-
-def invalid_value(path: str, value: Any, reason: str | None = None) -> MlflowError:
-    """MLflow's words for a bad value (mlflow/utils/validation.py's invalid_value)."""
-    shown = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    tail = f": {reason}" if reason else "."
-    return invalid(f"Invalid value {shown} for parameter '{path}' supplied{tail}")
-
-
-def missing_value(path: str) -> MlflowError:
-    """MLflow's server's words for a required field that is absent or empty."""
-    return invalid(f"Missing value for required parameter '{path}'. See the API docs for more "
-                   "information about request parameters.")
-
-
-def not_found(message: str) -> MlflowError:
-    return MlflowError(404, "RESOURCE_DOES_NOT_EXIST", message)
-
-
-def error_response(status: int, code: str, message: str) -> Response:
-    response = jsonify(error_code=code, message=message)
-    response.status_code = status
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="mlaudit", Basic realm="mlaudit"'
-    return response
-
-
-def register_error_handlers(blueprint: Blueprint) -> None:
-    """MLflow's error format for everything raised inside the blueprint's views."""
-
-    @blueprint.errorhandler(MlflowError)
-    def _mlflow(exc: MlflowError) -> Response:
-        return error_response(exc.status, exc.code, exc.message)
-
-    @blueprint.errorhandler(ApiError)
-    def _api(exc: ApiError) -> Response:
-        if isinstance(exc, OutOfScope):  # the MLflow text a missing object gets
-            return error_response(404, "RESOURCE_DOES_NOT_EXIST", exc.mlflow)
-        status = exc.status if exc.status in (401, 403, 404) else 400
-        return error_response(status, _STATUS_CODES.get(exc.status, "INVALID_PARAMETER_VALUE"),
-                              exc.detail or exc.title)
-
-    @blueprint.errorhandler(HTTPException)
-    def _http(exc: HTTPException) -> Response:
-        status = exc.code or 400
-        if status >= 500:
-            return error_response(status, "INTERNAL_ERROR", exc.description or exc.name)
-        return error_response(status, _STATUS_CODES.get(status, "BAD_REQUEST"),
-                              exc.description or exc.name)
-
-    @blueprint.errorhandler(DatabaseError)
-    def _database(exc: DatabaseError) -> Response:
-        log.error("database error: %s", exc)
-        return error_response(503, "TEMPORARILY_UNAVAILABLE", "the database is not reachable")
-
-    @blueprint.errorhandler(LedgerError)
-    def _ledger(exc: LedgerError) -> Response:
-        return error_response(400, "INVALID_PARAMETER_VALUE", str(exc))
 
 
 def register(app: Flask) -> None:
@@ -134,187 +67,36 @@ def register(app: Flask) -> None:
     app.register_blueprint(mlflow_artifacts.probes)
     app.register_blueprint(mlflow_registry.bp)
     app.register_blueprint(mlflow_models.bp)
+    install_errors(app)  # MLflow's error body where the app answers for these routes
 
 
 # Authentication: Bearer <token secret>, or Basic <token name>:<token secret>.
 
-def _credentials() -> tuple[str | None, str] | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    value = value.strip()
-    if not value:
-        return None
-    if scheme.lower() == "bearer":
-        return None, value
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        name, sep, secret = decoded.partition(":")
-        return (name, secret) if sep else None
-    return None
+CREDENTIALS = auth.Scheme(
+    auth.bearer_or_basic, "a bearer token (MLFLOW_TRACKING_TOKEN) or basic credentials "
+    "(token name and secret) are required", "the credentials are not valid")
 
 
 def require(*roles: str, run_in_body: bool = False) -> Callable[[F], F]:
-    """Deny by default, in MLflow's error format; sets g.principal like app.api.http.auth.require.
+    """app.api.http.auth.require with MLflow's credentials (its refusals answer in MLflow's
+    format, through the blueprints' error handlers).
 
     run_in_body, on the hot write routes: once the token is accepted, the run named by the
     JSON body's run_id is read on the same connection (g.runs, for authorized_run), so the
     request makes one pooled checkout and reads the run outside the ledger's head lock.
     """
-    allowed = frozenset(roles) or ALL_ROLES
-
-    def decorate(view: F) -> F:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            found = _credentials()
-            if found is None:
-                raise MlflowError(401, "UNAUTHENTICATED", "a bearer token (MLFLOW_TRACKING_TOKEN) "
-                                  "or basic credentials (token name and secret) are required")
-            name, secret = found
-            with reading(services().pool) as conn:
-                principal = tokens.authenticate(conn, secret)
-                if run_in_body and principal is not None and principal.role in allowed:
-                    run_id = _body_run_id()
-                    if run_id is not None:
-                        g.runs = {run_id: runs_store.get_run(conn, run_id)}
-            if principal is None or (name is not None and name != principal.name):
-                raise MlflowError(401, "UNAUTHENTICATED", "the credentials are not valid")
-            if principal.role not in allowed:
-                raise MlflowError(403, "PERMISSION_DENIED",
-                                  f"role {principal.role!r} may not do this")
-            g.principal = principal
-            return view(*args, **kwargs)
-
-        wrapper.__name__ = view.__name__
-        wrapper.__doc__ = view.__doc__
-        wrapper.required_roles = allowed  # type: ignore[attr-defined]
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
-
-
-def _body_run_id() -> str | None:
-    """The body's run_id (or run_uuid) if the body is a JSON object naming one, else None
-    (the view then reports what is wrong with the body)."""
-    try:  # not silent: body() below then reads the same cached parse
-        data = request.get_json(force=True, silent=False, cache=True)
-    except (HTTPException, ValueError):
-        return None
-    return run_id_in(data) if isinstance(data, dict) else None
-
-
-def run_id_in(data: dict[str, Any]) -> str | None:
-    """The run a body names: run_id, or run_uuid (older clients); None if neither is usable."""
-    run_id = data.get("run_id") or data.get("run_uuid")
-    return run_id if isinstance(run_id, str) and run_id else None
-
-
-# Request helpers.
-
-def body() -> dict[str, Any]:
-    """The JSON object of a request. POST and PUT must say application/json, as MLflow's
-    server requires (mlflow/server/validation.py), even when the body is empty."""
-    if request.method in ("POST", "PUT"):
-        if request.content_type is None:
-            raise invalid("Bad Request. Content-Type header is missing.")
-        if request.mimetype != "application/json":
-            raise invalid("Bad Request. Content-Type must be one of ['application/json'].")
-    if not request.data:
-        return {}
-    try:
-        data = request.get_json(force=True, silent=False)
-    except HTTPException as exc:
-        raise invalid("the body must be JSON") from exc
-    except ValueError as exc:
-        raise invalid(f"the body must be JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise invalid("the body must be a JSON object")
-    return data
-
-
-def args() -> dict[str, Any]:
-    """GET query string (first value per key) merged under any JSON body."""
-    found: dict[str, Any] = dict(request.args.items())
-    if request.method != "GET":
-        found.update(body())
-    return found
-
-
-def text(data: dict[str, Any], key: str, *, required: bool = True,
-         default: str | None = None) -> str | None:
-    value = data.get(key)
-    if value is None or value == "":
-        if required:
-            raise missing_value(key)
-        return default
-    if not isinstance(value, str):
-        raise invalid(f"parameter '{key}' must be a string")
-    return value
-
-
-def integer(data: dict[str, Any], key: str, default: int | None = None, *,
-            minimum: int = -(2**63), maximum: int = 2**63 - 1) -> int | None:
-    value = data.get(key)
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool):
-        raise invalid(f"parameter '{key}' must be an integer")
-    try:
-        number = int(value) if isinstance(value, (int, str)) else None
-    except ValueError:
-        number = None
-    if number is None or not minimum <= number <= maximum:
-        raise invalid(f"parameter '{key}' must be an integer in [{minimum}, {maximum}]")
-    return number
-
-
-def key_values(data: dict[str, Any], field: str) -> list[tuple[str, str]]:
-    items = data.get(field) or []
-    if not isinstance(items, list):
-        raise invalid(f"'{field}' must be a list of {{key, value}} objects")
-    out: list[tuple[str, str]] = []
-    for item in items:
-        if not isinstance(item, dict):
-            raise invalid(f"'{field}' must be a list of {{key, value}} objects")
-        key = text(item, "key")
-        value = item.get("value", "")
-        if not isinstance(value, str):
-            value = str(value)
-        out.append((str(key), value))
-    return out
-
-
-def read(fn: Callable[[Any], T]) -> T:
-    return api.read(fn)
+    return auth.require(*roles, scheme=CREDENTIALS,
+                        run_of=(lambda _: body_run_id()) if run_in_body else None)
 
 
 def commit(unit: Callable[[LedgerWriter], T], conflict: str = "INVALID_PARAMETER_VALUE",
            check: Callable[[], object] | None = None) -> T:
-    """Run one write through the group committer (same path as /api/v1), MLflow errors (in
-    MLflow's words where the domain error carries them: TrackingError.mlflow)."""
+    """Run one write through the group committer (same path as /api/v1); a conflict is
+    MLflow's `conflict` code, other domain errors go to the blueprints' handlers."""
     try:
-        return api.commit(unit, check=check)
-    except ApiError as exc:
-        words = getattr(exc.__cause__, "mlflow", None)
-        if exc.status == 409:
-            raise MlflowError(400, conflict, words or exc.detail) from exc
-        if exc.status == 404 and words:  # else the handlers answer (OutOfScope: its own words)
-            raise not_found(words) from exc
-        raise
-
-
-def authorize_experiment(experiment_id: str) -> None:
-    api.authorize_experiment(experiment_id)
-
-
-def authorize_run(run_id: str) -> None:
-    api.authorize_run(run_id)
-
-
-def authorized_run(run_id: str) -> RunRow | None:
-    """The run (prefetched by require(run_in_body=True) when it could be), authorized."""
-    return api.authorized_run(run_id)
+        return units.commit(unit, check=check)
+    except tracking.Conflict as exc:
+        raise MlflowError(400, conflict, exc.mlflow or str(exc)) from exc
 
 
 def actor() -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from app.api.http import pages, scope
 from app.api.http.auth import current_principal
 from app.api.mlflow.compat import (
     DEFAULT_ID,
@@ -28,7 +29,6 @@ from app.api.mlflow.compat import (
     require,
     text,
 )
-from app.api.v1 import tracking as api
 from app.services import tracking
 from app.storage import lifecycle as lifecycle_store
 from app.storage import tracking as store
@@ -86,7 +86,7 @@ def get_experiment() -> Response:
 def get_experiment_by_name() -> Response:
     name = str(text(args(), "experiment_name"))
     found = read(lambda c: store.get_experiment_by_name(c, name))
-    if found is None or not api.reaches(found.id):  # out of scope: as missing
+    if found is None or not scope.reaches(found.id):  # out of scope: as missing
         raise not_found(f"Could not find experiment with name '{name}'")
     return jsonify(experiment=experiment_json(found))
 
@@ -133,7 +133,7 @@ def search_experiments() -> Response:
     view = data.get("view_type") or "ACTIVE_ONLY"
     if view not in _VIEWS:
         raise invalid(f"invalid view_type {view!r}")
-    offset = api.decode_page_token(data.get("page_token") or None)
+    offset = pages.decode_page_token(data.get("page_token") or None)
     principal = current_principal()
     visible = None if principal.role == "admin" or principal.scope is None else \
         sorted(principal.scope)
@@ -141,7 +141,7 @@ def search_experiments() -> Response:
         c, clauses, order_by, _VIEWS[view], visible, offset, limit + 1))
     out: dict[str, Any] = {"experiments": [experiment_json(r) for r in rows[:limit]]}
     if len(rows) > limit:
-        out["next_page_token"] = api.encode_page_token(offset + limit)
+        out["next_page_token"] = pages.encode_page_token(offset + limit)
     return jsonify(out)
 
 

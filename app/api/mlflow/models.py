@@ -14,9 +14,9 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 from marshmallow import ValidationError
 
+from app.api.http import pages, scope
 from app.api.mlflow import compat as mf
 from app.api.mlflow.registry import clean, commit, parse_filter, tag_of
-from app.api.v1 import tracking as api
 from app.api.v1 import tracking_schemas as ts
 from app.services import logged_models as service
 from app.storage import logged_models as store
@@ -56,7 +56,7 @@ def found(model_id: str, allow_deleted: bool = False) -> store.LoggedModelRow:
     row = None if not service.MODEL_ID.fullmatch(model_id) else mf.read(
         lambda c: store.get_logged_model(c, model_id))
     if row is None or (row.lifecycle != "active" and not allow_deleted) \
-            or not api.reaches(row.experiment_id):  # out of scope: as missing
+            or not scope.reaches(row.experiment_id):  # out of scope: as missing
         raise mf.not_found(f"Logged model with ID '{model_id}' not found.")
     return row
 
@@ -193,12 +193,12 @@ def search() -> Response:
                               params=True)
     order = _order(data.get("order_by") or [])
     limit = mf.integer(data, "max_results", 50, minimum=1, maximum=MAX_SEARCH) or 50
-    offset = api.decode_page_token(data.get("page_token") or None)
-    api._visible_experiments(experiments)
+    offset = pages.decode_page_token(data.get("page_token") or None)
+    scope.visible_experiments(experiments)
     rows = mf.read(lambda c: store.search(c, experiments, conditions, order, offset, limit + 1))
     out: dict[str, Any] = {"models": mf.read(lambda c: model_json(c, rows[:limit]))}
     if len(rows) > limit:
-        out["next_page_token"] = api.encode_page_token(offset + limit)
+        out["next_page_token"] = pages.encode_page_token(offset + limit)
     return jsonify(out)
 
 
@@ -218,8 +218,8 @@ def log_outputs() -> Response:
             raise mf.not_found(f"Logged model with ID '{model_id}' not found.")
         linked = mf.read(partial(store.get_logged_model, model_id=model_id))
         # linking another experiment's model needs that grant too; out of scope: as missing
-        if (linked is None and api.scoped()) or (
-                linked is not None and not api.reaches(linked.experiment_id)):
+        if (linked is None and scope.scoped()) or (
+                linked is not None and not scope.reaches(linked.experiment_id)):
             raise mf.not_found(f"Logged model with ID '{model_id}' not found.")
     who = mf.actor()
     commit(lambda w: service.log_outputs(w, who, run_id, outputs))

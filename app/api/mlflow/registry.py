@@ -16,10 +16,10 @@ from typing import Any, TypeVar
 from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError
 
+from app.api.http import pages, scope
 from app.api.http.scope import authorize_model, authorize_version, granted
 from app.api.mlflow import compat as mf
 from app.api.mlflow.artifacts import sealed_uri
-from app.api.v1 import tracking as api
 from app.api.v1 import tracking_schemas as ts
 from app.services import logged_models, pinned, registry
 from app.services.artifacts import Tampered
@@ -285,12 +285,12 @@ def search_models() -> Response:
     conditions = parse_filter(mf.text(data, "filter", required=False), {"name": "string"})
     order = parse_order(request.args.getlist("order_by"), store.MODEL_ORDER)
     limit = mf.integer(data, "max_results", 100, minimum=1, maximum=MAX_MODELS) or 100
-    offset = api.decode_page_token(data.get("page_token") or None)
+    offset = pages.decode_page_token(data.get("page_token") or None)
     rows = mf.read(lambda c: store.search_models(c, conditions, order, offset, limit + 1,
                                                  granted()))
     out: dict[str, Any] = {"registered_models": mf.read(lambda c: models_json(c, rows[:limit]))}
     if len(rows) > limit:
-        out["next_page_token"] = api.encode_page_token(offset + limit)
+        out["next_page_token"] = pages.encode_page_token(offset + limit)
     return jsonify(out)
 
 
@@ -384,7 +384,7 @@ def _logged(model_id: str, run_id: Any) -> tuple[str, str, str]:
     if not logged_models.MODEL_ID.fullmatch(model_id):
         raise mf.not_found(f"Logged model with id={model_id} not found")
     row = mf.read(lambda c: lm_store.get_logged_model(c, model_id))
-    if row is None or row.lifecycle != "active" or not api.reaches(row.experiment_id):
+    if row is None or row.lifecycle != "active" or not scope.reaches(row.experiment_id):
         raise mf.not_found(f"Logged model with id={model_id} not found")  # or out of scope
     if row.source_run_id is None:
         raise mf.invalid(f"logged model {model_id} has no source run, so it holds no files "
@@ -501,10 +501,10 @@ def search_versions() -> Response:
         "name": "list", "version_number": "number", "run_id": "list", "source_path": "string"})
     order = parse_order(request.args.getlist("order_by"), store.VERSION_ORDER)
     limit = mf.integer(data, "max_results", 10_000, minimum=1, maximum=MAX_VERSIONS) or 10_000
-    offset = api.decode_page_token(data.get("page_token") or None)
+    offset = pages.decode_page_token(data.get("page_token") or None)
     rows = mf.read(lambda c: store.search_versions(c, conditions, order, offset, limit + 1,
                                                    granted()))
     out: dict[str, Any] = {"model_versions": mf.read(lambda c: versions_json(c, rows[:limit]))}
     if len(rows) > limit:
-        out["next_page_token"] = api.encode_page_token(offset + limit)
+        out["next_page_token"] = pages.encode_page_token(offset + limit)
     return jsonify(out)

@@ -12,11 +12,11 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 from marshmallow import ValidationError
 
+from app.api.http import pages, scope
 from app.api.mlflow import compat as mf
 from app.api.mlflow import datasets, experiments, group_counts
 from app.api.mlflow.experiments import max_results
 from app.api.mlflow.models import outputs_json
-from app.api.v1 import tracking as api
 from app.api.v1 import tracking_schemas as ts
 from app.ledger.entry import canonicalize
 from app.services import lifecycle, tracking
@@ -390,8 +390,8 @@ def search_runs() -> Response:
     if view not in ("ACTIVE_ONLY", "DELETED_ONLY", "ALL"):
         raise mf.invalid(f"invalid run_view_type {view!r}")
     limit = max_results(data, 1000)
-    offset = api.decode_page_token(data.get("page_token") or None)
-    visible = api._visible_experiments(experiments or None)
+    offset = pages.decode_page_token(data.get("page_token") or None)
+    visible = scope.visible_experiments(experiments or None)
     if view != "ALL":
         clauses.append(search.Comparison("attribute", "lifecycle_stage", "=",
                                          "active" if view == "ACTIVE_ONLY" else "deleted"))
@@ -399,7 +399,7 @@ def search_runs() -> Response:
                                                       limit + 1))
     out: dict[str, Any] = {"runs": mf.read(lambda c: runs_json(c, rows[:limit]))}
     if len(rows) > limit:
-        out["next_page_token"] = api.encode_page_token(offset + limit)
+        out["next_page_token"] = pages.encode_page_token(offset + limit)
     return jsonify(out)
 
 
@@ -434,7 +434,7 @@ def _decode_position(token: object) -> tuple[int, int]:
     if token is None:
         return (-1, -1)
     refused = mf.invalid("page_token is not a token this server issued")
-    if not isinstance(token, str) or len(token) > api.MAX_PAGE_TOKEN:
+    if not isinstance(token, str) or len(token) > pages.MAX_PAGE_TOKEN:
         raise refused
     try:
         found = _POSITION.fullmatch(base64.urlsafe_b64decode(token.encode()).decode("ascii"))

@@ -11,9 +11,11 @@ from marshmallow import fields, validate
 
 from app.api.http.auth import current_principal, require
 from app.api.http.errors import ApiError
+from app.api.http.receipts import receipt_json
 from app.api.http.scope import granted
+from app.api.http.units import commit, read
 from app.api.v1.schemas import _Strict
-from app.api.v1.tracking import body, commit, read, receipt_json
+from app.api.v1.tracking import body
 from app.ledger.entry import format_timestamp
 from app.services import access, tokens
 from app.storage import access as store

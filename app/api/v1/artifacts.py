@@ -20,9 +20,11 @@ from app.api.http.auth import current_principal, require
 from app.api.http.context import services
 from app.api.http.errors import ApiError
 from app.api.http.hygiene import body_chunks
-from app.api.http.scope import authorize_version
+from app.api.http.receipts import receipt_json
+from app.api.http.scope import authorize_run, authorize_version, authorized_run
+from app.api.http.units import read
 from app.api.v1.schemas import DEFAULT_PAGE, MAX_PAGE, _Strict, load
-from app.api.v1.tracking import WRITERS, authorize_run, authorized_run, body, read, receipt_json
+from app.api.v1.tracking import WRITERS, body
 from app.api.v1.tracking_schemas import MAX_INT64
 from app.artifacts.store import CHUNK_SIZE, TooLargeError
 from app.ledger.checkpoint import InvalidKeyError, Signer, VerifierKey

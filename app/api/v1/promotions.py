@@ -9,12 +9,14 @@ from flask import Blueprint, Response, jsonify, request
 
 from app.api.http.auth import current_principal, require
 from app.api.http.errors import ApiError
+from app.api.http.receipts import receipt_json
 from app.api.http.scope import (
     authorize_model,
     authorize_promotion,
     authorize_version,
     visible_versions,
 )
+from app.api.http.units import read
 from app.api.v1.registry import (
     DecisionCreate,
     DeployedQuery,
@@ -30,7 +32,7 @@ from app.api.v1.registry import (
     version_json,
 )
 from app.api.v1.schemas import load
-from app.api.v1.tracking import WRITERS, body, read, receipt_json
+from app.api.v1.tracking import WRITERS, body
 from app.services import promotions
 from app.storage import registry as store
 from app.storage import tracking as runs

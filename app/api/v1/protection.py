@@ -8,10 +8,12 @@ from flask import Blueprint, Response, jsonify
 from marshmallow import fields, validate
 
 from app.api.http.auth import current_principal, require
+from app.api.http.receipts import receipt_json
 from app.api.http.scope import authorize_version
+from app.api.http.units import read
 from app.api.v1.registry import NAME, run_unit
 from app.api.v1.schemas import _Strict
-from app.api.v1.tracking import WRITERS, body, read, receipt_json
+from app.api.v1.tracking import WRITERS, body
 from app.services import demotions, environments
 from app.storage import environments as store
 

@@ -9,9 +9,16 @@ from marshmallow import fields, validate
 
 from app.api.http.auth import current_principal, require
 from app.api.http.errors import ApiError
-from app.api.http.scope import authorize_model, authorize_version, visible_models
+from app.api.http.receipts import receipt_json
+from app.api.http.scope import (
+    authorize_model,
+    authorize_run,
+    authorize_version,
+    visible_models,
+)
+from app.api.http.units import commit, read
 from app.api.v1.schemas import _Strict
-from app.api.v1.tracking import WRITERS, authorize_run, body, commit, read, receipt_json
+from app.api.v1.tracking import WRITERS, body
 from app.api.v1.tracking_schemas import ATTRIBUTE_PATTERN, MAX_DESCRIPTION, MAX_TAG_VALUE, _mapping
 from app.ledger.entry import format_timestamp
 from app.services import registry

@@ -11,9 +11,14 @@ from marshmallow import fields, validate
 from app.api.http.auth import current_principal, require
 from app.api.http.context import services
 from app.api.http.errors import ApiError
-from app.api.http.scope import authorize_model, granted
+from app.api.http.scope import (
+    authorize_experiment,
+    authorize_model,
+    authorize_run,
+    granted,
+)
+from app.api.http.units import read
 from app.api.v1.schemas import _Strict, load
-from app.api.v1.tracking import authorize_experiment, authorize_run, read
 from app.services import entry_scope, reports
 from app.services.report_signing import ReportSigningError
 

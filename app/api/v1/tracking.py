@@ -2,40 +2,35 @@
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hashlib
-import json
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError
 
-from app.api.http.auth import current_principal, reading, require
-from app.api.http.context import services
-from app.api.http.errors import ApiError, OutOfScope
+from app.api.http.auth import current_principal, require
+from app.api.http.errors import ApiError
+from app.api.http.pages import decode_page_token, encode_page_token
+from app.api.http.receipts import receipt_json
+from app.api.http.scope import (
+    authorize_experiment,
+    authorize_run,
+    authorized_run,
+    reaches,
+    visible_experiments,
+)
+from app.api.http.units import commit, read
 from app.api.v1 import tracking_schemas as ts
 from app.api.v1.schemas import load
-from app.ledger.entry import Receipt, format_timestamp
-from app.services import access, tracking
-from app.services.ledger import LedgerWriter
+from app.ledger.entry import format_timestamp
+from app.services import tracking
 from app.storage import search as search_store
 from app.storage import tracking as store
 from app.tracking import groups, search
 
 bp = Blueprint("tracking", __name__, url_prefix="/api/v1")
 WRITERS = ("admin", "writer")
-T = TypeVar("T")
-
-
-def receipt_json(receipt: Receipt | None) -> dict[str, Any] | None:
-    if receipt is None:
-        return None
-    return {"seq": receipt.seq, "kind": receipt.kind,
-            "leaf_hash": base64.b64encode(receipt.leaf_hash).decode(),
-            "chain_hash": base64.b64encode(receipt.chain_hash).decode()}
 
 
 def json_object() -> dict[str, Any]:
@@ -47,97 +42,6 @@ def json_object() -> dict[str, Any]:
 
 def body(schema: Any) -> dict[str, Any]:
     return load(schema, json_object())
-
-
-def client_signature() -> access.ClientSignature | None:
-    """The request's verified client signature, if it carries one (a bad one is a 401)."""
-    header = request.headers.get(access.SIGNATURE_HEADER)
-    if header is None:
-        return None
-    if request.mimetype != "application/json" and (request.content_length or 0) > 0:
-        raise ApiError(400, "Bad Request", f"{access.SIGNATURE_HEADER} signs JSON bodies only")
-    sent = access.SignedRequest(request.method, request.script_root + request.path,
-                                request.query_string.decode("latin-1"),
-                                request.get_data(cache=True))
-    try:
-        return read(lambda c: access.verify_request(c, current_principal(), header, sent,
-                                                    time.time()))
-    except access.SignatureRejected as exc:
-        raise ApiError(401, "Unauthorized", str(exc)) from exc
-
-
-def commit(unit: Callable[[LedgerWriter], T], check: Callable[[], object] | None = None) -> T:
-    """Run one request's writes as a unit of group commit; map domain errors to HTTP.
-
-    A client-signed request spends its signature in the unit's transaction (a replay is a
-    401, whichever replica it reaches) and has it (key id, signature and every signed field)
-    put into the body of every entry it makes. check, if given, runs first (after the
-    signature), with its domain errors mapped the same way: a cheap refusal before joining
-    the queue.
-    """
-    signature = client_signature()
-    work: Callable[[LedgerWriter], T] = unit if signature is None else access.signed(
-        signature, unit)  # type: ignore[arg-type]
-    try:
-        if check is not None:
-            check()
-        return services().committer.run(work)
-    except tracking.NotFound as exc:
-        raise ApiError(404, "Not Found", str(exc)) from exc
-    except tracking.Conflict as exc:
-        raise ApiError(409, "Conflict", str(exc)) from exc
-    except access.SignatureRejected as exc:
-        raise ApiError(401, "Unauthorized", str(exc)) from exc
-
-
-def reaches(experiment_id: str) -> bool:
-    """Whether the caller's scope reaches the experiment (admins and unscoped tokens: all)."""
-    return current_principal().may_use(experiment_id)
-
-
-def scoped() -> bool:
-    principal = current_principal()
-    return principal.role != "admin" and principal.scope is not None
-
-
-def hidden_experiment(experiment_id: str) -> OutOfScope:
-    return OutOfScope(f"experiment {experiment_id!r} does not exist",
-                      f"No Experiment with id={experiment_id} exists")
-
-
-def hidden_run(run_id: str) -> OutOfScope:
-    return OutOfScope(f"run {run_id!r} does not exist", f"Run with id={run_id} not found")
-
-
-def authorize_experiment(experiment_id: str) -> None:
-    """A scoped token reaches only its experiments: any other, existing or not, answers as a
-    missing one, before anything else is looked at (so the answer cannot depend on it)."""
-    if not reaches(experiment_id):
-        raise hidden_experiment(experiment_id)
-
-
-def authorize_run(run_id: str) -> None:
-    """Scoped tokens reach runs of their granted experiments only: any other run, existing or
-    not, is a missing one. (For unscoped tokens, an unknown run falls to the route's 404.)"""
-    if scoped():
-        authorized_run(run_id)
-
-
-def authorized_run(run_id: str) -> store.RunRow | None:
-    """The run, looked up before a write's unit (so not under the head lock) and authorized
-    as authorize_run does; None if unknown (to a scoped token, a missing run is out of scope).
-    The unit checks it again (`known=`)."""
-    prefetched = g.get("runs", {})  # read with the token: require(..., run_arg=)
-    run = (prefetched[run_id] if run_id in prefetched
-           else read(lambda c: store.get_run(c, run_id)))
-    if (run is None and scoped()) or (run is not None and not reaches(run.experiment_id)):
-        raise hidden_run(run_id)
-    return run
-
-
-def read(fn: Callable[[Any], T]) -> T:
-    with reading(services().pool) as conn:
-        return fn(conn)
 
 
 def experiment_json(row: store.ExperimentRow) -> dict[str, Any]:
@@ -459,49 +363,10 @@ def search_runs() -> Response:
     except search.SearchError as exc:
         raise ApiError(400, "Bad Request", str(exc)) from exc
     offset = decode_page_token(query["page_token"])
-    experiments = _visible_experiments(query["experiment_id"])
+    experiments = visible_experiments(query["experiment_id"])
     limit = query["max_results"]
     rows = read(lambda c: search_store.search_runs(c, experiments, clauses, order_by, offset,
                                                    limit + 1))
     more = len(rows) > limit
     runs = read(lambda c: runs_json(c, rows[:limit]))
     return jsonify(runs=runs, next_page_token=encode_page_token(offset + limit) if more else None)
-
-
-def _visible_experiments(requested: list[str] | None) -> list[str] | None:
-    principal = current_principal()
-    if requested is None:
-        if principal.role == "admin" or principal.scope is None:
-            return None
-        return sorted(principal.scope)
-    for experiment_id in requested:
-        authorize_experiment(experiment_id)
-    return requested
-
-
-MAX_PAGE_TOKEN = 200
-"""Longest page token accepted, in characters (the ones issued are under 40)."""
-MAX_OFFSET = 10**9
-
-
-def encode_page_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
-
-
-def decode_page_token(token: object) -> int:
-    """The offset in a page token this server issued: base64url of {"offset": <int>}. Anything
-    else (not a string, too long, not base64 or JSON, JSON of another shape, `true` where the
-    int goes) is a 400, never a value handed on to SQL."""
-    if token is None:
-        return 0
-    refused = ApiError(400, "Bad Request", "page_token is not a token this server issued")
-    if not isinstance(token, str) or len(token) > MAX_PAGE_TOKEN:
-        raise refused
-    try:
-        document = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except ValueError as exc:  # binascii.Error, UnicodeError and JSONDecodeError included
-        raise refused from exc
-    offset = document.get("offset") if isinstance(document, dict) else None
-    if type(offset) is not int or not 0 <= offset <= MAX_OFFSET:  # bool is an int subclass
-        raise refused
-    return offset
