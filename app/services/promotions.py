@@ -79,11 +79,12 @@ def _pending(writer: LedgerWriter, promotion_id: str) -> store.PromotionRow:
 def _builders(conn: Any, version: store.VersionRow) -> list[tuple[str | None, str]]:
     """Who built the version, and how: it registered it, created its run, recorded a file it
     pins (an admin may write into anyone's run), or logged the MLflow model it came from."""
-    run = runs.get_run(conn, version.run_id)
+    run_id = version.run_id or ""  # '' (no run): an unpinned version, which pins nothing
+    run = runs.get_run(conn, run_id)
     found = [(version.created_by, "registered this model version"),
              (run.created_by if run else None, "created the version's source run")]
     for item in version.evidence.get("artifacts", []):
-        artifact = artifact_store.get_artifact(conn, version.run_id, item["path"])
+        artifact = artifact_store.get_artifact(conn, run_id, item["path"])
         entry = ledger_store.get_entry(conn, artifact.seq) if artifact else None
         # The actor as the entry's hashed bytes say, never the query copy beside them.
         actor = kinds.entry_from_canonical(bytes(entry.canonical)).actor if entry else None

@@ -161,6 +161,8 @@ def evaluate_gates(conn: Any, model: store.ModelRow, version: store.VersionRow) 
     if found is None:  # nothing was judged: not a pass (policy_seq null says "no policy")
         return {"policy_seq": None, "passed": None, "results": []}
     policy, set_by, seq = found
+    if version.run_id is None:  # unpinned: no run of ours to judge, so nothing passes
+        return {"policy_seq": seq, "policy_set_by": set_by, "passed": None, "results": []}
     evaluation = gates.evaluate(policy, _gate_evidence(conn, model, version.run_id))
     return {"policy_seq": seq, "policy_set_by": set_by, "passed": evaluation.passed,
             "results": [{"gate": r.gate, "passed": r.passed, "detail": r.detail,

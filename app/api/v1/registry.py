@@ -235,7 +235,7 @@ def _register_unpinned(name: str, data: dict[str, Any]) -> tuple[Response, int]:
                        "only from runs of its experiments")
     number, receipt = run_unit(lambda w: unpinned.register_unpinned(
         w, principal.actor, name, data["source"], data["run_id"], {}, None))
-    row = read(lambda c: store.get_version(c, name, number))
+    row = _found(read(lambda c: store.get_version(c, name, number)), f"version {number}")
     return jsonify(version=number, model_version=version_json(row),
                    receipt=receipt_json(receipt), unchanged=False), 201
 
