@@ -27,6 +27,7 @@ from reports.evidence import (
     RunRef,
     RunReportEvidence,
     TagEvidence,
+    UnpinnedVersionEvidence,
     VersionEvidence,
 )
 from reports.furniture import ATTACHMENT_NAME, TEMPLATE_VERSION
@@ -57,5 +58,6 @@ __all__ = [
     "RunRef",
     "RunReportEvidence",
     "TagEvidence",
+    "UnpinnedVersionEvidence",
     "VersionEvidence",
 ]
