@@ -27,6 +27,9 @@ APPROVAL_TARGETS = ("stage:Production", "alias:champion")
 ALIAS_NAME = re.compile(r"[A-Za-z0-9_\-]{1,255}")
 # Shown on an unpinned version by the MLflow routes ("false"); no client sets it.
 PINNED_TAG = "mlaudit.pinned"
+# Set through MLflow's set-tag to `runs:/<run_id>/<path>`, it pins an unpinned version to
+# those files (the MLflow-compatible spelling of POST /api/v1/models/{name}/versions/{v}/pin).
+PIN_TAG = "mlaudit.pin"
 
 
 class Forbidden(TrackingError):
@@ -303,10 +306,11 @@ def record_source(writer: LedgerWriter, actor: str, name: str, version: int, sou
 
 def set_version_tags(writer: LedgerWriter, actor: str, name: str, version: int,
                      tags: Mapping[str, str]) -> Receipt:
-    if PINNED_TAG in tags:
+    if PINNED_TAG in tags or PIN_TAG in tags:
         raise Invalid(f"tag {PINNED_TAG!r} is set by the server (whether the version's files "
-                      "are held and digested); pin a version with POST "
-                      f"/api/v1/models/{name}/versions/{version}/pin")
+                      f"are held and digested) and {PIN_TAG!r} is no tag: pin a version with "
+                      f"POST /api/v1/models/{name}/versions/{version}/pin, or set-tag "
+                      f"{PIN_TAG!r} alone to runs:/<run_id>/<path>")
     return _touch_version(writer, actor, name, version, "model_version.tags_set",
                           {"tags": dict(tags)})
 

@@ -104,16 +104,18 @@ def test_an_unpinned_version_reaches_no_protected_target_until_pinned(
                            json={"path": "model/model.pkl", "uri": f"{SOURCE}/model.pkl",
                                  "sha256": digest, "size": len(WEIGHTS)})
     assert external.status_code == 201, external.json
-    pinned = client.post(f"{V1}/models/lake/versions/1/pin", headers=bearer(people["writer"]),
-                         json={"run_id": run_id, "artifact_path": "model"})
-    assert pinned.status_code == 200, pinned.json
-    version = pinned.json["model_version"]
+    with pytest.raises(MlflowException) as empty:  # nothing recorded there
+        ml.set_model_version_tag("lake", "1", "mlaudit.pin", f"runs:/{run_id}/nothing")
+    assert empty.value.error_code == "INVALID_PARAMETER_VALUE"
+    # the MLflow-compatible spelling of POST /api/v1/models/lake/versions/1/pin
+    ml.set_model_version_tag("lake", "1", "mlaudit.pin", f"runs:/{run_id}/model")
+    version = client.get(f"{V1}/models/lake/versions/1", headers=bearer(people["writer"])).json
     assert version["pinned"] is True and version["run_id"] == run_id
     assert version["evidence"]["artifacts"] == [
         {"path": "model/model.pkl", "sha256": digest, "size": str(len(WEIGHTS))}]
-    again = client.post(f"{V1}/models/lake/versions/1/pin", headers=bearer(people["writer"]),
-                        json={"run_id": run_id, "artifact_path": "model"})
-    assert again.status_code == 409, again.json
+    with pytest.raises(MlflowException) as again:
+        ml.set_model_version_tag("lake", "1", "mlaudit.pin", f"runs:/{run_id}/model")
+    assert "already pinned" in again.value.message
     [pin] = entries(conn, "model_version.pinned")
     assert pin["subject"] == {"model": "lake", "version": "1", "run": run_id}
     assert pin["body"]["evidence"]["artifacts"][0]["sha256"] == digest

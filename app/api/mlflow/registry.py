@@ -40,7 +40,8 @@ ALIAS = registry.ALIAS_NAME  # ASCII only, so that no two aliases print alike
 UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 FOREIGN = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")  # a URI scheme: a source held elsewhere
 UNPINNED = ("unpinned: files not held or digested by mlaudit, so never promoted to a "
-            "protected stage or alias until pinned (POST /api/v1/models/{name}/versions/"
+            "protected stage or alias until pinned (set-tag mlaudit.pin to runs:/<run_id>/"
+            "<path> of files registered with digests, or POST /api/v1/models/{name}/versions/"
             "{version}/pin)")
 NO_ERASE = ("the audit ledger never erases or renames a registered model or version, so "
             "that its history stays provable. Leave it in place: archive a version with "
@@ -462,8 +463,23 @@ def set_version_tag() -> Response:
     name, version, (key, value) = name_of(data), version_of(data), tag_of(data)
     authorize_version(name, version)
     who = mf.actor()
+    if key == registry.PIN_TAG:  # pin an unpinned version (app/services/unpinned.py)
+        run_id, path = _pin_source(value)
+        commit(lambda w: unpinned.pin_version(w, who, name, version, run_id, path))
+        return jsonify({})
     commit(lambda w: registry.set_version_tags(w, who, name, version, {key: value}))
     return jsonify({})
+
+
+def _pin_source(value: str) -> tuple[str, str]:
+    """The run and path that set-tag mlaudit.pin names; the run must be one the caller reaches."""
+    found = re.fullmatch(r"runs:/([^/]+)/(.+)", value)
+    if found is None or ".." in found[2].split("/"):
+        raise mf.invalid(f"{registry.PIN_TAG} takes runs:/<run_id>/<path>: the files, "
+                         f"registered with their digests, that the version pins; got {value!r}")
+    if mf.authorized_run(found[1]) is None:
+        raise mf.not_found(f"Run with id={found[1]} not found")
+    return found[1], found[2].strip("/")
 
 
 @bp.delete("/model-versions/delete-tag")
