@@ -2340,4 +2340,4 @@ CREATE CONSTRAINT TRIGGER environment_revisions_guard AFTER INSERT ON environmen
 ALTER TABLE environment_revisions ENABLE ALWAYS TRIGGER environment_revisions_guard;
 -- END GENERATED
 
-INSERT INTO mlaudit_schema (version) VALUES (6) ON CONFLICT (version) DO NOTHING;
+INSERT INTO mlaudit_schema (version) VALUES (7) ON CONFLICT (version) DO NOTHING;

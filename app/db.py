@@ -17,7 +17,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from app.config import Config
 from app.ledger.errors import LedgerError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema.sql"
 EMBEDDED_DATABASE = "mlaudit"
 _SCHEMA_LOCK = 0x6D6C6175  # "mlau": advisory lock id serialising concurrent schema application

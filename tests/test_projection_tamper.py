@@ -402,7 +402,7 @@ def test_a_version_1_database_is_upgraded(logged: dict[str, Any], database_url: 
     conn.execute("ALTER TABLE metrics ADD CONSTRAINT metrics_seq_fkey FOREIGN KEY (seq) "
                  "REFERENCES ledger_entries (seq) DEFERRABLE INITIALLY DEFERRED")
     as_of_version(conn, 1)
-    assert SCHEMA_VERSION == 6
+    assert SCHEMA_VERSION == 7
     assert ensure_schema(database_url, ("prod",)) == SCHEMA_VERSION
     assert schema_version(conn) == SCHEMA_VERSION
     keys = conn.execute("SELECT count(*) FROM pg_constraint WHERE conrelid = 'metrics'::regclass"
@@ -431,7 +431,7 @@ def test_a_version_3_database_stops_compressing_entries_with_pglz(
     conn.execute("ALTER TABLE ledger_entries ALTER COLUMN canonical SET COMPRESSION default")
     as_of_version(conn, 3)
     assert storage() == ("x", "")
-    assert ensure_schema(database_url, ("prod",)) == 6
+    assert ensure_schema(database_url, ("prod",)) == 7
     assert storage() in (("x", "l"), ("e", ""))
     assert verified(database_url) is None
 
@@ -448,9 +448,28 @@ def test_a_version_5_database_is_upgraded(database_url: str, conn: psycopg.Conne
     conn.execute("ALTER TABLE decisions DROP COLUMN principal_id")
     conn.execute("DELETE FROM mlaudit_schema")
     conn.execute("INSERT INTO mlaudit_schema (version) VALUES (5)")
-    assert ensure_schema(database_url, ("prod",)) == SCHEMA_VERSION == 6
+    assert ensure_schema(database_url, ("prod",)) == SCHEMA_VERSION == 7
     assert schema_version(conn) == SCHEMA_VERSION
     after = {t.name: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
         sql.Identifier(t.name))).fetchone() for t in TABLES}
     assert after == before
+    assert verified(database_url) is None
+
+
+def test_a_version_6_database_is_upgraded(database_url: str, conn: psycopg.Connection) -> None:
+    """Version 6 had no unpinned versions (issue 19): run_id was NOT NULL and the guards did
+    not know the unpinned kinds. The upgrade applies the current schema and replays, so a
+    version registered from a source mlaudit does not hold can be recorded afterwards."""
+    from app.db import SCHEMA_VERSION, ensure_schema, schema_version
+
+    conn.execute("ALTER TABLE model_versions ALTER COLUMN run_id SET NOT NULL")
+    conn.execute("ALTER TABLE model_version_revisions ALTER COLUMN run_id SET NOT NULL")
+    conn.execute("DELETE FROM mlaudit_schema")
+    conn.execute("INSERT INTO mlaudit_schema (version) VALUES (6)")
+    assert ensure_schema(database_url, ("prod",)) == SCHEMA_VERSION == 7
+    assert schema_version(conn) == SCHEMA_VERSION
+    nullable = conn.execute("SELECT is_nullable FROM information_schema.columns WHERE "
+                            "table_name IN ('model_versions', 'model_version_revisions') "
+                            "AND column_name = 'run_id'").fetchall()
+    assert nullable == [("YES",), ("YES",)]
     assert verified(database_url) is None

@@ -1,4 +1,7 @@
-"""Upgrading a database of schema version 1 to 5 to version 6: projections rebuilt from the ledger.
+"""Upgrading a database of schema version 1 to 6 to version 7: projections rebuilt from the ledger.
+
+Version 7 lets a model version be unpinned (registered from a source mlaudit does not hold:
+no run, until pinned) and guards it (issue 19).
 
 Version 6 adds principals (people and service accounts) and the principal of each token and
 decision.
