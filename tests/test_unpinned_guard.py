@@ -57,3 +57,11 @@ def test_a_pin_without_files_or_twice_is_refused(lake: Any) -> None:
                               "datasets": []}, "version_digest": "1" * 64})
     with pytest.raises(psycopg.errors.ForeignKeyViolation):
         lake(lambda w: w.append([pin]))
+
+
+def test_a_token_limited_to_experiments_registers_nothing_unpinned(lake: Any) -> None:
+    """An unpinned version is in no experiment: a scoped caller would put it out of its own
+    reach (and out of every scoped token's), so it may not register one."""
+    with pytest.raises(registry.Forbidden, match="limited to experiments"):
+        lake(lambda w: unpinned.register_unpinned(w, "token:s", "lake", "s3://x", None, {},
+                                                  None, scoped=True))

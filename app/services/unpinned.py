@@ -15,11 +15,16 @@ from app.storage import tracking as runs
 
 
 def register_unpinned(writer: LedgerWriter, actor: str, name: str, source: str,
-                      run: str | None, tags: Mapping[str, str], description: str | None
-                      ) -> tuple[int, Receipt]:
+                      run: str | None, tags: Mapping[str, str], description: str | None,
+                      scoped: bool = False) -> tuple[int, Receipt]:
     """A version registered from a source whose files we neither hold nor digest (an s3://
     URI, a run that is not ours): recorded as given, pinning nothing, so that it reaches no
-    protected target until pin_version. Each call is a new version, as MLflow makes one."""
+    protected target until pin_version. Each call is a new version, as MLflow makes one.
+    scoped: the caller is limited to experiments; an unpinned version is in none."""
+    if scoped:
+        raise registry.Forbidden(f"a token limited to experiments registers versions only from "
+                                 f"runs of its experiments; {source!r} is not a source mlaudit "
+                                 "holds")
     registry._model(writer, name, lock=True)
     version = store.next_version(writer.conn, name)
     digest = hashlib.sha256(canonicalize({"model": name, "version": str(version),

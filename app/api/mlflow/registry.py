@@ -422,12 +422,9 @@ def create_version() -> Response:
         given = data.get("run_id") or None
         if given is not None and not isinstance(given, str):
             raise mf.invalid("'run_id' must be a string")
-        if granted() is not None:
-            raise mf.MlflowError(403, "PERMISSION_DENIED", "a token limited to experiments "
-                                 "registers versions only from runs of its experiments; "
-                                 f"{source!r} is not a source mlaudit holds")
+        scoped = granted() is not None
         version, _ = commit(lambda w: unpinned.register_unpinned(
-            w, who, name, clean(source, "source"), given, tags, description))
+            w, who, name, clean(source, "source"), given, tags, description, scoped))
         return version_response(name, version)
     run_id, path, model_id = held
     version = commit(lambda w: registry.register_from_source(

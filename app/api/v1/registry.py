@@ -230,11 +230,9 @@ def register_version(name: str) -> tuple[Response, int]:
 def _register_unpinned(name: str, data: dict[str, Any]) -> tuple[Response, int]:
     authorize_model(name)
     principal = current_principal()
-    if principal.role != "admin" and principal.scope is not None:
-        raise ApiError(403, "Forbidden", "a token limited to experiments registers versions "
-                       "only from runs of its experiments")
+    scoped = principal.role != "admin" and principal.scope is not None
     number, receipt = run_unit(lambda w: unpinned.register_unpinned(
-        w, principal.actor, name, data["source"], data["run_id"], {}, None))
+        w, principal.actor, name, data["source"], data["run_id"], {}, None, scoped))
     row = _found(read(lambda c: store.get_version(c, name, number)), f"version {number}")
     return jsonify(version=number, model_version=version_json(row),
                    receipt=receipt_json(receipt), unchanged=False), 201
