@@ -488,7 +488,7 @@ CREATE TABLE IF NOT EXISTS registered_models (
 CREATE TABLE IF NOT EXISTS model_version_revisions (
     model_name       text NOT NULL,
     version          integer NOT NULL CHECK (version >= 1),
-    run_id           text NOT NULL,
+    run_id           text,
     artifact_path    text NOT NULL,
     evidence         jsonb NOT NULL,
     version_digest   text NOT NULL CHECK (version_digest ~ '^[0-9a-f]{64}$'),
@@ -507,7 +507,7 @@ CREATE TABLE IF NOT EXISTS model_version_revisions (
 CREATE TABLE IF NOT EXISTS model_versions (
     model_name       text NOT NULL REFERENCES registered_models (name),
     version          integer NOT NULL CHECK (version >= 1),
-    run_id           text NOT NULL REFERENCES runs (id),
+    run_id           text REFERENCES runs (id),
     artifact_path    text NOT NULL,
     evidence         jsonb NOT NULL,
     version_digest   text NOT NULL CHECK (version_digest ~ '^[0-9a-f]{64}$'),
@@ -524,6 +524,10 @@ CREATE TABLE IF NOT EXISTS model_versions (
 );
 -- Uploads look up the versions that seal their run's paths; the mlflow-artifacts proxy finds a
 -- version by its digest (a version root): both on every such request.
+-- run_id is null while a version is unpinned (registered from a source we do not hold, issue
+-- 19); databases made before it get the columns relaxed here.
+ALTER TABLE model_version_revisions ALTER COLUMN run_id DROP NOT NULL;
+ALTER TABLE model_versions ALTER COLUMN run_id DROP NOT NULL;
 CREATE INDEX IF NOT EXISTS model_versions_by_run ON model_versions (run_id);
 CREATE INDEX IF NOT EXISTS model_versions_by_digest ON model_versions (version_digest);
 
@@ -1615,7 +1619,21 @@ BEGIN
             WHEN NEW.updated_seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'updated_seq'
             WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
             END
-        ELSE 'an entry of kind model.created, model.description_set, model.tags_set, model.tag_deleted, model.protection_set, model.sensitive_attributes_set, model_version.created' END;
+        WHEN 'model_version.created_unpinned' THEN CASE
+            WHEN NOT earlier THEN 'an earlier revision'
+            WHEN NEW.name IS DISTINCT FROM (doc #>> '{subject,model}') THEN 'name'
+            WHEN NEW.description IS DISTINCT FROM prev.description THEN 'description'
+            WHEN NEW.owner IS DISTINCT FROM prev.owner THEN 'owner'
+            WHEN NEW.tags IS DISTINCT FROM prev.tags THEN 'tags'
+            WHEN NEW.sensitive_attributes IS DISTINCT FROM prev.sensitive_attributes THEN 'sensitive_attributes'
+            WHEN NEW.protected_targets IS DISTINCT FROM prev.protected_targets THEN 'protected_targets'
+            WHEN NEW.quorum IS DISTINCT FROM prev.quorum THEN 'quorum'
+            WHEN NEW.created_by IS DISTINCT FROM prev.created_by THEN 'created_by'
+            WHEN NEW.created_seq IS DISTINCT FROM prev.created_seq THEN 'created_seq'
+            WHEN NEW.updated_seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'updated_seq'
+            WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
+            END
+        ELSE 'an entry of kind model.created, model.description_set, model.tags_set, model.tag_deleted, model.protection_set, model.sensitive_attributes_set, model_version.created, model_version.created_unpinned' END;
     IF bad IS NOT NULL THEN
         RAISE EXCEPTION 'mlaudit: refused: a % row names ledger entry %, which does not say the same (%)',
             TG_TABLE_NAME, NEW.seq, bad USING ERRCODE = 'check_violation';
@@ -1660,6 +1678,43 @@ BEGIN
             WHEN NEW.updated_seq IS DISTINCT FROM NULL THEN 'updated_seq'
             WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
             END
+        WHEN 'model_version.created_unpinned' THEN CASE
+            WHEN earlier THEN 'no earlier revision'
+            WHEN NEW.model_name IS DISTINCT FROM (doc #>> '{subject,model}') THEN 'model_name'
+            WHEN NEW.version::text IS DISTINCT FROM (doc #>> '{subject,version}') THEN 'version'
+            WHEN NEW.run_id IS DISTINCT FROM NULL THEN 'run_id'
+            WHEN NEW.artifact_path IS DISTINCT FROM '' THEN 'artifact_path'
+            WHEN NEW.evidence IS DISTINCT FROM (jsonb_build_object('pinned', false, 'source', doc #> '{body,source}', 'run', doc #> '{body,run}')) THEN 'evidence'
+            WHEN NEW.version_digest IS DISTINCT FROM (doc #>> '{body,version_digest}') THEN 'version_digest'
+            WHEN NEW.stage IS DISTINCT FROM 'None' THEN 'stage'
+            WHEN NEW.created_by IS DISTINCT FROM (doc ->> 'actor') THEN 'created_by'
+            WHEN NEW.created_seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'created_seq'
+            WHEN NEW.stage_seq IS DISTINCT FROM NULL THEN 'stage_seq'
+            WHEN NEW.description IS DISTINCT FROM '' THEN 'description'
+            WHEN NEW.source IS DISTINCT FROM (doc #>> '{body,source}') THEN 'source'
+            WHEN NEW.logged_model_id IS DISTINCT FROM NULL THEN 'logged_model_id'
+            WHEN NEW.updated_seq IS DISTINCT FROM NULL THEN 'updated_seq'
+            WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
+            END
+        WHEN 'model_version.pinned' THEN CASE
+            WHEN NOT earlier THEN 'an earlier revision'
+            WHEN NEW.model_name IS DISTINCT FROM (doc #>> '{subject,model}') THEN 'model_name'
+            WHEN NEW.version::text IS DISTINCT FROM (doc #>> '{subject,version}') THEN 'version'
+            WHEN NEW.run_id IS DISTINCT FROM (doc #>> '{subject,run}') THEN 'run_id'
+            WHEN NEW.artifact_path IS DISTINCT FROM (doc #>> '{body,evidence,artifact_path}') THEN 'artifact_path'
+            WHEN NEW.evidence IS DISTINCT FROM nullif(doc #> '{body,evidence}', 'null'::jsonb) THEN 'evidence'
+            WHEN NEW.version_digest IS DISTINCT FROM (doc #>> '{body,version_digest}') THEN 'version_digest'
+            WHEN NEW.stage IS DISTINCT FROM prev.stage THEN 'stage'
+            WHEN NEW.created_by IS DISTINCT FROM prev.created_by THEN 'created_by'
+            WHEN NEW.created_seq IS DISTINCT FROM prev.created_seq THEN 'created_seq'
+            WHEN NEW.stage_seq IS DISTINCT FROM prev.stage_seq THEN 'stage_seq'
+            WHEN NEW.description IS DISTINCT FROM prev.description THEN 'description'
+            WHEN NEW.source IS DISTINCT FROM prev.source THEN 'source'
+            WHEN NEW.logged_model_id IS DISTINCT FROM prev.logged_model_id THEN 'logged_model_id'
+            WHEN NEW.updated_seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'updated_seq'
+            WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
+            WHEN prev.run_id IS NOT NULL THEN 'an unpinned version'
+            END
         WHEN 'model_version.stage_set' THEN CASE
             WHEN NOT earlier THEN 'an earlier revision'
             WHEN NEW.model_name IS DISTINCT FROM (doc #>> '{subject,model}') THEN 'model_name'
@@ -1677,6 +1732,7 @@ BEGIN
             WHEN NEW.logged_model_id IS DISTINCT FROM prev.logged_model_id THEN 'logged_model_id'
             WHEN NEW.updated_seq IS DISTINCT FROM prev.updated_seq THEN 'updated_seq'
             WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
+            WHEN NEW.run_id IS NULL AND EXISTS (SELECT 1 FROM jsonb_array_elements_text((SELECT r.protected_targets FROM registered_model_revisions r WHERE r.name = NEW.model_name AND r.seq < NEW.seq ORDER BY r.seq DESC LIMIT 1)) t (target) WHERE t.target = 'stage:' || NEW.stage OR (EXISTS (SELECT 1 FROM rules_adopted a WHERE a.rule = 'protected-names-ignore-case' AND a.seq < NEW.seq) AND lower((t.target) COLLATE "C") = lower(('stage:' || NEW.stage) COLLATE "C"))) THEN 'a pinned version'
             WHEN EXISTS (SELECT 1 FROM jsonb_array_elements_text((SELECT r.protected_targets FROM registered_model_revisions r WHERE r.name = NEW.model_name AND r.seq < NEW.seq ORDER BY r.seq DESC LIMIT 1)) t (target) WHERE t.target = 'stage:' || NEW.stage OR (EXISTS (SELECT 1 FROM rules_adopted a WHERE a.rule = 'protected-names-ignore-case' AND a.seq < NEW.seq) AND lower((t.target) COLLATE "C") = lower(('stage:' || NEW.stage) COLLATE "C"))) AND NOT EXISTS (SELECT 1 FROM promotions p WHERE p.id = doc #>> '{body,promotion}' AND p.status = 'approved' AND p.model_name = NEW.model_name AND p.version = NEW.version AND p.target = 'stage:' || NEW.stage AND NOT (EXISTS (SELECT 1 FROM rules_adopted a WHERE a.rule = 'approvals-spent-on-leaving' AND a.seq < NEW.seq) AND NOT EXISTS (SELECT 1 FROM deployments d WHERE d.id = doc #>> '{body,deployment}' AND d.rollback_of IS NOT NULL AND d.model_name = NEW.model_name AND d.version = NEW.version AND d.seq < NEW.seq) AND EXISTS (SELECT 1 FROM model_version_revisions r WHERE r.model_name = NEW.model_name AND r.version = NEW.version AND r.stage_seq = r.seq AND r.stage IS DISTINCT FROM NEW.stage AND r.seq > p.closed_seq AND r.seq < NEW.seq))) THEN 'an approved promotion'
             END
         WHEN 'model_version.source_set' THEN CASE
@@ -1771,7 +1827,7 @@ BEGIN
             WHEN coalesce(btrim(doc #>> '{body,reason}'), '') = '' THEN 'a reason'
             WHEN EXISTS (SELECT 1 FROM jsonb_array_elements_text((SELECT r.protected_targets FROM registered_model_revisions r WHERE r.name = NEW.model_name AND r.seq < NEW.seq ORDER BY r.seq DESC LIMIT 1)) t (target) WHERE t.target = 'stage:' || NEW.stage OR (EXISTS (SELECT 1 FROM rules_adopted a WHERE a.rule = 'protected-names-ignore-case' AND a.seq < NEW.seq) AND lower((t.target) COLLATE "C") = lower(('stage:' || NEW.stage) COLLATE "C"))) THEN 'an unprotected stage'
             END
-        ELSE 'an entry of kind model_version.created, model_version.stage_set, model_version.source_set, model_version.description_set, model_version.tags_set, model_version.tag_deleted, model_version.demoted' END;
+        ELSE 'an entry of kind model_version.created, model_version.created_unpinned, model_version.pinned, model_version.stage_set, model_version.source_set, model_version.description_set, model_version.tags_set, model_version.tag_deleted, model_version.demoted' END;
     IF bad IS NOT NULL THEN
         RAISE EXCEPTION 'mlaudit: refused: a % row names ledger entry %, which does not say the same (%)',
             TG_TABLE_NAME, NEW.seq, bad USING ERRCODE = 'check_violation';
@@ -1799,6 +1855,7 @@ BEGIN
             WHEN NEW.version::text IS DISTINCT FROM (doc #>> '{subject,version}') THEN 'version'
             WHEN NEW.promotion_id IS DISTINCT FROM (doc #>> '{body,promotion}') THEN 'promotion_id'
             WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
+            WHEN coalesce((SELECT r.run_id IS NULL FROM model_version_revisions r WHERE r.model_name = NEW.model_name AND r.version = NEW.version AND r.seq < NEW.seq ORDER BY r.seq DESC LIMIT 1), false) AND EXISTS (SELECT 1 FROM jsonb_array_elements_text((SELECT r.protected_targets FROM registered_model_revisions r WHERE r.name = NEW.model_name AND r.seq < NEW.seq ORDER BY r.seq DESC LIMIT 1)) t (target) WHERE t.target = 'alias:' || NEW.alias OR (EXISTS (SELECT 1 FROM rules_adopted a WHERE a.rule = 'protected-names-ignore-case' AND a.seq < NEW.seq) AND lower((t.target) COLLATE "C") = lower(('alias:' || NEW.alias) COLLATE "C"))) THEN 'a pinned version'
             WHEN EXISTS (SELECT 1 FROM jsonb_array_elements_text((SELECT r.protected_targets FROM registered_model_revisions r WHERE r.name = NEW.model_name AND r.seq < NEW.seq ORDER BY r.seq DESC LIMIT 1)) t (target) WHERE t.target = 'alias:' || NEW.alias OR (EXISTS (SELECT 1 FROM rules_adopted a WHERE a.rule = 'protected-names-ignore-case' AND a.seq < NEW.seq) AND lower((t.target) COLLATE "C") = lower(('alias:' || NEW.alias) COLLATE "C"))) AND NOT EXISTS (SELECT 1 FROM promotions p WHERE p.id = doc #>> '{body,promotion}' AND p.status = 'approved' AND p.model_name = NEW.model_name AND p.version = NEW.version AND p.target = 'alias:' || NEW.alias AND NOT (EXISTS (SELECT 1 FROM rules_adopted a WHERE a.rule = 'approvals-spent-on-leaving' AND a.seq < NEW.seq) AND NOT EXISTS (SELECT 1 FROM deployments d WHERE d.id = doc #>> '{body,deployment}' AND d.rollback_of IS NOT NULL AND d.model_name = NEW.model_name AND d.version = NEW.version AND d.seq < NEW.seq) AND EXISTS (SELECT 1 FROM alias_events e WHERE e.model_name = NEW.model_name AND e.alias = NEW.alias AND e.seq > p.closed_seq AND e.seq < NEW.seq AND e.version IS DISTINCT FROM NEW.version AND EXISTS (SELECT 1 FROM alias_events b WHERE b.model_name = e.model_name AND b.alias = e.alias AND b.version = NEW.version AND b.seq > p.closed_seq AND b.seq < e.seq)))) THEN 'an approved promotion'
             END
         WHEN 'model_alias.deleted' THEN CASE
@@ -1887,6 +1944,7 @@ BEGIN
             WHEN NEW.created_seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'created_seq'
             WHEN NEW.closed_seq IS DISTINCT FROM NULL THEN 'closed_seq'
             WHEN NEW.seq::text IS DISTINCT FROM (doc ->> 'seq') THEN 'seq'
+            WHEN coalesce((SELECT r.run_id IS NULL FROM model_version_revisions r WHERE r.model_name = NEW.model_name AND r.version = NEW.version AND r.seq < NEW.seq ORDER BY r.seq DESC LIMIT 1), false) THEN 'a pinned version'
             END
         WHEN 'decision.approved' THEN CASE
             WHEN NOT earlier THEN 'an earlier revision'

@@ -28,6 +28,7 @@ from reports.evidence import (
     RunRef,
     RunReportEvidence,
     TagEvidence,
+    UnpinnedVersionEvidence,
     VersionEvidence,
 )
 from reports.furniture import ATTACHMENT_NAME, TEMPLATE_VERSION
@@ -59,5 +60,6 @@ __all__ = [
     "RunRef",
     "RunReportEvidence",
     "TagEvidence",
+    "UnpinnedVersionEvidence",
     "VersionEvidence",
 ]

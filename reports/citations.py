@@ -73,10 +73,13 @@ def model_citations(model: ModelReportEvidence) -> list[int]:
         seqs.add(model.policy.seq)
     for v in model.versions:
         seqs |= _run(v.run) | {v.seq}
+        if v.pinned_seq is not None:
+            seqs.add(v.pinned_seq)
         for p in v.promotions:
             seqs |= {p.seq} | _gates(p.request_gates)
             for d in p.decisions:
                 seqs |= {d.seq} | _gates(d.gates)
+    seqs.update(u.seq for u in model.unpinned)
     seqs.update(d.seq for d in model.deployments)
     seqs.update(e.seq for e in model.environments)
     seqs.update(d.seq for d in model.demotions)

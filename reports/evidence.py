@@ -12,6 +12,7 @@ from reports.evidence_registry import (
     ModelReportEvidence,
     PolicyEvidence,
     PromotionEvidence,
+    UnpinnedVersionEvidence,
     VersionEvidence,
 )
 from reports.evidence_run import (
@@ -54,5 +55,6 @@ __all__ = [
     "RunRef",
     "RunReportEvidence",
     "TagEvidence",
+    "UnpinnedVersionEvidence",
     "VersionEvidence",
 ]

@@ -230,6 +230,9 @@ class VersionEvidence:
         seq: seq of the `model_version.created` entry.
         registered_by_person: `principal:<name>` of the registering token, else the actor.
         registered_by_name: the registrant's printed name ("" in older bundles).
+        pinned_seq, pinned_by, pinned_by_name, source: for a version registered unpinned and
+            pinned later, its `model_version.pinned` entry's seq and actor, and the source it
+            was registered from; None and "" otherwise.
     """
 
     version: int
@@ -244,6 +247,41 @@ class VersionEvidence:
     seq: int
     registered_by_person: str = ""
     registered_by_name: str = ""
+    pinned_seq: int | None = None
+    pinned_by: str = ""
+    pinned_by_name: str = ""
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class UnpinnedVersionEvidence:
+    """A version registered from a source mlaudit does not hold (`model_version.created_unpinned`)
+    and not pinned to files with digests as of the report: it pins nothing, so no run, files or
+    figures stand behind it, and it reaches no protected stage or alias.
+
+    Attributes:
+        version: the version number.
+        version_digest: hex SHA-256 of RFC 8785 {model, version, source, run}.
+        source: the URI it was registered from, as given.
+        given_run: the run id the client named, as given (not a run of this ledger), or None.
+        registered_by, registered_by_person, registered_by_name, registered_at: as for
+            VersionEvidence.
+        stage: its stage now (an unprotected one), or None.
+        aliases: aliases pointing at it (unprotected ones).
+        seq: seq of the `model_version.created_unpinned` entry.
+    """
+
+    version: int
+    version_digest: str
+    source: str
+    given_run: str | None
+    registered_by: str
+    registered_by_person: str
+    registered_by_name: str
+    registered_at: str
+    stage: str | None
+    aliases: tuple[str, ...]
+    seq: int
 
 
 @dataclass(frozen=True)
@@ -267,6 +305,8 @@ class ModelReportEvidence:
         demotions: versions moved out of a protected stage or alias, in seq order.
         live: per environment (every declared one and every one the model was deployed to,
             in name order), what is live at the as-of time and when the report was made.
+        unpinned: the covered versions that are unpinned as of the report (registered from a
+            source mlaudit does not hold; no files pinned), in version order.
     """
 
     meta: ReportMeta
@@ -284,3 +324,4 @@ class ModelReportEvidence:
     environments: tuple[DeclaredEnvironmentEvidence, ...] = ()
     demotions: tuple[DemotionEvidence, ...] = ()
     live: tuple[LiveEvidence, ...] = ()
+    unpinned: tuple[UnpinnedVersionEvidence, ...] = ()

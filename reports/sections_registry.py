@@ -44,17 +44,35 @@ def _policy(model: ModelReportEvidence) -> list[Node]:
     return out + [para(f"- {clause}") for clause in p.clauses]
 
 
-def _versions(versions: Sequence[VersionEvidence]) -> list[Node]:
-    if not versions:
+UNPINNED = "unpinned: files not held or digested"
+
+
+def _versions(model: ModelReportEvidence) -> list[Node]:
+    versions, unpinned = model.versions, model.unpinned
+    if not versions and not unpinned:
         return [empty("No versions were registered.")]
-    rows: list[list[Cell]] = [
-        [str(v.version), mono(v.version_digest),
-         f"{person(v.registered_by_name, v.registered_by)}, {utc_second(v.registered_at)}",
-         mono(v.run.run_id), v.stage or "none", ", ".join(v.aliases) or "none", str(v.seq)]
-        for v in versions
-    ]
+    rows: list[tuple[int, list[Cell]]] = [
+        (v.version, [str(v.version), mono(v.version_digest),
+                     f"{person(v.registered_by_name, v.registered_by)}, "
+                     f"{utc_second(v.registered_at)}", mono(v.run.run_id), v.stage or "none",
+                     ", ".join(v.aliases) or "none", str(v.seq)]) for v in versions]
+    rows += [(u.version, [str(u.version), mono(u.version_digest),
+                          f"{person(u.registered_by_name, u.registered_by)}, "
+                          f"{utc_second(u.registered_at)}", UNPINNED, u.stage or "none",
+                          ", ".join(u.aliases) or "none", str(u.seq)]) for u in unpinned]
     header = ["Version", "Version digest", "Registered", "Run", "Stage", "Aliases", "Seq"]
-    return [data_table(header, rows, [0.75, 2.4, 1.6, 1.8, 0.9, 0.9, 0.5])]
+    out: list[Node] = [data_table(header, [r for _, r in sorted(rows, key=lambda r: r[0])],
+                                  [0.75, 2.4, 1.6, 1.8, 0.9, 0.9, 0.5])]
+    out += [flag(f"Version {u.version} is {UNPINNED}: it was registered from {u.source}"
+                 + (f" (run {u.given_run}, not a run of this ledger)" if u.given_run else "")
+                 + ". No run, files or figures of this ledger stand behind it, and it cannot "
+                 "reach a protected stage or alias until it is pinned to files registered "
+                 "with their digests.") for u in unpinned]
+    out += [para(f"Version {v.version} was registered unpinned from {v.source} and pinned to "
+                 "the files listed under Artifacts by "
+                 f"{person(v.pinned_by_name, v.pinned_by)} (seq {v.pinned_seq}).")
+            for v in versions if v.pinned_seq is not None]
+    return out
 
 
 def model_overview(model: ModelReportEvidence) -> list[Node]:
@@ -69,7 +87,7 @@ def model_overview(model: ModelReportEvidence) -> list[Node]:
         ("Seq", str(model.created_seq)),
     ]
     return [heading("Model"), kv_table(facts), heading("Gate policy", 2), *_policy(model),
-            heading("Versions", 2), *_versions(model.versions)]
+            heading("Versions", 2), *_versions(model)]
 
 
 def utc_second(instant: str) -> str:

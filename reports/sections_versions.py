@@ -230,6 +230,8 @@ def _artifacts(model: ModelReportEvidence) -> list[Node]:
                 *signer_lines([a for v in model.versions for a in v.run.artifacts])]
     if bare:
         out.append(empty(f"No artifacts were recorded for version(s) {', '.join(bare)}."))
+    out += [flag(f"Version {u.version}: unpinned: files not held or digested (registered "
+                 f"from {u.source}); no files are pinned.") for u in model.unpinned]
     for v in model.versions:
         for a in v.run.artifacts:
             if a.signature_status == "invalid":

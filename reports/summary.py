@@ -11,6 +11,7 @@ from reports.outline import (
     COMPARISON,
     DEPLOYMENTS,
     GATE_POLICY,
+    MODEL,
     OVERALL_METRICS,
     PROMOTIONS,
     SEPARATION_OF_DUTIES,
@@ -62,7 +63,9 @@ def _policy_fact(model: ModelReportEvidence) -> str:
 
 
 def _model_facts(model: ModelReportEvidence) -> tuple[tuple[str, str], ...]:
-    versions = ", ".join(str(v.version) for v in model.versions) or "none"
+    numbers = sorted([(v.version, "") for v in model.versions]
+                     + [(u.version, " (unpinned)") for u in model.unpinned])
+    versions = ", ".join(f"{n}{note}" for n, note in numbers) or "none"
     return (("Model", model.name), ("Owner", model.owner),
             ("As of", when(model.meta.as_of)),
             ("Versions", f"{versions}{' (all versions)' if model.all_versions else ''}"),
@@ -77,6 +80,10 @@ def _model_flags(model: ModelReportEvidence) -> list[tuple[str, ...]]:
     if problems:
         rows.append(("Separation of duties", str(len(problems)), "; ".join(problems),
                      SEPARATION_OF_DUTIES))
+    if model.unpinned:
+        rows.append(("Unpinned versions: files not held or digested", str(len(model.unpinned)),
+                     "version " + ", ".join(str(u.version) for u in model.unpinned)
+                     + "; no files or figures stand behind them", MODEL))
     silent = [d.seq for d in model.deployments if d.event != "deployed" and not d.reason]
     if silent:
         rows.append(("Rollbacks without a reason", str(len(silent)),

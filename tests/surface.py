@@ -336,6 +336,17 @@ def _mlflow_version_metadata(c: Caller) -> None:
     c.call("builder", "POST", f"{V1}/models/scorer/versions/1/transition", {"target": "Staging"})
 
 
+def _unpinned_version(c: Caller) -> None:
+    """'lake' v1, registered through MLflow from s3:// (unpinned, issue 19), then pinned to
+    the baseline run's external export, registered there with its digest."""
+    c.call("builder", "POST", f"{MLFLOW}/registered-models/create", {"name": "lake"})
+    made = c.call("builder", "POST", f"{MLFLOW}/model-versions/create",
+                  {"name": "lake", "source": "s3://exports/model"})
+    assert made["model_version"]["version"] == "1"
+    c.call("builder", "POST", f"{V1}/models/lake/versions/1/pin",
+           {"run_id": c.ids["runs"]["baseline"], "artifact_path": "exports"})
+
+
 def _promote(c: Caller, who: str, model: str, version: int, target: str,
              classification: str | None = None) -> str:
     body: dict[str, Any] = {"target": target, "justification": "validated on holdout"}
@@ -468,12 +479,13 @@ def exercise(app: Any, client: Any, admin_token: str,
     c = Caller(client, _people(app, run_cli, admin_token))
     for step in (_experiments, _access, _runs, _run_data, _run_evidence, _run_lifecycle,
                  _mlflow_run, _sandbox, _logged_models, _native_model, _mlflow_model,
-                 _mlflow_version_metadata):
+                 _mlflow_version_metadata, _unpinned_version):
         step(c)
     c.ids["promotions"] = {**_quorum_promotions(c), **_closed_promotions(c)}
     _deployments(c)
     adopt_legacy_environment(app)
     _reports(c)
     key = c.ids.pop("client_key")
-    return {**c.ids, "tokens": dict(c.secrets), "models": {"scorecard": [1], "scorer": [1, 2]},
+    return {**c.ids, "tokens": dict(c.secrets), "models": {"scorecard": [1], "scorer": [1, 2],
+                                                          "lake": [1]},
             "client_key": key["key_id"]}

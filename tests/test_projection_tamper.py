@@ -458,20 +458,28 @@ def test_a_version_5_database_is_upgraded(database_url: str, conn: psycopg.Conne
 
 def test_a_version_6_database_is_upgraded(logged: dict[str, Any], database_url: str,
                                           conn: psycopg.Connection) -> None:
-    """Version 6 had no user_id on runs and a foreign key from a run to its parent. The
-    upgrade replays the ledger into tables with the column and without the key."""
-    from app.db import ensure_schema
+    """Version 6 had no user_id on runs, a foreign key from a run to its parent, and no
+    unpinned versions (run_id NOT NULL). The upgrade applies the current schema and replays
+    the ledger into tables with the column, without the key, and with run_id nullable."""
+    from app.db import SCHEMA_VERSION, ensure_schema, schema_version
 
     for table in ("runs", "run_revisions"):
         conn.execute(sql.SQL("ALTER TABLE {} DROP COLUMN user_id").format(sql.Identifier(table)))
     conn.execute("ALTER TABLE runs ADD CONSTRAINT runs_parent_run_id_fkey "
                  "FOREIGN KEY (parent_run_id) REFERENCES runs (id)")
+    conn.execute("ALTER TABLE model_versions ALTER COLUMN run_id SET NOT NULL")
+    conn.execute("ALTER TABLE model_version_revisions ALTER COLUMN run_id SET NOT NULL")
     conn.execute("DELETE FROM mlaudit_schema")
     conn.execute("INSERT INTO mlaudit_schema (version) VALUES (6)")
-    assert ensure_schema(database_url, ("prod",)) == 7
+    assert ensure_schema(database_url, ("prod",)) == SCHEMA_VERSION == 7
+    assert schema_version(conn) == SCHEMA_VERSION
     keys = conn.execute("SELECT count(*) FROM pg_constraint WHERE conname = "
                         "'runs_parent_run_id_fkey'").fetchone()
     column = conn.execute("SELECT count(*) FROM information_schema.columns WHERE "
                           "table_name = 'runs' AND column_name = 'user_id'").fetchone()
     assert keys == (0,) and column == (1,)
+    nullable = conn.execute("SELECT is_nullable FROM information_schema.columns WHERE "
+                            "table_name IN ('model_versions', 'model_version_revisions') "
+                            "AND column_name = 'run_id'").fetchall()
+    assert nullable == [("YES",), ("YES",)]
     assert verified(database_url) is None

@@ -112,6 +112,20 @@ _VERSION_CREATED = {
     "created_seq": "seq", "stage_seq": "null", "description": "''", "source": "null",
     "logged_model_id": "null", "updated_seq": "null", "seq": "seq"}
 _VERSION_KEY = {"model_name": "subject.model", "version": "subject.version", "seq": "seq"}
+# A version registered from a source we do not hold (issue 19): nothing pinned.
+_VERSION_UNPINNED = {
+    **_VERSION_CREATED, "run_id": "null", "artifact_path": "''",
+    "evidence": "sql:jsonb_build_object('pinned', false, 'source', doc #> '{body,source}', "
+                "'run', doc #> '{body,run}')", "source": "body.source"}
+# ...and its pinning to files of a run of ours, registered with digests.
+_VERSION_PINNED = {
+    **_VERSION_KEY, "run_id": "subject.run", "artifact_path": "body.evidence.artifact_path",
+    "evidence": "json:body.evidence", "version_digest": "body.version_digest",
+    "updated_seq": "seq"}
+# SQL: the version, as of the entry (its latest revision before it), is unpinned.
+_UNPINNED = ("coalesce((SELECT r.run_id IS NULL FROM model_version_revisions r "
+             "WHERE r.model_name = NEW.model_name AND r.version = NEW.version "
+             "AND r.seq < NEW.seq ORDER BY r.seq DESC LIMIT 1), false)")
 _MODEL_CREATED = {
     "name": "subject.model", "description": "body.description", "owner": "body.owner",
     "tags": "json:body.tags", "sensitive_attributes": "json:body.sensitive_attributes",
@@ -126,7 +140,7 @@ _MODEL_CHANGES = {
                              "protected_targets": "json:body.protected_targets"},
     "model.sensitive_attributes_set": {
         **_MODEL_KEY, "sensitive_attributes": "json:body.sensitive_attributes"},
-    "model_version.created": _MODEL_KEY}
+    "model_version.created": _MODEL_KEY, "model_version.created_unpinned": _MODEL_KEY}
 _PROMOTION_CLOSED = {"id": "subject.promotion", "closed_seq": "seq", "seq": "seq"}
 _DECISION = {"promotion_id": "subject.promotion", "seq": "seq", "approver": "body.approver",
              "role": "body.role", "outcome": "sql:CASE doc ->> 'kind' WHEN 'decision.approved' "
@@ -208,6 +222,8 @@ GUARDS: tuple[Guard, ...] = (
            for kind, values in _MODEL_CHANGES.items()}}),
     Guard("model_version_revisions", "seq", {
         "model_version.created": _VERSION_CREATED,
+        "model_version.created_unpinned": _VERSION_UNPINNED,
+        "model_version.pinned": _all("model_version_revisions", _VERSION_PINNED),
         "model_version.stage_set": _all("model_version_revisions", {
             **_VERSION_KEY, "stage": "body.stage", "stage_seq": "seq"}),
         "model_version.source_set": _all("model_version_revisions", {
@@ -218,16 +234,21 @@ GUARDS: tuple[Guard, ...] = (
             **_VERSION_KEY, "updated_seq": "seq", "description": "body.description"}),
         **{kind: _all("model_version_revisions", {**_VERSION_KEY, "updated_seq": "seq"})
            for kind in ("model_version.tags_set", "model_version.tag_deleted")}},
-        {"model_version.stage_set": (("an approved promotion", _protected(
-            "'stage:' || NEW.stage", _LEFT_STAGE)),)}),
+        {"model_version.stage_set": (
+            ("a pinned version", "NEW.run_id IS NULL AND "
+             + _is_protected("'stage:' || NEW.stage")),
+            ("an approved promotion", _protected("'stage:' || NEW.stage", _LEFT_STAGE))),
+         "model_version.pinned": (("an unpinned version", "prev.run_id IS NOT NULL"),)}),
     Guard("alias_events", "seq", {
         "model_alias.set": {"model_name": "subject.model", "alias": "body.alias",
                             "version": "subject.version", "promotion_id": "body.promotion",
                             "seq": "seq"},
         "model_alias.deleted": {"model_name": "subject.model", "alias": "body.alias",
                                 "version": "null", "promotion_id": "null", "seq": "seq"}},
-        {"model_alias.set": (("an approved promotion", _protected("'alias:' || NEW.alias",
-                                                                  _LEFT_ALIAS)),),
+        {"model_alias.set": (("a pinned version", f"{_UNPINNED} AND "
+                              + _is_protected("'alias:' || NEW.alias")),
+                             ("an approved promotion", _protected("'alias:' || NEW.alias",
+                                                                  _LEFT_ALIAS))),
          # Exact names: a case variant of a protected alias (left by an older version)
          # can be deleted, as registry.delete_alias allows; the protected name itself not.
          "model_alias.deleted": (("an unprotected alias",
@@ -251,10 +272,11 @@ GUARDS: tuple[Guard, ...] = (
                                                             "status": "'withdrawn'"}),
         "promotion.invalidated": _all("promotion_revisions", {**_PROMOTION_CLOSED,
                                                               "status": "'invalidated'"})},
-        {kind: (("a pending promotion", "prev.status IS DISTINCT FROM 'pending'"),
-                *((("the quorum", _QUORUM),) if kind == "decision.approved" else ()))
-         for kind in ("decision.approved", "decision.rejected", "promotion.withdrawn",
-                      "promotion.invalidated")}),
+        {"promotion.requested": (("a pinned version", _UNPINNED),),
+         **{kind: (("a pending promotion", "prev.status IS DISTINCT FROM 'pending'"),
+                   *((("the quorum", _QUORUM),) if kind == "decision.approved" else ()))
+            for kind in ("decision.approved", "decision.rejected", "promotion.withdrawn",
+                         "promotion.invalidated")}}),
     Guard("decisions", "seq", {kind: _DECISION for kind in (
         "decision.approved", "decision.rejected", "decision.refused")},
         {"decision.approved": _SEPARATION, "decision.rejected": (_OWN_PRINCIPAL,),

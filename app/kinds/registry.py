@@ -87,6 +87,43 @@ def _version_created(entry: Entry, state: State) -> Rows:
     return [touched, made]
 
 
+def _unpinned_created(entry: Entry, state: State) -> Rows:
+    """A version whose files we do not hold: no run of ours, no artifact path, nothing pinned;
+    its evidence says so and keeps the source (and run id) as the client gave them."""
+    body = entry.body
+    name, version = _version_key(entry)
+    made = (VERSION_REVISIONS.name, [VERSION_REVISIONS.row({
+        "model_name": name, "version": version, "run_id": None, "artifact_path": "",
+        "evidence": unpinned_evidence(body["source"], body["run"]),
+        "version_digest": body["version_digest"], "stage": "None", "created_by": entry.actor,
+        "created_seq": entry.seq, "stage_seq": None, "description": "",
+        "source": body["source"], "logged_model_id": None, "updated_seq": None,
+        "seq": entry.seq})])
+    touched = revision(state, MODELS, MODEL_REVISIONS, (name,), entry.seq,
+                       {"updated_seq": entry.seq})
+    return [touched, made]
+
+
+def unpinned_evidence(source: str, run: str | None) -> dict[str, Any]:
+    """The evidence column of an unpinned version (the one rule, for reducer and guard)."""
+    return {"pinned": False, "source": source, "run": run}
+
+
+def _pinned(entry: Entry, state: State) -> Rows:
+    """An unpinned version pinned to files of a run of ours, registered with digests."""
+    key = _version_key(entry)
+    current = state.current(VERSIONS.name, key) or {}
+    if current.get("run_id") is not None:
+        raise ReduceError(f"version {key[1]} of {key[0]!r} is already pinned")
+    evidence = entry.body["evidence"]
+    if not isinstance(evidence, dict) or type(evidence.get("artifact_path")) is not str:
+        raise ReduceError("model_version.pinned has no evidence with an artifact_path")
+    return [revision(state, VERSIONS, VERSION_REVISIONS, key, entry.seq, {
+        "run_id": entry.subject["run"], "artifact_path": evidence["artifact_path"],
+        "evidence": evidence, "version_digest": entry.body["version_digest"],
+        "updated_seq": entry.seq})]
+
+
 def _version_change(change: Callable[[Entry, dict[str, Any]], dict[str, Any]],
                     events: Callable[[Entry], list[Any]] | None = None
                     ) -> Callable[[Entry, State], Rows]:
@@ -237,6 +274,25 @@ KINDS = (
          "`datasets: [{name, digest, context}]`), `version_digest` (hex SHA-256 of RFC 8785 "
          "`{\"model\", …evidence}`); the model's `updated_seq` moves to it",
          ("registered_model_revisions", "model_version_revisions")),
+    # A version registered from a source we do not hold (issue 19), and its later pinning.
+    Kind("model_version.created_unpinned", VERSION,
+         (Field("source", STR), Field("run", f"{STR} or {NUL}"), Field("version_digest", STR)),
+         _unpinned_created,
+         "`source`: the URI the client registered the version from, as given (`s3://…`, "
+         "`runs:/…` of a run we do not hold, …), `run` (the run id the client named, as "
+         "given, or null), `version_digest` (hex SHA-256 of RFC 8785 `{\"model\", "
+         "\"version\", \"source\", \"run\"}`). The version is **unpinned**: it pins no "
+         "files (no run of ours, `evidence` `{\"pinned\": false, \"source\", \"run\"}`), "
+         "so it is never promoted to a protected target until `model_version.pinned`; the "
+         "model's `updated_seq` moves to it",
+         ("registered_model_revisions", "model_version_revisions")),
+    Kind("model_version.pinned", ("model", "version", "run"),
+         (Field("evidence", OBJ), Field("version_digest", STR)), _pinned,
+         "an unpinned version pinned to files of a run of ours registered with digests "
+         "(uploaded, or `/api/v1/runs/{id}/artifacts/external`): `evidence` and "
+         "`version_digest` as in `model_version.created`; the version's run, artifact path, "
+         "evidence and digest become these (once: a pinned version stays pinned)",
+         ("model_version_revisions",)),
     Kind("model_version.stage_set", VERSION,
          (Field("stage", STR), Field("previous", STR), Field("promotion", f"{STR} or {NUL}"),
           Field("deployment", STR, optional=True)),

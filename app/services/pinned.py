@@ -21,8 +21,17 @@ from app.ledger.errors import LedgerError
 from app.services.artifacts import Tampered
 from app.services.tracking import NotFound
 from app.storage import artifacts as store
+from app.storage import registry as registry_store
 
 log = logging.getLogger(__name__)
+
+
+# The entries that pin a version's files: at creation, or later for one created unpinned.
+PINNING = ("model_version.created", "model_version.pinned")
+
+
+class Unpinned(NotFound):
+    """The version was registered from a source we do not hold: it pins no files here."""
 
 
 class NotPinned(NotFound):
@@ -94,7 +103,7 @@ def _pin(row: store.PinnedVersion) -> Pin:
     try:
         entry = decode(bytes(row.canonical))
         subject = entry.get("subject") or {}
-        if (entry.get("kind") != "model_version.created" or subject.get("model") !=
+        if (entry.get("kind") not in PINNING or subject.get("model") !=
                 row.model_name or subject.get("version") != str(row.version)):
             raise LedgerError("not its creation entry")
         files = _files(entry)
@@ -110,6 +119,9 @@ def _pin(row: store.PinnedVersion) -> Pin:
 def pin_of(conn: psycopg.Connection, name: str, version: int) -> Pin:
     row = store.pinned_version(conn, name, version)
     if row is None:
+        if registry_store.get_version(conn, name, version) is not None:
+            raise Unpinned(f"{name} version {version} is unpinned: it was registered from a "
+                           "source whose files mlaudit does not hold or digest")
         raise NotFound(f"model {name!r} has no version {version}")
     return _pin(row)
 

@@ -21,6 +21,7 @@ from app.services.registry import (
     evaluate_gates,
     parse_target,
     protected_as,
+    refuse_unpinned,
 )
 from app.services.tokens import Principal
 from app.services.tracking import Conflict, NotFound
@@ -30,6 +31,7 @@ from app.storage import logged_models as logged_store
 from app.storage import registry as store
 from app.storage import tokens as token_store
 from app.storage import tracking as runs
+from app.tracking.targets import shown
 
 
 @dataclass
@@ -51,6 +53,7 @@ def request_promotion(writer: LedgerWriter, principal: Principal, name: str, ver
     target = protected_as(model, parse_target(target_text))
     if target is None:
         raise Invalid(f"{target_text} is not protected for {name!r}: move it directly")
+    refuse_unpinned(row, shown(target))
     evaluation = evaluate_gates(writer.conn, model, row)
     promotion_id = uuid.uuid4().hex
     [receipt] = writer.append([Draft(
@@ -76,15 +79,21 @@ def _pending(writer: LedgerWriter, promotion_id: str) -> store.PromotionRow:
 def _builders(conn: Any, version: store.VersionRow) -> list[tuple[str | None, str]]:
     """Who built the version, and how: it registered it, created its run, recorded a file it
     pins (an admin may write into anyone's run), or logged the MLflow model it came from."""
-    run = runs.get_run(conn, version.run_id)
+    run_id = version.run_id or ""  # '' (no run): an unpinned version, which pins nothing
+    run = runs.get_run(conn, run_id)
     found = [(version.created_by, "registered this model version"),
              (run.created_by if run else None, "created the version's source run")]
     for item in version.evidence.get("artifacts", []):
-        artifact = artifact_store.get_artifact(conn, version.run_id, item["path"])
+        artifact = artifact_store.get_artifact(conn, run_id, item["path"])
         entry = ledger_store.get_entry(conn, artifact.seq) if artifact else None
         # The actor as the entry's hashed bytes say, never the query copy beside them.
         actor = kinds.entry_from_canonical(bytes(entry.canonical)).actor if entry else None
         found.append((actor, f"recorded {item['path']}, a file this version pins"))
+    pinned_seq = store.pinned_by(conn, version.model_name, version.version)
+    if pinned_seq is not None:  # registered unpinned, then pinned to these files
+        entry = ledger_store.get_entry(conn, pinned_seq)
+        actor = kinds.entry_from_canonical(bytes(entry.canonical)).actor if entry else None
+        found.append((actor, "pinned this version to the files it pins"))
     mlflow = store.mlflow_version(conn, version.model_name, version.version)
     logged = (logged_store.get_logged_model(conn, mlflow.logged_model_id)
               if mlflow and mlflow.logged_model_id else None)

@@ -25,6 +25,11 @@ APPROVAL_TARGETS = ("stage:Production", "alias:champion")
 # letter, a zero-width space), and protection compares them with ASCII case folded: the
 # database's guards fold the same way (lower(... COLLATE "C")), whatever its locale.
 ALIAS_NAME = re.compile(r"[A-Za-z0-9_\-]{1,255}")
+# Shown on an unpinned version by the MLflow routes ("false"); no client sets it.
+PINNED_TAG = "mlaudit.pinned"
+# Set through MLflow's set-tag to `runs:/<run_id>/<path>`, it pins an unpinned version to
+# those files (the MLflow-compatible spelling of POST /api/v1/models/{name}/versions/{v}/pin).
+PIN_TAG = "mlaudit.pin"
 
 
 class Forbidden(TrackingError):
@@ -126,6 +131,22 @@ def register_from_source(writer: LedgerWriter, actor: str, name: str, run_id: st
     return row.version
 
 
+# A version registered from a source we do not hold (app/services/unpinned.py).
+
+def refuse_unpinned(row: store.VersionRow, label: str) -> None:
+    """An unpinned version reaches no protected target (nor a promotion to one)."""
+    if row.run_id is not None:
+        return
+    source = row.evidence.get("source")
+    raise Forbidden(
+        f"version {row.version} of {row.model_name!r} is unpinned: it was registered from "
+        f"{source!r}, whose files mlaudit does not hold or digest, so it cannot be promoted "
+        f"to {label}, which is protected. Register its files with their digests (POST "
+        "/api/v1/runs/<run_id>/artifacts/external), pin the version to them (POST "
+        f"/api/v1/models/{row.model_name}/versions/{row.version}/pin), then request a "
+        "promotion")
+
+
 def set_policy(writer: LedgerWriter, actor: str, name: str,
                document: Mapping[str, Any]) -> Receipt:
     _model(writer, name, lock=True)
@@ -143,6 +164,8 @@ def evaluate_gates(conn: Any, model: store.ModelRow, version: store.VersionRow) 
     if found is None:  # nothing was judged: not a pass (policy_seq null says "no policy")
         return {"policy_seq": None, "passed": None, "results": []}
     policy, set_by, seq = found
+    if version.run_id is None:  # unpinned: no run of ours to judge, so nothing passes
+        return {"policy_seq": seq, "policy_set_by": set_by, "passed": None, "results": []}
     evaluation = gates.evaluate(policy, _gate_evidence(conn, model, version.run_id))
     return {"policy_seq": seq, "policy_set_by": set_by, "passed": evaluation.passed,
             "results": [{"gate": r.gate, "passed": r.passed, "detail": r.detail,
@@ -188,6 +211,8 @@ def _apply_target(writer: LedgerWriter, actor: str, model: store.ModelRow,
     """Put the version at a stage or alias, citing the approval (via) and, when a rollback
     restores it, the rollback's deployment."""
     kind, _, value = target.partition(":")
+    if _protected(model, target):
+        refuse_unpinned(version, shown(target))
     subject = {"model": model.name, "version": str(version.version)}
     body: dict[str, Any] = {kind: value, "previous": None, "promotion": via}
     if deployment is not None:
@@ -281,6 +306,11 @@ def record_source(writer: LedgerWriter, actor: str, name: str, version: int, sou
 
 def set_version_tags(writer: LedgerWriter, actor: str, name: str, version: int,
                      tags: Mapping[str, str]) -> Receipt:
+    if PINNED_TAG in tags or PIN_TAG in tags:
+        raise Invalid(f"tag {PINNED_TAG!r} is set by the server (whether the version's files "
+                      f"are held and digested) and {PIN_TAG!r} is no tag: pin a version with "
+                      f"POST /api/v1/models/{name}/versions/{version}/pin, or set-tag "
+                      f"{PIN_TAG!r} alone to runs:/<run_id>/<path>")
     return _touch_version(writer, actor, name, version, "model_version.tags_set",
                           {"tags": dict(tags)})
 
@@ -321,6 +351,7 @@ def reach_target(writer: LedgerWriter, actor: str, name: str, version: int,
         return move(writer, actor, name, version, target_text)
     kind, _, value = target.partition(":")
     label = f"stage {value}" if kind == "stage" else f"alias @{value}"
+    refuse_unpinned(row, label)
     approval = _latest_approval(writer.conn, name, target)
     if approval is None or approval.version != version:
         which = ("no promotion to it has been approved" if approval is None else

@@ -18,6 +18,7 @@ from reports import (
     GateEvidence,
     PolicyEvidence,
     PromotionEvidence,
+    UnpinnedVersionEvidence,
     VersionEvidence,
 )
 from reports.policy_text import EMPTY_POLICY, policy_sentences
@@ -154,6 +155,37 @@ def _alias_label(ledger: Ledger, model: Mapping[str, Any], alias: str) -> str:
     return f"{alias} (no approved promotion: protected name {shown(canonical)})"
 
 
+def _pin(ledger: Ledger, name: str, version: int, visible: Any) -> dict[str, Any] | None:
+    """The revision that pinned the version's files (its creation, or a later
+    `model_version.pinned`), if it is visible as of the report; None: unpinned then."""
+    found = min((r for r in ledger.rows("model_version_revisions")
+                 if r["model_name"] == name and r["version"] == version
+                 and r["run_id"] is not None), key=lambda r: r["seq"], default=None)
+    return found if found is not None and visible(found["seq"]) else None
+
+
+def _pinned_later(ledger: Ledger, row: Mapping[str, Any], pin: Mapping[str, Any]
+                  ) -> dict[str, Any]:
+    """VersionEvidence's pinned_* fields: set for a version registered unpinned."""
+    if pin["seq"] == row["created_seq"]:
+        return {}
+    actor = ledger.entries[pin["seq"]].actor
+    return {"pinned_seq": pin["seq"], "pinned_by": actor,
+            "pinned_by_name": ledger.printed_name(actor), "source": row["source"]}
+
+
+def _unpinned(ledger: Ledger, row: Mapping[str, Any],
+              aliases: tuple[str, ...]) -> UnpinnedVersionEvidence:
+    created = ledger.entries[row["created_seq"]]
+    return UnpinnedVersionEvidence(
+        version=row["version"], version_digest=created.body["version_digest"],
+        source=created.body["source"], given_run=created.body["run"],
+        registered_by=created.actor, registered_by_person=ledger.person(created.actor),
+        registered_by_name=ledger.printed_name(created.actor),
+        registered_at=created.recorded_at, stage=row["stage"] or None, aliases=aliases,
+        seq=row["created_seq"])
+
+
 def model_evidence(ledger: Ledger, name: str, version: int | None,
                    as_of: datetime | None) -> dict[str, Any]:
     """The fields of ModelReportEvidence except meta."""
@@ -173,25 +205,30 @@ def model_evidence(ledger: Ledger, name: str, version: int | None,
     policy, bands = _policy(ledger, name, visible)
     aliases = {key[1]: row["version"] for key, row in ledger.state.items("model_aliases")
                if key[0] == name}
-    versions = []
+    versions, unpinned = [], []
     for row in rows:
         if not visible(row["created_seq"]):
             continue
-        run = run_evidence(ledger, row["run_id"], bands)
+        labels = tuple(sorted(_alias_label(ledger, model, a) for a, v in aliases.items()
+                              if v == row["version"]))
+        pin = _pin(ledger, name, row["version"], visible)
+        if pin is None:
+            unpinned.append(_unpinned(ledger, row, labels))
+            continue
+        run = run_evidence(ledger, pin["run_id"], bands)
         used = {s.band_seq for s in run.group_summaries if s.band_seq is not None}
         if used:
             run = dataclasses.replace(run, cited_seqs=tuple(sorted(set(run.cited_seqs) | used)))
         versions.append(VersionEvidence(
-            version=row["version"], version_digest=row["version_digest"],
+            version=row["version"], version_digest=pin["version_digest"],
             registered_by=row["created_by"],
             registered_by_person=ledger.person(row["created_by"]),
             registered_at=ledger.entries[row["created_seq"]].recorded_at,
-            artifact_path=row["artifact_path"], stage=row["stage"] or None,
-            aliases=tuple(sorted(_alias_label(ledger, model, a) for a, v in aliases.items()
-                                 if v == row["version"])),
+            artifact_path=pin["artifact_path"], stage=row["stage"] or None, aliases=labels,
             run=run, promotions=_promotions(ledger, name, row["version"], visible),
-            seq=row["created_seq"], registered_by_name=ledger.printed_name(row["created_by"])))
-    covered = {v.version for v in versions}
+            seq=row["created_seq"], registered_by_name=ledger.printed_name(row["created_by"]),
+            **_pinned_later(ledger, row, pin)))
+    covered = {v.version for v in versions} | {u.version for u in unpinned}
     deps = placed.deployments(ledger, name, covered, visible)
     return {"name": model["name"], "description": model["description"] or "",
             "owner": model["owner"], "sensitive_attributes": tuple(model["sensitive_attributes"]),
@@ -200,4 +237,4 @@ def model_evidence(ledger: Ledger, name: str, version: int | None,
             "all_versions": version is None, "created_seq": model["created_seq"],
             "environments": placed.environments(ledger, {d.environment for d in deps}, visible),
             "demotions": placed.demotions(ledger, name, covered, visible),
-            "live": placed.live(ledger, name, visible)}
+            "live": placed.live(ledger, name, visible), "unpinned": tuple(unpinned)}

@@ -169,7 +169,9 @@ class PinnedVersion:
 
 _PINNED = ("SELECT v.model_name, v.version, v.run_id, r.experiment_id, v.artifact_path, "
            "v.version_digest, v.created_seq, e.canonical FROM model_versions v "
-           "JOIN runs r ON r.id = v.run_id JOIN ledger_entries e ON e.seq = v.created_seq ")
+           "JOIN runs r ON r.id = v.run_id JOIN ledger_entries e ON e.seq = (SELECT min(p.seq) "
+           "FROM model_version_revisions p WHERE p.model_name = v.model_name "
+           "AND p.version = v.version AND p.run_id IS NOT NULL) ")  # created, or pinned later
 
 
 def pinned_version(conn: psycopg.Connection, name: str, version: int) -> PinnedVersion | None:

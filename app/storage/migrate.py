@@ -1,8 +1,10 @@
 """Upgrading a database of schema version 1 to 6 to version 7: projections rebuilt from the ledger.
 
 Version 7 adds the client-claimed `user_id` of runs (MLflow's), drops the foreign key of a
-run's parent (MLflow's `mlflow.parentRunId` may name a run that was never recorded), and keeps
-every revision of an artifact path (artifact_revisions; artifacts holds the latest of each path).
+run's parent (MLflow's `mlflow.parentRunId` may name a run that was never recorded), keeps
+every revision of an artifact path (artifact_revisions; artifacts holds the latest of each
+path), and lets a model version be unpinned (registered from a source mlaudit does not hold:
+no run, until pinned) and guards it (issue 19).
 
 Version 6 adds principals (people and service accounts) and the principal of each token and
 decision.

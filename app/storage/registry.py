@@ -31,7 +31,7 @@ class ModelRow:
 class VersionRow:
     model_name: str
     version: int
-    run_id: str
+    run_id: str | None  # None while unpinned (registered from a source we do not hold)
     artifact_path: str
     evidence: dict[str, Any]
     version_digest: str
@@ -114,8 +114,8 @@ def models_experiments(conn: psycopg.Connection) -> dict[str, set[str]]:
     for every model that has versions."""
     found: dict[str, set[str]] = {}
     for name, experiment_id in conn.execute(
-            "SELECT DISTINCT v.model_name, r.experiment_id FROM model_versions v "
-            "JOIN runs r ON r.id = v.run_id"):
+            "SELECT DISTINCT v.model_name, coalesce(r.experiment_id, '') FROM model_versions v "
+            "LEFT JOIN runs r ON r.id = v.run_id"):  # '' (no experiment): an unpinned version
         found.setdefault(name, set()).add(experiment_id)
     return found
 
@@ -261,8 +261,8 @@ class MlflowModelRow:
 class MlflowVersionRow:
     name: str
     version: int
-    run_id: str
-    experiment_id: str
+    run_id: str | None  # None while unpinned
+    experiment_id: str | None
     artifact_path: str
     stage: str
     description: str
@@ -271,6 +271,7 @@ class MlflowVersionRow:
     created_by: str
     creation_timestamp: int
     last_updated_timestamp: int
+    given_run: str | None = None  # an unpinned version's run id, as the client gave it
 
 
 def _ms(column: str) -> str:
@@ -286,8 +287,9 @@ _MLFLOW_VERSION = (
     "SELECT v.model_name AS name, v.version, v.run_id, r.experiment_id, v.artifact_path, "
     "v.stage, v.description, v.source, v.logged_model_id, v.created_by, "
     f"{_ms('c.recorded_at')} AS creation_timestamp, "
-    f"{_ms('u.recorded_at')} AS last_updated_timestamp FROM model_versions v "
-    "JOIN runs r ON r.id = v.run_id JOIN ledger_entries c ON c.seq = v.created_seq "
+    f"{_ms('u.recorded_at')} AS last_updated_timestamp, v.evidence ->> 'run' AS given_run "
+    "FROM model_versions v LEFT JOIN runs r ON r.id = v.run_id "
+    "JOIN ledger_entries c ON c.seq = v.created_seq "
     "JOIN ledger_entries u ON u.seq = greatest(v.created_seq, v.stage_seq, v.updated_seq)")
 MODEL_ORDER = {"name": "name", "last_updated_timestamp": "last_updated_timestamp",
                "timestamp": "last_updated_timestamp", "creation_timestamp": "creation_timestamp"}
@@ -363,8 +365,8 @@ def search_models(conn: psycopg.Connection, conditions: Sequence[Condition],
     params: list[Any] = []
     if experiments is not None:
         where.append(sql.SQL(
-            "NOT EXISTS (SELECT 1 FROM model_versions v JOIN runs r ON r.id = v.run_id "
-            "WHERE v.model_name = x.name AND NOT r.experiment_id = ANY(%s))"))
+            "NOT EXISTS (SELECT 1 FROM model_versions v LEFT JOIN runs r ON r.id = v.run_id "
+            "WHERE v.model_name = x.name AND NOT coalesce(r.experiment_id = ANY(%s), false))"))
         params.append(list(experiments))
     for cond in conditions:
         if cond.field == "tag":  # registered-model tags live in the jsonb column
@@ -427,3 +429,11 @@ def version_tags_for(conn: psycopg.Connection, names: Sequence[str]
     return found
 
 
+def pinned_by(conn: psycopg.Connection, name: str, version: int) -> int | None:
+    """The seq of the `model_version.pinned` entry of a version registered unpinned and
+    pinned since; None for a version pinned when it was created, or still unpinned."""
+    row = conn.execute(
+        "SELECT min(r.seq), min(r.created_seq) FROM model_version_revisions r "
+        "WHERE r.model_name = %s AND r.version = %s AND r.run_id IS NOT NULL",
+        (name, version)).fetchone()
+    return None if row is None or row[0] is None or row[0] == row[1] else int(row[0])

@@ -82,7 +82,8 @@ def model_seqs(conn: psycopg.Connection, name: str) -> set[int]:
     # Every revision of every declared environment: the summary says what is live in each.
     seqs |= _seqs(conn, "SELECT seq FROM environment_revisions")
     runs = [r[0] for r in conn.execute(
-        "SELECT DISTINCT run_id FROM model_versions WHERE model_name = %s", (name,))]
+        "SELECT DISTINCT run_id FROM model_versions WHERE model_name = %s "
+        "AND run_id IS NOT NULL", (name,))]  # (none for an unpinned version)
     seqs |= run_seqs(conn, runs)
     return seqs | people_seqs(conn, seqs)
 

@@ -34,8 +34,8 @@ def model_spans(conn: psycopg.Connection, names: Collection[str]) -> dict[str, f
     if not names:
         return {}
     rows = conn.execute(
-        "SELECT m.name, coalesce(array_agg(DISTINCT r.experiment_id) "
-        "FILTER (WHERE r.experiment_id IS NOT NULL), '{}') FROM registered_models m "
+        "SELECT m.name, coalesce(array_agg(DISTINCT coalesce(r.experiment_id, '')) "
+        "FILTER (WHERE v.version IS NOT NULL), '{}') FROM registered_models m "
         "LEFT JOIN model_versions v ON v.model_name = m.name LEFT JOIN runs r ON r.id = v.run_id "
         "WHERE m.name = ANY(%s) GROUP BY m.name", (list(names),)).fetchall()
     return {name: frozenset(experiments) for name, experiments in rows}

@@ -283,3 +283,69 @@ def test_champion_alias_moves_with_approvals(client: Any, people: Any, model: An
         assert decide(client, people["risk1"], promotion, **gates_ok).json["status"] == "approved"
         aliases = client.get("/api/v1/models/scorecard", headers=people["risk1"]).json["aliases"]
         assert aliases == {"champion": version}
+
+
+def test_a_version_from_a_source_we_do_not_hold_is_unpinned_until_pinned(
+        client: Any, people: Any, model: Any) -> None:
+    """Issue 19 on /api/v1: registered with `source`, shown `pinned: false`, refused every
+    protected target; pinned to files registered with digests, then promoted; whoever pinned
+    it may not approve it."""
+    builder, risk1 = people["builder"], people["risk1"]
+    made = send(client, "POST", "/api/v1/models/scorecard/versions", builder,
+                {"source": "gs://lake/scorecard", "run_id": "not-ours"})
+    assert made.status_code == 201, made.json
+    assert made.json["version"] == 3 and made.json["receipt"]["kind"] == \
+        "model_version.created_unpinned"
+    shown = client.get("/api/v1/models/scorecard/versions/3", headers=risk1).json
+    assert shown["pinned"] is False and shown["run_id"] is None
+    assert shown["evidence"] == {"pinned": False, "source": "gs://lake/scorecard",
+                                 "run": "not-ours"}
+    assert [v["pinned"] for v in client.get("/api/v1/models/scorecard",
+                                            headers=risk1).json["versions"]] == \
+        [True, True, False]
+    both = send(client, "POST", "/api/v1/models/scorecard/versions", builder,
+                {"source": "gs://x", "artifact_path": "model"})
+    assert both.status_code == 400, both.json
+    asked = send(client, "POST", "/api/v1/models/scorecard/versions/3/promotions", builder,
+                 {"target": "Production", "justification": "x"})
+    assert asked.status_code == 403 and "is unpinned" in asked.json["detail"], asked.json
+
+    # The files, registered with digests in a run of ours, then the pin (by requester).
+    run = model["runs"][1]
+    send(client, "POST", f"/api/v1/runs/{run}/artifacts/external", builder, {
+        "path": "lake/model.bin", "uri": "gs://lake/scorecard/model.bin",
+        "sha256": "ab" * 32, "size": 7})
+    pinned = send(client, "POST", "/api/v1/models/scorecard/versions/3/pin",
+                  people["requester"], {"run_id": run, "artifact_path": "lake"})
+    assert pinned.status_code == 200, pinned.json
+    assert pinned.json["receipt"]["kind"] == "model_version.pinned"
+    assert pinned.json["model_version"]["pinned"] is True
+    nothing = send(client, "POST", "/api/v1/models/scorecard/versions/3/pin", builder,
+                   {"run_id": run, "artifact_path": "lake"})
+    assert nothing.status_code == 409, nothing.json
+    promotion = promote(client, people["admin"], 3)
+    conflicted = decide(client, people["admin"], promotion)  # requested it
+    assert conflicted.status_code == 403
+    approved = decide(client, risk1, promotion)
+    assert approved.status_code == 200 and approved.json["status"] == "approved", approved.json
+    assert client.get("/api/v1/models/scorecard/versions/3", headers=risk1).json["stage"] == \
+        "Production"
+
+
+def test_whoever_pinned_a_version_may_not_approve_it(
+        client: Any, people: Any, model: Any) -> None:
+    """Pinning chooses the files a version stands for: the admin who pinned it builds it."""
+    admin = people["admin"]
+    send(client, "POST", "/api/v1/models/scorecard/versions", people["builder"],
+         {"source": "s3://lake/m"})
+    run = model["runs"][0]
+    send(client, "POST", f"/api/v1/runs/{run}/artifacts/external", people["builder"], {
+        "path": "lake/m.bin", "uri": "s3://lake/m/m.bin", "sha256": "cd" * 32, "size": 3})
+    pinned = send(client, "POST", "/api/v1/models/scorecard/versions/3/pin", admin,
+                  {"run_id": run, "artifact_path": "lake"})
+    assert pinned.status_code == 200, pinned.json
+    promotion = promote(client, people["requester"], 3)
+    refused = decide(client, admin, promotion)
+    assert refused.status_code == 403, refused.json
+    assert "pinned this version" in refused.json["detail"], refused.json
+    assert decide(client, people["risk1"], promotion).json["status"] == "approved"

@@ -237,3 +237,42 @@ def test_cli_report(run_cli: Any, server: str, people: Any, data: dict[str, Any]
     assert hashlib.sha256(read_attachment(pdf)).hexdigest() in done.stdout
     refused = run_cli("report", "run", data["run"], "-o", str(out), "--force", env=env)
     assert refused.returncode != 0 and "403" in refused.stderr
+
+
+def test_a_model_report_shows_unpinned_versions(client: Any, people: Any,
+                                                data: dict[str, Any], conn: Any) -> None:
+    """Issue 19: a version registered from a source mlaudit does not hold says, where the
+    versions and their pinned files are listed, that it is unpinned; once pinned, the report
+    shows its files and says when and by whom it was pinned; the bundle verifies."""
+    from app.services import keys as key_service
+    from app.services.report_verify import all_passed, verify_report
+
+    builder = people["builder"]
+    send(client, "POST", "/api/v1/models", builder, {"name": "lake"})
+    for source in ("s3://lake/v1", "s3://lake/v2"):
+        made = send(client, "POST", "/api/v1/models/lake/versions", builder, {"source": source})
+        assert made.status_code == 201, made.json
+    before = client.get("/api/v1/reports/models/lake.pdf", headers=people["auditor"])
+    assert before.status_code == 200, before.data[:500]
+    text = text_of(before.data)
+    assert text.count("unpinned: files not held or digested") >= 2, text
+    assert "registered from s3://lake/v1" in text and "s3://lake/v2" in text
+    assert "1 (unpinned), 2 (unpinned)" in text and "Unpinned versions" in text
+
+    send(client, "POST", f"/api/v1/runs/{data['run']}/artifacts/external", builder, {
+        "path": "lake/model.bin", "uri": "s3://lake/v2/model.bin", "sha256": "ef" * 32,
+        "size": 5})
+    pinned = send(client, "POST", "/api/v1/models/lake/versions/2/pin", people["admin"],
+                  {"run_id": data["run"], "artifact_path": "lake"})
+    assert pinned.status_code == 200, pinned.json
+    after = client.get("/api/v1/reports/models/lake.pdf", headers=people["auditor"])
+    text, flat = text_of(after.data), squeezed(after.data)
+    assert "Version 1 is unpinned: files not held or digested" in text
+    assert "Version 2 was registered unpinned from s3://lake/v2 and pinned" in text
+    assert "ef" * 32 in flat
+    evidence = open_bundle(read_attachment(after.data)).evidence
+    assert [u.version for u in evidence.unpinned] == [1]  # type: ignore[union-attr]
+    assert [v.version for v in evidence.versions] == [2]  # type: ignore[union-attr]
+    keys = key_service.verifier_keys(conn)
+    assert all_passed(verify_report(after.data, keys))
+    assert all_passed(verify_report(before.data, keys))

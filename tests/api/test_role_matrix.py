@@ -78,6 +78,7 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/models/<name>/versions"): WRITE,
     ("GET", "/api/v1/models/<name>/versions/<int:version>"): ALL,
     ("POST", "/api/v1/models/<name>/versions/<int:version>/transition"): WRITE,
+    ("POST", "/api/v1/models/<name>/versions/<int:version>/pin"): WRITE,
     ("PUT", "/api/v1/models/<name>/policy"): ADMIN,
     ("PUT", "/api/v1/models/<name>/protected-targets"): WRITE,
     ("PUT", "/api/v1/models/<name>/sensitive-attributes"): WRITE,
@@ -405,6 +406,11 @@ SCOPE: dict[tuple[str, str], Rule | tuple[Rule, ...]] = {
     ("POST", "/api/v1/models/<name>/versions/<int:version>/transition"): Case(
         lambda w, s: post(f"/api/v1/models/{w.fresh_version(s)}/versions/1/transition",
                           {"target": "Staging"})),
+    # issue 19: an unpinned version is in no experiment, so no scoped token reaches it
+    ("POST", "/api/v1/models/<name>/versions/<int:version>/pin"): Case(
+        lambda w, s: post(f"/api/v1/models/{w.fresh_unpinned()}/versions/1/pin",
+                          {"run_id": w.run[s], "artifact_path": "model"}),
+        ok=404, unscoped=200, label="unpinned: in no experiment"),
     ("PUT", "/api/v1/models/<name>/policy"): Case(  # admin only: no scoped role may call it
         lambda w, s: ("PUT", model_path(w, s, "/policy"), {"policy": {"required_params": []}})),
     # issue 16: a writer may add protected names and sensitive attributes (never remove)
@@ -730,6 +736,13 @@ class World:
         model = model or self.fresh_model()
         self.call("builder", "POST", f"/api/v1/models/{model}/versions",
                   {"run_id": self.run[side], "artifact_path": path})
+        return model
+
+    def fresh_unpinned(self) -> str:
+        """A fresh model whose version 1 comes from a source we do not hold."""
+        model = self.fresh_model()
+        self.call("builder", "POST", f"/api/v1/models/{model}/versions",
+                  {"source": "s3://lake/model"})
         return model
 
     def fresh_promotion(self, side: str, by: str = "builder") -> str:

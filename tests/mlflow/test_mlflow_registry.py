@@ -140,7 +140,7 @@ def test_model_versions_sources_stages_tags_and_search(
     v2 = ml.create_model_version("m1", f"runs:/{other}/model", run_id=other)
     assert v2.version == "2"
     for source, run in ((f"runs:/{run_id}/nothing-here", run_id),
-                        (f"runs:/{run_id}/../x", run_id), ("s3://bucket/model", run_id),
+                        (f"runs:/{run_id}/../x", run_id), ("model/weights", run_id),
                         (f"runs:/{run_id}/model", other)):
         with pytest.raises(MlflowException) as bad:
             ml.create_model_version("m1", source, run_id=run)

@@ -21,7 +21,7 @@ from app.api.http.scope import authorize_model, authorize_version, granted
 from app.api.mlflow import compat as mf
 from app.api.mlflow.artifacts import sealed_uri
 from app.api.v1 import tracking_schemas as ts
-from app.services import logged_models, pinned, registry
+from app.services import logged_models, pinned, registry, unpinned
 from app.services.artifacts import Tampered
 from app.services.ledger import LedgerWriter
 from app.storage import logged_models as lm_store
@@ -38,6 +38,11 @@ MAX_MODELS, MAX_VERSIONS = 1000, 200_000
 MAX_TAG_KEY, MAX_TAG_VALUE, MAX_NAME = 250, 100_000, 256
 ALIAS = registry.ALIAS_NAME  # ASCII only, so that no two aliases print alike
 UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+FOREIGN = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")  # a URI scheme: a source held elsewhere
+UNPINNED = ("unpinned: files not held or digested by mlaudit, so never promoted to a "
+            "protected stage or alias until pinned (set-tag mlaudit.pin to runs:/<run_id>/"
+            "<path> of files registered with digests, or POST /api/v1/models/{name}/versions/"
+            "{version}/pin)")
 NO_ERASE = ("the audit ledger never erases or renames a registered model or version, so "
             "that its history stays provable. Leave it in place: archive a version with "
             "transition-stage to 'Archived', or register under a new name")
@@ -169,6 +174,11 @@ def versions_json(conn: Any, rows: Sequence[store.MlflowVersionRow]) -> list[dic
             "aliases": sorted(a for a, v in aliases[row.name].items() if v == row.version)}
         if row.logged_model_id:
             item["model_id"] = row.logged_model_id
+        if row.run_id is None:  # unpinned: said where clients look (status, a tag)
+            item["run_id"] = row.given_run or ""
+            item["status_message"] = UNPINNED.format(name=row.name, version=row.version)
+            item["tags"] = sorted([*item["tags"], {"key": registry.PINNED_TAG,
+                                                   "value": "false"}], key=lambda t: t["key"])
         out.append(item)
     return out
 
@@ -353,8 +363,9 @@ def delete_alias() -> Response:
 
 # Model versions.
 
-def _source(data: dict[str, Any]) -> tuple[str, str, str | None]:
-    """(run_id, run artifact path, logged model id) that a version's source names."""
+def _source(data: dict[str, Any]) -> tuple[str, str, str | None] | None:
+    """(run_id, run artifact path, logged model id) that a version's source names; None for a
+    source we do not hold (an s3:// URI, a run that is not ours): the version is unpinned."""
     source = clean(str(mf.text(data, "source")), "source")
     run_id, model_id = data.get("run_id") or None, data.get("model_id") or None
     if ".." in source.split("/"):
@@ -372,11 +383,15 @@ def _source(data: dict[str, Any]) -> tuple[str, str, str | None]:
     found = (re.fullmatch(r"runs:/([^/]+)/(.+)", source) or
              re.fullmatch(r"mlflow-artifacts:/+[^/]+/([^/]+)/artifacts/(.+)", source))
     if found is None:
-        raise mf.invalid(f"Unsupported model version source {source!r}: use runs:/<run_id>/"
-                         "<path>, models:/<model_id> or the run's mlflow-artifacts:/ URI")
+        if not FOREIGN.match(source):
+            raise mf.invalid(f"Invalid model version source {source!r}: a URI (runs:/<run_id>/"
+                             "<path>, models:/<model_id>, mlflow-artifacts:/…, s3://…), "
+                             "never a path on the client's machine")
+        return None
     if run_id is not None and run_id != found[1]:
         raise mf.invalid(f"source {source!r} does not belong to run_id {run_id!r}")
-    mf.authorize_run(found[1])
+    if mf.authorized_run(found[1]) is None:  # (a scoped token's missing run: 404)
+        return None  # a run that is not ours
     return found[1], found[2].strip("/"), None
 
 
@@ -400,9 +415,18 @@ def create_version() -> Response:
     data = mf.body()
     name, tags, description = name_of(data), tags_of(data), description_of(data)
     source = str(mf.text(data, "source"))
-    run_id, path, model_id = _source(data)
+    held = _source(data)
     authorize_model(name)  # a version joins the model: the caller must reach all of it
     who = mf.actor()
+    if held is None:
+        given = data.get("run_id") or None
+        if given is not None and not isinstance(given, str):
+            raise mf.invalid("'run_id' must be a string")
+        scoped = granted() is not None
+        version, _ = commit(lambda w: unpinned.register_unpinned(
+            w, who, name, clean(source, "source"), given, tags, description, scoped))
+        return version_response(name, version)
+    run_id, path, model_id = held
     version = commit(lambda w: registry.register_from_source(
         w, who, name, run_id, path, source, model_id, tags, description))
     return version_response(name, version)
@@ -436,8 +460,23 @@ def set_version_tag() -> Response:
     name, version, (key, value) = name_of(data), version_of(data), tag_of(data)
     authorize_version(name, version)
     who = mf.actor()
+    if key == registry.PIN_TAG:  # pin an unpinned version (app/services/unpinned.py)
+        run_id, path = _pin_source(value)
+        commit(lambda w: unpinned.pin_version(w, who, name, version, run_id, path))
+        return jsonify({})
     commit(lambda w: registry.set_version_tags(w, who, name, version, {key: value}))
     return jsonify({})
+
+
+def _pin_source(value: str) -> tuple[str, str]:
+    """The run and path that set-tag mlaudit.pin names; the run must be one the caller reaches."""
+    found = re.fullmatch(r"runs:/([^/]+)/(.+)", value)
+    if found is None or ".." in found[2].split("/"):
+        raise mf.invalid(f"{registry.PIN_TAG} takes runs:/<run_id>/<path>: the files, "
+                         f"registered with their digests, that the version pins; got {value!r}")
+    if mf.authorized_run(found[1]) is None:
+        raise mf.not_found(f"Run with id={found[1]} not found")
+    return found[1], found[2].strip("/")
 
 
 @bp.delete("/model-versions/delete-tag")
@@ -484,7 +523,9 @@ def download_uri_of() -> Response:
     data = mf.args()
     name, version = name_of(data), version_of(data)
     authorize_version(name, version)
-    mf.read(lambda c: version_row(c, name, version))  # MLflow's errors when there is none
+    row = mf.read(lambda c: version_row(c, name, version))  # MLflow's errors if none
+    if row.run_id is None:  # unpinned: its files are where the client registered them from
+        return jsonify(artifact_uri=row.source)
     try:
         pin = mf.read(lambda c: pinned.pin_of(c, name, version))
     except Tampered as exc:

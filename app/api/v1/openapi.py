@@ -501,13 +501,21 @@ class ModelSchema(_Out):
 class ModelVersionSchema(_Out):
     model = _str()
     version = _int()
-    run_id = _str()
+    run_id = _str("null while the version is unpinned", allow_none=True)
     artifact_path = _str()
     evidence = fields.Dict(required=True, metadata=_meta(_OPEN))
     version_digest = _str("SHA-256, 64 hex digits")
     stage = _str(validate=validate.OneOf(["None", "Staging", "Production", "Archived"]))
     created_by = _str()
     created_seq = _int()
+    pinned = fields.Boolean(required=True, metadata=_meta(
+        "false: registered from a source mlaudit does not hold (evidence {pinned: false, "
+        "source, run}); it reaches no protected stage or alias until pinned"))
+
+
+class VersionPinnedSchema(_Out):
+    model_version = fields.Nested(ModelVersionSchema, required=True)
+    receipt = fields.Nested(ReceiptSchema, required=True)
 
 
 class PolicyRecordSchema(_Out):
@@ -898,8 +906,15 @@ ROUTES: dict[tuple[str, str], Op] = {
     ("GET", "/api/v1/models"): Op("Every registered model", {200: ok(ModelListSchema)}),
     ("GET", _MODEL): Op("A model with its versions, aliases and policy",
                         {200: ok(ModelDetailSchema)}, problems=(404,)),
+    ("POST", f"{_MODEL}/versions/<int:version>/pin"): Op(
+        "Pin an unpinned version to files of a run recorded with digests",
+        {200: ok(VersionPinnedSchema)}, body=registry_api.PinBody, problems=_REGISTRY,
+        signed=True, description="Register the files first (uploaded, or POST "
+        "/api/v1/runs/{run_id}/artifacts/external with their digests); the version is then "
+        "pinned to them (a model_version.pinned entry) and may be promoted."),
     ("POST", f"{_MODEL}/versions"): Op(
-        "Register a version pinned to a run's artifact and evidence",
+        "Register a version pinned to a run's artifact and evidence, or (source) an "
+        "unpinned version from a source mlaudit does not hold",
         {201: ok(VersionRegisteredSchema, "Created"),
          200: ok(VersionRegisteredSchema, "already registered (receipt null, unchanged true)")},
         body=registry_api.VersionCreate, problems=_REGISTRY, signed=True),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from app.api.http.auth import current_principal, require
 from app.api.http.errors import ApiError
@@ -21,7 +21,7 @@ from app.api.v1.schemas import _Strict
 from app.api.v1.tracking import WRITERS, body
 from app.api.v1.tracking_schemas import ATTRIBUTE_PATTERN, MAX_DESCRIPTION, MAX_TAG_VALUE, _mapping
 from app.ledger.entry import format_timestamp
-from app.services import registry
+from app.services import registry, unpinned
 from app.storage import registry as store
 
 bp = Blueprint("registry", __name__, url_prefix="/api/v1")
@@ -45,6 +45,24 @@ class ModelCreate(_Strict):
 
 
 class VersionCreate(_Strict):
+    """Files of a run of ours (run_id and artifact_path: pinned), or a source we do not hold
+    (source, and the run_id it came from if any: unpinned until POST .../pin)."""
+
+    run_id = fields.String(load_default=None, validate=validate.Length(1, 64))
+    artifact_path = fields.String(load_default=None, validate=validate.Length(1, 1000))
+    source = fields.String(load_default=None, validate=validate.Length(1, 2000))
+
+    @validates_schema
+    def _one_way(self, data: dict[str, Any], **_: Any) -> None:
+        if data["source"] is not None and data["artifact_path"] is not None:
+            raise ValidationError("give artifact_path (files of a run) or source (a source "
+                                  "mlaudit does not hold), not both", "source")
+        if data["source"] is None and (data["run_id"] is None or data["artifact_path"] is None):
+            raise ValidationError("run_id and artifact_path are required (or source, for a "
+                                  "version unpinned until its files are registered)", "run_id")
+
+
+class PinBody(_Strict):
     run_id = fields.String(required=True, validate=validate.Length(1, 64))
     artifact_path = fields.String(required=True, validate=validate.Length(1, 1000))
 
@@ -127,7 +145,8 @@ def version_json(row: store.VersionRow) -> dict[str, Any]:
     return {"model": row.model_name, "version": row.version, "run_id": row.run_id,
             "artifact_path": row.artifact_path, "evidence": row.evidence,
             "version_digest": row.version_digest, "stage": row.stage,
-            "created_by": row.created_by, "created_seq": row.created_seq}
+            "created_by": row.created_by, "created_seq": row.created_seq,
+            "pinned": row.run_id is not None}
 
 
 def promotion_json(row: store.PromotionRow, conn: Any = None) -> dict[str, Any]:
@@ -203,6 +222,8 @@ def get_model(name: str) -> Response:
 @require(*WRITERS)
 def register_version(name: str) -> tuple[Response, int]:
     data = body(VersionCreate())
+    if data["source"] is not None:
+        return _register_unpinned(name, data)
     authorize_run(data["run_id"])
     authorize_model(name)
     actor = current_principal().actor
@@ -211,6 +232,31 @@ def register_version(name: str) -> tuple[Response, int]:
     return jsonify(version=row.version, model_version=version_json(row),
                    receipt=receipt_json(receipt), unchanged=receipt is None), (
         201 if receipt else 200)
+
+
+def _register_unpinned(name: str, data: dict[str, Any]) -> tuple[Response, int]:
+    authorize_model(name)
+    principal = current_principal()
+    scoped = principal.role != "admin" and principal.scope is not None
+    number, receipt = run_unit(lambda w: unpinned.register_unpinned(
+        w, principal.actor, name, data["source"], data["run_id"], {}, None, scoped))
+    row = _found(read(lambda c: store.get_version(c, name, number)), f"version {number}")
+    return jsonify(version=number, model_version=version_json(row),
+                   receipt=receipt_json(receipt), unchanged=False), 201
+
+
+@bp.post("/models/<name>/versions/<int:version>/pin")
+@require(*WRITERS)
+def pin_version(name: str, version: int) -> Response:
+    """Pin an unpinned version to files of a run recorded with digests (uploaded, or
+    registered by POST /runs/{id}/artifacts/external)."""
+    data = body(PinBody())
+    authorize_run(data["run_id"])
+    authorize_model(name)
+    actor = current_principal().actor
+    row, receipt = run_unit(lambda w: unpinned.pin_version(
+        w, actor, name, version, data["run_id"], data["artifact_path"]))
+    return jsonify(model_version=version_json(row), receipt=receipt_json(receipt))
 
 
 @bp.get("/models/<name>/versions/<int:version>")
