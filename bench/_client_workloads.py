@@ -1,5 +1,4 @@
-"""The two workloads of bench/mlflow_client_vs_mlflow.py: the stock client's `MlflowClient`
-object and its fluent API (`mlflow.log_metric` and friends inside `mlflow.start_run`)."""
+"""bench/mlflow_client_vs_mlflow.py's workloads: `MlflowClient`, and the fluent API."""
 
 from __future__ import annotations
 
