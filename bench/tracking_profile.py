@@ -147,6 +147,28 @@ def stage(frames: list[Frame]) -> str:
 
 
 def summarize(files: Iterable[Path], top: int = 14) -> str:
+    return summarize_samples(_parse(files), top)
+
+
+def summarize_routes(files: Iterable[Path], routes: dict[str, str], top: int = 10) -> str:
+    """summarize() per route: the samples whose stack holds the route's view function (an
+    MLflow view in app/api/mlflow/), with their share of all samples serving a request."""
+    samples = list(_parse(files))
+    serving = sum(n for frames, n in samples
+                  if any(f == "ThreadWorker.handle_request" for f, _, _ in frames))
+    out = []
+    for label, view in routes.items():
+        subset = [(frames, n) for frames, n in samples
+                  if any(f == view and p.startswith("app/api/mlflow/") for f, p, _ in frames)]
+        count = sum(n for _, n in subset)
+        if count:
+            out.append(f"## {label} (view {view}): {count:,} samples, "
+                       f"{count / max(serving, 1):.0%} of those serving a request\n")
+            out.append(summarize_samples(subset, top))
+    return "".join(out)
+
+
+def summarize_samples(samples: Iterable[tuple[list[Frame], int]], top: int = 14) -> str:
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     groups: Counter[str] = Counter()
@@ -155,7 +177,7 @@ def summarize(files: Iterable[Path], top: int = 14) -> str:
     total = busy = 0
     stages: Counter[str] = Counter()
     serving = 0
-    for frames, count in _parse(files):
+    for frames, count in samples:
         total += count
         wait = classify(frames)
         if any(f == "ThreadWorker.handle_request" for f, _, _ in frames):

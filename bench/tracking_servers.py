@@ -1,5 +1,6 @@
-"""The two servers of bench/tracking_vs_mlflow.py: mlaudit under gunicorn, and MLflow's own
-tracking server from a separate virtualenv (bench/.venv-mlflow, created on first use).
+"""The servers of bench/tracking_vs_mlflow.py and bench/mlflow_client_vs_mlflow.py: mlaudit
+under gunicorn, MLflow's own tracking server from a separate virtualenv (bench/.venv-mlflow,
+created on first use), and FastTrackML's `fml` binary (bench/.venv-fasttrackml, likewise).
 
 Each server runs in its own process group on 127.0.0.1, so stopping it ends every worker.
 """
@@ -22,6 +23,10 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 MLFLOW_VENV = BENCH / ".venv-mlflow"
 MLFLOW_PACKAGES = ("mlflow", "psycopg2-binary")
+FASTTRACKML_VENV = BENCH / ".venv-fasttrackml"
+# Only the wheel's Go binary is used: its Python dependencies (mlflow<3) would clash with
+# nothing here, but they are not needed, so --no-deps keeps the install small.
+FASTTRACKML_PACKAGE = "fasttrackml==0.6.0"
 
 
 def free_port() -> int:
@@ -42,6 +47,39 @@ def psycopg2_url(url: str) -> str:
     dbname = quote(str(params.pop("dbname", "postgres")), safe="")
     query = {k: str(v) for k, v in params.items() if v not in (None, "")}
     return f"postgresql+psycopg2://{auth}@/{dbname}" + (f"?{urlencode(query)}" if query else "")
+
+
+def pgx_url(url: str) -> str:
+    """The same database as a postgres:// URL for Go's pgx (FastTrackML): a unix socket goes
+    in ?host=, TLS off unless the conninfo asks for it."""
+    params = conninfo_to_dict(url)
+    user = quote(str(params.pop("user", "postgres")), safe="")
+    password = params.pop("password", None)
+    auth = user + (":" + quote(str(password), safe="") if password else "")
+    dbname = quote(str(params.pop("dbname", "postgres")), safe="")
+    query = {k: str(v) for k, v in params.items() if v not in (None, "")}
+    query.setdefault("sslmode", "disable")
+    return f"postgres://{auth}@/{dbname}?{urlencode(query)}"
+
+
+def ensure_fasttrackml(quiet: bool = False) -> Path:
+    """The `fml` binary of bench/.venv-fasttrackml (pip install --no-deps fasttrackml)."""
+    fml = FASTTRACKML_VENV / "bin" / "fml"
+    if fml.exists():
+        return fml
+    print(f"# creating {FASTTRACKML_VENV.relative_to(REPO)} (python3 -m venv; pip install "
+          f"--no-deps {FASTTRACKML_PACKAGE})", flush=True)
+    subprocess.run(["python3", "-m", "venv", str(FASTTRACKML_VENV)], check=True)
+    pip = [str(FASTTRACKML_VENV / "bin" / "python"), "-m", "pip", "install",
+           "--disable-pip-version-check", "--no-deps"]
+    subprocess.run(pip + (["-q"] if quiet else []) + [FASTTRACKML_PACKAGE], check=True,
+                   timeout=1800)
+    return fml
+
+
+def fasttrackml_version(fml: Path) -> str:
+    out = subprocess.run([str(fml), "--version"], capture_output=True, text=True, check=True)
+    return out.stdout.strip().rpartition(" ")[2]
 
 
 def ensure_mlflow_venv(quiet: bool = False) -> Path:
@@ -239,3 +277,37 @@ class MlflowServer(Server):
     def start(self, timeout: float = 300.0) -> float:
         self._start(self.argv, self.env, self.workdir)
         return self.wait_ready("/health", timeout)
+
+
+class FasttrackmlServer(Server):
+    """`fml server` (FastTrackML, Go) on the same PostgreSQL. It has no artifact proxy: runs
+    get a file:// artifact URI under --default-artifact-root, which the client writes itself."""
+
+    name = "fasttrackml"
+
+    def __init__(self, workdir: Path, fml: Path, database_uri: str) -> None:
+        super().__init__(workdir)
+        self.artifacts = workdir / "fasttrackml-artifacts"
+        self.artifacts.mkdir()
+        self.argv = [str(fml), "server", "--listen-address", f"127.0.0.1:{self.port}",
+                     "--database-uri", database_uri,
+                     "--default-artifact-root", str(self.artifacts), "--log-level", "warn"]
+        self.env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+
+    def describe(self) -> str:
+        return ("fml server --database-uri postgres://... (its defaults: --database-pool-max 20,"
+                " Go's HTTP server), --log-level warn")
+
+    def start(self, timeout: float = 120.0) -> float:
+        self._start(self.argv, self.env, self.workdir)
+        return self.wait_ready("/health", timeout)
+
+    def proxies_artifacts(self) -> bool:
+        """Whether an upload to MLflow's artifact proxy route is served (not 404/405)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request("PUT", "/api/2.0/mlflow-artifacts/artifacts/0/probe/artifacts/p.bin",
+                         body=b"x", headers={"Content-Type": "application/octet-stream"})
+            return conn.getresponse().status < 400
+        finally:
+            conn.close()

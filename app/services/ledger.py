@@ -197,12 +197,13 @@ class LedgerWriter:
         Call it too before opening a savepoint whose rollback you handle, so that rolling
         back cannot take earlier buffered entries with it.
         """
-        self._write_buffer()
-        if self._dirty:
-            store.save_head(
-                self.conn, store.HeadRow(self._size, self._chain, self._range.to_bytes())
-            )
-            self._dirty = False
+        if not self._dirty:
+            self._write_buffer()
+            return
+        store.insert_entries_and_save_head(
+            self.conn, self._buffer, store.HeadRow(self._size, self._chain, self._range.to_bytes())
+        )
+        self._buffer, self._dirty = [], False
 
 
 @contextmanager

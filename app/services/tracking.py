@@ -290,13 +290,26 @@ def record_environment(writer: LedgerWriter, actor: str, run_id: str,
 def log_params(writer: LedgerWriter, actor: str, run_id: str,
                params: Mapping[str, str]) -> Receipt | None:
     """Params are immutable: the same value again is a no-op, a different one a Conflict."""
-    return _log_params(writer, actor, _run(writer, run_id), params, batch=False)
+    run, existing = _run_and_params(writer, run_id, params)
+    return _log_params(writer, actor, run, params, existing, batch=False)
 
 
-def _log_params(writer: LedgerWriter, actor: str, run: store.RunRow,
-                params: Mapping[str, str], *, batch: bool = True) -> Receipt | None:
+def _run_and_params(writer: LedgerWriter, run_id: str, params: Mapping[str, str]
+                    ) -> tuple[store.RunRow, dict[str, str] | None]:
+    """_run, and the values stored under the params' keys (None without params), in one
+    round trip."""
+    if not params:
+        return _run(writer, run_id), None
+    run, existing = store.get_run_and_params(writer.conn, run_id, list(params))
+    return usable_run(run_id, run), existing
+
+
+def _log_params(writer: LedgerWriter, actor: str, run: store.RunRow, params: Mapping[str, str],
+                existing: dict[str, str] | None = None, *, batch: bool = True
+                ) -> Receipt | None:
     run_id = run.id
-    existing = store.get_params(writer.conn, run_id, list(params))
+    if existing is None:
+        existing = store.get_params(writer.conn, run_id, list(params))
     changed = [{"key": k, "old_value": existing[k], "new_value": v}
                for k, v in params.items() if k in existing and existing[k] != v]
     if changed:
@@ -380,16 +393,27 @@ def log_batch(writer: LedgerWriter, actor: str, run_id: str, params: Mapping[str
               *, known: store.RunRow | None = None) -> list[Receipt]:
     """Params, metrics and tags in one transaction: all of them, or (on any error) none.
 
-    known: as for log_metrics; the run is checked again once, after the appends."""
-    run = _run(writer, run_id) if known is None else known
+    known: as for log_metrics; the run is checked again once, under the head lock (which
+    every change of a run's state holds): by the metrics' insert, else with the params'
+    read, else after the appends."""
+    existing = None
+    recheck = known is not None and not metrics
+    if known is None:
+        run, existing = _run_and_params(writer, run_id, params)
+    elif recheck and params:
+        writer.lock()
+        run, existing = _run_and_params(writer, run_id, params)
+        recheck = False
+    else:
+        run = known
     receipts: list[Receipt] = []
     if params:
-        receipt = _log_params(writer, actor, run, params)
+        receipt = _log_params(writer, actor, run, params, existing)
         receipts += [receipt] if receipt else []
     if metrics:  # its insert carries the re-check (the head lock is held by then)
         receipts.append(_log_metrics(writer, actor, run, metrics, recheck=known is not None))
     if tags:
         receipts.append(_set_tags(writer, actor, run, tags))
-    if known is not None and not metrics:  # after the appends, so under the head lock
+    if recheck:  # after the appends, so under the head lock
         usable_run(run_id, store.get_run(writer.conn, run_id))
     return receipts

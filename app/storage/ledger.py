@@ -86,6 +86,21 @@ def save_head(conn: psycopg.Connection, head: HeadRow) -> None:
 EntryValues = tuple[int, bytes, bytes, bytes, bytes, str, str, datetime]
 
 
+def insert_entries_and_save_head(conn: psycopg.Connection, values: Sequence[EntryValues],
+                                 head: HeadRow) -> None:
+    """insert_entries then save_head, in the caller's transaction. A few entries share one
+    pipelined round trip with the head's UPDATE (COPY cannot run in a pipeline, so more go
+    as insert_entries sends them). An error still aborts the transaction before COMMIT."""
+    if len(values) >= COPY_THRESHOLD:
+        insert_entries(conn, values)
+        save_head(conn, head)
+        return
+    with conn.pipeline():
+        if values:
+            insert_entries(conn, values)
+        save_head(conn, head)
+
+
 def insert_entries(conn: psycopg.Connection, values: Sequence[EntryValues]) -> None:
     """Insert entries in the caller's transaction (COPY for large batches).
 

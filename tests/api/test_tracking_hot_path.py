@@ -205,3 +205,27 @@ def test_the_latest_values_skip_scan_agrees_with_distinct_on(conn: psycopg.Conne
                 expected = [m for m in oracle[run] if m.key == key and m.group_values is not None
                             and sorted(m.group_values) == attributes]
                 assert store.latest_group_values(conn, run, key, attributes) == expected
+
+
+def test_params_are_read_with_their_run_and_still_refused_when_they_must_be(
+        services: Any, conn: psycopg.Connection, run_id: str) -> None:
+    """log_params reads the run and the stored values in one pipelined round trip: the same
+    answers as get_run and get_params, and the same refusals."""
+    def log(params: dict[str, str], target: str = run_id) -> Any:
+        return services.committer.run(
+            lambda w: tracking.log_params(w, "token:test", target, params))
+
+    assert log({"a": "1", "b": "2"}) is not None
+    assert store.get_run_and_params(conn, run_id, ["a", "c"]) == (
+        store.get_run(conn, run_id), {"a": "1"})
+    assert store.get_run_and_params(conn, "nope", ["a"]) == (None, {})
+    assert log({"a": "1"}) is None  # the same value again: nothing to record
+    with pytest.raises(tracking.Conflict):  # b's value changes
+        log({"a": "1", "b": "3"})
+    with pytest.raises(tracking.NotFound, match="run 'nope' does not exist"):
+        log({"a": "1"}, "nope")
+    before = counts(conn, run_id)
+    delete_run(services, run_id)
+    with pytest.raises(tracking.Conflict, match="must be in the 'active' state"):
+        log({"z": "1"})
+    assert counts(conn, run_id)[2] == before[2]

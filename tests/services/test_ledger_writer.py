@@ -17,6 +17,7 @@ from app.services.ledger import (
     ledger_transaction,
 )
 from app.services.verification import verify_database
+from app.storage.ledger import COPY_THRESHOLD
 
 
 def drafts(count: int, start: int = 0) -> list[Draft]:
@@ -88,3 +89,37 @@ def test_collector_pause_nests_and_restores() -> None:
     with pytest.raises(RuntimeError), pause():
         raise RuntimeError
     assert gc.isenabled()
+
+
+@pytest.mark.parametrize("count", [1, COPY_THRESHOLD - 1, COPY_THRESHOLD])
+def test_flush_stores_the_entries_and_the_head_together(database_url: str, count: int) -> None:
+    """Fewer than COPY_THRESHOLD buffered entries share a pipelined round trip with the head's
+    UPDATE; more go by COPY first. Either way both are stored, in the transaction."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        with ledger_transaction(conn) as writer:
+            receipts = writer.append(drafts(count))
+        size = conn.execute("SELECT size FROM ledger_head WHERE id = 1").fetchone()[0]
+        assert size == receipts[-1].seq + 1
+        stored = conn.execute("SELECT count(*) FROM ledger_entries WHERE seq >= %s",
+                              (receipts[0].seq,)).fetchone()[0]
+        assert stored == count
+        result = verify_database(conn)
+        assert result.ok, result.damage
+
+
+@pytest.mark.parametrize("count", [1, COPY_THRESHOLD - 1, COPY_THRESHOLD])
+def test_a_failed_flush_leaves_neither_entries_nor_head(database_url: str, count: int) -> None:
+    """An entry refused in the pipelined flush (here a seq already taken) fails the
+    transaction: the head's UPDATE sent with it is rolled back too, not committed alone."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        with ledger_transaction(conn) as writer:
+            writer.append(drafts(1))
+        head = conn.execute("SELECT size, chain_hash FROM ledger_head WHERE id = 1").fetchone()
+        entries = conn.execute("SELECT count(*) FROM ledger_entries").fetchone()[0]
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            with ledger_transaction(conn) as writer:
+                writer.append(drafts(count), project=False)
+                writer._buffer[-1] = (head[0] - 1, *writer._buffer[-1][1:])
+        assert conn.execute("SELECT size, chain_hash FROM ledger_head WHERE id = 1"
+                            ).fetchone() == head
+        assert conn.execute("SELECT count(*) FROM ledger_entries").fetchone()[0] == entries
