@@ -7,8 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-MAX_FILTER_LENGTH: Final = 100_000
-"""Longest filter (and order_by item) accepted, in characters; longer input is a SearchError."""
+from app.tracking.limits import MAX_FILTER_LENGTH  # also the longest order_by item
 
 MAX_ORDER_BY_ITEMS: Final = 100
 """Most order_by items accepted in one request."""

@@ -32,11 +32,11 @@ from app.services import tracking
 from app.storage import lifecycle as lifecycle_store
 from app.storage import tracking as store
 from app.tracking import experiment_search
+from app.tracking.limits import MAX_EXPERIMENT_NAME
 from app.tracking.search import SearchError
 
 bp = Blueprint("mlflow", __name__, url_prefix="/api/2.0/mlflow")
 register_error_handlers(bp)
-MAX_NAME = 500
 
 
 # Experiments.
@@ -99,8 +99,8 @@ def create_experiment() -> Response:
                           "a token scoped to experiments cannot create one")
     data = body()
     name = str(text(data, "name"))
-    if len(name) > MAX_NAME:
-        raise invalid(f"experiment name must be at most {MAX_NAME} characters")
+    if len(name) > MAX_EXPERIMENT_NAME:
+        raise invalid(f"experiment name must be at most {MAX_EXPERIMENT_NAME} characters")
     tags = dict(key_values(data, "tags"))
     if name == DEFAULT_NAME:  # keep MLflow's "Default" on id "0"
         if ensure_default() is not None:

@@ -5,28 +5,38 @@ from __future__ import annotations
 import base64
 import re
 import secrets
-from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
-from marshmallow import ValidationError
 
 from app.api.mlflow import compat as mf
 from app.api.mlflow import datasets, experiments
 from app.api.mlflow.models import outputs_json
 from app.api.v1 import tracking as api
-from app.api.v1 import tracking_schemas as ts
 from app.ledger.entry import canonicalize
 from app.services import lifecycle, tracking
 from app.storage import mlflow_views as views
 from app.storage import search as search_store
 from app.storage import tracking as store
 from app.tracking import group_keys, search
+from app.tracking.decimals import normalize_metric_value
+from app.tracking.limits import (
+    MAX_BATCH_METRICS,
+    MAX_BATCH_PARAMS,
+    MAX_BATCH_TAGS,
+    MAX_PAGE_TOKEN,
+    MAX_PARAM_VALUE,
+    MAX_RUN_NAME,
+    MAX_SEARCH_RESULTS,
+    MAX_TAG_VALUE,
+    key_problem,
+)
+from app.tracking.metrics import step_ok, timestamp_ok
 
 bp = Blueprint("mlflow_runs", __name__, url_prefix="/api/2.0/mlflow")
 mf.register_error_handlers(bp)
 WRITERS = mf.WRITERS
-MAX_SEARCH = 50_000
+MAX_SEARCH = MAX_SEARCH_RESULTS
 
 
 def metric_value(value: str) -> float | str:
@@ -86,10 +96,9 @@ def get_run_row(run_id: str) -> store.RunRow:
 
 
 def checked_key(key: str) -> str:
-    try:
-        ts.check_key(key)
-    except ValidationError as exc:
-        raise mf.invalid(f"Invalid key: {'; '.join(map(str, exc.messages))}") from exc
+    problem = key_problem(key)
+    if problem is not None:
+        raise mf.invalid(f"Invalid key: {problem}")
     return key
 
 
@@ -98,12 +107,12 @@ def params_of(pairs: list[tuple[str, str]]) -> dict[str, str]:
     for key, value in pairs:
         if key in found:
             raise mf.invalid(f"Duplicate parameter keys have been submitted: {key!r}")
-        found[checked_key(key)] = value[: ts.MAX_PARAM_VALUE]  # MLflow truncates long values
+        found[checked_key(key)] = value[: MAX_PARAM_VALUE]  # MLflow truncates long values
     return found
 
 
 def tags_of(pairs: list[tuple[str, str]]) -> dict[str, str]:
-    return {checked_key(k): v[: ts.MAX_TAG_VALUE] for k, v in pairs}
+    return {checked_key(k): v[: MAX_TAG_VALUE] for k, v in pairs}
 
 
 def metric_key(key: str) -> tuple[str, dict[str, str] | None, int | None]:
@@ -119,7 +128,7 @@ def metric_key(key: str) -> tuple[str, dict[str, str] | None, int | None]:
 
 def metric_value_of(raw: Any, key: str) -> str:
     try:
-        return tracking.normalize_metric_value(raw)
+        return normalize_metric_value(raw)
     except ValueError as exc:
         raise mf.invalid(f"Got invalid value {raw!r} for metric {key!r}: {exc}") from exc
 
@@ -149,7 +158,6 @@ def metrics_of(items: Any) -> list[tracking.Metric]:
         raise mf.invalid("'metrics' must be a list")
     keys: dict[str, tuple[str, dict[str, str] | None, int | None]] = {}
     found: list[tracking.Metric] = []
-    low, high = -(2**63), 2**63
     new, metric = tuple.__new__, tracking.Metric  # the named tuple without its Python __new__
     for item in items:
         if type(item) is dict and type(key := item.get("key")) is str and key:
@@ -160,16 +168,12 @@ def metrics_of(items: Any) -> list[tracking.Metric]:
                 step = int(step)
             elif step is None:
                 step = 0
-            if (type(timestamp) is int and 0 <= timestamp < high and type(step) is int
-                    and low <= step < high and raw is not None):
+            if timestamp_ok(timestamp) and step_ok(step) and raw is not None:
                 parsed = keys.get(key)
                 if parsed is None:
                     parsed = keys[key] = metric_key(key)
                 name, group, n = parsed
-                # A JSON fraction arrives as a Decimal: its text is the value (as in
-                # tracking.normalize_metric_value, which handles everything else).
-                value = (str(raw) if type(raw) is Decimal and raw.is_finite()
-                         else metric_value_of(raw, key))
+                value = metric_value_of(raw, key)
                 found.append(new(metric, (name, value, step, timestamp,
                                           None if group is None else dict(group), n)))
                 continue
@@ -189,8 +193,8 @@ def create_run() -> Response:
     if name and tagged and name != tagged:
         raise mf.invalid(f"run_name {name!r} differs from the mlflow.runName tag {tagged!r}")
     name = name or tagged or f"run-{secrets.token_hex(4)}"
-    if len(name) > ts.MAX_RUN_NAME:
-        raise mf.invalid(f"run_name must be at most {ts.MAX_RUN_NAME} characters")
+    if len(name) > MAX_RUN_NAME:
+        raise mf.invalid(f"run_name must be at most {MAX_RUN_NAME} characters")
     tags["mlflow.runName"] = name
     parent = tags.get("mlflow.parentRunId") or None
     if parent is not None:
@@ -221,8 +225,8 @@ def update_run() -> Response:
     row = get_run_row(run_id)
     status = data.get("status")
     name = mf.text(data, "run_name", required=False)
-    if name is not None and len(name) > ts.MAX_RUN_NAME:
-        raise mf.invalid(f"run_name must be at most {ts.MAX_RUN_NAME} characters")
+    if name is not None and len(name) > MAX_RUN_NAME:
+        raise mf.invalid(f"run_name must be at most {MAX_RUN_NAME} characters")
     end_time = mf.integer(data, "end_time", None, minimum=0)
     who = mf.actor()
     try:
@@ -296,10 +300,10 @@ def log_batch() -> Response:
     metrics = metrics_of(data.get("metrics"))
     param_pairs = mf.key_values(data, "params")
     tag_pairs = mf.key_values(data, "tags")
-    if (len(metrics) > ts.MAX_BATCH_METRICS or len(param_pairs) > ts.MAX_BATCH_PARAMS
-            or len(tag_pairs) > ts.MAX_BATCH_TAGS):
-        raise mf.invalid(f"A batch logging request can contain at most {ts.MAX_BATCH_METRICS} "
-                         f"metrics, {ts.MAX_BATCH_PARAMS} params and {ts.MAX_BATCH_TAGS} tags")
+    if (len(metrics) > MAX_BATCH_METRICS or len(param_pairs) > MAX_BATCH_PARAMS
+            or len(tag_pairs) > MAX_BATCH_TAGS):
+        raise mf.invalid(f"A batch logging request can contain at most {MAX_BATCH_METRICS} "
+                         f"metrics, {MAX_BATCH_PARAMS} params and {MAX_BATCH_TAGS} tags")
     params, tags = params_of(param_pairs), tags_of(tag_pairs)
     who = mf.actor()
     mf.commit(lambda w: tracking.log_batch(w, who, run_id, params, metrics, tags, known=run),
@@ -372,7 +376,7 @@ def _decode_position(token: object) -> tuple[int, int]:
     if token is None:
         return (-1, -1)
     refused = mf.invalid("page_token is not a token this server issued")
-    if not isinstance(token, str) or len(token) > api.MAX_PAGE_TOKEN:
+    if not isinstance(token, str) or len(token) > MAX_PAGE_TOKEN:
         raise refused
     try:
         found = _POSITION.fullmatch(base64.urlsafe_b64decode(token.encode()).decode("ascii"))

@@ -22,7 +22,6 @@ from app.api.http.hygiene import body_chunks
 from app.api.http.scope import authorize_version
 from app.api.v1.schemas import DEFAULT_PAGE, MAX_PAGE, _Strict, load
 from app.api.v1.tracking import WRITERS, authorize_run, authorized_run, body, read, receipt_json
-from app.api.v1.tracking_schemas import MAX_INT64
 from app.artifacts.store import CHUNK_SIZE, TooLargeError
 from app.ledger.checkpoint import InvalidKeyError, Signer, VerifierKey
 from app.services import artifacts, keys, pinned
@@ -30,6 +29,7 @@ from app.services.artifacts import Recorded
 from app.services.tracking import Conflict, NotFound
 from app.storage import artifacts as store
 from app.storage import tracking as runs
+from app.tracking.limits import MAX_INT64
 
 bp = Blueprint("artifacts", __name__, url_prefix="/api/v1")
 

@@ -24,6 +24,7 @@ from app.services.ledger import LedgerWriter
 from app.storage import search as search_store
 from app.storage import tracking as store
 from app.tracking import groups, search
+from app.tracking.limits import MAX_PAGE_TOKEN
 
 bp = Blueprint("tracking", __name__, url_prefix="/api/v1")
 WRITERS = ("admin", "writer")
@@ -479,8 +480,6 @@ def _visible_experiments(requested: list[str] | None) -> list[str] | None:
     return requested
 
 
-MAX_PAGE_TOKEN = 200
-"""Longest page token accepted, in characters (the ones issued are under 40)."""
 MAX_OFFSET = 10**9
 
 
