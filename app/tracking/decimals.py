@@ -18,6 +18,7 @@ NON_FINITE: Final = {
     "+Infinity": Decimal("Infinity"),
     "-Infinity": Decimal("-Infinity"),
 }
+MAX_NESTING: Final = 32  # the depth of a JSON value taken whole (a dataset's schema)
 _SPECIAL = {"nan": "NaN", "infinity": "Infinity", "inf": "Infinity",
             "-infinity": "-Infinity", "-inf": "-Infinity", "+infinity": "Infinity"}
 
@@ -62,3 +63,19 @@ def stored_decimal(value: object) -> Decimal | None:
         return Decimal(value)
     except InvalidOperation:
         return None
+
+
+def fraction_problem(value: object, depth: int = 0) -> str | None:
+    """Why a JSON value kept whole cannot be hashed exactly, or None: a non-integer number
+    (write fractions as strings), or nesting deeper than MAX_NESTING."""
+    if depth > MAX_NESTING:
+        return "nested too deeply"
+    if isinstance(value, dict | list):
+        for item in value.values() if isinstance(value, dict) else value:
+            problem = fraction_problem(item, depth + 1)
+            if problem is not None:
+                return problem
+        return None
+    if value is None or isinstance(value, str | bool | int):
+        return None
+    return "numbers must be integers; write fractions as strings"

@@ -25,11 +25,28 @@ MAX_BATCH_METRICS: Final = 1000  # MLflow MAX_METRICS_PER_BATCH
 MAX_BATCH_PARAMS: Final = 100  # MLflow MAX_PARAMS_TAGS_PER_BATCH
 MAX_BATCH_TAGS: Final = 100  # MLflow MAX_PARAMS_TAGS_PER_BATCH
 MAX_BATCH_DATASETS: Final = 100  # ours (MLflow's MAX_DATASETS_PER_BATCH is 1000)
-MAX_SEARCH_RESULTS: Final = 50_000  # MLflow SEARCH_MAX_RESULTS_THRESHOLD (runs/search)
+MAX_SEARCH_RESULTS: Final = 50_000  # MLflow SEARCH_MAX_RESULTS_THRESHOLD (runs, experiments)
+MAX_HISTORY_PAGE: Final = 25_000  # MLflow GET_METRIC_HISTORY_MAX_RESULTS
 MAX_FILTER_LENGTH: Final = 100_000  # ours: a search filter's characters
 MAX_PAGE_TOKEN: Final = 200  # ours: the page tokens we hand out are far shorter
 
-# -- runs --------------------------------------------------------------------------------------
+# -- experiments and runs ----------------------------------------------------------------------
+MAX_ID: Final = 64  # an experiment or run id as a request names it (ours are far shorter)
+GIT_COMMIT: Final = re.compile(r"[0-9a-fA-F]{7,64}")  # an abbreviated or full SHA-1/SHA-256
+MAX_SOURCE_TEXT: Final = 2000  # a run source's repository, pipeline URL and entry point
+MAX_PIPELINE_ID: Final = 500
+
+# -- an execution environment (PUT /api/v1/runs/{id}/environment, `mlaudit record`) ------------
+MAX_PYTHON_VERSION: Final = 100
+MAX_OS: Final = 200
+MAX_ARCHITECTURE: Final = 100
+MAX_HARDWARE_ITEMS: Final = 50
+MAX_HARDWARE_KEY: Final = 100
+MAX_HARDWARE_VALUE: Final = 1000
+MAX_PACKAGES: Final = 5000
+MAX_PACKAGE_TEXT: Final = 200  # a package's name, and its version
+
+# -- run states --------------------------------------------------------------------------------
 RUN_STATUSES: Final = ("RUNNING", "FINISHED", "FAILED", "KILLED")  # MLflow's RunStatus
 END_STATUSES: Final = RUN_STATUSES[1:]
 

@@ -36,13 +36,15 @@ from app.api.http.context import services
 from app.api.http.hygiene import body_chunks
 from app.api.mlflow import compat as mf
 from app.api.v1 import tracking as api
-from app.api.v1.artifacts import check_path, hides_traversal
+from app.api.v1.artifacts import check_path
 from app.artifacts.store import CHUNK_SIZE, TooLargeError
 from app.ledger.checkpoint import Signer
 from app.services import artifacts, keys, pinned
 from app.services.tracking import Conflict, NotFound
 from app.storage import logged_models, mlflow_views
 from app.storage import tracking as runs
+from app.tracking.limits import SHA256_HEX
+from app.tracking.paths import hides_traversal
 
 bp = Blueprint("mlflow_artifacts", __name__, url_prefix="/api/2.0/mlflow-artifacts")
 probes = Blueprint("mlflow_probes", __name__)
@@ -52,7 +54,6 @@ mf.register_error_handlers(probes)
 MAX_PATH = 2000
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\\]")
 VERSIONS = "model-versions"
-_DIGEST = re.compile("[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def _pin(experiment_id: str, digest: str) -> pinned.Pin:
         return found == experiment_id and api.reaches(found)
 
     try:
-        pin = mf.read(lambda c: pinned.pin_by_digest(c, digest, here)) if _DIGEST.fullmatch(
+        pin = mf.read(lambda c: pinned.pin_by_digest(c, digest, here)) if SHA256_HEX.fullmatch(
             digest) else None
     except artifacts.Tampered as exc:
         raise mf.MlflowError(409, "RESOURCE_CONFLICT", str(exc)) from exc

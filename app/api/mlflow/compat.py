@@ -32,6 +32,7 @@ from app.services import tokens, tracking
 from app.services.ledger import LedgerWriter
 from app.storage import tracking as runs_store
 from app.storage.tracking import RunRow
+from app.tracking.limits import MAX_INT64
 
 log = logging.getLogger(__name__)
 WRITERS = ("admin", "writer")
@@ -240,7 +241,7 @@ def text(data: dict[str, Any], key: str, *, required: bool = True,
 
 
 def integer(data: dict[str, Any], key: str, default: int | None = None, *,
-            minimum: int = -(2**63), maximum: int = 2**63 - 1) -> int | None:
+            minimum: int = -MAX_INT64 - 1, maximum: int = MAX_INT64) -> int | None:
     value = data.get(key)
     if value is None or value == "":
         return default

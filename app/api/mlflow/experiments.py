@@ -32,7 +32,7 @@ from app.services import tracking
 from app.storage import lifecycle as lifecycle_store
 from app.storage import tracking as store
 from app.tracking import experiment_search
-from app.tracking.limits import MAX_EXPERIMENT_NAME
+from app.tracking.limits import MAX_EXPERIMENT_NAME, MAX_SEARCH_RESULTS
 from app.tracking.search import SearchError
 
 bp = Blueprint("mlflow", __name__, url_prefix="/api/2.0/mlflow")
@@ -126,7 +126,7 @@ def search_experiments() -> Response:
         order_by = experiment_search.parse_order_by(order)
     except SearchError as exc:
         raise invalid(str(exc)) from exc
-    limit = integer(data, "max_results", 1000, minimum=1, maximum=50_000) or 1000
+    limit = integer(data, "max_results", 1000, minimum=1, maximum=MAX_SEARCH_RESULTS) or 1000
     view = data.get("view_type") or "ACTIVE_ONLY"
     if view not in _VIEWS:
         raise invalid(f"invalid view_type {view!r}")

@@ -24,6 +24,8 @@ from app.tracking.limits import (
     MAX_BATCH_METRICS,
     MAX_BATCH_PARAMS,
     MAX_BATCH_TAGS,
+    MAX_HISTORY_PAGE,
+    MAX_INT64,
     MAX_PAGE_TOKEN,
     MAX_PARAM_VALUE,
     MAX_RUN_NAME,
@@ -352,7 +354,8 @@ def metric_history() -> Response:
     data = mf.args()
     run_id = run_id_of(data)
     key = str(mf.text(data, "metric_key"))
-    limit = mf.integer(data, "max_results", 25_000, minimum=1, maximum=MAX_SEARCH) or 25_000
+    limit = (mf.integer(data, "max_results", MAX_HISTORY_PAGE, minimum=1, maximum=MAX_SEARCH)
+             or MAX_HISTORY_PAGE)
     after = _decode_position(data.get("page_token") or None)
     get_run_row(run_id)
     grouped = group_keys.parse(key)
@@ -382,6 +385,6 @@ def _decode_position(token: object) -> tuple[int, int]:
         found = _POSITION.fullmatch(base64.urlsafe_b64decode(token.encode()).decode("ascii"))
     except ValueError as exc:  # binascii.Error and UnicodeError are ValueErrors
         raise refused from exc
-    if found is None or int(found[1]) > 2**63 - 1:
+    if found is None or int(found[1]) > MAX_INT64:
         raise refused
     return int(found[1]), int(found[2])

@@ -23,6 +23,7 @@ from app.api.v1 import tracking_schemas as ts
 from app.ledger.request_signature import WINDOW_SECONDS
 from app.services.access import SIGNATURE_HEADER
 from app.tracking.limits import DATASET_CONTEXTS, MAX_KEY, MAX_PARAM_VALUE
+from app.tracking.paths import MAX_PATH
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
 EXTENSION = "mlaudit.openapi"
@@ -1118,7 +1119,7 @@ def _custom_fields(self: Any, field: fields.Field[Any], ret: dict[str, Any],
     if isinstance(field, ts.Key):
         return {"minLength": 1, "maxLength": MAX_KEY, "description": KEY_DOC}
     if isinstance(field, artifacts_api.ArtifactPath):
-        return {"minLength": 1, "maxLength": artifacts_api.MAX_PATH,
+        return {"minLength": 1, "maxLength": MAX_PATH,
                 "description": "a relative '/'-separated path without empty, '.' or '..' "
                                "segments, backslash or control characters"}
     if isinstance(field.parent, ts.BatchBody) and field.name == "params":

@@ -8,12 +8,14 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from app.api.v1.schemas import MAX_PAGE, MAX_SEQ, _Strict
 from app.services import tracking
-from app.tracking.decimals import normalize_metric_value
+from app.tracking.decimals import fraction_problem, normalize_metric_value
 from app.tracking.limits import (
     ATTRIBUTE_PATTERN,
     DATASET_CONTEXTS,
     END_STATUSES,
+    GIT_COMMIT,
     IMAGE_DIGEST,
+    MAX_ARCHITECTURE,
     MAX_BATCH_DATASETS,
     MAX_BATCH_METRICS,
     MAX_BATCH_PARAMS,
@@ -25,12 +27,23 @@ from app.tracking.limits import (
     MAX_EXPERIMENT_TAG_VALUE,
     MAX_FILTER_LENGTH,
     MAX_GROUP_VALUE,
+    MAX_HARDWARE_ITEMS,
+    MAX_HARDWARE_KEY,
+    MAX_HARDWARE_VALUE,
+    MAX_HISTORY_PAGE,
+    MAX_ID,
     MAX_INT64,
     MAX_N,
+    MAX_OS,
+    MAX_PACKAGE_TEXT,
+    MAX_PACKAGES,
     MAX_PAGE_TOKEN,
     MAX_PARAM_VALUE,
+    MAX_PIPELINE_ID,
+    MAX_PYTHON_VERSION,
     MAX_RUN_NAME,
     MAX_SEARCH_RESULTS,
+    MAX_SOURCE_TEXT,
     MAX_TAG_VALUE,
     SHA256_HEX,
     group_problem,
@@ -104,18 +117,18 @@ class ExperimentListQuery(_Strict):
 
 
 class SourceSchema(_Strict):
-    git_commit = fields.String(validate=validate.Regexp(r"^[0-9a-fA-F]{7,64}$"))
-    repository = fields.String(validate=validate.Length(max=2000))
-    pipeline_id = fields.String(validate=validate.Length(max=500))
-    pipeline_url = fields.Url(require_tld=False, validate=validate.Length(max=2000))
-    entry_point = fields.String(validate=validate.Length(max=2000))
+    git_commit = fields.String(validate=validate.Regexp(rf"^{GIT_COMMIT.pattern}$"))
+    repository = fields.String(validate=validate.Length(max=MAX_SOURCE_TEXT))
+    pipeline_id = fields.String(validate=validate.Length(max=MAX_PIPELINE_ID))
+    pipeline_url = fields.Url(require_tld=False, validate=validate.Length(max=MAX_SOURCE_TEXT))
+    entry_point = fields.String(validate=validate.Length(max=MAX_SOURCE_TEXT))
 
 
 class RunCreate(_Strict):
-    experiment_id = fields.String(required=True, validate=validate.Length(1, 64))
+    experiment_id = fields.String(required=True, validate=validate.Length(1, MAX_ID))
     name = fields.String(load_default=None, validate=validate.Length(1, MAX_RUN_NAME))
     source = fields.Nested(SourceSchema, load_default=dict)
-    parent_run_id = fields.String(load_default=None, validate=validate.Length(1, 64))
+    parent_run_id = fields.String(load_default=None, validate=validate.Length(1, MAX_ID))
     start_time = fields.Integer(load_default=None, strict=True,
                                 validate=validate.Range(0, MAX_INT64))
     tags = _mapping(MAX_TAG_VALUE, MAX_BATCH_TAGS)
@@ -167,7 +180,7 @@ class BatchBody(_Strict):
 
 class HistoryQuery(_Strict):
     after = fields.String(load_default="-1:0", validate=validate.Regexp(r"^-?\d{1,19}:\d{1,9}$"))
-    limit = fields.Integer(load_default=1000, validate=validate.Range(1, 25_000))
+    limit = fields.Integer(load_default=1000, validate=validate.Range(1, MAX_HISTORY_PAGE))
 
 
 class GroupQuery(_Strict):
@@ -186,21 +199,10 @@ class NoFloatJson(fields.Raw):
     """Any JSON value without non-integer numbers (they could not be hashed exactly)."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        _reject_fractions(value)
+        problem = fraction_problem(value)
+        if problem is not None:
+            raise ValidationError(problem)
         return value
-
-
-def _reject_fractions(value: Any, depth: int = 0) -> None:
-    if depth > 32:
-        raise ValidationError("nested too deeply")
-    if isinstance(value, dict):
-        for item in value.values():
-            _reject_fractions(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            _reject_fractions(item, depth + 1)
-    elif not (value is None or isinstance(value, str | bool | int)):
-        raise ValidationError("numbers must be integers; write fractions as strings")
 
 
 class DatasetSchema(_Strict):
@@ -223,26 +225,28 @@ class InputsBody(_Strict):
 
 
 class PackageSchema(_Strict):
-    name = fields.String(required=True, validate=validate.Length(1, 200))
-    version = fields.String(required=True, validate=validate.Length(0, 200))
+    name = fields.String(required=True, validate=validate.Length(1, MAX_PACKAGE_TEXT))
+    version = fields.String(required=True, validate=validate.Length(0, MAX_PACKAGE_TEXT))
 
 
 class EnvironmentBody(_Strict):
-    python_version = fields.String(required=True, validate=validate.Length(1, 100))
-    os = fields.String(required=True, validate=validate.Length(1, 200))
-    architecture = fields.String(required=True, validate=validate.Length(1, 100))
-    hardware = fields.Dict(keys=fields.String(validate=validate.Length(1, 100)),
-                           values=fields.String(validate=validate.Length(max=1000)),
-                           load_default=dict, validate=validate.Length(max=50))
+    python_version = fields.String(required=True,
+                                   validate=validate.Length(1, MAX_PYTHON_VERSION))
+    os = fields.String(required=True, validate=validate.Length(1, MAX_OS))
+    architecture = fields.String(required=True, validate=validate.Length(1, MAX_ARCHITECTURE))
+    hardware = fields.Dict(keys=fields.String(validate=validate.Length(1, MAX_HARDWARE_KEY)),
+                           values=fields.String(validate=validate.Length(max=MAX_HARDWARE_VALUE)),
+                           load_default=dict, validate=validate.Length(max=MAX_HARDWARE_ITEMS))
     container_image_digest = fields.String(
         load_default=None, validate=validate.Regexp(rf"^{IMAGE_DIGEST.pattern}$"))
     packages = fields.List(fields.Nested(PackageSchema), load_default=list,
-                           validate=validate.Length(max=5000))
+                           validate=validate.Length(max=MAX_PACKAGES))
     lockfile_sha256 = fields.String(load_default=None, validate=SHA256)
 
 
 class RunSearchQuery(_Strict):
-    experiment_id = fields.List(fields.String(validate=validate.Length(1, 64)), load_default=None)
+    experiment_id = fields.List(fields.String(validate=validate.Length(1, MAX_ID)),
+                                load_default=None)
     filter = fields.String(load_default=None, validate=validate.Length(max=MAX_FILTER_LENGTH))
     order_by = fields.List(fields.String(validate=validate.Length(1, 1000)), load_default=list)
     max_results = fields.Integer(load_default=1000, validate=validate.Range(1, MAX_SEARCH_RESULTS))
