@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+from mlflow.utils import validation
 
 from app.tracking import decimals, limits, metrics, paths
 
@@ -112,7 +113,6 @@ def test_the_readme_states_the_enforced_limits() -> None:
 
 def test_mlflow_limits_are_mlflows() -> None:
     """Where MLflow documents a limit, ours is its (mlflow/utils/validation.py, the client's)."""
-    validation = pytest.importorskip("mlflow.utils.validation")
     assert (limits.MAX_KEY, limits.MAX_PARAM_VALUE, limits.MAX_TAG_VALUE) == (
         validation.MAX_ENTITY_KEY_LENGTH, validation.MAX_PARAM_VAL_LENGTH,
         validation.MAX_TAG_VAL_LENGTH)
