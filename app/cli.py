@@ -15,7 +15,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TextIO
 
-from app import principal_cli, registry_cli
+from app import principal_cli
+from app.client import registry as registry_commands
 from app.config import Config, ConfigError, load_config
 from app.ledger.checkpoint import VerifierKey
 from app.ledger.errors import LedgerError
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
 PROGRESS_EVERY = 50_000
 
 
-def _actor() -> str:
+def cli_actor() -> str:
+    """The actor of the entries a command writes: cli:<login name>."""
     try:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):
@@ -67,7 +69,7 @@ def cmd_token_create(config: Config, args: argparse.Namespace) -> int:
             raise ConfigError("--expires-in-days must be a positive number of days")
         expires_at = datetime.now(UTC) + timedelta(days=args.expires_in_days)
     with db.connect(url) as conn, ledger_transaction(conn) as writer:
-        secret, receipt = tokens.create_token(writer, args.name, args.role, _actor(),
+        secret, receipt = tokens.create_token(writer, args.name, args.role, cli_actor(),
                                               expires_at, args.principal)
     until = f", valid until {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else ""
     holder = args.principal or args.name
@@ -85,7 +87,7 @@ def cmd_token_revoke(config: Config, args: argparse.Namespace) -> int:
     url = db.database_url(config)
     db.ensure_schema(url, config.protected_environments)
     with db.connect(url) as conn, ledger_transaction(conn) as writer:
-        receipt = tokens.revoke_token(writer, args.name, _actor(), args.reason or "")
+        receipt = tokens.revoke_token(writer, args.name, cli_actor(), args.reason or "")
     print(f"revoked token {args.name!r} in ledger entry {receipt.seq}; it authenticates "
           "nothing from now on", file=sys.stderr)
     return 0
@@ -115,7 +117,7 @@ def cmd_key_rotate(config: Config, args: argparse.Namespace) -> int:
     url = db.database_url(config)
     db.ensure_schema(url, config.protected_environments)
     with db.connect(url) as conn:
-        signer = keys.rotate(conn, config.origin, config.keys_path, _actor())
+        signer = keys.rotate(conn, config.origin, config.keys_path, cli_actor())
     from app.services import trust
 
     trust.update(config.trust_path, config.origin, [signer.verifier_key.to_string()])
@@ -391,49 +393,13 @@ def cmd_verify_report(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_report(config: Config, args: argparse.Namespace) -> int:
     """Fetch a PDF report over HTTP (like `record`), write it, print its path and evidence hash."""
-    import hashlib
-    from urllib import error, parse, request
+    from app.client import report
 
-    from app import record
-
-    url, token = args.url or os.environ.get("MLAUDIT_URL"), args.token or os.environ.get(
-        "MLAUDIT_TOKEN")
-    if not url:
-        raise ConfigError("MLAUDIT_URL is not set (or pass --url)")
-    if not token:
-        raise ConfigError("MLAUDIT_TOKEN is not set (or pass --token)")
-    client = record.Client(url, token)
-    query: dict[str, str] = {}
-    if args.kind == "model":
-        path = f"/api/v1/reports/models/{parse.quote(args.subject, safe='')}.pdf"
-        if args.version is not None:
-            query["version"] = str(args.version)
-        if args.as_of:
-            query["as_of"] = args.as_of
-    else:
-        path = f"/api/v1/reports/{args.kind}s/{parse.quote(args.subject, safe='')}.pdf"
-    if args.force:
-        query["force"] = "true"
-    headers = {**client._headers("application/json"), "Accept": "application/pdf"}
-    sent = request.Request(client.base + path + (f"?{parse.urlencode(query)}" if query else ""),
-                           method="GET", headers=headers)
-    try:
-        with request.urlopen(sent, timeout=record.TIMEOUT) as response:
-            pdf, evidence = response.read(), response.headers.get("X-Evidence-SHA256", "")
-    except error.HTTPError as exc:
-        raise record.ApiProblem(exc.code, record._problem(exc)) from exc
-    except (error.URLError, OSError) as exc:
-        raise record.RecordError(f"cannot fetch the report from {client.base}: {exc}") from exc
-    out = Path(args.output)
-    out.write_bytes(pdf)
-    print(out)
-    print(f"evidence sha256 {evidence}")
-    print(f"pdf sha256      {hashlib.sha256(pdf).hexdigest()}")
-    return 0
+    return report.cmd_report(config, args)
 
 
 def cmd_record(config: Config, args: argparse.Namespace) -> int:
-    from app import record
+    from app.client import record
 
     signing_key = args.signing_key or os.environ.get("MLAUDIT_SIGNING_KEY")
     result = record.record_file(
@@ -579,7 +545,7 @@ def parser() -> argparse.ArgumentParser:
     reports.add_argument("--url", help="server base URL (default: MLAUDIT_URL)")
     reports.add_argument("--token", help="admin or auditor token (default: MLAUDIT_TOKEN)")
     reports.set_defaults(func=cmd_report)
-    registry_cli.add_commands(sub)
+    registry_commands.add_commands(sub)
     principal_cli.add_commands(sub)
     return top
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 def cmd_principal_create(config: Config, args: argparse.Namespace) -> int:
     from app import db
-    from app.cli import _actor
+    from app.cli import cli_actor
     from app.services import tokens
     from app.services.ledger import ledger_transaction
 
@@ -22,7 +22,7 @@ def cmd_principal_create(config: Config, args: argparse.Namespace) -> int:
     db.ensure_schema(url, config.protected_environments)
     with db.connect(url) as conn, ledger_transaction(conn) as writer:
         _, receipt = tokens.create_principal(writer, args.name, args.display_name, args.kind,
-                                             _actor())
+                                             cli_actor())
     print(f"created {args.kind} {args.name!r} ({args.display_name.strip()}) in ledger entry "
           f"{receipt.seq}; give it tokens with `mlaudit token create --name TOKEN --role ROLE "
           f"--principal {args.name}`", file=sys.stderr)

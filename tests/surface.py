@@ -12,10 +12,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from app.client.http import RequestSigner
 from app.ledger import dsse
 from app.ledger.checkpoint import VerifierKey
 from app.ledger.entry import Draft
-from app.record import RequestSigner
 from app.services import tokens
 from app.services.artifacts import client_statement
 

@@ -18,8 +18,8 @@ import pytest
 from databases import as_app
 
 from app import cli
+from app.client.registry import gates_word, promotion_lines
 from app.ledger.entry import Draft
-from app.registry_cli import gates_word, promotion_lines
 from app.services import registry
 from app.services.verification import verify_database
 from app.tracking import gates

@@ -1,7 +1,7 @@
 """The README's worked example cannot drift from the CLI: every `mlaudit` command in it parses.
 
 (The example itself was run against a live server when it was written; this keeps its commands
-and options in step with app/cli.py and app/registry_cli.py as they change.)
+and options in step with app/cli.py and app/client/registry.py as they change.)
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from app import record
+from app.client import record
+from app.client.http import dumps
 from app.services import tokens
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,7 +146,7 @@ def test_yaml_floats_keep_their_text_too(tmp_path: Path) -> None:
     (tmp_path / "run.yml").write_text("metrics: [{key: auc, value: 0.81234567890123456789}]\n")
     plan = record.plan(tmp_path / "run.yml", None)
     assert plan.metrics[0]["value"] == Decimal("0.81234567890123456789")
-    assert record.dumps(plan.metrics) == '[{"key":"auc","value":0.81234567890123456789,"step":0}]'
+    assert dumps(plan.metrics) == '[{"key":"auc","value":0.81234567890123456789,"step":0}]'
 
 
 def test_a_failed_step_ends_the_run_failed(server: str, token: str, client: Any, tmp_path: Path,

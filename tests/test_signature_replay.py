@@ -29,8 +29,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import create_app
+from app.client.http import RequestSigner
 from app.ledger import request_signature as rs
-from app.record import RequestSigner
 
 V1 = "/api/v1"
 HEADER = "MLaudit-Signature"

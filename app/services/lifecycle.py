@@ -17,6 +17,7 @@ from app.services.ledger import LedgerWriter
 from app.services.tracking import Conflict, NotFound
 from app.storage import lifecycle as store
 from app.storage import tracking as runs
+from app.tracking.limits import END_STATUSES
 
 RUN_NAME_TAG = "mlflow.runName"
 
@@ -67,7 +68,7 @@ def update_run(writer: LedgerWriter, actor: str, run_id: str, name: str | None,
     or KILLED) or a reopening (an ended run to RUNNING); False when it changes nothing."""
     run = _run(writer, run_id)
     rename = name is not None and name != run.name
-    end = status in tracking.END_STATUSES and run.status == "RUNNING"
+    end = status in END_STATUSES and run.status == "RUNNING"
     reopen = status == "RUNNING" and run.status != "RUNNING"
     if not (end or reopen) and status not in (None, run.status):
         raise Unchangeable(f"run {run_id} is {run.status}; it cannot become {status}")

@@ -7,17 +7,15 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
 from app.ledger.entry import Draft, Receipt, canonicalize
 from app.ledger.errors import LedgerError
 from app.services.ledger import LedgerWriter
 from app.storage import tracking as store
+from app.tracking.limits import END_STATUSES
 
-RUN_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
 DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME = "0", "Default"  # MLflow's, made at init
-END_STATUSES = RUN_STATUSES[1:]
 
 
 class TrackingError(LedgerError):
@@ -67,34 +65,6 @@ def now_ms() -> int:
 def metric_number(value: str) -> float:
     """The double a decimal string stands for (a query copy; the string is what is hashed)."""
     return float(value)
-
-
-def normalize_metric_value(raw: object) -> str:
-    """A metric value as a decimal string: 'NaN', 'Infinity', '-Infinity' or a finite decimal."""
-    if isinstance(raw, bool):
-        raise ValueError("a metric value must be a number")
-    if isinstance(raw, int):
-        return str(raw)
-    if isinstance(raw, Decimal) and raw.is_finite():  # a JSON fraction: its text, as sent
-        return str(raw)
-    if isinstance(raw, float):
-        raw = repr(raw)
-    if isinstance(raw, Decimal):
-        raw = str(raw)
-    if not isinstance(raw, str):
-        raise ValueError("a metric value must be a number or a decimal string")
-    text = raw.strip()
-    special = {"nan": "NaN", "infinity": "Infinity", "inf": "Infinity",
-               "-infinity": "-Infinity", "-inf": "-Infinity", "+infinity": "Infinity"}
-    if text.lower() in special:
-        return special[text.lower()]
-    try:
-        number = Decimal(text)
-    except InvalidOperation as exc:
-        raise ValueError(f"{raw!r} is not a number") from exc
-    if not number.is_finite():
-        raise ValueError(f"{raw!r} is not a number")
-    return str(number)
 
 
 def _run(writer: LedgerWriter, run_id: str) -> store.RunRow:

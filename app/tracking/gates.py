@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from app.tracking.decimals import FINITE, stored_decimal
 from app.tracking.groups import (
     MAX_ABS_EXPONENT,
     N_UNKNOWN,
@@ -22,6 +22,7 @@ from app.tracking.groups import (
     format_decimal,
     summarize,
 )
+from app.tracking.limits import DATASET_CONTEXTS, SHA256_HEX
 
 __all__ = [
     "DATASET_CONTEXTS",
@@ -44,18 +45,8 @@ POLICY_KEYS = (
     "minimums",
     "maximums",
 )
-# The dataset contexts the tracking API accepts (app/api/v1/tracking_schemas.py).
-DATASET_CONTEXTS = ("training", "validation", "test", "evaluation", "other")
 MAX_NAME = 250
 MAX_DETAIL_VALUE = 60
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_FINITE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_NON_FINITE = {
-    "NaN": Decimal("NaN"),
-    "Infinity": Decimal("Infinity"),
-    "+Infinity": Decimal("Infinity"),
-    "-Infinity": Decimal("-Infinity"),
-}
 _FAIRNESS_KEYS = {"metric", "attribute", "min_max_ratio_at_least", "reference", "band", "min_n"}
 _LIMITS = {"minimums": "at_least", "maximums": "at_most"}
 # Above any ratio of two stored values (|adjusted exponent| <= MAX_ABS_EXPONENT): the min/max gate
@@ -152,7 +143,7 @@ def _decimal_text(value: object, where: str) -> str:
 
 def _threshold(value: object, where: str) -> Decimal:
     value = _decimal_text(value, where)
-    if not _FINITE.fullmatch(value):
+    if not FINITE.fullmatch(value):
         raise PolicyError(f"{where}: {value!r} is not a finite decimal string")
     try:
         number = Decimal(value)
@@ -298,18 +289,6 @@ def _shown(value: str) -> str:
     return value[: MAX_DETAIL_VALUE - 1] + "…"
 
 
-def _parse_value(value: str) -> Decimal | None:
-    """A stored metric value as Decimal (NaN and ±Infinity included); None if unreadable."""
-    if value in _NON_FINITE:
-        return _NON_FINITE[value]
-    if not isinstance(value, str) or not _FINITE.fullmatch(value):
-        return None
-    try:
-        return Decimal(value)
-    except InvalidOperation:
-        return None
-
-
 def _joined(items: Sequence[str]) -> str | None:
     return ", ".join(items) if items else None
 
@@ -332,8 +311,8 @@ def _required_value(kind: str, name: str, values: Mapping[str, str]) -> GateResu
 
 def _required_dataset(context: str, datasets: Sequence[tuple[str, str, str]]) -> GateResult:
     found = sorted((name, digest) for name, digest, ctx in datasets if ctx == context)
-    valid = [(name, digest) for name, digest in found if _SHA256.fullmatch(digest)]
-    invalid = [name for name, digest in found if not _SHA256.fullmatch(digest)]
+    valid = [(name, digest) for name, digest in found if SHA256_HEX.fullmatch(digest)]
+    invalid = [name for name, digest in found if not SHA256_HEX.fullmatch(digest)]
     figures = {
         "context": context,
         "datasets": _joined([name for name, _ in valid]),
@@ -521,7 +500,7 @@ def _limit_clause(raw: str | None, bound: str, threshold: str) -> tuple[bool, st
     word = "minimum" if bound == "at_least" else "maximum"
     if raw is None:
         return False, f"no value logged (the {word} is {threshold})"
-    value = _parse_value(raw)
+    value = stored_decimal(raw)
     if value is None:
         return False, f"value {_shown(raw)!r} is not a decimal string (the {word} is {threshold})"
     if value.is_nan():

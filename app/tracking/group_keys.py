@@ -38,21 +38,23 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
 
-MAX_KEY: Final = 250
-MAX_ATTRIBUTES: Final = 8
-MAX_N: Final = 2**53 - 1
+from app.tracking.limits import (
+    ATTRIBUTE_PATTERN,
+    KEY_PATTERN,
+    MAX_GROUP_ATTRIBUTES,
+    MAX_KEY,
+    MAX_N,
+    path_stable,
+)
 
-_BASE = re.compile(r"[/\w.\- :]{1,250}")
-_ATTRIBUTE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _VALUE = re.compile(r"[\w.\-+:/<>]{1,64}")
 _COUNT = re.compile(r"0|[1-9][0-9]{0,15}")
 _SHAPE = re.compile(r"(?P<base>[^\[\]]+)\[(?P<group>[^\[\];]*)(?:;n=(?P<n>[^\[\];]*))?\]")
 _MARKS = frozenset("[]=,;")
-_PLAIN = re.compile(r"[/\w.\- :\[\]=,;+<>]{1,250}")
+_PLAIN = re.compile(rf"[/\w.\- :\[\]=,;+<>]{{1,{MAX_KEY}}}")
 _COMPANION = re.compile(r"[^\[\]]+\[[^\[\]]*;n\]")
-N_SUFFIX: Final = ";n]"
+N_SUFFIX = ";n]"
 
 
 @dataclass(frozen=True)
@@ -64,13 +66,9 @@ class GroupedKey:
     n: int | None = None
 
 
-def _path_stable(key: str) -> bool:
-    return not (key.startswith("/") or key == "." or ".." in key.split("/") or "//" in key)
-
-
 def base_key_ok(key: str) -> bool:
     """MLflow's own rule for a metric key: characters, length and a path-stable form."""
-    return _BASE.fullmatch(key) is not None and _path_stable(key)
+    return KEY_PATTERN.fullmatch(key) is not None and path_stable(key)
 
 
 def uses_convention(key: str) -> bool:
@@ -81,7 +79,7 @@ def uses_convention(key: str) -> bool:
 def plain_key_ok(key: str) -> bool:
     """A key stored as is: MLflow's rule, widened to the convention's characters so that a
     malformed grouped key is kept (as a plain metric) instead of being refused."""
-    return _PLAIN.fullmatch(key) is not None and _path_stable(key)
+    return _PLAIN.fullmatch(key) is not None and path_stable(key)
 
 
 def companion_shaped(key: str) -> bool:
@@ -99,12 +97,12 @@ def parse(key: str) -> GroupedKey | None:
     group: dict[str, str] = {}
     for pair in shape["group"].split(","):
         attribute, sep, value = pair.partition("=")
-        if not sep or not _ATTRIBUTE.fullmatch(attribute) or not _VALUE.fullmatch(value):
+        if not sep or not ATTRIBUTE_PATTERN.fullmatch(attribute) or not _VALUE.fullmatch(value):
             return None
         if group and attribute <= list(group)[-1]:
             return None  # duplicate or out of order: not the one canonical spelling
         group[attribute] = value
-    if len(group) > MAX_ATTRIBUTES:
+    if len(group) > MAX_GROUP_ATTRIBUTES:
         return None
     n: int | None = None
     if shape["n"] is not None:

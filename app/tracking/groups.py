@@ -31,7 +31,6 @@ Precision rules (no binary floats anywhere):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import (
@@ -44,6 +43,8 @@ from decimal import (
     InvalidOperation,
     Overflow,
 )
+
+from app.tracking.decimals import FINITE, NON_FINITE
 
 __all__ = [
     "DEFAULT_BAND",
@@ -79,13 +80,6 @@ _CONTEXT = Context(
     traps=[InvalidOperation, DivisionByZero, Overflow],
 )
 _QUANTUM = Decimal(1).scaleb(-PLACES)
-_FINITE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_NON_FINITE = {
-    "NaN": Decimal("NaN"),
-    "Infinity": Decimal("Infinity"),
-    "+Infinity": Decimal("Infinity"),
-    "-Infinity": Decimal("-Infinity"),
-}
 
 
 class GroupSummaryError(ValueError):
@@ -161,9 +155,9 @@ def _rounded(d: Decimal) -> str:
 def _parse_number(group: str, value: object) -> Decimal:
     if not isinstance(value, str):
         raise GroupSummaryError(f"group {group!r}: value must be a decimal string")
-    if value in _NON_FINITE:
-        return _NON_FINITE[value]
-    if not _FINITE.fullmatch(value):
+    if value in NON_FINITE:
+        return NON_FINITE[value]
+    if not FINITE.fullmatch(value):
         raise GroupSummaryError(f"group {group!r}: {value!r} is not a decimal string")
     try:
         number = Decimal(value)

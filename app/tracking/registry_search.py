@@ -13,10 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from app.tracking.limits import MAX_FILTER_LENGTH
 from app.tracking.search import SearchError, like_pattern_problem
-
-MAX_FILTER_LENGTH: Final = 100_000
-"""Longest filter accepted, in characters."""
 
 STRING, NUMBER, LISTED = "string", "number", "list"
 """Attribute types: their allowed comparators are in OPERATORS."""

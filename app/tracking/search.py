@@ -7,8 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-MAX_FILTER_LENGTH: Final = 100_000
-"""Longest filter (and order_by item) accepted, in characters; longer input is a SearchError."""
+from app.tracking.limits import MAX_FILTER_LENGTH, MAX_INT64  # filter: also an order_by item
 
 MAX_ORDER_BY_ITEMS: Final = 100
 """Most order_by items accepted in one request."""
@@ -98,7 +97,6 @@ _AND = re.compile(r"AND(?!\w)", re.IGNORECASE)
 _OR = re.compile(r"OR(?!\w)", re.IGNORECASE)
 _DIRECTION = re.compile(r"(?:ASC|DESC)(?!\w)", re.IGNORECASE)
 _FORBIDDEN = re.compile(r"[\x00\ud800-\udfff]")
-_INT64_MAX: Final = 2**63 - 1
 
 
 class _Scanner:
@@ -334,7 +332,7 @@ def _to_int_or_float(sc: _Scanner, key: str, number: _Number, at: int) -> int | 
     if any(c in text for c in ".eE"):
         return float(text)
     digits = text.lstrip("-").lstrip("0")
-    if len(digits) > 19 or abs(int(text)) > _INT64_MAX:
+    if len(digits) > 19 or abs(int(text)) > MAX_INT64:
         raise sc.fail(f"{key} value {_short(text)} is out of the 64-bit range", at)
     return int(text)
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from app.record import RequestSigner
+from app.client.http import RequestSigner
 
 
 def token(run_cli: Any, name: str, role: str) -> dict[str, str]:

@@ -14,6 +14,7 @@ from marshmallow import ValidationError
 
 from app.api.v1 import tracking_schemas as ts
 from app.services.tracking import Metric
+from app.tracking.limits import key_ok
 
 NOW = 1_700_000_000_123
 
@@ -143,4 +144,4 @@ def test_key_rule_is_check_key(key: str) -> None:
         schema_ok = True
     except ValidationError:
         schema_ok = False
-    assert ts._key_ok(key) is schema_ok
+    assert key_ok(key) is schema_ok

@@ -20,7 +20,7 @@ from loan_scenario import (
 )
 from report_factory import page_texts
 
-from app.registry_cli import gates_word
+from app.client.registry import gates_word
 from app.services import keys as key_service
 from app.services import reports
 from app.services.report_bundle import open_bundle

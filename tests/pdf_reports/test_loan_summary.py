@@ -11,9 +11,9 @@ from typing import Any
 
 from loan_scenario import MODEL, POLICY, build
 
-from app.api.http.jsonio import strict_loads
 from app.ledger.entry import parse_timestamp
 from app.ledger.jcs import canonicalize
+from app.ledger.strict_json import strict_loads
 from app.services import keys as key_service
 from app.services import reports
 from app.services.report_bundle import open_bundle, render_bundle

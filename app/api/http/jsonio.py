@@ -1,53 +1,16 @@
 """Request JSON parsing: numbers keep their decimal text, and duplicate keys are refused.
 
 Bodies that no store could keep are refused at parse time, as ValueError (Flask answers 400,
-and the MLflow routes INVALID_PARAMETER_VALUE): nesting deep enough to exhaust Python's
-recursion limit; the escaped NUL character, which PostgreSQL text cannot hold; and lone
-surrogate escapes (\ud800 without its pair), which are not Unicode text at all.
+and the MLflow routes INVALID_PARAMETER_VALUE): the rules are app/ledger/strict_json.py's.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from decimal import Decimal
 from typing import Any
 
 from flask.json.provider import DefaultJSONProvider
 
-# Escapes preceded by an even number of backslashes (an odd count escapes the backslash
-# itself): \u0000, and a surrogate escape that is not half of a high-low pair.
-_ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
-_LONE_SURROGATE = re.compile(
-    r"(?<!\\)(?:\\\\)*(?:\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
-    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2})")
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r} in JSON object")
-        result[key] = value
-    return result
-
-
-def strict_loads(s: str | bytes, **kwargs: Any) -> Any:
-    """json.loads with Decimal fractions, no duplicate keys, no NUL and bounded nesting."""
-    kwargs.setdefault("parse_float", Decimal)
-    kwargs.setdefault("object_pairs_hook", _no_duplicates)
-    if isinstance(s, bytes | bytearray):
-        s = s.decode("utf-8")  # UnicodeDecodeError is a ValueError
-    if "u0000" in s and _ESCAPED_NUL.search(s):
-        raise ValueError("a JSON string contains NUL (\\u0000), which cannot be stored")
-    if ("\\ud" in s or "\\uD" in s) and _LONE_SURROGATE.search(s):
-        raise ValueError("a JSON string contains a lone surrogate escape, which is not text")
-    try:
-        return json.loads(s, **kwargs)
-    except RecursionError:
-        raise ValueError("the JSON document is nested too deeply") from None
-    except ArithmeticError:  # decimal.InvalidOperation: an exponent beyond what Decimal holds
-        raise ValueError("a JSON number's exponent is out of range") from None
+from app.ledger.strict_json import strict_loads
 
 
 class StrictJSONProvider(DefaultJSONProvider):

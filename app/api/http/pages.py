@@ -6,9 +6,8 @@ import base64
 import json
 
 from app.api.http.errors import ApiError
+from app.tracking.limits import MAX_PAGE_TOKEN  # the longest token accepted
 
-MAX_PAGE_TOKEN = 200
-"""Longest page token accepted, in characters (the ones issued are under 40)."""
 MAX_OFFSET = 10**9
 
 

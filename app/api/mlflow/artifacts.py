@@ -31,20 +31,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from marshmallow import ValidationError
 
 from app.api.http import scope
 from app.api.http.context import services
 from app.api.http.hygiene import body_chunks
 from app.api.mlflow import MLFLOW_API_VERSION
 from app.api.mlflow import compat as mf
-from app.api.v1.artifacts import check_path, hides_traversal
 from app.artifacts.store import CHUNK_SIZE, TooLargeError
 from app.ledger.checkpoint import Signer
 from app.services import artifacts, keys, pinned
 from app.services.tracking import Conflict, NotFound
 from app.storage import logged_models, mlflow_views
 from app.storage import tracking as runs
+from app.tracking.limits import SHA256_HEX
+from app.tracking.paths import artifact_path_problem, hides_traversal
 
 bp = Blueprint("mlflow_artifacts", __name__, url_prefix="/api/2.0/mlflow-artifacts")
 probes = Blueprint("mlflow_probes", __name__)
@@ -54,7 +54,6 @@ mf.register_error_handlers(probes)
 MAX_PATH = 2000
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\\]")
 VERSIONS = "model-versions"
-_DIGEST = re.compile("[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -125,7 +124,7 @@ def _pin(experiment_id: str, digest: str) -> pinned.Pin:
         return found == experiment_id and scope.reaches(found)
 
     try:
-        pin = mf.read(lambda c: pinned.pin_by_digest(c, digest, here)) if _DIGEST.fullmatch(
+        pin = mf.read(lambda c: pinned.pin_by_digest(c, digest, here)) if SHA256_HEX.fullmatch(
             digest) else None
     except artifacts.Tampered as exc:
         raise mf.MlflowError(409, "RESOURCE_CONFLICT", str(exc)) from exc
@@ -148,10 +147,9 @@ def _file(path: str) -> Location:
     if found is None or not found.relative:
         raise mf.invalid(f"{path[:100]!r} is not <exp>/<run>/artifacts/<path> or "
                          "<exp>/models/<model_id>/artifacts/<path>")
-    try:
-        check_path(found.path)  # the native API's rule for the run path
-    except ValidationError as exc:
-        raise mf.invalid(f"invalid artifact path: {'; '.join(map(str, exc.messages))}") from exc
+    problem = artifact_path_problem(found.path)  # the native API's rule for the run path
+    if problem is not None:
+        raise mf.invalid(f"invalid artifact path: {problem}")
     return found
 
 

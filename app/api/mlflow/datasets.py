@@ -21,10 +21,16 @@ from typing import Any
 from app.api.mlflow import compat as mf
 from app.ledger.entry import canonicalize
 from app.storage.mlflow_views import InputView
+from app.tracking.limits import (
+    MAX_BATCH_DATASETS,
+    MAX_DATASET_NAME,
+    MAX_DATASET_SOURCE,
+    MAX_INPUT_TAG_KEY,
+    MAX_INPUT_TAG_VALUE,
+)
 
 CONTEXT_TAG = "mlflow.data.context"
-MAX_DATASETS = 100
-_LIMITS = {"name": 500, "digest": 36, "source_type": 100, "source": 65_535,
+_LIMITS = {"name": MAX_DATASET_NAME, "digest": 36, "source_type": 100, "source": MAX_DATASET_SOURCE,
            "schema": 1_048_575, "profile": 16_777_215}
 _CONTEXTS = {"training": "training", "train": "training", "validation": "validation",
              "val": "validation", "valid": "validation", "test": "test", "testing": "test",
@@ -67,8 +73,9 @@ def _fields(dataset: Any) -> dict[str, str]:
 def _tags(item: dict[str, Any]) -> dict[str, str]:
     tags = dict(mf.key_values(item, "tags"))
     for key, value in tags.items():
-        if len(key) > 255 or len(value) > 500:
-            raise mf.invalid("an input tag key has at most 255 characters, its value 500")
+        if len(key) > MAX_INPUT_TAG_KEY or len(value) > MAX_INPUT_TAG_VALUE:
+            raise mf.invalid(f"an input tag key has at most {MAX_INPUT_TAG_KEY} characters, "
+                             f"its value {MAX_INPUT_TAG_VALUE}")
     return tags
 
 
@@ -92,8 +99,8 @@ def native_input(item: Any) -> dict[str, Any]:
 
 def native_inputs(data: dict[str, Any]) -> list[dict[str, Any]]:
     items = data.get("datasets") or []
-    if not isinstance(items, list) or len(items) > MAX_DATASETS:
-        raise mf.invalid(f"'datasets' must be a list of at most {MAX_DATASETS} inputs")
+    if not isinstance(items, list) or len(items) > MAX_BATCH_DATASETS:
+        raise mf.invalid(f"'datasets' must be a list of at most {MAX_BATCH_DATASETS} inputs")
     return [native_input(item) for item in items]
 
 

@@ -33,12 +33,11 @@ from app.services import tracking
 from app.storage import lifecycle as lifecycle_store
 from app.storage import tracking as store
 from app.tracking import experiment_search
+from app.tracking.limits import MAX_EXPERIMENT_NAME, MAX_SEARCH_RESULTS
 from app.tracking.search import SearchError
 
 bp = Blueprint("mlflow", __name__, url_prefix="/api/2.0/mlflow")
 register_error_handlers(bp)
-MAX_NAME = 500
-MAX_SEARCH = 50_000  # MLflow's SEARCH_MAX_RESULTS_THRESHOLD
 ARTIFACT_LOCATION_REFUSED = (
     "this server keeps every experiment's artifacts in its own digest-checked store, served "
     "as mlflow-artifacts:/<experiment_id>, so that each file is recorded with its SHA-256 in "
@@ -100,8 +99,8 @@ def create_experiment() -> Response:
                           "a token scoped to experiments cannot create one")
     data = body()
     name = str(text(data, "name"))
-    if len(name) > MAX_NAME:
-        raise invalid(f"'name' exceeds the maximum length of {MAX_NAME} characters")
+    if len(name) > MAX_EXPERIMENT_NAME:
+        raise invalid(f"'name' exceeds the maximum length of {MAX_EXPERIMENT_NAME} characters")
     location = text(data, "artifact_location", required=False)
     if location is not None:
         raise invalid_value("artifact_location", location, ARTIFACT_LOCATION_REFUSED)
@@ -153,9 +152,9 @@ def max_results(data: dict[str, Any], default: int) -> int:
     if limit < 1:
         raise invalid(f"Invalid value {limit} for parameter 'max_results' supplied. It must be "
                       "a positive integer")
-    if limit > MAX_SEARCH:
+    if limit > MAX_SEARCH_RESULTS:
         raise invalid(f"Invalid value {limit} for parameter 'max_results' supplied. It must be "
-                      f"at most {MAX_SEARCH}")
+                      f"at most {MAX_SEARCH_RESULTS}")
     return limit
 
 

@@ -9,6 +9,7 @@ from typing import Final
 from app.api.mlflow import compat as mf
 from app.services.tracking import Metric
 from app.tracking import group_keys
+from app.tracking.limits import MAX_N
 
 # The n a companion metric carries until `paired` folds it into its value (never stored).
 COMPANION: Final = -1
@@ -28,10 +29,10 @@ def companion(key: str) -> tuple[str, dict[str, str], int]:
 def _count(metric: Metric) -> int:
     number = Decimal(metric.value)  # normalized decimal text, or NaN/Infinity
     if not number.is_finite() or number != number.to_integral_value() \
-            or not 0 <= number <= group_keys.MAX_N:
+            or not 0 <= number <= MAX_N:
         raise mf.invalid(f"Got invalid value {metric.value} for metric "
                          f"'{group_keys.n_key(metric.key, metric.group or {})}': a group's n is "
-                         f"an integer from 0 to {group_keys.MAX_N}")
+                         f"an integer from 0 to {MAX_N}")
     return int(number)
 
 

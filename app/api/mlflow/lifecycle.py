@@ -6,18 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
-from marshmallow import ValidationError
 
 from app.api.mlflow import compat as mf
 from app.api.mlflow import datasets
-from app.api.mlflow.experiments import MAX_NAME, get_experiment_row
+from app.api.mlflow.experiments import get_experiment_row
 from app.api.mlflow.runs import get_run_row, run_id_of
-from app.api.v1 import tracking_schemas as ts
 from app.services import lifecycle
+from app.tracking.limits import MAX_EXPERIMENT_NAME, MAX_EXPERIMENT_TAG_VALUE, key_problem
 
 bp = Blueprint("mlflow_lifecycle", __name__, url_prefix="/api/2.0/mlflow")
 mf.register_error_handlers(bp)
-MAX_EXPERIMENT_TAG_VALUE = 20_000
 
 
 @bp.post("/runs/delete")
@@ -87,8 +85,8 @@ def update_experiment() -> Response:
     experiment_id = _experiment_id(data)
     name = mf.text(data, "new_name", required=False)
     if name is not None:
-        if len(name) > MAX_NAME:
-            raise mf.invalid(f"experiment name must be at most {MAX_NAME} characters")
+        if len(name) > MAX_EXPERIMENT_NAME:
+            raise mf.invalid(f"experiment name must be at most {MAX_EXPERIMENT_NAME} characters")
         who = mf.actor()
         mf.commit(lambda w: lifecycle.rename_experiment(w, who, experiment_id, name),
                   conflict="RESOURCE_ALREADY_EXISTS")
@@ -97,10 +95,9 @@ def update_experiment() -> Response:
 
 def _tag_key(data: dict[str, Any]) -> str:
     key = str(mf.text(data, "key"))
-    try:
-        ts.check_key(key)
-    except ValidationError as exc:
-        raise mf.invalid(f"Invalid tag key: {'; '.join(map(str, exc.messages))}") from exc
+    problem = key_problem(key)
+    if problem is not None:
+        raise mf.invalid(f"Invalid tag key: {problem}")
     return key
 
 

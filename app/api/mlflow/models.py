@@ -12,20 +12,19 @@ from functools import partial
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
-from marshmallow import ValidationError
 
 from app.api.http import pages, scope
 from app.api.mlflow import compat as mf
 from app.api.mlflow.registry import clean, commit, parse_filter, tag_of
-from app.api.v1 import tracking_schemas as ts
 from app.services import logged_models as service
 from app.storage import logged_models as store
 from app.tracking import model_names
+from app.tracking.limits import MAX_BATCH_PARAMS, MAX_PARAM_VALUE, key_problem
 
 bp = Blueprint("mlflow_models", __name__, url_prefix="/api/2.0/mlflow")
 mf.register_error_handlers(bp)
 WRITERS = mf.WRITERS
-MAX_SEARCH, MAX_PARAMS = 1000, 100
+MAX_SEARCH = 1000
 FILTER_FIELDS = {"name": "list", "model_id": "list", "model_type": "list", "status": "list",
                  "source_run_id": "list", "creation_timestamp": "number",
                  "last_updated_timestamp": "number"}
@@ -69,13 +68,12 @@ def respond(model_id: str, allow_deleted: bool = False) -> Response:
 def params_of(data: dict[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in mf.key_values(data, "params"):
-        try:
-            ts.check_key(key)
-        except ValidationError as exc:
-            raise mf.invalid(f"Invalid param key: {'; '.join(map(str, exc.messages))}") from exc
+        problem = key_problem(key)
+        if problem is not None:
+            raise mf.invalid(f"Invalid param key: {problem}")
         if key in out and out[key] != value:
             raise mf.invalid(f"Duplicate parameter keys have been submitted: {key!r}")
-        out[key] = clean(value, "a param value")[: ts.MAX_PARAM_VALUE]
+        out[key] = clean(value, "a param value")[: MAX_PARAM_VALUE]
     return out
 
 
@@ -97,8 +95,8 @@ def create() -> Response:
                         ("model_type", model_type)):
         clean(value or "", what)
     params, tags = params_of(data), tags_of(data)
-    if len(params) > MAX_PARAMS:
-        raise mf.invalid(f"at most {MAX_PARAMS} params per request; log the rest with "
+    if len(params) > MAX_BATCH_PARAMS:
+        raise mf.invalid(f"at most {MAX_BATCH_PARAMS} params per request; log the rest with "
                          "POST logged-models/<id>/params")
     mf.authorize_experiment(experiment_id)
     who = mf.actor()
@@ -158,8 +156,8 @@ def delete_tag(model_id: str, key: str) -> Response:
 @mf.require(*WRITERS)
 def log_params(model_id: str) -> Response:
     params = params_of(mf.body())
-    if len(params) > MAX_PARAMS:
-        raise mf.invalid(f"at most {MAX_PARAMS} params per request")
+    if len(params) > MAX_BATCH_PARAMS:
+        raise mf.invalid(f"at most {MAX_BATCH_PARAMS} params per request")
     found(model_id)
     who = mf.actor()
     commit(lambda w: service.log_params(w, who, model_id, params))

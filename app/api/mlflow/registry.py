@@ -14,19 +14,18 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from flask import Blueprint, Response, jsonify, request
-from marshmallow import ValidationError
 
 from app.api.http import pages, scope
 from app.api.http.scope import authorize_model, authorize_version, granted
 from app.api.mlflow import compat as mf
 from app.api.mlflow.artifacts import sealed_uri
-from app.api.v1 import tracking_schemas as ts
 from app.services import logged_models, pinned, registry, unpinned
 from app.services.artifacts import Tampered
 from app.services.ledger import LedgerWriter
 from app.storage import logged_models as lm_store
 from app.storage import registry as store
 from app.tracking import registry_search as grammar
+from app.tracking.limits import MAX_DESCRIPTION, MAX_KEY, MAX_REGISTRY_TAG_VALUE, key_problem
 from app.tracking.registry_search import Condition
 from app.tracking.search import SearchError
 
@@ -35,7 +34,7 @@ mf.register_error_handlers(bp)
 WRITERS = mf.WRITERS
 T = TypeVar("T")
 MAX_MODELS, MAX_VERSIONS = 1000, 200_000
-MAX_TAG_KEY, MAX_TAG_VALUE, MAX_NAME = 250, 100_000, 256
+MAX_NAME = 256
 ALIAS = registry.ALIAS_NAME  # ASCII only, so that no two aliases print alike
 UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 FOREIGN = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")  # a URI scheme: a source held elsewhere
@@ -125,15 +124,14 @@ def alias_of(data: dict[str, Any]) -> str:
 
 def tag_of(data: dict[str, Any]) -> tuple[str, str]:
     key = str(mf.text(data, "key"))
-    try:
-        ts.check_key(key)
-    except ValidationError as exc:
-        raise mf.invalid(f"Invalid tag key: {'; '.join(map(str, exc.messages))}") from exc
+    problem = key_problem(key)
+    if problem is not None:
+        raise mf.invalid(f"Invalid tag key: {problem}")
     value = data.get("value", "")
     value = clean(value if isinstance(value, str) else str(value), "a tag value")
-    if len(key) > MAX_TAG_KEY or len(value) > MAX_TAG_VALUE:
-        raise mf.invalid(f"tag keys are at most {MAX_TAG_KEY} and values at most "
-                         f"{MAX_TAG_VALUE} characters")
+    if len(key) > MAX_KEY or len(value) > MAX_REGISTRY_TAG_VALUE:
+        raise mf.invalid(f"tag keys are at most {MAX_KEY} and values at most "
+                         f"{MAX_REGISTRY_TAG_VALUE} characters")
     return key, value
 
 
@@ -143,8 +141,8 @@ def tags_of(data: dict[str, Any]) -> dict[str, str]:
 
 def description_of(data: dict[str, Any]) -> str | None:
     value = data.get("description")
-    if value is not None and (not isinstance(value, str) or len(value) > ts.MAX_DESCRIPTION):
-        raise mf.invalid(f"description must be a string of at most {ts.MAX_DESCRIPTION} "
+    if value is not None and (not isinstance(value, str) or len(value) > MAX_DESCRIPTION):
+        raise mf.invalid(f"description must be a string of at most {MAX_DESCRIPTION} "
                          "characters")
     return None if value is None else clean(value, "description")
 

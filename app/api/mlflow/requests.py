@@ -13,6 +13,7 @@ from flask import request
 from werkzeug.exceptions import HTTPException
 
 from app.api.mlflow.errors import invalid, missing_value
+from app.tracking.limits import MAX_INT64
 
 
 def body_run_id() -> str | None:
@@ -73,7 +74,7 @@ def text(data: dict[str, Any], key: str, *, required: bool = True,
 
 
 def integer(data: dict[str, Any], key: str, default: int | None = None, *,
-            minimum: int = -(2**63), maximum: int = 2**63 - 1) -> int | None:
+            minimum: int = -MAX_INT64 - 1, maximum: int = MAX_INT64) -> int | None:
     value = data.get(key)
     if value is None or value == "":
         return default

@@ -6,29 +6,43 @@ import base64
 import posixpath
 import re
 import secrets
-from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
-from marshmallow import ValidationError
 
 from app.api.http import pages, scope
 from app.api.mlflow import compat as mf
 from app.api.mlflow import datasets, experiments, group_counts
 from app.api.mlflow.experiments import max_results
 from app.api.mlflow.models import outputs_json
-from app.api.v1 import tracking_schemas as ts
 from app.ledger.entry import canonicalize
 from app.services import lifecycle, tracking
 from app.storage import mlflow_views as views
 from app.storage import search as search_store
 from app.storage import tracking as store
 from app.tracking import group_keys, search
+from app.tracking.decimals import normalize_metric_value
+from app.tracking.limits import (
+    KEY_PATTERN,
+    MAX_BATCH_METRICS,
+    MAX_BATCH_PARAMS,
+    MAX_BATCH_TAGS,
+    MAX_HISTORY_PAGE,
+    MAX_INT64,
+    MAX_KEY,
+    MAX_PAGE_TOKEN,
+    MAX_PARAM_VALUE,
+    MAX_RUN_NAME,
+    MAX_SEARCH_RESULTS,
+    MAX_TAG_VALUE,
+    key_problem,
+)
+from app.tracking.metrics import step_ok, timestamp_ok
 
 bp = Blueprint("mlflow_runs", __name__, url_prefix="/api/2.0/mlflow")
 mf.register_error_handlers(bp)
 WRITERS = mf.WRITERS
-MAX_SEARCH = 50_000
+MAX_SEARCH = MAX_SEARCH_RESULTS
 MAX_USER_ID = 256  # MLflow's runs.user_id column
 
 
@@ -108,21 +122,18 @@ _BAD_CHARACTER = ("Names may only contain alphanumerics, underscores (_), dashes
 
 
 def checked_key(key: str, path: str = "key") -> str:
-    """MLflow's key rule (ts.check_key), refused in MLflow's words; path names the field as
-    MLflow's server does ('key', 'name' for a metric, 'params[3].key' in a batch)."""
-    try:
-        ts.check_key(key)
-    except ValidationError as exc:
-        if len(key) > ts.MAX_KEY:
-            raise mf.invalid(f"'{path}' exceeds the maximum length of {ts.MAX_KEY} "
-                             "characters") from exc
-        if ts.KEY_PATTERN.fullmatch(key) is None:
-            raise mf.invalid_value(path, key, _BAD_CHARACTER) from exc
-        raise mf.invalid_value(path, key, (
-            "Names may be treated as files in certain cases, and must not resolve to other "
-            f"names when treated as such. This name would resolve to "
-            f"{posixpath.normpath(key)!r}")) from exc
-    return key
+    """The key rule (app/tracking/limits.py), refused in MLflow's words; path names the field
+    as MLflow's server does ('key', 'name' for a metric, 'params[3].key' in a batch)."""
+    if key_problem(key) is None:
+        return key
+    if len(key) > MAX_KEY:
+        raise mf.invalid(f"'{path}' exceeds the maximum length of {MAX_KEY} characters")
+    if KEY_PATTERN.fullmatch(key) is None:
+        raise mf.invalid_value(path, key, _BAD_CHARACTER)
+    raise mf.invalid_value(path, key, (
+        "Names may be treated as files in certain cases, and must not resolve to other "
+        f"names when treated as such. This name would resolve to "
+        f"{posixpath.normpath(key)!r}"))
 
 
 def params_of(pairs: list[tuple[str, str]], *, batch: bool = False) -> dict[str, str]:
@@ -132,7 +143,7 @@ def params_of(pairs: list[tuple[str, str]], *, batch: bool = False) -> dict[str,
         if key in found:
             dupes.append(key)
         found[checked_key(key, f"params[{i}].key" if batch else "key")] = \
-            value[: ts.MAX_PARAM_VALUE]  # MLflow truncates long values
+            value[: MAX_PARAM_VALUE]  # MLflow truncates long values
     if dupes:
         raise mf.invalid(f"Duplicate parameter keys have been submitted: {dupes}. Please "
                          "ensure the request contains only one param value per param key.")
@@ -140,7 +151,7 @@ def params_of(pairs: list[tuple[str, str]], *, batch: bool = False) -> dict[str,
 
 
 def tags_of(pairs: list[tuple[str, str]], *, batch: bool = False) -> dict[str, str]:
-    return {checked_key(k, f"tags[{i}].key" if batch else "key"): v[: ts.MAX_TAG_VALUE]
+    return {checked_key(k, f"tags[{i}].key" if batch else "key"): v[: MAX_TAG_VALUE]
             for i, (k, v) in enumerate(pairs)}
 
 
@@ -159,7 +170,7 @@ def metric_key(key: str, path: str = "name") -> tuple[str, dict[str, str] | None
 
 def metric_value_of(raw: Any, key: str, path: str = "value") -> str:
     try:
-        return tracking.normalize_metric_value(raw)
+        return normalize_metric_value(raw)
     except ValueError as exc:  # MLflow's server's words for a value that is not a double
         raise mf.invalid_value(path, raw, f" Hint: Value was of type '{type(raw).__name__}'. "
                                "See the API docs for more information about request "
@@ -195,7 +206,6 @@ def metrics_of(items: Any) -> list[tracking.Metric]:
         raise mf.invalid("'metrics' must be a list")
     keys: dict[str, tuple[str, dict[str, str] | None, int | None]] = {}
     found: list[tracking.Metric] = []
-    low, high = -(2**63), 2**63
     new, metric = tuple.__new__, tracking.Metric  # the named tuple without its Python __new__
     for item in items:
         if type(item) is dict and type(key := item.get("key")) is str and key:
@@ -206,16 +216,12 @@ def metrics_of(items: Any) -> list[tracking.Metric]:
                 step = int(step)
             elif step is None:
                 step = 0
-            if (type(timestamp) is int and 0 <= timestamp < high and type(step) is int
-                    and low <= step < high and raw is not None):
+            if timestamp_ok(timestamp) and step_ok(step) and raw is not None:
                 parsed = keys.get(key)
                 if parsed is None:
                     parsed = keys[key] = metric_key(key, f"metrics[{len(found)}].name")
                 name, group, n = parsed
-                # A JSON fraction arrives as a Decimal: its text is the value (as in
-                # tracking.normalize_metric_value, which handles everything else).
-                value = (str(raw) if type(raw) is Decimal and raw.is_finite()
-                         else metric_value_of(raw, key, f"metrics[{len(found)}].value"))
+                value = metric_value_of(raw, key, f"metrics[{len(found)}].value")
                 found.append(new(metric, (name, value, step, timestamp,
                                           None if group is None else dict(group), n)))
                 continue
@@ -236,8 +242,8 @@ def create_run() -> Response:
         raise mf.invalid("Both 'run_name' argument and 'mlflow.runName' tag are specified, but "
                          f"with different values (run_name='{name}', mlflow.runName='{tagged}').")
     name = name or tagged or f"run-{secrets.token_hex(4)}"
-    if len(name) > ts.MAX_RUN_NAME:
-        raise mf.invalid(f"run_name must be at most {ts.MAX_RUN_NAME} characters")
+    if len(name) > MAX_RUN_NAME:
+        raise mf.invalid(f"run_name must be at most {MAX_RUN_NAME} characters")
     tags["mlflow.runName"] = name
     parent = tags.get("mlflow.parentRunId") or None
     if parent is not None:  # recorded as claimed (as MLflow stores the tag), unless scoped:
@@ -278,8 +284,8 @@ def update_run() -> Response:
     row = get_run_row(run_id)
     status = data.get("status")
     name = mf.text(data, "run_name", required=False)
-    if name is not None and len(name) > ts.MAX_RUN_NAME:
-        raise mf.invalid(f"run_name must be at most {ts.MAX_RUN_NAME} characters")
+    if name is not None and len(name) > MAX_RUN_NAME:
+        raise mf.invalid(f"run_name must be at most {MAX_RUN_NAME} characters")
     end_time = mf.integer(data, "end_time", None, minimum=0)
     who = mf.actor()
     try:
@@ -353,9 +359,9 @@ def log_batch() -> Response:
     metrics = metrics_of(data.get("metrics"))
     param_pairs = mf.key_values(data, "params")
     tag_pairs = mf.key_values(data, "tags")
-    for what, limit, count in (("metrics", ts.MAX_BATCH_METRICS, len(metrics)),
-                               ("params", ts.MAX_BATCH_PARAMS, len(param_pairs)),
-                               ("tags", ts.MAX_BATCH_TAGS, len(tag_pairs))):
+    for what, limit, count in (("metrics", MAX_BATCH_METRICS, len(metrics)),
+                               ("params", MAX_BATCH_PARAMS, len(param_pairs)),
+                               ("tags", MAX_BATCH_TAGS, len(tag_pairs))):
         if count > limit:
             raise mf.invalid(f"A batch logging request can contain at most {limit} {what}. "
                              f"Got {count} {what}. Please split up {what} across multiple "
@@ -409,7 +415,8 @@ def metric_history() -> Response:
     data = mf.args()
     run_id = run_id_of(data)
     key = str(mf.text(data, "metric_key"))
-    limit = mf.integer(data, "max_results", 25_000, minimum=1, maximum=MAX_SEARCH) or 25_000
+    limit = (mf.integer(data, "max_results", MAX_HISTORY_PAGE, minimum=1, maximum=MAX_SEARCH)
+             or MAX_HISTORY_PAGE)
     after = _decode_position(data.get("page_token") or None)
     get_run_row(run_id)
     named = group_keys.read_key(key)  # a value's group, a group's n, or a plain key
@@ -434,12 +441,12 @@ def _decode_position(token: object) -> tuple[int, int]:
     if token is None:
         return (-1, -1)
     refused = mf.invalid("page_token is not a token this server issued")
-    if not isinstance(token, str) or len(token) > pages.MAX_PAGE_TOKEN:
+    if not isinstance(token, str) or len(token) > MAX_PAGE_TOKEN:
         raise refused
     try:
         found = _POSITION.fullmatch(base64.urlsafe_b64decode(token.encode()).decode("ascii"))
     except ValueError as exc:  # binascii.Error and UnicodeError are ValueErrors
         raise refused from exc
-    if found is None or int(found[1]) > 2**63 - 1:
+    if found is None or int(found[1]) > MAX_INT64:
         raise refused
     return int(found[1]), int(found[2])

@@ -7,11 +7,9 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import unquote
 
 from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError, fields, post_load, validate
@@ -25,7 +23,6 @@ from app.api.http.scope import authorize_run, authorize_version, authorized_run
 from app.api.http.units import read
 from app.api.v1.schemas import DEFAULT_PAGE, MAX_PAGE, _Strict, load
 from app.api.v1.tracking import WRITERS, body
-from app.api.v1.tracking_schemas import MAX_INT64
 from app.artifacts.store import CHUNK_SIZE, TooLargeError
 from app.ledger.checkpoint import InvalidKeyError, Signer, VerifierKey
 from app.services import artifacts, keys, pinned
@@ -33,47 +30,23 @@ from app.services.artifacts import Recorded
 from app.services.tracking import Conflict, NotFound
 from app.storage import artifacts as store
 from app.storage import tracking as runs
+from app.tracking.limits import MAX_INT64, SHA256_HEX
+from app.tracking.paths import MAX_PATH, artifact_path_problem
 
 bp = Blueprint("artifacts", __name__, url_prefix="/api/v1")
 
-MAX_PATH = 1000
 MAX_URI = 2000
 MAX_SIGNATURE_FIELD = 200
 MAX_INT32 = 2**31 - 1
-_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
 URI_PATTERN = r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s\x00-\x1f\x7f]+\Z"
 
 
-def hides_traversal(path: str) -> bool:
-    """True when percent-decoding the path (repeatedly, as MLflow's validate_path_is_safe
-    does for %252e%252e) gives a '.' or '..' segment, a leading '/', a backslash or a control
-    character: such names are refused even though this store never decodes them, because
-    whoever later copies the files out by name might."""
-    decoded = path
-    for _ in range(10):
-        step = unquote(decoded)
-        if step == decoded:
-            break
-        decoded = step
-    else:
-        return True
-    return decoded != path and (
-        decoded.startswith("/") or bool(_FORBIDDEN.search(decoded))
-        or any(segment in (".", "..") for segment in decoded.split("/")))
-
-
 def check_path(path: str) -> None:
-    """A relative '/'-separated path: 1-1000 chars, no empty, '.' or '..' segment, no
-    backslash or control character. (A leading '/' never reaches a route: the 'path'
-    converter does not match it, so routing answers 404 or 405.)"""
-    if not path or len(path) > MAX_PATH:
-        raise ValidationError(f"an artifact path has 1 to {MAX_PATH} characters")
-    if _FORBIDDEN.search(path):
-        raise ValidationError("an artifact path has no backslash or control character")
-    if any(segment in ("", ".", "..") for segment in path.split("/")):
-        raise ValidationError("an artifact path is relative, without empty, '.' or '..' segments")
-    if hides_traversal(path):
-        raise ValidationError("an artifact path may not percent-encode '.', '..', '/' or '\\'")
+    """An artifact path (app/tracking/paths.py) as a marshmallow error. (A leading '/' never
+    reaches a route: the 'path' converter does not match it, so routing answers 404 or 405.)"""
+    problem = artifact_path_problem(path)
+    if problem is not None:
+        raise ValidationError(problem)
 
 
 class ArtifactPath(fields.String):
@@ -104,7 +77,7 @@ class ExternalBody(_Strict):
     path = ArtifactPath(required=True)
     uri = fields.String(required=True, validate=[validate.Length(1, MAX_URI),
                                                  validate.Regexp(URI_PATTERN)])
-    sha256 = fields.String(required=True, validate=validate.Regexp(r"[0-9a-f]{64}\Z"))
+    sha256 = fields.String(required=True, validate=validate.Regexp(rf"{SHA256_HEX.pattern}\Z"))
     size = fields.Integer(required=True, strict=True, validate=validate.Range(0, MAX_INT64))
     signature = fields.Nested(ClientSignature, load_default=None)
 

@@ -22,6 +22,8 @@ from app.api.v1 import schemas as ledger_schemas
 from app.api.v1 import tracking_schemas as ts
 from app.ledger.request_signature import WINDOW_SECONDS
 from app.services.access import SIGNATURE_HEADER
+from app.tracking.limits import DATASET_CONTEXTS, MAX_KEY, MAX_PARAM_VALUE
+from app.tracking.paths import MAX_PATH
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
 EXTENSION = "mlaudit.openapi"
@@ -224,7 +226,7 @@ class LoggedMetricSchema(_Out):
 class RunInputSchema(_Out):
     name = _str()
     digest = _str("SHA-256, 64 hex digits")
-    context = _str(validate=validate.OneOf(ts.DATASET_CONTEXTS))
+    context = _str(validate=validate.OneOf(DATASET_CONTEXTS))
     source_uri = _str(allow_none=True)
     schema = fields.Raw(required=True, allow_none=True)
     row_count = _int(allow_none=True)
@@ -1137,11 +1139,12 @@ ROUTES.update({
 
 # Field conversions apispec cannot infer from the project's custom fields and validators.
 
-KEY_DOC = ("1-250 letters, digits, _ - . / : or space; a relative path without '..' or '//'")
+KEY_DOC = (f"1-{MAX_KEY} letters, digits, _ - . / : or space; a relative path without '..' "
+           "or '//'")
 PARAM_ITEM = {"type": "object", "required": ["key", "value"], "additionalProperties": False,
-              "properties": {"key": {"type": "string", "minLength": 1, "maxLength": ts.MAX_KEY,
+              "properties": {"key": {"type": "string", "minLength": 1, "maxLength": MAX_KEY,
                                      "description": KEY_DOC},
-                             "value": {"type": "string", "maxLength": ts.MAX_PARAM_VALUE}}}
+                             "value": {"type": "string", "maxLength": MAX_PARAM_VALUE}}}
 
 
 def _custom_fields(self: Any, field: fields.Field[Any], ret: dict[str, Any],
@@ -1156,9 +1159,9 @@ def _custom_fields(self: Any, field: fields.Field[Any], ret: dict[str, Any],
         return {"anyOf": [{"type": "number"}, {"type": "string"}],
                 "description": "a number or decimal string ('NaN', 'Infinity', '-Infinity' too)"}
     if isinstance(field, ts.Key):
-        return {"minLength": 1, "maxLength": ts.MAX_KEY, "description": KEY_DOC}
+        return {"minLength": 1, "maxLength": MAX_KEY, "description": KEY_DOC}
     if isinstance(field, artifacts_api.ArtifactPath):
-        return {"minLength": 1, "maxLength": artifacts_api.MAX_PATH,
+        return {"minLength": 1, "maxLength": MAX_PATH,
                 "description": "a relative '/'-separated path without empty, '.' or '..' "
                                "segments, backslash or control characters"}
     if isinstance(field.parent, ts.BatchBody) and field.name == "params":

@@ -19,10 +19,16 @@ from app.api.http.scope import (
 from app.api.http.units import commit, read
 from app.api.v1.schemas import _Strict
 from app.api.v1.tracking import WRITERS, body
-from app.api.v1.tracking_schemas import ATTRIBUTE_PATTERN, MAX_DESCRIPTION, MAX_TAG_VALUE, _mapping
+from app.api.v1.tracking_schemas import _mapping
 from app.ledger.entry import format_timestamp
 from app.services import registry, unpinned
 from app.storage import registry as store
+from app.tracking.limits import (
+    ATTRIBUTE_PATTERN,
+    MAX_BATCH_TAGS,
+    MAX_DESCRIPTION,
+    MAX_REGISTRY_TAG_VALUE,
+)
 
 bp = Blueprint("registry", __name__, url_prefix="/api/v1")
 POLICY_FORMAT = ("The gate policy: required_params, required_tags, required_dataset_contexts, "
@@ -36,7 +42,7 @@ class ModelCreate(_Strict):
     name = fields.String(required=True, validate=NAME)
     description = fields.String(load_default="", validate=validate.Length(max=MAX_DESCRIPTION))
     owner = fields.String(load_default="", validate=validate.Length(max=256))
-    tags = _mapping(MAX_TAG_VALUE, 100)
+    tags = _mapping(MAX_REGISTRY_TAG_VALUE, MAX_BATCH_TAGS)
     sensitive_attributes = fields.List(fields.String(validate=validate.Regexp(
         ATTRIBUTE_PATTERN.pattern)), load_default=list, validate=validate.Length(max=16))
     protected_targets = fields.List(fields.String(validate=validate.Length(1, 256)),

@@ -21,6 +21,7 @@ from app.api.http.units import read
 from app.api.v1.schemas import _Strict, load
 from app.services import entry_scope, reports
 from app.services.report_signing import ReportSigningError
+from app.tracking.limits import SHA256_HEX
 
 bp = Blueprint("reports", __name__, url_prefix="/api/v1")
 READERS = ("admin", "auditor")
@@ -36,7 +37,7 @@ class ModelReportQuery(ReportQuery):
 
 
 class LookupQuery(_Strict):
-    sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    sha256 = fields.String(required=True, validate=validate.Regexp(rf"^{SHA256_HEX.pattern}$"))
 
 
 def _force(requested: bool) -> bool:

@@ -2,46 +2,64 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from app.api.v1.schemas import MAX_PAGE, MAX_SEQ, _Strict
 from app.services import tracking
+from app.tracking.decimals import fraction_problem, normalize_metric_value
+from app.tracking.limits import (
+    ATTRIBUTE_PATTERN,
+    DATASET_CONTEXTS,
+    END_STATUSES,
+    GIT_COMMIT,
+    IMAGE_DIGEST,
+    MAX_ARCHITECTURE,
+    MAX_BATCH_DATASETS,
+    MAX_BATCH_METRICS,
+    MAX_BATCH_PARAMS,
+    MAX_BATCH_TAGS,
+    MAX_DATASET_NAME,
+    MAX_DATASET_SOURCE,
+    MAX_DESCRIPTION,
+    MAX_EXPERIMENT_NAME,
+    MAX_EXPERIMENT_TAG_VALUE,
+    MAX_FILTER_LENGTH,
+    MAX_GROUP_VALUE,
+    MAX_HARDWARE_ITEMS,
+    MAX_HARDWARE_KEY,
+    MAX_HARDWARE_VALUE,
+    MAX_HISTORY_PAGE,
+    MAX_ID,
+    MAX_INT64,
+    MAX_N,
+    MAX_OS,
+    MAX_PACKAGE_TEXT,
+    MAX_PACKAGES,
+    MAX_PAGE_TOKEN,
+    MAX_PARAM_VALUE,
+    MAX_PIPELINE_ID,
+    MAX_PYTHON_VERSION,
+    MAX_RUN_NAME,
+    MAX_SEARCH_RESULTS,
+    MAX_SOURCE_TEXT,
+    MAX_TAG_VALUE,
+    SHA256_HEX,
+    group_problem,
+    key_ok,
+    key_problem,
+)
+from app.tracking.metrics import MIN_STEP, native_metric
 
-MAX_KEY = 250
-MAX_PARAM_VALUE = 6000
-MAX_TAG_VALUE = 8000
-MAX_EXPERIMENT_NAME = 500
-MAX_RUN_NAME = 250
-MAX_DESCRIPTION = 20_000
-MAX_BATCH_METRICS = 1000
-MAX_BATCH_PARAMS = 100
-MAX_BATCH_TAGS = 100
-MAX_GROUP_ATTRIBUTES = 8
-MAX_GROUP_VALUE = 256
-MAX_INT64 = 2**63 - 1
-MAX_N = 2**53 - 1
-KEY_PATTERN = re.compile(r"[/\w.\- :]{1,250}")
-ATTRIBUTE_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 SOURCE_FIELDS = ("git_commit", "repository", "pipeline_id", "pipeline_url", "entry_point")
 
 
 def check_key(key: str) -> None:
-    """MLflow's key rule: word chars, / . - space and colon, and a path-stable form."""
-    if not KEY_PATTERN.fullmatch(key):
-        raise ValidationError(f"key {key!r} must be 1-{MAX_KEY} letters, digits or _-./: space")
-    if not _path_stable(key):
-        raise ValidationError(f"key {key!r} must be a relative path without '..' or '//'")
-
-
-def _path_stable(key: str) -> bool:
-    return not (key.startswith("/") or key == "." or ".." in key.split("/") or "//" in key)
-
-
-def _key_ok(key: object) -> bool:
-    return type(key) is str and KEY_PATTERN.fullmatch(key) is not None and _path_stable(key)
+    """MLflow's key rule (app/tracking/limits.py) as a marshmallow error."""
+    problem = key_problem(key)
+    if problem is not None:
+        raise ValidationError(problem)
 
 
 class Key(fields.String):
@@ -56,7 +74,7 @@ class MetricValue(fields.Field):  # type: ignore[type-arg]
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         try:
-            return tracking.normalize_metric_value(value)
+            return normalize_metric_value(value)
         except ValueError as exc:
             raise ValidationError(str(exc)) from exc
 
@@ -67,19 +85,16 @@ def _mapping(value_length: int, max_items: int) -> fields.Dict:
 
 
 def _check_group(group: dict[str, str]) -> None:
-    if not 1 <= len(group) <= MAX_GROUP_ATTRIBUTES:
-        raise ValidationError(f"a group has 1 to {MAX_GROUP_ATTRIBUTES} attributes")
-    for attribute in group:
-        if not ATTRIBUTE_PATTERN.fullmatch(attribute):
-            raise ValidationError(f"group attribute {attribute!r} must match "
-                                  f"{ATTRIBUTE_PATTERN.pattern}")
+    problem = group_problem(group)
+    if problem is not None:
+        raise ValidationError(problem)
 
 
 class MetricSchema(_Strict):
     key = Key(required=True)
     value = MetricValue(required=True)
     step = fields.Integer(load_default=0, strict=True,
-                          validate=validate.Range(-MAX_INT64 - 1, MAX_INT64))
+                          validate=validate.Range(MIN_STEP, MAX_INT64))
     timestamp = fields.Integer(load_default=None, strict=True,
                                validate=validate.Range(0, MAX_INT64))
     group = fields.Dict(keys=fields.String(), load_default=None, allow_none=True,
@@ -92,7 +107,7 @@ class MetricSchema(_Strict):
 class ExperimentCreate(_Strict):
     name = fields.String(required=True, validate=validate.Length(1, MAX_EXPERIMENT_NAME))
     description = fields.String(load_default="", validate=validate.Length(max=MAX_DESCRIPTION))
-    tags = _mapping(MAX_TAG_VALUE, MAX_BATCH_TAGS)
+    tags = _mapping(MAX_EXPERIMENT_TAG_VALUE, MAX_BATCH_TAGS)
 
 
 class ExperimentListQuery(_Strict):
@@ -102,25 +117,25 @@ class ExperimentListQuery(_Strict):
 
 
 class SourceSchema(_Strict):
-    git_commit = fields.String(validate=validate.Regexp(r"^[0-9a-fA-F]{7,64}$"))
-    repository = fields.String(validate=validate.Length(max=2000))
-    pipeline_id = fields.String(validate=validate.Length(max=500))
-    pipeline_url = fields.Url(require_tld=False, validate=validate.Length(max=2000))
-    entry_point = fields.String(validate=validate.Length(max=2000))
+    git_commit = fields.String(validate=validate.Regexp(rf"^{GIT_COMMIT.pattern}$"))
+    repository = fields.String(validate=validate.Length(max=MAX_SOURCE_TEXT))
+    pipeline_id = fields.String(validate=validate.Length(max=MAX_PIPELINE_ID))
+    pipeline_url = fields.Url(require_tld=False, validate=validate.Length(max=MAX_SOURCE_TEXT))
+    entry_point = fields.String(validate=validate.Length(max=MAX_SOURCE_TEXT))
 
 
 class RunCreate(_Strict):
-    experiment_id = fields.String(required=True, validate=validate.Length(1, 64))
+    experiment_id = fields.String(required=True, validate=validate.Length(1, MAX_ID))
     name = fields.String(load_default=None, validate=validate.Length(1, MAX_RUN_NAME))
     source = fields.Nested(SourceSchema, load_default=dict)
-    parent_run_id = fields.String(load_default=None, validate=validate.Length(1, 64))
+    parent_run_id = fields.String(load_default=None, validate=validate.Length(1, MAX_ID))
     start_time = fields.Integer(load_default=None, strict=True,
                                 validate=validate.Range(0, MAX_INT64))
     tags = _mapping(MAX_TAG_VALUE, MAX_BATCH_TAGS)
 
 
 class RunEnd(_Strict):
-    status = fields.String(required=True, validate=validate.OneOf(tracking.END_STATUSES))
+    status = fields.String(required=True, validate=validate.OneOf(END_STATUSES))
     end_time = fields.Integer(load_default=None, strict=True,
                               validate=validate.Range(0, MAX_INT64))
 
@@ -165,7 +180,7 @@ class BatchBody(_Strict):
 
 class HistoryQuery(_Strict):
     after = fields.String(load_default="-1:0", validate=validate.Regexp(r"^-?\d{1,19}:\d{1,9}$"))
-    limit = fields.Integer(load_default=1000, validate=validate.Range(1, 25_000))
+    limit = fields.Integer(load_default=1000, validate=validate.Range(1, MAX_HISTORY_PAGE))
 
 
 class GroupQuery(_Strict):
@@ -176,36 +191,25 @@ class GroupQuery(_Strict):
     min_n = fields.Integer(load_default=None, validate=validate.Range(0, MAX_N))
 
 
-DATASET_CONTEXTS = ("training", "validation", "test", "evaluation", "other")
-SHA256_HEX = validate.Regexp(r"^[0-9a-f]{64}$", error="must be 64 lowercase hex digits (SHA-256)")
+SHA256 = validate.Regexp(rf"^{SHA256_HEX.pattern}$",
+                         error="must be 64 lowercase hex digits (SHA-256)")
 
 
 class NoFloatJson(fields.Raw):
     """Any JSON value without non-integer numbers (they could not be hashed exactly)."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        _reject_fractions(value)
+        problem = fraction_problem(value)
+        if problem is not None:
+            raise ValidationError(problem)
         return value
 
 
-def _reject_fractions(value: Any, depth: int = 0) -> None:
-    if depth > 32:
-        raise ValidationError("nested too deeply")
-    if isinstance(value, dict):
-        for item in value.values():
-            _reject_fractions(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            _reject_fractions(item, depth + 1)
-    elif not (value is None or isinstance(value, str | bool | int)):
-        raise ValidationError("numbers must be integers; write fractions as strings")
-
-
 class DatasetSchema(_Strict):
-    name = fields.String(required=True, validate=validate.Length(1, 500))
-    digest = fields.String(required=True, validate=SHA256_HEX)
+    name = fields.String(required=True, validate=validate.Length(1, MAX_DATASET_NAME))
+    digest = fields.String(required=True, validate=SHA256)
     context = fields.String(required=True, validate=validate.OneOf(DATASET_CONTEXTS))
-    source_uri = fields.String(load_default=None, validate=validate.Length(1, 65_535))
+    source_uri = fields.String(load_default=None, validate=validate.Length(1, MAX_DATASET_SOURCE))
     schema = NoFloatJson(load_default=None)
     row_count = fields.Integer(load_default=None, strict=True, validate=validate.Range(0, MAX_N))
     group_counts = fields.Dict(
@@ -217,37 +221,36 @@ class DatasetSchema(_Strict):
 
 class InputsBody(_Strict):
     datasets = fields.List(fields.Nested(DatasetSchema), required=True,
-                           validate=validate.Length(1, 100))
+                           validate=validate.Length(1, MAX_BATCH_DATASETS))
 
 
 class PackageSchema(_Strict):
-    name = fields.String(required=True, validate=validate.Length(1, 200))
-    version = fields.String(required=True, validate=validate.Length(0, 200))
+    name = fields.String(required=True, validate=validate.Length(1, MAX_PACKAGE_TEXT))
+    version = fields.String(required=True, validate=validate.Length(0, MAX_PACKAGE_TEXT))
 
 
 class EnvironmentBody(_Strict):
-    python_version = fields.String(required=True, validate=validate.Length(1, 100))
-    os = fields.String(required=True, validate=validate.Length(1, 200))
-    architecture = fields.String(required=True, validate=validate.Length(1, 100))
-    hardware = fields.Dict(keys=fields.String(validate=validate.Length(1, 100)),
-                           values=fields.String(validate=validate.Length(max=1000)),
-                           load_default=dict, validate=validate.Length(max=50))
+    python_version = fields.String(required=True,
+                                   validate=validate.Length(1, MAX_PYTHON_VERSION))
+    os = fields.String(required=True, validate=validate.Length(1, MAX_OS))
+    architecture = fields.String(required=True, validate=validate.Length(1, MAX_ARCHITECTURE))
+    hardware = fields.Dict(keys=fields.String(validate=validate.Length(1, MAX_HARDWARE_KEY)),
+                           values=fields.String(validate=validate.Length(max=MAX_HARDWARE_VALUE)),
+                           load_default=dict, validate=validate.Length(max=MAX_HARDWARE_ITEMS))
     container_image_digest = fields.String(
-        load_default=None, validate=validate.Regexp(r"^sha256:[0-9a-f]{64}$"))
+        load_default=None, validate=validate.Regexp(rf"^{IMAGE_DIGEST.pattern}$"))
     packages = fields.List(fields.Nested(PackageSchema), load_default=list,
-                           validate=validate.Length(max=5000))
-    lockfile_sha256 = fields.String(load_default=None, validate=SHA256_HEX)
-
-
-MAX_SEARCH_RESULTS = 50_000
+                           validate=validate.Length(max=MAX_PACKAGES))
+    lockfile_sha256 = fields.String(load_default=None, validate=SHA256)
 
 
 class RunSearchQuery(_Strict):
-    experiment_id = fields.List(fields.String(validate=validate.Length(1, 64)), load_default=None)
-    filter = fields.String(load_default=None, validate=validate.Length(max=100_000))
+    experiment_id = fields.List(fields.String(validate=validate.Length(1, MAX_ID)),
+                                load_default=None)
+    filter = fields.String(load_default=None, validate=validate.Length(max=MAX_FILTER_LENGTH))
     order_by = fields.List(fields.String(validate=validate.Length(1, 1000)), load_default=list)
     max_results = fields.Integer(load_default=1000, validate=validate.Range(1, MAX_SEARCH_RESULTS))
-    page_token = fields.String(load_default=None, validate=validate.Length(1, 200))
+    page_token = fields.String(load_default=None, validate=validate.Length(1, MAX_PAGE_TOKEN))
 
 
 # ---- the metric hot path, without marshmallow ------------------------------------------------
@@ -256,7 +259,6 @@ class RunSearchQuery(_Strict):
 # (including every invalid input) returns None, and the caller runs the schema, so error
 # responses stay exactly the schema's. tests/api/test_fast_bodies.py holds them to that.
 
-_METRIC_FIELDS = frozenset(("key", "value", "step", "timestamp", "group", "n"))
 _BATCH_FIELDS = frozenset(("params", "metrics", "tags"))
 _PARAM_FIELDS = frozenset(("key", "value"))
 
@@ -265,35 +267,13 @@ def fast_metric_list(items: object, now: int, min_items: int) -> list[tracking.M
     """MetricSchema items as tracking.Metric (a missing timestamp is `now`), or None."""
     if type(items) is not list or not min_items <= len(items) <= MAX_BATCH_METRICS:
         return None
-    normalize, metric, out = tracking.normalize_metric_value, tracking.Metric, []
+    parse, metric, out = native_metric, tracking.Metric, []
     for item in items:
-        if type(item) is not dict or not item.keys() <= _METRIC_FIELDS:
+        fields_ = parse(item, now)
+        if fields_ is None:
             return None
-        key, step = item.get("key"), item.get("step", 0)
-        timestamp, group, n = item.get("timestamp"), item.get("group"), item.get("n")
-        if not _key_ok(key) or type(step) is not int or not -MAX_INT64 - 1 <= step <= MAX_INT64:
-            return None
-        if timestamp is None:
-            timestamp = now
-        elif type(timestamp) is not int or not 0 <= timestamp <= MAX_INT64:
-            return None
-        if group is not None and not _group_ok(group):
-            return None
-        if n is not None and (type(n) is not int or not 0 <= n <= MAX_N):
-            return None
-        try:
-            value = normalize(item["value"])
-        except (KeyError, ValueError):
-            return None
-        out.append(metric(key, value, step, timestamp, group, n))  # type: ignore[arg-type]
+        out.append(metric(*fields_))
     return out
-
-
-def _group_ok(group: object) -> bool:
-    if type(group) is not dict or not 1 <= len(group) <= MAX_GROUP_ATTRIBUTES:
-        return False
-    return all(type(a) is str and ATTRIBUTE_PATTERN.fullmatch(a) and type(v) is str
-               and len(v) <= MAX_GROUP_VALUE for a, v in group.items())
 
 
 def fast_metrics_body(data: dict[str, Any], now: int) -> list[tracking.Metric] | None:
@@ -325,7 +305,7 @@ def _fast_params(items: object) -> dict[str, str] | None:
         if type(item) is not dict or item.keys() != _PARAM_FIELDS:
             return None
         key, value = item["key"], item["value"]
-        if (not _key_ok(key) or type(value) is not str or len(value) > MAX_PARAM_VALUE
+        if (not key_ok(key) or type(value) is not str or len(value) > MAX_PARAM_VALUE
                 or key in params):
             return None
         params[key] = value
@@ -335,4 +315,4 @@ def _fast_params(items: object) -> dict[str, str] | None:
 def _mapping_ok(mapping: object, value_length: int, max_items: int) -> bool:
     """What _mapping(value_length, max_items) accepts."""
     return type(mapping) is dict and len(mapping) <= max_items and all(
-        _key_ok(k) and type(v) is str and len(v) <= value_length for k, v in mapping.items())
+        key_ok(k) and type(v) is str and len(v) <= value_length for k, v in mapping.items())

@@ -4,80 +4,31 @@ the command line."""
 from __future__ import annotations
 
 import argparse
-import functools
-import json
-import os
 import re
 import sys
-from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
 from urllib import parse
 
-from app.ledger.errors import LedgerError
+from app.client import protection
+from app.client.commands import (
+    RegistryCliError,
+    add_common,
+    client_command,
+    emit,
+    pairs,
+    quoted,
+    receipt_lines,
+    table,
+)
+from app.client.http import ApiProblem, Client
+from app.ledger.strict_json import strict_loads
+from app.tracking.limits import IMAGE_DIGEST
 
-if TYPE_CHECKING:  # app.record pulls in flask and marshmallow; other commands start faster
-    from app.record import Client
+if TYPE_CHECKING:
+    from app.client.commands import Subparsers
 
-    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
-
-Command = Callable[[Any, argparse.Namespace], int]
 REFUSED = 1
-
-
-class RegistryCliError(LedgerError):
-    """A registry command cannot run (its arguments or the server's answer are unusable)."""
-
-
-def _client(args: argparse.Namespace) -> Client:
-    from app.record import Client, RecordError
-
-    url = args.url or os.environ.get("MLAUDIT_URL")
-    token = args.token or os.environ.get("MLAUDIT_TOKEN")
-    if not url:
-        raise RecordError("MLAUDIT_URL is not set (or pass --url)")
-    if not token:
-        raise RecordError("MLAUDIT_TOKEN is not set (or pass --token)")
-    return Client(url, token)
-
-
-def _q(text: str) -> str:
-    return parse.quote(text, safe="")
-
-
-def _command(fn: Callable[[Client, argparse.Namespace], int]) -> Command:
-    """Give the command its client; a response missing a field is one line, not a traceback."""
-    @functools.wraps(fn)
-    def run(config: Any, args: argparse.Namespace) -> int:
-        client = _client(args)
-        try:
-            return fn(client, args)
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise RegistryCliError(f"unexpected response from {client.base}: {exc!r}") from exc
-    return run
-
-
-def _emit(args: argparse.Namespace, data: dict[str, Any], lines: list[str]) -> int:
-    print(json.dumps(data) if args.json else "\n".join(lines))
-    return 0
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "") -> list[str]:
-    """Columns padded to their widest cell; None prints as '-'."""
-    cells = [list(headers)] + [["-" if c is None else str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    return [indent + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-            for row in cells]
-
-
-def pairs(rows: Sequence[tuple[str, Any]], indent: str = "") -> list[str]:
-    """Label and value, the values aligned."""
-    return table(("", ""), rows, indent)[1:]
-
-
-def receipt_lines(receipts: Sequence[dict[str, Any] | None]) -> list[str]:
-    """The same receipt line as `mlaudit record`."""
-    return [f"seq {r['seq']}  {r['kind']}  leaf {r['leaf_hash']}" for r in receipts if r]
 
 
 def gates_word(gates: dict[str, Any]) -> str:
@@ -93,7 +44,7 @@ def gates_word(gates: dict[str, Any]) -> str:
 
 # -- models pending / show -------------------------------------------------------------------
 
-@_command
+@client_command
 def cmd_pending(client: Client, args: argparse.Namespace) -> int:
     query = {"status": "pending", **({"model": args.model} if args.model else {})}
     found = client.call("GET", f"/api/v1/promotions?{parse.urlencode(query)}")
@@ -101,22 +52,20 @@ def cmd_pending(client: Client, args: argparse.Namespace) -> int:
              gates_word(p["gates"])) for p in found["promotions"]]
     lines = table(("ID", "MODEL", "VERSION", "TARGET", "REQUESTED BY", "GATES"), rows) if rows \
         else ["no pending promotions"]
-    return _emit(args, found, lines)
+    return emit(args, found, lines)
 
 
 def group_figures(client: Client, name: str, version: int) -> tuple[str, list[dict[str, Any]]]:
     """Per-group summaries for the version's run: each grouped metric by each sensitive
     attribute of the model (pairs without values grouped by exactly that attribute are skipped)."""
-    from app.record import ApiProblem
-
-    run_id = str(client.call("GET", f"/api/v1/models/{_q(name)}/versions/{version}")["run_id"])
-    attributes = client.call("GET", f"/api/v1/models/{_q(name)}")["sensitive_attributes"]
-    run = client.call("GET", f"/api/v1/runs/{_q(run_id)}")
+    run_id = str(client.call("GET", f"/api/v1/models/{quoted(name)}/versions/{version}")["run_id"])
+    attributes = client.call("GET", f"/api/v1/models/{quoted(name)}")["sensitive_attributes"]
+    run = client.call("GET", f"/api/v1/runs/{quoted(run_id)}")
     keys = sorted({m["key"] for m in run["metrics"] if m.get("group")})
     summaries = []
     for key in keys:
         for attribute in attributes:
-            path = (f"/api/v1/runs/{_q(run_id)}/metrics/{parse.quote(key)}/groups?"
+            path = (f"/api/v1/runs/{quoted(run_id)}/metrics/{parse.quote(key)}/groups?"
                     + parse.urlencode({"attribute": attribute}))
             try:
                 summaries.append(client.call("GET", path))
@@ -159,31 +108,30 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
                                 "    "), *notes]
 
 
-@_command
+@client_command
 def cmd_show(client: Client, args: argparse.Namespace) -> int:
-    promotion = client.call("GET", f"/api/v1/promotions/{_q(args.promotion_id)}")
+    promotion = client.call("GET", f"/api/v1/promotions/{quoted(args.promotion_id)}")
     run_id, summaries = group_figures(client, promotion["model"], promotion["version"])
     lines = [*promotion_lines(promotion), "", f"per-group figures (run {run_id}):"]
     for summary in summaries:
         lines += summary_lines(summary)
     if not summaries:
         lines.append("  none: no grouped metric by a sensitive attribute of the model")
-    return _emit(args, {"promotion": promotion, "run_id": run_id, "group_figures": summaries},
+    return emit(args, {"promotion": promotion, "run_id": run_id, "group_figures": summaries},
                  lines)
 
 
 # -- models approve / reject -----------------------------------------------------------------
 
-@_command
+@client_command
 def cmd_decide(client: Client, args: argparse.Namespace) -> int:
     """A refusal (403) is one line and exit 1; a refused decision is still in the ledger."""
-    from app.record import ApiProblem
-
     body: dict[str, Any] = {"decision": args.decision, "comment": args.comment}
     if getattr(args, "exception", None):
         body["exception"] = {"justification": args.exception}
     try:
-        done = client.call("POST", f"/api/v1/promotions/{_q(args.promotion_id)}/decisions", body)
+        done = client.call("POST", f"/api/v1/promotions/{quoted(args.promotion_id)}/decisions",
+                           body)
     except ApiProblem as exc:
         if exc.status != 403:
             raise
@@ -191,31 +139,31 @@ def cmd_decide(client: Client, args: argparse.Namespace) -> int:
         print(f"mlaudit: error: decision refused: {reason}", file=sys.stderr)
         return REFUSED
     lines = [f"promotion {args.promotion_id}: {done['status']}", *receipt_lines(done["receipts"])]
-    return _emit(args, {"promotion_id": args.promotion_id, **done}, lines)
+    return emit(args, {"promotion_id": args.promotion_id, **done}, lines)
 
 
 # -- models request-promotion / withdraw ------------------------------------------------------
 
-@_command
+@client_command
 def cmd_request_promotion(client: Client, args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"target": args.target, "justification": args.justification}
     if args.classification:
         body["classification"] = args.classification
-    done = client.call("POST", f"/api/v1/models/{_q(args.name)}/versions/{args.version}"
+    done = client.call("POST", f"/api/v1/models/{quoted(args.name)}/versions/{args.version}"
                        "/promotions", body)
     p = done["promotion"]
     lines = [f"promotion {p['id']}: {p['status']}, {p['model']} version {p['version']} to "
              f"{p['target']}", f"  gates  {gates_word(p['gates'])}",
              *receipt_lines([done["receipt"]])]
-    return _emit(args, done, lines)
+    return emit(args, done, lines)
 
 
-@_command
+@client_command
 def cmd_withdraw(client: Client, args: argparse.Namespace) -> int:
     """Only the requester (or an admin) may withdraw, and only while the promotion is pending."""
-    done = client.call("POST", f"/api/v1/promotions/{_q(args.promotion_id)}/withdraw", {})
+    done = client.call("POST", f"/api/v1/promotions/{quoted(args.promotion_id)}/withdraw", {})
     lines = [f"promotion {args.promotion_id}: withdrawn", *receipt_lines([done["receipt"]])]
-    return _emit(args, {"promotion_id": args.promotion_id, "status": "withdrawn", **done}, lines)
+    return emit(args, {"promotion_id": args.promotion_id, "status": "withdrawn", **done}, lines)
 
 
 # -- deployments -----------------------------------------------------------------------------
@@ -248,14 +196,14 @@ def instant(text: str) -> str:
     return parsed.isoformat()
 
 
-@_command
+@client_command
 def cmd_deployed(client: Client, args: argparse.Namespace) -> int:
     """That nothing was live then is an answer (exit 0); only a missing model is an error."""
     query = {"environment": args.environment, **({"at": instant(args.at)} if args.at else {})}
-    found = client.call("GET", f"/api/v1/models/{_q(args.name)}/deployed?"
+    found = client.call("GET", f"/api/v1/models/{quoted(args.name)}/deployed?"
                         + parse.urlencode(query))
     if found["version"] is None:
-        return _emit(args, found, [f"no version of {args.name} was live in "
+        return emit(args, found, [f"no version of {args.name} was live in "
                                    f"{found['environment']} at {found['at']}"])
     promotion = found.get("promotion")
     lines = [f"{args.name} version {found['version']} was live in {found['environment']} at "
@@ -263,42 +211,40 @@ def cmd_deployed(client: Client, args: argparse.Namespace) -> int:
     if promotion:
         lines.append(f"  approved by promotion {promotion['id']} ({promotion['status']}; "
                      f"{len(promotion.get('decisions') or [])} decision(s))")
-    return _emit(args, found, lines)
+    return emit(args, found, lines)
 
 
 def _target(args: argparse.Namespace) -> dict[str, str]:
-    from app.record import IMAGE_DIGEST
-
     if args.image_digest and not IMAGE_DIGEST.fullmatch(args.image_digest):
         raise RegistryCliError("--image-digest must be sha256:<64 lowercase hex digits>")
     pairs = (("endpoint", args.endpoint), ("image_digest", args.image_digest))
     return {key: value for key, value in pairs if value}
 
 
-@_command
+@client_command
 def cmd_deploy(client: Client, args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"version": args.version, "environment": args.environment,
                             "target": _target(args)}
     if args.promotion:
         body["promotion_id"] = args.promotion
-    done = client.call("POST", f"/api/v1/models/{_q(args.name)}/deployments", body)
-    return _emit(args, done, [*deployment_lines(done["deployment"]),
+    done = client.call("POST", f"/api/v1/models/{quoted(args.name)}/deployments", body)
+    return emit(args, done, [*deployment_lines(done["deployment"]),
                               *receipt_lines([done["receipt"]])])
 
 
-@_command
+@client_command
 def cmd_rollback(client: Client, args: argparse.Namespace) -> int:
     body = {"version": args.version, "environment": args.environment, "reason": args.reason}
-    done = client.call("POST", f"/api/v1/models/{_q(args.name)}/rollbacks", body)
-    return _emit(args, done, [*deployment_lines(done["deployment"]),
+    done = client.call("POST", f"/api/v1/models/{quoted(args.name)}/rollbacks", body)
+    return emit(args, done, [*deployment_lines(done["deployment"]),
                               *receipt_lines([done["receipt"], *done.get("registry", [])])])
 
 
-@_command
+@client_command
 def cmd_deployments(client: Client, args: argparse.Namespace) -> int:
     """Every deployment and rollback of a model, oldest first, with the promotion it cites."""
     query = f"?{parse.urlencode({'environment': args.environment})}" if args.environment else ""
-    found = client.call("GET", f"/api/v1/models/{_q(args.name)}/deployments{query}")
+    found = client.call("GET", f"/api/v1/models/{quoted(args.name)}/deployments{query}")
     version_of = {d["id"]: d["version"] for d in found["deployments"]}
     rows = [(d["seq"], d["deployed_at"], d["environment"], d["version"],
              f"rollback from {version_of.get(d['rollback_of'], '?')}" if d["rollback_of"]
@@ -307,15 +253,13 @@ def cmd_deployments(client: Client, args: argparse.Namespace) -> int:
     where = f" in {args.environment}" if args.environment else ""
     lines = table(("SEQ", "WHEN", "ENVIRONMENT", "VERSION", "ACTION", "BY", "PROMOTION",
                    "REASON"), rows) if rows else [f"no deployments of {args.name}{where}"]
-    return _emit(args, found, lines)
+    return emit(args, found, lines)
 
 
 # -- models set-policy / set-sensitive-attributes / set-protected (issue 16) -------------------
 
 def read_policy(path: str) -> Any:
     """The policy file's JSON, its numbers kept as the decimal text written (never a float)."""
-    from app.api.http.jsonio import strict_loads
-
     try:
         with open(path, encoding="utf-8") as handle:
             document = strict_loads(handle.read())
@@ -330,29 +274,29 @@ def read_policy(path: str) -> Any:
     return document
 
 
-@_command
+@client_command
 def cmd_set_policy(client: Client, args: argparse.Namespace) -> int:
-    done = client.call("PUT", f"/api/v1/models/{_q(args.name)}/policy",
+    done = client.call("PUT", f"/api/v1/models/{quoted(args.name)}/policy",
                        {"policy": read_policy(args.file)})
     lines = [f"policy of {args.name} set", *receipt_lines([done["receipt"]])]
-    return _emit(args, done, lines)
+    return emit(args, done, lines)
 
 
 def _set_list(client: Client, args: argparse.Namespace, what: str, field: str) -> int:
-    done = client.call("PUT", f"/api/v1/models/{_q(args.name)}/{what}",
+    done = client.call("PUT", f"/api/v1/models/{quoted(args.name)}/{what}",
                        {field: list(args.values)})
     state = "unchanged" if done["unchanged"] else "set"
     lines = [f"{what.replace('-', ' ')} of {args.name} {state}: "
              f"{', '.join(done[field]) or 'none'}", *receipt_lines([done["receipt"]])]
-    return _emit(args, done, lines)
+    return emit(args, done, lines)
 
 
-@_command
+@client_command
 def cmd_set_sensitive_attributes(client: Client, args: argparse.Namespace) -> int:
     return _set_list(client, args, "sensitive-attributes", "sensitive_attributes")
 
 
-@_command
+@client_command
 def cmd_set_protected(client: Client, args: argparse.Namespace) -> int:
     return _set_list(client, args, "protected-targets", "protected_targets")
 
@@ -363,35 +307,28 @@ def add_model_settings(models: Subparsers) -> None:
                                "JSON file (admin; the format is docs/policies.md)")
     policy.add_argument("name", metavar="NAME")
     policy.add_argument("--file", required=True, metavar="POLICY.json")
-    _common(policy, cmd_set_policy)
+    add_common(policy, cmd_set_policy)
     attributes = models.add_parser("set-sensitive-attributes", help="the attributes a model's "
                                    "per-group metrics and gates use (writers may add; "
                                    "removing one needs an admin)")
     attributes.add_argument("name", metavar="NAME")
     attributes.add_argument("values", metavar="ATTRIBUTE", nargs="*")
-    _common(attributes, cmd_set_sensitive_attributes)
+    add_common(attributes, cmd_set_sensitive_attributes)
     protected = models.add_parser("set-protected", help="the stages and @aliases that need an "
                                   "approved promotion, e.g. Production @champion @prod "
                                   "(writers may add; removing one needs an admin)")
     protected.add_argument("name", metavar="NAME")
     protected.add_argument("values", metavar="TARGET", nargs="*")
-    _common(protected, cmd_set_protected)
+    add_common(protected, cmd_set_protected)
 
 
 # -- the parsers -----------------------------------------------------------------------------
-
-def _common(command: argparse.ArgumentParser, func: Command, **defaults: Any) -> None:
-    command.add_argument("--url", help="server base URL (default: MLAUDIT_URL)")
-    command.add_argument("--token", help="API token (default: MLAUDIT_TOKEN)")
-    command.add_argument("--json", action="store_true", help="machine-readable output")
-    command.set_defaults(func=func, **defaults)
-
 
 def _decision_parser(models: Subparsers, decision: str, help_text: str) -> argparse.ArgumentParser:
     command = models.add_parser(decision, help=help_text)
     command.add_argument("promotion_id", metavar="PROMOTION_ID")
     command.add_argument("--comment", required=True, help="the meaning of this decision")
-    _common(command, cmd_decide, decision=decision)
+    add_common(command, cmd_decide, decision=decision)
     return command
 
 
@@ -401,11 +338,11 @@ def add_models(sub: Subparsers) -> Subparsers:
                                                                  required=True)
     pending = models.add_parser("pending", help="list pending promotions")
     pending.add_argument("--model", help="only this model's promotions")
-    _common(pending, cmd_pending)
+    add_common(pending, cmd_pending)
     show = models.add_parser("show", help="a promotion, its gate results, decisions and "
                              "per-group figures of the version's run")
     show.add_argument("promotion_id", metavar="PROMOTION_ID")
-    _common(show, cmd_show)
+    add_common(show, cmd_show)
     approve = _decision_parser(models, "approve", "approve a promotion (approver or admin)")
     approve.add_argument("--exception", metavar="JUSTIFICATION",
                          help="approve despite failing gates, recording this justification")
@@ -419,16 +356,16 @@ def add_models(sub: Subparsers) -> Subparsers:
     request.add_argument("--justification", required=True, help="why this version, in words")
     request.add_argument("--classification", choices=("material", "non-material"),
                          help="how material the change is; recorded with the request")
-    _common(request, cmd_request_promotion)
+    add_common(request, cmd_request_promotion)
     withdraw = models.add_parser("withdraw", help="withdraw a pending promotion (its "
                                  "requester or an admin)")
     withdraw.add_argument("promotion_id", metavar="PROMOTION_ID")
-    _common(withdraw, cmd_withdraw)
+    add_common(withdraw, cmd_withdraw)
     deployed = models.add_parser("deployed", help="which version was live in an environment")
     deployed.add_argument("name", metavar="NAME")
     deployed.add_argument("--environment", required=True)
     deployed.add_argument("--at", metavar="DATE_OR_RFC3339", help=AT_HELP)
-    _common(deployed, cmd_deployed)
+    add_common(deployed, cmd_deployed)
     add_model_settings(models)
     return models
 
@@ -440,15 +377,13 @@ def add_deployments(sub: Subparsers) -> None:
                                     "version, environment, who, when, the promotion it cites")
     listed.add_argument("name", metavar="MODEL")
     listed.add_argument("--environment", help="only this environment")
-    _common(listed, cmd_deployments)
+    add_common(listed, cmd_deployments)
 
 
 def add_commands(sub: Subparsers) -> None:
     """`models ...`, `deployments ...`, `environments ...`, `deploy` and `rollback` on the
     top-level subparsers."""
-    from app import protection_cli
-
-    protection_cli.add_commands(sub, add_models(sub))
+    protection.add_commands(sub, add_models(sub))
     add_deployments(sub)
     deploy = sub.add_parser("deploy", help="record a deployment of a model version")
     deploy.add_argument("name", metavar="NAME")
@@ -457,10 +392,11 @@ def add_commands(sub: Subparsers) -> None:
     deploy.add_argument("--promotion", metavar="ID", help="the approved promotion it rests on")
     deploy.add_argument("--endpoint", metavar="URL")
     deploy.add_argument("--image-digest", metavar="sha256:...")
-    _common(deploy, cmd_deploy)
+    add_common(deploy, cmd_deploy)
     rollback = sub.add_parser("rollback", help="redeploy an earlier, approved version")
     rollback.add_argument("name", metavar="NAME")
     rollback.add_argument("--version", type=int, required=True)
     rollback.add_argument("--environment", required=True)
     rollback.add_argument("--reason", required=True)
-    _common(rollback, cmd_rollback)
+    add_common(rollback, cmd_rollback)
+

@@ -6,14 +6,21 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from app.registry_cli import _command, _common, _emit, _q, receipt_lines, table
+from app.client.commands import (
+    add_common,
+    client_command,
+    emit,
+    quoted,
+    receipt_lines,
+    table,
+)
 
 if TYPE_CHECKING:
-    from app.record import Client
-    from app.registry_cli import Subparsers
+    from app.client.commands import Subparsers
+    from app.client.http import Client
 
 
-@_command
+@client_command
 def cmd_declare(client: Client, args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"name": args.name, "protected": args.protected}
     if args.reason:
@@ -23,10 +30,10 @@ def cmd_declare(client: Client, args: argparse.Namespace) -> int:
     word = "protected" if env["protected"] else "unprotected"
     head = (f"environment {env['name']} is already declared {word}; nothing written"
             if done["unchanged"] else f"environment {env['name']}: {word}")
-    return _emit(args, done, [head, *receipt_lines([done["receipt"]])])
+    return emit(args, done, [head, *receipt_lines([done["receipt"]])])
 
 
-@_command
+@client_command
 def cmd_list(client: Client, args: argparse.Namespace) -> int:
     found = client.call("GET", "/api/v1/environments")
     rows = [(e["name"], "yes" if e["protected"] else "no", e["declared_by"], e["declared_seq"],
@@ -34,17 +41,17 @@ def cmd_list(client: Client, args: argparse.Namespace) -> int:
             for e in found["environments"]]
     lines = (table(("NAME", "PROTECTED", "DECLARED BY", "SEQ", "NOTE"), rows) if rows else
              ["no environments are declared: mlaudit environments declare NAME --protected"])
-    return _emit(args, found, lines)
+    return emit(args, found, lines)
 
 
-@_command
+@client_command
 def cmd_demote(client: Client, args: argparse.Namespace) -> int:
     body = {"from": args.from_, "to": args.to, "reason": args.reason}
-    done = client.call("POST", f"/api/v1/models/{_q(args.name)}/versions/{args.version}"
+    done = client.call("POST", f"/api/v1/models/{quoted(args.name)}/versions/{args.version}"
                        "/demotions", body)
     lines = [f"{args.name} version {args.version} left {args.from_}",
              *receipt_lines(done["receipts"])]
-    return _emit(args, done, lines)
+    return emit(args, done, lines)
 
 
 def add_commands(sub: Subparsers, models: Subparsers) -> None:
@@ -60,9 +67,9 @@ def add_commands(sub: Subparsers, models: Subparsers) -> None:
     declare.add_argument("--unprotected", dest="protected", action="store_false",
                          help="any registered version may be deployed there")
     declare.add_argument("--reason", help="why its protection changes (recorded)")
-    _common(declare, cmd_declare)
+    add_common(declare, cmd_declare)
     listing = environments.add_parser("list", help="every declared environment")
-    _common(listing, cmd_list)
+    add_common(listing, cmd_list)
     demote = models.add_parser("demote", help="move a version out of a protected stage or "
                                "alias, with the reason")
     demote.add_argument("name", metavar="NAME")
@@ -72,4 +79,4 @@ def add_commands(sub: Subparsers, models: Subparsers) -> None:
     demote.add_argument("--to", default="Archived", help="the stage it moves to (default "
                         "Archived; stage demotions only)")
     demote.add_argument("--reason", required=True)
-    _common(demote, cmd_demote)
+    add_common(demote, cmd_demote)
