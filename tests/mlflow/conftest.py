@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import mlflow
 import pytest
-
-mlflow = pytest.importorskip("mlflow")
 
 TokenMaker = Callable[[str, str], str]
 

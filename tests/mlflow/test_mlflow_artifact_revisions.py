@@ -13,14 +13,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import psycopg
 import pytest
 import requests
-from psycopg import sql
-
-mlflow = pytest.importorskip("mlflow")
-pandas = pytest.importorskip("pandas")
 from mlflow.tracking import MlflowClient  # noqa: E402
+from psycopg import sql
 
 from app.services.verification import verify_database  # noqa: E402
 

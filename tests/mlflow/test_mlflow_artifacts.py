@@ -9,9 +9,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pytest
-
-mlflow = pytest.importorskip("mlflow")
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from app.ledger import dsse  # noqa: E402

@@ -7,9 +7,8 @@ import json
 import math
 from typing import Any
 
+import mlflow
 import pytest
-
-mlflow = pytest.importorskip("mlflow")
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 

@@ -14,12 +14,11 @@ import io
 import re
 from typing import Any
 
+import mlflow
+import numpy as np
+import pandas as pd
 import pytest
-
-mlflow = pytest.importorskip("mlflow")
-np = pytest.importorskip("numpy")
-pd = pytest.importorskip("pandas")
-pytest.importorskip("sklearn")
+import sklearn  # noqa: F401,E402  (the end-to-end flow logs a scikit-learn model)
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 from pypdf import PdfReader  # noqa: E402

@@ -8,10 +8,8 @@ import json
 from typing import Any
 from urllib.parse import quote
 
+import mlflow
 import pytest
-
-mlflow = pytest.importorskip("mlflow")
-pd = pytest.importorskip("pandas")
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 

@@ -9,13 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-mlflow = pytest.importorskip("mlflow")
 from mlflow.entities import LoggedModelOutput, LoggedModelStatus  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from app import create_app  # noqa: E402
 from app.config import load_config  # noqa: E402
@@ -285,8 +284,8 @@ def test_every_registry_and_logged_model_write_runs_as_the_app_role(restricted_a
 
 
 def test_log_model_register_and_load_by_stage_and_model_id(ml: MlflowClient) -> None:
-    np = pytest.importorskip("numpy")
-    linear = pytest.importorskip("sklearn.linear_model")
+    import numpy as np
+    import sklearn.linear_model as linear
     features = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 1.0], [3.0, 0.5]])
     model = linear.LinearRegression().fit(features, np.array([1.0, 2.0, 4.0, 5.5]))
     mlflow.set_experiment("log-model")

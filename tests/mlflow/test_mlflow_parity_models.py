@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import mlflow
 import pytest
-
-mlflow = pytest.importorskip("mlflow")
 from mlflow.entities import LoggedModelStatus  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
@@ -122,8 +121,8 @@ def test_set_active_model_by_name_twice_is_the_same_model(ml: MlflowClient, conn
 
 
 def test_log_model_with_no_run_and_no_experiment_set(ml: MlflowClient, conn: Any) -> None:
-    np = pytest.importorskip("numpy")
-    linear = pytest.importorskip("sklearn.linear_model")
+    import numpy as np
+    import sklearn.linear_model as linear
     features = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 1.0]])
     fitted = linear.LinearRegression().fit(features, np.array([1.0, 2.0, 4.0]))
     info = mlflow.sklearn.log_model(fitted, name="clf", serialization_format="cloudpickle",

@@ -10,9 +10,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import mlflow
 import pytest
-
-mlflow = pytest.importorskip("mlflow")
 from mlflow.entities import Param  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.store.tracking.rest_store import RestStore  # noqa: E402

@@ -8,11 +8,10 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import mlflow
+import pandas as pd
 import psycopg
 import pytest
-
-mlflow = pytest.importorskip("mlflow")
-pd = pytest.importorskip("pandas")
 from mlflow.entities import ViewType  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402

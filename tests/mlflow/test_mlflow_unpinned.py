@@ -8,9 +8,8 @@ import hashlib
 import json
 from typing import Any
 
+import mlflow
 import pytest
-
-mlflow = pytest.importorskip("mlflow")
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
