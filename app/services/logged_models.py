@@ -24,11 +24,11 @@ from app.services.tracking import Conflict, NotFound, usable_run
 from app.storage import logged_models as store
 from app.storage import tracking as runs
 from app.tracking import model_names
+from app.tracking.limits import MAX_RUN_NAME
 
 STATUSES = store.STATUSES
 HOLDER_TAG = "mlaudit.logged_model"
 """The tag of a holder run: the id of the model whose files it holds."""
-MAX_RUN_NAME = 250  # a run's name limit (MLflow's, app/api/v1/tracking_schemas.py)
 MODEL_ID = re.compile(r"m-[0-9a-f]{32}")
 """The form of every logged model id: anything else names no model."""
 
