@@ -10,10 +10,18 @@ from flask import Blueprint, Response, jsonify
 from marshmallow import fields, validate
 
 from app.api.http.auth import current_principal, require
+from app.api.http.docs import ok, operation
 from app.api.http.errors import ApiError
-from app.api.http.receipts import receipt_json
+from app.api.http.receipts import MaybeReceiptSchema, ReceiptOnlySchema, receipt_json
 from app.api.http.scope import granted
 from app.api.http.units import commit, read
+from app.api.v1.responses.access import (
+    ClientKeyListSchema,
+    ClientKeyRegisteredSchema,
+    GrantListSchema,
+    PrincipalListSchema,
+    TokenListSchema,
+)
 from app.api.v1.schemas import _Strict
 from app.api.v1.tracking import body
 from app.ledger.entry import format_timestamp
@@ -45,6 +53,9 @@ def _access(fn: Any) -> Any:
 
 
 @bp.get("/tokens")
+@operation(
+    "Every token, oldest first: role, expiry and revocation (never a secret or hash)",
+    {200: ok(TokenListSchema)})
 @require("admin", "auditor")
 def list_tokens() -> Response:
     """Every token (never its secret or hash): role, when it was made and by which entry, its
@@ -57,6 +68,9 @@ def list_tokens() -> Response:
 
 
 @bp.get("/principals")
+@operation(
+    "Every person and service account, oldest first, with its tokens' names; separation "
+    "of duties compares principals, never tokens", {200: ok(PrincipalListSchema)})
 @require("admin", "auditor")
 def list_principals() -> Response:
     """Every person and service account: its printed name, kind, the entry that made it and
@@ -68,6 +82,10 @@ def list_principals() -> Response:
 
 
 @bp.post("/tokens/<name>/revoke")
+@operation(
+    "Revoke a token at once (a token.revoked entry); its next request is a 401",
+    {200: ok(ReceiptOnlySchema)}, body=RevokeBody, problems=(404, 409),
+    signed=True)
 @require("admin")
 def revoke_token(name: str) -> Response:
     """Revoke a token: a `token.revoked` entry; its next request anywhere is a 401."""
@@ -83,6 +101,9 @@ def revoke_token(name: str) -> Response:
 
 
 @bp.post("/grants")
+@operation(
+    "Grant a token use of an experiment", {200: ok(MaybeReceiptSchema)},
+    body=GrantBody, problems=(400,), signed=True)
 @require("admin")
 def create_grant() -> Response:
     data = body(GrantBody())
@@ -92,6 +113,7 @@ def create_grant() -> Response:
 
 
 @bp.delete("/grants/<token_name>/<experiment_id>")
+@operation("Revoke a grant", {200: ok(ReceiptOnlySchema)}, problems=(400,), signed=True)
 @require("admin")
 def revoke_grant(token_name: str, experiment_id: str) -> Response:
     actor = current_principal().actor
@@ -100,6 +122,7 @@ def revoke_grant(token_name: str, experiment_id: str) -> Response:
 
 
 @bp.get("/grants")
+@operation("Every grant, in seq order", {200: ok(GrantListSchema)})
 @require("admin", "auditor")
 def list_grants() -> Response:
     rows = read(store.list_grants)
@@ -110,6 +133,10 @@ def list_grants() -> Response:
 
 
 @bp.post("/client-keys")
+@operation(
+    "Register an Ed25519 public key for signing this token's requests",
+    {200: ok(ClientKeyRegisteredSchema)}, body=ClientKeyBody, problems=(400,),
+    signed=True)
 @require()
 def register_client_key() -> Response:
     """Register an Ed25519 public key (base64 of 32 bytes) for signing this token's requests."""
@@ -124,6 +151,8 @@ def register_client_key() -> Response:
 
 
 @bp.get("/client-keys")
+@operation("This token's client keys",
+           {200: ok(ClientKeyListSchema)})
 @require()
 def my_client_keys() -> Response:
     rows = read(lambda c: store.client_keys_of(c, current_principal().token_id))

@@ -16,11 +16,21 @@ from marshmallow import ValidationError, fields, post_load, validate
 
 from app.api.http.auth import current_principal, require
 from app.api.http.context import services
+from app.api.http.docs import PROBLEM, ok, operation
 from app.api.http.errors import ApiError
 from app.api.http.hygiene import body_chunks
 from app.api.http.receipts import receipt_json
 from app.api.http.scope import authorize_run, authorize_version, authorized_run
 from app.api.http.units import read
+from app.api.v1.responses.artifacts import (
+    DOWNLOAD,
+    PINNED_DOWNLOAD,
+    ArtifactPageSchema,
+    ArtifactRevisionsSchema,
+    ExternalArtifactProblemSchema,
+    VersionArtifactsSchema,
+    written,
+)
 from app.api.v1.schemas import DEFAULT_PAGE, MAX_PAGE, _Strict, load
 from app.api.v1.tracking import WRITERS, body
 from app.artifacts.store import CHUNK_SIZE, TooLargeError
@@ -145,6 +155,14 @@ def _written(recorded: Recorded) -> tuple[Response, int]:
 
 
 @bp.put("/runs/<run_id>/artifacts/<path:path>", merge_slashes=False)
+@operation(
+    "Upload the raw body as the artifact at path (streamed and hashed)",
+    written("artifact"), raw_body=True, problems=(400, 404, 409),
+    description="Any content type is accepted; the size limit is MLAUDIT_MAX_UPLOAD_BYTES "
+                "(413). Other bytes than those recorded at path are its next revision "
+                "(201; the earlier revisions and their bytes stay); the same bytes again "
+                "are 200 with unchanged=true. A path a registered version pins (or a "
+                "folder above it) is 409 naming the version.")
 @require(*WRITERS, run_arg="run_id")
 def upload(run_id: str, path: str) -> tuple[Response, int]:
     run = authorized_run(run_id)
@@ -174,6 +192,10 @@ def upload(run_id: str, path: str) -> tuple[Response, int]:
 
 
 @bp.post("/runs/<run_id>/artifacts/external")
+@operation(
+    "Register an artifact whose bytes are kept elsewhere", written("external artifact"),
+    body=ExternalBody, problems=(404, 409),
+    description="A client signature that does not verify is 401 and nothing is written.")
 @require(*WRITERS)
 def register_external(run_id: str) -> tuple[Response, int]:
     authorize_run(run_id)
@@ -207,6 +229,9 @@ def _prefix(path: str) -> str:
 
 
 @bp.get("/runs/<run_id>/artifacts")
+@operation(
+    "Artifacts under ?path= in path order, paged", {200: ok(ArtifactPageSchema)},
+    query=ListQuery, problems=(400, 404))
 @require()
 def list_artifacts(run_id: str) -> Response:
     authorize_run(run_id)
@@ -228,6 +253,12 @@ def list_artifacts(run_id: str) -> Response:
 
 
 @bp.get("/runs/<run_id>/artifact-revisions")
+@operation(
+    "Every revision of the artifact at ?path=, oldest first",
+    {200: ok(ArtifactRevisionsSchema)}, query=RevisionsQuery,
+    problems=(400, 404),
+    description="The last revision is what downloads serve; ?revision=N on a download "
+                "serves an earlier one.")
 @require()
 def artifact_revisions(run_id: str) -> Response:
     authorize_run(run_id)
@@ -243,6 +274,13 @@ def artifact_revisions(run_id: str) -> Response:
 
 
 @bp.get("/runs/<run_id>/artifacts/<path:path>", merge_slashes=False)
+@operation(
+    "Download an artifact's bytes (latest revision, or ?revision=N), or its record with "
+    "?meta=1",
+    {200: DOWNLOAD, 404: ok(ExternalArtifactProblemSchema, "Not Found", media=PROBLEM)},
+    query=ReadQuery, problems=(400, 404, 409),
+    description="An external artifact's bytes are not here: 404 naming its uri and sha256 "
+                "(unless ?meta=1). Stored bytes that no longer match are 409.")
 @require()
 def download(run_id: str, path: str) -> Response:
     authorize_run(run_id)
@@ -288,6 +326,9 @@ def _pin(name: str, version: int) -> pinned.Pin:
 
 
 @bp.get("/models/<name>/versions/<int:version>/artifacts")
+@operation(
+    "The files the version pinned (nothing its run recorded afterwards)",
+    {200: ok(VersionArtifactsSchema)}, problems=(404, 409))
 @require()
 def version_artifacts(name: str, version: int) -> Response:
     """The files the version pinned, as its creation entry records them, in path order:
@@ -301,6 +342,14 @@ def version_artifacts(name: str, version: int) -> Response:
 
 
 @bp.get("/models/<name>/versions/<int:version>/artifacts/<path:path>", merge_slashes=False)
+@operation(
+    "Download a pinned file by its run path, re-hashed against the pinned SHA-256",
+    {200: PINNED_DOWNLOAD,
+     404: ok(ExternalArtifactProblemSchema, "Not Found", media=PROBLEM)},
+    problems=(400, 404, 409),
+    description="A path the version does not pin is 404; an external pinned file is 404 "
+                "naming its uri and sha256; stored bytes that no longer match the pinned "
+                "SHA-256 are 409 and nothing is served.")
 @require()
 def version_artifact(name: str, version: int, path: str) -> Response:
     """A pinned file's bytes by its run path, re-hashed against the pinned SHA-256 before

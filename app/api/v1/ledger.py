@@ -13,9 +13,18 @@ from flask import Blueprint, Response, jsonify, request
 
 from app.api.http.auth import require
 from app.api.http.context import services
+from app.api.http.docs import ok, operation
 from app.api.http.errors import ApiError
 from app.api.http.scope import granted
 from app.api.v1 import schemas
+from app.api.v1.responses.ledger import (
+    LEDGER_SCOPE,
+    CheckpointSchema,
+    ConsistencyProofSchema,
+    EntryPageSchema,
+    EntryWithProofSchema,
+    KeyListSchema,
+)
 from app.ledger import entry as entries
 from app.services import entry_scope, keys, proofs
 from app.storage import ledger as store
@@ -39,6 +48,8 @@ def entry_json(row: store.EntryRow) -> dict[str, Any]:
 
 
 @bp.get("/keys")
+@operation("Every verifier key ever used, oldest first",
+           {200: ok(KeyListSchema)})
 def public_keys() -> Response:
     """Every verifier key ever used, oldest first; the last is active. No auth."""
     with services().pool.connection() as conn:
@@ -48,6 +59,9 @@ def public_keys() -> Response:
 
 
 @bp.get("/checkpoints/latest")
+@operation(
+    "The latest signed checkpoint (signing one if there is none)",
+    {200: ok(CheckpointSchema)})
 @require()
 def latest_checkpoint() -> Response:
     with services().pool.connection() as conn:
@@ -58,6 +72,7 @@ def latest_checkpoint() -> Response:
 
 
 @bp.get("/checkpoints/<int:tree_size>")
+@operation("The checkpoint signed at a tree size", {200: ok(CheckpointSchema)}, problems=(404,))
 @require()
 def checkpoint(tree_size: int) -> Response:
     with services().pool.connection() as conn:
@@ -68,6 +83,12 @@ def checkpoint(tree_size: int) -> Response:
 
 
 @bp.get("/entries")
+@operation(
+    "Ledger entries in seq order, paged", {200: ok(EntryPageSchema)},
+    query=schemas.EntryListQuery,
+    description=LEDGER_SCOPE + " A scoped token's page holds only such entries, found "
+    "among at most 10 x limit entries read after `after`: it may hold fewer than limit, "
+    "even none, while `next` is not null; pass `next` as `after` until it is null.")
 @require()
 def list_entries() -> Response:
     """Entries in seq order: `limit` of them with seq > after, and `next` when more follow.
@@ -124,6 +145,10 @@ def _covering_checkpoint(seq: int, tree_size: int | None) -> store.CheckpointRow
 
 
 @bp.get("/entries/<int:seq>")
+@operation(
+    "One entry with its inclusion proof in a covering checkpoint",
+    {200: ok(EntryWithProofSchema)}, query=schemas.EntryQuery, problems=(404,),
+    description=LEDGER_SCOPE)
 @require()
 def get_entry(seq: int) -> Response:
     query = schemas.load(schemas.EntryQuery(), request.args)
@@ -147,6 +172,10 @@ def get_entry(seq: int) -> Response:
 
 
 @bp.get("/consistency")
+@operation(
+    "A consistency proof between two tree sizes (to defaults to the latest checkpoint)",
+    {200: ok(ConsistencyProofSchema)}, query=schemas.ConsistencyQuery,
+    problems=(404,))
 @require()
 def consistency() -> Response:
     query = schemas.load(schemas.ConsistencyQuery(), request.args)

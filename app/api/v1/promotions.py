@@ -8,8 +8,9 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from app.api.http.auth import current_principal, require
+from app.api.http.docs import PROBLEM, ok, operation
 from app.api.http.errors import ApiError
-from app.api.http.receipts import receipt_json
+from app.api.http.receipts import ReceiptOnlySchema, receipt_json
 from app.api.http.scope import (
     authorize_model,
     authorize_promotion,
@@ -31,6 +32,19 @@ from app.api.v1.registry import (
     run_unit,
     version_json,
 )
+from app.api.v1.responses.promotions import (
+    DecidedSchema,
+    DecisionRefusedProblemSchema,
+    DeployedSchema,
+    DeploymentCreatedSchema,
+    DeploymentListSchema,
+    LineageSchema,
+    PromotionCreatedSchema,
+    PromotionListSchema,
+    PromotionSchema,
+    RolledBackSchema,
+)
+from app.api.v1.responses.registry import REGISTRY_PROBLEMS
 from app.api.v1.schemas import load
 from app.api.v1.tracking import WRITERS, body
 from app.services import promotions
@@ -41,6 +55,9 @@ bp = Blueprint("promotions", __name__, url_prefix="/api/v1")
 
 
 @bp.post("/models/<name>/versions/<int:version>/promotions")
+@operation(
+    "Request a promotion", {201: ok(PromotionCreatedSchema, "Created")},
+    body=PromotionCreate, problems=REGISTRY_PROBLEMS, signed=True)
 @require(*WRITERS)
 def request_promotion(name: str, version: int) -> tuple[Response, int]:
     data = body(PromotionCreate())
@@ -53,6 +70,9 @@ def request_promotion(name: str, version: int) -> tuple[Response, int]:
 
 
 @bp.get("/promotions")
+@operation("Promotions, optionally by model and status",
+           {200: ok(PromotionListSchema)},
+           query=PromotionQuery)
 @require()
 def list_promotions() -> Response:
     query = load(PromotionQuery(), request.args)
@@ -62,6 +82,7 @@ def list_promotions() -> Response:
 
 
 @bp.get("/promotions/<promotion_id>")
+@operation("One promotion with its decisions", {200: ok(PromotionSchema)}, problems=(404,))
 @require()
 def get_promotion(promotion_id: str) -> Response:
     authorize_promotion(promotion_id)
@@ -73,6 +94,12 @@ def get_promotion(promotion_id: str) -> Response:
 
 
 @bp.post("/promotions/<promotion_id>/decisions")
+@operation(
+    "Approve or reject a promotion",
+    {200: ok(DecidedSchema),
+     403: ok(DecisionRefusedProblemSchema, "Forbidden (a refused decision is committed)",
+             media=PROBLEM)},
+    body=DecisionCreate, problems=REGISTRY_PROBLEMS, signed=True)
 @require("approver", "admin")
 def decide(promotion_id: str) -> Response:
     data = body(DecisionCreate())
@@ -88,6 +115,9 @@ def decide(promotion_id: str) -> Response:
 
 
 @bp.post("/promotions/<promotion_id>/withdraw")
+@operation(
+    "Withdraw a pending promotion", {200: ok(ReceiptOnlySchema)}, problems=REGISTRY_PROBLEMS,
+    signed=True)
 @require(*WRITERS)
 def withdraw(promotion_id: str) -> Response:
     authorize_promotion(promotion_id)
@@ -97,6 +127,9 @@ def withdraw(promotion_id: str) -> Response:
 
 
 @bp.post("/models/<name>/deployments")
+@operation(
+    "Record a deployment", {201: ok(DeploymentCreatedSchema, "Created")},
+    body=DeploymentCreate, problems=REGISTRY_PROBLEMS, signed=True)
 @require(*WRITERS)
 def deploy(name: str) -> tuple[Response, int]:
     data = body(DeploymentCreate())
@@ -109,6 +142,10 @@ def deploy(name: str) -> tuple[Response, int]:
 
 
 @bp.post("/models/<name>/rollbacks")
+@operation(
+"Record a rollback; in a protected environment the version rolled back from leaves "
+"Production and @champion, with the reason", {201: ok(RolledBackSchema, "Created")},
+body=RollbackCreate, problems=REGISTRY_PROBLEMS, signed=True)
 @require(*WRITERS)
 def rollback(name: str) -> tuple[Response, int]:
     data = body(RollbackCreate())
@@ -121,6 +158,9 @@ def rollback(name: str) -> tuple[Response, int]:
 
 
 @bp.get("/models/<name>/deployments")
+@operation("A model's deployments",
+           {200: ok(DeploymentListSchema)},
+           query=EnvironmentQuery, problems=(404,))
 @require()
 def deployment_history(name: str) -> Response:
     query = load(EnvironmentQuery(), request.args)
@@ -131,6 +171,11 @@ def deployment_history(name: str) -> Response:
 
 
 @bp.get("/models/<name>/deployed")
+@operation(
+    "Which version was live in an environment at an instant, under which approval",
+    {200: ok(DeployedSchema, "version, deployment and model_version are null when no "
+             "version was live then (404 only for an unknown model)")},
+    query=DeployedQuery, problems=(404,))
 @require()
 def deployed(name: str) -> Response:
     """Which version was live in an environment at an instant, under which approval; that
@@ -156,6 +201,9 @@ def deployed(name: str) -> Response:
 
 
 @bp.get("/models/<name>/versions/<int:version>/lineage")
+@operation(
+    "A version's runs, datasets, artifacts, promotions, decisions and deployments",
+    {200: ok(LineageSchema)}, problems=(404,))
 @require()
 def lineage(name: str, version: int) -> Response:
     """The run, its parents, datasets, artifacts, promotions, decisions and deployments."""

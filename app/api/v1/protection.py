@@ -8,10 +8,13 @@ from flask import Blueprint, Response, jsonify
 from marshmallow import fields, validate
 
 from app.api.http.auth import current_principal, require
-from app.api.http.receipts import receipt_json
+from app.api.http.docs import ok, operation
+from app.api.http.receipts import ReceiptsSchema, receipt_json
 from app.api.http.scope import authorize_version
 from app.api.http.units import read
 from app.api.v1.registry import NAME, run_unit
+from app.api.v1.responses.promotions import EnvironmentDeclaredSchema, EnvironmentListSchema
+from app.api.v1.responses.registry import REGISTRY_PROBLEMS
 from app.api.v1.schemas import _Strict
 from app.api.v1.tracking import WRITERS, body
 from app.services import demotions, environments
@@ -44,6 +47,12 @@ def environment_json(row: store.EnvironmentRow) -> dict[str, Any]:
 
 
 @bp.post("/environments")
+@operation(
+    "Declare an environment (protected by default), or change its protection",
+    {201: ok(EnvironmentDeclaredSchema, "Created"),
+     200: ok(EnvironmentDeclaredSchema, "the same declaration: nothing written")},
+    body=EnvironmentDeclare, problems=(400, 409), signed=True,
+    description="A deployment to an undeclared environment is refused (409).")
 @require("admin")
 def declare() -> tuple[Response, int]:
     """Declare an environment, or change its protection (the same declaration: 200, nothing
@@ -57,12 +66,20 @@ def declare() -> tuple[Response, int]:
 
 
 @bp.get("/environments")
+@operation("Every declared environment",
+           {200: ok(EnvironmentListSchema)})
 @require()
 def list_environments() -> Response:
     return jsonify(environments=[environment_json(r) for r in read(store.list_environments)])
 
 
 @bp.post("/models/<name>/versions/<int:version>/demotions")
+@operation(
+    "Move a version out of a protected stage or alias, with the reason",
+    {201: ok(ReceiptsSchema, "Created")}, body=DemotionCreate,
+    problems=REGISTRY_PROBLEMS, signed=True,
+    description="MLflow's transition-stage and delete-alias have no field for a reason: "
+    "they refuse such a move and point here.")
 @require(*WRITERS, "approver")  # a risk officer may take a version out of Production
 def demote(name: str, version: int) -> tuple[Response, int]:
     data = body(DemotionCreate())

@@ -8,8 +8,9 @@ from flask import Blueprint, Response, jsonify
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from app.api.http.auth import current_principal, require
+from app.api.http.docs import ok, operation
 from app.api.http.errors import ApiError
-from app.api.http.receipts import receipt_json
+from app.api.http.receipts import ReceiptListSchema, receipt_json
 from app.api.http.scope import (
     authorize_model,
     authorize_run,
@@ -17,6 +18,18 @@ from app.api.http.scope import (
     visible_models,
 )
 from app.api.http.units import commit, read
+from app.api.v1.responses.registry import (
+    REGISTRY_PROBLEMS,
+    ModelCreatedSchema,
+    ModelDetailSchema,
+    ModelListSchema,
+    ModelVersionSchema,
+    PolicySetSchema,
+    ProtectedTargetsSetSchema,
+    SensitiveAttributesSetSchema,
+    VersionPinnedSchema,
+    VersionRegisteredSchema,
+)
 from app.api.v1.schemas import _Strict
 from app.api.v1.tracking import WRITERS, body
 from app.api.v1.tracking_schemas import _mapping
@@ -180,6 +193,9 @@ def _found(value: Any, what: str) -> Any:
 
 
 @bp.post("/models")
+@operation(
+    "Register a model", {201: ok(ModelCreatedSchema, "Created")}, body=ModelCreate,
+    problems=REGISTRY_PROBLEMS, signed=True)
 @require(*WRITERS)
 def create_model() -> tuple[Response, int]:
     data = body(ModelCreate())
@@ -202,6 +218,7 @@ def create_model() -> tuple[Response, int]:
 
 
 @bp.get("/models")
+@operation("Every registered model", {200: ok(ModelListSchema)})
 @require()
 def list_models() -> Response:
     models = visible_models(read(store.list_models), lambda m: m.name)
@@ -209,6 +226,8 @@ def list_models() -> Response:
 
 
 @bp.get("/models/<name>")
+@operation("A model with its versions, aliases and policy",
+           {200: ok(ModelDetailSchema)}, problems=(404,))
 @require()
 def get_model(name: str) -> Response:
     authorize_model(name)
@@ -225,6 +244,12 @@ def get_model(name: str) -> Response:
 
 
 @bp.post("/models/<name>/versions")
+@operation(
+    "Register a version pinned to a run's artifact and evidence, or (source) an "
+    "unpinned version from a source mlaudit does not hold",
+    {201: ok(VersionRegisteredSchema, "Created"),
+     200: ok(VersionRegisteredSchema, "already registered (receipt null, unchanged true)")},
+    body=VersionCreate, problems=REGISTRY_PROBLEMS, signed=True)
 @require(*WRITERS)
 def register_version(name: str) -> tuple[Response, int]:
     data = body(VersionCreate())
@@ -252,6 +277,12 @@ def _register_unpinned(name: str, data: dict[str, Any]) -> tuple[Response, int]:
 
 
 @bp.post("/models/<name>/versions/<int:version>/pin")
+@operation(
+    "Pin an unpinned version to files of a run recorded with digests",
+    {200: ok(VersionPinnedSchema)}, body=PinBody, problems=REGISTRY_PROBLEMS,
+    signed=True, description="Register the files first (uploaded, or POST "
+    "/api/v1/runs/{run_id}/artifacts/external with their digests); the version is then "
+    "pinned to them (a model_version.pinned entry) and may be promoted.")
 @require(*WRITERS)
 def pin_version(name: str, version: int) -> Response:
     """Pin an unpinned version to files of a run recorded with digests (uploaded, or
@@ -266,6 +297,9 @@ def pin_version(name: str, version: int) -> Response:
 
 
 @bp.get("/models/<name>/versions/<int:version>")
+@operation("One model version",
+           {200: ok(ModelVersionSchema)},
+           problems=(404,))
 @require()
 def get_version(name: str, version: int) -> Response:
     authorize_version(name, version)
@@ -274,6 +308,9 @@ def get_version(name: str, version: int) -> Response:
 
 
 @bp.post("/models/<name>/versions/<int:version>/transition")
+@operation(
+    "Move a version to a stage or @alias", {200: ok(ReceiptListSchema)},
+    body=Transition, problems=REGISTRY_PROBLEMS, signed=True)
 @require(*WRITERS)
 def transition(name: str, version: int) -> Response:
     target = body(Transition())["target"]
@@ -284,6 +321,11 @@ def transition(name: str, version: int) -> Response:
 
 
 @bp.put("/models/<name>/policy")
+@operation(
+    "Set the model's promotion gate policy (admin)", {200: ok(PolicySetSchema)},
+    body=PolicyBody, problems=REGISTRY_PROBLEMS, signed=True,
+    description=POLICY_FORMAT + " A model without a policy is shown as "
+    "\"no policy set\" (gates passed: null), never as passed.")
 @require("admin")
 def set_policy(name: str) -> Response:
     policy = body(PolicyBody())["policy"]
@@ -298,6 +340,15 @@ def set_policy(name: str) -> Response:
 # may add, only an admin may take away (see registry.set_protected_targets).
 
 @bp.put("/models/<name>/protected-targets")
+@operation(
+    "Set the stages and @aliases that need an approved promotion",
+    {200: ok(ProtectedTargetsSetSchema)}, body=ProtectedTargetsBody,
+    problems=REGISTRY_PROBLEMS, signed=True,
+    description="Protected names compare ignoring ASCII case (@Champion is @champion). "
+                "The default set is Production, @champion, @production, @prod, @live. A "
+                "writer may add names; removing one needs an admin (403). A name cannot "
+                "become protected while an alias of it stands unapproved (409). Each "
+                "change is a model.protection_set entry; an unchanged set writes none.")
 @require(*WRITERS)
 def set_protected_targets(name: str) -> Response:
     texts = body(ProtectedTargetsBody())["protected_targets"]
@@ -310,6 +361,12 @@ def set_protected_targets(name: str) -> Response:
 
 
 @bp.put("/models/<name>/sensitive-attributes")
+@operation(
+    "Set the attributes per-group metrics and gates are judged by",
+    {200: ok(SensitiveAttributesSetSchema)}, body=SensitiveAttributesBody,
+    problems=REGISTRY_PROBLEMS, signed=True,
+    description="A writer may add attributes; removing one needs an admin (403). Each "
+                "change is a model.sensitive_attributes_set entry.")
 @require(*WRITERS)
 def set_sensitive_attributes(name: str) -> Response:
     attributes = body(SensitiveAttributesBody())["sensitive_attributes"]

@@ -10,9 +10,15 @@ from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError
 
 from app.api.http.auth import current_principal, require
+from app.api.http.docs import ok, operation
 from app.api.http.errors import ApiError
 from app.api.http.pages import decode_page_token, encode_page_token
-from app.api.http.receipts import receipt_json
+from app.api.http.receipts import (
+    MaybeReceiptSchema,
+    ReceiptListSchema,
+    ReceiptOnlySchema,
+    receipt_json,
+)
 from app.api.http.scope import (
     authorize_experiment,
     authorize_run,
@@ -22,6 +28,18 @@ from app.api.http.scope import (
 )
 from app.api.http.units import commit, read
 from app.api.v1 import tracking_schemas as ts
+from app.api.v1.responses.tracking import (
+    MANIFEST,
+    ExperimentCreatedSchema,
+    ExperimentPageSchema,
+    ExperimentSchema,
+    GroupSummarySchema,
+    MetricHistorySchema,
+    RunCreatedSchema,
+    RunPageSchema,
+    RunSchema,
+    TagHistorySchema,
+)
 from app.api.v1.schemas import load
 from app.ledger.entry import format_timestamp
 from app.services import tracking
@@ -91,6 +109,10 @@ def _metrics(items: list[dict[str, Any]]) -> list[tracking.Metric]:
 
 
 @bp.post("/experiments")
+@operation(
+    "Create an experiment", {201: ok(ExperimentCreatedSchema, "Created")},
+    body=ts.ExperimentCreate, problems=(403, 409), signed=True,
+    description="Tokens scoped to experiments cannot create one (403); a taken name is 409.")
 @require(*WRITERS)
 def create_experiment() -> tuple[Response, int]:
     if current_principal().scope is not None and current_principal().role != "admin":
@@ -104,6 +126,9 @@ def create_experiment() -> tuple[Response, int]:
 
 
 @bp.get("/experiments")
+@operation(
+    "Experiments in creation order, paged (only those the token may use)",
+    {200: ok(ExperimentPageSchema)}, query=ts.ExperimentListQuery)
 @require()
 def list_experiments() -> Response:
     query = load(ts.ExperimentListQuery(), request.args)
@@ -123,18 +148,23 @@ def _experiment(found: store.ExperimentRow | None, what: str) -> Response:
 
 
 @bp.get("/experiments/<experiment_id>")
+@operation("One experiment", {200: ok(ExperimentSchema)}, problems=(404,))
 @require()
 def get_experiment(experiment_id: str) -> Response:
     return _experiment(read(lambda c: store.get_experiment(c, experiment_id)), repr(experiment_id))
 
 
 @bp.get("/experiments/by-name/<path:name>")
+@operation("One experiment by name", {200: ok(ExperimentSchema)}, problems=(404,))
 @require()
 def get_experiment_by_name(name: str) -> Response:
     return _experiment(read(lambda c: store.get_experiment_by_name(c, name)), f"named {name!r}")
 
 
 @bp.post("/experiments/<experiment_id>/archive")
+@operation(
+    "Archive an experiment", {200: ok(ReceiptOnlySchema)}, problems=(403, 404, 409),
+    signed=True)
 @require(*WRITERS)
 def archive_experiment(experiment_id: str) -> Response:
     authorize_experiment(experiment_id)
@@ -144,6 +174,10 @@ def archive_experiment(experiment_id: str) -> Response:
 
 
 @bp.post("/runs")
+@operation(
+    "Create a run", {201: ok(RunCreatedSchema, "Created")}, body=ts.RunCreate,
+    problems=(403, 404, 409), signed=True,
+    description="receipt is the run.created entry; receipts also holds the tags entry.")
 @require(*WRITERS)
 def create_run() -> tuple[Response, int]:
     data = body(ts.RunCreate())
@@ -158,6 +192,8 @@ def create_run() -> tuple[Response, int]:
 
 
 @bp.get("/runs/<run_id>")
+@operation("One run with everything logged so far", {200: ok(RunSchema)},
+           problems=(404,))
 @require()
 def get_run(run_id: str) -> Response:
     authorize_run(run_id)
@@ -171,6 +207,8 @@ def get_run(run_id: str) -> Response:
 
 
 @bp.post("/runs/<run_id>/end")
+@operation("End a RUNNING run", {200: ok(ReceiptOnlySchema)},
+           body=ts.RunEnd, problems=(404, 409), signed=True)
 @require(*WRITERS)
 def end_run(run_id: str) -> Response:
     authorize_run(run_id)
@@ -182,6 +220,9 @@ def end_run(run_id: str) -> Response:
 
 
 @bp.post("/runs/<run_id>/params")
+@operation(
+    "Log params (immutable: the same value again is a no-op, a different one 409)",
+    {200: ok(MaybeReceiptSchema)}, body=ts.ParamsBody, problems=(404, 409), signed=True)
 @require(*WRITERS)
 def log_params(run_id: str) -> Response:
     authorize_run(run_id)
@@ -192,6 +233,8 @@ def log_params(run_id: str) -> Response:
 
 
 @bp.post("/runs/<run_id>/metrics")
+@operation("Log metric values", {200: ok(ReceiptOnlySchema)},
+           body=ts.MetricsBody, problems=(404,), signed=True)
 @require(*WRITERS, run_arg="run_id")
 def log_metrics(run_id: str) -> Response:
     run = authorized_run(run_id)
@@ -206,6 +249,9 @@ def log_metrics(run_id: str) -> Response:
 
 
 @bp.post("/runs/<run_id>/batch")
+@operation(
+    "Log params, metrics and tags in one transaction", {200: ok(ReceiptListSchema)},
+    body=ts.BatchBody, problems=(404, 409), signed=True)
 @require(*WRITERS, run_arg="run_id")
 def log_batch(run_id: str) -> Response:
     run = authorized_run(run_id)
@@ -224,6 +270,8 @@ def log_batch(run_id: str) -> Response:
 
 
 @bp.put("/runs/<run_id>/tags/<path:key>")
+@operation("Set a tag", {200: ok(ReceiptOnlySchema)},
+           body=ts.TagBody, problems=(400, 404), signed=True)
 @require(*WRITERS)
 def set_tag(run_id: str, key: str) -> Response:
     authorize_run(run_id)
@@ -235,6 +283,8 @@ def set_tag(run_id: str, key: str) -> Response:
 
 
 @bp.delete("/runs/<run_id>/tags/<path:key>")
+@operation("Delete a tag", {200: ok(ReceiptOnlySchema)},
+           problems=(400, 404), signed=True)
 @require(*WRITERS)
 def delete_tag(run_id: str, key: str) -> Response:
     authorize_run(run_id)
@@ -245,6 +295,9 @@ def delete_tag(run_id: str, key: str) -> Response:
 
 
 @bp.get("/runs/<run_id>/tags/<path:key>/history")
+@operation(
+    "Every value a tag has had, oldest first", {200: ok(TagHistorySchema)},
+    problems=(400, 404))
 @require()
 def tag_history(run_id: str, key: str) -> Response:
     authorize_run(run_id)
@@ -264,6 +317,9 @@ def _check_path_key(key: str) -> None:
 
 
 @bp.get("/runs/<run_id>/metrics/<path:key>/history")
+@operation(
+    "A metric's values in logging order, paged", {200: ok(MetricHistorySchema)},
+    query=ts.HistoryQuery, problems=(404,))
 @require()
 def metric_history(run_id: str, key: str) -> Response:
     authorize_run(run_id)
@@ -280,6 +336,9 @@ def metric_history(run_id: str, key: str) -> Response:
 
 
 @bp.get("/runs/<run_id>/metrics/<path:key>/groups")
+@operation(
+    "Per-group disparity figures for the latest value of each group",
+    {200: ok(GroupSummarySchema)}, query=ts.GroupQuery, problems=(404,))
 @require()
 def group_summary(run_id: str, key: str) -> Response:
     """Per-group disparity figures for the latest value of each group (compliance §2)."""
@@ -314,6 +373,8 @@ def group_label(group: dict[str, str]) -> str:
 
 
 @bp.post("/runs/<run_id>/inputs")
+@operation("Log the datasets a run used", {200: ok(ReceiptOnlySchema)},
+           body=ts.InputsBody, problems=(404,), signed=True)
 @require(*WRITERS)
 def log_inputs(run_id: str) -> Response:
     authorize_run(run_id)
@@ -324,6 +385,10 @@ def log_inputs(run_id: str) -> Response:
 
 
 @bp.put("/runs/<run_id>/environment")
+@operation(
+    "Record the execution environment (once; the same record again is a no-op)",
+    {200: ok(MaybeReceiptSchema)}, body=ts.EnvironmentBody, problems=(404, 409),
+    signed=True)
 @require(*WRITERS)
 def record_environment(run_id: str) -> Response:
     authorize_run(run_id)
@@ -334,6 +399,8 @@ def record_environment(run_id: str) -> Response:
 
 
 @bp.get("/runs/<run_id>/manifest")
+@operation("The run's reproducibility manifest", {200: MANIFEST},
+           problems=(404,))
 @require()
 def run_manifest(run_id: str) -> Response:
     """The reproducibility manifest: RFC 8785 bytes, their SHA-256 in X-Manifest-SHA256."""
@@ -351,6 +418,10 @@ def run_manifest(run_id: str) -> Response:
 
 
 @bp.get("/runs")
+@operation(
+    "Search runs: MLflow filter grammar and order_by, opaque page tokens",
+    {200: ok(RunPageSchema)}, query=ts.RunSearchQuery, problems=(404,),
+    description="To a scoped token, an experiment_id outside its experiments is a 404.")
 @require()
 def search_runs() -> Response:
     """MLflow's filter grammar and order_by over runs, with opaque page tokens."""
