@@ -9,11 +9,15 @@ additionalProperties: false), so that a field added later is not a breaking chan
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from marshmallow import EXCLUDE, Schema, fields
+
+from app.ledger.entry import format_timestamp
 
 F = TypeVar("F", bound=Callable[..., Any])
 ATTRIBUTE = "openapi_operation"  # the view function's attribute holding its Operation
@@ -29,6 +33,24 @@ class Out(Schema):
         unknown = EXCLUDE
 
 
+class Base64(fields.String):
+    """Bytes as standard base64 text (text already encoded passes as it is)."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        if isinstance(value, bytes | bytearray | memoryview):
+            return base64.b64encode(bytes(value)).decode("ascii")
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
+class Timestamp(fields.String):
+    """An instant as RFC 3339 UTC text, as entries hash it (text passes as it is)."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        if isinstance(value, datetime):
+            return format_timestamp(value)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
 def described(description: str) -> dict[str, str]:
     return {"description": description} if description else {}
 
@@ -41,8 +63,13 @@ def integer(description: str = "", **kwargs: Any) -> fields.Integer:
     return fields.Integer(required=True, metadata=described(description), **kwargs)
 
 
-def b64(description: str) -> fields.String:
-    return fields.String(required=True, metadata={"format": "byte", "description": description})
+def b64(description: str, **kwargs: Any) -> fields.String:
+    return Base64(required=True, metadata={"format": "byte", "description": description},
+                  **kwargs)
+
+
+def timestamp(description: str = "RFC 3339 UTC timestamp", **kwargs: Any) -> fields.String:
+    return Timestamp(required=True, metadata=described(description), **kwargs)
 
 
 def string_map() -> fields.Dict:

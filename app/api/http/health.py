@@ -8,10 +8,19 @@ from flask import Blueprint, Response, jsonify
 from marshmallow import fields, validate
 
 from app.api.http.context import services
-from app.api.http.docs import PROBLEM, Out, ProblemSchema, described, integer, ok, operation, text
+from app.api.http.docs import (
+    PROBLEM,
+    Out,
+    ProblemSchema,
+    described,
+    integer,
+    ok,
+    operation,
+    text,
+    timestamp,
+)
 from app.api.http.errors import problem
 from app.db import SCHEMA_VERSION, schema_version
-from app.ledger.entry import format_timestamp
 from app.services.selfcheck import SelfCheckResult
 
 bp = Blueprint("health", __name__)
@@ -33,7 +42,7 @@ class VerificationSchema(Out):
     ok = fields.Boolean(required=True)
     entries = integer("entries verified")
     checkpoints = integer("checkpoints verified")
-    finished_at = text("RFC 3339 UTC timestamp")
+    finished_at = timestamp()
     damage = fields.Nested(DamageSchema, required=True, allow_none=True)
 
 
@@ -52,10 +61,14 @@ class ReadyProblemSchema(ProblemSchema):
         "present when the last self-verification found damage"))
 
 
+# Responses are serialised by the schemas their operations document.
+HEALTH, READY, VERIFICATION = HealthSchema(), ReadySchema(), VerificationSchema()
+
+
 @bp.get("/healthz")
 @operation("Liveness probe", {200: ok(HealthSchema)})
 def healthz() -> Response:
-    return jsonify(status="ok")
+    return jsonify(HEALTH.dump({"status": "ok"}))
 
 
 @bp.get("/readyz")
@@ -83,20 +96,17 @@ def readyz() -> Response:
     check = services().selfcheck
     last = check.last if check is not None else None
     if last is None:
-        return jsonify(status="ready", schema_version=version)
+        return jsonify(READY.dump({"status": "ready", "schema_version": version}))
     if last.damage is not None:
         where = (f"seq {last.damage.seq}" if last.damage.seq is not None
                  else f"checkpoint {last.damage.checkpoint}")
         return problem(503, "Service Unavailable",
                        f"self-verification found the ledger damaged at {where}: "
                        f"{last.damage.kind}", verification=verification_json(last))
-    return jsonify(status="ready", schema_version=version, verification=verification_json(last))
+    return jsonify(READY.dump({"status": "ready", "schema_version": version,
+                               "verification": last}))
 
 
 def verification_json(result: SelfCheckResult) -> dict[str, Any]:
-    damage = result.damage
-    return {"ok": result.ok, "entries": result.entries, "checkpoints": result.checkpoints,
-            "finished_at": format_timestamp(result.finished_at),
-            "damage": None if damage is None else {
-                "kind": damage.kind, "seq": damage.seq, "checkpoint": damage.checkpoint,
-                "detail": damage.detail}}
+    found: dict[str, Any] = VERIFICATION.dump(result)
+    return found

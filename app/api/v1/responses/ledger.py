@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import fields, validate
 
-from app.api.http.docs import Out, b64, integer, many, text
+from app.api.http.docs import Out, b64, described, integer, many, text, timestamp
+
+
+class KeyId(fields.String):
+    """A signing key's 32-bit ID as 8 hex digits."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return f"{value:08x}" if isinstance(value, int) else super()._serialize(value, attr, obj)
 
 
 class CheckpointSchema(Out):
     tree_size = integer()
     root_hash = b64("the Merkle tree root at tree_size")
     note = text("the signed note (C2SP signed-note format)")
-    key_id = text("the signing key ID, 8 hex digits", validate=validate.Regexp(r"^[0-9a-f]{8}$"))
-    signed_at = text("RFC 3339 UTC timestamp")
+    key_id = KeyId(required=True, validate=validate.Regexp(r"^[0-9a-f]{8}$"),
+                   metadata=described("the signing key ID, 8 hex digits"))
+    signed_at = timestamp()
 
 
 class LedgerEntrySchema(Out):
@@ -22,7 +32,7 @@ class LedgerEntrySchema(Out):
     chain_hash = b64("the hash chain value after this entry")
     kind = text()
     actor = text()
-    recorded_at = text("RFC 3339 UTC timestamp")
+    recorded_at = timestamp()
 
 
 class EntryPageSchema(Out):
@@ -43,10 +53,10 @@ class EntryWithProofSchema(LedgerEntrySchema):
 
 
 class ConsistencyProofSchema(Out):
-    from_ = integer("the older tree size", data_key="from")
-    to = integer("the newer tree size")
-    from_root = b64("the root at from")
-    to_root = b64("the root at to")
+    from_ = integer("the older tree size", data_key="from", attribute="first")
+    to = integer("the newer tree size", attribute="second")
+    from_root = b64("the root at from", attribute="first_root")
+    to_root = b64("the root at to", attribute="second_root")
     hashes = many(b64("a proof hash"))
 
 

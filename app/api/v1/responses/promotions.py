@@ -11,6 +11,7 @@ from app.api.http.docs import (
     integer,
     many,
     text,
+    timestamp,
 )
 from app.api.http.receipts import ReceiptSchema
 from app.api.v1.responses.registry import GATES, ModelVersionSchema
@@ -77,7 +78,7 @@ class DeploymentSchema(Out):
     promotion_id = text(allow_none=True)
     rollback_of = text(allow_none=True)
     reason = text(allow_none=True)
-    deployed_at = text("RFC 3339 UTC timestamp")
+    deployed_at = timestamp()
     seq = integer()
 
 

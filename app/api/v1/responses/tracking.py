@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from app.api.http.docs import Out, integer, many, ok, string_map, text
+from app.api.http.docs import Out, integer, many, ok, string_map, text, timestamp
 from app.api.http.receipts import ReceiptSchema
 from app.api.v1 import tracking_schemas as ts
 from app.tracking.limits import DATASET_CONTEXTS
@@ -17,7 +17,7 @@ class ExperimentSchema(Out):
     tags = string_map()
     lifecycle = text(validate=validate.OneOf(["active", "archived"]))
     created_by = text()
-    created_at = text("RFC 3339 UTC timestamp")
+    created_at = timestamp()
     created_seq = integer()
     archived_seq = integer(allow_none=True)
 
