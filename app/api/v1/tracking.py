@@ -14,10 +14,13 @@ from app.api.http.docs import ok, operation
 from app.api.http.errors import ApiError
 from app.api.http.pages import decode_page_token, encode_page_token
 from app.api.http.receipts import (
+    RECEIPT_LIST,
     MaybeReceiptSchema,
     ReceiptListSchema,
     ReceiptOnlySchema,
+    maybe_receipt,
     receipt_json,
+    receipt_only,
 )
 from app.api.http.scope import (
     authorize_experiment,
@@ -41,7 +44,6 @@ from app.api.v1.responses.tracking import (
     TagHistorySchema,
 )
 from app.api.v1.schemas import load
-from app.ledger.entry import format_timestamp
 from app.services import tracking
 from app.storage import search as search_store
 from app.storage import tracking as store
@@ -62,11 +64,12 @@ def body(schema: Any) -> dict[str, Any]:
     return load(schema, json_object())
 
 
-def experiment_json(row: store.ExperimentRow) -> dict[str, Any]:
-    return {"id": row.id, "name": row.name, "description": row.description, "tags": row.tags,
-            "lifecycle": row.lifecycle, "created_by": row.created_by,
-            "created_at": format_timestamp(row.created_at), "created_seq": row.created_seq,
-            "archived_seq": row.archived_seq}
+# Responses are serialised by the schemas their operations document. Runs stay built by
+# hand (runs_json): a run made through the MLflow routes has a source of MLflow's keys (name,
+# type, git.commit) that SourceSchema does not name, and dumping would drop them.
+EXPERIMENT, EXPERIMENT_CREATED = ExperimentSchema(), ExperimentCreatedSchema()
+EXPERIMENT_PAGE, TAG_HISTORY = ExperimentPageSchema(), TagHistorySchema()
+METRIC_HISTORY, GROUP_SUMMARY = MetricHistorySchema(), GroupSummarySchema()
 
 
 def metric_json(row: store.MetricRow) -> dict[str, Any]:
@@ -121,8 +124,8 @@ def create_experiment() -> tuple[Response, int]:
     actor = current_principal().actor
     row, receipt = commit(lambda w: tracking.create_experiment(
         w, actor, data["name"], data["description"], data["tags"]))
-    return jsonify(id=row.id, experiment=experiment_json(row),
-                   receipt=receipt_json(receipt)), 201
+    return jsonify(EXPERIMENT_CREATED.dump({"id": row.id, "experiment": row,
+                                            "receipt": receipt})), 201
 
 
 @bp.get("/experiments")
@@ -137,14 +140,14 @@ def list_experiments() -> Response:
     more = len(rows) > query["limit"]
     rows = rows[: query["limit"]]
     visible = [r for r in rows if current_principal().may_use(r.id)]
-    return jsonify(experiments=[experiment_json(r) for r in visible],
-                   next=rows[-1].created_seq if more else None)
+    return jsonify(EXPERIMENT_PAGE.dump({"experiments": visible,
+                                         "next": rows[-1].created_seq if more else None}))
 
 
 def _experiment(found: store.ExperimentRow | None, what: str) -> Response:
     if found is None or not reaches(found.id):  # out of scope: as missing, the same words
         raise ApiError(404, "Not Found", f"experiment {what} does not exist")
-    return jsonify(experiment_json(found))
+    return jsonify(EXPERIMENT.dump(found))
 
 
 @bp.get("/experiments/<experiment_id>")
@@ -170,7 +173,7 @@ def archive_experiment(experiment_id: str) -> Response:
     authorize_experiment(experiment_id)
     actor = current_principal().actor
     receipt = commit(lambda w: tracking.archive_experiment(w, actor, experiment_id))
-    return jsonify(receipt=receipt_json(receipt))
+    return jsonify(receipt_only(receipt))
 
 
 @bp.post("/runs")
@@ -216,7 +219,7 @@ def end_run(run_id: str) -> Response:
     actor = current_principal().actor
     receipt = commit(lambda w: tracking.end_run(w, actor, run_id, data["status"],
                                                 data["end_time"]))
-    return jsonify(receipt=receipt_json(receipt))
+    return jsonify(receipt_only(receipt))
 
 
 @bp.post("/runs/<run_id>/params")
@@ -229,7 +232,7 @@ def log_params(run_id: str) -> Response:
     data = body(ts.ParamsBody())
     actor = current_principal().actor
     receipt = commit(lambda w: tracking.log_params(w, actor, run_id, data["params"]))
-    return jsonify(receipt=receipt_json(receipt), unchanged=receipt is None)
+    return jsonify(maybe_receipt(receipt))
 
 
 @bp.post("/runs/<run_id>/metrics")
@@ -245,7 +248,7 @@ def log_metrics(run_id: str) -> Response:
     actor = current_principal().actor
     receipt = commit(lambda w: tracking.log_metrics(w, actor, run_id, metrics, known=run),
                      check=lambda: tracking.usable_run(run_id, run))
-    return jsonify(receipt=receipt_json(receipt))
+    return jsonify(receipt_only(receipt))
 
 
 @bp.post("/runs/<run_id>/batch")
@@ -266,7 +269,7 @@ def log_batch(run_id: str) -> Response:
     receipts = commit(lambda w: tracking.log_batch(w, actor, run_id, params, metrics, tags,
                                                    known=run),
                       check=lambda: tracking.usable_run(run_id, run))
-    return jsonify(receipts=[receipt_json(r) for r in receipts])
+    return jsonify(RECEIPT_LIST.dump({"receipts": receipts}))
 
 
 @bp.put("/runs/<run_id>/tags/<path:key>")
@@ -279,7 +282,7 @@ def set_tag(run_id: str, key: str) -> Response:
     value = body(ts.TagBody())["value"]
     actor = current_principal().actor
     receipt = commit(lambda w: tracking.set_tags(w, actor, run_id, {key: value}))
-    return jsonify(receipt=receipt_json(receipt))
+    return jsonify(receipt_only(receipt))
 
 
 @bp.delete("/runs/<run_id>/tags/<path:key>")
@@ -291,7 +294,7 @@ def delete_tag(run_id: str, key: str) -> Response:
     _check_path_key(key)
     actor = current_principal().actor
     receipt = commit(lambda w: tracking.delete_tag(w, actor, run_id, key))
-    return jsonify(receipt=receipt_json(receipt))
+    return jsonify(receipt_only(receipt))
 
 
 @bp.get("/runs/<run_id>/tags/<path:key>/history")
@@ -305,8 +308,8 @@ def tag_history(run_id: str, key: str) -> Response:
     changes = read(lambda c: store.tag_history(c, run_id, key))
     if not changes:
         raise ApiError(404, "Not Found", f"run {run_id!r} never had a tag {key!r}")
-    return jsonify(history=[{"value": value, "deleted": value is None, "seq": seq}
-                            for value, seq in changes])
+    return jsonify(TAG_HISTORY.dump({"history": [
+        {"value": value, "deleted": value is None, "seq": seq} for value, seq in changes]}))
 
 
 def _check_path_key(key: str) -> None:
@@ -331,8 +334,9 @@ def metric_history(run_id: str, key: str) -> Response:
     rows = rows[: query["limit"]]
     if not rows and read(lambda c: store.get_run(c, run_id)) is None:
         raise ApiError(404, "Not Found", f"run {run_id!r} does not exist")
-    return jsonify(metrics=[metric_json(r) for r in rows],
-                   next=f"{rows[-1].seq}:{rows[-1].position}" if more else None)
+    return jsonify(METRIC_HISTORY.dump({
+        "metrics": [metric_json(r) for r in rows],
+        "next": f"{rows[-1].seq}:{rows[-1].position}" if more else None}))
 
 
 @bp.get("/runs/<run_id>/metrics/<path:key>/groups")
@@ -362,7 +366,7 @@ def group_summary(run_id: str, key: str) -> Response:
     result = dataclasses.asdict(summary)
     result.update(run_id=run_id, key=key, seqs={group_label(r.group_values or {}): r.seq
                                                  for r in rows})
-    return jsonify(result)
+    return jsonify(GROUP_SUMMARY.dump(result))
 
 
 def group_label(group: dict[str, str]) -> str:
@@ -381,7 +385,7 @@ def log_inputs(run_id: str) -> Response:
     datasets = body(ts.InputsBody())["datasets"]
     actor = current_principal().actor
     receipt = commit(lambda w: tracking.log_inputs(w, actor, run_id, datasets))
-    return jsonify(receipt=receipt_json(receipt))
+    return jsonify(receipt_only(receipt))
 
 
 @bp.put("/runs/<run_id>/environment")
@@ -395,7 +399,7 @@ def record_environment(run_id: str) -> Response:
     environment = body(ts.EnvironmentBody())
     actor = current_principal().actor
     receipt = commit(lambda w: tracking.record_environment(w, actor, run_id, environment))
-    return jsonify(receipt=receipt_json(receipt), unchanged=receipt is None)
+    return jsonify(maybe_receipt(receipt))
 
 
 @bp.get("/runs/<run_id>/manifest")
