@@ -19,14 +19,15 @@ from app.api.http.context import services
 from app.api.http.docs import PROBLEM, ok, operation
 from app.api.http.errors import ApiError
 from app.api.http.hygiene import body_chunks
-from app.api.http.receipts import receipt_json
 from app.api.http.scope import authorize_run, authorize_version, authorized_run
 from app.api.http.units import read
 from app.api.v1.responses.artifacts import (
     DOWNLOAD,
     PINNED_DOWNLOAD,
     ArtifactPageSchema,
+    ArtifactRecordSchema,
     ArtifactRevisionsSchema,
+    ArtifactWrittenSchema,
     ExternalArtifactProblemSchema,
     VersionArtifactsSchema,
     written,
@@ -142,16 +143,15 @@ def _require_run(run_id: str) -> None:
         raise ApiError(404, "Not Found", f"run {run_id!r} does not exist")
 
 
-def record_json(row: store.ArtifactRow) -> dict[str, Any]:
-    return {"run_id": row.run_id, "path": row.path, "sha256": row.sha256, "size": row.size,
-            "uri": row.uri, "seq": row.seq, "revision": row.revision, "envelope": row.envelope,
-            "client_signature": row.client_signature}
+# Responses are serialised by the schemas their operations document, straight from the rows.
+RECORD, WRITTEN, PAGE = ArtifactRecordSchema(), ArtifactWrittenSchema(), ArtifactPageSchema()
+REVISIONS, VERSION_ARTIFACTS = ArtifactRevisionsSchema(), VersionArtifactsSchema()
 
 
 def _written(recorded: Recorded) -> tuple[Response, int]:
     unchanged = recorded.receipt is None
-    return jsonify({**record_json(recorded.row), "receipt": receipt_json(recorded.receipt),
-                    "unchanged": unchanged}), 200 if unchanged else 201
+    return jsonify(WRITTEN.dump({**RECORD.dump(recorded.row), "receipt": recorded.receipt,
+                                 "unchanged": unchanged})), 200 if unchanged else 201
 
 
 @bp.put("/runs/<run_id>/artifacts/<path:path>", merge_slashes=False)
@@ -246,10 +246,7 @@ def list_artifacts(run_id: str) -> Response:
     rows = rows[: query["limit"]]
     if not rows:
         _require_run(run_id)
-    return jsonify(artifacts=[{"path": r.path, "sha256": r.sha256, "size": r.size,
-                               "uri": r.uri, "seq": r.seq, "revisions": r.revisions}
-                              for r in rows],
-                   next=rows[-1].path if more else None)
+    return jsonify(PAGE.dump({"artifacts": rows, "next": rows[-1].path if more else None}))
 
 
 @bp.get("/runs/<run_id>/artifact-revisions")
@@ -268,9 +265,7 @@ def artifact_revisions(run_id: str) -> Response:
     path = load(RevisionsQuery(), request.args)["path"]
     with _mapped():
         found = read(lambda conn: artifacts.revisions(conn, run_id, path))
-    return jsonify(run_id=run_id, path=path, revisions=[
-        {"revision": r.revision, "sha256": r.sha256, "size": r.size, "uri": r.uri,
-         "envelope_sha256": r.envelope_sha256, "seq": r.seq} for r in found])
+    return jsonify(REVISIONS.dump({"run_id": run_id, "path": path, "revisions": found}))
 
 
 @bp.get("/runs/<run_id>/artifacts/<path:path>", merge_slashes=False)
@@ -299,7 +294,7 @@ def download(run_id: str, path: str) -> Response:
         which = "" if query["revision"] is None else f" revision {query['revision']}"
         raise ApiError(404, "Not Found", f"run {run_id!r} has no artifact {path!r}{which}")
     if query["meta"]:
-        return jsonify(record_json(row))
+        return jsonify(RECORD.dump(row))
     if row.uri is not None:
         raise ApiError(404, "Not Found", f"external artifact; fetch it from {row.uri}",
                        uri=row.uri, sha256=row.sha256)
@@ -335,10 +330,10 @@ def version_artifacts(name: str, version: int) -> Response:
     {model, version, run_id, artifact_path, version_digest, artifacts: [{path, sha256,
     size}]}; nothing recorded in its run afterwards is part of it."""
     pin = _pin(name, version)
-    return jsonify(model=pin.model, version=pin.version, run_id=pin.run_id,
-                   artifact_path=pin.artifact_path, version_digest=pin.version_digest,
-                   artifacts=[{"path": f.path, "sha256": f.sha256, "size": f.size}
-                              for f in pin.files])
+    return jsonify(VERSION_ARTIFACTS.dump({
+        "model": pin.model, "version": pin.version, "run_id": pin.run_id,
+        "artifact_path": pin.artifact_path, "version_digest": pin.version_digest,
+        "artifacts": pin.files}))
 
 
 @bp.get("/models/<name>/versions/<int:version>/artifacts/<path:path>", merge_slashes=False)

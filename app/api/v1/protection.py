@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, jsonify
 from marshmallow import fields, validate
 
 from app.api.http.auth import current_principal, require
 from app.api.http.docs import ok, operation
-from app.api.http.receipts import ReceiptsSchema, receipt_json
+from app.api.http.receipts import RECEIPTS, ReceiptsSchema
 from app.api.http.scope import authorize_version
 from app.api.http.units import read
 from app.api.v1.registry import NAME, run_unit
@@ -41,9 +39,8 @@ class DemotionCreate(_Strict):
     reason = fields.String(required=True, validate=validate.Length(1, MAX_REASON))
 
 
-def environment_json(row: store.EnvironmentRow) -> dict[str, Any]:
-    return {"name": row.name, "protected": row.protected, "adopted": row.adopted,
-            "declared_by": row.declared_by, "declared_seq": row.declared_seq, "seq": row.seq}
+# Responses are serialised by the schemas their operations document, straight from the rows.
+DECLARED, ENVIRONMENTS = EnvironmentDeclaredSchema(), EnvironmentListSchema()
 
 
 @bp.post("/environments")
@@ -61,8 +58,8 @@ def declare() -> tuple[Response, int]:
     actor = current_principal().actor
     row, receipt = run_unit(lambda w: environments.declare(
         w, actor, data["name"], data["protected"], data["reason"]))
-    return jsonify(environment=environment_json(row), receipt=receipt_json(receipt),
-                   unchanged=receipt is None), (200 if receipt is None else 201)
+    return jsonify(DECLARED.dump({"environment": row, "receipt": receipt,
+                                  "unchanged": receipt is None})), 200 if receipt is None else 201
 
 
 @bp.get("/environments")
@@ -70,7 +67,7 @@ def declare() -> tuple[Response, int]:
            {200: ok(EnvironmentListSchema)})
 @require()
 def list_environments() -> Response:
-    return jsonify(environments=[environment_json(r) for r in read(store.list_environments)])
+    return jsonify(ENVIRONMENTS.dump({"environments": read(store.list_environments)}))
 
 
 @bp.post("/models/<name>/versions/<int:version>/demotions")
@@ -87,4 +84,4 @@ def demote(name: str, version: int) -> tuple[Response, int]:
     actor = current_principal().actor
     receipts = run_unit(lambda w: demotions.demote(w, actor, name, version, data["from_"],
                                                    data["to"], data["reason"]))
-    return jsonify(receipts=[receipt_json(r) for r in receipts]), 201
+    return jsonify(RECEIPTS.dump({"receipts": receipts})), 201

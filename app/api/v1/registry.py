@@ -10,7 +10,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from app.api.http.auth import current_principal, require
 from app.api.http.docs import ok, operation
 from app.api.http.errors import ApiError
-from app.api.http.receipts import ReceiptListSchema, receipt_json
+from app.api.http.receipts import RECEIPT_LIST, ReceiptListSchema
 from app.api.http.scope import (
     authorize_model,
     authorize_run,
@@ -186,6 +186,15 @@ def deployment_json(row: store.DeploymentRow) -> dict[str, Any]:
             "seq": row.seq}
 
 
+# Responses are serialised by the schemas their operations document (the *_json helpers
+# above rename columns: model_name is `model`, pinned is whether run_id is set).
+MODEL_CREATED, MODEL_LIST = ModelCreatedSchema(), ModelListSchema()
+MODEL_DETAIL, MODEL_VERSION = ModelDetailSchema(), ModelVersionSchema()
+VERSION_REGISTERED = VersionRegisteredSchema()
+VERSION_PINNED, POLICY_SET = VersionPinnedSchema(), PolicySetSchema()
+PROTECTED_SET, ATTRIBUTES_SET = ProtectedTargetsSetSchema(), SensitiveAttributesSetSchema()
+
+
 def _found(value: Any, what: str) -> Any:
     if value is None:
         raise ApiError(404, "Not Found", f"{what} does not exist")
@@ -214,7 +223,7 @@ def create_model() -> tuple[Response, int]:
         w, actor, data["name"], data["description"], data["owner"], data["tags"],
         data["sensitive_attributes"], data["protected_targets"], data["quorum"]))
     model = read(lambda c: store.get_model(c, data["name"]))
-    return jsonify(model=vars(model), receipt=receipt_json(receipt)), 201
+    return jsonify(MODEL_CREATED.dump({"model": model, "receipt": receipt})), 201
 
 
 @bp.get("/models")
@@ -222,7 +231,7 @@ def create_model() -> tuple[Response, int]:
 @require()
 def list_models() -> Response:
     models = visible_models(read(store.list_models), lambda m: m.name)
-    return jsonify(models=[vars(m) for m in models])
+    return jsonify(MODEL_LIST.dump({"models": models}))
 
 
 @bp.get("/models/<name>")
@@ -240,7 +249,7 @@ def get_model(name: str) -> Response:
                 "aliases": store.aliases(conn, name),
                 "policy": None if policy is None else {"policy": policy[0], "set_by": policy[1],
                                                        "seq": policy[2]}}
-    return jsonify(read(fetch))
+    return jsonify(MODEL_DETAIL.dump(read(fetch)))
 
 
 @bp.post("/models/<name>/versions")
@@ -260,9 +269,9 @@ def register_version(name: str) -> tuple[Response, int]:
     actor = current_principal().actor
     row, receipt = run_unit(lambda w: registry.register_version(
         w, actor, name, data["run_id"], data["artifact_path"]))
-    return jsonify(version=row.version, model_version=version_json(row),
-                   receipt=receipt_json(receipt), unchanged=receipt is None), (
-        201 if receipt else 200)
+    return jsonify(VERSION_REGISTERED.dump({
+        "version": row.version, "model_version": version_json(row), "receipt": receipt,
+        "unchanged": receipt is None})), 201 if receipt else 200
 
 
 def _register_unpinned(name: str, data: dict[str, Any]) -> tuple[Response, int]:
@@ -272,8 +281,9 @@ def _register_unpinned(name: str, data: dict[str, Any]) -> tuple[Response, int]:
     number, receipt = run_unit(lambda w: unpinned.register_unpinned(
         w, principal.actor, name, data["source"], data["run_id"], {}, None, scoped))
     row = _found(read(lambda c: store.get_version(c, name, number)), f"version {number}")
-    return jsonify(version=number, model_version=version_json(row),
-                   receipt=receipt_json(receipt), unchanged=False), 201
+    return jsonify(VERSION_REGISTERED.dump({
+        "version": number, "model_version": version_json(row), "receipt": receipt,
+        "unchanged": False})), 201
 
 
 @bp.post("/models/<name>/versions/<int:version>/pin")
@@ -293,7 +303,7 @@ def pin_version(name: str, version: int) -> Response:
     actor = current_principal().actor
     row, receipt = run_unit(lambda w: unpinned.pin_version(
         w, actor, name, version, data["run_id"], data["artifact_path"]))
-    return jsonify(model_version=version_json(row), receipt=receipt_json(receipt))
+    return jsonify(VERSION_PINNED.dump({"model_version": version_json(row), "receipt": receipt}))
 
 
 @bp.get("/models/<name>/versions/<int:version>")
@@ -304,7 +314,7 @@ def pin_version(name: str, version: int) -> Response:
 def get_version(name: str, version: int) -> Response:
     authorize_version(name, version)
     row = read(lambda c: store.get_version(c, name, version))
-    return jsonify(version_json(_found(row, f"version {version} of {name!r}")))
+    return jsonify(MODEL_VERSION.dump(version_json(_found(row, f"version {version} of {name!r}"))))
 
 
 @bp.post("/models/<name>/versions/<int:version>/transition")
@@ -317,7 +327,7 @@ def transition(name: str, version: int) -> Response:
     authorize_version(name, version)
     actor = current_principal().actor
     receipts = run_unit(lambda w: registry.move(w, actor, name, version, target))
-    return jsonify(receipts=[receipt_json(r) for r in receipts])
+    return jsonify(RECEIPT_LIST.dump({"receipts": receipts}))
 
 
 @bp.put("/models/<name>/policy")
@@ -333,7 +343,7 @@ def set_policy(name: str) -> Response:
     actor = current_principal().actor
     receipt = run_unit(lambda w: registry.set_policy(w, actor, name, policy))
     stored = read(lambda c: store.current_policy(c, name))
-    return jsonify(receipt=receipt_json(receipt), policy=stored[0] if stored else None)
+    return jsonify(POLICY_SET.dump({"receipt": receipt, "policy": stored[0] if stored else None}))
 
 
 # A model's protected names and sensitive attributes, after creation (issue 16): a writer
@@ -356,8 +366,8 @@ def set_protected_targets(name: str) -> Response:
     principal = current_principal()
     targets, receipt = run_unit(lambda w: registry.set_protected_targets(
         w, principal.actor, name, texts, principal.role == "admin"))
-    return jsonify(protected_targets=targets, receipt=receipt_json(receipt),
-                   unchanged=receipt is None)
+    return jsonify(PROTECTED_SET.dump({"protected_targets": targets, "receipt": receipt,
+                                       "unchanged": receipt is None}))
 
 
 @bp.put("/models/<name>/sensitive-attributes")
@@ -374,5 +384,5 @@ def set_sensitive_attributes(name: str) -> Response:
     principal = current_principal()
     chosen, receipt = run_unit(lambda w: registry.set_sensitive_attributes(
         w, principal.actor, name, attributes, principal.role == "admin"))
-    return jsonify(sensitive_attributes=chosen, receipt=receipt_json(receipt),
-                   unchanged=receipt is None)
+    return jsonify(ATTRIBUTES_SET.dump({"sensitive_attributes": chosen, "receipt": receipt,
+                                        "unchanged": receipt is None}))

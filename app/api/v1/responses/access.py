@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields
 
-from app.api.http.docs import Out, b64, integer, many, text
+from app.api.http.docs import Out, Timestamp, b64, integer, many, text
 from app.api.http.receipts import ReceiptSchema
 
 
@@ -13,8 +13,8 @@ class TokenSchema(Out):
     id = text()
     role = text("admin, writer, approver or auditor")
     created_seq = integer()
-    expires_at = fields.String(required=True, allow_none=True,
-                               metadata={"description": "RFC 3339 UTC, or null: no expiry"})
+    expires_at = Timestamp(required=True, allow_none=True,
+                           metadata={"description": "RFC 3339 UTC, or null: no expiry"})
     revoked_seq = fields.Integer(required=True, allow_none=True,
                                  metadata={"description": "the token.revoked entry, or null"})
     principal = fields.String(required=True, allow_none=True, metadata={
