@@ -10,6 +10,7 @@ request here reaches fails the test, so a new route joins it.
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -81,7 +82,7 @@ def unscoped_requests(w: World) -> list[tuple[str, str, Any]]:
         post("/api/v1/client-keys", {"public_key": key}), get("/api/v1/client-keys"),
         post("/api/v1/models", {"name": w.unique("schemas-model")}),
         post("/api/v1/environments", {"name": w.unique("env"), "protected": False}),
-        get("/api/v1/environments")]
+        get("/api/v1/environments"), get(f"/api/v1/reports/lookup?sha256={'0' * 64}")]
 
 
 def documented_routes(app: Any) -> set[tuple[str, str]]:
@@ -106,9 +107,12 @@ def test_every_v1_json_response_round_trips_through_its_schema(
                 act(world, "admin", lambda w, c=case: c.build(w, "A"))
             elif isinstance(case, Listed):
                 act(world, "admin", case.build)
-    for req in unscoped_requests(world):
+    pdf = send(world, "admin", get(f"/api/v1/reports/runs/{world.run['A']}.pdf")).data
+    issued = get(f"/api/v1/reports/lookup?sha256={hashlib.sha256(pdf).hexdigest()}")
+    for req in [*unscoped_requests(world), issued]:
         response = send(world, "admin", req)
         assert response.status_code < 300, (req, response.get_data(as_text=True))
+    assert response.json["issued"] is True
     failures = {route: problems for route, problems in checked.items() if problems}
     assert not failures, failures
     unreached = documented_routes(world.client.application) - set(checked)

@@ -10,7 +10,7 @@ from marshmallow import fields, validate
 
 from app.api.http.auth import current_principal, require
 from app.api.http.context import services
-from app.api.http.docs import BINARY, ok, operation
+from app.api.http.docs import BINARY, Out, ok, operation, text
 from app.api.http.errors import ApiError
 from app.api.http.scope import (
     authorize_experiment,
@@ -81,13 +81,18 @@ _REPORT_NOTE = ("Every issuance is a report.issued ledger entry. If ledger verif
                 "signing fails (e.g. the configured TSA does not answer) the answer is 503.")
 
 
-_LOOKUP = {"type": "object", "properties": {
-    "issued": {"type": "boolean"}, "sha256": {"type": "string"},
-    "report_id": {"type": "string"}, "kind": {"type": "string"},
-    "subject": {"type": "string"}, "bundle_sha256": {"type": "string"},
-    "tree_size": {"type": "integer"}, "issued_to": {"type": "string"},
-    "seq": {"type": "integer"}, "issued_at": {"type": "string", "format": "date-time"}},
-    "required": ["issued", "sha256"]}
+class ReportLookupSchema(Out):
+    """The members after sha256 are present when issued is true."""
+
+    issued = fields.Boolean(required=True)
+    sha256 = text()
+    report_id, kind, subject = fields.String(), fields.String(), fields.String()
+    bundle_sha256, issued_to = fields.String(), fields.String()
+    tree_size, seq = fields.Integer(), fields.Integer()
+    issued_at = fields.String(metadata={"format": "date-time"})
+
+
+LOOKUP = ReportLookupSchema()
 
 
 @bp.get("/reports/runs/<run_id>.pdf")
@@ -137,7 +142,7 @@ def model_report(name: str) -> Response:
 @bp.get("/reports/lookup")
 @operation(
     "Whether a PDF (or evidence bundle) with this SHA-256 was issued here, when, for whom",
-    {200: ok(_LOOKUP)}, query=LookupQuery,
+    {200: ok(ReportLookupSchema)}, query=LookupQuery,
     description='An unknown digest answers 200 {"issued": false}; so does, to a scoped '
     "token, the digest of a report whose subject lies outside its experiments.")
 @require(*READERS)
@@ -150,4 +155,4 @@ def lookup() -> Response:
     if found["issued"] and scope is not None and not read(
             lambda c: entry_scope.reaches(c, scope, found["kind"], found["subject"])):
         found = {"issued": False, "sha256": sha256}  # exactly what an unknown digest gets
-    return jsonify(found)
+    return jsonify(LOOKUP.dump(found))
