@@ -391,3 +391,21 @@ def test_operational_responses_match_the_document(config: Any, client: Any, serv
         assert int(again.headers["Retry-After"]) <= 3600
     finally:
         throttled_app.extensions["mlaudit"].close()
+
+
+def test_a_run_made_through_the_mlflow_routes_matches_the_document(
+        client: Any, auth: dict[str, str], spec: dict[str, Any]) -> None:
+    """Its source holds the MLflow client's mlflow.source.* tags (name, type, git.commit)."""
+    tags = [{"key": f"mlflow.source.{k}", "value": v} for k, v in
+            (("name", "train.py"), ("type", "LOCAL"), ("git.commit", "abcdef1"))]
+    made = _send(client, "POST", "/api/2.0/mlflow/runs/create", auth,
+                 {"experiment_id": "0", "tags": tags})
+    assert made.status_code == 200, made.get_data(as_text=True)
+    run_id = made.json["run"]["info"]["run_id"]
+    shown = check(spec, "GET", "/api/v1/runs/<run_id>",
+                  client.get(f"/api/v1/runs/{run_id}", headers=auth))
+    assert shown["source"] == {"name": "train.py", "type": "LOCAL", "git.commit": "abcdef1"}
+    _send(client, "POST", "/api/2.0/mlflow/runs/update", auth,
+          {"run_id": run_id, "status": "FINISHED"})
+    check(spec, "GET", "/api/v1/runs/<run_id>/manifest",
+          client.get(f"/api/v1/runs/{run_id}/manifest", headers=auth))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import fields, validate
+from marshmallow import EXCLUDE, fields, validate
 
-from app.api.http.docs import Out, integer, many, ok, string_map, text, timestamp
+from app.api.http.docs import Out, described, integer, many, ok, string_map, text, timestamp
 from app.api.http.receipts import ReceiptSchema
 from app.api.v1 import tracking_schemas as ts
 from app.tracking.limits import DATASET_CONTEXTS
@@ -55,12 +55,25 @@ class RunInputSchema(Out):
     seq = integer()
 
 
+class RunSourceSchema(ts.SourceSchema):
+    """Where a run's code came from: the members POST /api/v1/runs takes, or, for a run made
+    through the MLflow routes, its mlflow.source.* tags."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    name = fields.String(metadata=described("mlflow.source.name (MLflow routes)"))
+    type = fields.String(metadata=described("mlflow.source.type (MLflow routes)"))
+    mlflow_git_commit = fields.String(data_key="git.commit", metadata=described(
+        "mlflow.source.git.commit (MLflow routes)"))
+
+
 class RunSchema(Out):
     id = text()
     experiment_id = text()
     name = text()
     status = text(validate=validate.OneOf(["RUNNING", "FINISHED", "FAILED", "KILLED"]))
-    source = fields.Nested(ts.SourceSchema, required=True)
+    source = fields.Nested(RunSourceSchema, required=True)
     parent_run_id = text(allow_none=True)
     start_time = integer("milliseconds since the Unix epoch")
     end_time = integer(allow_none=True)
@@ -149,7 +162,7 @@ class ManifestSchema(Out):
     run = text()
     experiment = text()
     parent_run = text(allow_none=True)
-    source = fields.Nested(ts.SourceSchema, required=True)
+    source = fields.Nested(RunSourceSchema, required=True)
     environment = fields.Nested(ts.EnvironmentBody, required=True, allow_none=True)
     datasets = many(ManifestDatasetSchema)
     params = string_map()
