@@ -65,8 +65,8 @@ def body(schema: Any) -> dict[str, Any]:
 
 
 # Responses are serialised by the schemas their operations document. Runs stay built by
-# hand (runs_json): a run made through the MLflow routes has a source of MLflow's keys (name,
-# type, git.commit) that SourceSchema does not name, and dumping would drop them.
+# hand (runs_json): RunSchema's dump costs about 0.1 ms a run with ten metrics, 100 ms on a
+# page of 1000 (tests/api/test_response_schemas.py holds the bodies to the schema instead).
 EXPERIMENT, EXPERIMENT_CREATED = ExperimentSchema(), ExperimentCreatedSchema()
 EXPERIMENT_PAGE, TAG_HISTORY = ExperimentPageSchema(), TagHistorySchema()
 METRIC_HISTORY, GROUP_SUMMARY = MetricHistorySchema(), GroupSummarySchema()
