@@ -13,6 +13,7 @@ from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 
 from app import __version__
+from app.api.http import openapi as kernel
 from app.api.v1 import openapi
 
 PUBLIC = {("get", "/healthz"), ("get", "/readyz"), ("get", "/api/v1/ledger/keys"),
@@ -133,10 +134,10 @@ def test_a_route_missing_from_the_registry_fails_the_build(app: Any) -> None:
         bare.register_blueprint(blueprint)
     assert openapi.build_spec(bare)["paths"]
     bare.add_url_rule("/api/v1/new/<int:n>", "new", lambda n: "", methods=["POST"])
-    with pytest.raises(openapi.RegistryMismatch, match="/api/v1/new/<int:n>"):
+    with pytest.raises(kernel.RegistryMismatch, match="POST /api/v1/new/<int:n>"):
         openapi.build_spec(bare)
-    with pytest.raises(openapi.RegistryMismatch):
-        openapi.path_template("/api/v1/odd/<uuid:u>")
+    with pytest.raises(kernel.RegistryMismatch):
+        kernel.path_template("/api/v1/odd/<uuid:u>")
 
 
 def test_security_success_and_problem_responses(app: Any, spec: dict[str, Any]) -> None:
@@ -390,3 +391,21 @@ def test_operational_responses_match_the_document(config: Any, client: Any, serv
         assert int(again.headers["Retry-After"]) <= 3600
     finally:
         throttled_app.extensions["mlaudit"].close()
+
+
+def test_a_run_made_through_the_mlflow_routes_matches_the_document(
+        client: Any, auth: dict[str, str], spec: dict[str, Any]) -> None:
+    """Its source holds the MLflow client's mlflow.source.* tags (name, type, git.commit)."""
+    tags = [{"key": f"mlflow.source.{k}", "value": v} for k, v in
+            (("name", "train.py"), ("type", "LOCAL"), ("git.commit", "abcdef1"))]
+    made = _send(client, "POST", "/api/2.0/mlflow/runs/create", auth,
+                 {"experiment_id": "0", "tags": tags})
+    assert made.status_code == 200, made.get_data(as_text=True)
+    run_id = made.json["run"]["info"]["run_id"]
+    shown = check(spec, "GET", "/api/v1/runs/<run_id>",
+                  client.get(f"/api/v1/runs/{run_id}", headers=auth))
+    assert shown["source"] == {"name": "train.py", "type": "LOCAL", "git.commit": "abcdef1"}
+    _send(client, "POST", "/api/2.0/mlflow/runs/update", auth,
+          {"run_id": run_id, "status": "FINISHED"})
+    check(spec, "GET", "/api/v1/runs/<run_id>/manifest",
+          client.get(f"/api/v1/runs/{run_id}/manifest", headers=auth))

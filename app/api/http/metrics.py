@@ -24,6 +24,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from app.api.http.auth import require
+from app.api.http.docs import operation
 from app.services.runtime import Services
 from app.storage import ledger as store
 
@@ -147,6 +148,14 @@ def install(app: Flask, services: Services) -> Metrics:
 
 
 @bp.get("/metrics")
+@operation(
+    "Prometheus metrics: requests by route, ledger size, checkpoint age, "
+    "self-verification", {200: {"description": "the Prometheus text format (OpenMetrics "
+                                               "when the Accept header asks for it)",
+                                "content": {"text/plain": {"schema": {"type": "string"}},
+                                            "application/openmetrics-text": {
+                                                "schema": {"type": "string"}}}}},
+    description="Use a bearer token in Prometheus' scrape config (authorization).")
 @require("admin", "auditor")
 def scrape() -> Response:
     """Prometheus text format (OpenMetrics when the scraper asks for it)."""

@@ -34,9 +34,11 @@ from flask import Blueprint, Response, jsonify, request
 
 from app.api.http import scope
 from app.api.http.context import services
+from app.api.http.docs import BINARY, ok
 from app.api.http.hygiene import body_chunks
 from app.api.mlflow import MLFLOW_API_VERSION
 from app.api.mlflow import compat as mf
+from app.api.mlflow.docs import MESSAGE, NOTE, PLAIN_TEXT, MlflowArtifactListQuery, operation
 from app.artifacts.store import CHUNK_SIZE, TooLargeError
 from app.ledger.checkpoint import Signer
 from app.services import artifacts, keys, pinned
@@ -159,6 +161,9 @@ def _signer() -> Signer:
 
 
 @bp.put("/artifacts/<path:path>", merge_slashes=False)
+@operation(
+    "MLflow: upload an artifact (raw body), recorded with its signed digest entry",
+    {200: MESSAGE}, raw_body=True, description=NOTE, problems=(400, 404))
 @mf.require(*mf.WRITERS)
 def upload(path: str) -> Response:
     """The raw body becomes the artifact, with its signed digest entry; 200 `{}`."""
@@ -190,6 +195,10 @@ def upload(path: str) -> Response:
 
 
 @bp.get("/artifacts/<path:path>", merge_slashes=False)
+@operation(
+    "MLflow: download an artifact's bytes, re-hashed against the recorded SHA-256",
+    {200: ok(BINARY, "the bytes", "application/octet-stream")}, description=NOTE,
+    problems=(400, 404, 409))
 @mf.require()
 def download(path: str) -> Response:
     """The bytes (attachment), re-hashed against the recorded SHA-256 before and while sent
@@ -238,6 +247,9 @@ def _attachment(chunks: Iterator[bytes], sha256: str, size: int) -> Response:
 
 
 @bp.get("/artifacts")
+@operation("MLflow: list a folder's immediate children (?path=)",
+           {200: MESSAGE}, query=MlflowArtifactListQuery,
+           description=NOTE, problems=(400, 404))
 @mf.require()
 def list_artifacts() -> Response:
     """Immediate children of ?path= as basenames; `{}` for a file, or nothing there."""
@@ -262,6 +274,9 @@ def list_artifacts() -> Response:
 
 
 @bp.delete("/artifacts/<path:path>", merge_slashes=False)
+@operation(
+    "MLflow: delete an artifact (always refused: recorded artifacts are never erased)",
+    {200: MESSAGE}, description=NOTE, problems=(400,))
 @mf.require(*mf.WRITERS)
 def delete(path: str) -> Response:
     _segments(path)
@@ -270,12 +285,15 @@ def delete(path: str) -> Response:
 
 
 @probes.get("/health")
+@operation("MLflow's health probe: plain OK", {200: PLAIN_TEXT}, problems=(), description="")
 def health() -> Response:
     """MLflow's load-balancer probe (no auth): plain `OK`."""
     return Response("OK", mimetype="text/plain")
 
 
 @probes.get("/version")
+@operation("The MLflow version whose API is implemented, as plain text",
+           {200: PLAIN_TEXT}, problems=(), description="")
 @mf.require()
 def version() -> Response:
     """The MLflow version whose API we implement, as plain text (what MLflow's server answers
@@ -289,6 +307,8 @@ def version() -> Response:
 
 
 @probes.get("/api/3.0/mlflow/server-info")
+@operation("MLflow: server capabilities (no multipart or presigned transfers)",
+           {200: MESSAGE}, problems=(), description="")
 @mf.require()
 def server_info() -> Response:
     """What the client probes before artifact downloads: no multipart or presigned

@@ -29,6 +29,7 @@ from app.api.mlflow.compat import (
     require,
     text,
 )
+from app.api.mlflow.docs import operation
 from app.services import tracking
 from app.storage import lifecycle as lifecycle_store
 from app.storage import tracking as store
@@ -74,6 +75,7 @@ def get_experiment_row(experiment_id: str) -> store.ExperimentRow:
 
 
 @bp.get("/experiments/get")
+@operation()
 @require()
 def get_experiment() -> Response:
     experiment_id = str(text(args(), "experiment_id"))
@@ -81,6 +83,7 @@ def get_experiment() -> Response:
 
 
 @bp.get("/experiments/get-by-name")
+@operation()
 @require()
 def get_experiment_by_name() -> Response:
     name = str(text(args(), "experiment_name"))
@@ -91,6 +94,7 @@ def get_experiment_by_name() -> Response:
 
 
 @bp.post("/experiments/create")
+@operation()
 @require(*WRITERS)
 def create_experiment() -> Response:
     principal = current_principal()
@@ -115,6 +119,7 @@ def create_experiment() -> Response:
 
 
 @bp.route("/experiments/search", methods=["GET", "POST"])
+@operation(problems=(400,))
 @require()
 def search_experiments() -> Response:
     """MLflow's experiment filter and order_by (app/tracking/experiment_search.py), paged."""

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, jsonify
 
 from app.api.mlflow import compat as mf
 from app.api.mlflow import datasets
+from app.api.mlflow.docs import operation
 from app.api.mlflow.experiments import get_experiment_row
 from app.api.mlflow.runs import get_run_row, run_id_of
 from app.services import lifecycle
@@ -19,6 +20,7 @@ mf.register_error_handlers(bp)
 
 
 @bp.post("/runs/delete")
+@operation()
 @mf.require(*mf.WRITERS)
 def delete_run() -> Response:
     """Soft delete: a `run.deleted` entry; the run stays readable and accepts no writes."""
@@ -29,6 +31,7 @@ def delete_run() -> Response:
 
 
 @bp.post("/runs/restore")
+@operation()
 @mf.require(*mf.WRITERS)
 def restore_run() -> Response:
     run_id = run_id_of(mf.body())
@@ -38,6 +41,7 @@ def restore_run() -> Response:
 
 
 @bp.post("/runs/log-inputs")
+@operation()
 @mf.require(*mf.WRITERS)
 def log_inputs() -> Response:
     """Dataset inputs (see mlflow_datasets); model inputs are accepted and not recorded."""
@@ -59,6 +63,7 @@ def _experiment_id(data: dict[str, Any]) -> str:
 
 
 @bp.post("/experiments/delete")
+@operation()
 @mf.require(*mf.WRITERS)
 def delete_experiment() -> Response:
     """Soft: the experiment is archived (`experiment.archived`), never removed."""
@@ -69,6 +74,7 @@ def delete_experiment() -> Response:
 
 
 @bp.post("/experiments/restore")
+@operation()
 @mf.require(*mf.WRITERS)
 def restore_experiment() -> Response:
     experiment_id = _experiment_id(mf.body())
@@ -78,6 +84,7 @@ def restore_experiment() -> Response:
 
 
 @bp.post("/experiments/update")
+@operation()
 @mf.require(*mf.WRITERS)
 def update_experiment() -> Response:
     """Rename (`experiment.renamed`); a taken name is RESOURCE_ALREADY_EXISTS."""
@@ -102,6 +109,7 @@ def _tag_key(data: dict[str, Any]) -> str:
 
 
 @bp.post("/experiments/set-experiment-tag")
+@operation()
 @mf.require(*mf.WRITERS)
 def set_experiment_tag() -> Response:
     data = mf.body()
@@ -117,6 +125,7 @@ def set_experiment_tag() -> Response:
 
 
 @bp.post("/experiments/delete-experiment-tag")
+@operation()
 @mf.require(*mf.WRITERS)
 def delete_experiment_tag() -> Response:
     data = mf.body()

@@ -15,6 +15,7 @@ from flask import Blueprint, Response, jsonify
 
 from app.api.http import pages, scope
 from app.api.mlflow import compat as mf
+from app.api.mlflow.docs import operation
 from app.api.mlflow.registry import clean, commit, parse_filter, tag_of
 from app.services import logged_models as service
 from app.storage import logged_models as store
@@ -82,6 +83,7 @@ def tags_of(data: dict[str, Any]) -> dict[str, str]:
 
 
 @bp.post("/logged-models")
+@operation()
 @mf.require(*WRITERS)
 def create() -> Response:
     data = mf.body()
@@ -106,6 +108,7 @@ def create() -> Response:
 
 
 @bp.get("/logged-models/<model_id>")
+@operation()
 @mf.require()
 def get(model_id: str) -> Response:
     allow = str(mf.args().get("allow_deleted", "false")).lower() == "true"
@@ -113,6 +116,7 @@ def get(model_id: str) -> Response:
 
 
 @bp.patch("/logged-models/<model_id>")
+@operation()
 @mf.require(*WRITERS)
 def finalize(model_id: str) -> Response:
     status = mf.text(mf.body(), "status")
@@ -125,6 +129,7 @@ def finalize(model_id: str) -> Response:
 
 
 @bp.delete("/logged-models/<model_id>")
+@operation()
 @mf.require(*WRITERS)
 def delete(model_id: str) -> Response:
     found(model_id)
@@ -134,6 +139,7 @@ def delete(model_id: str) -> Response:
 
 
 @bp.patch("/logged-models/<model_id>/tags")
+@operation()
 @mf.require(*WRITERS)
 def set_tags(model_id: str) -> Response:
     tags = tags_of(mf.body())
@@ -144,6 +150,7 @@ def set_tags(model_id: str) -> Response:
 
 
 @bp.delete("/logged-models/<model_id>/tags/<path:key>")
+@operation()
 @mf.require(*WRITERS)
 def delete_tag(model_id: str, key: str) -> Response:
     found(model_id)
@@ -153,6 +160,7 @@ def delete_tag(model_id: str, key: str) -> Response:
 
 
 @bp.post("/logged-models/<model_id>/params")
+@operation()
 @mf.require(*WRITERS)
 def log_params(model_id: str) -> Response:
     params = params_of(mf.body())
@@ -178,6 +186,7 @@ def _order(items: Any) -> list[tuple[str, bool]]:
 
 
 @bp.post("/logged-models/search")
+@operation(problems=(400,))
 @mf.require()
 def search() -> Response:
     data = mf.body()
@@ -201,6 +210,7 @@ def search() -> Response:
 
 
 @bp.post("/runs/outputs")
+@operation()
 @mf.require(*WRITERS)
 def log_outputs() -> Response:
     data = mf.body()

@@ -19,6 +19,7 @@ from app.api.http import pages, scope
 from app.api.http.scope import authorize_model, authorize_version, granted
 from app.api.mlflow import compat as mf
 from app.api.mlflow.artifacts import sealed_uri
+from app.api.mlflow.docs import operation
 from app.services import logged_models, pinned, registry, unpinned
 from app.services.artifacts import Tampered
 from app.services.ledger import LedgerWriter
@@ -225,6 +226,7 @@ def version_response(name: str, version: int) -> Response:
 # Registered models.
 
 @bp.post("/registered-models/create")
+@operation()
 @mf.require(*WRITERS)
 def create_model() -> Response:
     data = mf.body()
@@ -237,12 +239,14 @@ def create_model() -> Response:
 
 
 @bp.get("/registered-models/get")
+@operation()
 @mf.require()
 def get_model() -> Response:
     return model_response_scoped(name_of(mf.args()))
 
 
 @bp.patch("/registered-models/update")
+@operation()
 @mf.require(*WRITERS)
 def update_model() -> Response:
     data = mf.body()
@@ -255,6 +259,7 @@ def update_model() -> Response:
 
 
 @bp.post("/registered-models/set-tag")
+@operation()
 @mf.require(*WRITERS)
 def set_model_tag() -> Response:
     data = mf.body()
@@ -266,6 +271,7 @@ def set_model_tag() -> Response:
 
 
 @bp.delete("/registered-models/delete-tag")
+@operation()
 @mf.require(*WRITERS)
 def delete_model_tag() -> Response:
     data = mf.args()
@@ -278,6 +284,7 @@ def delete_model_tag() -> Response:
 
 @bp.post("/registered-models/rename")
 @bp.delete("/registered-models/delete")
+@operation()
 @mf.require(*WRITERS)
 def erase_model() -> Response:
     name = name_of(mf.args())
@@ -287,6 +294,7 @@ def erase_model() -> Response:
 
 
 @bp.get("/registered-models/search")
+@operation(problems=(400,))
 @mf.require()
 def search_models() -> Response:
     data = mf.args()
@@ -303,6 +311,7 @@ def search_models() -> Response:
 
 
 @bp.route("/registered-models/get-latest-versions", methods=["GET", "POST"])
+@operation()
 @mf.require()
 def latest_versions() -> Response:
     data = mf.args()
@@ -322,6 +331,7 @@ def latest_versions() -> Response:
 # Aliases: a protected alias is set only under an approved promotion.
 
 @bp.post("/registered-models/alias")
+@operation()
 @mf.require(*WRITERS)
 def set_alias() -> Response:
     data = mf.body()
@@ -333,6 +343,7 @@ def set_alias() -> Response:
 
 
 @bp.get("/registered-models/alias")
+@operation()
 @mf.require()
 def get_by_alias() -> Response:
     data = mf.args()
@@ -349,6 +360,7 @@ def get_by_alias() -> Response:
 
 
 @bp.delete("/registered-models/alias")
+@operation()
 @mf.require(*WRITERS)
 def delete_alias() -> Response:
     data = mf.args()
@@ -408,6 +420,7 @@ def _logged(model_id: str, run_id: Any) -> tuple[str, str, str]:
 
 
 @bp.post("/model-versions/create")
+@operation()
 @mf.require(*WRITERS)
 def create_version() -> Response:
     data = mf.body()
@@ -431,6 +444,7 @@ def create_version() -> Response:
 
 
 @bp.get("/model-versions/get")
+@operation()
 @mf.require()
 def get_version() -> Response:
     data = mf.args()
@@ -440,6 +454,7 @@ def get_version() -> Response:
 
 
 @bp.patch("/model-versions/update")
+@operation()
 @mf.require(*WRITERS)
 def update_version() -> Response:
     data = mf.body()
@@ -452,6 +467,7 @@ def update_version() -> Response:
 
 
 @bp.post("/model-versions/set-tag")
+@operation()
 @mf.require(*WRITERS)
 def set_version_tag() -> Response:
     data = mf.body()
@@ -478,6 +494,7 @@ def _pin_source(value: str) -> tuple[str, str]:
 
 
 @bp.delete("/model-versions/delete-tag")
+@operation()
 @mf.require(*WRITERS)
 def delete_version_tag() -> Response:
     data = mf.args()
@@ -490,6 +507,7 @@ def delete_version_tag() -> Response:
 
 
 @bp.delete("/model-versions/delete")
+@operation()
 @mf.require(*WRITERS)
 def delete_version() -> Response:
     data = mf.args()
@@ -500,6 +518,7 @@ def delete_version() -> Response:
 
 
 @bp.post("/model-versions/transition-stage")
+@operation()
 @mf.require(*WRITERS)
 def transition_stage() -> Response:
     data = mf.body()
@@ -516,6 +535,7 @@ def transition_stage() -> Response:
 
 
 @bp.get("/model-versions/get-download-uri")
+@operation()
 @mf.require()
 def download_uri_of() -> Response:
     data = mf.args()
@@ -533,6 +553,7 @@ def download_uri_of() -> Response:
 
 
 @bp.get("/model-versions/search")
+@operation(problems=(400,))
 @mf.require()
 def search_versions() -> Response:
     data = mf.args()

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, jsonify
 from app.api.http import pages, scope
 from app.api.mlflow import compat as mf
 from app.api.mlflow import datasets, experiments, group_counts
+from app.api.mlflow.docs import operation
 from app.api.mlflow.experiments import max_results
 from app.api.mlflow.models import outputs_json
 from app.ledger.entry import canonicalize
@@ -230,6 +231,7 @@ def metrics_of(items: Any) -> list[tracking.Metric]:
 
 
 @bp.post("/runs/create")
+@operation()
 @mf.require(*WRITERS)
 def create_run() -> Response:
     data = mf.body()
@@ -268,6 +270,7 @@ def claimed_user(data: dict[str, Any]) -> str | None:
 
 
 @bp.get("/runs/get")
+@operation()
 @mf.require()
 def get_run() -> Response:
     run_id = run_id_of(mf.args())
@@ -276,6 +279,7 @@ def get_run() -> Response:
 
 
 @bp.post("/runs/update")
+@operation()
 @mf.require(*WRITERS)
 def update_run() -> Response:
     """Ending a RUNNING run is recorded; an update that changes nothing is a no-op."""
@@ -297,6 +301,7 @@ def update_run() -> Response:
 
 
 @bp.post("/runs/log-parameter")
+@operation()
 @mf.require(*WRITERS)
 def log_parameter() -> Response:
     data = mf.body()
@@ -317,6 +322,7 @@ def known_run(data: dict[str, Any]) -> tuple[str, store.RunRow | None]:
 
 
 @bp.post("/runs/log-metric")
+@operation()
 @mf.require(*WRITERS, run_in_body=True)
 def log_metric() -> Response:
     data = mf.body()
@@ -329,6 +335,7 @@ def log_metric() -> Response:
 
 
 @bp.post("/runs/set-tag")
+@operation()
 @mf.require(*WRITERS)
 def set_tag() -> Response:
     data = mf.body()
@@ -341,6 +348,7 @@ def set_tag() -> Response:
 
 
 @bp.post("/runs/delete-tag")
+@operation()
 @mf.require(*WRITERS)
 def delete_tag() -> Response:
     data = mf.body()
@@ -352,6 +360,7 @@ def delete_tag() -> Response:
 
 
 @bp.post("/runs/log-batch")
+@operation()
 @mf.require(*WRITERS, run_in_body=True)
 def log_batch() -> Response:
     data = mf.body()
@@ -375,6 +384,7 @@ def log_batch() -> Response:
 
 
 @bp.post("/runs/search")
+@operation(problems=(400,))
 @mf.require()
 def search_runs() -> Response:
     data = mf.body()
@@ -410,6 +420,7 @@ def search_runs() -> Response:
 
 
 @bp.get("/metrics/get-history")
+@operation()
 @mf.require()
 def metric_history() -> Response:
     data = mf.args()

@@ -16,11 +16,22 @@ from marshmallow import ValidationError, fields, post_load, validate
 
 from app.api.http.auth import current_principal, require
 from app.api.http.context import services
+from app.api.http.docs import PROBLEM, ok, operation
 from app.api.http.errors import ApiError
 from app.api.http.hygiene import body_chunks
-from app.api.http.receipts import receipt_json
 from app.api.http.scope import authorize_run, authorize_version, authorized_run
 from app.api.http.units import read
+from app.api.v1.responses.artifacts import (
+    DOWNLOAD,
+    PINNED_DOWNLOAD,
+    ArtifactPageSchema,
+    ArtifactRecordSchema,
+    ArtifactRevisionsSchema,
+    ArtifactWrittenSchema,
+    ExternalArtifactProblemSchema,
+    VersionArtifactsSchema,
+    written,
+)
 from app.api.v1.schemas import DEFAULT_PAGE, MAX_PAGE, _Strict, load
 from app.api.v1.tracking import WRITERS, body
 from app.artifacts.store import CHUNK_SIZE, TooLargeError
@@ -132,19 +143,26 @@ def _require_run(run_id: str) -> None:
         raise ApiError(404, "Not Found", f"run {run_id!r} does not exist")
 
 
-def record_json(row: store.ArtifactRow) -> dict[str, Any]:
-    return {"run_id": row.run_id, "path": row.path, "sha256": row.sha256, "size": row.size,
-            "uri": row.uri, "seq": row.seq, "revision": row.revision, "envelope": row.envelope,
-            "client_signature": row.client_signature}
+# Responses are serialised by the schemas their operations document, straight from the rows.
+RECORD, WRITTEN, PAGE = ArtifactRecordSchema(), ArtifactWrittenSchema(), ArtifactPageSchema()
+REVISIONS, VERSION_ARTIFACTS = ArtifactRevisionsSchema(), VersionArtifactsSchema()
 
 
 def _written(recorded: Recorded) -> tuple[Response, int]:
     unchanged = recorded.receipt is None
-    return jsonify({**record_json(recorded.row), "receipt": receipt_json(recorded.receipt),
-                    "unchanged": unchanged}), 200 if unchanged else 201
+    return jsonify(WRITTEN.dump({**RECORD.dump(recorded.row), "receipt": recorded.receipt,
+                                 "unchanged": unchanged})), 200 if unchanged else 201
 
 
 @bp.put("/runs/<run_id>/artifacts/<path:path>", merge_slashes=False)
+@operation(
+    "Upload the raw body as the artifact at path (streamed and hashed)",
+    written("artifact"), raw_body=True, problems=(400, 404, 409),
+    description="Any content type is accepted; the size limit is MLAUDIT_MAX_UPLOAD_BYTES "
+                "(413). Other bytes than those recorded at path are its next revision "
+                "(201; the earlier revisions and their bytes stay); the same bytes again "
+                "are 200 with unchanged=true. A path a registered version pins (or a "
+                "folder above it) is 409 naming the version.")
 @require(*WRITERS, run_arg="run_id")
 def upload(run_id: str, path: str) -> tuple[Response, int]:
     run = authorized_run(run_id)
@@ -174,6 +192,10 @@ def upload(run_id: str, path: str) -> tuple[Response, int]:
 
 
 @bp.post("/runs/<run_id>/artifacts/external")
+@operation(
+    "Register an artifact whose bytes are kept elsewhere", written("external artifact"),
+    body=ExternalBody, problems=(404, 409),
+    description="A client signature that does not verify is 401 and nothing is written.")
 @require(*WRITERS)
 def register_external(run_id: str) -> tuple[Response, int]:
     authorize_run(run_id)
@@ -207,6 +229,9 @@ def _prefix(path: str) -> str:
 
 
 @bp.get("/runs/<run_id>/artifacts")
+@operation(
+    "Artifacts under ?path= in path order, paged", {200: ok(ArtifactPageSchema)},
+    query=ListQuery, problems=(400, 404))
 @require()
 def list_artifacts(run_id: str) -> Response:
     authorize_run(run_id)
@@ -221,13 +246,16 @@ def list_artifacts(run_id: str) -> Response:
     rows = rows[: query["limit"]]
     if not rows:
         _require_run(run_id)
-    return jsonify(artifacts=[{"path": r.path, "sha256": r.sha256, "size": r.size,
-                               "uri": r.uri, "seq": r.seq, "revisions": r.revisions}
-                              for r in rows],
-                   next=rows[-1].path if more else None)
+    return jsonify(PAGE.dump({"artifacts": rows, "next": rows[-1].path if more else None}))
 
 
 @bp.get("/runs/<run_id>/artifact-revisions")
+@operation(
+    "Every revision of the artifact at ?path=, oldest first",
+    {200: ok(ArtifactRevisionsSchema)}, query=RevisionsQuery,
+    problems=(400, 404),
+    description="The last revision is what downloads serve; ?revision=N on a download "
+                "serves an earlier one.")
 @require()
 def artifact_revisions(run_id: str) -> Response:
     authorize_run(run_id)
@@ -237,12 +265,17 @@ def artifact_revisions(run_id: str) -> Response:
     path = load(RevisionsQuery(), request.args)["path"]
     with _mapped():
         found = read(lambda conn: artifacts.revisions(conn, run_id, path))
-    return jsonify(run_id=run_id, path=path, revisions=[
-        {"revision": r.revision, "sha256": r.sha256, "size": r.size, "uri": r.uri,
-         "envelope_sha256": r.envelope_sha256, "seq": r.seq} for r in found])
+    return jsonify(REVISIONS.dump({"run_id": run_id, "path": path, "revisions": found}))
 
 
 @bp.get("/runs/<run_id>/artifacts/<path:path>", merge_slashes=False)
+@operation(
+    "Download an artifact's bytes (latest revision, or ?revision=N), or its record with "
+    "?meta=1",
+    {200: DOWNLOAD, 404: ok(ExternalArtifactProblemSchema, "Not Found", media=PROBLEM)},
+    query=ReadQuery, problems=(400, 404, 409),
+    description="An external artifact's bytes are not here: 404 naming its uri and sha256 "
+                "(unless ?meta=1). Stored bytes that no longer match are 409.")
 @require()
 def download(run_id: str, path: str) -> Response:
     authorize_run(run_id)
@@ -261,7 +294,7 @@ def download(run_id: str, path: str) -> Response:
         which = "" if query["revision"] is None else f" revision {query['revision']}"
         raise ApiError(404, "Not Found", f"run {run_id!r} has no artifact {path!r}{which}")
     if query["meta"]:
-        return jsonify(record_json(row))
+        return jsonify(RECORD.dump(row))
     if row.uri is not None:
         raise ApiError(404, "Not Found", f"external artifact; fetch it from {row.uri}",
                        uri=row.uri, sha256=row.sha256)
@@ -288,19 +321,30 @@ def _pin(name: str, version: int) -> pinned.Pin:
 
 
 @bp.get("/models/<name>/versions/<int:version>/artifacts")
+@operation(
+    "The files the version pinned (nothing its run recorded afterwards)",
+    {200: ok(VersionArtifactsSchema)}, problems=(404, 409))
 @require()
 def version_artifacts(name: str, version: int) -> Response:
     """The files the version pinned, as its creation entry records them, in path order:
     {model, version, run_id, artifact_path, version_digest, artifacts: [{path, sha256,
     size}]}; nothing recorded in its run afterwards is part of it."""
     pin = _pin(name, version)
-    return jsonify(model=pin.model, version=pin.version, run_id=pin.run_id,
-                   artifact_path=pin.artifact_path, version_digest=pin.version_digest,
-                   artifacts=[{"path": f.path, "sha256": f.sha256, "size": f.size}
-                              for f in pin.files])
+    return jsonify(VERSION_ARTIFACTS.dump({
+        "model": pin.model, "version": pin.version, "run_id": pin.run_id,
+        "artifact_path": pin.artifact_path, "version_digest": pin.version_digest,
+        "artifacts": pin.files}))
 
 
 @bp.get("/models/<name>/versions/<int:version>/artifacts/<path:path>", merge_slashes=False)
+@operation(
+    "Download a pinned file by its run path, re-hashed against the pinned SHA-256",
+    {200: PINNED_DOWNLOAD,
+     404: ok(ExternalArtifactProblemSchema, "Not Found", media=PROBLEM)},
+    problems=(400, 404, 409),
+    description="A path the version does not pin is 404; an external pinned file is 404 "
+                "naming its uri and sha256; stored bytes that no longer match the pinned "
+                "SHA-256 are 409 and nothing is served.")
 @require()
 def version_artifact(name: str, version: int, path: str) -> Response:
     """A pinned file's bytes by its run path, re-hashed against the pinned SHA-256 before

@@ -6,16 +6,25 @@ Checkpoints and consistency proofs hold hashes and sizes only, and are served to
 
 from __future__ import annotations
 
-import base64
+import dataclasses
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
 from app.api.http.auth import require
 from app.api.http.context import services
+from app.api.http.docs import ok, operation
 from app.api.http.errors import ApiError
 from app.api.http.scope import granted
 from app.api.v1 import schemas
+from app.api.v1.responses.ledger import (
+    LEDGER_SCOPE,
+    CheckpointSchema,
+    ConsistencyProofSchema,
+    EntryPageSchema,
+    EntryWithProofSchema,
+    KeyListSchema,
+)
 from app.ledger import entry as entries
 from app.services import entry_scope, keys, proofs
 from app.storage import ledger as store
@@ -23,51 +32,53 @@ from app.storage import ledger as store
 bp = Blueprint("ledger", __name__, url_prefix="/api/v1/ledger")
 
 
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def checkpoint_json(row: store.CheckpointRow) -> dict[str, Any]:
-    return {"tree_size": row.tree_size, "root_hash": b64(row.root_hash), "note": row.note,
-            "key_id": f"{row.key_id:08x}", "signed_at": entries.format_timestamp(row.signed_at)}
-
-
-def entry_json(row: store.EntryRow) -> dict[str, Any]:
-    return {"seq": row.seq, "canonical": b64(row.canonical), "leaf_hash": b64(row.leaf_hash),
-            "chain_hash": b64(row.chain_hash), "kind": row.kind, "actor": row.actor,
-            "recorded_at": entries.format_timestamp(row.recorded_at)}
+# Responses are serialised by the schemas their operations document, straight from the rows.
+CHECKPOINT, PAGE, KEYS = CheckpointSchema(), EntryPageSchema(), KeyListSchema()
+ENTRY_WITH_PROOF, CONSISTENCY = EntryWithProofSchema(), ConsistencyProofSchema()
 
 
 @bp.get("/keys")
+@operation("Every verifier key ever used, oldest first",
+           {200: ok(KeyListSchema)})
 def public_keys() -> Response:
     """Every verifier key ever used, oldest first; the last is active. No auth."""
     with services().pool.connection() as conn:
         found = keys.verifier_keys(conn)
-    return jsonify(keys=[k.to_string() for k in found],
-                   active=found[-1].to_string() if found else None)
+    return jsonify(KEYS.dump({"keys": [k.to_string() for k in found],
+                              "active": found[-1].to_string() if found else None}))
 
 
 @bp.get("/checkpoints/latest")
+@operation(
+    "The latest signed checkpoint (signing one if there is none)",
+    {200: ok(CheckpointSchema)})
 @require()
 def latest_checkpoint() -> Response:
     with services().pool.connection() as conn:
         row = store.latest_checkpoint(conn)
     if row is None:
         row = services().checkpointer.sign_now()
-    return jsonify(checkpoint_json(row))
+    return jsonify(CHECKPOINT.dump(row))
 
 
 @bp.get("/checkpoints/<int:tree_size>")
+@operation("The checkpoint signed at a tree size", {200: ok(CheckpointSchema)}, problems=(404,))
 @require()
 def checkpoint(tree_size: int) -> Response:
     with services().pool.connection() as conn:
         row = store.get_checkpoint(conn, tree_size)
     if row is None:
         raise ApiError(404, "Not Found", f"no checkpoint was signed at tree size {tree_size}")
-    return jsonify(checkpoint_json(row))
+    return jsonify(CHECKPOINT.dump(row))
 
 
 @bp.get("/entries")
+@operation(
+    "Ledger entries in seq order, paged", {200: ok(EntryPageSchema)},
+    query=schemas.EntryListQuery,
+    description=LEDGER_SCOPE + " A scoped token's page holds only such entries, found "
+    "among at most 10 x limit entries read after `after`: it may hold fewer than limit, "
+    "even none, while `next` is not null; pass `next` as `after` until it is null.")
 @require()
 def list_entries() -> Response:
     """Entries in seq order: `limit` of them with seq > after, and `next` when more follow.
@@ -79,12 +90,12 @@ def list_entries() -> Response:
     with services().pool.connection() as conn:
         if scope is not None:
             rows, next_seq = _scoped_page(conn, scope, after, limit)
-            return jsonify(entries=[entry_json(r) for r in rows], next=next_seq)
+            return jsonify(PAGE.dump({"entries": rows, "next": next_seq}))
         rows = store.list_entries(conn, after, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    return jsonify(entries=[entry_json(r) for r in rows],
-                   next=rows[-1].seq if more and rows else None)
+    return jsonify(PAGE.dump({"entries": rows,
+                              "next": rows[-1].seq if more and rows else None}))
 
 
 SCOPED_SCAN = 10  # a scoped token's page reads at most this many times `limit` entries
@@ -124,6 +135,10 @@ def _covering_checkpoint(seq: int, tree_size: int | None) -> store.CheckpointRow
 
 
 @bp.get("/entries/<int:seq>")
+@operation(
+    "One entry with its inclusion proof in a covering checkpoint",
+    {200: ok(EntryWithProofSchema)}, query=schemas.EntryQuery, problems=(404,),
+    description=LEDGER_SCOPE)
 @require()
 def get_entry(seq: int) -> Response:
     query = schemas.load(schemas.EntryQuery(), request.args)
@@ -138,15 +153,16 @@ def get_entry(seq: int) -> Response:
     cp = _covering_checkpoint(seq, query["tree_size"])
     with services().pool.connection() as conn:
         proof = proofs.inclusion(conn, seq, cp.tree_size)
-    body = entry_json(row)
-    body["entry"] = entries.decode(row.canonical)
-    body["inclusion_proof"] = {"tree_size": proof.tree_size, "leaf_index": proof.leaf_index,
-                               "hashes": [b64(h) for h in proof.hashes]}
-    body["checkpoint"] = checkpoint_json(cp)
-    return jsonify(body)
+    return jsonify(ENTRY_WITH_PROOF.dump({
+        **dataclasses.asdict(row), "entry": entries.decode(row.canonical),
+        "inclusion_proof": proof, "checkpoint": cp}))
 
 
 @bp.get("/consistency")
+@operation(
+    "A consistency proof between two tree sizes (to defaults to the latest checkpoint)",
+    {200: ok(ConsistencyProofSchema)}, query=schemas.ConsistencyQuery,
+    problems=(404,))
 @require()
 def consistency() -> Response:
     query = schemas.load(schemas.ConsistencyQuery(), request.args)
@@ -159,6 +175,4 @@ def consistency() -> Response:
             proof = proofs.consistency(conn, query["from_"], second)
         except proofs.NotFound as exc:
             raise ApiError(404, "Not Found", str(exc)) from exc
-    return jsonify({"from": proof.first, "to": proof.second,
-                    "from_root": b64(proof.first_root), "to_root": b64(proof.second_root),
-                    "hashes": [b64(h) for h in proof.hashes]})
+    return jsonify(CONSISTENCY.dump(proof))

@@ -8,8 +8,9 @@ from flask import Blueprint, Response, jsonify
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from app.api.http.auth import current_principal, require
+from app.api.http.docs import ok, operation
 from app.api.http.errors import ApiError
-from app.api.http.receipts import receipt_json
+from app.api.http.receipts import RECEIPT_LIST, ReceiptListSchema
 from app.api.http.scope import (
     authorize_model,
     authorize_run,
@@ -17,6 +18,18 @@ from app.api.http.scope import (
     visible_models,
 )
 from app.api.http.units import commit, read
+from app.api.v1.responses.registry import (
+    REGISTRY_PROBLEMS,
+    ModelCreatedSchema,
+    ModelDetailSchema,
+    ModelListSchema,
+    ModelVersionSchema,
+    PolicySetSchema,
+    ProtectedTargetsSetSchema,
+    SensitiveAttributesSetSchema,
+    VersionPinnedSchema,
+    VersionRegisteredSchema,
+)
 from app.api.v1.schemas import _Strict
 from app.api.v1.tracking import WRITERS, body
 from app.api.v1.tracking_schemas import _mapping
@@ -173,6 +186,15 @@ def deployment_json(row: store.DeploymentRow) -> dict[str, Any]:
             "seq": row.seq}
 
 
+# Responses are serialised by the schemas their operations document (the *_json helpers
+# above rename columns: model_name is `model`, pinned is whether run_id is set).
+MODEL_CREATED, MODEL_LIST = ModelCreatedSchema(), ModelListSchema()
+MODEL_DETAIL, MODEL_VERSION = ModelDetailSchema(), ModelVersionSchema()
+VERSION_REGISTERED = VersionRegisteredSchema()
+VERSION_PINNED, POLICY_SET = VersionPinnedSchema(), PolicySetSchema()
+PROTECTED_SET, ATTRIBUTES_SET = ProtectedTargetsSetSchema(), SensitiveAttributesSetSchema()
+
+
 def _found(value: Any, what: str) -> Any:
     if value is None:
         raise ApiError(404, "Not Found", f"{what} does not exist")
@@ -180,6 +202,9 @@ def _found(value: Any, what: str) -> Any:
 
 
 @bp.post("/models")
+@operation(
+    "Register a model", {201: ok(ModelCreatedSchema, "Created")}, body=ModelCreate,
+    problems=REGISTRY_PROBLEMS, signed=True)
 @require(*WRITERS)
 def create_model() -> tuple[Response, int]:
     data = body(ModelCreate())
@@ -198,17 +223,20 @@ def create_model() -> tuple[Response, int]:
         w, actor, data["name"], data["description"], data["owner"], data["tags"],
         data["sensitive_attributes"], data["protected_targets"], data["quorum"]))
     model = read(lambda c: store.get_model(c, data["name"]))
-    return jsonify(model=vars(model), receipt=receipt_json(receipt)), 201
+    return jsonify(MODEL_CREATED.dump({"model": model, "receipt": receipt})), 201
 
 
 @bp.get("/models")
+@operation("Every registered model", {200: ok(ModelListSchema)})
 @require()
 def list_models() -> Response:
     models = visible_models(read(store.list_models), lambda m: m.name)
-    return jsonify(models=[vars(m) for m in models])
+    return jsonify(MODEL_LIST.dump({"models": models}))
 
 
 @bp.get("/models/<name>")
+@operation("A model with its versions, aliases and policy",
+           {200: ok(ModelDetailSchema)}, problems=(404,))
 @require()
 def get_model(name: str) -> Response:
     authorize_model(name)
@@ -221,10 +249,16 @@ def get_model(name: str) -> Response:
                 "aliases": store.aliases(conn, name),
                 "policy": None if policy is None else {"policy": policy[0], "set_by": policy[1],
                                                        "seq": policy[2]}}
-    return jsonify(read(fetch))
+    return jsonify(MODEL_DETAIL.dump(read(fetch)))
 
 
 @bp.post("/models/<name>/versions")
+@operation(
+    "Register a version pinned to a run's artifact and evidence, or (source) an "
+    "unpinned version from a source mlaudit does not hold",
+    {201: ok(VersionRegisteredSchema, "Created"),
+     200: ok(VersionRegisteredSchema, "already registered (receipt null, unchanged true)")},
+    body=VersionCreate, problems=REGISTRY_PROBLEMS, signed=True)
 @require(*WRITERS)
 def register_version(name: str) -> tuple[Response, int]:
     data = body(VersionCreate())
@@ -235,9 +269,9 @@ def register_version(name: str) -> tuple[Response, int]:
     actor = current_principal().actor
     row, receipt = run_unit(lambda w: registry.register_version(
         w, actor, name, data["run_id"], data["artifact_path"]))
-    return jsonify(version=row.version, model_version=version_json(row),
-                   receipt=receipt_json(receipt), unchanged=receipt is None), (
-        201 if receipt else 200)
+    return jsonify(VERSION_REGISTERED.dump({
+        "version": row.version, "model_version": version_json(row), "receipt": receipt,
+        "unchanged": receipt is None})), 201 if receipt else 200
 
 
 def _register_unpinned(name: str, data: dict[str, Any]) -> tuple[Response, int]:
@@ -247,11 +281,18 @@ def _register_unpinned(name: str, data: dict[str, Any]) -> tuple[Response, int]:
     number, receipt = run_unit(lambda w: unpinned.register_unpinned(
         w, principal.actor, name, data["source"], data["run_id"], {}, None, scoped))
     row = _found(read(lambda c: store.get_version(c, name, number)), f"version {number}")
-    return jsonify(version=number, model_version=version_json(row),
-                   receipt=receipt_json(receipt), unchanged=False), 201
+    return jsonify(VERSION_REGISTERED.dump({
+        "version": number, "model_version": version_json(row), "receipt": receipt,
+        "unchanged": False})), 201
 
 
 @bp.post("/models/<name>/versions/<int:version>/pin")
+@operation(
+    "Pin an unpinned version to files of a run recorded with digests",
+    {200: ok(VersionPinnedSchema)}, body=PinBody, problems=REGISTRY_PROBLEMS,
+    signed=True, description="Register the files first (uploaded, or POST "
+    "/api/v1/runs/{run_id}/artifacts/external with their digests); the version is then "
+    "pinned to them (a model_version.pinned entry) and may be promoted.")
 @require(*WRITERS)
 def pin_version(name: str, version: int) -> Response:
     """Pin an unpinned version to files of a run recorded with digests (uploaded, or
@@ -262,28 +303,39 @@ def pin_version(name: str, version: int) -> Response:
     actor = current_principal().actor
     row, receipt = run_unit(lambda w: unpinned.pin_version(
         w, actor, name, version, data["run_id"], data["artifact_path"]))
-    return jsonify(model_version=version_json(row), receipt=receipt_json(receipt))
+    return jsonify(VERSION_PINNED.dump({"model_version": version_json(row), "receipt": receipt}))
 
 
 @bp.get("/models/<name>/versions/<int:version>")
+@operation("One model version",
+           {200: ok(ModelVersionSchema)},
+           problems=(404,))
 @require()
 def get_version(name: str, version: int) -> Response:
     authorize_version(name, version)
     row = read(lambda c: store.get_version(c, name, version))
-    return jsonify(version_json(_found(row, f"version {version} of {name!r}")))
+    return jsonify(MODEL_VERSION.dump(version_json(_found(row, f"version {version} of {name!r}"))))
 
 
 @bp.post("/models/<name>/versions/<int:version>/transition")
+@operation(
+    "Move a version to a stage or @alias", {200: ok(ReceiptListSchema)},
+    body=Transition, problems=REGISTRY_PROBLEMS, signed=True)
 @require(*WRITERS)
 def transition(name: str, version: int) -> Response:
     target = body(Transition())["target"]
     authorize_version(name, version)
     actor = current_principal().actor
     receipts = run_unit(lambda w: registry.move(w, actor, name, version, target))
-    return jsonify(receipts=[receipt_json(r) for r in receipts])
+    return jsonify(RECEIPT_LIST.dump({"receipts": receipts}))
 
 
 @bp.put("/models/<name>/policy")
+@operation(
+    "Set the model's promotion gate policy (admin)", {200: ok(PolicySetSchema)},
+    body=PolicyBody, problems=REGISTRY_PROBLEMS, signed=True,
+    description=POLICY_FORMAT + " A model without a policy is shown as "
+    "\"no policy set\" (gates passed: null), never as passed.")
 @require("admin")
 def set_policy(name: str) -> Response:
     policy = body(PolicyBody())["policy"]
@@ -291,13 +343,22 @@ def set_policy(name: str) -> Response:
     actor = current_principal().actor
     receipt = run_unit(lambda w: registry.set_policy(w, actor, name, policy))
     stored = read(lambda c: store.current_policy(c, name))
-    return jsonify(receipt=receipt_json(receipt), policy=stored[0] if stored else None)
+    return jsonify(POLICY_SET.dump({"receipt": receipt, "policy": stored[0] if stored else None}))
 
 
 # A model's protected names and sensitive attributes, after creation (issue 16): a writer
 # may add, only an admin may take away (see registry.set_protected_targets).
 
 @bp.put("/models/<name>/protected-targets")
+@operation(
+    "Set the stages and @aliases that need an approved promotion",
+    {200: ok(ProtectedTargetsSetSchema)}, body=ProtectedTargetsBody,
+    problems=REGISTRY_PROBLEMS, signed=True,
+    description="Protected names compare ignoring ASCII case (@Champion is @champion). "
+                "The default set is Production, @champion, @production, @prod, @live. A "
+                "writer may add names; removing one needs an admin (403). A name cannot "
+                "become protected while an alias of it stands unapproved (409). Each "
+                "change is a model.protection_set entry; an unchanged set writes none.")
 @require(*WRITERS)
 def set_protected_targets(name: str) -> Response:
     texts = body(ProtectedTargetsBody())["protected_targets"]
@@ -305,11 +366,17 @@ def set_protected_targets(name: str) -> Response:
     principal = current_principal()
     targets, receipt = run_unit(lambda w: registry.set_protected_targets(
         w, principal.actor, name, texts, principal.role == "admin"))
-    return jsonify(protected_targets=targets, receipt=receipt_json(receipt),
-                   unchanged=receipt is None)
+    return jsonify(PROTECTED_SET.dump({"protected_targets": targets, "receipt": receipt,
+                                       "unchanged": receipt is None}))
 
 
 @bp.put("/models/<name>/sensitive-attributes")
+@operation(
+    "Set the attributes per-group metrics and gates are judged by",
+    {200: ok(SensitiveAttributesSetSchema)}, body=SensitiveAttributesBody,
+    problems=REGISTRY_PROBLEMS, signed=True,
+    description="A writer may add attributes; removing one needs an admin (403). Each "
+                "change is a model.sensitive_attributes_set entry.")
 @require(*WRITERS)
 def set_sensitive_attributes(name: str) -> Response:
     attributes = body(SensitiveAttributesBody())["sensitive_attributes"]
@@ -317,5 +384,5 @@ def set_sensitive_attributes(name: str) -> Response:
     principal = current_principal()
     chosen, receipt = run_unit(lambda w: registry.set_sensitive_attributes(
         w, principal.actor, name, attributes, principal.role == "admin"))
-    return jsonify(sensitive_attributes=chosen, receipt=receipt_json(receipt),
-                   unchanged=receipt is None)
+    return jsonify(ATTRIBUTES_SET.dump({"sensitive_attributes": chosen, "receipt": receipt,
+                                        "unchanged": receipt is None}))

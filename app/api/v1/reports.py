@@ -10,6 +10,7 @@ from marshmallow import fields, validate
 
 from app.api.http.auth import current_principal, require
 from app.api.http.context import services
+from app.api.http.docs import BINARY, Out, ok, operation, text
 from app.api.http.errors import ApiError
 from app.api.http.scope import (
     authorize_experiment,
@@ -65,7 +66,40 @@ def _send(issue: Callable[[], reports.Issued]) -> Response:
     return response
 
 
+_PDF = ok(BINARY, "the report; its evidence bundle is attached inside", "application/pdf",
+          headers={h: {"description": d, "schema": {"type": "string"}} for h, d in (
+              ("Content-Disposition", "attachment; filename=..."),
+              ("X-Evidence-SHA256", "hex SHA-256 of the attached evidence bundle"),
+              ("X-Report-Id", "the report's id"),
+              ("X-Report-Seq", "seq of the report.issued ledger entry"))})
+
+
+_REPORT_NOTE = ("Every issuance is a report.issued ledger entry. If ledger verification fails "
+                "the answer is 409 naming the damaged seq, unless an admin passes force=true; "
+                "scoped tokens reach only their granted experiments. The PDF carries a PAdES "
+                "signature by the report-signing certificate (docs/report-signatures.md); if "
+                "signing fails (e.g. the configured TSA does not answer) the answer is 503.")
+
+
+class ReportLookupSchema(Out):
+    """The members after sha256 are present when issued is true."""
+
+    issued = fields.Boolean(required=True)
+    sha256 = text()
+    report_id, kind, subject = fields.String(), fields.String(), fields.String()
+    bundle_sha256, issued_to = fields.String(), fields.String()
+    tree_size, seq = fields.Integer(), fields.Integer()
+    issued_at = fields.String(metadata={"format": "date-time"})
+
+
+LOOKUP = ReportLookupSchema()
+
+
 @bp.get("/reports/runs/<run_id>.pdf")
+@operation(
+    "A signed PDF audit report of one run, with its evidence bundle attached",
+    {200: _PDF}, query=ReportQuery, problems=(403, 404, 409, 503),
+    description=_REPORT_NOTE)
 @require(*READERS)
 def run_report(run_id: str) -> Response:
     query = load(ReportQuery(), request.args)
@@ -76,6 +110,10 @@ def run_report(run_id: str) -> Response:
 
 
 @bp.get("/reports/experiments/<experiment_id>.pdf")
+@operation(
+    "A signed PDF audit report comparing the runs of one experiment",
+    {200: _PDF}, query=ReportQuery, problems=(403, 404, 409, 503),
+    description=_REPORT_NOTE)
 @require(*READERS)
 def experiment_report(experiment_id: str) -> Response:
     query = load(ReportQuery(), request.args)
@@ -86,6 +124,11 @@ def experiment_report(experiment_id: str) -> Response:
 
 
 @bp.get("/reports/models/<name>.pdf")
+@operation(
+    "A signed PDF audit report of a registered model (all versions, or ?version=)",
+    {200: _PDF}, query=ModelReportQuery, problems=(403, 404, 409, 503),
+    description=_REPORT_NOTE + " as_of limits the policy, versions, promotions, decisions "
+    "and deployments to entries recorded by then; runs, stages and aliases are current.")
 @require(*READERS)
 def model_report(name: str) -> Response:
     query = load(ModelReportQuery(), request.args)
@@ -97,6 +140,11 @@ def model_report(name: str) -> Response:
 
 
 @bp.get("/reports/lookup")
+@operation(
+    "Whether a PDF (or evidence bundle) with this SHA-256 was issued here, when, for whom",
+    {200: ok(ReportLookupSchema)}, query=LookupQuery,
+    description='An unknown digest answers 200 {"issued": false}; so does, to a scoped '
+    "token, the digest of a report whose subject lies outside its experiments.")
 @require(*READERS)
 def lookup() -> Response:
     """Whether a PDF (or bundle) with this SHA-256 was issued here; {"issued": false} if not,
@@ -107,4 +155,4 @@ def lookup() -> Response:
     if found["issued"] and scope is not None and not read(
             lambda c: entry_scope.reaches(c, scope, found["kind"], found["subject"])):
         found = {"issued": False, "sha256": sha256}  # exactly what an unknown digest gets
-    return jsonify(found)
+    return jsonify(LOOKUP.dump(found))
