@@ -255,9 +255,10 @@ def locked_transaction(conn: psycopg.Connection) -> Iterator[LedgerWriter]:
 
 
 def _roll_back(conn: psycopg.Connection) -> None:
+    """ROLLBACK, through psycopg (which also forgets the statements it prepared)."""
     if not conn.closed and conn.info.transaction_status != pq.TransactionStatus.IDLE:
         try:
-            conn.execute("ROLLBACK")
+            conn.rollback()
         except psycopg.Error:
             conn.close()
 

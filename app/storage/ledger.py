@@ -74,7 +74,7 @@ def begin_and_lock_head(conn: psycopg.Connection) -> HeadRow:
     that psycopg sends no BEGIN of its own): the transaction is then the caller's to end."""
     with conn.cursor(row_factory=class_row(HeadRow)) as cur:
         with conn.pipeline():
-            conn.execute("BEGIN")
+            conn.execute("BEGIN", prepare=False)
             cur.execute(
                 "SELECT size, chain_hash, frontier FROM ledger_head WHERE id = 1 FOR UPDATE")
         row = cur.fetchone()
@@ -129,7 +129,7 @@ def flush_and_commit(conn: psycopg.Connection, values: Sequence[EntryValues],
             insert_entries(conn, values)
         if head is not None:
             save_head(conn, head)
-        conn.execute("COMMIT")
+        conn.execute("COMMIT", prepare=False)
 
 
 def insert_entries(conn: psycopg.Connection, values: Sequence[EntryValues]) -> None:
