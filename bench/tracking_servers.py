@@ -22,7 +22,7 @@ from psycopg.conninfo import conninfo_to_dict
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 MLFLOW_VENV = BENCH / ".venv-mlflow"
-MLFLOW_PACKAGES = ("mlflow", "psycopg2-binary")
+MLFLOW_PACKAGES = ("mlflow==3.17.2", "psycopg2-binary")  # the version the figures compare with
 FASTTRACKML_VENV = BENCH / ".venv-fasttrackml"
 # Only the wheel's Go binary is used: its Python dependencies (mlflow<3) would clash with
 # nothing here, but they are not needed, so --no-deps keeps the install small.

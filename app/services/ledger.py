@@ -14,6 +14,7 @@ from operator import attrgetter
 from typing import Any, Generic, NamedTuple, TypeVar
 
 import psycopg
+from psycopg import pq
 from psycopg_pool import ConnectionPool
 
 from app import kinds
@@ -206,6 +207,20 @@ class LedgerWriter:
         self._buffer, self._dirty = [], False
 
 
+    def begin(self) -> None:
+        """BEGIN the transaction and take the head-row lock, in one round trip (the
+        connection in autocommit; commit() or a ROLLBACK ends the transaction)."""
+        head = store.begin_and_lock_head(self.conn)
+        self._size, self._chain = head.size, bytes(head.chain_hash)
+        self._range = CompactRange.from_bytes(head.size, bytes(head.frontier))
+
+    def commit(self) -> None:
+        """flush() and COMMIT in one round trip (a transaction opened by begin())."""
+        head = store.HeadRow(self._size, self._chain, self._range.to_bytes())
+        store.flush_and_commit(self.conn, self._buffer, head if self._dirty else None)
+        self._buffer, self._dirty = [], False
+
+
 @contextmanager
 def ledger_transaction(conn: psycopg.Connection) -> Iterator[LedgerWriter]:
     """One transaction: whatever the block writes, plus its entries, or nothing."""
@@ -213,6 +228,39 @@ def ledger_transaction(conn: psycopg.Connection) -> Iterator[LedgerWriter]:
         writer = LedgerWriter(conn)
         yield writer
         writer.flush()
+
+
+@contextmanager
+def locked_transaction(conn: psycopg.Connection) -> Iterator[LedgerWriter]:
+    """ledger_transaction with the head locked from the start, and two round trips fewer:
+    BEGIN goes with the head lock's query, COMMIT with the entries and the head's UPDATE.
+    The block's statements run as in ledger_transaction (savepoints included); COMMIT has
+    answered, so the entries are durable, before this returns, and any error rolls the whole
+    transaction back. The connection is in autocommit meanwhile (psycopg would otherwise send
+    a BEGIN of its own), and back as it was after."""
+    conn.autocommit = True
+    try:
+        writer = LedgerWriter(conn)
+        writer.begin()
+        yield writer
+        writer.commit()
+    except BaseException:
+        _roll_back(conn)
+        raise
+    finally:
+        if conn.info.transaction_status == pq.TransactionStatus.IDLE:
+            conn.autocommit = False
+        else:  # the rollback failed: the pool discards a closed connection
+            conn.close()
+
+
+def _roll_back(conn: psycopg.Connection) -> None:
+    """ROLLBACK, through psycopg (which also forgets the statements it prepared)."""
+    if not conn.closed and conn.info.transaction_status != pq.TransactionStatus.IDLE:
+        try:
+            conn.rollback()
+        except psycopg.Error:
+            conn.close()
 
 
 class _Pending(Generic[T]):
@@ -341,12 +389,11 @@ class GroupCommitter:
                      gather: bool = False) -> int:
         """Run units in one transaction and commit; returns the new size (-1 if unchanged).
 
-        gather: take the head lock first, then add to batch (in place) every unit queued
-        while waiting for it. Another process's commit holds the lock for a while, and the
-        units that arrive meanwhile would otherwise wait for a whole further round."""
-        with self._pool.connection() as conn, ledger_transaction(conn) as writer:
+        The head lock is taken first, with BEGIN. gather: then add to batch (in place) every
+        unit queued while waiting for it. Another process's commit holds the lock for a while,
+        and the units that arrive meanwhile would otherwise wait for a whole further round."""
+        with self._pool.connection() as conn, locked_transaction(conn) as writer:
             if gather:
-                writer.lock()
                 with self._lock:
                     room = self._max_batch - len(batch)
                     batch += self._queue[:room]

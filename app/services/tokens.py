@@ -17,6 +17,7 @@ from app.ledger.entry import Draft, Receipt, format_timestamp
 from app.ledger.errors import LedgerError
 from app.services.ledger import LedgerWriter
 from app.storage import tokens as store
+from app.storage.tracking import RunRow
 
 ROLES = ("admin", "writer", "approver", "auditor")
 TOKEN_PREFIX = "mla_"
@@ -168,7 +169,21 @@ def revoke_token(writer: LedgerWriter, name: str, actor: str, reason: str = "") 
 def authenticate(conn: psycopg.Connection, token: str) -> Principal | None:
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    found = store.find_principal(conn, token_hash(token))
+    return _principal(store.find_principal(conn, token_hash(token)))
+
+
+def authenticate_with_run(conn: psycopg.Connection, token: str, run_id: str
+                          ) -> tuple[Principal | None, RunRow | None]:
+    """authenticate, and the run a write names, read in the same round trip (the run is
+    None when the token is refused)."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None, None
+    found, run = store.find_principal_and_run(conn, token_hash(token), run_id)
+    principal = _principal(found)
+    return principal, None if principal is None else run
+
+
+def _principal(found: store.Found | None) -> Principal | None:
     if found is None:
         return None
     row, holder, granted = found  # None: never scoped; empty: scoped to nothing (fails closed)

@@ -345,8 +345,17 @@ def _set_tags(writer: LedgerWriter, actor: str, run: store.RunRow,
     return receipt
 
 
-def set_tags(writer: LedgerWriter, actor: str, run_id: str, tags: Mapping[str, str]) -> Receipt:
-    return _set_tags(writer, actor, _run(writer, run_id), tags)
+def set_tags(writer: LedgerWriter, actor: str, run_id: str, tags: Mapping[str, str],
+             *, known: store.RunRow | None = None) -> Receipt:
+    """known: as for log_metrics; the run is checked again in the round trip that stores
+    the tag rows (the head lock is held by then)."""
+    if known is None:
+        return _set_tags(writer, actor, _run(writer, run_id), tags)
+    drafts = [Draft("tags.set", actor, _subject(known), {"tags": dict(tags)})]
+    [receipt] = writer.append(drafts, project=False)
+    [made] = writer.reduce(drafts, [receipt])
+    usable_run(run_id, store.insert_rows_and_get_run(writer.conn, made, run_id))
+    return receipt
 
 
 def delete_tag(writer: LedgerWriter, actor: str, run_id: str, key: str) -> Receipt:

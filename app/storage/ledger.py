@@ -69,6 +69,20 @@ def lock_head(conn: psycopg.Connection) -> HeadRow:
     return row
 
 
+def begin_and_lock_head(conn: psycopg.Connection) -> HeadRow:
+    """BEGIN and lock_head in one pipelined round trip, on a connection in autocommit (so
+    that psycopg sends no BEGIN of its own): the transaction is then the caller's to end."""
+    with conn.cursor(row_factory=class_row(HeadRow)) as cur:
+        with conn.pipeline():
+            conn.execute("BEGIN", prepare=False)
+            cur.execute(
+                "SELECT size, chain_hash, frontier FROM ledger_head WHERE id = 1 FOR UPDATE")
+        row = cur.fetchone()
+    if row is None:
+        raise LookupError("ledger_head row is missing; run `mlaudit init`")
+    return row
+
+
 def read_head(conn: psycopg.Connection) -> HeadRow | None:
     with conn.cursor(row_factory=class_row(HeadRow)) as cur:
         return cur.execute(
@@ -99,6 +113,23 @@ def insert_entries_and_save_head(conn: psycopg.Connection, values: Sequence[Entr
         if values:
             insert_entries(conn, values)
         save_head(conn, head)
+
+
+def flush_and_commit(conn: psycopg.Connection, values: Sequence[EntryValues],
+                     head: HeadRow | None) -> None:
+    """insert_entries, save_head (unless head is None) and COMMIT, of a transaction begun by
+    begin_and_lock_head: a few entries share one pipelined round trip with the head's UPDATE
+    and the COMMIT. An error in any statement skips the rest, COMMIT included, and is raised
+    here; the transaction is then left for the caller to roll back."""
+    if len(values) >= COPY_THRESHOLD:
+        insert_entries(conn, values)
+        values = ()
+    with conn.pipeline():
+        if values:
+            insert_entries(conn, values)
+        if head is not None:
+            save_head(conn, head)
+        conn.execute("COMMIT", prepare=False)
 
 
 def insert_entries(conn: psycopg.Connection, values: Sequence[EntryValues]) -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import class_row
 
+from app.storage.pipelined import Take, sent
 from app.tracking.registry_search import Condition
 
 STATUSES = ("LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED")
@@ -73,10 +75,18 @@ def tags_for(conn: psycopg.Connection, model_ids: Sequence[str]) -> dict[str, di
 def outputs_for(conn: psycopg.Connection,
                 run_ids: Sequence[str]) -> dict[str, list[tuple[str, int]]]:
     """(model_id, step) of every model each run output, oldest first; one query for all."""
+    return send_outputs_for(conn, run_ids)()
+
+
+def send_outputs_for(conn: psycopg.Connection, run_ids: Sequence[str]
+                     ) -> Take[dict[str, list[tuple[str, int]]]]:
+    return sent(conn, "SELECT run_id, model_id, step FROM run_outputs WHERE run_id = ANY(%s) "
+                "ORDER BY seq, model_id, step", (list(run_ids),), partial(_outputs, run_ids))
+
+
+def _outputs(run_ids: Sequence[str], rows: list[Any]) -> dict[str, list[tuple[str, int]]]:
     found: dict[str, list[tuple[str, int]]] = {r: [] for r in run_ids}
-    for run_id, model_id, step in conn.execute(
-            "SELECT run_id, model_id, step FROM run_outputs WHERE run_id = ANY(%s) "
-            "ORDER BY seq, model_id, step", (list(run_ids),)):
+    for run_id, model_id, step in rows:
         found[run_id].append((model_id, int(step)))
     return found
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import psycopg
 from psycopg.rows import class_row
+
+from app.storage.tracking import RUN_QUERY, RunRow
 
 
 @dataclass
@@ -38,25 +41,43 @@ class PrincipalRow:
     seq: int
 
 
-def find_principal(conn: psycopg.Connection, token_hash: bytes
-                   ) -> tuple[TokenRow, PrincipalRow, list[str] | None] | None:
+Found = tuple[TokenRow, PrincipalRow, list[str] | None]
+_FIND_PRINCIPAL = (
+    "SELECT t.id, t.name, t.role, t.created_at, t.created_seq, t.expires_at, "
+    "p.id, p.name, p.display_name, p.kind, p.created_at, p.seq, "
+    "CASE WHEN EXISTS (SELECT 1 FROM grant_events e WHERE e.token_id = t.id) THEN "
+    "coalesce(array_agg(g.experiment_id) FILTER (WHERE g.experiment_id IS NOT NULL), '{}') "
+    "END FROM tokens t JOIN token_principals tp ON tp.token_id = t.id "
+    "JOIN principals p ON p.id = tp.principal_id "
+    "LEFT JOIN grants g ON g.token_id = t.id WHERE t.token_hash = %s "
+    "AND (t.expires_at IS NULL OR t.expires_at > now()) "
+    "AND NOT EXISTS (SELECT 1 FROM token_revocations r WHERE r.token_id = t.id) "
+    "GROUP BY t.id, p.id")
+
+
+def find_principal(conn: psycopg.Connection, token_hash: bytes) -> Found | None:
     """The usable token with this hash (not revoked, not expired by the database's clock, and
     belonging to a principal), its principal and the experiments it is granted, in one query
     (every request authenticates, so this is a hot path). The experiments are None for a token
     that never held a grant; a token that ever held one stays scoped, to what it holds now
     (perhaps nothing): its grant events, in the ledger, say so, and revoking its last grant
     does not unscope it."""
-    row = conn.execute(
-        "SELECT t.id, t.name, t.role, t.created_at, t.created_seq, t.expires_at, "
-        "p.id, p.name, p.display_name, p.kind, p.created_at, p.seq, "
-        "CASE WHEN EXISTS (SELECT 1 FROM grant_events e WHERE e.token_id = t.id) THEN "
-        "coalesce(array_agg(g.experiment_id) FILTER (WHERE g.experiment_id IS NOT NULL), '{}') "
-        "END FROM tokens t JOIN token_principals tp ON tp.token_id = t.id "
-        "JOIN principals p ON p.id = tp.principal_id "
-        "LEFT JOIN grants g ON g.token_id = t.id WHERE t.token_hash = %s "
-        "AND (t.expires_at IS NULL OR t.expires_at > now()) "
-        "AND NOT EXISTS (SELECT 1 FROM token_revocations r WHERE r.token_id = t.id) "
-        "GROUP BY t.id, p.id", (token_hash,)).fetchone()
+    return _found(conn.execute(_FIND_PRINCIPAL, (token_hash,)).fetchone())
+
+
+def find_principal_and_run(conn: psycopg.Connection, token_hash: bytes, run_id: str
+                           ) -> tuple[Found | None, RunRow | None]:
+    """find_principal and tracking.get_run(run_id) in one pipelined round trip (a write to a
+    run authenticates, then reads the run: the caller drops the run unless the token is
+    accepted)."""
+    with conn.cursor() as token, conn.cursor(row_factory=class_row(RunRow)) as run:
+        with conn.pipeline():
+            token.execute(_FIND_PRINCIPAL, (token_hash,))
+            run.execute(f"{RUN_QUERY} WHERE id = %s", (run_id,))
+        return _found(token.fetchone()), run.fetchone()
+
+
+def _found(row: tuple[Any, ...] | None) -> Found | None:
     if row is None:
         return None
     return (TokenRow(*row[:6]), PrincipalRow(*row[6:12]),

@@ -8,11 +8,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
+
+from app.kinds import Rows
+from app.storage import projection
+from app.storage.pipelined import Take, sent
 
 
 @dataclass
@@ -63,6 +68,7 @@ _EXPERIMENT = ("SELECT id, name, description, tags, lifecycle, created_by, creat
                "created_seq, archived_seq, updated_at FROM experiments")
 _RUN = ("SELECT id, experiment_id, name, status, source, parent_run_id, start_time, end_time, "
         "created_by, created_seq, ended_seq, manifest_sha256, lifecycle, user_id FROM runs")
+RUN_QUERY = _RUN  # for the modules that read a run together with something else
 _METRIC = "SELECT key, group_values, n, value, step, timestamp, seq, position FROM metrics"
 
 
@@ -103,9 +109,15 @@ def list_experiments(conn: psycopg.Connection, after_seq: int, limit: int,
 
 
 def get_run(conn: psycopg.Connection, run_id: str) -> RunRow | None:
-    with conn.cursor(row_factory=class_row(RunRow)) as cur:
-        return cur.execute(f"{_RUN} WHERE id = %s",
-                           (run_id,)).fetchone()
+    return send_get_run(conn, run_id)()
+
+
+def send_get_run(conn: psycopg.Connection, run_id: str) -> Take[RunRow | None]:
+    return sent(conn, f"{_RUN} WHERE id = %s", (run_id,), _first, class_row(RunRow))
+
+
+def _first(rows: list[Any]) -> Any:
+    return rows[0] if rows else None
 
 
 def get_params(conn: psycopg.Connection, run_id: str, keys: Sequence[str] | None = None
@@ -127,6 +139,16 @@ def get_run_and_params(conn: psycopg.Connection, run_id: str, keys: Sequence[str
             params.execute("SELECT key, value FROM params WHERE run_id = %s AND key = ANY(%s)",
                            (run_id, list(keys)))
         return run.fetchone(), dict(params.fetchall())
+
+
+def insert_rows_and_get_run(conn: psycopg.Connection, made: Rows, run_id: str
+                            ) -> RunRow | None:
+    """projection.apply(made), then get_run(run_id), in one pipelined round trip."""
+    with conn.cursor(row_factory=class_row(RunRow)) as run:
+        with conn.pipeline():
+            projection.apply(conn, made)
+            run.execute(f"{_RUN} WHERE id = %s", (run_id,))
+        return run.fetchone()
 
 
 MetricValues = tuple[str, str, str, Any, int | None, str, float, int, int, int, int]
@@ -336,25 +358,45 @@ def artifact_digests(conn: psycopg.Connection,
 
 
 def params_for(conn: psycopg.Connection, run_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+    return send_params_for(conn, run_ids)()
+
+
+def send_params_for(conn: psycopg.Connection, run_ids: Sequence[str]
+                    ) -> Take[dict[str, dict[str, str]]]:
+    return sent(conn, "SELECT run_id, key, value FROM params WHERE run_id = ANY(%s)",
+                (list(run_ids),), partial(_key_values, run_ids))
+
+
+def _key_values(run_ids: Sequence[str], rows: list[Any]) -> dict[str, dict[str, str]]:
     found: dict[str, dict[str, str]] = {run_id: {} for run_id in run_ids}
-    for run_id, key, value in conn.execute(
-            "SELECT run_id, key, value FROM params WHERE run_id = ANY(%s)", (list(run_ids),)):
+    for run_id, key, value in rows:
         found[run_id][key] = value
     return found
 
 
 def tags_for(conn: psycopg.Connection, run_ids: Sequence[str]) -> dict[str, dict[str, str]]:
-    found: dict[str, dict[str, str]] = {run_id: {} for run_id in run_ids}
-    for run_id, key, value in conn.execute(
-            "SELECT run_id, key, value FROM run_tags WHERE run_id = ANY(%s)", (list(run_ids),)):
-        found[run_id][key] = value
-    return found
+    return send_tags_for(conn, run_ids)()
+
+
+def send_tags_for(conn: psycopg.Connection, run_ids: Sequence[str]
+                  ) -> Take[dict[str, dict[str, str]]]:
+    return sent(conn, "SELECT run_id, key, value FROM run_tags WHERE run_id = ANY(%s)",
+                (list(run_ids),), partial(_key_values, run_ids))
 
 
 def latest_metrics_for(conn: psycopg.Connection,
                        run_ids: Sequence[str]) -> dict[str, list[MetricRow]]:
+    return send_latest_metrics_for(conn, run_ids)()
+
+
+def send_latest_metrics_for(conn: psycopg.Connection, run_ids: Sequence[str]
+                            ) -> Take[dict[str, list[MetricRow]]]:
+    return sent(conn, _LATEST, (list(run_ids),), partial(_latest_rows, run_ids))
+
+
+def _latest_rows(run_ids: Sequence[str], rows: list[Any]) -> dict[str, list[MetricRow]]:
     found: dict[str, list[MetricRow]] = {run_id: [] for run_id in run_ids}
-    for run_id, *rest in conn.execute(_LATEST, (list(run_ids),)).fetchall():
+    for run_id, *rest in rows:
         found[run_id].append(MetricRow(*rest))
     return found
 

@@ -17,7 +17,6 @@ from psycopg_pool import ConnectionPool
 from app.api.http.errors import ApiError
 from app.services import tokens
 from app.services.tokens import Principal
-from app.storage import tracking as runs
 
 F = TypeVar("F", bound=Callable[..., Any])
 ALL_ROLES = frozenset(tokens.ROLES)
@@ -93,9 +92,9 @@ def require(*roles: str, run_arg: str | None = None, scheme: Scheme = BEARER,
     listed. A refusal is an ApiError (401 or 403), which each adapter answers in its format.
 
     run_arg names the view argument that holds a run id, on the hot write paths (run_of, more
-    generally, finds the run id from the view's arguments or the request): once the token is
-    accepted, that run is read on the same connection (g.runs, for scope.authorized_run), so
-    the request checks out one pooled connection, not two.
+    generally, finds the run id from the view's arguments or the request): that run is read
+    in the token's round trip, on the same connection, and kept once the token is accepted
+    (g.runs, for scope.authorized_run): one pooled checkout and one round trip, not two.
     """
     allowed = frozenset(roles) or ALL_ROLES
     unknown = allowed - ALL_ROLES
@@ -124,14 +123,16 @@ def _authenticate(scheme: Scheme, allowed: frozenset[str],
     credentials = scheme.parse(request.headers.get("Authorization", ""))
     if credentials is None:
         raise ApiError(401, "Unauthorized", scheme.missing)
+    run_id = None if run_of is None else run_of(kwargs)
     with reading(services().pool) as conn:
-        principal = tokens.authenticate(conn, credentials.secret)
+        if run_id is None:
+            principal, run = tokens.authenticate(conn, credentials.secret), None
+        else:  # the token and the run in one round trip
+            principal, run = tokens.authenticate_with_run(conn, credentials.secret, run_id)
         if principal is not None and credentials.name not in (None, principal.name):
             principal = None  # Basic's name must be the token's own
-        if run_of is not None and principal is not None and principal.role in allowed:
-            run_id = run_of(kwargs)
-            if run_id is not None:
-                g.runs = {run_id: runs.get_run(conn, run_id)}
+    if run_id is not None and principal is not None and principal.role in allowed:
+        g.runs = {run_id: run}
     if principal is None:
         raise ApiError(401, "Unauthorized", scheme.invalid)
     if principal.role not in allowed:

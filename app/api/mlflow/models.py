@@ -234,8 +234,9 @@ def log_outputs() -> Response:
     return jsonify({})
 
 
-def outputs_json(conn: Any, run_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """MLflow's RunOutputs for each run (`runs/get`, `runs/search`): one query for all runs."""
-    found = store.outputs_for(conn, run_ids)
+def outputs_json(found: dict[str, list[tuple[str, int]]], run_ids: list[str]
+                 ) -> dict[str, dict[str, Any]]:
+    """MLflow's RunOutputs for each run (`runs/get`, `runs/search`), from
+    storage.logged_models.outputs_for's rows."""
     return {run_id: {"model_outputs": [{"model_id": m, "step": s} for m, s in found[run_id]]}
             if found[run_id] else {} for run_id in run_ids}

@@ -87,15 +87,14 @@ def run_info(row: store.RunRow) -> dict[str, Any]:
 
 def runs_json(conn: Any, rows: list[store.RunRow]) -> list[dict[str, Any]]:
     ids = [row.id for row in rows]
-    params, tags = store.params_for(conn, ids), store.tags_for(conn, ids)
-    metrics, inputs = store.latest_metrics_for(conn, ids), views.inputs_for(conn, ids)
+    params, tags, metrics, inputs, found = views.run_details(conn, ids)  # one round trip
     return [{"info": run_info(row),
              "data": {"metrics": metrics_json(metrics[row.id]),
                       "params": [{"key": k, "value": v} for k, v in sorted(params[row.id].items())],
                       "tags": [{"key": k, "value": v} for k, v in sorted(tags[row.id].items())]},
              "inputs": {"dataset_inputs": [datasets.dataset_input_json(i)
                                            for i in inputs[row.id]]},
-             "outputs": outputs[row.id]} for outputs in [outputs_json(conn, ids)] for row in rows]
+             "outputs": outputs[row.id]} for outputs in [outputs_json(found, ids)] for row in rows]
 
 
 def _required_run_id(data: dict[str, Any]) -> str:
@@ -302,15 +301,16 @@ def update_run() -> Response:
 
 @bp.post("/runs/log-parameter")
 @operation()
-@mf.require(*WRITERS)
+@mf.require(*WRITERS, run_in_body=True)
 def log_parameter() -> Response:
     data = mf.body()
-    run_id = run_id_of(data)
+    run_id, run = known_run(data)
     value = data.get("value", "")
     params = params_of([(str(mf.text(data, "key")), value if isinstance(value, str)
                          else str(value))])
     who = mf.actor()
-    mf.commit(lambda w: tracking.log_params(w, who, run_id, params))
+    mf.commit(lambda w: tracking.log_params(w, who, run_id, params),
+              check=lambda: tracking.usable_run(run_id, run))
     return jsonify({})
 
 
@@ -336,14 +336,15 @@ def log_metric() -> Response:
 
 @bp.post("/runs/set-tag")
 @operation()
-@mf.require(*WRITERS)
+@mf.require(*WRITERS, run_in_body=True)
 def set_tag() -> Response:
     data = mf.body()
-    run_id = run_id_of(data)
+    run_id, run = known_run(data)
     value = data.get("value", "")
     tags = tags_of([(str(mf.text(data, "key")), value if isinstance(value, str) else str(value))])
     who = mf.actor()
-    mf.commit(lambda w: tracking.set_tags(w, who, run_id, tags))
+    mf.commit(lambda w: tracking.set_tags(w, who, run_id, tags, known=run),
+              check=lambda: tracking.usable_run(run_id, run))
     return jsonify({})
 
 
@@ -411,12 +412,20 @@ def search_runs() -> Response:
     if view != "ALL":
         clauses.append(search.Comparison("attribute", "lifecycle_stage", "=",
                                          "active" if view == "ACTIVE_ONLY" else "deleted"))
-    rows = mf.read(lambda c: search_store.search_runs(c, visible, clauses, order_by, offset,
-                                                      limit + 1))
-    out: dict[str, Any] = {"runs": mf.read(lambda c: runs_json(c, rows[:limit]))}
+    rows, runs = mf.read(lambda c: page_of_runs(c, visible, clauses, order_by, offset, limit))
+    out: dict[str, Any] = {"runs": runs}
     if len(rows) > limit:
         out["next_page_token"] = pages.encode_page_token(offset + limit)
     return jsonify(out)
+
+
+def page_of_runs(conn: Any, visible: list[str] | None, clauses: list[search.Comparison],
+                 order_by: list[search.OrderBy], offset: int, limit: int
+                 ) -> tuple[list[store.RunRow], list[dict[str, Any]]]:
+    """A search's rows (one more than the page, to tell whether another page follows) and
+    the page's runs as MLflow's JSON, on one connection."""
+    rows = search_store.search_runs(conn, visible, clauses, order_by, offset, limit + 1)
+    return rows, runs_json(conn, rows[:limit])
 
 
 @bp.get("/metrics/get-history")
@@ -429,11 +438,12 @@ def metric_history() -> Response:
     limit = (mf.integer(data, "max_results", MAX_HISTORY_PAGE, minimum=1, maximum=MAX_SEARCH)
              or MAX_HISTORY_PAGE)
     after = _decode_position(data.get("page_token") or None)
-    get_run_row(run_id)
     named = group_keys.read_key(key)  # a value's group, a group's n, or a plain key
     group_key = "" if named.group is None else canonicalize(dict(named.group)).decode()
-    rows = mf.read(lambda c: views.metric_history(c, run_id, named.key, group_key, after,
-                                                  limit + 1, with_n=named.n_of))
+    run, rows = mf.read(lambda c: views.run_and_metric_history(
+        c, run_id, named.key, group_key, after, limit + 1, with_n=named.n_of))
+    if run is None:
+        raise mf.not_found(f"Run with id={run_id} not found")
     page = rows[:limit]
     out: dict[str, Any] = {"metrics": [(n_json if named.n_of else metric_json)(r)
                                        for r in page]}
