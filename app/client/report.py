@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 from pathlib import Path
 from typing import Any
 from urllib import error, parse, request
 
+from app.client.commands import client_of
 from app.client.http import TIMEOUT, ApiProblem, Client, RecordError, problem_text
 
 
@@ -43,13 +43,7 @@ def fetch(client: Client, path: str) -> tuple[bytes, str]:
 
 def cmd_report(config: Any, args: argparse.Namespace) -> int:
     """Fetch the report (like `record`, over HTTP), write it, print its path and digests."""
-    url = args.url or os.environ.get("MLAUDIT_URL")
-    token = args.token or os.environ.get("MLAUDIT_TOKEN")
-    if not url:
-        raise RecordError("MLAUDIT_URL is not set (or pass --url)")
-    if not token:
-        raise RecordError("MLAUDIT_TOKEN is not set (or pass --token)")
-    pdf, evidence = fetch(Client(url, token), report_path(args))
+    pdf, evidence = fetch(client_of(args), report_path(args))
     out = Path(args.output)
     out.write_bytes(pdf)
     print(out)
