@@ -107,6 +107,10 @@ def test_default_experiment_and_basic_auth(tracking: str, writer: str,
         got.info.run_name
     assert mlflow.get_experiment("0").name == "Default"
     assert mlflow.get_experiment_by_name("Default").experiment_id == "0"
+    with pytest.raises(MlflowException) as taken:  # the service's unique-name rule holds for it
+        MlflowClient().create_experiment("Default")
+    assert taken.value.error_code == "RESOURCE_ALREADY_EXISTS"
+    assert "Experiment(name=Default) already exists" in str(taken.value)
     monkeypatch.delenv("MLFLOW_TRACKING_TOKEN")
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "ml-writer")
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", writer)

@@ -10,8 +10,6 @@ from flask import Blueprint, Response, jsonify, request
 from app.api.http import pages, scope
 from app.api.http.auth import current_principal
 from app.api.mlflow.compat import (
-    DEFAULT_ID,
-    DEFAULT_NAME,
     WRITERS,
     MlflowError,
     actor,
@@ -60,12 +58,6 @@ def experiment_json(row: store.ExperimentRow) -> dict[str, Any]:
             "tags": [{"key": k, "value": v} for k, v in sorted(row.tags.items())]}
 
 
-def ensure_default() -> store.ExperimentRow | None:
-    """Experiment "0" named "Default" (made by `mlaudit init` and at start-up); None if an
-    older database has another experiment of that name."""
-    return read(lambda c: store.get_experiment(c, DEFAULT_ID))
-
-
 def get_experiment_row(experiment_id: str) -> store.ExperimentRow:
     found = read(lambda c: store.get_experiment(c, experiment_id))
     if found is None:
@@ -109,9 +101,6 @@ def create_experiment() -> Response:
     if location is not None:
         raise invalid_value("artifact_location", location, ARTIFACT_LOCATION_REFUSED)
     tags = dict(key_values(data, "tags"))
-    if name == DEFAULT_NAME:  # keep MLflow's "Default" on id "0"
-        if ensure_default() is not None:
-            raise MlflowError(400, "RESOURCE_ALREADY_EXISTS", tracking.name_taken(name))
     who = actor()
     row, _ = commit(lambda w: tracking.create_experiment(w, who, name, "", tags),
                     conflict="RESOURCE_ALREADY_EXISTS")
